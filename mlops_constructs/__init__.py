@@ -1,0 +1,1 @@
+"""The platform's construct library (L3 constructs). Stacks compose these and call their grants."""

@@ -1,0 +1,90 @@
+"""CloudTrail for the whole account: every region, validated files, KMS, and S3 data events."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_cloudtrail as cloudtrail
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from mlops_constructs.compliance import acknowledge
+from mlops_constructs.storage import SecureBucket
+
+
+class AuditTrail(Construct):
+    """A multi-region trail with log file validation, delivered to its own bucket and to Logs.
+
+    Data events are recorded for every S3 object in the account except the trail's own bucket
+    and the access-log bucket (recording those would log the logging). Selecting by exclusion
+    covers the buckets that later stacks add without this stack having to know them, which would
+    make the governance stack depend on every other stack.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        encryption_key: kms.IKey,
+        access_log_bucket: s3.IBucket,
+        log_retention: logs.RetentionDays,
+        archive_after_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = SecureBucket(
+            self,
+            "TrailBucket",
+            encryption_key=encryption_key,
+            access_log_bucket=access_log_bucket,
+            access_log_prefix="cloudtrail-bucket/",
+            archive_after_days=archive_after_days,
+        ).bucket
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            encryption_key=encryption_key,
+            retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.trail = cloudtrail.Trail(
+            self,
+            "Trail",
+            bucket=self.bucket,
+            encryption_key=encryption_key,
+            is_multi_region_trail=True,
+            include_global_service_events=True,
+            enable_file_validation=True,
+            send_to_cloud_watch_logs=True,
+            cloud_watch_log_group=self.log_group,
+        )
+        acknowledge(
+            self.trail,
+            "The Trail L2 gives CloudTrail's delivery role an inline policy scoped to this one log group.",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+        )
+        # The L2 only offers basic event selectors; advanced ones can exclude buckets.
+        cfn_trail = self.trail.node.default_child
+        assert isinstance(cfn_trail, cloudtrail.CfnTrail)
+        cfn_trail.advanced_event_selectors = [
+            cloudtrail.CfnTrail.AdvancedEventSelectorProperty(
+                name="ManagementEvents",
+                field_selectors=[
+                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(field="eventCategory", equal_to=["Management"])
+                ],
+            ),
+            cloudtrail.CfnTrail.AdvancedEventSelectorProperty(
+                name="PlatformS3DataEvents",
+                field_selectors=[
+                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(field="eventCategory", equal_to=["Data"]),
+                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
+                        field="resources.type", equal_to=["AWS::S3::Object"]
+                    ),
+                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
+                        field="resources.ARN",
+                        not_starts_with=[self.bucket.arn_for_objects(""), access_log_bucket.arn_for_objects("")],
+                    ),
+                ],
+            ),
+        ]

@@ -1,0 +1,122 @@
+"""Buckets with the platform's baseline: encrypted, versioned, TLS-only, private, logged, retained."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from mlops_constructs.compliance import acknowledge_each
+
+
+class AccessLogBucket(Construct):
+    """The target of every platform bucket's S3 server access logs.
+
+    S3 delivers server access logs only to buckets encrypted with SSE-S3, so this is the one bucket
+    without the platform key; it holds no data besides the access logs themselves.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, expiration_days: int) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs",
+                    expiration=Duration.days(expiration_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+        )
+        acknowledge_each(
+            self.bucket,
+            [
+                ("AwsSolutions-S1", "This is the access-log target; logging it into itself would loop."),
+                (
+                    "NIST.800.53.R5-S3BucketLoggingEnabled",
+                    "This is the access-log target; logging it into itself would loop.",
+                ),
+                ("NIST.800.53.R5-S3DefaultEncryptionKMS", "S3 server access logging only delivers to SSE-S3 buckets."),
+                (
+                    "NIST.800.53.R5-S3BucketReplicationEnabled",
+                    "Access logs are operational data with an expiry; a replica adds cost, not protection.",
+                ),
+            ],
+        )
+
+
+class SecureBucket(Construct):
+    """A KMS-encrypted, versioned, TLS-only, private bucket with access logs, kept on stack deletion.
+
+    Old object versions expire after `noncurrent_version_days`, or move to Glacier and are kept
+    when `archive_after_days` is given (audit data that must never be deleted).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        encryption_key: kms.IKey,
+        access_log_bucket: s3.IBucket,
+        access_log_prefix: str,
+        noncurrent_version_days: int | None = None,
+        archive_after_days: int | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if (noncurrent_version_days is None) == (archive_after_days is None):
+            raise ValueError("give exactly one of noncurrent_version_days (expire) or archive_after_days (keep)")
+        if archive_after_days is not None:
+            lifecycle = s3.LifecycleRule(
+                id="ArchiveToGlacier",
+                transitions=[
+                    s3.Transition(
+                        storage_class=s3.StorageClass.GLACIER, transition_after=Duration.days(archive_after_days)
+                    )
+                ],
+                noncurrent_version_transitions=[
+                    s3.NoncurrentVersionTransition(
+                        storage_class=s3.StorageClass.GLACIER, transition_after=Duration.days(archive_after_days)
+                    )
+                ],
+                abort_incomplete_multipart_upload_after=Duration.days(7),
+            )
+        else:
+            lifecycle = s3.LifecycleRule(
+                id="ExpireOldVersions",
+                noncurrent_version_expiration=Duration.days(noncurrent_version_days or 0),
+                abort_incomplete_multipart_upload_after=Duration.days(7),
+            )
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=encryption_key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=access_log_bucket,
+            server_access_logs_prefix=access_log_prefix,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[lifecycle],
+        )
+        acknowledge_each(
+            self.bucket,
+            [
+                (
+                    "NIST.800.53.R5-S3BucketReplicationEnabled",
+                    "Single-region platform: versioning plus RETAIN protect the data; cross-region replication is a per-deployment choice.",
+                ),
+            ],
+        )

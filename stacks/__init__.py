@@ -1,0 +1,1 @@
+"""Deployable stacks. A stack only composes constructs and grants."""

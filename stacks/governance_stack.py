@@ -1,0 +1,57 @@
+"""The base every other stack builds on: key, buckets, audit trail, alerts, personas, budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from config.schema import PlatformConfig
+from mlops_constructs.alerts import AlertTopic
+from mlops_constructs.audit import AuditTrail
+from mlops_constructs.budget import CostBudget
+from mlops_constructs.encryption import PlatformKey
+from mlops_constructs.personas import PersonaRoles
+from mlops_constructs.retention import retention_days
+from mlops_constructs.storage import AccessLogBucket, SecureBucket
+
+
+class GovernanceStack(Stack):
+    """Shared, stateful foundations. Later stacks receive these attributes as constructor arguments."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        retention = config.retention
+
+        self.key = PlatformKey(self, "PlatformKey", alias=f"alias/{config.name}/platform").key
+        self.access_log_bucket = AccessLogBucket(self, "AccessLogs", expiration_days=retention.access_log_days).bucket
+        self.artifact_bucket = SecureBucket(
+            self,
+            "Artifacts",
+            encryption_key=self.key,
+            access_log_bucket=self.access_log_bucket,
+            access_log_prefix="artifacts-bucket/",
+            noncurrent_version_days=retention.noncurrent_version_days,
+        ).bucket
+        self.log_retention = retention_days(retention.log_days)
+        self.audit_trail = AuditTrail(
+            self,
+            "Audit",
+            encryption_key=self.key,
+            access_log_bucket=self.access_log_bucket,
+            log_retention=self.log_retention,
+            archive_after_days=retention.audit_log_glacier_after_days,
+        )
+        self.alert_topic = AlertTopic(self, "Alerts", encryption_key=self.key, emails=config.alerts.emails).topic
+        personas = PersonaRoles(self, "Personas")
+        self.permissions_boundary = personas.boundary
+        self.data_scientist_role = personas.data_scientist
+        self.model_approver_role = personas.model_approver
+        CostBudget(
+            self,
+            "MonthlyBudget",
+            monthly_limit_usd=config.budget.monthly_limit_usd,
+            thresholds_percent=config.budget.alert_thresholds_percent,
+            alert_topic=self.alert_topic,
+        )
