@@ -194,7 +194,9 @@ class PlatformConfig(StrictModel):
 
     @field_validator("models", "feature_groups")
     @classmethod
-    def _unique_names(cls, items: list[ModelConfig] | list[FeatureGroupConfig]) -> tuple:
+    def _unique_names(
+        cls, items: list[ModelConfig] | list[FeatureGroupConfig]
+    ) -> list[ModelConfig] | list[FeatureGroupConfig]:
         # SageMaker names are case-insensitive for uniqueness, so compare lower-cased.
         duplicates = _duplicates([item.name.lower() for item in items])
         if duplicates:

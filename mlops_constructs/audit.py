@@ -67,6 +67,7 @@ class AuditTrail(Construct):
         # The L2 only offers basic event selectors; advanced ones can exclude buckets.
         cfn_trail = self.trail.node.default_child
         assert isinstance(cfn_trail, cloudtrail.CfnTrail)
+        cfn_trail.add_property_deletion_override("EventSelectors")  # CloudTrail takes one kind, not both
         cfn_trail.advanced_event_selectors = [
             cloudtrail.CfnTrail.AdvancedEventSelectorProperty(
                 name="ManagementEvents",

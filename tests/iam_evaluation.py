@@ -1,0 +1,94 @@
+"""A small IAM policy evaluator for the synthesized templates, so tests can prove who may do what.
+
+It implements the parts of IAM's evaluation logic the platform's policies use: explicit deny wins;
+an action is allowed only when an identity policy allows it and the permissions boundary allows it;
+Action/Resource wildcards; the condition operators StringEquals, StringNotEquals, StringLike and
+ArnLike, with IAM's rule that a missing key fails a positive operator and passes a negated one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from aws_cdk.assertions import Template
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _condition_holds(operator: str, key_values: dict[str, Any], context: dict[str, str]) -> bool:
+    for key, expected in key_values.items():
+        actual = context.get(key)
+        patterns = [str(value) for value in _as_list(expected)]
+        if operator == "StringEquals":
+            holds = actual is not None and actual in patterns
+        elif operator == "StringNotEquals":
+            holds = actual is None or actual not in patterns
+        elif operator in ("StringLike", "ArnLike"):
+            holds = actual is not None and any(fnmatchcase(actual, pattern) for pattern in patterns)
+        else:
+            raise NotImplementedError(f"condition operator {operator} is not modelled")
+        if not holds:
+            return False
+    return True
+
+
+def _statement_applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, str]) -> bool:
+    actions = [a.lower() for a in _as_list(statement.get("Action", []))]
+    if not any(fnmatchcase(action.lower(), pattern) for pattern in actions):
+        return False
+    resources = _as_list(statement.get("Resource", "*"))
+    if not any(isinstance(pattern, str) and fnmatchcase(resource, pattern) for pattern in resources):
+        return False
+    return all(
+        _condition_holds(operator, values, context) for operator, values in statement.get("Condition", {}).items()
+    )
+
+
+@dataclass
+class Principal:
+    identity_statements: list[dict[str, Any]]
+    boundary_statements: list[dict[str, Any]] | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def is_allowed(self, action: str, resource: str = "*", **context: str) -> bool:
+        full_context = {f"aws:PrincipalTag/{key}": value for key, value in self.tags.items()} | context
+        documents = [self.identity_statements] + ([self.boundary_statements] if self.boundary_statements else [])
+        for statements in documents:
+            for statement in statements:
+                if statement["Effect"] == "Deny" and _statement_applies(statement, action, resource, full_context):
+                    return False
+
+        def allows(statements: list[dict[str, Any]]) -> bool:
+            return any(
+                statement["Effect"] == "Allow" and _statement_applies(statement, action, resource, full_context)
+                for statement in statements
+            )
+
+        return allows(self.identity_statements) and (
+            self.boundary_statements is None or allows(self.boundary_statements)
+        )
+
+
+def role_principal(template: Template, role_logical_id: str) -> Principal:
+    """The role's identity statements (inline and attached managed policies), boundary and tags."""
+    resources = template.to_json()["Resources"]
+    role = resources[role_logical_id]["Properties"]
+    role_ref = {"Ref": role_logical_id}
+    statements: list[dict[str, Any]] = []
+    for policy in role.get("Policies", []):
+        statements += policy["PolicyDocument"]["Statement"]
+    for resource in resources.values():
+        if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") and role_ref in resource[
+            "Properties"
+        ].get("Roles", []):
+            statements += resource["Properties"]["PolicyDocument"]["Statement"]
+    boundary = None
+    if "PermissionsBoundary" in role:
+        boundary_id = role["PermissionsBoundary"]["Ref"]
+        boundary = resources[boundary_id]["Properties"]["PolicyDocument"]["Statement"]
+    tags = {tag["Key"]: tag["Value"] for tag in role.get("Tags", [])}
+    return Principal(identity_statements=statements, boundary_statements=boundary, tags=tags)

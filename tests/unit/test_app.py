@@ -1,0 +1,48 @@
+"""app.py end to end: `cdk synth` with a config override, and a bad config failing before any construct."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from config import DEFAULT_CONFIG_PATH
+from tests.conftest import ROOT, cdk_json_context
+
+
+def run_app(tmp_path: Path, config_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run app.py as the CDK CLI does: context and output directory through the environment."""
+    env = os.environ | {
+        "CDK_CONTEXT_JSON": json.dumps(cdk_json_context() | {"config": str(config_path)}),
+        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
+    }
+    return subprocess.run(  # noqa: S603 - our own app
+        [sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+
+
+def test_bad_config_fails_naming_file_and_field(tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["environment"]["region"] = "moon-1"
+    config_path = tmp_path / "bad.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    result = run_app(tmp_path, config_path)
+    assert result.returncode != 0
+    assert f"{config_path}: environment.region: Value error, 'moon-1' is not an AWS region" in result.stderr
+    assert not list((tmp_path / "cdk.out").glob("*.template.json")), "nothing may be synthesized from a bad config"
+
+
+def test_config_override_synthesizes_with_the_compliance_checks(tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["name"] = "teamb"
+    config_path = tmp_path / "teamb.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    result = run_app(tmp_path, config_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cdk.out" / "teamb-governance.template.json").exists()
+    report = json.loads((tmp_path / "cdk.out" / "validation-report.json").read_text())
+    assert report["pluginReports"] == [], "the rule packs ran and found nothing"

@@ -1,0 +1,364 @@
+"""GovernanceStack: every security property the platform promises, asserted on the template."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from aws_cdk import App, Environment
+from aws_cdk.assertions import Match, Template
+
+from config.schema import PlatformConfig
+from stacks.governance_stack import GovernanceStack
+from tests.conftest import cdk_json_context
+from tests.iam_evaluation import role_principal
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+# Stateful resources keep these logical ids: a change would make CloudFormation replace them.
+STATEFUL_LOGICAL_IDS = {
+    "PlatformKey1C4A1A63": "AWS::KMS::Key",
+    "AccessLogsBucketCD784A59": "AWS::S3::Bucket",
+    "ArtifactsBucket88671897": "AWS::S3::Bucket",
+    "AuditTrailBucketD1BBDD81": "AWS::S3::Bucket",
+    "AuditLogGroup4CD660E1": "AWS::Logs::LogGroup",
+}
+KEY = "PlatformKey1C4A1A63"
+ACCESS_LOGS = "AccessLogsBucketCD784A59"
+ARTIFACTS = "ArtifactsBucket88671897"
+TRAIL_BUCKET = "AuditTrailBucketD1BBDD81"
+
+
+def resources(template: Template, resource_type: str) -> Mapping[str, Any]:
+    return template.find_resources(resource_type)
+
+
+def logical_id(template: Template, resource_type: str, id_prefix: str) -> str:
+    matches = [rid for rid in resources(template, resource_type) if rid.startswith(id_prefix)]
+    assert len(matches) == 1, f"expected one {resource_type} named {id_prefix}*, found {matches}"
+    return matches[0]
+
+
+def key_statements(template: Template) -> dict[str, dict[str, Any]]:
+    key = resources(template, "AWS::KMS::Key")[KEY]
+    return {s.get("Sid", "root"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+
+
+# --- stateful resources ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("resource_id", "resource_type"), STATEFUL_LOGICAL_IDS.items())
+def test_stateful_resources_keep_their_id_and_are_retained(
+    governance: Template, resource_id: str, resource_type: str
+) -> None:
+    resource = governance.to_json()["Resources"][resource_id]
+    assert resource["Type"] == resource_type
+    assert resource["DeletionPolicy"] == "Retain"
+    assert resource["UpdateReplacePolicy"] == "Retain"
+
+
+# --- KMS ------------------------------------------------------------------------------------------
+
+
+def test_key_rotates_yearly(governance: Template) -> None:
+    governance.has_resource_properties(
+        "AWS::KMS::Key", {"EnableKeyRotation": True, "RotationPeriodInDays": 365, "PendingWindowInDays": 30}
+    )
+    governance.has_resource_properties("AWS::KMS::Alias", {"AliasName": "alias/mlops/platform"})
+
+
+def test_key_policy_lets_only_the_named_services_use_the_key(governance: Template) -> None:
+    statements = key_statements(governance)
+    service_principals = {
+        sid: statement["Principal"]["Service"]
+        for sid, statement in statements.items()
+        if "Service" in statement["Principal"]
+    }
+    assert service_principals == {
+        "CloudTrailEncryptsThisAccountsTrails": "cloudtrail.amazonaws.com",
+        "CloudTrailDescribesKey": "cloudtrail.amazonaws.com",
+        "CloudWatchLogsEncryptsThisAccountsLogGroups": f"logs.{REGION}.amazonaws.com",
+        "AlertPublishersUseEncryptedTopics": [
+            "budgets.amazonaws.com",
+            "cloudwatch.amazonaws.com",
+            "events.amazonaws.com",
+        ],
+    }
+    # Every service statement is pinned to this account: no confused deputy across accounts.
+    trail = statements["CloudTrailEncryptsThisAccountsTrails"]
+    assert trail["Action"] == "kms:GenerateDataKey*"
+    assert trail["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+    assert trail["Condition"]["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"] == (
+        f"arn:aws:cloudtrail:*:{ACCOUNT}:trail/*"
+    )
+    logs_statement = statements["CloudWatchLogsEncryptsThisAccountsLogGroups"]
+    assert logs_statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == (
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:*"
+    )
+    publishers = statements["AlertPublishersUseEncryptedTopics"]
+    assert sorted(publishers["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert publishers["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+    assert "kms:*" not in [a for s in statements.values() if "Service" in s["Principal"] for a in s["Action"]]
+
+
+# --- buckets --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bucket_id", [ARTIFACTS, TRAIL_BUCKET])
+def test_data_buckets_use_the_platform_key_versioning_and_access_logs(governance: Template, bucket_id: str) -> None:
+    bucket = resources(governance, "AWS::S3::Bucket")[bucket_id]["Properties"]
+    encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert encryption["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": [KEY, "Arn"]},
+    }
+    assert encryption["BucketKeyEnabled"] is True
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": ACCESS_LOGS}
+
+
+@pytest.mark.parametrize("bucket_id", [ARTIFACTS, TRAIL_BUCKET, ACCESS_LOGS])
+def test_every_bucket_is_private_and_tls_only(governance: Template, bucket_id: str) -> None:
+    bucket = resources(governance, "AWS::S3::Bucket")[bucket_id]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    policies = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in resources(governance, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    assert len(policies) == 1
+    assert any(
+        s["Effect"] == "Deny" and s["Action"] == "s3:*" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policies[0]
+    )
+
+
+def test_artifact_bucket_expires_old_versions_only(governance: Template, default_config: PlatformConfig) -> None:
+    rules = resources(governance, "AWS::S3::Bucket")[ARTIFACTS]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rules == [
+        {
+            "Id": "ExpireOldVersions",
+            "Status": "Enabled",
+            "NoncurrentVersionExpiration": {"NoncurrentDays": default_config.retention.noncurrent_version_days},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        }
+    ]
+
+
+def test_audit_files_are_archived_never_deleted(governance: Template) -> None:
+    rules = resources(governance, "AWS::S3::Bucket")[TRAIL_BUCKET]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert len(rules) == 1
+    assert rules[0]["Transitions"] == [{"StorageClass": "GLACIER", "TransitionInDays": 90}]
+    assert "ExpirationInDays" not in rules[0]
+    assert "NoncurrentVersionExpiration" not in rules[0]
+
+
+def test_access_log_bucket_accepts_logs_from_s3_logging_service_only(governance: Template) -> None:
+    bucket = resources(governance, "AWS::S3::Bucket")[ACCESS_LOGS]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "AES256"
+    }
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 365
+    governance.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": {"Ref": ACCESS_LOGS},
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Allow",
+                                "Action": "s3:PutObject",
+                                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+# --- CloudTrail -----------------------------------------------------------------------------------
+
+
+def test_trail_covers_all_regions_with_validated_encrypted_files(governance: Template) -> None:
+    governance.has_resource_properties(
+        "AWS::CloudTrail::Trail",
+        {
+            "IsMultiRegionTrail": True,
+            "IncludeGlobalServiceEvents": True,
+            "EnableLogFileValidation": True,
+            "IsLogging": True,
+            "KMSKeyId": {"Fn::GetAtt": [KEY, "Arn"]},
+            "S3BucketName": {"Ref": TRAIL_BUCKET},
+            "CloudWatchLogsLogGroupArn": {"Fn::GetAtt": ["AuditLogGroup4CD660E1", "Arn"]},
+        },
+    )
+
+
+def test_trail_records_management_and_platform_s3_data_events(governance: Template) -> None:
+    trail = next(iter(resources(governance, "AWS::CloudTrail::Trail").values()))["Properties"]
+    assert "EventSelectors" not in trail
+    selectors = {selector["Name"]: selector["FieldSelectors"] for selector in trail["AdvancedEventSelectors"]}
+    assert selectors["ManagementEvents"] == [{"Field": "eventCategory", "Equals": ["Management"]}]
+    data = {selector["Field"]: selector for selector in selectors["PlatformS3DataEvents"]}
+    assert data["eventCategory"]["Equals"] == ["Data"]
+    assert data["resources.type"]["Equals"] == ["AWS::S3::Object"]
+    excluded = [part["Fn::Join"][1][0]["Fn::GetAtt"][0] for part in data["resources.ARN"]["NotStartsWith"]]
+    assert excluded == [TRAIL_BUCKET, ACCESS_LOGS]
+
+
+def test_trail_log_group_is_encrypted_with_explicit_retention(governance: Template) -> None:
+    governance.has_resource_properties(
+        "AWS::Logs::LogGroup", {"RetentionInDays": 365, "KmsKeyId": {"Fn::GetAtt": [KEY, "Arn"]}}
+    )
+
+
+# --- alerts ---------------------------------------------------------------------------------------
+
+
+def test_alert_topic_is_encrypted_and_tls_only(governance: Template) -> None:
+    topic_id = logical_id(governance, "AWS::SNS::Topic", "AlertsTopic")
+    governance.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [KEY, "Arn"]}})
+    policy = next(iter(resources(governance, "AWS::SNS::TopicPolicy").values()))["Properties"]
+    statements = policy["PolicyDocument"]["Statement"]
+    assert {
+        "Sid": "AllowPublishThroughSSLOnly",
+        "Effect": "Deny",
+        "Action": "sns:Publish",
+        "Principal": "*",
+        "Resource": {"Ref": topic_id},
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    } in statements
+    publishers = next(s for s in statements if s.get("Sid") == "AlertPublishingServices")
+    assert publishers["Action"] == "sns:Publish"
+    assert publishers["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert sorted(publishers["Principal"]["Service"]) == [
+        "budgets.amazonaws.com",
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+    ]
+
+
+def test_default_config_subscribes_no_email(governance: Template) -> None:
+    governance.resource_count_is("AWS::SNS::Subscription", 0)
+
+
+def test_configured_emails_are_subscribed(default_config: PlatformConfig) -> None:
+    config = default_config.model_copy(
+        update={"alerts": default_config.alerts.model_copy(update={"emails": ["ops@example.com", "ml@example.com"]})}
+    )
+    env = Environment(account=ACCOUNT, region=REGION)
+    stack = GovernanceStack(App(context=cdk_json_context()), "Emails", config=config, env=env)
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::SNS::Subscription", 2)
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
+
+
+# --- budget ---------------------------------------------------------------------------------------
+
+
+def test_monthly_budget_alerts_the_topic(governance: Template, default_config: PlatformConfig) -> None:
+    budget = next(iter(resources(governance, "AWS::Budgets::Budget").values()))["Properties"]
+    assert budget["Budget"] == {
+        "BudgetType": "COST",
+        "TimeUnit": "MONTHLY",
+        "BudgetLimit": {"Amount": default_config.budget.monthly_limit_usd, "Unit": "USD"},
+    }
+    topic_id = logical_id(governance, "AWS::SNS::Topic", "AlertsTopic")
+    notifications = [
+        (n["Notification"]["NotificationType"], n["Notification"]["Threshold"], n["Subscribers"])
+        for n in budget["NotificationsWithSubscribers"]
+    ]
+    subscribers = [{"SubscriptionType": "SNS", "Address": {"Ref": topic_id}}]
+    assert notifications == [
+        ("ACTUAL", 80, subscribers),
+        ("ACTUAL", 100, subscribers),
+        ("FORECASTED", 100, subscribers),
+    ]
+
+
+# --- personas and separation of duties ------------------------------------------------------------
+
+PACKAGE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/churn/3"
+PIPELINE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/churn-build"
+
+
+@pytest.fixture(scope="module")
+def data_scientist(governance: Template):
+    return role_principal(governance, logical_id(governance, "AWS::IAM::Role", "PersonasDataScientist"))
+
+
+@pytest.fixture(scope="module")
+def approver(governance: Template):
+    return role_principal(governance, logical_id(governance, "AWS::IAM::Role", "PersonasModelApprover"))
+
+
+def test_data_scientist_runs_pipelines_and_registers_pending_packages(data_scientist) -> None:
+    assert data_scientist.is_allowed("sagemaker:StartPipelineExecution", PIPELINE)
+    assert data_scientist.is_allowed(
+        "sagemaker:CreateModelPackage", PACKAGE, **{"sagemaker:ModelApprovalStatus": "PendingManualApproval"}
+    )
+    assert data_scientist.is_allowed("sagemaker:DescribeModelPackage", PACKAGE)
+
+
+def test_data_scientist_cannot_approve(data_scientist) -> None:
+    assert not data_scientist.is_allowed("sagemaker:UpdateModelPackage", PACKAGE)
+    assert not data_scientist.is_allowed(
+        "sagemaker:CreateModelPackage", PACKAGE, **{"sagemaker:ModelApprovalStatus": "Approved"}
+    )
+
+
+def test_approver_is_the_only_persona_that_changes_approval_status(approver) -> None:
+    assert approver.tags == {"mlops:model-approver": "true", "mlops:platform": "mlops"}
+    assert approver.is_allowed("sagemaker:UpdateModelPackage", PACKAGE)
+    assert not approver.is_allowed("sagemaker:StartPipelineExecution", PIPELINE)
+    assert not approver.is_allowed("sagemaker:CreateModelPackage", PACKAGE)
+
+
+def test_boundary_denies_approval_even_to_an_over_broad_identity_policy(data_scientist) -> None:
+    """A role under the boundary that someone granted `*` still cannot approve without the tag."""
+    over_broad = type(data_scientist)(
+        identity_statements=[{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        boundary_statements=data_scientist.boundary_statements,
+    )
+    assert not over_broad.is_allowed("sagemaker:UpdateModelPackage", PACKAGE)
+    assert not over_broad.is_allowed("iam:DeleteRolePermissionsBoundary", "*")
+    assert not over_broad.is_allowed("iam:TagRole", "*")
+    assert not over_broad.is_allowed("cloudtrail:StopLogging", "*")
+    assert not over_broad.is_allowed("kms:ScheduleKeyDeletion", "*")
+    assert over_broad.is_allowed("s3:GetObject", "arn:aws:s3:::bucket/key")
+
+
+def test_both_personas_carry_the_boundary(governance: Template) -> None:
+    boundary_id = logical_id(governance, "AWS::IAM::ManagedPolicy", "PersonasWorkloadBoundary")
+    roles = resources(governance, "AWS::IAM::Role")
+    for prefix in ("PersonasDataScientist", "PersonasModelApprover"):
+        role = roles[logical_id(governance, "AWS::IAM::Role", prefix)]["Properties"]
+        assert role["PermissionsBoundary"] == {"Ref": boundary_id}
+
+
+def test_no_aws_managed_full_access_policies(governance: Template) -> None:
+    for role in resources(governance, "AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+# --- outputs --------------------------------------------------------------------------------------
+
+
+def test_outputs_name_what_later_stacks_and_people_need(governance: Template) -> None:
+    assert set(governance.find_outputs("*")) == {
+        "PlatformKeyArn",
+        "ArtifactBucketName",
+        "AlertTopicArn",
+        "DataScientistRoleArn",
+        "ModelApproverRoleArn",
+    }
