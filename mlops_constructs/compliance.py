@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, CfnElement, Stack, Validations
 from cdk_nag import AwsSolutionsChecks, NagPack, NIST80053R5Checks
 from constructs import IConstruct
 
@@ -33,3 +33,15 @@ def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
 def acknowledge_each(scope: IConstruct, reasons: Iterable[tuple[str, str]]) -> None:
     """Acknowledge several findings on `scope`, each `(rule_id, reason)` with its own reason."""
     Validations.of(scope).acknowledge(*(Acknowledgment(id=rule_id, reason=reason) for rule_id, reason in reasons))
+
+
+def nag_ref(construct: IConstruct, attribute: str | None = None) -> str:
+    """How cdk-nag spells a reference to `construct` in a finding id: `<LogicalId>` or `<LogicalId.Attr>`.
+
+    Findings on L2-generated policies name the resources they point at this way, so acknowledging
+    them precisely needs the same spelling.
+    """
+    element = construct if isinstance(construct, CfnElement) else construct.node.default_child
+    assert isinstance(element, CfnElement), f"{construct.node.path} has no CloudFormation resource"
+    logical_id = Stack.of(element).get_logical_id(element)
+    return f"<{logical_id}.{attribute}>" if attribute else f"<{logical_id}>"

@@ -53,3 +53,8 @@ def synthesized(default_config: PlatformConfig, tmp_path_factory: pytest.TempPat
 @pytest.fixture(scope="session")
 def governance(synthesized: Synthesized) -> Template:
     return synthesized.template(synthesized.platform.governance)
+
+
+@pytest.fixture(scope="session")
+def churn_build(synthesized: Synthesized) -> Template:
+    return synthesized.template(synthesized.platform.model_builds["churn"])

@@ -73,8 +73,13 @@ class Principal:
         )
 
 
-def role_principal(template: Template, role_logical_id: str) -> Principal:
-    """The role's identity statements (inline and attached managed policies), boundary and tags."""
+def role_principal(
+    template: Template, role_logical_id: str, boundary_from: Template | None = None
+) -> Principal:
+    """The role's identity statements (inline and attached managed policies), boundary and tags.
+
+    A boundary imported from another stack is looked up in `boundary_from`, the exporting template.
+    """
     resources = template.to_json()["Resources"]
     role = resources[role_logical_id]["Properties"]
     role_ref = {"Ref": role_logical_id}
@@ -88,7 +93,14 @@ def role_principal(template: Template, role_logical_id: str) -> Principal:
             statements += resource["Properties"]["PolicyDocument"]["Statement"]
     boundary = None
     if "PermissionsBoundary" in role:
-        boundary_id = role["PermissionsBoundary"]["Ref"]
-        boundary = resources[boundary_id]["Properties"]["PolicyDocument"]["Statement"]
+        reference = role["PermissionsBoundary"]
+        if "Ref" in reference:
+            boundary_id, owner = reference["Ref"], resources
+        else:
+            assert boundary_from is not None, f"{role_logical_id}'s boundary is imported: pass boundary_from"
+            # Export names look like "<stack>:ExportsOutputRef<LogicalId><8-character hash>".
+            boundary_id = reference["Fn::ImportValue"].split("ExportsOutputRef", 1)[1][:-8]
+            owner = boundary_from.to_json()["Resources"]
+        boundary = owner[boundary_id]["Properties"]["PolicyDocument"]["Statement"]
     tags = {tag["Key"]: tag["Value"] for tag in role.get("Tags", [])}
     return Principal(identity_statements=statements, boundary_statements=boundary, tags=tags)

@@ -1,0 +1,444 @@
+"""A model's build project: seeded CodeCommit repository, build pipeline, roles and registry group.
+
+One instance per configured model. The construct takes typed props and reads no global state, so
+the same construct can back the SageMaker Projects (Service Catalog) template.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codecommit as codecommit
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config.schema import ModelConfig
+from mlops_constructs.compliance import acknowledge, acknowledge_each, nag_ref
+from mlops_constructs.storage import SecureBucket
+
+SEED_DIRECTORY = Path(__file__).resolve().parent.parent / "seed" / "model_build"
+# Local state of a data scientist's checkout that must never be pushed into a new repository.
+SEED_EXCLUDES = (".venv*", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache", "generated", "output")
+SEED_BRANCH = "main"
+# The CodeBuild image: Amazon Linux 2023 standard 5.0 ships Python 3.11/3.12.
+BUILD_IMAGE = codebuild.LinuxBuildImage.AMAZON_LINUX_2023_5
+# SageMaker's own framework images (scikit-learn, XGBoost) live in repositories named sagemaker-*.
+SAGEMAKER_IMAGE_REPOSITORIES = "repository/sagemaker-*"
+
+
+@dataclass(frozen=True)
+class BuildTimeouts:
+    test: Duration = Duration.minutes(30)
+    # The train stage waits for the SageMaker Pipeline; the seed's run_pipeline.py stops waiting
+    # (and fails) a little before CodeBuild would kill it, so the execution ARN is always logged.
+    train: Duration = Duration.hours(4)
+
+
+def model_settings(model: ModelConfig) -> dict[str, object]:
+    """The `model_config.json` written into the seeded repository (the seed's config contract)."""
+    return {
+        "model_name": model.name,
+        "model_package_group_name": model.name,
+        "pipeline_name": f"{model.name}-build",
+        "metric": {"name": model.metric.name, "threshold": model.metric.threshold},
+        "processing_instance_type": model.instance_types.processing,
+        "training_instance_type": model.instance_types.training,
+        "inference_instance_types": [model.instance_types.inference],
+    }
+
+
+def stage_seed(seed_directory: Path, settings: dict[str, object]) -> Path:
+    """Copy the seed with this model's settings into a content-addressed directory.
+
+    The directory name is a hash of the seed files and the settings, so repeated synths reuse it
+    and the CodeCommit asset hash changes only when the content does.
+    """
+    settings_json = json.dumps(settings, indent=2, sort_keys=True) + "\n"
+    digest = hashlib.sha256(settings_json.encode())
+    ignore = shutil.ignore_patterns(*SEED_EXCLUDES)
+    for path in sorted(seed_directory.rglob("*")):
+        relative = path.relative_to(seed_directory)
+        if path.is_file() and not any(ignore(str(parent), [part]) for parent, part in _ancestry(relative)):
+            digest.update(str(relative).encode())
+            digest.update(path.read_bytes())
+    staged = Path(tempfile.gettempdir()) / "mlops-seed" / digest.hexdigest()[:16]
+    if not staged.exists():
+        partial = staged.with_name(staged.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(seed_directory, partial, ignore=ignore)
+        (partial / "model_config.json").write_text(settings_json)
+        partial.rename(staged)
+    return staged
+
+
+def _ancestry(relative: Path) -> list[tuple[Path, str]]:
+    """(parent, name) for every component of a relative path, to apply copytree's ignore rules."""
+    return [(Path(*relative.parts[:index]), part) for index, part in enumerate(relative.parts)]
+
+
+class ModelProject(Construct):
+    """Where a data-science team's work enters the platform.
+
+    Push to `main` of the seeded repository -> EventBridge -> build pipeline (CodePipeline V2):
+    Source -> Test (unit tests, data validation) -> Train (upsert, start and wait for the model's
+    SageMaker Pipeline, which registers a `PendingManualApproval` package in the model's group).
+    A failed execution alerts the platform topic. The model's data and SageMaker artifacts live in
+    its own bucket, so every grant names this project's resources only.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model: ModelConfig,
+        encryption_key: kms.IKey,
+        access_log_bucket: s3.IBucket,
+        alert_topic: sns.ITopic,
+        log_retention: logs.RetentionDays,
+        noncurrent_version_days: int,
+        seed_directory: Path = SEED_DIRECTORY,
+        timeouts: BuildTimeouts = BuildTimeouts(),  # noqa: B008 - frozen, immutable default
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        settings = model_settings(model)
+        self.model_name = model.name
+        self.sagemaker_pipeline_name = str(settings["pipeline_name"])
+
+        self.model_package_group = sagemaker.CfnModelPackageGroup(
+            self,
+            "ModelPackageGroup",
+            model_package_group_name=model.name,
+            model_package_group_description=model.description,
+        )
+        self.model_package_group.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.model_package_group_name = model.name
+
+        def bucket(construct_id: str, access_log_prefix: str) -> s3.Bucket:
+            return SecureBucket(
+                self,
+                construct_id,
+                encryption_key=encryption_key,
+                access_log_bucket=access_log_bucket,
+                access_log_prefix=access_log_prefix,
+                noncurrent_version_days=noncurrent_version_days,
+            ).bucket
+
+        self.data_bucket = bucket("Data", f"{model.name}-data/")
+        pipeline_artifacts = bucket("PipelineArtifacts", f"{model.name}-build-pipeline/")
+
+        self.repository = codecommit.Repository(
+            self,
+            "Repository",
+            repository_name=f"{model.name}-model-build",
+            description=f"Model build code of '{model.name}': {model.description}"[:1000],
+            code=codecommit.Code.from_directory(str(stage_seed(seed_directory, settings)), SEED_BRANCH),
+            kms_key=encryption_key,
+        )
+        self.repository.apply_removal_policy(RemovalPolicy.RETAIN)
+
+        self.sagemaker_role = self._sagemaker_execution_role(stack, encryption_key)
+        test_project = self._build_project("Test", "buildspec-test.yml", timeouts.test, encryption_key, log_retention)
+        self.train_project = self._build_project(
+            "Train",
+            "buildspec-train.yml",
+            timeouts.train,
+            encryption_key,
+            log_retention,
+            SAGEMAKER_PIPELINE_ROLE_ARN=self.sagemaker_role.role_arn,
+            ARTIFACT_BUCKET=self.data_bucket.bucket_name,
+            KMS_KEY_ARN=encryption_key.key_arn,
+            PIPELINE_WAIT_TIMEOUT_MINUTES=str(int(timeouts.train.to_minutes()) - 10),
+        )
+        self._grant_pipeline_upsert(stack, encryption_key)
+
+        source = codepipeline.Artifact("Source")
+        self.pipeline = codepipeline.Pipeline(
+            self,
+            "Pipeline",
+            pipeline_type=codepipeline.PipelineType.V2,
+            artifact_bucket=pipeline_artifacts,
+            restart_execution_on_update=False,
+            stages=[
+                codepipeline.StageProps(
+                    stage_name="Source",
+                    actions=[
+                        actions.CodeCommitSourceAction(
+                            action_name="Checkout",
+                            repository=self.repository,
+                            branch=SEED_BRANCH,
+                            output=source,
+                            trigger=actions.CodeCommitTrigger.EVENTS,
+                        )
+                    ],
+                ),
+                codepipeline.StageProps(
+                    stage_name="Test",
+                    actions=[
+                        actions.CodeBuildAction(action_name="UnitTestsAndDataValidation", project=test_project, input=source)
+                    ],
+                ),
+                codepipeline.StageProps(
+                    stage_name="Train",
+                    actions=[
+                        actions.CodeBuildAction(action_name="RunSageMakerPipeline", project=self.train_project, input=source)
+                    ],
+                ),
+            ],
+        )
+        # The governance stack owns the topic policy, which already lets EventBridge publish for
+        # this account only. Imported, the topic takes no extra (unconditioned) statement from the
+        # L2 target; the rule and topic share account and region by construction.
+        alert_target = sns.Topic.from_topic_attributes(self, "AlertTopic", topic_arn=alert_topic.topic_arn)
+        failure_alert = self.pipeline.on_state_change(
+            "FailureAlert",
+            description=f"Alert when the '{model.name}' build pipeline fails",
+            event_pattern=events.EventPattern(detail={"state": ["FAILED"]}),
+            target=targets.SnsTopic(
+                alert_target,
+                message=events.RuleTargetInput.from_text(
+                    f"Model build pipeline of '{model.name}' failed: execution "
+                    f"{events.EventField.from_path('$.detail.execution-id')} of "
+                    f"{events.EventField.from_path('$.detail.pipeline')} in {events.EventField.region}."
+                ),
+            ),
+        )
+        acknowledge(
+            failure_alert,
+            "The rule and the alert topic are deployed to the same account and region by the platform.",
+            "Annotation::@aws-cdk/aws-events:ruleUnresolvedEnvironment",
+        )
+        self._acknowledge_generated_grants([test_project, self.train_project], [pipeline_artifacts, self.data_bucket])
+
+    def _sagemaker_execution_role(self, stack: Stack, encryption_key: kms.IKey) -> iam.Role:
+        """The role the SageMaker Pipeline and its jobs run as: this model's data, group and logs only."""
+        role = iam.Role(
+            self,
+            "SageMakerExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"SageMaker Pipeline and jobs of model '{self.model_name}'",
+        )
+        self.data_bucket.grant_read_write(role)
+        encryption_key.grant_encrypt_decrypt(role)
+        job_arns = [
+            stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*")
+            for kind in ("processing-job", "training-job")
+        ]
+        packages_arn = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{self.model_name}/*")
+        image_repositories_arn = f"arn:{stack.partition}:ecr:{stack.region}:*:{SAGEMAKER_IMAGE_REPOSITORIES}"
+        job_log_groups_arn = stack.format_arn(
+            service="logs", resource="log-group", resource_name="/aws/sagemaker/*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        policy = iam.ManagedPolicy(
+            self,
+            "SageMakerExecutionPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="RunPipelineJobs",
+                    actions=[
+                        "sagemaker:CreateProcessingJob",
+                        "sagemaker:DescribeProcessingJob",
+                        "sagemaker:StopProcessingJob",
+                        "sagemaker:CreateTrainingJob",
+                        "sagemaker:DescribeTrainingJob",
+                        "sagemaker:StopTrainingJob",
+                        "sagemaker:AddTags",
+                    ],
+                    resources=job_arns,
+                ),
+                iam.PolicyStatement(
+                    sid="RegisterInThisModelsGroup",
+                    actions=[
+                        "sagemaker:CreateModelPackage",
+                        "sagemaker:DescribeModelPackage",
+                        "sagemaker:DescribeModelPackageGroup",
+                        "sagemaker:ListModelPackages",
+                        "sagemaker:AddTags",
+                    ],
+                    resources=[self.model_package_group.attr_model_package_group_arn, packages_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="PassThisRoleToItsJobs",
+                    actions=["iam:PassRole"],
+                    resources=[role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                ),
+                iam.PolicyStatement(
+                    sid="PullSageMakerFrameworkImages",
+                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                    resources=[image_repositories_arn],
+                ),
+                iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+                iam.PolicyStatement(
+                    sid="JobLogs",
+                    actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    resources=[job_log_groups_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="JobMetrics",
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+                ),
+            ],
+        )
+        acknowledge_each(
+            policy,
+            [
+                (
+                    f"AwsSolutions-IAM5[Resource::{job_arn}]",
+                    "SageMaker Pipelines name their jobs pipelines-<execution>-<step>; the prefix is the narrowest scope.",
+                )
+                for job_arn in job_arns
+            ]
+            + [
+                (
+                    f"AwsSolutions-IAM5[Resource::{packages_arn}]",
+                    "Package versions are numbered at registration; the scope is this model's group only.",
+                ),
+                (
+                    f"AwsSolutions-IAM5[Resource::{image_repositories_arn}]",
+                    "SageMaker's framework images live in AWS-owned accounts that differ per region.",
+                ),
+                (
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "ecr:GetAuthorizationToken has no resource; PutMetricData is limited to SageMaker namespaces.",
+                ),
+                (
+                    f"AwsSolutions-IAM5[Resource::{job_log_groups_arn}]",
+                    "SageMaker writes one log group per job type under /aws/sagemaker/.",
+                ),
+            ],
+        )
+        return role
+
+    def _build_project(
+        self,
+        stage: str,
+        buildspec: str,
+        timeout: Duration,
+        encryption_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        **environment: str,
+    ) -> codebuild.PipelineProject:
+        log_group = logs.LogGroup(
+            self,
+            f"{stage}Logs",
+            encryption_key=encryption_key,
+            retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        return codebuild.PipelineProject(
+            self,
+            f"{stage}Project",
+            description=f"{stage} stage of the '{self.model_name}' model build pipeline",
+            build_spec=codebuild.BuildSpec.from_source_filename(buildspec),
+            environment=codebuild.BuildEnvironment(
+                build_image=BUILD_IMAGE, compute_type=codebuild.ComputeType.SMALL, privileged=False
+            ),
+            environment_variables={
+                name: codebuild.BuildEnvironmentVariable(value=value)
+                for name, value in {"MODEL_NAME": self.model_name, **environment}.items()
+            },
+            encryption_key=encryption_key,
+            timeout=timeout,
+            queued_timeout=Duration.hours(1),
+            logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=log_group)),
+        )
+
+    def _grant_pipeline_upsert(self, stack: Stack, encryption_key: kms.IKey) -> None:
+        """The train stage creates/updates and runs this model's SageMaker Pipeline, nothing else."""
+        role = self.train_project.role
+        assert role is not None
+        pipeline_arn = stack.format_arn(service="sagemaker", resource="pipeline", resource_name=self.sagemaker_pipeline_name)
+        self.data_bucket.grant_read_write(role)
+        encryption_key.grant_encrypt_decrypt(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="UpsertAndRunThisModelsPipeline",
+                actions=[
+                    "sagemaker:CreatePipeline",
+                    "sagemaker:UpdatePipeline",
+                    "sagemaker:DescribePipeline",
+                    "sagemaker:StartPipelineExecution",
+                    "sagemaker:DescribePipelineExecution",
+                    "sagemaker:ListPipelineExecutionSteps",
+                    "sagemaker:AddTags",
+                ],
+                resources=[pipeline_arn, f"{pipeline_arn}/execution/*"],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PassTheSageMakerRole",
+                actions=["iam:PassRole"],
+                resources=[self.sagemaker_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        acknowledge_each(
+            role,
+            [
+                (
+                    f"AwsSolutions-IAM5[Resource::{pipeline_arn}/execution/*]",
+                    "Execution ids are generated at start; the scope is this model's pipeline only.",
+                )
+            ],
+        )
+
+    def _acknowledge_generated_grants(
+        self, projects: list[codebuild.PipelineProject], own_buckets: list[s3.IBucket]
+    ) -> None:
+        """Findings on the policies that the CodePipeline, CodeBuild and S3/KMS L2 grants generate."""
+        bucket_reason = "L2 read/write grant on a bucket owned by this model's project (data or pipeline artifacts)."
+        key_reason = "L2 grant on the platform key, needed to read and write the encrypted artifacts and data."
+        acknowledge_each(
+            self,
+            [
+                (
+                    "NIST.800.53.R5-IAMNoInlinePolicy",
+                    "CodePipeline, CodeBuild and EventBridge L2s attach their generated, resource-scoped grants as each role's default policy.",
+                ),
+                ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", key_reason),
+                ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", key_reason),
+                *[
+                    (f"AwsSolutions-IAM5[Action::s3:{action}]", bucket_reason)
+                    for action in ("GetObject*", "GetBucket*", "List*", "DeleteObject*", "Abort*")
+                ],
+                *[(f"AwsSolutions-IAM5[Resource::{nag_ref(bucket, 'Arn')}/*]", bucket_reason) for bucket in own_buckets],
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Resource::arn:{Stack.of(self).partition}:logs:{Stack.of(self).region}:"
+                        f"{Stack.of(self).account}:log-group:/aws/codebuild/{nag_ref(project)}:*]",
+                        "CodeBuild L2 default: the project's own log streams.",
+                    )
+                    for project in projects
+                ],
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Resource::arn:{Stack.of(self).partition}:codebuild:{Stack.of(self).region}:"
+                        f"{Stack.of(self).account}:report-group/{nag_ref(project)}-*]",
+                        "CodeBuild L2 default: test report groups named after the project.",
+                    )
+                    for project in projects
+                ],
+            ],
+        )

@@ -1,0 +1,88 @@
+"""One model's build project: repository, build pipeline, roles and model package group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config.schema import ModelConfig
+from mlops_constructs.model_project import ModelProject
+
+
+class ModelBuildStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model: ModelConfig,
+        encryption_key: kms.IKey,
+        access_log_bucket: s3.IBucket,
+        alert_topic: sns.ITopic,
+        log_retention: logs.RetentionDays,
+        noncurrent_version_days: int,
+        permissions_boundary: iam.IManagedPolicy,
+        data_scientist_role: iam.IRole,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        iam.PermissionsBoundary.of(self).apply(permissions_boundary)
+        self.project = ModelProject(
+            self,
+            "Project",
+            model=model,
+            encryption_key=encryption_key,
+            access_log_bucket=access_log_bucket,
+            alert_topic=alert_topic,
+            log_retention=log_retention,
+            noncurrent_version_days=noncurrent_version_days,
+        )
+        # The team works in its repository and follows its pipeline; the policy lives here, next to
+        # the resources, so the governance stack never depends on a model's stack.
+        iam.ManagedPolicy(
+            self,
+            "DataScientistAccess",
+            description=f"Data scientists work on model '{model.name}'",
+            roles=[data_scientist_role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="WorkInTheRepository",
+                    actions=[
+                        "codecommit:GitPull",
+                        "codecommit:GitPush",
+                        "codecommit:CreateBranch",
+                        "codecommit:GetBranch",
+                        "codecommit:CreatePullRequest",
+                        "codecommit:GetRepository",
+                        "codecommit:ListBranches",
+                    ],
+                    resources=[self.project.repository.repository_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="FollowTheBuildPipeline",
+                    actions=[
+                        "codepipeline:GetPipeline",
+                        "codepipeline:GetPipelineState",
+                        "codepipeline:GetPipelineExecution",
+                        "codepipeline:ListPipelineExecutions",
+                        "codepipeline:ListActionExecutions",
+                    ],
+                    resources=[self.project.pipeline.pipeline_arn],
+                ),
+            ],
+        )
+        for output_id, value, description in [
+            ("RepositoryCloneUrl", self.project.repository.repository_clone_url_grc, "git clone URL (git-remote-codecommit)"),
+            ("BuildPipelineName", self.project.pipeline.pipeline_name, "CodePipeline that builds the model"),
+            ("SageMakerPipelineName", self.project.sagemaker_pipeline_name, "SageMaker Pipeline upserted by the build"),
+            ("ModelPackageGroupName", self.project.model_package_group_name, "Model Registry group of the model"),
+            ("DataBucketName", self.project.data_bucket.bucket_name, "Bucket for the model's data and SageMaker artifacts"),
+        ]:
+            CfnOutput(self, output_id, value=value, description=description)
