@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 ARGS ?=
 
-.PHONY: help synth test deploy deploy-local lint clean
+.PHONY: help synth test deploy lint clean
 
 help:
 	@echo "make synth   synthesize every stack of config/platform.yaml (no AWS account needed)"
