@@ -381,6 +381,7 @@ class ModelProject(Construct):
                     "sagemaker:StartPipelineExecution",
                     "sagemaker:DescribePipelineExecution",
                     "sagemaker:ListPipelineExecutionSteps",
+                    "sagemaker:StopPipelineExecution",
                     "sagemaker:AddTags",
                 ],
                 resources=[pipeline_arn, f"{pipeline_arn}/execution/*"],

@@ -252,6 +252,8 @@ def test_train_stage_upserts_only_this_models_sagemaker_pipeline(churn_build: Te
         assert role.is_allowed(action, pipeline)
         assert not role.is_allowed(action, f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/fraud-build")
     assert role.is_allowed("sagemaker:DescribePipelineExecution", f"{pipeline}/execution/abc123")
+    # run_pipeline.py stops an execution it gave up waiting for, so no package comes from a failed build.
+    assert role.is_allowed("sagemaker:StopPipelineExecution", f"{pipeline}/execution/abc123")
 
 
 def test_data_scientists_get_the_repository_and_pipeline_of_this_model(churn_build: Template) -> None:

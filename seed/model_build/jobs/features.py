@@ -1,0 +1,27 @@
+"""Columns the model reads, shared by the job scripts.
+
+This folder is uploaded as the source directory of the SageMaker jobs, which run
+`python preprocess.py` (and friends) from inside it: the scripts therefore import
+each other as top-level modules (`import features`), never as a package.
+"""
+
+ID_COLUMN = "customer_id"
+TARGET_COLUMN = "churned"
+
+NUMERIC_FEATURES: tuple[str, ...] = (
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "support_calls_90d",
+    "late_payments_12m",
+    "senior_citizen",
+    "paperless_billing",
+)
+
+CATEGORICAL_FEATURES: tuple[str, ...] = (
+    "contract_type",
+    "payment_method",
+    "internet_service",
+)
+
+FEATURES: tuple[str, ...] = NUMERIC_FEATURES + CATEGORICAL_FEATURES

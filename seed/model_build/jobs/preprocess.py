@@ -1,0 +1,80 @@
+"""Processing job: clean the raw customer table and split it into train/validation/test.
+
+In SageMaker the raw CSV files are mounted under /opt/ml/processing/input and each
+split directory under /opt/ml/processing is uploaded to S3 when the job ends.
+Locally, pass --input-dir and --output-dir.
+
+Feature encoding is deliberately not done here but inside the model pipeline
+(train.py), so that the endpoint applies exactly the same transformation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from csv_io import read_csv_directory
+from features import FEATURES, ID_COLUMN, TARGET_COLUMN
+
+LOGGER = logging.getLogger("preprocess")
+
+
+def clean(raw: pd.DataFrame) -> pd.DataFrame:
+    """Keep one row per customer with a known label, and only the columns the model uses."""
+    deduplicated = raw.drop_duplicates(subset=ID_COLUMN, keep="last")
+    labelled = deduplicated.dropna(subset=[TARGET_COLUMN])
+    dropped = len(raw) - len(labelled)
+    if dropped:
+        LOGGER.warning("dropped %d duplicate or unlabelled rows", dropped)
+    return labelled.loc[:, [*FEATURES, TARGET_COLUMN]].astype({TARGET_COLUMN: "int64"})
+
+
+def split(
+    dataset: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int
+) -> dict[str, pd.DataFrame]:
+    """Stratified split, so every split keeps the churn rate of the whole table."""
+    train_and_validation, test = train_test_split(
+        dataset, test_size=test_fraction, stratify=dataset[TARGET_COLUMN], random_state=seed
+    )
+    validation_share = validation_fraction / (1.0 - test_fraction)
+    train, validation = train_test_split(
+        train_and_validation,
+        test_size=validation_share,
+        stratify=train_and_validation[TARGET_COLUMN],
+        random_state=seed,
+    )
+    return {"train": train, "validation": validation, "test": test}
+
+
+def write_splits(splits: dict[str, pd.DataFrame], output_dir: Path) -> None:
+    for name, frame in splits.items():
+        split_dir = output_dir / name
+        split_dir.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(split_dir / f"{name}.csv", index=False)
+        LOGGER.info("%s: %d rows, churn rate %.3f", name, len(frame), frame[TARGET_COLUMN].mean())
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input"))
+    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing"))
+    parser.add_argument("--validation-fraction", type=float, default=0.15)
+    parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=42)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    dataset = clean(read_csv_directory(args.input_dir))
+    splits = split(dataset, args.validation_fraction, args.test_fraction, args.seed)
+    write_splits(splits, args.output_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""The SageMaker Pipeline definition, built offline against moto and read back as JSON."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+import evaluate
+from workflow.config import ModelConfig, load_model_config
+from workflow.environment import BuildEnvironment
+from workflow.pipeline import get_pipeline, pipeline_session
+
+from .conftest import BUCKET, REGION
+
+SKLEARN_IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+
+Definition = dict[str, Any]
+
+
+def build_definition(config: ModelConfig, env: BuildEnvironment) -> Definition:
+    pipeline = get_pipeline(config, env, pipeline_session(config, env))
+    return json.loads(pipeline.definition())
+
+
+@pytest.fixture(scope="module")
+def config() -> ModelConfig:
+    return load_model_config()
+
+
+@pytest.fixture(scope="module")
+def definition(fake_aws_for_module: None, config: ModelConfig, build_env: BuildEnvironment) -> Definition:
+    return build_definition(config, build_env)
+
+
+def all_steps(definition: Definition) -> dict[str, dict[str, Any]]:
+    steps = {}
+    for step in definition["Steps"]:
+        steps[step["Name"]] = step
+        for branch in ("IfSteps", "ElseSteps"):
+            steps.update({nested["Name"]: nested for nested in step["Arguments"].get(branch, [])})
+    return steps
+
+
+def get(reference: str) -> dict[str, str]:
+    return {"Get": reference}
+
+
+def test_the_pipeline_has_the_expected_parameters_and_defaults(
+    definition: Definition, config: ModelConfig, build_env: BuildEnvironment
+) -> None:
+    parameters = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+
+    assert parameters == {
+        "InputDataUrl": f"s3://{BUCKET}/churn/data/raw/{build_env.source_commit}/",
+        "ModelApprovalStatus": "PendingManualApproval",
+        "ProcessingInstanceType": config.processing_instance_type,
+        "TrainingInstanceType": config.training_instance_type,
+    }
+
+
+def test_the_pipeline_records_no_experiments(definition: Definition) -> None:
+    # Lineage lives in the model package; without Experiments the pipeline role needs no such rights.
+    assert definition["PipelineExperimentConfig"] is None
+
+
+def test_steps_run_preprocess_train_evaluate_then_the_metric_gate(definition: Definition) -> None:
+    top_level = [(step["Name"], step["Type"]) for step in definition["Steps"]]
+
+    assert top_level == [
+        ("PreprocessData", "Processing"),
+        ("TrainModel", "Training"),
+        ("EvaluateModel", "Processing"),
+        ("CheckAucAtLeast0_75", "Condition"),
+    ]
+
+
+def test_each_step_consumes_the_previous_steps_outputs(definition: Definition) -> None:
+    steps = all_steps(definition)
+    preprocess_inputs = {
+        i["InputName"]: i["S3Input"]["S3Uri"]
+        for i in steps["PreprocessData"]["Arguments"]["ProcessingInputs"]
+    }
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+        for c in steps["TrainModel"]["Arguments"]["InputDataConfig"]
+    }
+    evaluate_inputs = {
+        i["InputName"]: i["S3Input"]["S3Uri"] for i in steps["EvaluateModel"]["Arguments"]["ProcessingInputs"]
+    }
+
+    assert preprocess_inputs["raw"] == get("Parameters.InputDataUrl")
+    assert channels["train"] == get(
+        "Steps.PreprocessData.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"
+    )
+    assert channels["validation"] == get(
+        "Steps.PreprocessData.ProcessingOutputConfig.Outputs['validation'].S3Output.S3Uri"
+    )
+    assert evaluate_inputs["model"] == get("Steps.TrainModel.ModelArtifacts.S3ModelArtifacts")
+    assert evaluate_inputs["test"] == get(
+        "Steps.PreprocessData.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"
+    )
+
+
+def test_jobs_run_the_scikit_learn_image_on_the_parameterised_instance_types(definition: Definition) -> None:
+    steps = all_steps(definition)
+    training = steps["TrainModel"]["Arguments"]
+
+    assert training["AlgorithmSpecification"]["TrainingImage"] == SKLEARN_IMAGE
+    assert training["ResourceConfig"]["InstanceType"] == get("Parameters.TrainingInstanceType")
+    assert training["HyperParameters"] == {
+        "learning-rate": "0.05",
+        "max-iter": "150",
+        "max-leaf-nodes": "8",
+        "seed": "42",
+    }
+    for name in ("PreprocessData", "EvaluateModel"):
+        processing = steps[name]["Arguments"]
+        assert processing["AppSpecification"]["ImageUri"] == SKLEARN_IMAGE
+        assert processing["ProcessingResources"]["ClusterConfig"]["InstanceType"] == get(
+            "Parameters.ProcessingInstanceType"
+        )
+
+
+def test_volumes_outputs_and_the_model_package_use_the_platform_kms_key(
+    definition: Definition, build_env: BuildEnvironment
+) -> None:
+    steps = all_steps(definition)
+    key = build_env.kms_key_arn
+    training = steps["TrainModel"]["Arguments"]
+
+    assert training["ResourceConfig"]["VolumeKmsKeyId"] == key
+    assert training["OutputDataConfig"]["KmsKeyId"] == key
+    for name in ("PreprocessData", "EvaluateModel"):
+        processing = steps[name]["Arguments"]
+        assert processing["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
+        assert processing["ProcessingOutputConfig"]["KmsKeyId"] == key
+    assert steps["RegisterModel"]["Arguments"]["SecurityConfig"] == {"KmsKeyId": key}
+
+
+def test_every_output_and_uploaded_file_stays_under_the_model_prefix(definition: Definition) -> None:
+    steps = all_steps(definition)
+    output_roots = [
+        output["S3Output"]["S3Uri"]["Std:Join"]["Values"][0]
+        for name in ("PreprocessData", "EvaluateModel")
+        for output in steps[name]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    ]
+    uploaded = [
+        item["Key"]
+        for item in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)["Contents"]
+    ]
+
+    assert set(output_roots) == {f"s3://{BUCKET}/churn"}
+    assert (
+        steps["TrainModel"]["Arguments"]["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/churn/models"
+    )
+    assert uploaded
+    assert all(key.startswith("churn/") for key in uploaded)
+    assert any(key.endswith("/train.py") for key in uploaded)
+
+
+def test_the_gate_compares_the_evaluation_metric_with_the_configured_threshold(
+    definition: Definition,
+) -> None:
+    gate = all_steps(definition)["CheckAucAtLeast0_75"]["Arguments"]
+
+    assert gate["Conditions"] == [
+        {
+            "Type": "GreaterThanOrEqualTo",
+            "LeftValue": {
+                "Std:JsonGet": {
+                    "PropertyFile": get("Steps.EvaluateModel.PropertyFiles.EvaluationReport"),
+                    "Path": "binary_classification_metrics.auc.value",
+                }
+            },
+            "RightValue": 0.75,
+        }
+    ]
+    assert [step["Name"] for step in gate["IfSteps"]] == ["RegisterModel"]
+    assert [(step["Name"], step["Type"]) for step in gate["ElseSteps"]] == [("MetricBelowThreshold", "Fail")]
+
+
+def test_the_gate_reads_the_report_that_evaluate_writes(definition: Definition) -> None:
+    evaluate_step = all_steps(definition)["EvaluateModel"]
+    outputs = evaluate_step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+
+    assert evaluate_step["PropertyFiles"] == [
+        {
+            "PropertyFileName": "EvaluationReport",
+            "OutputName": "evaluation",
+            "FilePath": evaluate.EVALUATION_FILE,
+        }
+    ]
+    assert [(o["OutputName"], o["S3Output"]["LocalPath"]) for o in outputs] == [
+        ("evaluation", "/opt/ml/processing/evaluation")
+    ]
+
+
+def test_the_gate_lets_through_the_model_trained_locally(definition: Definition, local_run: Path) -> None:
+    (condition,) = all_steps(definition)["CheckAucAtLeast0_75"]["Arguments"]["Conditions"]
+    report = json.loads((local_run / "evaluation" / evaluate.EVALUATION_FILE).read_text())
+
+    measured = report
+    for key in condition["LeftValue"]["Std:JsonGet"]["Path"].split("."):
+        measured = measured[key]
+
+    assert measured >= condition["RightValue"]
+
+
+def test_the_model_is_registered_pending_approval_with_metrics_and_lineage(
+    definition: Definition, build_env: BuildEnvironment
+) -> None:
+    register = all_steps(definition)["RegisterModel"]
+    arguments = register["Arguments"]
+
+    assert register["Type"] == "RegisterModel"
+    assert arguments["ModelPackageGroupName"] == "churn"
+    assert arguments["ModelApprovalStatus"] == get("Parameters.ModelApprovalStatus")
+    assert arguments["ModelMetrics"]["ModelQuality"]["Statistics"] == {
+        "ContentType": "application/json",
+        "S3Uri": {
+            "Std:Join": {
+                "On": "/",
+                "Values": [
+                    get("Steps.EvaluateModel.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"),
+                    "evaluation.json",
+                ],
+            }
+        },
+    }
+    assert arguments["CustomerMetadataProperties"] == {
+        "model_name": "churn",
+        "source_commit": build_env.source_commit,
+        "training_data_s3_uri": get("Parameters.InputDataUrl"),
+        "pipeline_execution_arn": get("Execution.PipelineExecutionArn"),
+    }
+    assert arguments["MetadataProperties"] == {
+        "CommitId": build_env.source_commit,
+        "GeneratedBy": get("Execution.PipelineExecutionArn"),
+    }
+
+
+def test_the_registered_container_serves_the_trained_artifact_with_its_own_script(
+    definition: Definition,
+) -> None:
+    specification = all_steps(definition)["RegisterModel"]["Arguments"]["InferenceSpecification"]
+    (container,) = specification["Containers"]
+
+    assert container["Image"] == SKLEARN_IMAGE
+    assert container["ModelDataUrl"] == get("Steps.TrainModel.ModelArtifacts.S3ModelArtifacts")
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert specification["SupportedRealtimeInferenceInstanceTypes"] == ["ml.m5.large"]
+    assert specification["SupportedContentTypes"] == ["application/json", "text/csv"]
+
+
+def test_another_models_settings_flow_into_the_definition(
+    fake_aws_for_module: None, config: ModelConfig, build_env: BuildEnvironment
+) -> None:
+    fraud = config.model_copy(
+        update={
+            "model_name": "fraud",
+            "model_package_group_name": "fraud-models",
+            "pipeline_name": "fraud-build",
+            "metric": config.metric.model_copy(update={"name": "f1", "threshold": 0.6}),
+            "inference_instance_types": ["ml.c5.xlarge", "ml.m5.xlarge"],
+        }
+    )
+
+    definition = build_definition(fraud, build_env)
+
+    steps = all_steps(definition)
+    (condition,) = steps["CheckF1AtLeast0_6"]["Arguments"]["Conditions"]
+    register = steps["RegisterModel"]["Arguments"]
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.f1.value"
+    assert condition["RightValue"] == 0.6
+    assert register["ModelPackageGroupName"] == "fraud-models"
+    assert register["CustomerMetadataProperties"]["model_name"] == "fraud"
+    assert register["InferenceSpecification"]["SupportedRealtimeInferenceInstanceTypes"] == [
+        "ml.c5.xlarge",
+        "ml.m5.xlarge",
+    ]

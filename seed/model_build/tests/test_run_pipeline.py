@@ -1,0 +1,235 @@
+"""The CI entry point: the wait loop against a stubbed client, and a whole run against moto."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+from botocore.stub import Stubber
+
+from workflow import run_pipeline
+from workflow.environment import BuildEnvironment, MissingEnvironmentError
+from workflow.run_pipeline import ExecutionTimeoutError, follow_execution, wait_for_execution
+
+from .conftest import BUCKET, REGION
+
+EXECUTION_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/churn-build/execution/k2x9q7r4m1ab"
+
+
+class FakeClock:
+    """Time that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sagemaker() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("sagemaker", region_name=REGION)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def expect_statuses(stubber: Stubber, *statuses: str) -> None:
+    for status in statuses:
+        stubber.add_response(
+            "describe_pipeline_execution",
+            {"PipelineExecutionArn": EXECUTION_ARN, "PipelineExecutionStatus": status},
+            {"PipelineExecutionArn": EXECUTION_ARN},
+        )
+
+
+def expect_steps(stubber: Stubber, steps: list[dict[str, str]]) -> None:
+    stubber.add_response(
+        "list_pipeline_execution_steps",
+        {"PipelineExecutionSteps": steps},
+        {"PipelineExecutionArn": EXECUTION_ARN},
+    )
+
+
+def test_waits_while_executing_and_reports_success(sagemaker: tuple[Any, Stubber], clock: FakeClock) -> None:
+    client, stubber = sagemaker
+    expect_statuses(stubber, "Executing", "Executing", "Succeeded")
+
+    outcome = wait_for_execution(
+        client, EXECUTION_ARN, timeout_seconds=600, poll_seconds=30, sleep=clock.sleep, clock=clock
+    )
+
+    assert outcome.succeeded
+    assert outcome.failure_reasons == ()
+    assert clock.sleeps == [30, 30]
+
+
+def test_a_failed_execution_exits_non_zero_with_the_failed_steps_reasons(
+    sagemaker: tuple[Any, Stubber], clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, stubber = sagemaker
+    expect_statuses(stubber, "Executing", "Failed")
+    expect_steps(
+        stubber,
+        [
+            {
+                "StepName": "MetricBelowThreshold",
+                "StepStatus": "Failed",
+                "FailureReason": "auc is below the required 0.75: model not registered",
+            },
+            {"StepName": "EvaluateModel", "StepStatus": "Succeeded"},
+        ],
+    )
+
+    exit_code = follow_execution(client, EXECUTION_ARN, timeout_seconds=600, sleep=clock.sleep, clock=clock)
+
+    assert exit_code == 1
+    output = capsys.readouterr()
+    assert f"execution Failed: {EXECUTION_ARN}" in output.out
+    assert "MetricBelowThreshold: auc is below the required 0.75: model not registered" in output.err
+    assert "EvaluateModel" not in output.err
+
+
+def test_a_stopped_execution_exits_non_zero(sagemaker: tuple[Any, Stubber], clock: FakeClock) -> None:
+    client, stubber = sagemaker
+    expect_statuses(stubber, "Stopping", "Stopped")
+    expect_steps(stubber, [{"StepName": "TrainModel", "StepStatus": "Stopped"}])
+
+    assert follow_execution(client, EXECUTION_ARN, timeout_seconds=600, sleep=clock.sleep, clock=clock) == 1
+
+
+def test_a_successful_execution_exits_zero_printing_its_arn(
+    sagemaker: tuple[Any, Stubber], clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, stubber = sagemaker
+    expect_statuses(stubber, "Succeeded")
+
+    assert follow_execution(client, EXECUTION_ARN, timeout_seconds=600, sleep=clock.sleep, clock=clock) == 0
+    assert f"execution Succeeded: {EXECUTION_ARN}" in capsys.readouterr().out
+
+
+def test_waiting_gives_up_at_the_deadline(sagemaker: tuple[Any, Stubber], clock: FakeClock) -> None:
+    client, stubber = sagemaker
+    expect_statuses(stubber, "Executing", "Executing", "Executing")
+
+    with pytest.raises(ExecutionTimeoutError, match="still Executing after 60 s"):
+        wait_for_execution(
+            client, EXECUTION_ARN, timeout_seconds=60, poll_seconds=30, sleep=clock.sleep, clock=clock
+        )
+    assert clock.now == 60
+
+
+def test_an_execution_past_the_deadline_is_stopped_and_exits_non_zero(
+    sagemaker: tuple[Any, Stubber], clock: FakeClock
+) -> None:
+    client, stubber = sagemaker
+    expect_statuses(stubber, "Executing", "Executing")
+    stubber.add_response(
+        "stop_pipeline_execution",
+        {"PipelineExecutionArn": EXECUTION_ARN},
+        {"PipelineExecutionArn": EXECUTION_ARN},
+    )
+
+    exit_code = follow_execution(
+        client, EXECUTION_ARN, timeout_seconds=30, poll_seconds=30, sleep=clock.sleep, clock=clock
+    )
+
+    assert exit_code == 1
+
+
+@pytest.fixture
+def platform_environment(monkeypatch: pytest.MonkeyPatch, build_env: BuildEnvironment) -> BuildEnvironment:
+    """The variables the platform's CodeBuild project sets."""
+    monkeypatch.setenv("SAGEMAKER_PIPELINE_ROLE_ARN", build_env.pipeline_role_arn)
+    monkeypatch.setenv("ARTIFACT_BUCKET", build_env.artifact_bucket)
+    monkeypatch.setenv("KMS_KEY_ARN", build_env.kms_key_arn)
+    monkeypatch.setenv("AWS_REGION", build_env.region)
+    monkeypatch.setenv("CODEBUILD_RESOLVED_SOURCE_VERSION", build_env.source_commit)
+    return build_env
+
+
+@pytest.fixture
+def dataset(customers: pd.DataFrame, tmp_path: Path) -> Path:
+    path = tmp_path / "customers.csv"
+    customers.to_csv(path, index=False)
+    return path
+
+
+def test_a_run_uploads_the_data_then_upserts_and_starts_the_pipeline(
+    fake_aws: None, platform_environment: BuildEnvironment, dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exit_code = run_pipeline.main(["--dataset", str(dataset), "--poll-seconds", "0"])
+
+    assert exit_code == 0
+    sagemaker_client = boto3.client("sagemaker", region_name=REGION)
+    (execution,) = sagemaker_client.list_pipeline_executions(PipelineName="churn-build")[
+        "PipelineExecutionSummaries"
+    ]
+    assert f"started {execution['PipelineExecutionArn']}" in capsys.readouterr().out
+    parameters = sagemaker_client.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=execution["PipelineExecutionArn"]
+    )["PipelineParameters"]
+    data_prefix = f"s3://{BUCKET}/churn/data/raw/{platform_environment.source_commit}/"
+    assert {"Name": "InputDataUrl", "Value": data_prefix} in parameters
+    uploaded = boto3.client("s3", region_name=REGION).head_object(
+        Bucket=BUCKET, Key=f"churn/data/raw/{platform_environment.source_commit}/customers.csv"
+    )
+    assert uploaded["ServerSideEncryption"] == "aws:kms"
+    assert uploaded["SSEKMSKeyId"] == platform_environment.kms_key_arn
+
+
+def test_a_dataset_that_breaks_the_contract_stops_the_run_before_any_upload(
+    fake_aws: None, platform_environment: BuildEnvironment, dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pd.read_csv(dataset).assign(contract_type="weekly").to_csv(dataset, index=False)
+
+    exit_code = run_pipeline.main(["--dataset", str(dataset)])
+
+    assert exit_code == 1
+    assert "contract_type: isin(" in capsys.readouterr().out
+    assert "Contents" not in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)
+    assert boto3.client("sagemaker", region_name=REGION).list_pipelines()["PipelineSummaries"] == []
+
+
+def test_the_cli_starts_without_a_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A shell may set AWS_REGION only, which boto3 ignores; the SDK needs a region when imported.
+    environment = {name: value for name, value in os.environ.items() if name != "AWS_DEFAULT_REGION"}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "workflow.run_pipeline", "--help"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=environment | {"AWS_REGION": REGION},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "--input-data-uri" in result.stdout
+
+
+def test_a_run_outside_codebuild_names_the_missing_variables(
+    monkeypatch: pytest.MonkeyPatch, platform_environment: BuildEnvironment, dataset: Path
+) -> None:
+    monkeypatch.delenv("ARTIFACT_BUCKET")
+    monkeypatch.delenv("KMS_KEY_ARN")
+
+    with pytest.raises(
+        MissingEnvironmentError, match="missing environment variables: ARTIFACT_BUCKET, KMS_KEY_ARN"
+    ):
+        run_pipeline.main(["--dataset", str(dataset)])

@@ -1,0 +1,102 @@
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workflow import validation
+from workflow.validation import validate_table
+
+Corruption = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def with_value(column: str, row: int, value: object) -> Corruption:
+    def corrupt(table: pd.DataFrame) -> pd.DataFrame:
+        corrupted = table.copy()
+        if isinstance(value, str) and pd.api.types.is_numeric_dtype(corrupted[column]):
+            corrupted[column] = corrupted[column].astype(object)
+        corrupted.loc[row, column] = value
+        return corrupted
+
+    return corrupt
+
+
+@pytest.fixture
+def sample(customers: pd.DataFrame) -> pd.DataFrame:
+    return customers.head(200).copy()
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected_line"),
+    [
+        (with_value("tenure_months", 3, None), "tenure_months: null values: 1 failing at rows 3"),
+        (
+            with_value("monthly_charges", 5, 999.0),
+            "monthly_charges: in_range(15.0, 150.0): 1 failing at rows 5",
+        ),
+        (with_value("tenure_months", 8, -1), "tenure_months: in_range(0, 72): 1 failing at rows 8; e.g. -1"),
+        (
+            with_value("support_calls_90d", 9, "many"),
+            "support_calls_90d: wrong type (expected int64): 1 failing at rows 9; e.g. many",
+        ),
+        (with_value("contract_type", 7, "weekly"), "contract_type: isin("),
+        (with_value("customer_id", 11, "C000013"), "customer_id: duplicate values: 2 failing at rows 11, 12"),
+        (
+            lambda table: table.drop(columns="payment_method"),
+            "missing column: 1 failing; e.g. payment_method",
+        ),
+        (lambda table: table.assign(region="emea"), "unexpected column: 1 failing; e.g. region"),
+        (lambda table: table.assign(churned=0), "the target column must contain both classes"),
+    ],
+    ids=[
+        "null",
+        "above-range",
+        "below-range",
+        "wrong-type",
+        "unknown-category",
+        "duplicate-id",
+        "missing-column",
+        "extra-column",
+        "single-class",
+    ],
+)
+def test_corrupted_data_is_rejected_with_a_readable_report(
+    sample: pd.DataFrame, corrupt: Corruption, expected_line: str
+) -> None:
+    report = validate_table(corrupt(sample), source="customers.csv")
+
+    assert not report.is_valid
+    rendered = report.render()
+    assert rendered.startswith("customers.csv: INVALID (200 rows")
+    assert expected_line in rendered
+
+
+def test_an_unknown_category_is_shown_with_its_value(sample: pd.DataFrame) -> None:
+    rendered = validate_table(with_value("contract_type", 7, "weekly")(sample)).render()
+
+    assert (
+        "contract_type: isin(('month-to-month', 'one-year', 'two-year')): 1 failing at rows 7; e.g. weekly"
+        in rendered
+    )
+
+
+def test_all_problems_are_reported_together(sample: pd.DataFrame) -> None:
+    corrupted = with_value("monthly_charges", 5, 999.0)(with_value("contract_type", 7, "weekly")(sample))
+
+    report = validate_table(corrupted)
+
+    assert {violation.column for violation in report.violations} == {"monthly_charges", "contract_type"}
+
+
+def test_cli_exits_non_zero_on_a_corrupt_file_and_zero_on_a_good_one(
+    sample: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    sample.to_csv(good, index=False)
+    with_value("tenure_months", 3, None)(sample).to_csv(bad, index=False)
+
+    assert validation.main([str(good)]) == 0
+    assert validation.main([str(good), str(bad)]) == 1
+    output = capsys.readouterr().out
+    assert f"{good}: OK (200 rows" in output
+    assert f"{bad}: INVALID" in output

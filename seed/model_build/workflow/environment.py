@@ -1,0 +1,39 @@
+"""Runtime values the platform's CodeBuild project provides as environment variables."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class MissingEnvironmentError(RuntimeError):
+    """A variable the build needs is not set."""
+
+
+@dataclass(frozen=True)
+class BuildEnvironment:
+    pipeline_role_arn: str
+    artifact_bucket: str
+    kms_key_arn: str
+    region: str
+    source_commit: str
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "BuildEnvironment":
+        names = {
+            "pipeline_role_arn": "SAGEMAKER_PIPELINE_ROLE_ARN",
+            "artifact_bucket": "ARTIFACT_BUCKET",
+            "kms_key_arn": "KMS_KEY_ARN",
+            "region": "AWS_REGION",
+            "source_commit": "CODEBUILD_RESOLVED_SOURCE_VERSION",
+        }
+        missing = sorted(variable for variable in names.values() if not environ.get(variable))
+        if missing:
+            raise MissingEnvironmentError(
+                f"missing environment variables: {', '.join(missing)} "
+                "(set by the platform's CodeBuild project; export them to run outside it)"
+            )
+        return cls(**{field: environ[variable] for field, variable in names.items()})
+
+    def raw_data_prefix(self, model_name: str) -> str:
+        """Where the build uploads the table it trains on: one folder per commit, never overwritten."""
+        return f"s3://{self.artifact_bucket}/{model_name}/data/raw/{self.source_commit}/"
