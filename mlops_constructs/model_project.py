@@ -44,10 +44,11 @@ SAGEMAKER_IMAGE_REPOSITORIES = "repository/sagemaker-*"
 
 @dataclass(frozen=True)
 class BuildTimeouts:
-    test: Duration = Duration.minutes(30)
-    # The train stage waits for the SageMaker Pipeline; the seed's run_pipeline.py stops waiting
-    # (and fails) a little before CodeBuild would kill it, so the execution ARN is always logged.
-    train: Duration = Duration.hours(4)
+    test_minutes: int = 30
+    # The train stage waits for the SageMaker Pipeline; the seed's run_pipeline.py stops the
+    # execution and fails ten minutes before CodeBuild would kill the build, so the stop and the
+    # execution ARN always reach the log.
+    train_minutes: int = 240
 
 
 def model_settings(model: ModelConfig) -> dict[str, object]:
@@ -114,7 +115,7 @@ class ModelProject(Construct):
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
         seed_directory: Path = SEED_DIRECTORY,
-        timeouts: BuildTimeouts = BuildTimeouts(),  # noqa: B008 - frozen, immutable default
+        timeouts: BuildTimeouts = BuildTimeouts(),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -155,17 +156,19 @@ class ModelProject(Construct):
         self.repository.apply_removal_policy(RemovalPolicy.RETAIN)
 
         self.sagemaker_role = self._sagemaker_execution_role(stack, encryption_key)
-        test_project = self._build_project("Test", "buildspec-test.yml", timeouts.test, encryption_key, log_retention)
+        test_project = self._build_project(
+            "Test", "buildspec-test.yml", Duration.minutes(timeouts.test_minutes), encryption_key, log_retention
+        )
         self.train_project = self._build_project(
             "Train",
             "buildspec-train.yml",
-            timeouts.train,
+            Duration.minutes(timeouts.train_minutes),
             encryption_key,
             log_retention,
             SAGEMAKER_PIPELINE_ROLE_ARN=self.sagemaker_role.role_arn,
             ARTIFACT_BUCKET=self.data_bucket.bucket_name,
             KMS_KEY_ARN=encryption_key.key_arn,
-            PIPELINE_WAIT_TIMEOUT_MINUTES=str(int(timeouts.train.to_minutes()) - 10),
+            PIPELINE_WAIT_TIMEOUT_MINUTES=str(timeouts.train_minutes - 10),
         )
         self._grant_pipeline_upsert(stack, encryption_key)
 
@@ -192,13 +195,17 @@ class ModelProject(Construct):
                 codepipeline.StageProps(
                     stage_name="Test",
                     actions=[
-                        actions.CodeBuildAction(action_name="UnitTestsAndDataValidation", project=test_project, input=source)
+                        actions.CodeBuildAction(
+                            action_name="UnitTestsAndDataValidation", project=test_project, input=source
+                        )
                     ],
                 ),
                 codepipeline.StageProps(
                     stage_name="Train",
                     actions=[
-                        actions.CodeBuildAction(action_name="RunSageMakerPipeline", project=self.train_project, input=source)
+                        actions.CodeBuildAction(
+                            action_name="RunSageMakerPipeline", project=self.train_project, input=source
+                        )
                     ],
                 ),
             ],
@@ -241,10 +248,15 @@ class ModelProject(Construct):
             stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*")
             for kind in ("processing-job", "training-job")
         ]
-        packages_arn = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{self.model_name}/*")
+        packages_arn = stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{self.model_name}/*"
+        )
         image_repositories_arn = f"arn:{stack.partition}:ecr:{stack.region}:*:{SAGEMAKER_IMAGE_REPOSITORIES}"
         job_log_groups_arn = stack.format_arn(
-            service="logs", resource="log-group", resource_name="/aws/sagemaker/*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         policy = iam.ManagedPolicy(
             self,
@@ -289,7 +301,12 @@ class ModelProject(Construct):
                 iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
                 iam.PolicyStatement(
                     sid="JobLogs",
-                    actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    actions=[
+                        "logs:CreateLogGroup",
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
                     resources=[job_log_groups_arn],
                 ),
                 iam.PolicyStatement(
@@ -368,7 +385,9 @@ class ModelProject(Construct):
         """The train stage creates/updates and runs this model's SageMaker Pipeline, nothing else."""
         role = self.train_project.role
         assert role is not None
-        pipeline_arn = stack.format_arn(service="sagemaker", resource="pipeline", resource_name=self.sagemaker_pipeline_name)
+        pipeline_arn = stack.format_arn(
+            service="sagemaker", resource="pipeline", resource_name=self.sagemaker_pipeline_name
+        )
         self.data_bucket.grant_read_write(role)
         encryption_key.grant_encrypt_decrypt(role)
         role.add_to_principal_policy(
@@ -424,7 +443,10 @@ class ModelProject(Construct):
                     (f"AwsSolutions-IAM5[Action::s3:{action}]", bucket_reason)
                     for action in ("GetObject*", "GetBucket*", "List*", "DeleteObject*", "Abort*")
                 ],
-                *[(f"AwsSolutions-IAM5[Resource::{nag_ref(bucket, 'Arn')}/*]", bucket_reason) for bucket in own_buckets],
+                *[
+                    (f"AwsSolutions-IAM5[Resource::{nag_ref(bucket, 'Arn')}/*]", bucket_reason)
+                    for bucket in own_buckets
+                ],
                 *[
                     (
                         f"AwsSolutions-IAM5[Resource::arn:{Stack.of(self).partition}:logs:{Stack.of(self).region}:"

@@ -79,10 +79,18 @@ class ModelBuildStack(Stack):
             ],
         )
         for output_id, value, description in [
-            ("RepositoryCloneUrl", self.project.repository.repository_clone_url_grc, "git clone URL (git-remote-codecommit)"),
+            (
+                "RepositoryCloneUrl",
+                self.project.repository.repository_clone_url_grc,
+                "git clone URL (git-remote-codecommit)",
+            ),
             ("BuildPipelineName", self.project.pipeline.pipeline_name, "CodePipeline that builds the model"),
             ("SageMakerPipelineName", self.project.sagemaker_pipeline_name, "SageMaker Pipeline upserted by the build"),
             ("ModelPackageGroupName", self.project.model_package_group_name, "Model Registry group of the model"),
-            ("DataBucketName", self.project.data_bucket.bucket_name, "Bucket for the model's data and SageMaker artifacts"),
+            (
+                "DataBucketName",
+                self.project.data_bucket.bucket_name,
+                "Bucket for the model's data and SageMaker artifacts",
+            ),
         ]:
             CfnOutput(self, output_id, value=value, description=description)

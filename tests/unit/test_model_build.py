@@ -51,7 +51,9 @@ def all_statements(template: Template) -> Iterator[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("resource_id", "resource_type"), STATEFUL_LOGICAL_IDS.items())
-def test_stateful_resources_keep_their_id_and_are_retained(churn_build: Template, resource_id: str, resource_type: str) -> None:
+def test_stateful_resources_keep_their_id_and_are_retained(
+    churn_build: Template, resource_id: str, resource_type: str
+) -> None:
     resource = churn_build.to_json()["Resources"][resource_id]
     assert resource["Type"] == resource_type
     assert resource["DeletionPolicy"] == "Retain"
@@ -83,7 +85,12 @@ def test_seed_is_staged_with_the_models_settings(tmp_path: Path, default_config:
     (seed / "pipelines").mkdir(parents=True)
     (seed / "pipelines" / "run.py").write_text("print('run')\n")
     (seed / "model_config.json").write_text('{"model_name": "default"}')
-    for local_state in (".venv/bin/python", "pipelines/__pycache__/run.pyc", "data/generated/train.csv", ".pytest_cache/x"):
+    for local_state in (
+        ".venv/bin/python",
+        "pipelines/__pycache__/run.pyc",
+        "data/generated/train.csv",
+        ".pytest_cache/x",
+    ):
         (seed / local_state).parent.mkdir(parents=True, exist_ok=True)
         (seed / local_state).write_text("local state")
     settings = model_settings(default_config.models[0])
@@ -227,7 +234,9 @@ def test_sagemaker_role_is_scoped_to_the_models_group_and_jobs(churn_build: Temp
     assert role.is_allowed(
         "sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/pipelines-abc-train"
     )
-    assert not role.is_allowed("sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/adhoc")
+    assert not role.is_allowed(
+        "sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/adhoc"
+    )
     assert not role.is_allowed("sagemaker:CreateEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/x")
     trust = of_type(churn_build, "AWS::IAM::Role")[SAGEMAKER_ROLE]["Properties"]["AssumeRolePolicyDocument"]
     assert trust["Statement"] == [
