@@ -73,9 +73,7 @@ class Principal:
         )
 
 
-def role_principal(
-    template: Template, role_logical_id: str, boundary_from: Template | None = None
-) -> Principal:
+def role_principal(template: Template, role_logical_id: str, boundary_from: Template | None = None) -> Principal:
     """The role's identity statements (inline and attached managed policies), boundary and tags.
 
     A boundary imported from another stack is looked up in `boundary_from`, the exporting template.
