@@ -62,13 +62,27 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+
+
+class DeploymentAccountsConfig(StrictModel):
+    """Accounts that deploy the registry's packages; they get read access to the model groups."""
+
+    staging: AccountId | None = None
+    production: AccountId | None = None
+
+
 class EnvironmentConfig(StrictModel):
     """Where the platform is deployed."""
 
-    account: Annotated[str, StringConstraints(pattern=r"^\d{12}$")] = Field(
-        description="12-digit AWS account id, quoted in YAML so leading zeros survive"
-    )
+    account: AccountId = Field(description="12-digit AWS account id, quoted in YAML so leading zeros survive")
     region: str
+    deployment_accounts: DeploymentAccountsConfig = DeploymentAccountsConfig()
+
+    def registry_reader_accounts(self) -> list[str]:
+        """The other accounts that read model packages (the platform's own account needs no grant)."""
+        accounts = (self.deployment_accounts.staging, self.deployment_accounts.production)
+        return sorted({account for account in accounts if account and account != self.account})
 
     @field_validator("region")
     @classmethod
@@ -101,6 +115,7 @@ class RetentionConfig(StrictModel):
     access_log_days: int = Field(default=365, ge=1)
     audit_log_glacier_after_days: int = Field(default=90, ge=1)
     noncurrent_version_days: int = Field(default=90, ge=1)
+    audit_event_days: int = Field(default=730, ge=1)
 
     @field_validator("log_days")
     @classmethod
@@ -143,6 +158,7 @@ class ModelConfig(StrictModel):
     metric: MetricConfig
     instance_types: InstanceTypesConfig = InstanceTypesConfig()
     variants: VariantWeightsConfig
+    feature_group: FeatureGroupName | None = None
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
 
 
@@ -191,6 +207,16 @@ class PlatformConfig(StrictModel):
     retention: RetentionConfig = RetentionConfig()
     models: list[ModelConfig] = Field(min_length=1)
     feature_groups: list[FeatureGroupConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _models_use_declared_feature_groups(self) -> PlatformConfig:
+        declared = {group.name for group in self.feature_groups}
+        for index, model in enumerate(self.models):
+            if model.feature_group is not None and model.feature_group not in declared:
+                raise ValueError(
+                    f"models[{index}].feature_group '{model.feature_group}' is not declared in feature_groups"
+                )
+        return self
 
     @field_validator("models", "feature_groups")
     @classmethod

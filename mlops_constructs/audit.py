@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_cloudtrail as cloudtrail
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -89,3 +91,57 @@ class AuditTrail(Construct):
                 ],
             ),
         ]
+
+
+class AuditEventBus(Construct):
+    """The bus the platform's handlers publish their decisions to, archived for audit and replay.
+
+    Every approval, deployment, drift alert and traffic shift is one event on this bus (source
+    `mlops.*`); the archive keeps them for `retention_days` and can replay them into a rule.
+
+    Bus and archive are named so the key policy can name them: the L2 would add a key-policy
+    statement referencing the bus by attribute while the bus references the key, a cycle.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bus_name: str,
+        encryption_key: kms.Key,
+        retention_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        archive_name = f"{bus_name}-archive"
+        bus_arn = stack.format_arn(service="events", resource="event-bus", resource_name=bus_name)
+        archive_arn = stack.format_arn(service="events", resource="archive", resource_name=archive_name)
+        encryption_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeEncryptsTheAuditBusAndArchive",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*", "kms:DescribeKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceArn": [bus_arn, archive_arn]}},
+            )
+        )
+        cfn_bus = events.CfnEventBus(
+            self,
+            "Bus",
+            name=bus_name,
+            description="MLOps platform decisions (audit trail)",
+            kms_key_identifier=encryption_key.key_arn,
+        )
+        cfn_bus.node.add_dependency(encryption_key)
+        self.bus = events.EventBus.from_event_bus_arn(self, "BusRef", cfn_bus.attr_arn)
+        self.archive = events.CfnArchive(
+            self,
+            "Archive",
+            archive_name=archive_name,
+            source_arn=cfn_bus.attr_arn,
+            event_pattern={"source": [{"prefix": "mlops."}]},
+            description="Every platform decision, for audit and replay",
+            retention_days=retention_days,
+            kms_key_identifier=encryption_key.key_arn,
+        )

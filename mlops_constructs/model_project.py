@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnTag, Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codepipeline as codepipeline
@@ -36,6 +36,9 @@ SEED_DIRECTORY = Path(__file__).resolve().parent.parent / "seed" / "model_build"
 # Local state of a data scientist's checkout that must never be pushed into a new repository.
 SEED_EXCLUDES = (".venv*", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache", "generated", "output")
 SEED_BRANCH = "main"
+# Where the seed's pipeline writes each execution's outputs, evaluation reports included
+# (seed/model_build/workflow/pipeline.py): <model>/pipelines/<execution id>/<output>/.
+EVALUATION_PREFIX = "{model}/pipelines/"
 # The CodeBuild image: Amazon Linux 2023 standard 5.0 ships Python 3.11/3.12.
 BUILD_IMAGE = codebuild.LinuxBuildImage.AMAZON_LINUX_2023_5
 # SageMaker's own framework images (scikit-learn, XGBoost) live in repositories named sagemaker-*.
@@ -61,6 +64,7 @@ def model_settings(model: ModelConfig) -> dict[str, object]:
         "processing_instance_type": model.instance_types.processing,
         "training_instance_type": model.instance_types.training,
         "inference_instance_types": [model.instance_types.inference],
+        "feature_group_name": model.feature_group,
     }
 
 
@@ -114,6 +118,7 @@ class ModelProject(Construct):
         alert_topic: sns.ITopic,
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
+        registry_reader_accounts: list[str],
         seed_directory: Path = SEED_DIRECTORY,
         timeouts: BuildTimeouts = BuildTimeouts(),
     ) -> None:
@@ -128,6 +133,8 @@ class ModelProject(Construct):
             "ModelPackageGroup",
             model_package_group_name=model.name,
             model_package_group_description=model.description,
+            model_package_group_policy=_registry_read_policy(stack, model.name, registry_reader_accounts),
+            tags=[CfnTag(key=key, value=value) for key, value in sorted(model.tags.items())],
         )
         self.model_package_group.apply_removal_policy(RemovalPolicy.RETAIN)
         self.model_package_group_name = model.name
@@ -233,6 +240,33 @@ class ModelProject(Construct):
             "Annotation::@aws-cdk/aws-events:ruleUnresolvedEnvironment",
         )
         self._acknowledge_generated_grants([test_project, self.train_project], [pipeline_artifacts, self.data_bucket])
+
+    def grant_read_evaluations(self, grantee: iam.IRole) -> None:
+        """Read access to the evaluation reports of this model's pipeline executions.
+
+        Made here, next to the bucket, as a managed policy attached to `grantee`: the grantee's
+        stack (the approval gate's) then needs nothing from this one.
+        """
+        prefix = EVALUATION_PREFIX.format(model=self.model_name)
+        reports = self.data_bucket.arn_for_objects(f"{prefix}*")
+        policy = iam.ManagedPolicy(
+            self,
+            f"EvaluationReaders{Names.unique_id(grantee)}",
+            description=f"Read the evaluation reports of model '{self.model_name}'",
+            roles=[grantee],
+            statements=[
+                iam.PolicyStatement(sid="ReadEvaluationReports", actions=["s3:GetObject"], resources=[reports])
+            ],
+        )
+        acknowledge_each(
+            policy,
+            [
+                (
+                    f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_bucket, 'Arn')}/{prefix}*]",
+                    "Reports are written per pipeline execution; read-only, under this model's pipelines prefix.",
+                )
+            ],
+        )
 
     def _sagemaker_execution_role(self, stack: Stack, encryption_key: kms.IKey) -> iam.Role:
         """The role the SageMaker Pipeline and its jobs run as: this model's data, group and logs only."""
@@ -465,3 +499,27 @@ class ModelProject(Construct):
                 ],
             ],
         )
+
+
+def _registry_read_policy(stack: Stack, group_name: str, reader_accounts: list[str]) -> dict[str, object] | None:
+    """Lets the staging/production accounts read (never change) the group's packages, or None."""
+    if not reader_accounts:
+        return None
+    group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group_name)
+    packages_arn = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group_name}/*")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DeploymentAccountsReadPackages",
+                "Effect": "Allow",
+                "Principal": {"AWS": [f"arn:{stack.partition}:iam::{account}:root" for account in reader_accounts]},
+                "Action": [
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:ListModelPackages",
+                ],
+                "Resource": [group_arn, packages_arn],
+            }
+        ],
+    }

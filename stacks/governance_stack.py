@@ -9,7 +9,7 @@ from constructs import Construct
 
 from config.schema import PlatformConfig
 from mlops_constructs.alerts import AlertTopic
-from mlops_constructs.audit import AuditTrail
+from mlops_constructs.audit import AuditEventBus, AuditTrail
 from mlops_constructs.budget import CostBudget
 from mlops_constructs.encryption import PlatformKey
 from mlops_constructs.personas import PersonaRoles
@@ -44,6 +44,13 @@ class GovernanceStack(Stack):
             archive_after_days=retention.audit_log_glacier_after_days,
         )
         self.alert_topic = AlertTopic(self, "Alerts", encryption_key=self.key, emails=config.alerts.emails).topic
+        self.audit_bus = AuditEventBus(
+            self,
+            "AuditEvents",
+            bus_name=f"{config.name}-audit",
+            encryption_key=self.key,
+            retention_days=retention.audit_event_days,
+        ).bus
         personas = PersonaRoles(self, "Personas")
         self.permissions_boundary = personas.boundary
         self.data_scientist_role = personas.data_scientist
@@ -60,6 +67,11 @@ class GovernanceStack(Stack):
             ("PlatformKeyArn", self.key.key_arn, "KMS key that encrypts every platform store"),
             ("ArtifactBucketName", self.artifact_bucket.bucket_name, "Bucket for data and pipeline artifacts"),
             ("AlertTopicArn", self.alert_topic.topic_arn, "SNS topic for alarms, budget and handler alerts"),
+            (
+                "AuditEventBusName",
+                self.audit_bus.event_bus_name,
+                "EventBridge bus of the platform's decisions (archived)",
+            ),
             ("DataScientistRoleArn", self.data_scientist_role.role_arn, "Role data scientists assume"),
             ("ModelApproverRoleArn", self.model_approver_role.role_arn, "Role that approves model packages"),
         ]:

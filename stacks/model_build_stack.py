@@ -28,6 +28,7 @@ class ModelBuildStack(Stack):
         alert_topic: sns.ITopic,
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
+        registry_reader_accounts: list[str],
         permissions_boundary: iam.IManagedPolicy,
         data_scientist_role: iam.IRole,
         **kwargs: Any,
@@ -43,6 +44,7 @@ class ModelBuildStack(Stack):
             alert_topic=alert_topic,
             log_retention=log_retention,
             noncurrent_version_days=noncurrent_version_days,
+            registry_reader_accounts=registry_reader_accounts,
         )
         # The team works in its repository and follows its pipeline; the policy lives here, next to
         # the resources, so the governance stack never depends on a model's stack.

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import App, Environment, Tags
+from aws_cdk import App, Environment, Stack, Tags
+from aws_cdk import aws_codepipeline as codepipeline
 
 from config.schema import PlatformConfig
+from mlops_constructs.approval_gate import GatedModel
+from stacks.approval_stack import ApprovalStack
 from stacks.governance_stack import GovernanceStack
 from stacks.model_build_stack import ModelBuildStack
 
@@ -14,6 +17,7 @@ from stacks.model_build_stack import ModelBuildStack
 @dataclass(frozen=True)
 class Platform:
     governance: GovernanceStack
+    approval: ApprovalStack
     model_builds: dict[str, ModelBuildStack]
 
 
@@ -28,8 +32,28 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         description="MLOps platform governance: KMS key, artifact and audit buckets, CloudTrail, alerts, personas, budget",
         termination_protection=True,
     )
-    model_builds = {
-        model.name: ModelBuildStack(
+    approval = ApprovalStack(
+        app,
+        f"{config.name}-approval",
+        models=[
+            GatedModel(
+                model=model,
+                model_package_group_name=model.name,
+                deploy_pipeline=_deploy_pipeline(governance, model.name),
+            )
+            for model in config.models
+        ],
+        encryption_key=governance.key,
+        alert_topic=governance.alert_topic,
+        audit_bus=governance.audit_bus,
+        log_retention=governance.log_retention,
+        permissions_boundary=governance.permissions_boundary,
+        env=env,
+        description="MLOps platform approval gate: model package approvals to deploy pipelines",
+    )
+    model_builds = {}
+    for model in config.models:
+        build = ModelBuildStack(
             app,
             f"{config.name}-{model.name}-build",
             model=model,
@@ -38,12 +62,26 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             alert_topic=governance.alert_topic,
             log_retention=governance.log_retention,
             noncurrent_version_days=config.retention.noncurrent_version_days,
+            registry_reader_accounts=config.environment.registry_reader_accounts(),
             permissions_boundary=governance.permissions_boundary,
             data_scientist_role=governance.data_scientist_role,
             env=env,
             description=f"Build project of model '{model.name}': CodeCommit repository, build pipeline, SageMaker roles",
             tags=model.tags,
         )
-        for model in config.models
-    }
-    return Platform(governance=governance, model_builds=model_builds)
+        build.project.grant_read_evaluations(approval.gate.handler.role)
+        model_builds[model.name] = build
+    return Platform(governance=governance, approval=approval, model_builds=model_builds)
+
+
+def deploy_pipeline_name(model_name: str) -> str:
+    """The deploy pipeline contract, until the deploy pipeline construct provides the pipeline itself."""
+    return f"{model_name}-deploy"
+
+
+def _deploy_pipeline(scope: Stack, model_name: str) -> codepipeline.IPipeline:
+    return codepipeline.Pipeline.from_pipeline_arn(
+        scope,
+        f"{model_name}DeployPipeline",
+        scope.format_arn(service="codepipeline", resource=deploy_pipeline_name(model_name)),
+    )

@@ -58,3 +58,8 @@ def governance(synthesized: Synthesized) -> Template:
 @pytest.fixture(scope="session")
 def churn_build(synthesized: Synthesized) -> Template:
     return synthesized.template(synthesized.platform.model_builds["churn"])
+
+
+@pytest.fixture(scope="session")
+def approval(synthesized: Synthesized) -> Template:
+    return synthesized.template(synthesized.platform.approval)

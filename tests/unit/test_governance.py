@@ -83,6 +83,7 @@ def test_key_policy_lets_only_the_named_services_use_the_key(governance: Templat
             "cloudwatch.amazonaws.com",
             "events.amazonaws.com",
         ],
+        "EventBridgeEncryptsTheAuditBusAndArchive": "events.amazonaws.com",
     }
     # Every service statement is pinned to this account: no confused deputy across accounts.
     trail = statements["CloudTrailEncryptsThisAccountsTrails"]
@@ -98,6 +99,11 @@ def test_key_policy_lets_only_the_named_services_use_the_key(governance: Templat
     publishers = statements["AlertPublishersUseEncryptedTopics"]
     assert sorted(publishers["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
     assert publishers["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+    audit_bus = statements["EventBridgeEncryptsTheAuditBusAndArchive"]
+    assert audit_bus["Condition"]["StringEquals"]["aws:SourceArn"] == [
+        f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/mlops-audit",
+        f"arn:aws:events:{REGION}:{ACCOUNT}:archive/mlops-audit-archive",
+    ]
     assert "kms:*" not in [a for s in statements.values() if "Service" in s["Principal"] for a in s["Action"]]
 
 
@@ -263,6 +269,20 @@ def test_configured_emails_are_subscribed(default_config: PlatformConfig) -> Non
     template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
 
 
+# --- audit events -------------------------------------------------------------------------------
+
+
+def test_audit_bus_is_encrypted_and_archives_every_platform_decision(governance: Template) -> None:
+    governance.has_resource_properties(
+        "AWS::Events::EventBus", {"Name": "mlops-audit", "KmsKeyIdentifier": {"Fn::GetAtt": [KEY, "Arn"]}}
+    )
+    archive = next(iter(resources(governance, "AWS::Events::Archive").values()))["Properties"]
+    assert archive["ArchiveName"] == "mlops-audit-archive"
+    assert archive["EventPattern"] == {"source": [{"prefix": "mlops."}]}
+    assert archive["RetentionDays"] == 730
+    assert archive["KmsKeyIdentifier"] == {"Fn::GetAtt": [KEY, "Arn"]}
+
+
 # --- budget ---------------------------------------------------------------------------------------
 
 
@@ -360,6 +380,7 @@ def test_outputs_name_what_later_stacks_and_people_need(governance: Template) ->
         "PlatformKeyArn",
         "ArtifactBucketName",
         "AlertTopicArn",
+        "AuditEventBusName",
         "DataScientistRoleArn",
         "ModelApproverRoleArn",
     }

@@ -1,0 +1,400 @@
+"""Approval gate logic: from a model package approval to a started deploy pipeline.
+
+Plain functions that take their AWS clients as arguments; the handler only wires them.
+
+Flow of one event (`process`):
+1. `screen` (no AWS calls): parse the event, drop statuses that need no action and the Rejected
+   event caused by the gate's own rejection, look up the package's group in the configuration.
+2. `evaluate` (reads only): for an approval, describe the package and read its evaluation metric
+   from `ModelMetrics.ModelQuality.Statistics.S3Uri`.
+3. `act` (the side effects, made idempotent by the handler): start the deploy pipeline, or set the
+   package back to Rejected and alert, or notify a rejection; then emit one audit event.
+
+Contract with the deploy pipeline
+---------------------------------
+For an Approved package whose metric is >= its model's threshold the gate calls::
+
+    codepipeline.start_pipeline_execution(
+        name=<deploy_pipeline_name of the package's group in MODELS_CONFIG>,
+        variables=[{"name": "ModelPackageArn", "value": <the approved model package ARN>}],
+        clientRequestToken=<SHA-256 hex digest of that ARN>,
+    )
+
+The deploy pipeline (CodePipeline V2) declares a pipeline-level variable `ModelPackageArn` and deploys
+exactly that package. The token is derived from the ARN so that a retried start of the same package
+is recognised by CodePipeline as the same request rather than starting a second execution.
+
+Errors: an event or package that cannot be acted on becomes `Outcome(result=INVALID)` (logged,
+counted, alerted where an approver would otherwise wait for a deployment) and the invocation ends
+normally. Any other AWS failure raises `RetryableError`, so EventBridge retries the event and, after
+its retry policy, sends it to the DLQ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+try:
+    from .models import (
+        APPROVED,
+        GATE_REJECTION_PREFIX,
+        REJECTED,
+        AuditRecord,
+        GateSettings,
+        MetricCheck,
+        ModelGate,
+        ModelPackageStateChangeEvent,
+        Outcome,
+        Result,
+        Verdict,
+    )
+except ImportError:  # loaded from the Lambda package root, where the modules are top-level
+    from models import (  # type: ignore[no-redef]
+        APPROVED,
+        GATE_REJECTION_PREFIX,
+        REJECTED,
+        AuditRecord,
+        GateSettings,
+        MetricCheck,
+        ModelGate,
+        ModelPackageStateChangeEvent,
+        Outcome,
+        Result,
+        Verdict,
+    )
+
+DEPLOY_PIPELINE_VARIABLE = "ModelPackageArn"
+AUDIT_SOURCE = "mlops.approval-gate"
+AUDIT_DETAIL_TYPE = "Model Approval Decision"
+# A model-metrics file is a few kilobytes; refuse to load anything far larger into memory.
+MAX_METRICS_BYTES = 1024 * 1024
+
+# What DescribeModelPackage answers for a package that was deleted (or never existed).
+PACKAGE_GONE_ERROR_CODES = frozenset({"ValidationException", "ResourceNotFound", "ResourceNotFoundException"})
+# Error codes that say AWS is busy or unwell rather than that the request is wrong; any 5xx counts too.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+    }
+)
+
+
+class RetryableError(Exception):
+    """An AWS call failed in a way a later attempt may not: raised on purpose so EventBridge retries.
+
+    The only exception the approval gate raises deliberately.
+    """
+
+
+class InvalidPackage(Exception):
+    """The approved package cannot be evaluated; the message says why."""
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    """The boto3 clients the gate calls (created once per execution environment by the handler)."""
+
+    sagemaker: Any
+    s3: Any
+    sns: Any
+    events: Any
+    codepipeline: Any
+
+
+def process(
+    raw_event: object,
+    *,
+    settings: GateSettings,
+    clients: AwsClients,
+    perform: Callable[..., Outcome] | None = None,
+) -> Outcome:
+    """Screen, evaluate and act on one EventBridge event.
+
+    `perform` replaces `act`: the handler passes `act` wrapped in Powertools idempotency.
+    """
+    screened = screen(raw_event, settings.models)
+    if isinstance(screened, Outcome):
+        return screened
+    verdict = evaluate(screened, clients=clients, alert_topic_arn=settings.alert_topic_arn)
+    if isinstance(verdict, Outcome):
+        return verdict
+    return (perform or act)(verdict=verdict, clients=clients, settings=settings)
+
+
+def screen(raw_event: object, models: Mapping[str, ModelGate]) -> Outcome | Verdict:
+    """Decide without any AWS call whether the event needs action, and for which model."""
+    try:
+        change = ModelPackageStateChangeEvent.model_validate(raw_event).detail
+    except ValidationError as exc:
+        return Outcome(result=Result.INVALID, reason=f"not a model package state change event: {_summary(exc)}")
+
+    status = change.model_approval_status
+    if status not in (APPROVED, REJECTED):
+        return Outcome(result=Result.IGNORED, reason=f"approval status {status!r} needs no action")
+    if status == REJECTED and (change.approval_description or "").startswith(GATE_REJECTION_PREFIX):
+        return Outcome(result=Result.IGNORED, reason="the gate's own rejection, already alerted and audited")
+
+    model = models.get(change.model_package_group_name)
+    if model is None:
+        return Outcome(
+            result=Result.INVALID,
+            reason=f"model package group {change.model_package_group_name!r} is not configured",
+        )
+    return Verdict(change=change, model=model)
+
+
+def evaluate(verdict: Verdict, *, clients: AwsClients, alert_topic_arn: str) -> Outcome | Verdict:
+    """For an approval, read the package's metric; a package that cannot be evaluated is alerted."""
+    change = verdict.change
+    if change.model_approval_status == REJECTED:
+        return verdict
+    try:
+        package = describe_package(clients.sagemaker, change.model_package_arn)
+        value = read_metric(clients.s3, package, verdict.model.metric_name)
+    except InvalidPackage as exc:
+        reason = f"approved package cannot be evaluated: {exc}"
+        _alert(
+            clients.sns,
+            alert_topic_arn,
+            subject=f"Approval not deployed: {change.model_package_group_name} v{change.model_package_version}",
+            message=f"{change.model_package_arn} (approved by {change.changed_by}) was not deployed: {reason}.",
+        )
+        return Outcome(result=Result.INVALID, reason=reason)
+
+    metric = MetricCheck(name=verdict.model.metric_name, value=value, threshold=verdict.model.threshold)
+    current_status = package.get("ModelApprovalStatus")
+    # Only deploying needs the approval to still stand; a rejection below threshold is safe to repeat,
+    # which is what a retry after a partial rejection does.
+    if metric.passed and current_status != APPROVED:
+        return Outcome(result=Result.IGNORED, reason=f"stale event: the package is now {current_status}")
+    return verdict.model_copy(update={"metric": metric})
+
+
+def act(*, verdict: Verdict, clients: AwsClients, settings: GateSettings) -> Outcome:
+    """The side effects of a verdict, each ending with one audit event."""
+    if verdict.change.model_approval_status == REJECTED:
+        return _note_rejection(verdict, clients=clients, settings=settings)
+    if verdict.metric is None:
+        raise ValueError("an approval is acted on only once evaluate() has read its metric")
+    if verdict.metric.passed:
+        return _start_deploy(verdict, verdict.metric, clients=clients, settings=settings)
+    return _reject_below_threshold(verdict, verdict.metric, clients=clients, settings=settings)
+
+
+def describe_package(sagemaker: Any, model_package_arn: str) -> dict[str, Any]:
+    def gone(exc: ClientError) -> str | None:
+        return "the model package no longer exists" if _error_code(exc) in PACKAGE_GONE_ERROR_CODES else None
+
+    with _aws_call("describe the model package", invalid_when=gone):
+        package: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=model_package_arn)
+    return package
+
+
+def read_metric(s3: Any, package: Mapping[str, Any], metric_name: str) -> float:
+    """The value of `metric_name` in the package's model-quality statistics file."""
+    uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
+    if not uri:
+        raise InvalidPackage("it has no ModelMetrics.ModelQuality.Statistics.S3Uri")
+    location = urlparse(uri)
+    bucket, key = location.netloc, location.path.lstrip("/")
+    if location.scheme != "s3" or not bucket or not key:
+        raise InvalidPackage(f"its metrics location {uri!r} is not an s3:// object URI")
+
+    def unreadable(exc: ClientError) -> str | None:
+        return None if _is_transient(exc) else f"its metrics file {uri} cannot be read ({_error_code(exc)})"
+
+    with _aws_call(f"read {uri}", invalid_when=unreadable):
+        content = s3.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_METRICS_BYTES + 1)
+    if len(content) > MAX_METRICS_BYTES:
+        raise InvalidPackage(f"its metrics file {uri} is larger than {MAX_METRICS_BYTES} bytes")
+    try:
+        document = json.loads(content)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidPackage(f"its metrics file {uri} is not valid JSON ({type(exc).__name__})") from exc
+    return find_metric(document, metric_name)
+
+
+def find_metric(document: object, metric_name: str) -> float:
+    """Look `metric_name` up in every `*_metrics` section of a SageMaker model-metrics document.
+
+    `{"binary_classification_metrics": {"auc": {"value": 0.91, "standard_deviation": "NaN"}}}` -> 0.91
+    """
+    if not isinstance(document, dict):
+        raise InvalidPackage("its metrics file is not a JSON object")
+    values = {
+        _finite_number(section[metric_name], metric_name)
+        for section_name, section in document.items()
+        if section_name.endswith("_metrics") and isinstance(section, dict) and metric_name in section
+    }
+    if not values:
+        raise InvalidPackage(f"metric {metric_name!r} is in no *_metrics section of its metrics file")
+    if len(values) > 1:
+        raise InvalidPackage(f"metric {metric_name!r} has conflicting values {sorted(values)}")
+    return values.pop()
+
+
+def deploy_request_token(model_package_arn: str) -> str:
+    """StartPipelineExecution's clientRequestToken for a package: the same for every retry."""
+    return hashlib.sha256(model_package_arn.encode()).hexdigest()
+
+
+def _start_deploy(verdict: Verdict, metric: MetricCheck, *, clients: AwsClients, settings: GateSettings) -> Outcome:
+    change, pipeline = verdict.change, verdict.model.deploy_pipeline_name
+    with _aws_call(f"start the deploy pipeline {pipeline}"):
+        execution = clients.codepipeline.start_pipeline_execution(
+            name=pipeline,
+            variables=[{"name": DEPLOY_PIPELINE_VARIABLE, "value": change.model_package_arn}],
+            clientRequestToken=deploy_request_token(change.model_package_arn),
+        )
+    audit = _audit_record(Result.DEPLOY_STARTED, verdict, pipeline_execution_id=execution["pipelineExecutionId"])
+    _emit_audit_event(clients.events, settings.audit_event_bus_name, audit)
+    return Outcome(
+        result=Result.DEPLOY_STARTED,
+        reason=f"{metric.name} {metric.value} >= {metric.threshold}: started {pipeline} ({audit.pipeline_execution_id})",
+        audit=audit,
+    )
+
+
+def _reject_below_threshold(
+    verdict: Verdict, metric: MetricCheck, *, clients: AwsClients, settings: GateSettings
+) -> Outcome:
+    change = verdict.change
+    reason = (
+        f"{GATE_REJECTION_PREFIX} {metric.name} {metric.value} is below the threshold {metric.threshold}"
+        f" of model {verdict.model.model_name}"
+    )
+    with _aws_call("set the package back to Rejected"):
+        clients.sagemaker.update_model_package(
+            ModelPackageArn=change.model_package_arn,
+            ModelApprovalStatus=REJECTED,
+            ApprovalDescription=reason[:1024],
+        )
+    _alert(
+        clients.sns,
+        settings.alert_topic_arn,
+        subject=f"Rejected below threshold: {change.model_package_group_name} v{change.model_package_version}",
+        message=f"{change.model_package_arn} was approved by {change.changed_by} but not deployed. {reason}.",
+    )
+    audit = _audit_record(Result.REJECTED_BELOW_THRESHOLD, verdict)
+    _emit_audit_event(clients.events, settings.audit_event_bus_name, audit)
+    return Outcome(result=Result.REJECTED_BELOW_THRESHOLD, reason=reason, audit=audit)
+
+
+def _note_rejection(verdict: Verdict, *, clients: AwsClients, settings: GateSettings) -> Outcome:
+    change = verdict.change
+    reason = f"rejected by {change.changed_by}: {change.approval_description or 'no reason given'}"
+    _alert(
+        clients.sns,
+        settings.alert_topic_arn,
+        subject=f"Model package rejected: {change.model_package_group_name} v{change.model_package_version}",
+        message=f"{change.model_package_arn} was {reason}.",
+    )
+    audit = _audit_record(Result.REJECTION_NOTED, verdict)
+    _emit_audit_event(clients.events, settings.audit_event_bus_name, audit)
+    return Outcome(result=Result.REJECTION_NOTED, reason=reason, audit=audit)
+
+
+def _audit_record(decision: Result, verdict: Verdict, *, pipeline_execution_id: str | None = None) -> AuditRecord:
+    change, model, metric = verdict.change, verdict.model, verdict.metric
+    return AuditRecord(
+        decision=decision,
+        changed_by=change.changed_by,
+        model_package_arn=change.model_package_arn,
+        model_package_group_name=change.model_package_group_name,
+        model_package_version=change.model_package_version,
+        model_name=model.model_name,
+        metric_name=metric.name if metric else None,
+        metric_value=metric.value if metric else None,
+        threshold=metric.threshold if metric else None,
+        deploy_pipeline_name=model.deploy_pipeline_name if pipeline_execution_id else None,
+        pipeline_execution_id=pipeline_execution_id,
+    )
+
+
+def _emit_audit_event(events: Any, event_bus_name: str, audit: AuditRecord) -> None:
+    with _aws_call("emit the audit event"):
+        response = events.put_events(
+            Entries=[
+                {
+                    "Source": AUDIT_SOURCE,
+                    "DetailType": AUDIT_DETAIL_TYPE,
+                    "Detail": audit.model_dump_json(),
+                    "Resources": [audit.model_package_arn],
+                    "EventBusName": event_bus_name,
+                }
+            ]
+        )
+    # PutEvents reports a rejected entry in its answer, not as an error.
+    if response.get("FailedEntryCount"):
+        raise RetryableError(f"the audit event was not accepted: {response.get('Entries')}")
+
+
+def _alert(sns: Any, topic_arn: str, *, subject: str, message: str) -> None:
+    with _aws_call("publish the alert"):
+        sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
+
+
+@contextmanager
+def _aws_call(action: str, *, invalid_when: Callable[[ClientError], str | None] | None = None) -> Iterator[None]:
+    """Turn an AWS error into InvalidPackage when `invalid_when` explains it, else into RetryableError."""
+    try:
+        yield
+    except ClientError as exc:
+        reason = invalid_when(exc) if invalid_when else None
+        if reason:
+            raise InvalidPackage(reason) from exc
+        raise RetryableError(f"could not {action}: {exc}") from exc
+    except BotoCoreError as exc:  # connection errors, timeouts, broken response streams
+        raise RetryableError(f"could not {action}: {exc}") from exc
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _is_transient(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return _error_code(exc) in TRANSIENT_ERROR_CODES or status >= 500
+
+
+def _finite_number(entry: object, metric_name: str) -> float:
+    value = entry.get("value") if isinstance(entry, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # a JSON integer beyond float range
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise InvalidPackage(f"metric {metric_name!r} has no finite numeric value (got {entry!r:.100})")
+
+
+def _summary(exc: ValidationError) -> str:
+    """The first few validation problems, without echoing the (possibly large) input."""
+    problems = [f"{'.'.join(map(str, error['loc'])) or 'event'}: {error['msg']}" for error in exc.errors()[:3]]
+    more = exc.error_count() - len(problems)
+    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")

@@ -1,0 +1,130 @@
+"""Lambda entry point of the approval gate: wiring only, the logic is in `gate`.
+
+Invoked asynchronously by EventBridge with "SageMaker Model Package State Change" events. For an
+Approved package whose metric meets its threshold it starts the model's deploy pipeline with::
+
+    start_pipeline_execution(name=<deploy pipeline>,
+                             variables=[{"name": "ModelPackageArn", "value": <package ARN>}],
+                             clientRequestToken=<SHA-256 hex of the package ARN>)
+
+(the contract with the deploy pipeline, see `gate` and README.md). Returns normally for every event
+it decides on, including invalid ones; raises `gate.RetryableError` when AWS fails, so EventBridge
+retries and finally sends the event to the DLQ.
+
+Environment (validated once, at cold start, by `models.GateSettings`): MODELS_CONFIG, ALERT_TOPIC_ARN,
+IDEMPOTENCY_TABLE_NAME, AUDIT_EVENT_BUS_NAME, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
+    IdempotencyPersistenceLayerError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+try:
+    from . import gate
+    from .models import GateSettings, Outcome, Result
+except ImportError:  # loaded from the Lambda package root (handler "handler.handler")
+    import gate  # type: ignore[no-redef]
+    from models import GateSettings, Outcome, Result  # type: ignore[no-redef]
+
+SETTINGS = GateSettings.from_env(os.environ)
+
+logger = Logger(service=SETTINGS.service_name)
+metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
+tracer = Tracer(service=SETTINGS.service_name)
+
+_BOTO_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=10)
+CLIENTS = gate.AwsClients(
+    sagemaker=boto3.client("sagemaker", config=_BOTO_CONFIG),
+    s3=boto3.client("s3", config=_BOTO_CONFIG),
+    sns=boto3.client("sns", config=_BOTO_CONFIG),
+    events=boto3.client("events", config=_BOTO_CONFIG),
+    codepipeline=boto3.client("codepipeline", config=_BOTO_CONFIG),
+)
+
+METRIC_BY_RESULT = {
+    Result.DEPLOY_STARTED: "ApprovalDeployStarted",
+    Result.REJECTED_BELOW_THRESHOLD: "ApprovalRejectedBelowThreshold",
+    Result.REJECTION_NOTED: "ApprovalRejectionNoted",
+    Result.INVALID: "ApprovalInvalidEvent",
+}
+ERROR_METRIC = "ApprovalError"
+
+
+def _mark_replayed(response: Outcome, idempotent_data: DataRecord) -> Outcome:
+    """An outcome read back from the idempotency store: this delivery is a duplicate."""
+    return response.model_copy(update={"replayed": True})
+
+
+IDEMPOTENCY = IdempotencyConfig(
+    # The same approval (or rejection) of the same package version acts once, however often delivered.
+    event_key_jmespath="change.[model_package_arn, model_approval_status, model_package_version]",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=24 * 60 * 60,
+    response_hook=_mark_replayed,
+)
+PERSISTENCE_STORE = DynamoDBPersistenceLayer(table_name=SETTINGS.idempotency_table_name, boto_config=_BOTO_CONFIG)
+_act_idempotently = idempotent_function(
+    gate.act,
+    data_keyword_argument="verdict",
+    persistence_store=PERSISTENCE_STORE,
+    config=IDEMPOTENCY,
+    output_serializer=PydanticSerializer(Outcome),
+    key_prefix="approval-gate",  # stable across renames of the module or function
+)
+
+
+def act_once(**kwargs: Any) -> Outcome:
+    """`gate.act` at most once per key; a busy or failing idempotency store is worth a retry."""
+    try:
+        outcome: Outcome = _act_idempotently(**kwargs)
+    except (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyInconsistentStateError,
+        IdempotencyPersistenceLayerError,
+    ) as exc:
+        raise gate.RetryableError(f"idempotency store: {exc}") from exc
+    return outcome
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    IDEMPOTENCY.register_lambda_context(context)
+    try:
+        outcome = gate.process(event, settings=SETTINGS, clients=CLIENTS, perform=act_once)
+    except Exception:
+        metrics.add_metric(name=ERROR_METRIC, unit=MetricUnit.Count, value=1)
+        logger.exception("approval gate failed; EventBridge will retry the event")
+        raise
+
+    fields = outcome.model_dump(mode="json", exclude_none=True)
+    if outcome.replayed:
+        logger.info(f"duplicate delivery, already handled: {outcome.reason}", extra=fields)
+        return fields
+    if outcome.result is Result.INVALID:
+        logger.warning(outcome.reason, extra=fields)
+    else:
+        logger.info(outcome.reason, extra=fields)
+    if metric_name := METRIC_BY_RESULT.get(outcome.result):
+        metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=1)
+    return fields

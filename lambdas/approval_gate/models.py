@@ -1,0 +1,172 @@
+"""Typed shapes of the approval gate: its configuration, the event it reads, the decisions it records.
+
+Everything that crosses the function's boundary is validated here, once, by pydantic: the environment
+at cold start (`GateSettings`), each EventBridge event (`ModelPackageStateChange`), and the audit
+record and outcome it produces (`AuditRecord`, `Outcome`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Json, StrictInt, StrictStr
+
+NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+# SageMaker's constraint on model package group names.
+GroupName = Annotated[StrictStr, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+
+APPROVED = "Approved"
+REJECTED = "Rejected"
+
+# Text that starts every ApprovalDescription the gate writes, so the Rejected event that its own
+# rejection triggers can be recognised and not notified a second time.
+GATE_REJECTION_PREFIX = "Rejected by the approval gate:"
+
+
+class ModelGate(BaseModel):
+    """What the gate needs to know about one model, keyed by its model package group."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_name: NonEmptyStr
+    metric_name: NonEmptyStr
+    # A package deploys when its metric is >= threshold (higher is better).
+    threshold: Annotated[float, Field(allow_inf_nan=False)]
+    # CodePipeline's own constraint on pipeline names.
+    deploy_pipeline_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9.@\-_]{1,100}$")]
+
+
+class GateSettings(BaseModel):
+    """The function's environment, validated once at cold start: a bad value fails the init loudly."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    models: Json[dict[GroupName, ModelGate]] = Field(alias="MODELS_CONFIG")
+    alert_topic_arn: Annotated[StrictStr, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:\S+$")] = Field(
+        alias="ALERT_TOPIC_ARN"
+    )
+    idempotency_table_name: NonEmptyStr = Field(alias="IDEMPOTENCY_TABLE_NAME")
+    audit_event_bus_name: NonEmptyStr = Field(alias="AUDIT_EVENT_BUS_NAME")
+    service_name: NonEmptyStr = Field(alias="POWERTOOLS_SERVICE_NAME")
+    metrics_namespace: NonEmptyStr = Field(alias="POWERTOOLS_METRICS_NAMESPACE")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> GateSettings:
+        return cls.model_validate(dict(environ))
+
+
+class IamIdentity(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    arn: StrictStr | None = Field(default=None, alias="Arn")
+
+
+class UserContext(BaseModel):
+    """SageMaker's record of who created or last modified the package."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    user_profile_name: StrictStr | None = Field(default=None, alias="UserProfileName")
+    iam_identity: IamIdentity | None = Field(default=None, alias="IamIdentity")
+
+    @property
+    def name(self) -> str | None:
+        return self.user_profile_name or (self.iam_identity.arn if self.iam_identity else None)
+
+
+class ModelPackageStateChange(BaseModel):
+    """The `detail` of a "SageMaker Model Package State Change" event: the fields the gate uses."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    model_package_group_name: NonEmptyStr = Field(alias="ModelPackageGroupName")
+    model_package_arn: Annotated[
+        StrictStr, Field(pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/\S{1,1000}$")
+    ] = Field(alias="ModelPackageArn")
+    model_package_version: Annotated[StrictInt, Field(ge=1)] = Field(alias="ModelPackageVersion")
+    model_approval_status: NonEmptyStr = Field(alias="ModelApprovalStatus")
+    approval_description: StrictStr | None = Field(default=None, alias="ApprovalDescription")
+    created_by: UserContext | None = Field(default=None, alias="CreatedBy")
+    last_modified_by: UserContext | None = Field(default=None, alias="LastModifiedBy")
+
+    @property
+    def changed_by(self) -> str:
+        """Who made this change: the last modifier (the approver), else the creator."""
+        for user in (self.last_modified_by, self.created_by):
+            if user is not None and user.name:
+                return user.name
+        return "unknown"
+
+
+class ModelPackageStateChangeEvent(BaseModel):
+    """The EventBridge envelope; anything else delivered to the function is not for it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: NonEmptyStr
+    source: Literal["aws.sagemaker"]
+    detail_type: Literal["SageMaker Model Package State Change"] = Field(alias="detail-type")
+    detail: ModelPackageStateChange
+
+
+class MetricCheck(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    value: float
+    threshold: float
+
+    @property
+    def passed(self) -> bool:
+        return self.value >= self.threshold
+
+
+class Verdict(BaseModel):
+    """A change the gate will act on: the input of its one side-effecting step, `gate.act`.
+
+    `metric` is set for an approval (once its metric was read) and None for a rejection. The
+    idempotency key is taken from `change`: package ARN, approval status and version.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    change: ModelPackageStateChange
+    model: ModelGate
+    metric: MetricCheck | None = None
+
+
+class Result(StrEnum):
+    # The three decisions, each audited:
+    DEPLOY_STARTED = "deploy_started"
+    REJECTED_BELOW_THRESHOLD = "rejected_below_threshold"
+    REJECTION_NOTED = "rejection_noted"
+    # Not decisions, only logged and counted:
+    INVALID = "invalid"  # the event or the package cannot be acted on
+    IGNORED = "ignored"  # nothing to do: a pending package, the gate's own rejection, a stale event
+
+
+class AuditRecord(BaseModel):
+    """The detail of the "Model Approval Decision" event, and the fields of its log line."""
+
+    decision: Result
+    changed_by: str
+    model_package_arn: str
+    model_package_group_name: str
+    model_package_version: int
+    model_name: str
+    metric_name: str | None = None
+    metric_value: float | None = None
+    threshold: float | None = None
+    deploy_pipeline_name: str | None = None
+    pipeline_execution_id: str | None = None
+
+
+class Outcome(BaseModel):
+    """What one invocation did. `replayed` marks an outcome returned from the idempotency store."""
+
+    result: Result
+    reason: str
+    audit: AuditRecord | None = None
+    replayed: bool = False

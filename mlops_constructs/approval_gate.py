@@ -1,0 +1,219 @@
+"""The approval gate: from "a person approved a model package" to "its deploy pipeline started".
+
+EventBridge sends the registry's "SageMaker Model Package State Change" events of the platform's
+groups (and only those) to the gate's Lambda (lambdas/approval_gate), with retries and a
+dead-letter queue. The gate re-checks the package's metric against the model's threshold,
+rejects what falls short, and starts the model's deploy pipeline with the package ARN.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config.schema import ModelConfig
+from mlops_constructs.compliance import acknowledge_each, nag_ref
+from mlops_constructs.functions import PlatformFunction
+from mlops_constructs.personas import APPROVAL_ACTIONS, APPROVER_TAG_KEY
+
+METRICS_NAMESPACE = "MLOps/ApprovalGate"
+# The deploy pipeline contract (lambdas/approval_gate/README.md): a CodePipeline V2 pipeline with a
+# pipeline-level variable of this name, started with the approved package's ARN.
+MODEL_PACKAGE_ARN_VARIABLE = "ModelPackageArn"
+
+
+@dataclass(frozen=True)
+class GatedModel:
+    """One model behind the gate: its config, its registry group, and the pipeline that deploys it.
+
+    The gate also reads the model's evaluation reports; that grant is made by the model's project
+    (ModelProject.grant_read_evaluations), next to the bucket, so this stack needs nothing from it.
+    """
+
+    model: ModelConfig
+    model_package_group_name: str
+    deploy_pipeline: codepipeline.IPipeline
+
+
+class ApprovalGate(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        models: list[GatedModel],
+        encryption_key: kms.IKey,
+        alert_topic: sns.ITopic,
+        audit_bus: events.IEventBus,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not models:
+            raise ValueError("the approval gate needs at least one model")
+        stack = Stack.of(self)
+        groups = [gated.model_package_group_name for gated in models]
+
+        # Idempotency records are short-lived (Powertools expires them); the table holds no data
+        # worth keeping, but RETAIN keeps a stack rollback from dropping in-flight records.
+        self.idempotency_table = dynamodb.TableV2(
+            self,
+            "IdempotencyTable",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expiration",
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(encryption_key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge_each(
+            self.idempotency_table,
+            [
+                ("NIST.800.53.R5-DynamoDBInBackupPlan", "Idempotency keys expire within a day; PITR covers recovery."),
+            ],
+        )
+
+        self.handler = PlatformFunction(
+            self,
+            "Handler",
+            handler_directory="approval_gate",
+            description="Approval gate: checks approved model packages and starts their deploy pipeline",
+            encryption_key=encryption_key,
+            log_retention=log_retention,
+            metrics_namespace=METRICS_NAMESPACE,
+            environment={
+                "MODELS_CONFIG": json.dumps(
+                    {
+                        gated.model_package_group_name: {
+                            "model_name": gated.model.name,
+                            "metric_name": gated.model.metric.name,
+                            "threshold": gated.model.metric.threshold,
+                            "deploy_pipeline_name": gated.deploy_pipeline.pipeline_name,
+                        }
+                        for gated in models
+                    },
+                    sort_keys=True,
+                ),
+                "ALERT_TOPIC_ARN": alert_topic.topic_arn,
+                "IDEMPOTENCY_TABLE_NAME": self.idempotency_table.table_name,
+                "AUDIT_EVENT_BUS_NAME": audit_bus.event_bus_name,
+            },
+        )
+        self._grant(stack, models, encryption_key, alert_topic, audit_bus)
+
+        self.rule = events.Rule(
+            self,
+            "PackageStateChange",
+            description="Model package approval changes of the platform's model groups",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Package State Change"],
+                detail={"ModelPackageGroupName": groups},
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.handler.function,
+                    dead_letter_queue=self.handler.dead_letter_queue,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
+                )
+            ],
+        )
+        self.dead_letter_alarm = cloudwatch.Alarm(
+            self,
+            "DeadLetterAlarm",
+            alarm_description="Approval events the gate could not process: inspect the queue, fix, redrive",
+            metric=self.handler.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.dead_letter_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alert_topic))
+        self.error_alarm = cloudwatch.Alarm(
+            self,
+            "ErrorAlarm",
+            alarm_description="The approval gate is failing (AWS errors it retries)",
+            metric=self.handler.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.error_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alert_topic))
+
+    def _grant(
+        self,
+        stack: Stack,
+        models: list[GatedModel],
+        encryption_key: kms.IKey,
+        alert_topic: sns.ITopic,
+        audit_bus: events.IEventBus,
+    ) -> None:
+        role = self.handler.role
+        # The gate rejects packages that fall short of their threshold: it is an approver, and
+        # the platform boundary lets only principals with this tag change an approval status.
+        Tags.of(role).add(APPROVER_TAG_KEY, "true")
+        package_arns = [
+            stack.format_arn(
+                service="sagemaker", resource="model-package", resource_name=f"{gated.model_package_group_name}/*"
+            )
+            for gated in models
+        ]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadAndRejectPackagesOfTheGatedGroups",
+                actions=["sagemaker:DescribeModelPackage", *APPROVAL_ACTIONS],
+                resources=package_arns,
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="StartTheDeployPipelines",
+                actions=["codepipeline:StartPipelineExecution"],
+                resources=[gated.deploy_pipeline.pipeline_arn for gated in models],
+            )
+        )
+        encryption_key.grant_encrypt_decrypt(role)
+        alert_topic.grant_publish(role)
+        audit_bus.grant_put_events_to(role)
+        self.idempotency_table.grant_read_write_data(role)
+        acknowledge_each(
+            role,
+            [
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Resource::{package_arn}]",
+                        "Package versions are numbered at registration; the scope is the gated groups only.",
+                    )
+                    for package_arn in package_arns
+                ],
+                (
+                    "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+                    "Publishing to the encrypted topic and writing the encrypted idempotency table.",
+                ),
+                (
+                    "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+                    "L2 grant on the platform key (encrypted table and topic).",
+                ),
+                (
+                    f"AwsSolutions-IAM5[Resource::{nag_ref(self.idempotency_table, 'Arn')}/index/*]",
+                    "L2 DynamoDB grant: the idempotency table has no index; the statement is the L2's default.",
+                ),
+            ],
+        )

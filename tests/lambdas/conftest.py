@@ -1,0 +1,318 @@
+"""Fixtures for the Lambda handler tests: a fake AWS account (moto, in process) and the world around
+the approval gate in it: the model registry, the metrics bucket, the alert topic, the audit bus, the
+idempotency table and the deploy pipelines.
+
+The environment is set here, before any test module imports a handler, because handlers read it and
+create their boto3 clients at import time. Credentials are fake and moto is imported first, so that
+every boto3 client, including the handlers' module-level ones, is intercepted and none can reach AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+GATED_MODELS: dict[str, dict[str, Any]] = {
+    # A classifier gated on AUC, as in the platform's default configuration.
+    "churn-model": {
+        "model_name": "churn",
+        "metric_name": "auc",
+        "threshold": 0.8,
+        "deploy_pipeline_name": "churn-deploy",
+    },
+    # A regressor: the metric is looked up in whichever *_metrics section holds it.
+    "demand-model": {
+        "model_name": "demand",
+        "metric_name": "r2",
+        "threshold": 0.6,
+        "deploy_pipeline_name": "demand-deploy",
+    },
+}
+
+GATE_ENVIRONMENT = {
+    "MODELS_CONFIG": json.dumps(GATED_MODELS),
+    "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:mlops-alerts",
+    "IDEMPOTENCY_TABLE_NAME": "approval-gate-idempotency",
+    "AUDIT_EVENT_BUS_NAME": "mlops-audit",
+    "POWERTOOLS_SERVICE_NAME": "approval-gate",
+    "POWERTOOLS_METRICS_NAMESPACE": "MLOps",
+}
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        **GATE_ENVIRONMENT,
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+
+METRICS_BUCKET = "mlops-model-artifacts"
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context that Powertools reads."""
+
+    function_name: str = "approval-gate"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:approval-gate"
+    aws_request_id: str = "request-1"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
+@cache
+def client(service: str) -> Any:
+    """One client per service for the whole run: moto intercepts clients created before a mock starts
+    (it is imported first), and creating clients anew for every test would dominate the suite's time."""
+    return _SESSION.client(service)
+
+
+_SESSION = boto3.Session()
+
+
+@dataclass
+class FakeAccount:
+    """The approval gate's surroundings in moto, with the verbs the tests read like a story with."""
+
+    sagemaker: Any = field(default_factory=lambda: client("sagemaker"))
+    s3: Any = field(default_factory=lambda: client("s3"))
+    sqs: Any = field(default_factory=lambda: client("sqs"))
+    codepipeline: Any = field(default_factory=lambda: client("codepipeline"))
+    alert_queue: str = ""
+    audit_queue: str = ""
+
+    def build(self) -> FakeAccount:
+        self.s3.create_bucket(Bucket=METRICS_BUCKET)
+        client("dynamodb").create_table(
+            TableName=GATE_ENVIRONMENT["IDEMPOTENCY_TABLE_NAME"],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        # Alerts: the topic, read through a subscribed queue.
+        sns = client("sns")
+        topic_arn = sns.create_topic(Name="mlops-alerts")["TopicArn"]
+        self.alert_queue, alert_queue_arn = self._queue("alerts")
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=alert_queue_arn)
+        # Audit trail: the bus, read through a rule that forwards the gate's events to a queue.
+        events = client("events")
+        bus = GATE_ENVIRONMENT["AUDIT_EVENT_BUS_NAME"]
+        events.create_event_bus(Name=bus)
+        self.audit_queue, audit_queue_arn = self._queue("audit")
+        events.put_rule(
+            Name="approval-decisions", EventBusName=bus, EventPattern=json.dumps({"source": ["mlops.approval-gate"]})
+        )
+        events.put_targets(
+            Rule="approval-decisions", EventBusName=bus, Targets=[{"Id": "audit-queue", "Arn": audit_queue_arn}]
+        )
+        # The model registry and each model's deploy pipeline.
+        role_arn = client("iam").create_role(
+            RoleName="deploy-pipeline",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "codepipeline.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
+        for group, model in GATED_MODELS.items():
+            self.sagemaker.create_model_package_group(ModelPackageGroupName=group)
+            self.codepipeline.create_pipeline(pipeline=_deploy_pipeline(model["deploy_pipeline_name"], role_arn))
+        return self
+
+    def register_package(self, group: str, metrics: dict[str, Any] | bytes | None) -> str:
+        """What the build pipeline does: upload the evaluation report, register a pending package."""
+        versions = self.sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+        key = f"{group}/evaluation-{len(versions) + 1}.json"
+        model_metrics = {}
+        if metrics is not None:
+            body = metrics if isinstance(metrics, bytes) else json.dumps(metrics).encode()
+            self.s3.put_object(Bucket=METRICS_BUCKET, Key=key, Body=body)
+            model_metrics = {
+                "ModelQuality": {
+                    "Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{METRICS_BUCKET}/{key}"}
+                }
+            }
+        arn: str = self.sagemaker.create_model_package(
+            ModelPackageGroupName=group,
+            ModelApprovalStatus="PendingManualApproval",
+            ModelMetrics=model_metrics,
+            InferenceSpecification={
+                "Containers": [{"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{group}:latest"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )["ModelPackageArn"]
+        return arn
+
+    def set_status(self, arn: str, status: str, *, by: str = "approver-alice", description: str = "") -> dict:
+        """What an approver does in Studio; returns the event EventBridge then delivers to the gate."""
+        reason = {"ApprovalDescription": description} if description else {}
+        self.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, **reason)
+        return state_change_event(self.package(arn), changed_by=by)
+
+    def package(self, arn: str) -> dict:
+        return self.sagemaker.describe_model_package(ModelPackageName=arn)
+
+    def deploy_executions(self, pipeline: str) -> list[dict]:
+        """Executions of a deploy pipeline, with the variables they were started with."""
+        summaries = self.codepipeline.list_pipeline_executions(pipelineName=pipeline)["pipelineExecutionSummaries"]
+        return [
+            self.codepipeline.get_pipeline_execution(
+                pipelineName=pipeline, pipelineExecutionId=summary["pipelineExecutionId"]
+            )["pipelineExecution"]
+            for summary in summaries
+        ]
+
+    def executions_started(self, pipeline: str) -> int:
+        return len(self.codepipeline.list_pipeline_executions(pipelineName=pipeline)["pipelineExecutionSummaries"])
+
+    def alerts(self) -> list[dict]:
+        """Alerts published since the last call: SNS envelopes with Subject and Message."""
+        return [json.loads(body) for body in self._drain(self.alert_queue)]
+
+    def audit_events(self) -> list[dict]:
+        """Audit events put on the bus since the last call."""
+        return [json.loads(body) for body in self._drain(self.audit_queue)]
+
+    def _queue(self, name: str) -> tuple[str, str]:
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
+
+    def _drain(self, queue_url: str) -> list[str]:
+        bodies: list[str] = []
+        while messages := self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+            bodies += [message["Body"] for message in messages]
+            self.sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+        return bodies
+
+
+def state_change_event(package: dict, *, changed_by: str, event_id: str = "event-1") -> dict:
+    """The "SageMaker Model Package State Change" event for a described package, as JSON delivers it."""
+    detail = {
+        key: package[key]
+        for key in (
+            "ModelPackageGroupName",
+            "ModelPackageVersion",
+            "ModelPackageArn",
+            "ModelPackageStatus",
+            "ModelApprovalStatus",
+            "ApprovalDescription",
+            "ModelMetrics",
+            "CreatedBy",
+            "CreationTime",
+            "LastModifiedTime",
+        )
+        if key in package
+    }
+    detail["LastModifiedBy"] = {
+        "UserProfileName": changed_by,
+        "IamIdentity": {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/approver/{changed_by}"},
+    }
+    event = {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": ACCOUNT,
+        "time": "2026-01-01T00:00:00Z",
+        "region": REGION,
+        "resources": [package["ModelPackageArn"]],
+        "detail": detail,
+    }
+    return json.loads(json.dumps(event, default=str))
+
+
+def emitted_metrics(stdout: str) -> Counter[str]:
+    """Sum of each EMF metric in the captured stdout (Powertools prints one JSON blob per flush)."""
+    counts: Counter[str] = Counter()
+    for line in stdout.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                values = blob[metric["Name"]]
+                counts[metric["Name"]] += int(sum(values) if isinstance(values, list) else values)
+    return counts
+
+
+def _deploy_pipeline(name: str, role_arn: str) -> dict:
+    """A minimal V2 pipeline declaring the ModelPackageArn variable the gate sets."""
+    return {
+        "name": name,
+        "roleArn": role_arn,
+        "pipelineType": "V2",
+        "variables": [{"name": "ModelPackageArn", "defaultValue": "unset"}],
+        "artifactStore": {"type": "S3", "location": METRICS_BUCKET},
+        "stages": [
+            {
+                "name": "Source",
+                "actions": [
+                    {
+                        "name": "Template",
+                        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                        "configuration": {"S3Bucket": METRICS_BUCKET, "S3ObjectKey": "deploy.zip"},
+                        "outputArtifacts": [{"name": "template"}],
+                    }
+                ],
+            },
+            {
+                "name": "Staging",
+                "actions": [
+                    {
+                        "name": "Deploy",
+                        "actionTypeId": {
+                            "category": "Deploy",
+                            "owner": "AWS",
+                            "provider": "CloudFormation",
+                            "version": "1",
+                        },
+                        "inputArtifacts": [{"name": "template"}],
+                    }
+                ],
+            },
+        ],
+    }
+
+
+@pytest.fixture
+def aws() -> Iterator[FakeAccount]:
+    """A fresh fake account per test, with the gate's surroundings built."""
+    with mock_aws():
+        yield FakeAccount().build()
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()

@@ -1,0 +1,833 @@
+"""The approval gate through its Lambda handler, in a fake AWS account (moto, in process).
+
+Start with `test_an_approval_above_threshold_starts_the_deploy_pipeline`: it follows one approval from
+the EventBridge event to a started deploy pipeline, its audit event and its metric.
+
+moto models every call the gate makes, CodePipeline's StartPipelineExecution included (executions and
+their variables can be read back). Where moto falls short, botocore's Stubber stands in:
+- the `clientRequestToken` of StartPipelineExecution, which moto ignores: the contract test stubs the
+  codepipeline client and asserts the exact request, retry included;
+- AWS answers moto never gives: a throttled DescribeModelPackage, a failed StartPipelineExecution, a
+  PutEvents entry that was not accepted.
+Failures injected anywhere in the flow (the transient-failure cases and the fault-injection property)
+are raised from a botocore before-call hook instead (`failing`): a Stubber must answer every call of
+its client, and cannot raise the connection errors that happen below the API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.stub import Stubber
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import event as hypothesis_event
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from lambdas.approval_gate import gate, handler
+from lambdas.approval_gate.models import GATE_REJECTION_PREFIX, GateSettings, Result
+from tests.lambdas.conftest import (
+    ACCOUNT,
+    GATE_ENVIRONMENT,
+    REGION,
+    FakeAccount,
+    LambdaContext,
+    emitted_metrics,
+    state_change_event,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+GATE_DIR = Path(handler.__file__).parent
+# The ARN moto gives the first package registered in the churn model's group.
+KNOWN_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/churn-model/1"
+
+
+def churn_metrics(auc: float) -> dict[str, Any]:
+    """An evaluation report in SageMaker model-metrics format, as the build pipeline writes it."""
+    return {
+        "binary_classification_metrics": {
+            "auc": {"value": auc, "standard_deviation": "NaN"},
+            "f1": {"value": 0.7, "standard_deviation": "NaN"},
+        }
+    }
+
+
+def plausible_event(group: str, arn: str, version: int, status: str, description: str) -> dict[str, Any]:
+    """A state change event as EventBridge delivers it, from its essential fields."""
+    return {
+        "version": "0",
+        "id": "event-1",
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Model Package State Change",
+        "detail": {
+            "ModelPackageGroupName": group,
+            "ModelPackageArn": arn,
+            "ModelPackageVersion": version,
+            "ModelApprovalStatus": status,
+            "ApprovalDescription": description,
+            "LastModifiedBy": {"UserProfileName": "approver-alice", "IamIdentity": {"Arn": "arn:aws:sts::1:x/y"}},
+        },
+    }
+
+
+@contextmanager
+def failing(client: Any, operation: str, error: Exception) -> Iterator[None]:
+    """Make `operation` (e.g. "GetObject") on `client` raise `error`, as AWS or the network would."""
+
+    def fail(**_: Any) -> None:
+        raise error
+
+    event_name = f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
+    client.meta.events.register(event_name, fail)
+    try:
+        yield
+    finally:
+        client.meta.events.unregister(event_name, fail)
+
+
+def aws_error(code: str, status: int, operation: str = "Operation") -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
+
+
+@dataclass
+class Telemetry:
+    """What the handler reported: EMF metrics (printed to stdout) and structured log lines."""
+
+    capsys: pytest.CaptureFixture[str]
+    caplog: pytest.LogCaptureFixture
+
+    def metrics(self) -> Counter[str]:
+        """Metrics emitted since the last call."""
+        return emitted_metrics(self.capsys.readouterr().out)
+
+    def logs(self) -> list[dict[str, Any]]:
+        """The gate's log lines, formatted as the function prints them (JSON)."""
+        formatter = handler.logger.registered_formatter
+        return [
+            json.loads(formatter.format(record)) for record in self.caplog.records if record.name == "approval-gate"
+        ]
+
+
+@pytest.fixture
+def telemetry(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Telemetry:
+    return Telemetry(capsys, caplog)
+
+
+# --- The story: an approval becomes a deployment ------------------------------------------------------
+
+
+def test_an_approval_above_threshold_starts_the_deploy_pipeline(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    # The build pipeline registered a package whose evaluation scored AUC 0.91; churn's threshold is 0.8.
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    # An approver approves it; SageMaker emits the state change and EventBridge delivers it to the gate.
+    event = aws.set_status(arn, "Approved", by="approver-alice")
+
+    outcome = handler.handler(event, lambda_context)
+
+    # The churn model's deploy pipeline runs, for exactly this package.
+    [execution] = aws.deploy_executions("churn-deploy")
+    assert execution["variables"] == [{"name": "ModelPackageArn", "resolvedValue": arn}]
+    assert aws.deploy_executions("demand-deploy") == []
+    # The decision is on the audit bus: who approved, which package, on what evidence, which execution.
+    [audit] = aws.audit_events()
+    assert (audit["source"], audit["detail-type"], audit["resources"]) == (
+        "mlops.approval-gate",
+        "Model Approval Decision",
+        [arn],
+    )
+    assert audit["detail"] == {
+        "decision": "deploy_started",
+        "changed_by": "approver-alice",
+        "model_package_arn": arn,
+        "model_package_group_name": "churn-model",
+        "model_package_version": 1,
+        "model_name": "churn",
+        "metric_name": "auc",
+        "metric_value": 0.91,
+        "threshold": 0.8,
+        "deploy_pipeline_name": "churn-deploy",
+        "pipeline_execution_id": execution["pipelineExecutionId"],
+    }
+    # One structured log line and one metric for the decision; the package stays approved, nobody is alerted.
+    [decision_log] = [line for line in telemetry.logs() if line.get("result") == "deploy_started"]
+    assert decision_log["audit"] == audit["detail"]
+    assert telemetry.metrics() == Counter({"ApprovalDeployStarted": 1})
+    assert outcome["result"] == "deploy_started"
+    assert aws.package(arn)["ModelApprovalStatus"] == "Approved"
+    assert aws.alerts() == []
+
+
+def test_the_metric_is_found_in_whichever_metrics_section_holds_it(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    arn = aws.register_package("demand-model", {"regression_metrics": {"mse": {"value": 4.2}, "r2": {"value": 0.74}}})
+
+    outcome = handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+
+    assert outcome["audit"]["metric_name"] == "r2"
+    assert outcome["audit"]["metric_value"] == 0.74
+    [execution] = aws.deploy_executions("demand-deploy")
+    assert execution["variables"] == [{"name": "ModelPackageArn", "resolvedValue": arn}]
+
+
+@pytest.mark.parametrize(
+    ("auc", "result"),
+    [(0.8, Result.DEPLOY_STARTED), (0.7999, Result.REJECTED_BELOW_THRESHOLD)],
+    ids=["at-threshold-deploys", "just-below-rejects"],
+)
+def test_the_threshold_is_inclusive(
+    aws: FakeAccount, lambda_context: LambdaContext, auc: float, result: Result
+) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=auc))
+
+    assert handler.handler(aws.set_status(arn, "Approved"), lambda_context)["result"] == result
+
+
+def test_the_deploy_pipeline_contract_holds_across_a_retry(aws: FakeAccount, lambda_context: LambdaContext) -> None:
+    """Stubber, because moto ignores clientRequestToken: the request itself is the contract.
+
+    The audit event of the first attempt is refused, so the invocation raises and EventBridge retries.
+    The retry starts the pipeline again with the same token, which CodePipeline answers with the
+    execution it already started: one deployment, audited once.
+    """
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    event = aws.set_status(arn, "Approved")
+    token = hashlib.sha256(arn.encode()).hexdigest()
+    assert re.fullmatch(r"[a-zA-Z0-9-]{1,128}", token)  # CodePipeline's constraint on the token
+    contract = {
+        "name": "churn-deploy",
+        "variables": [{"name": "ModelPackageArn", "value": arn}],
+        "clientRequestToken": token,
+    }
+
+    with Stubber(handler.CLIENTS.codepipeline) as codepipeline, Stubber(handler.CLIENTS.events) as events:
+        for _attempt in range(2):
+            codepipeline.add_response("start_pipeline_execution", {"pipelineExecutionId": "exec-1"}, contract)
+        events.add_response(
+            "put_events",
+            {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}]},
+        )
+        events.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "audit-1"}]})
+
+        with pytest.raises(gate.RetryableError, match="audit event was not accepted"):
+            handler.handler(event, lambda_context)
+        outcome = handler.handler(event, lambda_context)
+
+        codepipeline.assert_no_pending_responses()
+        events.assert_no_pending_responses()
+    assert outcome["result"] == "deploy_started"
+    assert outcome["audit"]["pipeline_execution_id"] == "exec-1"
+
+
+def test_a_duplicate_delivery_starts_one_deployment(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    event = aws.set_status(arn, "Approved")
+
+    first = handler.handler(event, lambda_context)
+    redelivered = handler.handler(event, lambda_context)  # EventBridge delivers at least once
+    another_event = handler.handler({**event, "id": "event-2"}, lambda_context)  # same approval, new event
+
+    assert len(aws.deploy_executions("churn-deploy")) == 1
+    assert len(aws.audit_events()) == 1
+    assert (first["replayed"], redelivered["replayed"], another_event["replayed"]) == (False, True, True)
+    assert redelivered["audit"] == another_event["audit"] == first["audit"]
+    assert telemetry.metrics() == Counter({"ApprovalDeployStarted": 1})
+
+
+# --- Rejections ---------------------------------------------------------------------------------------
+
+
+def test_an_approval_below_threshold_is_set_back_to_rejected_and_alerted(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.72))
+
+    outcome = handler.handler(aws.set_status(arn, "Approved", by="approver-alice"), lambda_context)
+
+    reason = "auc 0.72 is below the threshold 0.8 of model churn"
+    package = aws.package(arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["ApprovalDescription"] == f"{GATE_REJECTION_PREFIX} {reason}"
+    [alert] = aws.alerts()
+    assert alert["Subject"] == "Rejected below threshold: churn-model v1"
+    assert reason in alert["Message"]
+    assert "approver-alice" in alert["Message"]
+    assert aws.deploy_executions("churn-deploy") == []
+    [audit] = aws.audit_events()
+    assert audit["detail"]["decision"] == "rejected_below_threshold"
+    assert (audit["detail"]["metric_value"], audit["detail"]["threshold"]) == (0.72, 0.8)
+    assert audit["detail"]["pipeline_execution_id"] is None
+    assert outcome["result"] == "rejected_below_threshold"
+    assert telemetry.metrics() == Counter({"ApprovalRejectedBelowThreshold": 1})
+
+
+def test_the_rejected_event_caused_by_the_gate_itself_is_not_notified_again(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.5))
+    handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+    assert len(aws.alerts()) == len(aws.audit_events()) == 1
+
+    # SageMaker reports the gate's own update as a new state change.
+    echo = state_change_event(aws.package(arn), changed_by="approval-gate-role", event_id="event-2")
+    outcome = handler.handler(echo, lambda_context)
+
+    assert outcome["result"] == "ignored"
+    assert aws.alerts() == aws.audit_events() == []
+
+
+def test_a_rejection_is_notified_and_audited_and_nothing_else(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    # No metrics at all: noting a rejection does not need them.
+    arn = aws.register_package("churn-model", metrics=None)
+    event = aws.set_status(arn, "Rejected", by="approver-bob", description="drift on the holdout set")
+
+    outcome = handler.handler(event, lambda_context)
+
+    [alert] = aws.alerts()
+    assert alert["Subject"] == "Model package rejected: churn-model v1"
+    assert "approver-bob" in alert["Message"]
+    assert "drift on the holdout set" in alert["Message"]
+    [audit] = aws.audit_events()
+    assert audit["detail"]["decision"] == "rejection_noted"
+    assert audit["detail"]["changed_by"] == "approver-bob"
+    assert audit["detail"]["metric_name"] is None
+    assert aws.package(arn)["ApprovalDescription"] == "drift on the holdout set"
+    assert aws.deploy_executions("churn-deploy") == []
+    assert outcome["result"] == "rejection_noted"
+    assert telemetry.metrics() == Counter({"ApprovalRejectionNoted": 1})
+
+
+@pytest.mark.parametrize("status", ["PendingManualApproval", "SomeFutureStatus"])
+def test_other_statuses_are_ignored_with_a_log_line(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry, status: str
+) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    event = state_change_event(aws.package(arn), changed_by="build-pipeline")
+    event["detail"]["ModelApprovalStatus"] = status
+
+    outcome = handler.handler(event, lambda_context)
+
+    assert outcome["result"] == "ignored"
+    assert [line["reason"] for line in telemetry.logs() if "result" in line] == [
+        f"approval status {status!r} needs no action"
+    ]
+    assert telemetry.metrics() == Counter()
+    assert aws.alerts() == aws.audit_events() == aws.deploy_executions("churn-deploy") == []
+
+
+def test_an_approval_withdrawn_before_the_gate_ran_is_not_deployed(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    approval = aws.set_status(arn, "Approved")
+    aws.set_status(arn, "Rejected", description="approved the wrong version")
+
+    outcome = handler.handler(approval, lambda_context)
+
+    assert outcome["result"] == "ignored"
+    assert outcome["reason"] == "stale event: the package is now Rejected"
+    assert aws.deploy_executions("churn-deploy") == []
+
+
+# --- Input the gate cannot act on: logged, counted, alerted where someone waits, never retried ---------
+
+
+def test_a_package_of_a_group_that_is_not_configured_is_counted_and_left_alone(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    aws.sagemaker.create_model_package_group(ModelPackageGroupName="someone-elses-model")
+    arn = aws.register_package("someone-elses-model", churn_metrics(auc=0.99))
+
+    outcome = handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+
+    assert outcome == {
+        "result": "invalid",
+        "reason": "model package group 'someone-elses-model' is not configured",
+        "replayed": False,
+    }
+    assert telemetry.metrics() == Counter({"ApprovalInvalidEvent": 1})
+    assert aws.alerts() == aws.audit_events() == aws.deploy_executions("churn-deploy") == []
+    assert aws.package(arn)["ModelApprovalStatus"] == "Approved"
+
+
+@pytest.mark.parametrize(
+    ("metrics", "spoil", "reason"),
+    [
+        (None, None, "it has no ModelMetrics.ModelQuality.Statistics.S3Uri"),
+        (churn_metrics(0.9), "delete the metrics file", "cannot be read (NoSuchKey)"),
+        (churn_metrics(0.9), "point the event at a deleted package", "the model package no longer exists"),
+        (b"{not json", None, "is not valid JSON"),
+        (b"[0.95]", None, "its metrics file is not a JSON object"),
+        ({"binary_classification_metrics": {"f1": {"value": 0.9}}}, None, "'auc' is in no *_metrics section"),
+        ({"auc": {"value": 0.9}}, None, "'auc' is in no *_metrics section"),
+        ({"binary_classification_metrics": {"auc": {"value": "0.95"}}}, None, "'auc' has no finite numeric value"),
+        (b'{"binary_classification_metrics": {"auc": {"value": NaN}}}', None, "'auc' has no finite numeric value"),
+        (
+            b'{"binary_classification_metrics": {"auc": {"value": 1' + b"0" * 400 + b"}}}",
+            None,
+            "'auc' has no finite numeric value",
+        ),
+        (
+            {"binary_classification_metrics": {"auc": {"value": 0.9}}, "custom_metrics": {"auc": {"value": 0.7}}},
+            None,
+            "'auc' has conflicting values [0.7, 0.9]",
+        ),
+    ],
+    ids=[
+        "no-metrics",
+        "metrics-file-gone",
+        "package-gone",
+        "not-json",
+        "not-an-object",
+        "metric-missing",
+        "no-metrics-section",
+        "value-not-a-number",
+        "value-nan",
+        "value-beyond-float-range",
+        "conflicting-values",
+    ],
+)
+def test_an_approved_package_that_cannot_be_evaluated_is_alerted_and_not_deployed(
+    aws: FakeAccount,
+    lambda_context: LambdaContext,
+    telemetry: Telemetry,
+    metrics: dict[str, Any] | bytes | None,
+    spoil: str | None,
+    reason: str,
+) -> None:
+    arn = aws.register_package("churn-model", metrics)
+    event = aws.set_status(arn, "Approved", by="approver-alice")
+    if spoil == "delete the metrics file":
+        uri = aws.package(arn)["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+        aws.s3.delete_object(Bucket=uri.split("/")[2], Key=uri.split("/", 3)[3])
+    elif spoil == "point the event at a deleted package":
+        event["detail"]["ModelPackageArn"] = arn.replace("/1", "/7")
+
+    outcome = handler.handler(event, lambda_context)
+
+    assert outcome["result"] == "invalid"
+    assert reason in outcome["reason"]
+    [alert] = aws.alerts()
+    assert alert["Subject"] == "Approval not deployed: churn-model v1"
+    assert reason in alert["Message"]
+    assert "approver-alice" in alert["Message"]
+    assert telemetry.metrics() == Counter({"ApprovalInvalidEvent": 1})
+    assert aws.audit_events() == aws.deploy_executions("churn-deploy") == []
+    # The gate does not overrule the approver on missing evidence: a human looks at the alert.
+    assert aws.package(arn)["ModelApprovalStatus"] == "Approved"
+
+
+def _edit(path: str, value: Any = ..., *, delete: bool = False) -> Callable[[dict[str, Any]], Any]:
+    """An edit of a valid event at a dotted path: set `value`, or delete the key."""
+
+    def apply(event: dict[str, Any]) -> Any:
+        *parents, leaf = path.split(".")
+        target = event
+        for key in parents:
+            target = target[key]
+        if delete:
+            del target[leaf]
+        else:
+            target[leaf] = value
+        return event
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    "malform",
+    [
+        lambda event: None,
+        lambda event: "Approved",
+        lambda event: [event],
+        lambda event: {},
+        _edit("detail", delete=True),
+        _edit("detail", "Approved"),
+        _edit("source", "aws.codepipeline"),
+        _edit("detail-type", "SageMaker Model State Change"),
+        _edit("detail.ModelPackageGroupName", delete=True),
+        _edit("detail.ModelPackageArn", delete=True),
+        _edit("detail.ModelPackageArn", "churn-model/1"),
+        _edit("detail.ModelPackageVersion", "1"),
+        _edit("detail.ModelPackageVersion", True),
+        _edit("detail.ModelPackageVersion", 1.0),
+        _edit("detail.ModelApprovalStatus", ["Approved"]),
+        _edit("detail.LastModifiedBy", "approver-alice"),
+    ],
+    ids=[
+        "none",
+        "a-string",
+        "a-list",
+        "empty",
+        "no-detail",
+        "detail-not-an-object",
+        "other-source",
+        "other-detail-type",
+        "no-group",
+        "no-arn",
+        "arn-not-an-arn",
+        "version-a-string",
+        "version-a-bool",
+        "version-a-float",
+        "status-a-list",
+        "approver-not-an-object",
+    ],
+)
+def test_a_malformed_event_is_counted_and_ends_normally(
+    aws: FakeAccount,
+    lambda_context: LambdaContext,
+    telemetry: Telemetry,
+    malform: Callable[[dict[str, Any]], Any],
+) -> None:
+    event = malform(plausible_event("churn-model", KNOWN_ARN, 1, "Approved", "looks good"))
+
+    outcome = handler.handler(event, lambda_context)
+
+    assert outcome["result"] == "invalid"
+    assert outcome["reason"].startswith("not a model package state change event: ")
+    assert telemetry.metrics() == Counter({"ApprovalInvalidEvent": 1})
+    assert [line["level"] for line in telemetry.logs() if line.get("result") == "invalid"] == ["WARNING"]
+    assert aws.alerts() == aws.audit_events() == aws.deploy_executions("churn-deploy") == []
+
+
+# --- AWS failing: raise, so EventBridge retries; never half-done ---------------------------------------
+
+
+def test_a_throttled_describe_raises_and_the_retry_deploys(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    event = aws.set_status(arn, "Approved")
+
+    with Stubber(handler.CLIENTS.sagemaker) as sagemaker:
+        sagemaker.add_client_error("describe_model_package", "ThrottlingException", "Rate exceeded", 400)
+        with pytest.raises(gate.RetryableError, match="could not describe the model package"):
+            handler.handler(event, lambda_context)
+
+    assert telemetry.metrics() == Counter({"ApprovalError": 1})
+    assert aws.deploy_executions("churn-deploy") == aws.audit_events() == []
+    assert handler.handler(event, lambda_context)["result"] == "deploy_started"  # EventBridge's retry
+    assert len(aws.deploy_executions("churn-deploy")) == 1
+
+
+def test_a_failed_pipeline_start_raises_without_a_success_audit_and_the_retry_deploys(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    event = aws.set_status(arn, "Approved")
+
+    with Stubber(handler.CLIENTS.codepipeline) as codepipeline:
+        codepipeline.add_client_error(
+            "start_pipeline_execution", "ConcurrentPipelineExecutionsLimitExceededException", "busy", 400
+        )
+        with pytest.raises(gate.RetryableError, match="could not start the deploy pipeline churn-deploy"):
+            handler.handler(event, lambda_context)
+
+    assert aws.audit_events() == []
+    assert telemetry.metrics() == Counter({"ApprovalError": 1})
+    # The idempotency record was released with the failure, so the retry is not taken for a duplicate.
+    retried = handler.handler(event, lambda_context)
+    assert (retried["result"], retried["replayed"]) == ("deploy_started", False)
+    assert len(aws.deploy_executions("churn-deploy")) == len(aws.audit_events()) == 1
+
+
+def _flow_client(service: str) -> Any:
+    """The handler's client for a service: the gate's clients, and the idempotency store's."""
+    return handler.PERSISTENCE_STORE.client if service == "dynamodb" else getattr(handler.CLIENTS, service)
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "failure"),
+    [
+        ("sagemaker", "DescribeModelPackage", aws_error("ThrottlingException", 400)),
+        ("s3", "GetObject", aws_error("SlowDown", 503)),
+        ("dynamodb", "PutItem", aws_error("ProvisionedThroughputExceededException", 400)),
+        ("codepipeline", "StartPipelineExecution", EndpointConnectionError(endpoint_url="https://codepipeline")),
+        ("events", "PutEvents", ReadTimeoutError(endpoint_url="https://events")),
+    ],
+    ids=["describe-throttled", "metrics-read-5xx", "idempotency-store-throttled", "start-unreachable", "audit-timeout"],
+)
+def test_a_transient_aws_failure_anywhere_in_a_deployment_raises_the_retryable_error(
+    aws: FakeAccount, lambda_context: LambdaContext, service: str, operation: str, failure: Exception
+) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    event = aws.set_status(arn, "Approved")
+
+    with failing(_flow_client(service), operation, failure), pytest.raises(gate.RetryableError):
+        handler.handler(event, lambda_context)
+
+    assert aws.audit_events() == []
+
+
+# --- Configuration ------------------------------------------------------------------------------------
+
+
+def _models_config(**overrides: Any) -> dict[str, str]:
+    model = {"model_name": "churn", "metric_name": "auc", "threshold": 0.8, "deploy_pipeline_name": "churn-deploy"}
+    return {"MODELS_CONFIG": json.dumps({"churn-model": model | overrides})}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"MODELS_CONFIG": "{not json"},
+        {"MODELS_CONFIG": json.dumps({"Churn Model!": json.loads(GATE_ENVIRONMENT["MODELS_CONFIG"])["churn-model"]})},
+        _models_config(threshold="high"),
+        _models_config(threshold=float("nan")),
+        _models_config(deploy_pipeline_name=""),
+        _models_config(unexpected="field"),
+        {"ALERT_TOPIC_ARN": "mlops-alerts"},
+        {"IDEMPOTENCY_TABLE_NAME": ""},
+    ],
+    ids=[
+        "config-not-json",
+        "bad-group-name",
+        "threshold-not-a-number",
+        "threshold-nan",
+        "no-pipeline-name",
+        "unknown-field",
+        "topic-not-an-arn",
+        "empty-table-name",
+    ],
+)
+def test_a_bad_environment_fails_the_cold_start(change: dict[str, str]) -> None:
+    with pytest.raises(ValidationError):
+        GateSettings.from_env(GATE_ENVIRONMENT | change)
+
+
+def test_a_missing_variable_fails_the_cold_start() -> None:
+    environment = dict(GATE_ENVIRONMENT)
+    del environment["AUDIT_EVENT_BUS_NAME"]
+    with pytest.raises(ValidationError, match="AUDIT_EVENT_BUS_NAME"):
+        GateSettings.from_env(environment)
+
+
+def test_the_handler_also_loads_as_the_lambda_package_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda runs the folder's content as the package root, with handler "handler.handler"."""
+    top_level = ("handler", "gate", "models")
+    for name in top_level:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.syspath_prepend(str(GATE_DIR))
+    try:
+        root_handler = importlib.import_module("handler")
+        assert (root_handler.gate.__name__, root_handler.handler.__name__) == ("gate", "handler")
+    finally:
+        for name in top_level:
+            sys.modules.pop(name, None)
+
+
+# --- Properties: no event shape and no AWS failure makes the handler crash uncontrolled ----------------
+
+THRESHOLD = 0.8
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+
+
+DELETE = object()  # an edit that removes the field
+EDITABLE_FIELDS = [
+    ("id",),
+    ("source",),
+    ("detail-type",),
+    ("detail",),
+    ("detail", "ModelPackageGroupName"),
+    ("detail", "ModelPackageArn"),
+    ("detail", "ModelPackageVersion"),
+    ("detail", "ModelApprovalStatus"),
+    ("detail", "ApprovalDescription"),
+    ("detail", "LastModifiedBy"),
+    ("detail", "LastModifiedBy", "UserProfileName"),
+    ("detail", "LastModifiedBy", "IamIdentity"),
+]
+
+
+@st.composite
+def state_change_events(draw: st.DrawFn) -> dict[str, Any]:
+    """A plausible state change (valid, or of a missing package or an unknown group), then up to three
+    fields deleted or replaced by any JSON value: every path of the gate, with random types."""
+    event = plausible_event(
+        group=draw(st.sampled_from(["churn-model", "demand-model", "unknown-model"])),
+        arn=draw(st.sampled_from([KNOWN_ARN, KNOWN_ARN.replace("/1", "/99")])),
+        version=draw(st.integers(1, 2)),
+        status=draw(st.sampled_from(["Approved", "Rejected", "PendingManualApproval"])),
+        description=draw(st.sampled_from(["looks good", f"{GATE_REJECTION_PREFIX} auc too low"])),
+    )
+    edits = st.tuples(st.sampled_from(EDITABLE_FIELDS), st.just(DELETE) | json_values)
+    for path, value in draw(st.lists(edits, max_size=3)):
+        container: Any = event
+        for key in path[:-1]:
+            container = container.get(key) if isinstance(container, dict) else None
+        if not isinstance(container, dict):
+            continue  # an earlier edit replaced the parent
+        if value is DELETE:
+            container.pop(path[-1], None)
+        else:
+            container[path[-1]] = value
+    return event
+
+
+PROPERTY_SETTINGS = settings(
+    deadline=None,
+    # One fake account per test, shared by its examples on purpose: each example either changes
+    # nothing or works on its own package version.
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+@PROPERTY_SETTINGS
+@given(event=json_values)
+def test_any_json_value_is_an_invalid_event_not_a_crash(
+    aws: FakeAccount, lambda_context: LambdaContext, event: Any
+) -> None:
+    assert handler.handler(event, lambda_context)["result"] == "invalid"
+
+
+@pytest.fixture
+def approved_package(aws: FakeAccount) -> str:
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    aws.set_status(arn, "Approved")
+    assert arn == KNOWN_ARN
+    return arn
+
+
+@PROPERTY_SETTINGS
+@given(event=state_change_events())
+@example(event=plausible_event("churn-model", KNOWN_ARN, 1, "Approved", "looks good"))
+@example(event=plausible_event("churn-model", KNOWN_ARN, 1, "Rejected", "looks bad"))
+def test_any_state_change_shaped_event_ends_in_an_outcome(
+    aws: FakeAccount, approved_package: str, lambda_context: LambdaContext, event: dict[str, Any]
+) -> None:
+    outcome = handler.handler(event, lambda_context)
+
+    hypothesis_event(outcome["result"])
+    assert outcome["result"] in set(Result)
+    if outcome["result"] == Result.DEPLOY_STARTED:
+        assert outcome["audit"]["model_package_arn"] == approved_package
+
+
+def half_and_half(plausible: st.SearchStrategy[Any], anything: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Draw from each strategy half of the time (`|` would weigh every alternative of `anything` alike)."""
+    return st.booleans().flatmap(lambda take_plausible: plausible if take_plausible else anything)
+
+
+metric_values = half_and_half(
+    st.floats(min_value=0.6, max_value=1),  # around the 0.8 threshold
+    st.floats() | st.integers() | st.sampled_from([10**400, -(10**400)]) | json_values,
+)
+metrics_reports = st.builds(
+    lambda section, value: {section: {"auc": {"value": value, "standard_deviation": "NaN"}}},
+    st.sampled_from(["binary_classification_metrics", "regression_metrics", "custom_metrics"]),
+    metric_values,
+)
+metrics_documents = st.dictionaries(
+    st.sampled_from(["binary_classification_metrics", "custom_metrics", "auc"]) | st.text(max_size=6),
+    st.dictionaries(
+        st.sampled_from(["auc", "f1"]) | st.text(max_size=4),
+        st.fixed_dictionaries({"value": metric_values}) | json_values,
+        max_size=3,
+    )
+    | json_values,
+    max_size=3,
+)
+metrics_files = half_and_half(
+    metrics_reports.map(lambda report: json.dumps(report).encode()),
+    (metrics_documents | json_values).map(lambda document: json.dumps(document).encode()) | st.binary(max_size=48),
+)
+
+
+@settings(PROPERTY_SETTINGS, max_examples=30)
+@given(metrics_file=metrics_files)
+def test_any_metrics_file_deploys_rejects_or_is_reported_and_only_a_passing_one_deploys(
+    aws: FakeAccount, lambda_context: LambdaContext, metrics_file: bytes
+) -> None:
+    arn = aws.register_package("churn-model", metrics_file)
+    started_before = aws.executions_started("churn-deploy")
+
+    outcome = handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+
+    started = aws.executions_started("churn-deploy") - started_before
+    hypothesis_event(outcome["result"])
+    status = aws.package(arn)["ModelApprovalStatus"]
+    if outcome["result"] == Result.DEPLOY_STARTED:
+        assert (outcome["audit"]["metric_value"] >= THRESHOLD, started, status) == (True, 1, "Approved")
+    elif outcome["result"] == Result.REJECTED_BELOW_THRESHOLD:
+        assert (outcome["audit"]["metric_value"] < THRESHOLD, started, status) == (True, 0, "Rejected")
+    else:
+        assert (outcome["result"], started, status) == (Result.INVALID, 0, "Approved")
+
+
+FLOW_CALLS = [
+    ("sagemaker", "DescribeModelPackage"),
+    ("sagemaker", "UpdateModelPackage"),
+    ("s3", "GetObject"),
+    ("sns", "Publish"),
+    ("events", "PutEvents"),
+    ("codepipeline", "StartPipelineExecution"),
+    ("dynamodb", "PutItem"),
+    ("dynamodb", "UpdateItem"),
+    ("dynamodb", "GetItem"),
+]
+ANY_FAILURE = [
+    aws_error("ThrottlingException", 400),
+    aws_error("InternalServerError", 500),
+    EndpointConnectionError(endpoint_url="https://aws"),
+    ReadTimeoutError(endpoint_url="https://aws"),
+    aws_error("AccessDeniedException", 403),
+    aws_error("ValidationException", 400),
+    aws_error("NoSuchKey", 404),
+    aws_error("ResourceNotFound", 400),
+]
+
+
+@settings(PROPERTY_SETTINGS, max_examples=25)
+@given(
+    call=st.sampled_from(FLOW_CALLS),
+    failure=st.sampled_from(ANY_FAILURE),
+    status=st.sampled_from(["Approved", "Rejected"]),
+    auc=st.sampled_from([0.5, 0.9]),
+)
+def test_any_aws_failure_ends_in_an_outcome_or_the_retryable_error(
+    aws: FakeAccount,
+    lambda_context: LambdaContext,
+    call: tuple[str, str],
+    failure: Exception,
+    status: str,
+    auc: float,
+) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=auc))
+    event = aws.set_status(arn, status)
+    service, operation = call
+
+    with failing(_flow_client(service), operation, failure):
+        try:
+            outcome = handler.handler(event, lambda_context)
+        except gate.RetryableError:
+            hypothesis_event("raised RetryableError")
+            return
+    hypothesis_event(outcome["result"])
+    assert outcome["result"] in set(Result)

@@ -1,0 +1,215 @@
+"""ApprovalGate / ApprovalStack: the rule, its target, the DLQ and alarms, and the gate's least privilege.
+
+The gate's behaviour on events is tested in tests/lambdas/test_approval_gate.py; this file checks
+the wiring that delivers those events and the permissions the handler runs with.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from mlops_constructs.functions import POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSION
+from tests.iam_evaluation import role_principal
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+KEY_IMPORT = {"Fn::ImportValue": "mlops-governance:ExportsOutputFnGetAttPlatformKey1C4A1A63Arn1AD0FED1"}
+TOPIC_IMPORT = {"Fn::ImportValue": "mlops-governance:ExportsOutputRefAlertsTopicCF7C81C9D535FDD6"}
+FUNCTION = "ApprovalGateHandlerFunction3BCAAC94"
+ROLE = "ApprovalGateHandlerRole990CDAFA"
+QUEUE = "ApprovalGateHandlerDeadLetterQueueBE61B8DB"
+TABLE = "ApprovalGateIdempotencyTableA0560F66"
+PACKAGE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/churn/7"
+
+
+def of_type(template: Template, resource_type: str) -> Mapping[str, Any]:
+    return template.find_resources(resource_type)
+
+
+def properties(template: Template, logical_id: str) -> dict[str, Any]:
+    return template.to_json()["Resources"][logical_id]["Properties"]
+
+
+def test_only_the_platforms_package_groups_reach_the_gate(approval: Template) -> None:
+    rule = next(iter(of_type(approval, "AWS::Events::Rule").values()))["Properties"]
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": ["churn"]},
+    }
+    assert "EventBusName" not in rule, "SageMaker emits to the default bus"
+
+
+def test_delivery_retries_then_dead_letters(approval: Template) -> None:
+    rule = next(iter(of_type(approval, "AWS::Events::Rule").values()))["Properties"]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 21600}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [QUEUE, "Arn"]}}
+    invoke_config = next(iter(of_type(approval, "AWS::Lambda::EventInvokeConfig").values()))["Properties"]
+    assert invoke_config["MaximumRetryAttempts"] == 2
+    assert invoke_config["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [QUEUE, "Arn"]}}}
+
+
+def test_dead_letter_queue_is_encrypted_tls_only_and_retained(approval: Template) -> None:
+    queue = approval.to_json()["Resources"][QUEUE]
+    assert queue["DeletionPolicy"] == "Retain"
+    assert queue["Properties"]["KmsMasterKeyId"] == KEY_IMPORT
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    approval.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("alarm_prefix", "metric_name", "namespace"),
+    [
+        ("ApprovalGateDeadLetterAlarm", "ApproximateNumberOfMessagesVisible", "AWS/SQS"),
+        ("ApprovalGateErrorAlarm", "Errors", "AWS/Lambda"),
+    ],
+)
+def test_alarms_alert_the_topic(approval: Template, alarm_prefix: str, metric_name: str, namespace: str) -> None:
+    alarm = next(
+        v["Properties"] for k, v in of_type(approval, "AWS::CloudWatch::Alarm").items() if k.startswith(alarm_prefix)
+    )
+    assert (alarm["MetricName"], alarm["Namespace"]) == (metric_name, namespace)
+    assert alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [TOPIC_IMPORT]
+
+
+def test_function_runs_the_handler_with_powertools_tracing_and_its_contract(approval: Template) -> None:
+    function = properties(approval, FUNCTION)
+    assert function["Handler"] == "handler.handler"
+    assert function["Runtime"] == "python3.13"
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert function["ReservedConcurrentExecutions"] == 5
+    assert function["KmsKeyArn"] == KEY_IMPORT
+    assert function["Layers"] == [
+        f"arn:aws:lambda:{REGION}:017000801446:layer:{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}"
+    ]
+    variables = function["Environment"]["Variables"]
+    assert json.loads(variables["MODELS_CONFIG"]) == {
+        "churn": {
+            "model_name": "churn",
+            "metric_name": "auc",
+            "threshold": 0.75,
+            "deploy_pipeline_name": "churn-deploy",
+        }
+    }
+    assert variables["ALERT_TOPIC_ARN"] == TOPIC_IMPORT
+    assert variables["IDEMPOTENCY_TABLE_NAME"] == {"Ref": TABLE}
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "approval-gate"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "MLOps/ApprovalGate"
+    log_group = properties(approval, function["LoggingConfig"]["LogGroup"]["Ref"])
+    assert (log_group["KmsKeyId"], log_group["RetentionInDays"]) == (KEY_IMPORT, 365)
+
+
+def test_environment_satisfies_the_handlers_settings_model(approval: Template) -> None:
+    """The CDK side and the handler agree on the environment: the handler's own model parses it."""
+    from lambdas.approval_gate.models import GateSettings
+
+    variables = properties(approval, FUNCTION)["Environment"]["Variables"]
+    # Values CloudFormation resolves at deploy time, replaced by what they resolve to.
+    deploy_time_values = {
+        "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:mlops-governance-AlertsTopic",
+        "IDEMPOTENCY_TABLE_NAME": "mlops-approval-IdempotencyTable",
+        "AUDIT_EVENT_BUS_NAME": "mlops-audit",
+    }
+    assert {name for name, value in variables.items() if not isinstance(value, str)} <= set(deploy_time_values)
+    settings = GateSettings.from_env(
+        {name: value if isinstance(value, str) else deploy_time_values[name] for name, value in variables.items()}
+    )
+    assert set(settings.models) == {"churn"}
+
+
+def test_idempotency_table_expires_records_and_is_encrypted(approval: Template) -> None:
+    table = approval.to_json()["Resources"][TABLE]
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["Properties"]["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["Properties"]["SSESpecification"]["SSEType"] == "KMS"
+    replica = table["Properties"]["Replicas"][0]
+    assert replica["SSESpecification"] == {"KMSMasterKeyId": KEY_IMPORT}
+    assert replica["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+# --- least privilege ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gate_role(approval: Template, governance: Template):
+    return role_principal(approval, ROLE, boundary_from=governance)
+
+
+def test_gate_can_read_and_reject_only_the_gated_groups(gate_role) -> None:
+    assert gate_role.tags["mlops:model-approver"] == "true", "the boundary lets only approvers change a status"
+    assert gate_role.is_allowed("sagemaker:DescribeModelPackage", PACKAGE)
+    assert gate_role.is_allowed("sagemaker:UpdateModelPackage", PACKAGE)
+    other = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/fraud/1"
+    assert not gate_role.is_allowed("sagemaker:UpdateModelPackage", other)
+    assert not gate_role.is_allowed(
+        "sagemaker:CreateModelPackage", PACKAGE, **{"sagemaker:ModelApprovalStatus": "Approved"}
+    )
+
+
+def test_gate_starts_only_the_models_deploy_pipeline(gate_role) -> None:
+    assert gate_role.is_allowed(
+        "codepipeline:StartPipelineExecution", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:churn-deploy"
+    )
+    assert not gate_role.is_allowed(
+        "codepipeline:StartPipelineExecution", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:churn-build"
+    )
+
+
+def test_gate_has_no_wildcard_actions_and_no_pass_role(approval: Template) -> None:
+    statements = properties(approval, "ApprovalGateHandlerRoleDefaultPolicyA8E6058F")["PolicyDocument"]["Statement"]
+    actions = [a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    assert not any(action == "*" or action.endswith(":*") for action in actions)
+    assert "iam:PassRole" not in actions
+    assert {
+        "sns:Publish",
+        "events:PutEvents",
+        "codepipeline:StartPipelineExecution",
+        "sagemaker:UpdateModelPackage",
+    } <= set(actions)
+
+
+def test_gate_reads_evaluation_reports_through_the_model_project(churn_build: Template) -> None:
+    policy = next(
+        v["Properties"]
+        for k, v in of_type(churn_build, "AWS::IAM::ManagedPolicy").items()
+        if k.startswith("ProjectEvaluationReaders")
+    )
+    assert policy["Roles"] == [
+        {"Fn::ImportValue": "mlops-approval:ExportsOutputRefApprovalGateHandlerRole990CDAFAEA478FA3"}
+    ]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "ReadEvaluationReports",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": {
+                "Fn::Join": ["", [{"Fn::GetAtt": ["ProjectDataBucket2B516496", "Arn"]}, "/churn/pipelines/*"]]
+            },
+        }
+    ]
+
+
+def test_outputs(approval: Template) -> None:
+    assert {name for name in approval.find_outputs("*") if not name.startswith("ExportsOutput")} == {
+        "ApprovalGateFunctionName",
+        "ApprovalGateDeadLetterQueueUrl",
+    }
