@@ -174,7 +174,10 @@ class FeatureGroupConfig(StrictModel):
     event_time: FeatureName
     features: list[FeatureConfig] = Field(min_length=2, max_length=MAX_FEATURES_PER_GROUP)
     online_store: bool = True
+    # Records expire from the online store this many days after their event time (None: never).
+    online_ttl_days: int | None = Field(default=None, ge=1, le=36500)
     offline_store: bool = True
+    offline_table_format: Literal["Glue", "Iceberg"] = "Glue"
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
 
     @model_validator(mode="after")
@@ -192,6 +195,11 @@ class FeatureGroupConfig(StrictModel):
             raise ValueError("event_time must be a String (ISO-8601) or Fractional (epoch seconds) feature")
         if not (self.online_store or self.offline_store):
             raise ValueError("a feature group needs an online store, an offline store or both")
+        if self.online_ttl_days is not None and not self.online_store:
+            raise ValueError("online_ttl_days needs online_store: true")
+        reserved = {"write_time", "api_invocation_time", "is_deleted"} & set(types)
+        if reserved:
+            raise ValueError(f"feature names reserved by the offline store: {', '.join(sorted(reserved))}")
         return self
 
 

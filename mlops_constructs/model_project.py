@@ -119,6 +119,7 @@ class ModelProject(Construct):
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
         registry_reader_accounts: list[str],
+        athena_workgroup_name: str | None = None,
         seed_directory: Path = SEED_DIRECTORY,
         timeouts: BuildTimeouts = BuildTimeouts(),
     ) -> None:
@@ -176,6 +177,8 @@ class ModelProject(Construct):
             ARTIFACT_BUCKET=self.data_bucket.bucket_name,
             KMS_KEY_ARN=encryption_key.key_arn,
             PIPELINE_WAIT_TIMEOUT_MINUTES=str(timeouts.train_minutes - 10),
+            # Offline feature store queries (the seed's training-set builder), when the model has a group.
+            **({"ATHENA_WORKGROUP": athena_workgroup_name} if athena_workgroup_name else {}),
         )
         self._grant_pipeline_upsert(stack, encryption_key)
 

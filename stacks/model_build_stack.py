@@ -29,6 +29,7 @@ class ModelBuildStack(Stack):
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
         registry_reader_accounts: list[str],
+        athena_workgroup_name: str | None,
         permissions_boundary: iam.IManagedPolicy,
         data_scientist_role: iam.IRole,
         **kwargs: Any,
@@ -45,6 +46,7 @@ class ModelBuildStack(Stack):
             log_retention=log_retention,
             noncurrent_version_days=noncurrent_version_days,
             registry_reader_accounts=registry_reader_accounts,
+            athena_workgroup_name=athena_workgroup_name,
         )
         # The team works in its repository and follows its pipeline; the policy lives here, next to
         # the resources, so the governance stack never depends on a model's stack.

@@ -10,6 +10,7 @@ from aws_cdk import aws_codepipeline as codepipeline
 from config.schema import PlatformConfig
 from mlops_constructs.approval_gate import GatedModel
 from stacks.approval_stack import ApprovalStack
+from stacks.feature_store_stack import FeatureStoreStack
 from stacks.governance_stack import GovernanceStack
 from stacks.model_build_stack import ModelBuildStack
 
@@ -19,6 +20,7 @@ class Platform:
     governance: GovernanceStack
     approval: ApprovalStack
     model_builds: dict[str, ModelBuildStack]
+    feature_store: FeatureStoreStack | None
 
 
 def build_platform(app: App, config: PlatformConfig) -> Platform:
@@ -51,6 +53,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         env=env,
         description="MLOps platform approval gate: model package approvals to deploy pipelines",
     )
+    athena_workgroup = f"{config.name}-feature-store"
     model_builds = {}
     for model in config.models:
         build = ModelBuildStack(
@@ -63,6 +66,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             log_retention=governance.log_retention,
             noncurrent_version_days=config.retention.noncurrent_version_days,
             registry_reader_accounts=config.environment.registry_reader_accounts(),
+            athena_workgroup_name=athena_workgroup if model.feature_group else None,
             permissions_boundary=governance.permissions_boundary,
             data_scientist_role=governance.data_scientist_role,
             env=env,
@@ -71,7 +75,27 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         )
         build.project.grant_read_evaluations(approval.gate.handler.role)
         model_builds[model.name] = build
-    return Platform(governance=governance, approval=approval, model_builds=model_builds)
+    feature_store = None
+    if config.feature_groups:
+        feature_store = FeatureStoreStack(
+            app,
+            f"{config.name}-feature-store",
+            groups=config.feature_groups,
+            encryption_key=governance.key,
+            access_log_bucket=governance.access_log_bucket,
+            noncurrent_version_days=config.retention.noncurrent_version_days,
+            athena_workgroup_name=athena_workgroup,
+            permissions_boundary=governance.permissions_boundary,
+            env=env,
+            description="MLOps platform Feature Store: feature groups (online + offline), Athena workgroup",
+        )
+        for model in config.models:
+            if model.feature_group:
+                build_role = model_builds[model.name].project.train_project.role
+                assert build_role is not None
+                feature_store.feature_store.grant_ingest(build_role, model.feature_group)
+                feature_store.feature_store.grant_read_offline(build_role, model.feature_group)
+    return Platform(governance=governance, approval=approval, model_builds=model_builds, feature_store=feature_store)
 
 
 def deploy_pipeline_name(model_name: str) -> str:

@@ -63,3 +63,9 @@ def churn_build(synthesized: Synthesized) -> Template:
 @pytest.fixture(scope="session")
 def approval(synthesized: Synthesized) -> Template:
     return synthesized.template(synthesized.platform.approval)
+
+
+@pytest.fixture(scope="session")
+def feature_store(synthesized: Synthesized) -> Template:
+    assert synthesized.platform.feature_store is not None
+    return synthesized.template(synthesized.platform.feature_store)

@@ -138,6 +138,36 @@ def _duplicate_first(key: str) -> Callable[[dict[str, Any]], None]:
             id="too-many-features",
         ),
         pytest.param(
+            _set("models.0.feature_group", "unknown-group"),
+            "(top level)",
+            "models[0].feature_group 'unknown-group' is not declared",
+            id="undeclared-feature-group",
+        ),
+        pytest.param(
+            _set("feature_groups.0.features.5.name", "is_deleted"),
+            "feature_groups[0]",
+            "reserved by the offline store: is_deleted",
+            id="reserved-feature-name",
+        ),
+        pytest.param(
+            _set("feature_groups.0.online_store", False),
+            "feature_groups[0]",
+            "online_ttl_days needs online_store",
+            id="ttl-without-online-store",
+        ),
+        pytest.param(
+            _set("feature_groups.0.offline_table_format", "Delta"),
+            "feature_groups[0].offline_table_format",
+            "Input should be",
+            id="table-format",
+        ),
+        pytest.param(
+            _set("environment.deployment_accounts", {"staging": "12345"}),
+            "environment.deployment_accounts.staging",
+            "pattern",
+            id="deployment-account",
+        ),
+        pytest.param(
             _set("retention.log_days", 100), "retention.log_days", "not a CloudWatch Logs retention", id="retention"
         ),
         pytest.param(_set("alerts.emails", ["not-an-email"]), "alerts.emails[0]", "pattern", id="email"),
@@ -181,6 +211,18 @@ def test_every_error_is_listed_at_once(tmp_path: Path) -> None:
         load_config(write_config(tmp_path, two_mistakes))
     assert "environment.region" in str(error.value)
     assert "budget.monthly_limit_usd" in str(error.value)
+
+
+def test_own_account_needs_no_registry_grant() -> None:
+    config = load_config()
+    environment = config.environment.model_copy(
+        update={
+            "deployment_accounts": config.environment.deployment_accounts.model_copy(
+                update={"staging": config.environment.account, "production": "109876543210"}
+            )
+        }
+    )
+    assert environment.registry_reader_accounts() == ["109876543210"]
 
 
 def test_schema_and_cdk_agree_on_log_retention() -> None:
