@@ -152,12 +152,90 @@ class VariantWeightsConfig(StrictModel):
         return self
 
 
+class ServerlessConfig(StrictModel):
+    """Serverless inference (staging: pay per request)."""
+
+    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    max_concurrency: int = Field(default=5, ge=1, le=200)
+
+
+class AutoscalingConfig(StrictModel):
+    """Target tracking on invocations per instance, per variant."""
+
+    min_instances: int = Field(default=1, ge=1)
+    max_instances: int = Field(default=4, ge=1, le=100)
+    target_invocations_per_instance: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> AutoscalingConfig:
+        if self.min_instances > self.max_instances:
+            raise ValueError(f"min_instances ({self.min_instances}) is above max_instances ({self.max_instances})")
+        return self
+
+
+class StageServingConfig(StrictModel):
+    """How one stage serves: instances (optionally autoscaled) or serverless, never both."""
+
+    instance_type: InstanceType | None = Field(default=None, description="default: the model's inference instance type")
+    initial_instance_count: int = Field(default=1, ge=1)
+    autoscaling: AutoscalingConfig | None = None
+    serverless: ServerlessConfig | None = None
+
+    @model_validator(mode="after")
+    def _serverless_excludes_instances(self) -> StageServingConfig:
+        if self.serverless is not None:
+            if self.autoscaling is not None:
+                raise ValueError("serverless endpoints scale on their own: remove autoscaling or serverless")
+            if self.instance_type is not None:
+                raise ValueError("serverless endpoints have no instance type: remove instance_type or serverless")
+        if self.autoscaling is not None and not (
+            self.autoscaling.min_instances <= self.initial_instance_count <= self.autoscaling.max_instances
+        ):
+            raise ValueError("initial_instance_count must lie between autoscaling min_instances and max_instances")
+        return self
+
+
+class RolloutConfig(StrictModel):
+    """Blue/green traffic shifting of production updates, rolled back by the endpoint's alarms."""
+
+    mode: Literal["canary", "linear"] = "canary"
+    step_percent: int = Field(default=10, ge=1, le=50)
+    wait_minutes: int = Field(default=5, ge=1, le=60)
+    baking_minutes: int = Field(default=10, ge=0, le=60)
+
+
+class ServingAlarmsConfig(StrictModel):
+    """Per-variant alarm thresholds; the 5xx and latency alarms also roll production updates back."""
+
+    latency_p99_ms: int = Field(default=500, ge=1)
+    error_5xx_percent: float = Field(default=1.0, gt=0, le=100)
+    error_4xx_percent: float = Field(default=5.0, gt=0, le=100)
+    period_minutes: int = Field(default=5, ge=1, le=60)
+
+
+class ServingConfig(StrictModel):
+    staging: StageServingConfig = StageServingConfig(serverless=ServerlessConfig())
+    production: StageServingConfig = StageServingConfig(autoscaling=AutoscalingConfig())
+    data_capture_percent: int = Field(default=20, ge=0, le=100)
+    rollout: RolloutConfig = RolloutConfig()
+    alarms: ServingAlarmsConfig = ServingAlarmsConfig()
+    smoke_test_max_p95_ms: int = Field(default=1000, ge=1)
+
+    @field_validator("production")
+    @classmethod
+    def _production_on_instances(cls, production: StageServingConfig) -> StageServingConfig:
+        if production.serverless is not None:
+            raise ValueError("production runs on instances: it needs data capture, A/B variants and guardrails")
+        return production
+
+
 class ModelConfig(StrictModel):
     name: ModelName
     description: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
     metric: MetricConfig
     instance_types: InstanceTypesConfig = InstanceTypesConfig()
     variants: VariantWeightsConfig
+    serving: ServingConfig = ServingConfig()
     feature_group: FeatureGroupName | None = None
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
 

@@ -18,8 +18,6 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -29,7 +27,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
-from mlops_constructs.compliance import acknowledge, acknowledge_each, nag_ref
+from mlops_constructs.compliance import acknowledge_each, nag_ref
+from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.storage import SecureBucket
 
 SEED_DIRECTORY = Path(__file__).resolve().parent.parent / "seed" / "model_build"
@@ -39,8 +38,6 @@ SEED_BRANCH = "main"
 # Where the seed's pipeline writes each execution's outputs, evaluation reports included
 # (seed/model_build/workflow/pipeline.py): <model>/pipelines/<execution id>/<output>/.
 EVALUATION_PREFIX = "{model}/pipelines/"
-# The CodeBuild image: Amazon Linux 2023 standard 5.0 ships Python 3.11/3.12.
-BUILD_IMAGE = codebuild.LinuxBuildImage.AMAZON_LINUX_2023_5
 # SageMaker's own framework images (scikit-learn, XGBoost) live in repositories named sagemaker-*.
 SAGEMAKER_IMAGE_REPOSITORIES = "repository/sagemaker-*"
 
@@ -164,15 +161,24 @@ class ModelProject(Construct):
         self.repository.apply_removal_policy(RemovalPolicy.RETAIN)
 
         self.sagemaker_role = self._sagemaker_execution_role(stack, encryption_key)
-        test_project = self._build_project(
-            "Test", "buildspec-test.yml", Duration.minutes(timeouts.test_minutes), encryption_key, log_retention
-        )
-        self.train_project = self._build_project(
+
+        def stage_project(stage: str, buildspec: str, minutes: int, **environment: str) -> codebuild.PipelineProject:
+            return build_project(
+                self,
+                f"{stage}Project",
+                description=f"{stage} stage of the '{model.name}' model build pipeline",
+                build_spec=codebuild.BuildSpec.from_source_filename(buildspec),
+                timeout=Duration.minutes(minutes),
+                encryption_key=encryption_key,
+                log_retention=log_retention,
+                environment={"MODEL_NAME": model.name, **environment},
+            )
+
+        test_project = stage_project("Test", "buildspec-test.yml", timeouts.test_minutes)
+        self.train_project = stage_project(
             "Train",
             "buildspec-train.yml",
-            Duration.minutes(timeouts.train_minutes),
-            encryption_key,
-            log_retention,
+            timeouts.train_minutes,
             SAGEMAKER_PIPELINE_ROLE_ARN=self.sagemaker_role.role_arn,
             ARTIFACT_BUCKET=self.data_bucket.bucket_name,
             KMS_KEY_ARN=encryption_key.key_arn,
@@ -220,29 +226,10 @@ class ModelProject(Construct):
                 ),
             ],
         )
-        # The governance stack owns the topic policy, which already lets EventBridge publish for
-        # this account only. Imported, the topic takes no extra (unconditioned) statement from the
-        # L2 target; the rule and topic share account and region by construction.
-        alert_target = sns.Topic.from_topic_attributes(self, "AlertTopic", topic_arn=alert_topic.topic_arn)
-        failure_alert = self.pipeline.on_state_change(
-            "FailureAlert",
-            description=f"Alert when the '{model.name}' build pipeline fails",
-            event_pattern=events.EventPattern(detail={"state": ["FAILED"]}),
-            target=targets.SnsTopic(
-                alert_target,
-                message=events.RuleTargetInput.from_text(
-                    f"Model build pipeline of '{model.name}' failed: execution "
-                    f"{events.EventField.from_path('$.detail.execution-id')} of "
-                    f"{events.EventField.from_path('$.detail.pipeline')} in {events.EventField.region}."
-                ),
-            ),
+        alert_on_failure(self.pipeline, alert_topic=alert_topic, what=f"model build pipeline of '{model.name}'")
+        acknowledge_pipeline_grants(
+            self, projects=[test_project, self.train_project], own_buckets=[pipeline_artifacts, self.data_bucket]
         )
-        acknowledge(
-            failure_alert,
-            "The rule and the alert topic are deployed to the same account and region by the platform.",
-            "Annotation::@aws-cdk/aws-events:ruleUnresolvedEnvironment",
-        )
-        self._acknowledge_generated_grants([test_project, self.train_project], [pipeline_artifacts, self.data_bucket])
 
     def grant_read_evaluations(self, grantee: iam.IRole) -> None:
         """Read access to the evaluation reports of this model's pipeline executions.
@@ -384,40 +371,6 @@ class ModelProject(Construct):
         )
         return role
 
-    def _build_project(
-        self,
-        stage: str,
-        buildspec: str,
-        timeout: Duration,
-        encryption_key: kms.IKey,
-        log_retention: logs.RetentionDays,
-        **environment: str,
-    ) -> codebuild.PipelineProject:
-        log_group = logs.LogGroup(
-            self,
-            f"{stage}Logs",
-            encryption_key=encryption_key,
-            retention=log_retention,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        return codebuild.PipelineProject(
-            self,
-            f"{stage}Project",
-            description=f"{stage} stage of the '{self.model_name}' model build pipeline",
-            build_spec=codebuild.BuildSpec.from_source_filename(buildspec),
-            environment=codebuild.BuildEnvironment(
-                build_image=BUILD_IMAGE, compute_type=codebuild.ComputeType.SMALL, privileged=False
-            ),
-            environment_variables={
-                name: codebuild.BuildEnvironmentVariable(value=value)
-                for name, value in {"MODEL_NAME": self.model_name, **environment}.items()
-            },
-            encryption_key=encryption_key,
-            timeout=timeout,
-            queued_timeout=Duration.hours(1),
-            logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=log_group)),
-        )
-
     def _grant_pipeline_upsert(self, stack: Stack, encryption_key: kms.IKey) -> None:
         """The train stage creates/updates and runs this model's SageMaker Pipeline, nothing else."""
         role = self.train_project.role
@@ -458,48 +411,6 @@ class ModelProject(Construct):
                     f"AwsSolutions-IAM5[Resource::{pipeline_arn}/execution/*]",
                     "Execution ids are generated at start; the scope is this model's pipeline only.",
                 )
-            ],
-        )
-
-    def _acknowledge_generated_grants(
-        self, projects: list[codebuild.PipelineProject], own_buckets: list[s3.IBucket]
-    ) -> None:
-        """Findings on the policies that the CodePipeline, CodeBuild and S3/KMS L2 grants generate."""
-        bucket_reason = "L2 read/write grant on a bucket owned by this model's project (data or pipeline artifacts)."
-        key_reason = "L2 grant on the platform key, needed to read and write the encrypted artifacts and data."
-        acknowledge_each(
-            self,
-            [
-                (
-                    "NIST.800.53.R5-IAMNoInlinePolicy",
-                    "CodePipeline, CodeBuild and EventBridge L2s attach their generated, resource-scoped grants as each role's default policy.",
-                ),
-                ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", key_reason),
-                ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", key_reason),
-                *[
-                    (f"AwsSolutions-IAM5[Action::s3:{action}]", bucket_reason)
-                    for action in ("GetObject*", "GetBucket*", "List*", "DeleteObject*", "Abort*")
-                ],
-                *[
-                    (f"AwsSolutions-IAM5[Resource::{nag_ref(bucket, 'Arn')}/*]", bucket_reason)
-                    for bucket in own_buckets
-                ],
-                *[
-                    (
-                        f"AwsSolutions-IAM5[Resource::arn:{Stack.of(self).partition}:logs:{Stack.of(self).region}:"
-                        f"{Stack.of(self).account}:log-group:/aws/codebuild/{nag_ref(project)}:*]",
-                        "CodeBuild L2 default: the project's own log streams.",
-                    )
-                    for project in projects
-                ],
-                *[
-                    (
-                        f"AwsSolutions-IAM5[Resource::arn:{Stack.of(self).partition}:codebuild:{Stack.of(self).region}:"
-                        f"{Stack.of(self).account}:report-group/{nag_ref(project)}-*]",
-                        "CodeBuild L2 default: test report groups named after the project.",
-                    )
-                    for project in projects
-                ],
             ],
         )
 

@@ -168,6 +168,60 @@ def _duplicate_first(key: str) -> Callable[[dict[str, Any]], None]:
             id="deployment-account",
         ),
         pytest.param(
+            _set("models.0.serving.staging.autoscaling", {"min_instances": 1, "max_instances": 2}),
+            "models[0].serving.staging",
+            "serverless endpoints scale on their own",
+            id="serverless-with-autoscaling",
+        ),
+        pytest.param(
+            _set("models.0.serving.staging.instance_type", "ml.m5.large"),
+            "models[0].serving.staging",
+            "serverless endpoints have no instance type",
+            id="serverless-with-instance-type",
+        ),
+        pytest.param(
+            _set("models.0.serving.production", {"serverless": {"memory_mb": 2048}}),
+            "models[0].serving.production",
+            "production runs on instances",
+            id="serverless-production",
+        ),
+        pytest.param(
+            _set("models.0.serving.production.autoscaling", {"min_instances": 5, "max_instances": 2}),
+            "models[0].serving.production.autoscaling",
+            "min_instances (5) is above max_instances (2)",
+            id="autoscaling-min-above-max",
+        ),
+        pytest.param(
+            _set("models.0.serving.production.initial_instance_count", 9),
+            "models[0].serving.production",
+            "initial_instance_count must lie between",
+            id="initial-count-outside-autoscaling",
+        ),
+        pytest.param(
+            _set("models.0.serving.staging.serverless.memory_mb", 1500),
+            "models[0].serving.staging.serverless.memory_mb",
+            "Input should be",
+            id="serverless-memory",
+        ),
+        pytest.param(
+            _set("models.0.serving.production.instance_type", "ml.m5"),
+            "models[0].serving.production.instance_type",
+            "pattern",
+            id="serving-instance-type",
+        ),
+        pytest.param(
+            _set("models.0.serving.data_capture_percent", 120),
+            "models[0].serving.data_capture_percent",
+            "less than or equal to 100",
+            id="data-capture-percent",
+        ),
+        pytest.param(
+            _set("models.0.serving.rollout.mode", "all-at-once"),
+            "models[0].serving.rollout.mode",
+            "Input should be",
+            id="rollout-mode",
+        ),
+        pytest.param(
             _set("retention.log_days", 100), "retention.log_days", "not a CloudWatch Logs retention", id="retention"
         ),
         pytest.param(_set("alerts.emails", ["not-an-email"]), "alerts.emails[0]", "pattern", id="email"),

@@ -21,8 +21,8 @@ STATEFUL_LOGICAL_IDS = {
     "ProjectRepository24638862": "AWS::CodeCommit::Repository",
     "ProjectDataBucket2B516496": "AWS::S3::Bucket",
     "ProjectPipelineArtifactsBucketC55BC3C4": "AWS::S3::Bucket",
-    "ProjectTestLogs3FCA9E40": "AWS::Logs::LogGroup",
-    "ProjectTrainLogs7F361560": "AWS::Logs::LogGroup",
+    "ProjectTestProjectLogs25982C57": "AWS::Logs::LogGroup",
+    "ProjectTrainProjectLogs2100D7E9": "AWS::Logs::LogGroup",
 }
 SAGEMAKER_ROLE = "ProjectSageMakerExecutionRole87584858"
 TRAIN_ROLE = "ProjectTrainProjectRole1CE1F5EE"

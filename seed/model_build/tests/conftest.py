@@ -1,12 +1,17 @@
 """Shared fixtures. Nothing here reaches AWS: moto fakes S3/SageMaker, botocore's Stubber the rest."""
 
 import os
+import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pandas as pd
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from moto import mock_aws
 from threadpoolctl import threadpool_limits
 
@@ -28,12 +33,60 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 
+# Property tests explore the same examples on every run, and keep Hypothesis' files out of this
+# folder: the platform pushes the folder, as it is, into every new model repository.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "hypothesis-model-build")
+settings.register_profile("seed", database=None, derandomize=True, deadline=None)
+settings.load_profile("seed")
+
 # On the small (2 vCPU) build machines, OpenMP threads make these small gradient-boosting
 # fits about 20 times slower than a single thread does.
 threadpool_limits(limits=1)
 
 REGION = "eu-west-1"
 BUCKET = "mlops-artifacts-test"
+FEATURE_GROUP = "churn-customer-features"
+OFFLINE_STORE_DATABASE = "sagemaker_featurestore"
+OFFLINE_STORE_TABLE = "churn_customer_features_1704067200"
+
+# The feature definitions the platform creates for the churn feature group (config/platform.yaml).
+PLATFORM_FEATURE_DEFINITIONS = [
+    {"FeatureName": "customer_id", "FeatureType": "String"},
+    {"FeatureName": "event_time", "FeatureType": "Fractional"},
+    {"FeatureName": "tenure_months", "FeatureType": "Integral"},
+    {"FeatureName": "monthly_charges", "FeatureType": "Fractional"},
+    {"FeatureName": "total_charges", "FeatureType": "Fractional"},
+    {"FeatureName": "support_calls_90d", "FeatureType": "Integral"},
+    {"FeatureName": "late_payments_12m", "FeatureType": "Integral"},
+    {"FeatureName": "senior_citizen", "FeatureType": "Integral"},
+    {"FeatureName": "paperless_billing", "FeatureType": "Integral"},
+    {"FeatureName": "contract_type", "FeatureType": "String"},
+    {"FeatureName": "payment_method", "FeatureType": "String"},
+    {"FeatureName": "internet_service", "FeatureType": "String"},
+]
+
+
+def feature_group_description(**changes: Any) -> dict[str, Any]:
+    """DescribeFeatureGroup's answer for the platform's churn feature group, with changes."""
+    return {
+        "FeatureGroupArn": f"arn:aws:sagemaker:{REGION}:123456789012:feature-group/{FEATURE_GROUP}",
+        "FeatureGroupName": FEATURE_GROUP,
+        "RecordIdentifierFeatureName": "customer_id",
+        "EventTimeFeatureName": "event_time",
+        "FeatureDefinitions": PLATFORM_FEATURE_DEFINITIONS,
+        "CreationTime": datetime(2024, 1, 1, tzinfo=UTC),
+        "FeatureGroupStatus": "Created",
+        "OnlineStoreConfig": {"EnableOnlineStore": True},
+        "OfflineStoreConfig": {
+            "S3StorageConfig": {"S3Uri": "s3://mlops-features-test/offline-store"},
+            "DataCatalogConfig": {
+                "TableName": OFFLINE_STORE_TABLE,
+                "Catalog": "AwsDataCatalog",
+                "Database": OFFLINE_STORE_DATABASE,
+            },
+        },
+        "NextToken": "",
+    } | changes
 
 
 @pytest.fixture(scope="session")

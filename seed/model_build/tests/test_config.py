@@ -24,6 +24,26 @@ def test_the_shipped_config_loads_with_the_platform_defaults() -> None:
     assert (config.metric.name, config.metric.threshold) == ("auc", 0.75)
     assert config.processing_instance_type == config.training_instance_type == "ml.m5.large"
     assert config.inference_instance_types == ["ml.m5.large"]
+    assert config.feature_group_name == "churn-customer-features"
+
+
+@pytest.mark.parametrize("name", ["churn-customer-features", "churn_features_v2", "A", "a" * 64])
+def test_a_feature_group_name_that_sagemaker_accepts_is_kept(tmp_path: Path, name: str) -> None:
+    path = write_config(tmp_path, DEFAULT_SETTINGS | {"feature_group_name": name})
+
+    assert load_model_config(path).feature_group_name == name
+
+
+def test_a_model_without_a_feature_group_may_omit_the_key_or_set_it_to_null(tmp_path: Path) -> None:
+    without_key = {key: value for key, value in DEFAULT_SETTINGS.items() if key != "feature_group_name"}
+
+    assert load_model_config(write_config(tmp_path, without_key)).feature_group_name is None
+    assert (
+        load_model_config(
+            write_config(tmp_path, without_key | {"feature_group_name": None})
+        ).feature_group_name
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -35,6 +55,11 @@ def test_the_shipped_config_loads_with_the_platform_defaults() -> None:
         ({"training_instance_type": "m5.large"}, "training_instance_type"),
         ({"inference_instance_types": []}, "inference_instance_types"),
         ({"pipline_name": "typo"}, "pipline_name: Extra inputs are not permitted"),
+        ({"feature_group_name": "churn features"}, "feature_group_name: String should match pattern"),
+        ({"feature_group_name": "-churn"}, "feature_group_name: String should match pattern"),
+        ({"feature_group_name": "churn-"}, "feature_group_name: String should match pattern"),
+        ({"feature_group_name": "a" * 65}, "feature_group_name: String should match pattern"),
+        ({"feature_group_name": ""}, "feature_group_name: String should match pattern"),
     ],
 )
 def test_a_bad_value_is_rejected_naming_the_setting(

@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 
 from workflow import validation
+from workflow.feature_history import FeatureHistory, generate_feature_history
+from workflow.schema import CUSTOMER_TABLE, FEATURE_COLUMNS, FEATURE_RECORDS, LABEL_TABLE
 from workflow.validation import validate_table
 
 Corruption = Callable[[pd.DataFrame], pd.DataFrame]
@@ -100,3 +102,94 @@ def test_cli_exits_non_zero_on_a_corrupt_file_and_zero_on_a_good_one(
     output = capsys.readouterr().out
     assert f"{good}: OK (200 rows" in output
     assert f"{bad}: INVALID" in output
+
+
+@pytest.fixture(scope="module")
+def history() -> FeatureHistory:
+    return generate_feature_history(40, snapshots=3, seed=3)
+
+
+def with_duplicate_of_first_row(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([table, table.head(1)], ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected_line"),
+    [
+        (with_value("event_time", 4, float("inf")), "event_time: finite epoch seconds: 1 failing at rows 4"),
+        (with_value("event_time", 4, None), "event_time: null values: 1 failing at rows 4"),
+        (with_value("event_time", 4, -5.0), "event_time: greater_than_or_equal_to(0): 1 failing at rows 4"),
+        (lambda table: table.drop(columns="event_time"), "missing column: 1 failing; e.g. event_time"),
+        (with_duplicate_of_first_row, "customer_id: duplicate rows on the unique columns: 2 failing"),
+        # The column rules are the customer table's own.
+        (
+            with_value("monthly_charges", 5, 999.0),
+            "monthly_charges: in_range(15.0, 150.0): 1 failing at rows 5",
+        ),
+        (with_value("contract_type", 2, "weekly"), "contract_type: isin("),
+        # Labels are not features: they live in the label table.
+        (lambda table: table.assign(churned=0), "unexpected column: 1 failing; e.g. churned"),
+    ],
+    ids=[
+        "infinite-time",
+        "null-time",
+        "negative-time",
+        "no-time",
+        "duplicate-record",
+        "above-range",
+        "unknown-category",
+        "label-column",
+    ],
+)
+def test_corrupted_feature_records_are_rejected(
+    history: FeatureHistory, corrupt: Corruption, expected_line: str
+) -> None:
+    report = validate_table(corrupt(history.records), source="records.csv", contract=FEATURE_RECORDS)
+
+    assert not report.is_valid
+    assert expected_line in report.render()
+
+
+def test_feature_records_apply_the_customer_tables_rules_to_every_feature() -> None:
+    for feature in FEATURE_COLUMNS:
+        record_rule, table_rule = FEATURE_RECORDS.columns[feature], CUSTOMER_TABLE.columns[feature]
+
+        assert str(record_rule.dtype) == str(table_rule.dtype), feature
+        assert record_rule.checks == table_rule.checks, feature
+
+
+def test_whole_epoch_seconds_are_accepted_as_event_times(history: FeatureHistory) -> None:
+    whole_seconds = history.records.assign(event_time=history.records["event_time"].round().astype("int64"))
+
+    assert validate_table(whole_seconds, contract=FEATURE_RECORDS).is_valid
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected_line"),
+    [
+        (with_value("label_time", 1, float("-inf")), "label_time: greater_than_or_equal_to(0)"),
+        (with_value("churned", 2, 2), "churned: isin([0, 1]): 1 failing at rows 2"),
+        (with_duplicate_of_first_row, "label_time: duplicate rows on the unique columns: 2 failing"),
+    ],
+    ids=["infinite-time", "unknown-label", "duplicate-label"],
+)
+def test_corrupted_labels_are_rejected(
+    history: FeatureHistory, corrupt: Corruption, expected_line: str
+) -> None:
+    report = validate_table(corrupt(history.labels), contract=LABEL_TABLE)
+
+    assert not report.is_valid
+    assert expected_line in report.render()
+
+
+def test_cli_validates_against_the_contract_it_is_asked_for(
+    history: FeatureHistory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = tmp_path / "records.csv"
+    history.records.to_csv(records, index=False)
+
+    assert validation.main(["--contract", "feature-records", str(records)]) == 0
+    assert validation.main([str(records)]) == 1
+    output = capsys.readouterr().out
+    assert f"{records}: OK ({len(history.records)} rows match the feature records contract)" in output
+    assert f"{records}: INVALID" in output

@@ -16,6 +16,7 @@ ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](-?[a-z0-9]){0,3
 PackageGroupName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 PipelineName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")]
 InstanceType = Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
+FeatureGroupName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}$")]
 
 
 class ModelConfigError(ValueError):
@@ -41,6 +42,9 @@ class ModelConfig(_Settings):
     processing_instance_type: InstanceType
     training_instance_type: InstanceType
     inference_instance_types: list[InstanceType] = Field(min_length=1)
+    # The Feature Store feature group the model's features are ingested into and its training
+    # sets are built from; None (or absent) when the model uses no feature group.
+    feature_group_name: FeatureGroupName | None = None
 
 
 def load_model_config(path: Path = DEFAULT_CONFIG_PATH) -> ModelConfig:

@@ -4,6 +4,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+DEFAULT_ATHENA_WORKGROUP = "primary"
+
 
 class MissingEnvironmentError(RuntimeError):
     """A variable the build needs is not set."""
@@ -37,3 +39,12 @@ class BuildEnvironment:
     def raw_data_prefix(self, model_name: str) -> str:
         """Where the build uploads the table it trains on: one folder per commit, never overwritten."""
         return f"s3://{self.artifact_bucket}/{model_name}/data/raw/{self.source_commit}/"
+
+    def training_set_prefix(self, model_name: str) -> str:
+        """Where the build has Athena write the point-in-time training set: one folder per commit."""
+        return f"s3://{self.artifact_bucket}/{model_name}/data/training-sets/{self.source_commit}/"
+
+
+def athena_workgroup(environ: Mapping[str, str] = os.environ) -> str:
+    """The Athena workgroup that runs the training-set query: ATHENA_WORKGROUP, else Athena's default."""
+    return environ.get("ATHENA_WORKGROUP") or DEFAULT_ATHENA_WORKGROUP

@@ -1,10 +1,14 @@
-"""The data contract of the raw customer table: columns, types, ranges, categories."""
+"""The data contracts: columns, types, ranges and categories of the customer table, and of the
+feature records and labels it can be built from with a point-in-time join."""
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
 ID_COLUMN = "customer_id"
 TARGET_COLUMN = "churned"
+EVENT_TIME_COLUMN = "event_time"
+LABEL_TIME_COLUMN = "label_time"
 
 CONTRACT_TYPES = ("month-to-month", "one-year", "two-year")
 PAYMENT_METHODS = ("electronic-check", "mailed-check", "bank-transfer", "credit-card")
@@ -23,9 +27,33 @@ def _both_classes_present(frame: pd.DataFrame) -> bool:
     return frame[TARGET_COLUMN].nunique() == 2
 
 
-CUSTOMER_TABLE = pa.DataFrameSchema(
-    {
-        ID_COLUMN: pa.Column(str, pa.Check.str_matches(r"^C\d{6}$"), unique=True),
+def _is_finite(values: pd.Series) -> pd.Series:
+    return np.isfinite(values)
+
+
+# Column rules are built by functions, so that every table states each rule once and gets its
+# own Column objects (pandera names them when a schema is built).
+def _customer_id(*, unique: bool) -> pa.Column:
+    return pa.Column(str, pa.Check.str_matches(r"^C\d{6}$"), unique=unique)
+
+
+def _epoch_seconds() -> pa.Column:
+    """A point in time as seconds since 1970 (UTC): the Fractional event time Feature Store expects.
+
+    Coerced, because a CSV file of whole seconds reads as integers.
+    """
+    return pa.Column(
+        "float64", [pa.Check.ge(0), pa.Check(_is_finite, error="finite epoch seconds")], coerce=True
+    )
+
+
+def _churned() -> pa.Column:
+    return pa.Column("int64", pa.Check.isin([0, 1]))
+
+
+def _features() -> dict[str, pa.Column]:
+    """What the model may know about a customer at one point in time."""
+    return {
         "tenure_months": pa.Column("int64", pa.Check.in_range(0, MAX_TENURE_MONTHS)),
         "monthly_charges": pa.Column("float64", pa.Check.in_range(MIN_MONTHLY_CHARGES, MAX_MONTHLY_CHARGES)),
         "total_charges": pa.Column("float64", pa.Check.ge(0)),
@@ -36,9 +64,32 @@ CUSTOMER_TABLE = pa.DataFrameSchema(
         "contract_type": pa.Column(str, pa.Check.isin(CONTRACT_TYPES)),
         "payment_method": pa.Column(str, pa.Check.isin(PAYMENT_METHODS)),
         "internet_service": pa.Column(str, pa.Check.isin(INTERNET_SERVICES)),
-        TARGET_COLUMN: pa.Column("int64", pa.Check.isin([0, 1])),
-    },
+    }
+
+
+FEATURE_COLUMNS: tuple[str, ...] = tuple(_features())
+
+# The table the SageMaker Pipeline trains on: one labelled row per customer.
+CUSTOMER_TABLE = pa.DataFrameSchema(
+    {ID_COLUMN: _customer_id(unique=True), **_features(), TARGET_COLUMN: _churned()},
     checks=pa.Check(_both_classes_present, error="the target column must contain both classes"),
     strict=True,
     name="customer table",
+)
+
+# Snapshots of the features over time, as ingested into the feature group: several per customer,
+# at most one per customer and event time (the feature group's record identifier and event time).
+FEATURE_RECORDS = pa.DataFrameSchema(
+    {ID_COLUMN: _customer_id(unique=False), EVENT_TIME_COLUMN: _epoch_seconds(), **_features()},
+    unique=[ID_COLUMN, EVENT_TIME_COLUMN],
+    strict=True,
+    name="feature records",
+)
+
+# Outcomes observed over time: whether the customer churned, as known at label_time.
+LABEL_TABLE = pa.DataFrameSchema(
+    {ID_COLUMN: _customer_id(unique=False), LABEL_TIME_COLUMN: _epoch_seconds(), TARGET_COLUMN: _churned()},
+    unique=[ID_COLUMN, LABEL_TIME_COLUMN],
+    strict=True,
+    name="label table",
 )

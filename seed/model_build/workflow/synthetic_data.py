@@ -53,23 +53,7 @@ def generate_customers(n_rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> 
     senior = (rng.random(n_rows) < 0.16).astype("int64")
     paperless = (rng.random(n_rows) < 0.6).astype("int64")
 
-    churn_logit = (
-        -2.9
-        + 1.6 * (contract == "month-to-month")
-        - 1.0 * (contract == "two-year")
-        - 0.045 * tenure
-        + 0.015 * (monthly - 60.0)
-        + 0.55 * support_calls
-        + 0.35 * late_payments
-        + 0.5 * is_electronic_check
-        + 0.4 * is_fiber
-        + 0.3 * senior
-        + 0.2 * paperless
-        + rng.normal(0.0, 0.5, n_rows)
-    )
-    churned = (rng.random(n_rows) < 1.0 / (1.0 + np.exp(-churn_logit))).astype("int64")
-
-    return pd.DataFrame(
+    customers = pd.DataFrame(
         {
             ID_COLUMN: [f"C{i:06d}" for i in range(1, n_rows + 1)],
             "tenure_months": tenure,
@@ -82,9 +66,33 @@ def generate_customers(n_rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> 
             "contract_type": contract,
             "payment_method": payment,
             "internet_service": internet,
-            TARGET_COLUMN: churned,
         }
     )
+    customers[TARGET_COLUMN] = draw_churn(rng, customers)
+    return customers
+
+
+def churn_logit(customers: pd.DataFrame) -> np.ndarray:
+    """Log-odds of churning given a customer's features: the usual drivers, without noise."""
+    return (
+        -2.9
+        + 1.6 * (customers["contract_type"] == "month-to-month").to_numpy()
+        - 1.0 * (customers["contract_type"] == "two-year").to_numpy()
+        - 0.045 * customers["tenure_months"].to_numpy()
+        + 0.015 * (customers["monthly_charges"].to_numpy() - 60.0)
+        + 0.55 * customers["support_calls_90d"].to_numpy()
+        + 0.35 * customers["late_payments_12m"].to_numpy()
+        + 0.5 * (customers["payment_method"] == "electronic-check").to_numpy()
+        + 0.4 * (customers["internet_service"] == "fiber-optic").to_numpy()
+        + 0.3 * customers["senior_citizen"].to_numpy()
+        + 0.2 * customers["paperless_billing"].to_numpy()
+    )
+
+
+def draw_churn(rng: np.random.Generator, customers: pd.DataFrame) -> np.ndarray:
+    """Churned (1) or not (0), drawn from the logistic model plus noise the features do not explain."""
+    logit = churn_logit(customers) + rng.normal(0.0, 0.5, len(customers))
+    return (rng.random(len(customers)) < 1.0 / (1.0 + np.exp(-logit))).astype("int64")
 
 
 def _tenure_months(rng: np.random.Generator, contract: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
-"""Validate customer tables against the data contract and report every problem at once.
+"""Validate tables against their data contract and report every problem at once.
 
     python -m workflow.validation data/generated/customers.csv
+    python -m workflow.validation --contract feature-records data/generated/feature_records.csv
 
 Exits 1, with a report grouped by column and check, when any table breaks the contract.
 """
@@ -13,10 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.errors
+import pandera.pandas as pa
 
-from workflow.schema import CUSTOMER_TABLE
+from workflow.schema import CUSTOMER_TABLE, FEATURE_RECORDS, LABEL_TABLE
 
 MAX_EXAMPLES = 5
+
+CONTRACTS = {"customers": CUSTOMER_TABLE, "feature-records": FEATURE_RECORDS, "labels": LABEL_TABLE}
 
 # pandera's check identifiers, in words a data scientist reading a CI log expects.
 _CHECK_WORDING = {
@@ -24,6 +28,7 @@ _CHECK_WORDING = {
     "column_in_dataframe": "missing column",
     "not_nullable": "null values",
     "field_uniqueness": "duplicate values",
+    "multiple_fields_uniqueness": "duplicate rows on the unique columns",
 }
 _DTYPE_CHECK = re.compile(r"^dtype\('(?P<dtype>[^']+)'\)$")
 
@@ -40,6 +45,7 @@ class Violation:
 @dataclass(frozen=True)
 class ValidationReport:
     source: str
+    contract: str
     rows: int
     violations: tuple[Violation, ...]
 
@@ -49,7 +55,7 @@ class ValidationReport:
 
     def render(self) -> str:
         if self.is_valid:
-            return f"{self.source}: OK ({self.rows} rows match the {CUSTOMER_TABLE.name} contract)"
+            return f"{self.source}: OK ({self.rows} rows match the {self.contract} contract)"
         lines = [f"{self.source}: INVALID ({self.rows} rows, {len(self.violations)} problems)"]
         for violation in self.violations:
             examples = ", ".join(violation.examples)
@@ -61,16 +67,18 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def validate_table(table: pd.DataFrame, source: str = "table") -> ValidationReport:
+def validate_table(
+    table: pd.DataFrame, source: str = "table", contract: pa.DataFrameSchema = CUSTOMER_TABLE
+) -> ValidationReport:
     try:
-        CUSTOMER_TABLE.validate(table, lazy=True)
+        contract.validate(table, lazy=True)
     except pandera.errors.SchemaErrors as errors:
-        return ValidationReport(source, len(table), _violations(errors.failure_cases))
-    return ValidationReport(source, len(table), ())
+        return ValidationReport(source, str(contract.name), len(table), _violations(errors.failure_cases))
+    return ValidationReport(source, str(contract.name), len(table), ())
 
 
-def validate_csv(path: Path) -> ValidationReport:
-    return validate_table(pd.read_csv(path), source=str(path))
+def validate_csv(path: Path, contract: pa.DataFrameSchema = CUSTOMER_TABLE) -> ValidationReport:
+    return validate_table(pd.read_csv(path), source=str(path), contract=contract)
 
 
 def _violations(failure_cases: pd.DataFrame) -> tuple[Violation, ...]:
@@ -96,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("paths", nargs="+", type=Path, help="CSV files to validate")
+    parser.add_argument("--contract", choices=sorted(CONTRACTS), default="customers")
     args = parser.parse_args(argv)
-    reports = [validate_csv(path) for path in args.paths]
+    reports = [validate_csv(path, CONTRACTS[args.contract]) for path in args.paths]
     for report in reports:
         print(report.render())
     return 0 if all(report.is_valid for report in reports) else 1
