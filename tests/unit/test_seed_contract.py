@@ -17,7 +17,8 @@ from mlops_constructs.model_project import SEED_DIRECTORY, model_settings, stage
 def _seed_config_module() -> ModuleType:
     """The seed's own model_config.json loader (pydantic only), imported from the seed folder."""
     spec = importlib.util.spec_from_file_location("seed_workflow_config", SEED_DIRECTORY / "workflow" / "config.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
