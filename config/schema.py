@@ -94,6 +94,8 @@ class EnvironmentConfig(StrictModel):
 
 class AlertsConfig(StrictModel):
     emails: list[EmailAddress] = Field(default_factory=list)
+    # Who is asked to approve production deployments (they assume the ModelApprover role to do so).
+    approver_emails: list[EmailAddress] = Field(default_factory=list)
 
 
 class BudgetConfig(StrictModel):

@@ -15,12 +15,22 @@ ALERT_PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com",
 
 
 class AlertTopic(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, encryption_key: kms.IKey, emails: list[str]) -> None:
+    """An encrypted, TLS-only topic that the platform's alarms, budgets and rules may publish to."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        encryption_key: kms.IKey,
+        emails: list[str],
+        display_name: str = "MLOps platform alerts",
+    ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
             self,
             "Topic",
-            display_name="MLOps platform alerts",
+            display_name=display_name,
             master_key=encryption_key,
             enforce_ssl=True,
         )

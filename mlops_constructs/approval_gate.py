@@ -27,7 +27,7 @@ from constructs import Construct
 from config.schema import ModelConfig
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.functions import PlatformFunction
-from mlops_constructs.personas import APPROVAL_ACTIONS, APPROVER_TAG_KEY
+from mlops_constructs.personas import APPROVER_TAG_KEY, PACKAGE_APPROVAL_ACTION
 
 METRICS_NAMESPACE = "MLOps/ApprovalGate"
 # The deploy pipeline contract (lambdas/approval_gate/README.md): a CodePipeline V2 pipeline with a
@@ -178,7 +178,7 @@ class ApprovalGate(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ReadAndRejectPackagesOfTheGatedGroups",
-                actions=["sagemaker:DescribeModelPackage", *APPROVAL_ACTIONS],
+                actions=["sagemaker:DescribeModelPackage", PACKAGE_APPROVAL_ACTION],
                 resources=package_arns,
             )
         )

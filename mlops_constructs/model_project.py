@@ -38,6 +38,8 @@ SEED_BRANCH = "main"
 # Where the seed's pipeline writes each execution's outputs, evaluation reports included
 # (seed/model_build/workflow/pipeline.py): <model>/pipelines/<execution id>/<output>/.
 EVALUATION_PREFIX = "{model}/pipelines/"
+# Where its training jobs write model.tar.gz (<model>/models/<job>/output/).
+MODELS_PREFIX = "{model}/models/"
 # SageMaker's own framework images (scikit-learn, XGBoost) live in repositories named sagemaker-*.
 SAGEMAKER_IMAGE_REPOSITORIES = "repository/sagemaker-*"
 
@@ -232,20 +234,29 @@ class ModelProject(Construct):
         )
 
     def grant_read_evaluations(self, grantee: iam.IRole) -> None:
-        """Read access to the evaluation reports of this model's pipeline executions.
+        """Read the evaluation reports of this model's pipeline executions (the approval gate)."""
+        self._grant_read(grantee, "EvaluationReaders", EVALUATION_PREFIX.format(model=self.model_name))
 
-        Made here, next to the bucket, as a managed policy attached to `grantee`: the grantee's
-        stack (the approval gate's) then needs nothing from this one.
+    def grant_read_models(self, grantee: iam.IRole) -> None:
+        """Read the trained model artifacts (the endpoints' serving role)."""
+        self._grant_read(grantee, "ModelReaders", MODELS_PREFIX.format(model=self.model_name))
+
+    def _grant_read(self, grantee: iam.IRole, purpose: str, prefix: str) -> None:
+        """s3:GetObject under `prefix` of the data bucket, as a managed policy attached to `grantee`.
+
+        Made here, next to the bucket: the grantee's stack then needs nothing from this one.
         """
-        prefix = EVALUATION_PREFIX.format(model=self.model_name)
-        reports = self.data_bucket.arn_for_objects(f"{prefix}*")
         policy = iam.ManagedPolicy(
             self,
-            f"EvaluationReaders{Names.unique_id(grantee)}",
-            description=f"Read the evaluation reports of model '{self.model_name}'",
+            f"{purpose}{Names.unique_id(grantee)}",
+            description=f"Read s3://<data bucket>/{prefix} of model '{self.model_name}'",
             roles=[grantee],
             statements=[
-                iam.PolicyStatement(sid="ReadEvaluationReports", actions=["s3:GetObject"], resources=[reports])
+                iam.PolicyStatement(
+                    sid="ReadObjects",
+                    actions=["s3:GetObject"],
+                    resources=[self.data_bucket.arn_for_objects(f"{prefix}*")],
+                )
             ],
         )
         acknowledge_each(
@@ -253,7 +264,7 @@ class ModelProject(Construct):
             [
                 (
                     f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_bucket, 'Arn')}/{prefix}*]",
-                    "Reports are written per pipeline execution; read-only, under this model's pipelines prefix.",
+                    "Objects are written per pipeline execution and training job; read-only, under one prefix.",
                 )
             ],
         )

@@ -15,7 +15,10 @@ from constructs import Construct
 from mlops_constructs.compliance import acknowledge_each
 
 APPROVER_TAG_KEY = "mlops:model-approver"
-APPROVAL_ACTIONS = ["sagemaker:UpdateModelPackage"]
+PACKAGE_APPROVAL_ACTION = "sagemaker:UpdateModelPackage"
+DEPLOYMENT_APPROVAL_ACTION = "codepipeline:PutApprovalResult"
+# Approving a model package, and approving its production deployment.
+APPROVAL_ACTIONS = [PACKAGE_APPROVAL_ACTION, DEPLOYMENT_APPROVAL_ACTION]
 
 
 def _sagemaker_arn(stack: Stack, resource: str) -> str:
@@ -175,7 +178,7 @@ class PersonaRoles(Construct):
                 read_registry_and_pipelines,
                 iam.PolicyStatement(
                     sid="ChangeApprovalStatus",
-                    actions=APPROVAL_ACTIONS,
+                    actions=[PACKAGE_APPROVAL_ACTION],
                     resources=[_sagemaker_arn(stack, "model-package/*")],
                 ),
             ],

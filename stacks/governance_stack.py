@@ -44,6 +44,14 @@ class GovernanceStack(Stack):
             archive_after_days=retention.audit_log_glacier_after_days,
         )
         self.alert_topic = AlertTopic(self, "Alerts", encryption_key=self.key, emails=config.alerts.emails).topic
+        # Production deployments wait for a person: the deploy pipelines notify the approvers here.
+        self.approval_topic = AlertTopic(
+            self,
+            "Approvals",
+            encryption_key=self.key,
+            emails=config.alerts.approver_emails,
+            display_name="MLOps model deployment approvals",
+        ).topic
         self.audit_bus = AuditEventBus(
             self,
             "AuditEvents",
@@ -67,6 +75,11 @@ class GovernanceStack(Stack):
             ("PlatformKeyArn", self.key.key_arn, "KMS key that encrypts every platform store"),
             ("ArtifactBucketName", self.artifact_bucket.bucket_name, "Bucket for data and pipeline artifacts"),
             ("AlertTopicArn", self.alert_topic.topic_arn, "SNS topic for alarms, budget and handler alerts"),
+            (
+                "ApprovalTopicArn",
+                self.approval_topic.topic_arn,
+                "SNS topic where production deployments ask for approval",
+            ),
             (
                 "AuditEventBusName",
                 self.audit_bus.event_bus_name,

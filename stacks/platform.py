@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import App, Environment, Stack, Tags
-from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import App, Environment, Tags
 
 from config.schema import PlatformConfig
 from mlops_constructs.approval_gate import GatedModel
@@ -13,12 +12,14 @@ from stacks.approval_stack import ApprovalStack
 from stacks.feature_store_stack import FeatureStoreStack
 from stacks.governance_stack import GovernanceStack
 from stacks.model_build_stack import ModelBuildStack
+from stacks.model_deploy_stack import ModelDeployStack
 
 
 @dataclass(frozen=True)
 class Platform:
     governance: GovernanceStack
     approval: ApprovalStack
+    model_deploys: dict[str, ModelDeployStack]
     model_builds: dict[str, ModelBuildStack]
     feature_store: FeatureStoreStack | None
 
@@ -34,6 +35,25 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         description="MLOps platform governance: KMS key, artifact and audit buckets, CloudTrail, alerts, personas, budget",
         termination_protection=True,
     )
+    model_deploys = {
+        model.name: ModelDeployStack(
+            app,
+            f"{config.name}-{model.name}-deploy",
+            platform_name=config.name,
+            model=model,
+            encryption_key=governance.key,
+            access_log_bucket=governance.access_log_bucket,
+            alert_topic=governance.alert_topic,
+            approval_topic=governance.approval_topic,
+            log_retention=governance.log_retention,
+            noncurrent_version_days=config.retention.noncurrent_version_days,
+            permissions_boundary=governance.permissions_boundary,
+            model_approver_role=governance.model_approver_role,
+            env=env,
+            description=f"Deploy pipeline of model '{model.name}': staging, smoke test, approval, A/B production",
+        )
+        for model in config.models
+    }
     approval = ApprovalStack(
         app,
         f"{config.name}-approval",
@@ -41,7 +61,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             GatedModel(
                 model=model,
                 model_package_group_name=model.name,
-                deploy_pipeline=_deploy_pipeline(governance, model.name),
+                deploy_pipeline=model_deploys[model.name].deploy.pipeline,
             )
             for model in config.models
         ],
@@ -74,6 +94,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             tags=model.tags,
         )
         build.project.grant_read_evaluations(approval.gate.handler.role)
+        build.project.grant_read_models(model_deploys[model.name].deploy.serving_role)
         model_builds[model.name] = build
     feature_store = None
     if config.feature_groups:
@@ -95,17 +116,10 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
                 assert build_role is not None
                 feature_store.feature_store.grant_ingest(build_role, model.feature_group)
                 feature_store.feature_store.grant_read_offline(build_role, model.feature_group)
-    return Platform(governance=governance, approval=approval, model_builds=model_builds, feature_store=feature_store)
-
-
-def deploy_pipeline_name(model_name: str) -> str:
-    """The deploy pipeline contract, until the deploy pipeline construct provides the pipeline itself."""
-    return f"{model_name}-deploy"
-
-
-def _deploy_pipeline(scope: Stack, model_name: str) -> codepipeline.IPipeline:
-    return codepipeline.Pipeline.from_pipeline_arn(
-        scope,
-        f"{model_name}DeployPipeline",
-        scope.format_arn(service="codepipeline", resource=deploy_pipeline_name(model_name)),
+    return Platform(
+        governance=governance,
+        approval=approval,
+        model_deploys=model_deploys,
+        model_builds=model_builds,
+        feature_store=feature_store,
     )

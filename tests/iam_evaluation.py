@@ -8,11 +8,25 @@ ArnLike, with IAM's rule that a missing key fails a positive operator and passes
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
 from aws_cdk.assertions import Template
+
+
+def render(value: Any, imports: Mapping[str, str]) -> Any:
+    """Replace Fn::ImportValue of known exports by their value and join Fn::Join that become plain strings."""
+    if isinstance(value, dict) and set(value) == {"Fn::ImportValue"}:
+        return imports.get(value["Fn::ImportValue"], value)
+    if isinstance(value, dict) and set(value) == {"Fn::Join"}:
+        separator, parts = value["Fn::Join"]
+        rendered = [render(part, imports) for part in parts]
+        return separator.join(rendered) if all(isinstance(part, str) for part in rendered) else value
+    if isinstance(value, list):
+        return [render(item, imports) for item in value]
+    return value
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -73,10 +87,16 @@ class Principal:
         )
 
 
-def role_principal(template: Template, role_logical_id: str, boundary_from: Template | None = None) -> Principal:
+def role_principal(
+    template: Template,
+    role_logical_id: str,
+    boundary_from: Template | None = None,
+    imports: Mapping[str, str] | None = None,
+) -> Principal:
     """The role's identity statements (inline and attached managed policies), boundary and tags.
 
-    A boundary imported from another stack is looked up in `boundary_from`, the exporting template.
+    A boundary imported from another stack is looked up in `boundary_from`, the exporting template;
+    resources that import other stacks' values are rendered with `imports` (export name -> value).
     """
     resources = template.to_json()["Resources"]
     role = resources[role_logical_id]["Properties"]
@@ -89,6 +109,10 @@ def role_principal(template: Template, role_logical_id: str, boundary_from: Temp
             "Properties"
         ].get("Roles", []):
             statements += resource["Properties"]["PolicyDocument"]["Statement"]
+    if imports:
+        statements = [
+            statement | {"Resource": render(statement.get("Resource", "*"), imports)} for statement in statements
+        ]
     boundary = None
     if "PermissionsBoundary" in role:
         reference = role["PermissionsBoundary"]

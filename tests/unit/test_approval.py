@@ -14,7 +14,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from mlops_constructs.functions import POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSION
-from tests.iam_evaluation import role_principal
+from tests.iam_evaluation import render, role_principal
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 KEY_IMPORT = {"Fn::ImportValue": "mlops-governance:ExportsOutputFnGetAttPlatformKey1C4A1A63Arn1AD0FED1"}
@@ -24,6 +24,9 @@ ROLE = "ApprovalGateHandlerRole990CDAFA"
 QUEUE = "ApprovalGateHandlerDeadLetterQueueBE61B8DB"
 TABLE = "ApprovalGateIdempotencyTableA0560F66"
 PACKAGE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/churn/7"
+# The deploy pipeline's generated name, as the approval stack imports it from the deploy stack.
+DEPLOY_PIPELINE_EXPORT = "mlops-churn-deploy:ExportsOutputRefDeployPipeline74E14360299C0B95"
+IMPORTS = {DEPLOY_PIPELINE_EXPORT: "mlops-churn-deploy-DeployPipeline-ABC123"}
 
 
 def of_type(template: Template, resource_type: str) -> Mapping[str, Any]:
@@ -101,12 +104,12 @@ def test_function_runs_the_handler_with_powertools_tracing_and_its_contract(appr
         f"arn:aws:lambda:{REGION}:017000801446:layer:{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}"
     ]
     variables = function["Environment"]["Variables"]
-    assert json.loads(variables["MODELS_CONFIG"]) == {
+    assert json.loads(render(variables["MODELS_CONFIG"], IMPORTS)) == {
         "churn": {
             "model_name": "churn",
             "metric_name": "auc",
             "threshold": 0.75,
-            "deploy_pipeline_name": "churn-deploy",
+            "deploy_pipeline_name": IMPORTS[DEPLOY_PIPELINE_EXPORT],
         }
     }
     assert variables["ALERT_TOPIC_ARN"] == TOPIC_IMPORT
@@ -128,9 +131,10 @@ def test_environment_satisfies_the_handlers_settings_model(approval: Template) -
         "IDEMPOTENCY_TABLE_NAME": "mlops-approval-IdempotencyTable",
         "AUDIT_EVENT_BUS_NAME": "mlops-audit",
     }
-    assert {name for name, value in variables.items() if not isinstance(value, str)} <= set(deploy_time_values)
+    rendered = {name: render(value, IMPORTS) for name, value in variables.items()}
+    assert {name for name, value in rendered.items() if not isinstance(value, str)} <= set(deploy_time_values)
     settings = GateSettings.from_env(
-        {name: value if isinstance(value, str) else deploy_time_values[name] for name, value in variables.items()}
+        {name: value if isinstance(value, str) else deploy_time_values[name] for name, value in rendered.items()}
     )
     assert set(settings.models) == {"churn"}
 
@@ -151,7 +155,7 @@ def test_idempotency_table_expires_records_and_is_encrypted(approval: Template) 
 
 @pytest.fixture(scope="module")
 def gate_role(approval: Template, governance: Template):
-    return role_principal(approval, ROLE, boundary_from=governance)
+    return role_principal(approval, ROLE, boundary_from=governance, imports=IMPORTS)
 
 
 def test_gate_can_read_and_reject_only_the_gated_groups(gate_role) -> None:
@@ -166,11 +170,10 @@ def test_gate_can_read_and_reject_only_the_gated_groups(gate_role) -> None:
 
 
 def test_gate_starts_only_the_models_deploy_pipeline(gate_role) -> None:
-    assert gate_role.is_allowed(
-        "codepipeline:StartPipelineExecution", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:churn-deploy"
-    )
+    deploy = f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:{IMPORTS[DEPLOY_PIPELINE_EXPORT]}"
+    assert gate_role.is_allowed("codepipeline:StartPipelineExecution", deploy)
     assert not gate_role.is_allowed(
-        "codepipeline:StartPipelineExecution", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:churn-build"
+        "codepipeline:StartPipelineExecution", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:other"
     )
 
 
@@ -198,7 +201,7 @@ def test_gate_reads_evaluation_reports_through_the_model_project(churn_build: Te
     ]
     assert policy["PolicyDocument"]["Statement"] == [
         {
-            "Sid": "ReadEvaluationReports",
+            "Sid": "ReadObjects",
             "Effect": "Allow",
             "Action": "s3:GetObject",
             "Resource": {

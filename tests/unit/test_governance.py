@@ -231,10 +231,17 @@ def test_trail_log_group_is_encrypted_with_explicit_retention(governance: Templa
 # --- alerts ---------------------------------------------------------------------------------------
 
 
-def test_alert_topic_is_encrypted_and_tls_only(governance: Template) -> None:
-    topic_id = logical_id(governance, "AWS::SNS::Topic", "AlertsTopic")
-    governance.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [KEY, "Arn"]}})
-    policy = next(iter(resources(governance, "AWS::SNS::TopicPolicy").values()))["Properties"]
+@pytest.mark.parametrize("topic_prefix", ["AlertsTopic", "ApprovalsTopic"])
+def test_topics_are_encrypted_and_tls_only(governance: Template, topic_prefix: str) -> None:
+    topic_id = logical_id(governance, "AWS::SNS::Topic", topic_prefix)
+    assert resources(governance, "AWS::SNS::Topic")[topic_id]["Properties"]["KmsMasterKeyId"] == {
+        "Fn::GetAtt": [KEY, "Arn"]
+    }
+    (policy,) = [
+        p["Properties"]
+        for p in resources(governance, "AWS::SNS::TopicPolicy").values()
+        if p["Properties"]["Topics"] == [{"Ref": topic_id}]
+    ]
     statements = policy["PolicyDocument"]["Statement"]
     assert {
         "Sid": "AllowPublishThroughSSLOnly",
@@ -380,6 +387,7 @@ def test_outputs_name_what_later_stacks_and_people_need(governance: Template) ->
         "PlatformKeyArn",
         "ArtifactBucketName",
         "AlertTopicArn",
+        "ApprovalTopicArn",
         "AuditEventBusName",
         "DataScientistRoleArn",
         "ModelApproverRoleArn",

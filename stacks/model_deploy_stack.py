@@ -1,0 +1,67 @@
+"""One model's deploy pipeline and what its endpoints need (serving role, data capture bucket)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Environment, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config.schema import ModelConfig
+from mlops_constructs.deploy_pipeline import DeployPipeline
+
+
+class ModelDeployStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        platform_name: str,
+        model: ModelConfig,
+        encryption_key: kms.IKey,
+        access_log_bucket: s3.IBucket,
+        alert_topic: sns.ITopic,
+        approval_topic: sns.ITopic,
+        log_retention: logs.RetentionDays,
+        noncurrent_version_days: int,
+        permissions_boundary: iam.IManagedPolicy,
+        model_approver_role: iam.IRole,
+        env: Environment,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, env=env, **kwargs)
+        iam.PermissionsBoundary.of(self).apply(permissions_boundary)
+        self.deploy = DeployPipeline(
+            self,
+            "Deploy",
+            platform_name=platform_name,
+            model=model,
+            env=env,
+            # The serving templates are synthesized with this app's feature flags.
+            template_context=self.node.get_all_context(),
+            encryption_key=encryption_key,
+            access_log_bucket=access_log_bucket,
+            alert_topic=alert_topic,
+            approval_topic=approval_topic,
+            log_retention=log_retention,
+            noncurrent_version_days=noncurrent_version_days,
+        )
+        self.deploy.grant_approval(model_approver_role)
+        for output_id, value, description in [
+            ("DeployPipelineName", self.deploy.pipeline.pipeline_name, "Started by the approval gate"),
+            ("StagingEndpointName", self.deploy.endpoint_names["staging"], "Endpoint the smoke test calls"),
+            ("ProductionEndpointName", self.deploy.endpoint_names["production"], "A/B endpoint (champion, challenger)"),
+            (
+                "ProductionStackName",
+                self.deploy.stack_names["production"],
+                "Serving stack rolled back by `make rollback`",
+            ),
+            ("DataCaptureBucketName", self.deploy.data_capture_bucket.bucket_name, "Captured production requests"),
+        ]:
+            CfnOutput(self, output_id, value=value, description=description)
