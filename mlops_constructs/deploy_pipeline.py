@@ -39,8 +39,8 @@ from constructs import Construct
 
 from config.schema import ModelConfig
 from mlops_constructs.compliance import acknowledge_each, nag_ref
-from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.personas import DEPLOYMENT_APPROVAL_ACTION
+from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.serving import (
     CHALLENGER_PARAMETER,
     CHAMPION_PARAMETER,
