@@ -16,12 +16,13 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 ARGS ?=
 
-.PHONY: help synth test deploy lint clean
+.PHONY: help synth test deploy rollback lint clean
 
 help:
 	@echo "make synth   synthesize every stack of config/platform.yaml (no AWS account needed)"
 	@echo "make test    assertions, snapshots, cdk-nag, cfn-lint, handler and seed tests"
 	@echo "make deploy  cdk deploy --all on real AWS (ARGS='--require-approval never ...')"
+	@echo "make rollback MODEL=churn PACKAGE=<model package ARN>  serve that package alone in production"
 	@echo "make lint    ruff and mypy on all Python"
 	@echo "make clean   remove build outputs (keeps the virtualenvs)"
 
@@ -52,6 +53,11 @@ test: $(VENV)/.dev-installed node_modules/.installed $(SEED_VENV)/.installed
 
 deploy: $(VENV)/.runtime-installed node_modules/.installed
 	cdk deploy --all $(ARGS)
+
+# Production back to one named (approved) package as the only variant; see docs/runbook-rollback.md.
+rollback: $(VENV)/.dev-installed
+	@test -n "$(MODEL)" -a -n "$(PACKAGE)" || { echo "usage: make rollback MODEL=<model> PACKAGE=<model package ARN> [ARGS=--yes]"; exit 2; }
+	$(PYTHON) -m tools.rollback --model $(MODEL) --package-arn $(PACKAGE) $(ARGS)
 
 lint: $(VENV)/.dev-installed
 	ruff check .

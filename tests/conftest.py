@@ -69,3 +69,14 @@ def approval(synthesized: Synthesized) -> Template:
 def feature_store(synthesized: Synthesized) -> Template:
     assert synthesized.platform.feature_store is not None
     return synthesized.template(synthesized.platform.feature_store)
+
+
+@pytest.fixture(scope="session")
+def churn_deploy(synthesized: Synthesized) -> Template:
+    return synthesized.template(synthesized.platform.model_deploys["churn"])
+
+
+@pytest.fixture(scope="session")
+def serving_templates(synthesized: Synthesized) -> dict[str, dict]:
+    """The staging and production templates the churn deploy pipeline deploys."""
+    return {stage: template for stage, template in synthesized.platform.model_deploys["churn"].deploy.templates.items()}

@@ -1,0 +1,330 @@
+"""DeployPipeline / ModelDeployStack: the path from an approved package to production.
+
+package ARN in (pipeline variable) -> staging stack -> smoke test -> manual approval (approvers
+only) -> production stack with the package as challenger next to the current champion.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from tests.conftest import Synthesized
+from tests.iam_evaluation import render, role_principal
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+PIPELINE = "DeployPipeline74E14360"
+DEPLOYMENT_ROLE = "DeployDeploymentRole1F6BEA18"
+SERVING_ROLE = "DeployServingRoleCFB946A3"
+NEW = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/7"
+CURRENT = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/5"
+
+
+def resources(template: Template, resource_type: str) -> Mapping[str, Any]:
+    return template.find_resources(resource_type)
+
+
+@pytest.fixture(scope="module")
+def pipeline(churn_deploy: Template) -> dict[str, Any]:
+    return churn_deploy.to_json()["Resources"][PIPELINE]["Properties"]
+
+
+def actions(pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {action["Name"]: action for stage in pipeline["Stages"] for action in stage["Actions"]}
+
+
+def overrides(action: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation action's parameter overrides, with the deploy-time references kept as markers."""
+    joined = action["Configuration"]["ParameterOverrides"]["Fn::Join"][1]
+    text = "".join(part if isinstance(part, str) else "<resolved at deploy time>" for part in joined)
+    return json.loads(text)
+
+
+def test_pipeline_takes_the_package_arn_as_its_variable(pipeline: dict[str, Any]) -> None:
+    assert pipeline["PipelineType"] == "V2"
+    assert pipeline["ExecutionMode"] == "QUEUED"
+    assert pipeline["Variables"] == [
+        {
+            "Name": "ModelPackageArn",
+            "Description": "ARN of the approved model package to deploy (set by the approval gate)",
+        }
+    ]
+
+
+def test_stages_go_staging_smoke_test_approval_production(pipeline: dict[str, Any]) -> None:
+    layout = [
+        (stage["Name"], [(a["Name"], a.get("RunOrder", 1)) for a in stage["Actions"]]) for stage in pipeline["Stages"]
+    ]
+    assert layout == [
+        ("Source", [("DeployBundle", 1)]),
+        ("Staging", [("DeployStaging", 1), ("SmokeTest", 2)]),
+        ("Approve", [("ApproveProduction", 1)]),
+        ("Production", [("ResolveChampion", 1), ("DeployProduction", 2)]),
+    ]
+
+
+def test_source_is_the_synthesized_deploy_bundle_not_polled(pipeline: dict[str, Any]) -> None:
+    source = actions(pipeline)["DeployBundle"]
+    assert source["ActionTypeId"]["Provider"] == "S3"
+    assert source["Configuration"]["PollForSourceChanges"] is False
+    assert source["Configuration"]["S3ObjectKey"].endswith(".zip")
+
+
+def test_staging_deploys_the_new_package_alone(pipeline: dict[str, Any]) -> None:
+    staging = actions(pipeline)["DeployStaging"]
+    assert staging["ActionTypeId"]["Provider"] == "CloudFormation"
+    assert staging["Configuration"]["StackName"] == "mlops-churn-staging"
+    assert staging["Configuration"]["ActionMode"] == "REPLACE_ON_FAILURE"
+    assert staging["Configuration"]["TemplatePath"] == "DeployBundle::staging.template.json"
+    assert staging["Configuration"]["RoleArn"] == {"Fn::GetAtt": [DEPLOYMENT_ROLE, "Arn"]}
+    parameters = overrides(staging)
+    assert parameters["ChampionModelPackageArn"] == "#{variables.ModelPackageArn}"
+    assert set(parameters) == {"ChampionModelPackageArn", "ExecutionRoleArn", "AlertTopicArn"}
+
+
+def test_production_gets_the_new_package_as_challenger_of_the_resolved_champion(pipeline: dict[str, Any]) -> None:
+    resolve, production = actions(pipeline)["ResolveChampion"], actions(pipeline)["DeployProduction"]
+    assert resolve["Namespace"] == "Champion"
+    assert json.loads(resolve["Configuration"]["EnvironmentVariables"]) == [
+        {"name": "NEW_PACKAGE_ARN", "type": "PLAINTEXT", "value": "#{variables.ModelPackageArn}"}
+    ]
+    assert production["Configuration"]["StackName"] == "mlops-churn-production"
+    assert production["Configuration"]["ActionMode"] == "CREATE_UPDATE"
+    assert production["Configuration"]["TemplatePath"] == "DeployBundle::production.template.json"
+    parameters = overrides(production)
+    assert parameters["ChampionModelPackageArn"] == "#{Champion.CHAMPION_ARN}"
+    assert parameters["ChallengerModelPackageArn"] == "#{Champion.CHALLENGER_ARN}"
+    assert set(parameters) == {
+        "ChampionModelPackageArn",
+        "ChallengerModelPackageArn",
+        "ExecutionRoleArn",
+        "KmsKeyArn",
+        "DataCaptureS3Uri",
+        "AlertTopicArn",
+    }
+
+
+def _resolve_champion(tmp_path: Path, churn_deploy: Template, current: str | None) -> dict[str, str]:
+    """Run the ResolveChampion build command with a fake `aws` CLI that reports `current` (None: no stack)."""
+    project = next(
+        iter(
+            v
+            for k, v in resources(churn_deploy, "AWS::CodeBuild::Project").items()
+            if k.startswith("DeployResolveChampion")
+        )
+    )
+    buildspec = json.loads(project["Properties"]["Source"]["BuildSpec"])
+    assert buildspec["env"]["exported-variables"] == ["CHAMPION_ARN", "CHALLENGER_ARN"]
+    (command,) = buildspec["phases"]["build"]["commands"]
+    fake_aws = tmp_path / "aws"
+    fake_aws.write_text(
+        "#!/bin/sh\n"
+        + ('echo "Stack with id $4 does not exist" >&2; exit 254\n' if current is None else f"echo '{current}'\n")
+    )
+    fake_aws.chmod(0o755)
+    environment = {
+        "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
+        "PRODUCTION_STACK": "mlops-churn-production",
+        "NEW_PACKAGE_ARN": NEW,
+    }
+    result = subprocess.run(  # noqa: S603 - the synthesized build command, against a fake CLI
+        ["/bin/sh", "-c", f'{command}; echo "CHAMPION=$CHAMPION_ARN"; echo "CHALLENGER=$CHALLENGER_ARN"'],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(
+        line.split("=", 1) for line in result.stdout.splitlines() if line.startswith(("CHAMPION=", "CHALLENGER="))
+    )
+
+
+def test_first_deployment_makes_the_package_champion_at_100_percent(tmp_path: Path, churn_deploy: Template) -> None:
+    assert _resolve_champion(tmp_path, churn_deploy, current=None) == {"CHAMPION": NEW, "CHALLENGER": ""}
+
+
+def test_next_deployment_adds_the_package_as_challenger(tmp_path: Path, churn_deploy: Template) -> None:
+    assert _resolve_champion(tmp_path, churn_deploy, current=CURRENT) == {"CHAMPION": CURRENT, "CHALLENGER": NEW}
+
+
+def test_redeploying_the_champion_keeps_it_alone(tmp_path: Path, churn_deploy: Template) -> None:
+    assert _resolve_champion(tmp_path, churn_deploy, current=NEW) == {"CHAMPION": NEW, "CHALLENGER": ""}
+
+
+def test_smoke_test_calls_the_staging_endpoint_with_the_sample_payloads(churn_deploy: Template) -> None:
+    project = next(
+        iter(
+            v for k, v in resources(churn_deploy, "AWS::CodeBuild::Project").items() if k.startswith("DeploySmokeTest")
+        )
+    )
+    variables = {v["Name"]: v["Value"] for v in project["Properties"]["Environment"]["EnvironmentVariables"]}
+    assert variables == {"ENDPOINT_NAME": "mlops-churn-staging", "MAX_P95_LATENCY_MS": "1000"}
+    buildspec = json.loads(project["Properties"]["Source"]["BuildSpec"])
+    (command,) = buildspec["phases"]["build"]["commands"]
+    assert command.startswith("python smoke_test.py --endpoint-name $ENDPOINT_NAME --payloads sample_payloads.json")
+    assert project["Properties"]["Environment"]["PrivilegedMode"] is False
+
+
+def test_deploy_bundle_carries_templates_smoke_test_and_payloads(synthesized: Synthesized) -> None:
+    bundle = next(
+        directory
+        for directory in Path(synthesized.assembly.directory).glob("asset.*")
+        if (directory / "production.template.json").exists()
+    )
+    assert sorted(path.name for path in bundle.iterdir()) == [
+        "production.template.json",
+        "sample_payloads.json",
+        "smoke_test.py",
+        "staging.template.json",
+    ]
+    payloads = json.loads((bundle / "sample_payloads.json").read_text())
+    assert payloads["instances"], "the smoke test needs requests to send"
+
+
+def test_manual_approval_notifies_the_approvers_topic(pipeline: dict[str, Any]) -> None:
+    approval = actions(pipeline)["ApproveProduction"]
+    assert approval["ActionTypeId"] == {"Category": "Approval", "Owner": "AWS", "Provider": "Manual", "Version": "1"}
+    assert approval["Configuration"]["NotificationArn"] == {
+        "Fn::ImportValue": "mlops-governance:ExportsOutputRefApprovalsTopicA799959DECCD1BE9"
+    }
+    assert "#{variables.ModelPackageArn}" in approval["Configuration"]["CustomData"]
+
+
+# --- who may approve ------------------------------------------------------------------------------
+
+PIPELINE_NAME = "mlops-churn-deploy-DeployPipeline-XYZ"
+APPROVAL = f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:{PIPELINE_NAME}/Approve/ApproveProduction"
+
+
+def _with_deploy_policies(principal, churn_deploy: Template, role_marker: str):
+    """Add the managed policies the deploy stack attaches to a governance role."""
+    for policy in resources(churn_deploy, "AWS::IAM::ManagedPolicy").values():
+        if role_marker in json.dumps(policy["Properties"].get("Roles", [])):
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                resource = statement["Resource"]
+                rendered = json.loads(
+                    json.dumps(resource).replace(json.dumps({"Ref": PIPELINE}), json.dumps(PIPELINE_NAME))
+                )
+                principal.identity_statements.append(statement | {"Resource": render(rendered, {})})
+    return principal
+
+
+def test_only_the_approver_role_can_approve_production(churn_deploy: Template, governance: Template) -> None:
+    roles = governance.find_resources("AWS::IAM::Role")
+    approver_id = next(k for k in roles if k.startswith("PersonasModelApprover"))
+    scientist_id = next(k for k in roles if k.startswith("PersonasDataScientist"))
+    approver = _with_deploy_policies(role_principal(governance, approver_id), churn_deploy, "PersonasModelApprover")
+    scientist = _with_deploy_policies(role_principal(governance, scientist_id), churn_deploy, "PersonasModelApprover")
+    assert approver.is_allowed("codepipeline:PutApprovalResult", APPROVAL)
+    assert not approver.is_allowed("codepipeline:PutApprovalResult", f"{APPROVAL}-other-action")
+    assert not scientist.is_allowed("codepipeline:PutApprovalResult", APPROVAL)
+    # Even a role someone granted everything cannot approve without the approver tag (boundary).
+    over_broad = type(scientist)(
+        identity_statements=[{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        boundary_statements=scientist.boundary_statements,
+    )
+    assert not over_broad.is_allowed("codepipeline:PutApprovalResult", APPROVAL)
+
+
+# --- least privilege of the deployment ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def deployment_role(churn_deploy: Template, governance: Template):
+    return role_principal(churn_deploy, DEPLOYMENT_ROLE, boundary_from=governance)
+
+
+def test_cloudformation_deploys_only_this_models_endpoints(deployment_role) -> None:
+    endpoint = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/mlops-churn-production"
+    assert deployment_role.is_allowed("sagemaker:CreateEndpoint", endpoint)
+    assert deployment_role.is_allowed("sagemaker:UpdateEndpoint", endpoint)
+    assert not deployment_role.is_allowed(
+        "sagemaker:CreateEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/fraud-production"
+    )
+    assert not deployment_role.is_allowed("sagemaker:UpdateModelPackage", NEW)
+    assert not deployment_role.is_allowed("iam:CreateRole", "*")
+    assert deployment_role.is_allowed(
+        "cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:mlops-churn-production-EndpointX"
+    )
+    assert not deployment_role.is_allowed(
+        "cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:billing"
+    )
+
+
+def test_deployment_passes_only_the_serving_role(churn_deploy: Template) -> None:
+    passes = [
+        statement
+        for policy in resources(churn_deploy, "AWS::IAM::ManagedPolicy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "iam:PassRole" in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    ]
+    assert passes == [
+        {
+            "Sid": "PassTheServingRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": {"Fn::GetAtt": [SERVING_ROLE, "Arn"]},
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        }
+    ]
+
+
+def test_serving_role_reads_models_through_the_build_project(churn_build: Template) -> None:
+    policy = next(
+        v["Properties"]
+        for k, v in resources(churn_build, "AWS::IAM::ManagedPolicy").items()
+        if k.startswith("ProjectModelReaders")
+    )
+    assert policy["Roles"] == [
+        {"Fn::ImportValue": "mlops-churn-deploy:ExportsOutputRefDeployServingRoleCFB946A39FCAAAF6"}
+    ]
+    assert policy["PolicyDocument"]["Statement"][0]["Resource"] == {
+        "Fn::Join": ["", [{"Fn::GetAtt": ["ProjectDataBucket2B516496", "Arn"]}, "/churn/models/*"]]
+    }
+
+
+def test_the_approval_gate_starts_this_pipeline(churn_deploy: Template, approval: Template) -> None:
+    exported = churn_deploy.to_json()["Outputs"]["ExportsOutputRefDeployPipeline74E14360299C0B95"]
+    assert exported["Value"] == {"Ref": PIPELINE}
+    gate = next(iter(resources(approval, "AWS::Lambda::Function").values()))
+    assert exported["Export"]["Name"] in json.dumps(gate["Properties"]["Environment"]["Variables"]["MODELS_CONFIG"])
+
+
+def test_failed_deployments_alert_the_topic(churn_deploy: Template) -> None:
+    rule = next(
+        v["Properties"]
+        for k, v in resources(churn_deploy, "AWS::Events::Rule").items()
+        if k.startswith("DeployPipelineFailureAlert")
+    )
+    assert rule["EventPattern"]["detail"] == {"state": ["FAILED"]}
+    assert rule["Targets"][0]["Arn"] == {
+        "Fn::ImportValue": "mlops-governance:ExportsOutputRefAlertsTopicCF7C81C9D535FDD6"
+    }
+
+
+def test_data_capture_bucket_is_retained_and_encrypted(churn_deploy: Template) -> None:
+    bucket = churn_deploy.to_json()["Resources"]["DeployDataCaptureBucket9D5EF6F8"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert (
+        bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+            "ServerSideEncryptionByDefault"
+        ]["SSEAlgorithm"]
+        == "aws:kms"
+    )
+
+
+def test_outputs(churn_deploy: Template) -> None:
+    assert {name for name in churn_deploy.find_outputs("*") if not name.startswith("ExportsOutput")} == {
+        "DeployPipelineName",
+        "StagingEndpointName",
+        "ProductionEndpointName",
+        "ProductionStackName",
+        "DataCaptureBucketName",
+    }

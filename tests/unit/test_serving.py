@@ -1,0 +1,244 @@
+"""The serving templates: variants, weights, KMS, data capture, autoscaling, guardrails, alarms.
+
+These are the templates the deploy pipeline deploys (rendered once per session by the deploy stack).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from aws_cdk import App, Environment
+
+from config.schema import PlatformConfig
+from mlops_constructs.compliance import rule_packs
+from mlops_constructs.serving import ServingTemplateStack
+
+PACKAGE = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/3"
+
+
+def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def only(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    (found,) = of_type(template, resource_type).values()
+    return found
+
+
+@pytest.fixture(scope="module")
+def production(serving_templates: dict[str, dict]) -> dict[str, Any]:
+    return serving_templates["production"]
+
+
+@pytest.fixture(scope="module")
+def staging(serving_templates: dict[str, dict]) -> dict[str, Any]:
+    return serving_templates["staging"]
+
+
+# --- production: the A/B endpoint -----------------------------------------------------------------
+
+
+def test_production_takes_only_deploy_time_values_as_parameters(production: dict[str, Any]) -> None:
+    parameters = production["Parameters"]
+    assert set(parameters) == {
+        "ChampionModelPackageArn",
+        "ChallengerModelPackageArn",
+        "ExecutionRoleArn",
+        "KmsKeyArn",
+        "DataCaptureS3Uri",
+        "AlertTopicArn",
+    }
+    assert "Default" not in parameters["ChampionModelPackageArn"], "a champion is always required"
+    assert parameters["ChallengerModelPackageArn"]["Default"] == ""
+    champion_pattern = re.compile(parameters["ChampionModelPackageArn"]["AllowedPattern"])
+    challenger_pattern = re.compile(parameters["ChallengerModelPackageArn"]["AllowedPattern"])
+    assert champion_pattern.fullmatch(PACKAGE)
+    assert not champion_pattern.fullmatch("")
+    assert not champion_pattern.fullmatch("arn:aws:sagemaker:eu-west-1:123456789012:model-package-group/churn")
+    assert challenger_pattern.fullmatch("")
+    assert challenger_pattern.fullmatch(PACKAGE)
+
+
+def test_champion_and_challenger_variants_with_configured_weights(
+    production: dict[str, Any], default_config: PlatformConfig
+) -> None:
+    (condition,) = production["Conditions"]
+    assert production["Conditions"][condition] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ChallengerModelPackageArn"}, ""]}]
+    }
+    config = only(production, "AWS::SageMaker::EndpointConfig")["Properties"]
+    champion, challenger = config["ProductionVariants"]
+    weights = default_config.models[0].variants
+    assert champion["VariantName"] == "champion"
+    assert champion["InitialVariantWeight"] == weights.champion_percent
+    assert (champion["InstanceType"], champion["InitialInstanceCount"]) == ("ml.m5.large", 1)
+    condition_name, challenger_variant, no_value = challenger["Fn::If"]
+    assert condition_name == condition
+    assert no_value == {"Ref": "AWS::NoValue"}
+    assert challenger_variant["VariantName"] == "challenger"
+    assert challenger_variant["InitialVariantWeight"] == weights.challenger_percent
+
+
+def test_models_come_from_the_package_parameters_network_isolated(production: dict[str, Any]) -> None:
+    models = {
+        resource["Properties"]["Containers"][0]["ModelPackageName"]["Ref"]: resource
+        for resource in of_type(production, "AWS::SageMaker::Model").values()
+    }
+    assert set(models) == {"ChampionModelPackageArn", "ChallengerModelPackageArn"}
+    assert "Condition" not in models["ChampionModelPackageArn"]
+    assert models["ChallengerModelPackageArn"]["Condition"] == next(iter(production["Conditions"]))
+    for model in models.values():
+        assert model["Properties"]["EnableNetworkIsolation"] is True
+        assert model["Properties"]["ExecutionRoleArn"] == {"Ref": "ExecutionRoleArn"}
+
+
+def test_volumes_and_captured_data_are_encrypted(production: dict[str, Any], default_config: PlatformConfig) -> None:
+    config = only(production, "AWS::SageMaker::EndpointConfig")["Properties"]
+    assert config["KmsKeyId"] == {"Ref": "KmsKeyArn"}
+    capture = config["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True
+    assert capture["InitialSamplingPercentage"] == default_config.models[0].serving.data_capture_percent
+    assert capture["DestinationS3Uri"] == {"Ref": "DataCaptureS3Uri"}
+    assert capture["KmsKeyId"] == {"Ref": "KmsKeyArn"}
+    assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
+
+
+def test_each_variant_autoscales_on_invocations_per_instance(production: dict[str, Any]) -> None:
+    targets = {
+        resource["Properties"]["ResourceId"]: resource
+        for resource in of_type(production, "AWS::ApplicationAutoScaling::ScalableTarget").values()
+    }
+    assert set(targets) == {
+        "endpoint/mlops-churn-production/variant/champion",
+        "endpoint/mlops-churn-production/variant/challenger",
+    }
+    for target in targets.values():
+        assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (1, 4)
+        assert target["Properties"]["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert "Condition" in targets["endpoint/mlops-churn-production/variant/challenger"]
+    for policy in of_type(production, "AWS::ApplicationAutoScaling::ScalingPolicy").values():
+        tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        assert tracking["TargetValue"] == 100
+        assert tracking["PredefinedMetricSpecification"] == {
+            "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+        }
+
+
+def test_updates_roll_out_blue_green_canary_and_roll_back_on_alarms(production: dict[str, Any]) -> None:
+    endpoint = only(production, "AWS::SageMaker::Endpoint")["Properties"]
+    assert endpoint["EndpointName"] == "mlops-churn-production"
+    policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "CANARY",
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+        "WaitIntervalInSeconds": 300,
+    }
+    assert policy["TerminationWaitInSeconds"] == 600
+    rollback = endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    alarms = of_type(production, "AWS::CloudWatch::Alarm")
+    unconditional = [entry["AlarmName"]["Ref"] for entry in rollback if "AlarmName" in entry]
+    conditional = [entry["Fn::If"][1]["AlarmName"]["Ref"] for entry in rollback if "Fn::If" in entry]
+    assert sorted(unconditional) == sorted(
+        k for k in alarms if k.startswith(("EndpointChampionErrors5xx", "EndpointChampionLatencyP99"))
+    )
+    assert sorted(conditional) == sorted(
+        k for k in alarms if k.startswith(("EndpointChallengerErrors5xx", "EndpointChallengerLatencyP99"))
+    )
+
+
+def test_per_variant_alarms_alert_the_topic(production: dict[str, Any]) -> None:
+    alarms = of_type(production, "AWS::CloudWatch::Alarm")
+    kinds = {"LatencyP99", "Errors5xx", "Errors4xx", "NoInvocations"}
+    for variant in ("Champion", "Challenger"):
+        found = {kind for kind in kinds if any(k.startswith(f"Endpoint{variant}{kind}") for k in alarms)}
+        assert found == kinds, variant
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopicArn"}]
+    latency = next(v["Properties"] for k, v in alarms.items() if k.startswith("EndpointChampionLatencyP99"))
+    assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Threshold"]) == (
+        "ModelLatency",
+        "p99",
+        500_000,
+    )
+    assert latency["Dimensions"] == [
+        {"Name": "EndpointName", "Value": "mlops-churn-production"},
+        {"Name": "VariantName", "Value": "champion"},
+    ]
+    errors = next(v["Properties"] for k, v in alarms.items() if k.startswith("EndpointChampionErrors5xx"))
+    assert errors["Threshold"] == 1.0
+    expression = next(m for m in errors["Metrics"] if "Expression" in m)
+    assert expression["Expression"] == "IF(invocations_champion > 0, 100 * errors_champion / invocations_champion, 0)"
+    silence = next(v["Properties"] for k, v in alarms.items() if k.startswith("EndpointChampionNoInvocations"))
+    assert (silence["ComparisonOperator"], silence["TreatMissingData"]) == ("LessThanThreshold", "breaching")
+
+
+def test_dashboard_never_references_a_resource_that_may_not_exist(production: dict[str, Any]) -> None:
+    dashboard = only(production, "AWS::CloudWatch::Dashboard")
+    assert dashboard["Properties"]["DashboardName"] == "mlops-churn-production"
+    conditional = {k for k, v in production["Resources"].items() if "Condition" in v}
+    assert conditional, "the challenger's resources are conditional"
+    body = str(dashboard["Properties"]["DashboardBody"])
+    assert not any(logical_id in body for logical_id in conditional)
+
+
+# --- staging: the new package alone, serverless ---------------------------------------------------
+
+
+def test_staging_serves_the_new_package_alone_serverless(staging: dict[str, Any]) -> None:
+    assert set(staging["Parameters"]) == {"ChampionModelPackageArn", "ExecutionRoleArn", "AlertTopicArn"}
+    config = only(staging, "AWS::SageMaker::EndpointConfig")["Properties"]
+    (variant,) = config["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    assert "InstanceType" not in variant
+    assert "KmsKeyId" not in config, "serverless endpoints take no volume key"
+    assert "DataCaptureConfig" not in config
+    assert "DeploymentConfig" not in only(staging, "AWS::SageMaker::Endpoint")["Properties"]
+    assert not of_type(staging, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert not any(k.startswith("EndpointChampionNoInvocations") for k in of_type(staging, "AWS::CloudWatch::Alarm"))
+
+
+# --- other configurations -------------------------------------------------------------------------
+
+
+def _render(config: PlatformConfig, **serving_updates: Any) -> tuple[App, dict[str, Any]]:
+    model = config.models[0]
+    model = model.model_copy(update={"serving": model.serving.model_copy(update=serving_updates)})
+    app = App()
+    stack = ServingTemplateStack(
+        app,
+        "Serving",
+        platform_name="mlops",
+        model=model,
+        stage="production",
+        env=Environment(account="123456789012", region="eu-west-1"),
+    )
+    return app, app.synth().get_stack_by_name(stack.stack_name).template
+
+
+def test_linear_rollout_and_instance_override(default_config: PlatformConfig) -> None:
+    serving = default_config.models[0].serving
+    _, template = _render(
+        default_config,
+        rollout=serving.rollout.model_copy(update={"mode": "linear", "step_percent": 25}),
+        production=serving.production.model_copy(update={"instance_type": "ml.c5.xlarge"}),
+    )
+    endpoint = only(template, "AWS::SageMaker::Endpoint")["Properties"]
+    routing = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "LINEAR"
+    assert routing["LinearStepSize"] == {"Type": "CAPACITY_PERCENT", "Value": 25}
+    champion = only(template, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"][0]
+    assert champion["InstanceType"] == "ml.c5.xlarge"
+
+
+def test_no_data_capture_when_disabled(default_config: PlatformConfig) -> None:
+    _, template = _render(default_config, data_capture_percent=0)
+    assert "DataCaptureConfig" not in only(template, "AWS::SageMaker::EndpointConfig")["Properties"]
+
+
+def test_serving_templates_pass_the_rule_packs(default_config: PlatformConfig) -> None:
+    app, _ = _render(default_config)
+    for pack in rule_packs(app):
+        report = pack.validate_scope(app)
+        assert report.success, [v.rule_name for v in report.violations]

@@ -1,0 +1,398 @@
+"""Smoke test of a deployed churn endpoint, run by the deploy pipeline after each serving-stack deployment.
+
+    python smoke_test.py --endpoint-name NAME --payloads sample_payloads.json [more.json ...]
+                         [--max-p95-latency-ms 1000] [--rounds 5] [--region R]
+
+A single file on purpose: the deploy pipeline ships it next to the serving templates and runs it in
+CodeBuild, where only Python 3.12 and boto3 are available. It imports nothing from the repository.
+
+What it checks, in order:
+1. The endpoint is InService (DescribeEndpoint); otherwise nothing is invoked.
+2. Every request is sent, for `--rounds` rounds, to every production variant of the endpoint
+   (TargetVariant), so that a challenger serving 10% of the traffic is tested as much as the champion.
+   Any error fails the test: ModelError, any 4xx/5xx, and throttling once its bounded retries are
+   spent (throttled attempts are retried with exponential backoff and are not counted as latency).
+3. Every answer is `{"predictions": [...]}` with one prediction per instance sent, each with a
+   `churn_probability` in [0, 1] and `churned` 0 or 1.
+4. The client-side p95 latency of each variant (nearest-rank, successful calls only) is within
+   `--max-p95-latency-ms`.
+
+Payload files: each holds one request body, `{"instances": [{<feature>: <value>, ...}, ...]}`. From
+each file the tool sends every instance on its own (what an online caller sends) and, when there are
+several, all of them together (the batch path). Several files may be given.
+
+Output: a JSON summary on stdout (requests, errors, malformed answers, p50/p95/max latency overall and
+per variant, pass/fail) and, when the test fails, a readable list of problems on stderr.
+Exit status: 0 passed, 1 failed, 2 bad arguments or an unusable payload file.
+
+IAM: sagemaker:DescribeEndpoint and sagemaker:InvokeEndpoint on the endpoint's ARN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+JSON = "application/json"
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# Error codes SageMaker Runtime uses for throttling; anything else is a real failure of the endpoint.
+THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
+MAX_THROTTLE_RETRIES = 3
+BACKOFF_BASE_SECONDS = 0.5
+# InvokeEndpoint gives the model 60 seconds; waiting longer would only hide a hung endpoint.
+READ_TIMEOUT_SECONDS = 70
+# The readable report lists this many problems, then counts the rest: 90 identical lines help nobody.
+MAX_REPORTED_PROBLEMS = 20
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
+class PayloadError(ValueError):
+    """A payload file cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request body and the number of predictions its answer must hold."""
+
+    name: str
+    body: bytes
+    instances: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request to one variant gave: a latency when the endpoint answered, a problem when not right."""
+
+    request: str
+    variant: str
+    round_number: int
+    latency_ms: float | None = None
+    error: str | None = None
+    malformed: str | None = None
+    throttled_retries: int = 0
+
+    @property
+    def problem(self) -> str | None:
+        return self.error or self.malformed
+
+
+@dataclass
+class Report:
+    endpoint_name: str
+    max_p95_latency_ms: float
+    endpoint_problem: str | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def variant_latencies(self) -> dict[str, list[float]]:
+        latencies: dict[str, list[float]] = {}
+        for outcome in self.outcomes:
+            samples = latencies.setdefault(outcome.variant, [])
+            if outcome.latency_ms is not None:
+                samples.append(outcome.latency_ms)
+        return latencies
+
+    def problems(self) -> list[str]:
+        problems = [self.endpoint_problem] if self.endpoint_problem else []
+        problems += [
+            f"round {o.round_number}, variant {o.variant}, {o.request}: {o.problem}" for o in self.outcomes if o.problem
+        ]
+        for variant, samples in self.variant_latencies().items():
+            if samples and (p95 := percentile(samples, 95)) > self.max_p95_latency_ms:
+                problems.append(
+                    f"variant {variant}: p95 latency {p95:.0f} ms exceeds the limit of {self.max_p95_latency_ms:.0f} ms"
+                )
+        return problems
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems()
+
+    def summary(self) -> dict[str, Any]:
+        all_samples = [o.latency_ms for o in self.outcomes if o.latency_ms is not None]
+        return {
+            "endpoint": self.endpoint_name,
+            "passed": self.passed,
+            **_counts(self.outcomes),
+            "latency_ms": _latency_summary(all_samples),
+            "max_p95_latency_ms": self.max_p95_latency_ms,
+            "variants": {
+                variant: {
+                    **_counts([o for o in self.outcomes if o.variant == variant]),
+                    "latency_ms": _latency_summary(samples),
+                }
+                for variant, samples in self.variant_latencies().items()
+            },
+        }
+
+
+def _counts(outcomes: Sequence[Outcome]) -> dict[str, int]:
+    return {
+        "requests": len(outcomes),
+        "errors": sum(1 for o in outcomes if o.error),
+        "malformed": sum(1 for o in outcomes if o.malformed),
+        "throttled_retries": sum(o.throttled_retries for o in outcomes),
+    }
+
+
+def _latency_summary(samples: Sequence[float]) -> dict[str, float | None]:
+    if not samples:
+        return {"p50": None, "p95": None, "max": None}
+    return {
+        "p50": round(percentile(samples, 50), 1),
+        "p95": round(percentile(samples, 95), 1),
+        "max": round(max(samples), 1),
+    }
+
+
+def percentile(samples: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile: the smallest sample that at least `pct` percent of the samples do not exceed."""
+    if not samples:
+        raise ValueError("no samples")
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def load_requests(paths: Iterable[Path]) -> list[Request]:
+    """The requests the payload files describe: each instance alone, then all of a file's instances together."""
+    requests: list[Request] = []
+    for path in paths:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise PayloadError(f"{path}: cannot read the payload file: {error.strerror}") from error
+        except ValueError as error:
+            raise PayloadError(f"{path}: not valid JSON: {error}") from error
+        instances = document.get("instances") if isinstance(document, dict) else None
+        if not isinstance(instances, list) or not instances:
+            raise PayloadError(f'{path}: expected {{"instances": [...]}} with at least one instance')
+        for number, instance in enumerate(instances, start=1):
+            if not isinstance(instance, dict) or not instance:
+                raise PayloadError(f"{path}: instance {number} is not an object of features")
+            requests.append(Request(f"{path.name} instance {number}", _body([instance]), 1))
+        if len(instances) > 1:
+            requests.append(Request(f"{path.name} batch of {len(instances)}", _body(instances), len(instances)))
+    return requests
+
+
+def _body(instances: list[Any]) -> bytes:
+    return json.dumps({"instances": instances}).encode("utf-8")
+
+
+def check_endpoint(sagemaker: Any, endpoint_name: str) -> tuple[list[str], str | None]:
+    """The endpoint's production variants, or a problem when it cannot be tested (missing, not InService)."""
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    except ClientError as error:
+        return [], f"cannot describe endpoint {endpoint_name}: {_client_error_text(error)}"
+    except BotoCoreError as error:  # no credentials, no connection
+        return [], f"cannot describe endpoint {endpoint_name}: {type(error).__name__}: {error}"
+    status = endpoint["EndpointStatus"]
+    if status != "InService":
+        reason = f" ({endpoint['FailureReason']})" if endpoint.get("FailureReason") else ""
+        return [], f"endpoint {endpoint_name} is {status}{reason}, not InService"
+    return [variant["VariantName"] for variant in endpoint["ProductionVariants"]], None
+
+
+def check_answer(body: bytes, instances: int) -> str | None:
+    """What is wrong with an endpoint's answer to a request of `instances` instances, or None."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return f"answer is not JSON: {body[:200]!r}"
+    predictions = answer.get("predictions") if isinstance(answer, dict) else None
+    if not isinstance(predictions, list):
+        return f'answer has no "predictions" list: {body[:200]!r}'
+    if len(predictions) != instances:
+        return f"{len(predictions)} predictions for {instances} instances"
+    for number, prediction in enumerate(predictions, start=1):
+        if not isinstance(prediction, dict):
+            return f"prediction {number} is not an object: {prediction!r}"
+        probability, churned = prediction.get("churn_probability"), prediction.get("churned")
+        # bool is an int in Python, but `true` is not a probability nor a 0/1 label.
+        if isinstance(probability, bool) or not isinstance(probability, int | float) or not 0 <= probability <= 1:
+            return f"prediction {number}: churn_probability {probability!r} is not a number in [0, 1]"
+        if isinstance(churned, bool) or churned not in (0, 1):
+            return f"prediction {number}: churned {churned!r} is not 0 or 1"
+    return None
+
+
+def invoke(
+    runtime: Any,
+    endpoint_name: str,
+    variant: str,
+    request: Request,
+    *,
+    round_number: int,
+    clock: Clock,
+    sleep: Sleep,
+) -> Outcome:
+    """Send one request to one variant, retrying throttling a bounded number of times, and judge the answer."""
+    outcome = Outcome(request=request.name, variant=variant, round_number=round_number)
+    retries = 0
+    while True:
+        started = clock()
+        try:
+            response = runtime.invoke_endpoint(
+                EndpointName=endpoint_name, Body=request.body, ContentType=JSON, Accept=JSON, TargetVariant=variant
+            )
+            body = response["Body"].read()
+        except ClientError as error:
+            if error.response["Error"]["Code"] in THROTTLING_CODES and retries < MAX_THROTTLE_RETRIES:
+                sleep(BACKOFF_BASE_SECONDS * 2**retries)
+                retries += 1
+                continue
+            after = f" (after {retries} throttled retries)" if retries else ""
+            return replace(outcome, error=_client_error_text(error) + after, throttled_retries=retries)
+        except BotoCoreError as error:  # below the API (connection reset, read timeout): not retried
+            return replace(outcome, error=f"{type(error).__name__}: {error}", throttled_retries=retries)
+        latency_ms = (clock() - started) * 1000
+        return replace(
+            outcome,
+            latency_ms=latency_ms,
+            malformed=check_answer(body, request.instances),
+            throttled_retries=retries,
+        )
+
+
+def _client_error_text(error: ClientError) -> str:
+    details = error.response.get("Error", {})
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    text = f"{details.get('Code', 'Error')}"
+    text += f" (HTTP {status})" if status else ""
+    text += f": {details.get('Message')}" if details.get("Message") else ""
+    # A ModelError carries the container's own status, message and log stream: what one needs to debug it.
+    if "OriginalStatusCode" in error.response:
+        text += (
+            f"; the model answered {error.response['OriginalStatusCode']}: {error.response.get('OriginalMessage', '')}"
+        )
+    if "LogStreamArn" in error.response:
+        text += f"; logs: {error.response['LogStreamArn']}"
+    return text
+
+
+def run_smoke_test(
+    sagemaker: Any,
+    runtime: Any,
+    *,
+    endpoint_name: str,
+    requests: Sequence[Request],
+    rounds: int,
+    max_p95_latency_ms: float,
+    clock: Clock = time.perf_counter,
+    sleep: Sleep = time.sleep,
+) -> Report:
+    report = Report(endpoint_name=endpoint_name, max_p95_latency_ms=max_p95_latency_ms)
+    variants, report.endpoint_problem = check_endpoint(sagemaker, endpoint_name)
+    if report.endpoint_problem:
+        return report
+    for round_number in range(1, rounds + 1):
+        for variant in variants:
+            for request in requests:
+                report.outcomes.append(
+                    invoke(
+                        runtime,
+                        endpoint_name,
+                        variant,
+                        request,
+                        round_number=round_number,
+                        clock=clock,
+                        sleep=sleep,
+                    )
+                )
+    return report
+
+
+def format_problems(problems: Sequence[str]) -> str:
+    lines = [f"SMOKE TEST FAILED: {len(problems)} problem(s)"]
+    lines += [f"  - {problem}" for problem in problems[:MAX_REPORTED_PROBLEMS]]
+    if len(problems) > MAX_REPORTED_PROBLEMS:
+        lines.append(f"  ... and {len(problems) - MAX_REPORTED_PROBLEMS} more")
+    return "\n".join(lines)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Smoke-test a deployed churn endpoint: InService, valid answers, p95 latency within a limit."
+    )
+    parser.add_argument("--endpoint-name", required=True, help="SageMaker endpoint to test")
+    parser.add_argument(
+        "--payloads",
+        required=True,
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help='JSON files of {"instances": [...]}; each instance is sent alone, then all of a file together',
+    )
+    parser.add_argument(
+        "--max-p95-latency-ms", type=_positive_float, default=1000.0, help="p95 limit per variant (default 1000)"
+    )
+    parser.add_argument("--rounds", type=_positive_int, default=5, help="times every request is sent (default 5)")
+    parser.add_argument("--region", help="AWS region (default: the environment's, e.g. AWS_REGION in CodeBuild)")
+    return parser.parse_args(argv)
+
+
+def make_clients(region: str | None) -> tuple[Any, Any]:
+    """The SageMaker and SageMaker Runtime clients."""
+    session = boto3.Session(region_name=region)
+    sagemaker = session.client("sagemaker", config=Config(retries={"mode": "standard"}))
+    # One attempt per call: throttling is retried (and counted) by `invoke`, anything else is a failure.
+    runtime = session.client(
+        "sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}, read_timeout=READ_TIMEOUT_SECONDS)
+    )
+    return sagemaker, runtime
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        requests = load_requests(args.payloads)
+    except PayloadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    sagemaker, runtime = make_clients(args.region)
+    report = run_smoke_test(
+        sagemaker,
+        runtime,
+        endpoint_name=args.endpoint_name,
+        requests=requests,
+        rounds=args.rounds,
+        max_p95_latency_ms=args.max_p95_latency_ms,
+    )
+    print(json.dumps(report.summary(), indent=2))
+    if problems := report.problems():
+        print(format_problems(problems), file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_PASSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
