@@ -231,6 +231,41 @@ class ServingConfig(StrictModel):
         return production
 
 
+class MonitoringConfig(StrictModel):
+    """Model Monitor on the production endpoint, and what drift sets off."""
+
+    instance_type: InstanceType = "ml.m5.large"
+    # Features whose baseline drift metric gets an alarm (default: the model's feature group's features).
+    drift_alarm_features: list[FeatureName] | None = None
+    drift_threshold: float = Field(default=0.2, gt=0, le=1)
+    # s3:// prefix where labels (ground truth) for captured requests land; enables model-quality monitoring.
+    ground_truth_s3_uri: (
+        Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")] | None
+    ) = None
+    retrain_on_drift: bool = True
+    retrain_cooldown_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+
+class BusinessMetricConfig(StrictModel):
+    """A custom CloudWatch metric per variant (dimensions EndpointName, VariantName): successes."""
+
+    namespace: Annotated[str, StringConstraints(pattern=r"^[^:][^:]{0,254}$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class TrafficShiftConfig(StrictModel):
+    """The scheduled A/B decision: shift traffic to the challenger, promote it, or roll it back."""
+
+    enabled: bool = True
+    business_metric: BusinessMetricConfig
+    schedule_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    min_samples_per_variant: int = Field(default=1000, ge=100)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    step_percent: int = Field(default=10, ge=1, le=50)
+    max_challenger_percent: int = Field(default=50, ge=1, le=99)
+    latency_ratio_limit: float = Field(default=1.5, gt=1)
+
+
 class ModelConfig(StrictModel):
     name: ModelName
     description: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
@@ -238,6 +273,8 @@ class ModelConfig(StrictModel):
     instance_types: InstanceTypesConfig = InstanceTypesConfig()
     variants: VariantWeightsConfig
     serving: ServingConfig = ServingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    traffic_shift: TrafficShiftConfig | None = None
     feature_group: FeatureGroupName | None = None
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
 
@@ -305,6 +342,15 @@ class PlatformConfig(StrictModel):
                     f"models[{index}].feature_group '{model.feature_group}' is not declared in feature_groups"
                 )
         return self
+
+    def monitored_features(self, model: ModelConfig) -> list[str]:
+        """The features whose drift is alarmed: configured, else the model's feature group's features."""
+        if model.monitoring.drift_alarm_features is not None:
+            return list(model.monitoring.drift_alarm_features)
+        group = next((g for g in self.feature_groups if g.name == model.feature_group), None)
+        if group is None:
+            return []
+        return [f.name for f in group.features if f.name not in (group.record_identifier, group.event_time)]
 
     @field_validator("models", "feature_groups")
     @classmethod

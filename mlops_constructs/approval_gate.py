@@ -40,7 +40,7 @@ class GatedModel:
     """One model behind the gate: its config, its registry group, and the pipeline that deploys it.
 
     The gate also reads the model's evaluation reports; that grant is made by the model's project
-    (ModelProject.grant_read_evaluations), next to the bucket, so this stack needs nothing from it.
+    (ModelProject.grant_read_pipeline_outputs), next to the bucket, so this stack needs nothing from it.
     """
 
     model: ModelConfig

@@ -42,6 +42,8 @@ from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.personas import DEPLOYMENT_APPROVAL_ACTION
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.serving import (
+    BASELINE_CONSTRAINTS_PARAMETER,
+    BASELINE_STATISTICS_PARAMETER,
     CHALLENGER_PARAMETER,
     CHAMPION_PARAMETER,
     Stage,
@@ -86,6 +88,7 @@ class DeployPipeline(Construct):
         *,
         platform_name: str,
         model: ModelConfig,
+        monitored_features: list[str],
         env: Environment,
         template_context: dict[str, Any],
         encryption_key: kms.IKey,
@@ -106,7 +109,12 @@ class DeployPipeline(Construct):
         }
         templates: dict[Stage, dict[str, Any]] = {
             stage: render_serving_template(
-                platform_name=platform_name, model=model, stage=stage, env=env, context=template_context
+                platform_name=platform_name,
+                model=model,
+                stage=stage,
+                monitored_features=monitored_features,
+                env=env,
+                context=template_context,
             )
             for stage in ("staging", "production")
         }
@@ -128,12 +136,15 @@ class DeployPipeline(Construct):
         self.data_capture_bucket = bucket("DataCapture", f"{model.name}-data-capture/")
         pipeline_artifacts = bucket("PipelineArtifacts", f"{model.name}-deploy-pipeline/")
         self.serving_role = self._serving_role(stack, encryption_key)
+        self.monitoring_role = self._monitoring_role(stack, encryption_key)
         deployment_role = self._deployment_role(stack, encryption_key)
         parameters = {
             "ExecutionRoleArn": self.serving_role.role_arn,
             "KmsKeyArn": encryption_key.key_arn,
             "DataCaptureS3Uri": self.data_capture_bucket.s3_url_for_object(f"{model.name}/production"),
             "AlertTopicArn": alert_topic.topic_arn,
+            "MonitoringRoleArn": self.monitoring_role.role_arn,
+            "MonitoringOutputS3Uri": self.data_capture_bucket.s3_url_for_object(f"{model.name}/monitoring"),
         }
 
         def overrides(stage: Stage, **packages: str) -> dict[str, str]:
@@ -225,6 +236,8 @@ class DeployPipeline(Construct):
                             **{
                                 CHAMPION_PARAMETER: resolve_action.variable("CHAMPION_ARN"),
                                 CHALLENGER_PARAMETER: resolve_action.variable("CHALLENGER_ARN"),
+                                BASELINE_STATISTICS_PARAMETER: resolve_action.variable("BASELINE_STATISTICS"),
+                                BASELINE_CONSTRAINTS_PARAMETER: resolve_action.variable("BASELINE_CONSTRAINTS"),
                             },
                         ),
                     ],
@@ -349,6 +362,91 @@ class DeployPipeline(Construct):
         )
         return role
 
+    def _monitoring_role(self, stack: Stack, encryption_key: kms.IKey) -> iam.Role:
+        """The role Model Monitor's jobs run as: read captures (and baselines), write reports and metrics."""
+        role = iam.Role(
+            self,
+            "MonitoringRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"Model Monitor jobs of model '{self.model_name}'",
+        )
+        self.data_capture_bucket.grant_read(role, f"{self.model_name}/production/*")
+        self.data_capture_bucket.grant_put(role, f"{self.model_name}/monitoring/*")
+        encryption_key.grant_encrypt_decrypt(role)
+        images = f"arn:{stack.partition}:ecr:{stack.region}:*:{SAGEMAKER_IMAGE_REPOSITORIES}"
+        job_logs = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/ProcessingJobs*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        policy = iam.ManagedPolicy(
+            self,
+            "MonitoringPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="PullTheModelMonitorImage",
+                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                    resources=[images],
+                ),
+                iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+                iam.PolicyStatement(
+                    sid="JobLogs",
+                    actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[job_logs],
+                ),
+                iam.PolicyStatement(
+                    sid="DriftMetrics",
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={"StringLike": {"cloudwatch:namespace": "aws/sagemaker/Endpoints/*"}},
+                ),
+            ],
+        )
+        capture_arn = nag_ref(self.data_capture_bucket, "Arn")
+        acknowledge_each(
+            role,
+            [
+                (
+                    "AwsSolutions-IAM5[Action::s3:GetObject*]",
+                    "L2 read grant limited to this model's captured requests.",
+                ),
+                (
+                    "AwsSolutions-IAM5[Action::s3:GetBucket*]",
+                    "L2 read grant limited to this model's captured requests.",
+                ),
+                ("AwsSolutions-IAM5[Action::s3:List*]", "L2 read grant limited to this model's captured requests."),
+                ("AwsSolutions-IAM5[Action::s3:Abort*]", "L2 put grant limited to this model's monitoring reports."),
+                ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Reports are encrypted with the platform key."),
+                ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "L2 grant on the platform key for captures and reports."),
+                (
+                    f"AwsSolutions-IAM5[Resource::{capture_arn}/{self.model_name}/production/*]",
+                    "Captures are written per variant and hour under the production prefix.",
+                ),
+                (
+                    f"AwsSolutions-IAM5[Resource::{capture_arn}/{self.model_name}/monitoring/*]",
+                    "Reports are written per schedule and execution under the monitoring prefix.",
+                ),
+                (
+                    "NIST.800.53.R5-IAMNoInlinePolicy",
+                    "The S3 and KMS L2 grants attach their resource-scoped statements as the role's default policy.",
+                ),
+            ],
+        )
+        acknowledge_each(
+            policy,
+            [
+                (f"AwsSolutions-IAM5[Resource::{images}]", "The Model Monitor image lives in an AWS-owned account."),
+                (
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "GetAuthorizationToken has no resource; metrics limited to SageMaker.",
+                ),
+                (f"AwsSolutions-IAM5[Resource::{job_logs}]", "SageMaker writes processing job logs under this group."),
+            ],
+        )
+        return role
+
     def _deployment_role(self, stack: Stack, encryption_key: kms.IKey) -> iam.Role:
         """What CloudFormation may do when deploying the serving stacks: those resources, nothing more."""
         role = iam.Role(
@@ -413,14 +511,36 @@ class DeployPipeline(Construct):
                 resources=[sagemaker_arn(f"endpoint/{prefix}*")],
             ),
             iam.PolicyStatement(
+                sid="MonitoringJobsAndSchedules",
+                actions=[
+                    "sagemaker:CreateDataQualityJobDefinition",
+                    "sagemaker:DeleteDataQualityJobDefinition",
+                    "sagemaker:DescribeDataQualityJobDefinition",
+                    "sagemaker:CreateModelQualityJobDefinition",
+                    "sagemaker:DeleteModelQualityJobDefinition",
+                    "sagemaker:DescribeModelQualityJobDefinition",
+                    "sagemaker:CreateMonitoringSchedule",
+                    "sagemaker:UpdateMonitoringSchedule",
+                    "sagemaker:DeleteMonitoringSchedule",
+                    "sagemaker:DescribeMonitoringSchedule",
+                    "sagemaker:AddTags",
+                    "sagemaker:ListTags",
+                ],
+                resources=[
+                    sagemaker_arn("data-quality-job-definition/*"),
+                    sagemaker_arn("model-quality-job-definition/*"),
+                    sagemaker_arn(f"monitoring-schedule/{prefix}*"),
+                ],
+            ),
+            iam.PolicyStatement(
                 sid="ReadThisModelsPackages",
                 actions=["sagemaker:DescribeModelPackage"],
                 resources=[sagemaker_arn(f"model-package/{self.model_name}/*")],
             ),
             iam.PolicyStatement(
-                sid="PassTheServingRole",
+                sid="PassTheServingAndMonitoringRoles",
                 actions=["iam:PassRole"],
-                resources=[self.serving_role.role_arn],
+                resources=[self.serving_role.role_arn, self.monitoring_role.role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             ),
             iam.PolicyStatement(
@@ -468,6 +588,9 @@ class DeployPipeline(Construct):
             [
                 (f"AwsSolutions-IAM5[Resource::{sagemaker_arn('model/*')}]", reason),
                 (f"AwsSolutions-IAM5[Resource::{sagemaker_arn('endpoint-config/*')}]", reason),
+                (f"AwsSolutions-IAM5[Resource::{sagemaker_arn('data-quality-job-definition/*')}]", reason),
+                (f"AwsSolutions-IAM5[Resource::{sagemaker_arn('model-quality-job-definition/*')}]", reason),
+                (f"AwsSolutions-IAM5[Resource::{sagemaker_arn(f'monitoring-schedule/{prefix}*')}]", reason),
                 (f"AwsSolutions-IAM5[Resource::{sagemaker_arn(f'endpoint/{prefix}*')}]", reason),
                 (f"AwsSolutions-IAM5[Resource::{sagemaker_arn(f'model-package/{self.model_name}/*')}]", reason),
                 *[(f"AwsSolutions-IAM5[Resource::{arn}]", reason) for arn in alarm_and_dashboard_arns],
@@ -539,16 +662,35 @@ class DeployPipeline(Construct):
     def _resolve_champion_project(
         self, stack: Stack, encryption_key: kms.IKey, log_retention: logs.RetentionDays
     ) -> codebuild.PipelineProject:
-        """Exports CHAMPION_ARN / CHALLENGER_ARN from the production stack's current parameters."""
+        """Exports the production champion, challenger and the champion's monitoring baseline.
+
+        The champion is the production stack's champion parameter, unless the traffic shift has
+        promoted the challenger (it carries more traffic than the champion): then the challenger.
+        The new package becomes the challenger, or the champion when production has none (or it
+        is the champion already). The baseline is the champion package's data-quality baseline.
+        """
         production = self.stack_names["production"]
-        script = (
-            'CURRENT=$(aws cloudformation describe-stacks --stack-name "$PRODUCTION_STACK" '
-            f"--query \"Stacks[0].Parameters[?ParameterKey=='{CHAMPION_PARAMETER}'].ParameterValue\" "
-            "--output text 2>/dev/null || true); "
-            'if [ -z "$CURRENT" ] || [ "$CURRENT" = "None" ] || [ "$CURRENT" = "$NEW_PACKAGE_ARN" ]; then '
-            'export CHAMPION_ARN="$NEW_PACKAGE_ARN" CHALLENGER_ARN=""; '
-            'else export CHAMPION_ARN="$CURRENT" CHALLENGER_ARN="$NEW_PACKAGE_ARN"; fi; '
-            'echo "champion=$CHAMPION_ARN challenger=${CHALLENGER_ARN:-none}"'
+        script = "\n".join(
+            [
+                "set -eu",
+                'clean() { case "$1" in ""|None) echo "";; *) echo "$1";; esac; }',
+                'param() { clean "$(aws cloudformation describe-stacks --stack-name "$PRODUCTION_STACK"'
+                ' --query "Stacks[0].Parameters[?ParameterKey==\'$1\'].ParameterValue" --output text 2>/dev/null || true)"; }',
+                'weight() { aws sagemaker describe-endpoint --endpoint-name "$PRODUCTION_ENDPOINT"'
+                " --query \"ProductionVariants[?VariantName=='$1'].CurrentWeight\" --output text 2>/dev/null || echo 0; }",
+                'baseline() { clean "$(aws sagemaker describe-model-package --model-package-name "$CHAMPION_ARN"'
+                ' --query "DriftCheckBaselines.ModelDataQuality.$1.S3Uri" --output text 2>/dev/null || true)"; }',
+                f"CHAMPION=$(param {CHAMPION_PARAMETER})",
+                f"CHALLENGER=$(param {CHALLENGER_PARAMETER})",
+                'if [ -n "$CHALLENGER" ] && awk -v a="$(weight challenger)" -v b="$(weight champion)"'
+                " 'BEGIN { exit !(a + 0 > b + 0) }'; then CHAMPION=\"$CHALLENGER\"; fi",
+                'if [ -z "$CHAMPION" ] || [ "$CHAMPION" = "$NEW_PACKAGE_ARN" ]; then',
+                '  CHAMPION_ARN="$NEW_PACKAGE_ARN"; CHALLENGER_ARN=""',
+                'else CHAMPION_ARN="$CHAMPION"; CHALLENGER_ARN="$NEW_PACKAGE_ARN"; fi',
+                "BASELINE_STATISTICS=$(baseline Statistics); BASELINE_CONSTRAINTS=$(baseline Constraints)",
+                "export CHAMPION_ARN CHALLENGER_ARN BASELINE_STATISTICS BASELINE_CONSTRAINTS",
+                'echo "champion=$CHAMPION_ARN challenger=${CHALLENGER_ARN:-none} baseline=${BASELINE_CONSTRAINTS:-none}"',
+            ]
         )
         project = build_project(
             self,
@@ -557,14 +699,36 @@ class DeployPipeline(Construct):
             build_spec=codebuild.BuildSpec.from_object(
                 {
                     "version": "0.2",
-                    "env": {"exported-variables": ["CHAMPION_ARN", "CHALLENGER_ARN"]},
+                    "env": {
+                        "shell": "bash",
+                        "exported-variables": [
+                            "CHAMPION_ARN",
+                            "CHALLENGER_ARN",
+                            "BASELINE_STATISTICS",
+                            "BASELINE_CONSTRAINTS",
+                        ],
+                    },
                     "phases": {"build": {"commands": [script]}},
                 }
             ),
             timeout=Duration.minutes(10),
             encryption_key=encryption_key,
             log_retention=log_retention,
-            environment={"PRODUCTION_STACK": production},
+            environment={"PRODUCTION_STACK": production, "PRODUCTION_ENDPOINT": self.endpoint_names["production"]},
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadTheProductionEndpointAndPackages",
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeModelPackage"],
+                resources=[
+                    stack.format_arn(
+                        service="sagemaker", resource="endpoint", resource_name=self.endpoint_names["production"]
+                    ),
+                    stack.format_arn(
+                        service="sagemaker", resource="model-package", resource_name=f"{self.model_name}/*"
+                    ),
+                ],
+            )
         )
         project.add_to_role_policy(
             iam.PolicyStatement(
@@ -581,7 +745,11 @@ class DeployPipeline(Construct):
                 (
                     f"AwsSolutions-IAM5[Resource::{stack.format_arn(service='cloudformation', resource='stack', resource_name=f'{production}/*')}]",
                     "A stack ARN ends in a generated id; the name is this model's production stack.",
-                )
+                ),
+                (
+                    f"AwsSolutions-IAM5[Resource::{stack.format_arn(service='sagemaker', resource='model-package', resource_name=f'{self.model_name}/*')}]",
+                    "Package versions are numbered at registration; the scope is this model's group.",
+                ),
             ],
         )
         return project

@@ -35,9 +35,9 @@ SEED_DIRECTORY = Path(__file__).resolve().parent.parent / "seed" / "model_build"
 # Local state of a data scientist's checkout that must never be pushed into a new repository.
 SEED_EXCLUDES = (".venv*", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache", "generated", "output")
 SEED_BRANCH = "main"
-# Where the seed's pipeline writes each execution's outputs, evaluation reports included
-# (seed/model_build/workflow/pipeline.py): <model>/pipelines/<execution id>/<output>/.
-EVALUATION_PREFIX = "{model}/pipelines/"
+# Where the seed's pipeline writes each execution's outputs, evaluation reports and baselines
+# included (seed/model_build/workflow/pipeline.py): <model>/pipelines/<execution id>/<output>/.
+PIPELINE_OUTPUTS_PREFIX = "{model}/pipelines/"
 # Where its training jobs write model.tar.gz (<model>/models/<job>/output/).
 MODELS_PREFIX = "{model}/models/"
 # SageMaker's own framework images (scikit-learn, XGBoost) live in repositories named sagemaker-*.
@@ -233,9 +233,10 @@ class ModelProject(Construct):
             self, projects=[test_project, self.train_project], own_buckets=[pipeline_artifacts, self.data_bucket]
         )
 
-    def grant_read_evaluations(self, grantee: iam.IRole) -> None:
-        """Read the evaluation reports of this model's pipeline executions (the approval gate)."""
-        self._grant_read(grantee, "EvaluationReaders", EVALUATION_PREFIX.format(model=self.model_name))
+    def grant_read_pipeline_outputs(self, grantee: iam.IRole) -> None:
+        """Read what this model's pipeline executions wrote: evaluation reports (the approval gate) and
+        data-quality baselines (Model Monitor)."""
+        self._grant_read(grantee, "PipelineOutputReaders", PIPELINE_OUTPUTS_PREFIX.format(model=self.model_name))
 
     def grant_read_models(self, grantee: iam.IRole) -> None:
         """Read the trained model artifacts (the endpoints' serving role)."""

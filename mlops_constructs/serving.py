@@ -34,6 +34,24 @@ from config.schema import ModelConfig, StageServingConfig
 from mlops_constructs.compliance import acknowledge_each, add_compliance_checks
 
 Stage = Literal["staging", "production"]
+# AWS accounts that publish the Model Monitor analyzer image (sagemaker-model-monitor-analyzer) per
+# region, as listed by the SageMaker Python SDK's image_uri_config/model-monitor.json.
+MODEL_MONITOR_IMAGE_ACCOUNTS = {
+    "af-south-1": "875698925577", "ap-east-1": "001633400207", "ap-northeast-1": "574779866223",
+    "ap-northeast-2": "709848358524", "ap-northeast-3": "990339680094", "ap-south-1": "126357580389",
+    "ap-southeast-1": "245545462676", "ap-southeast-2": "563025443158", "ap-southeast-3": "669540362728",
+    "ca-central-1": "536280801234", "cn-north-1": "453000072557", "cn-northwest-1": "453252182341",
+    "eu-central-1": "048819808253", "eu-central-2": "590183933784", "eu-north-1": "895015795356",
+    "eu-south-1": "933208885752", "eu-south-2": "437450045455", "eu-west-1": "468650794304",
+    "eu-west-2": "749857270468", "eu-west-3": "680080141114", "il-central-1": "843974653677",
+    "me-central-1": "588750061953", "me-south-1": "607024016150", "sa-east-1": "539772159869",
+    "us-east-1": "156813124566", "us-east-2": "777275614652", "us-west-1": "890145073186",
+    "us-west-2": "159807026194",
+}  # fmt: skip
+DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+# The monitor runs hourly and must finish before the next run starts.
+MONITORING_CRON = "cron(0 * ? * * *)"
+MONITORING_MAX_RUNTIME_SECONDS = 3300
 CHAMPION, CHALLENGER = "champion", "challenger"
 PACKAGE_ARN_PATTERN = r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]+/\d+"
 # The template's parameters the deploy pipeline and the rollback tool set, and its one output.
@@ -42,6 +60,8 @@ CHAMPION_PARAMETER, CHALLENGER_PARAMETER, ENDPOINT_OUTPUT = (
     "ChallengerModelPackageArn",
     "EndpointName",
 )
+BASELINE_STATISTICS_PARAMETER = "BaselineStatisticsS3Uri"
+BASELINE_CONSTRAINTS_PARAMETER = "BaselineConstraintsS3Uri"
 
 
 def endpoint_name(platform_name: str, model_name: str, stage: Stage) -> str:
@@ -92,6 +112,7 @@ class MultiVariantEndpoint(Construct):
         super().__init__(scope, construct_id)
         serving = model.serving
         self.endpoint_name = endpoint_name
+        self.kms_key_arn = kms_key_arn
         self._stage_config = stage_config
         self._period = Duration.minutes(serving.alarms.period_minutes)
         self._alarm_action = cloudwatch_actions.SnsAction(sns.Topic.from_topic_arn(self, "AlertTopic", alert_topic_arn))
@@ -388,6 +409,218 @@ def _rollout_timeout_seconds(model: ModelConfig) -> int:
     return min(28800, (steps * rollout.wait_minutes + rollout.baking_minutes + 60) * 60)
 
 
+class EndpointMonitor(Construct):
+    """Model Monitor on a production endpoint, and the drift alarms on what it publishes.
+
+    An hourly data-quality schedule compares captured requests with the deployed champion's
+    baseline (created only when the package carries one) and publishes a drift metric per
+    feature; each monitored feature has an alarm. Where config names a ground-truth location, an
+    hourly model-quality schedule joins captured predictions with the labels. Jobs run network
+    isolated, with KMS on volumes and outputs.
+
+    The drift alarms have no action of their own: EventBridge routes their state changes to the
+    drift alert Lambda, which publishes one message with context (and can start retraining).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint: MultiVariantEndpoint,
+        model: ModelConfig,
+        monitored_features: list[str],
+        role_arn: str,
+        output_s3_uri: str,
+        baseline_statistics_s3_uri: str,
+        baseline_constraints_s3_uri: str,
+        kms_key_arn: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        if stack.region not in MODEL_MONITOR_IMAGE_ACCOUNTS:
+            raise ValueError(f"SageMaker Model Monitor is not available in {stack.region}")
+        domain = "amazonaws.com.cn" if stack.region.startswith("cn-") else "amazonaws.com"
+        self._image = f"{MODEL_MONITOR_IMAGE_ACCOUNTS[stack.region]}.dkr.ecr.{stack.region}.{domain}/sagemaker-model-monitor-analyzer"
+        self._role_arn, self._kms_key_arn = role_arn, kms_key_arn
+        monitoring = model.monitoring
+        self.has_baseline = CfnCondition(
+            self, "HasBaseline", expression=Fn.condition_not(Fn.condition_equals(baseline_constraints_s3_uri, ""))
+        )
+        endpoint_name = endpoint.endpoint_name
+        data_quality = sagemaker.CfnDataQualityJobDefinition(
+            self,
+            "DataQualityJob",
+            data_quality_app_specification=sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
+                image_uri=self._image, environment={"publish_cloudwatch_metrics": "Enabled"}
+            ),
+            data_quality_baseline_config=sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
+                constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(
+                    s3_uri=baseline_constraints_s3_uri
+                ),
+                statistics_resource=sagemaker.CfnDataQualityJobDefinition.StatisticsResourceProperty(
+                    s3_uri=baseline_statistics_s3_uri
+                ),
+            ),
+            data_quality_job_input=sagemaker.CfnDataQualityJobDefinition.DataQualityJobInputProperty(
+                endpoint_input=sagemaker.CfnDataQualityJobDefinition.EndpointInputProperty(
+                    endpoint_name=endpoint_name,
+                    local_path="/opt/ml/processing/input/endpoint",
+                    s3_data_distribution_type="FullyReplicated",
+                    s3_input_mode="File",
+                )
+            ),
+            data_quality_job_output_config=sagemaker.CfnDataQualityJobDefinition.MonitoringOutputConfigProperty(
+                kms_key_id=kms_key_arn,
+                monitoring_outputs=[
+                    sagemaker.CfnDataQualityJobDefinition.MonitoringOutputProperty(
+                        s3_output=sagemaker.CfnDataQualityJobDefinition.S3OutputProperty(
+                            s3_uri=f"{output_s3_uri}/data-quality",
+                            local_path="/opt/ml/processing/output",
+                            s3_upload_mode="EndOfJob",
+                        )
+                    )
+                ],
+            ),
+            job_resources=sagemaker.CfnDataQualityJobDefinition.MonitoringResourcesProperty(
+                cluster_config=sagemaker.CfnDataQualityJobDefinition.ClusterConfigProperty(
+                    instance_count=1,
+                    instance_type=monitoring.instance_type,
+                    volume_size_in_gb=20,
+                    volume_kms_key_id=kms_key_arn,
+                )
+            ),
+            network_config=sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
+                enable_network_isolation=True, enable_inter_container_traffic_encryption=True
+            ),
+            role_arn=role_arn,
+            stopping_condition=sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
+                max_runtime_in_seconds=MONITORING_MAX_RUNTIME_SECONDS
+            ),
+        )
+        data_quality.cfn_options.condition = self.has_baseline
+        data_quality.node.add_dependency(endpoint.endpoint)
+        self.data_quality_schedule_name = f"{endpoint_name}-data-quality"
+        self.data_quality_schedule = self._schedule(
+            "DataQualitySchedule", self.data_quality_schedule_name, "DataQuality", data_quality.attr_job_definition_arn
+        )
+        self.data_quality_schedule.cfn_options.condition = self.has_baseline
+        self.drift_alarms = [
+            self._drift_alarm(endpoint_name, feature, monitoring.drift_threshold) for feature in monitored_features
+        ]
+        if monitoring.ground_truth_s3_uri:
+            self._model_quality(endpoint, monitoring.instance_type, output_s3_uri, monitoring.ground_truth_s3_uri)
+
+    def _schedule(
+        self, construct_id: str, name: str, kind: str, job_definition_arn: str
+    ) -> sagemaker.CfnMonitoringSchedule:
+        # The job definition's generated name is the last part of its ARN.
+        job_definition_name = Fn.select(1, Fn.split("/", job_definition_arn))
+        return sagemaker.CfnMonitoringSchedule(
+            self,
+            construct_id,
+            monitoring_schedule_name=name,
+            monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
+                monitoring_job_definition_name=job_definition_name,
+                monitoring_type=kind,
+                schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
+                    schedule_expression=MONITORING_CRON
+                ),
+            ),
+        )
+
+    def _drift_alarm(self, endpoint_name: str, feature: str, threshold: float) -> cloudwatch.CfnAlarm:
+        alarm = cloudwatch.CfnAlarm(
+            self,
+            f"Drift{feature}",
+            alarm_name=f"{endpoint_name}-drift-{feature}",
+            alarm_description=f"Baseline drift of feature '{feature}' on {endpoint_name} above {threshold}",
+            namespace=DATA_METRICS_NAMESPACE,
+            metric_name=f"feature_baseline_drift_{feature}",
+            dimensions=[
+                cloudwatch.CfnAlarm.DimensionProperty(name="Endpoint", value=endpoint_name),
+                cloudwatch.CfnAlarm.DimensionProperty(name="MonitoringSchedule", value=self.data_quality_schedule_name),
+            ],
+            statistic="Maximum",
+            period=3600,
+            evaluation_periods=1,
+            threshold=threshold,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+        )
+        alarm.cfn_options.condition = self.has_baseline
+        acknowledge_each(
+            alarm,
+            [
+                (
+                    "NIST.800.53.R5-CloudWatchAlarmAction",
+                    "EventBridge routes this alarm's state changes to the drift alert Lambda, which alerts with context.",
+                )
+            ],
+        )
+        return alarm
+
+    def _model_quality(
+        self, endpoint: MultiVariantEndpoint, instance_type: str, output_s3_uri: str, ground_truth_s3_uri: str
+    ) -> None:
+        """Joins captured predictions with the labels in the ground-truth location, hourly."""
+        job = sagemaker.CfnModelQualityJobDefinition(
+            self,
+            "ModelQualityJob",
+            model_quality_app_specification=sagemaker.CfnModelQualityJobDefinition.ModelQualityAppSpecificationProperty(
+                image_uri=self._image,
+                problem_type="BinaryClassification",
+                environment={"publish_cloudwatch_metrics": "Enabled"},
+            ),
+            model_quality_job_input=sagemaker.CfnModelQualityJobDefinition.ModelQualityJobInputProperty(
+                endpoint_input=sagemaker.CfnModelQualityJobDefinition.EndpointInputProperty(
+                    endpoint_name=endpoint.endpoint_name,
+                    local_path="/opt/ml/processing/input/endpoint",
+                    # The seed's serving script answers {"predictions": [{"churn_probability", "churned"}]}.
+                    probability_attribute="predictions[0].churn_probability",
+                    probability_threshold_attribute=0.5,
+                    start_time_offset="-PT2H",
+                    end_time_offset="-PT1H",
+                ),
+                ground_truth_s3_input=sagemaker.CfnModelQualityJobDefinition.MonitoringGroundTruthS3InputProperty(
+                    s3_uri=ground_truth_s3_uri
+                ),
+            ),
+            model_quality_job_output_config=sagemaker.CfnModelQualityJobDefinition.MonitoringOutputConfigProperty(
+                kms_key_id=self._kms_key_arn,
+                monitoring_outputs=[
+                    sagemaker.CfnModelQualityJobDefinition.MonitoringOutputProperty(
+                        s3_output=sagemaker.CfnModelQualityJobDefinition.S3OutputProperty(
+                            s3_uri=f"{output_s3_uri}/model-quality", local_path="/opt/ml/processing/output"
+                        )
+                    )
+                ],
+            ),
+            job_resources=sagemaker.CfnModelQualityJobDefinition.MonitoringResourcesProperty(
+                cluster_config=sagemaker.CfnModelQualityJobDefinition.ClusterConfigProperty(
+                    instance_count=1,
+                    instance_type=instance_type,
+                    volume_size_in_gb=20,
+                    volume_kms_key_id=self._kms_key_arn,
+                )
+            ),
+            network_config=sagemaker.CfnModelQualityJobDefinition.NetworkConfigProperty(
+                enable_network_isolation=True, enable_inter_container_traffic_encryption=True
+            ),
+            role_arn=self._role_arn,
+            stopping_condition=sagemaker.CfnModelQualityJobDefinition.StoppingConditionProperty(
+                max_runtime_in_seconds=MONITORING_MAX_RUNTIME_SECONDS
+            ),
+        )
+        job.node.add_dependency(endpoint.endpoint)
+        self.model_quality_schedule = self._schedule(
+            "ModelQualitySchedule",
+            f"{endpoint.endpoint_name}-model-quality",
+            "ModelQuality",
+            job.attr_job_definition_arn,
+        )
+
+
 class ServingTemplateStack(Stack):
     """The template the deploy pipeline deploys for one stage of one model."""
 
@@ -399,6 +632,7 @@ class ServingTemplateStack(Stack):
         platform_name: str,
         model: ModelConfig,
         stage: Stage,
+        monitored_features: list[str],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -442,11 +676,39 @@ class ServingTemplateStack(Stack):
             alert_topic_arn=parameter("AlertTopicArn", "Topic the alarms notify"),
             guardrails=production,
         )
+        if production:
+            self.monitor = EndpointMonitor(
+                self,
+                "Monitor",
+                endpoint=self.endpoint,
+                model=model,
+                monitored_features=monitored_features,
+                role_arn=parameter("MonitoringRoleArn", "Role the Model Monitor jobs run as"),
+                output_s3_uri=parameter("MonitoringOutputS3Uri", "Where monitoring reports are written"),
+                # No default: the deploy pipeline always passes the champion's (possibly empty) baseline.
+                baseline_statistics_s3_uri=parameter(
+                    BASELINE_STATISTICS_PARAMETER,
+                    "Champion's data-quality baseline statistics, or empty",
+                    allowed_pattern=r"^(s3://\S+)?$",
+                ),
+                baseline_constraints_s3_uri=parameter(
+                    BASELINE_CONSTRAINTS_PARAMETER,
+                    "Champion's data-quality baseline constraints, or empty",
+                    allowed_pattern=r"^(s3://\S+)?$",
+                ),
+                kms_key_arn=self.endpoint.kms_key_arn,
+            )
         CfnOutput(self, ENDPOINT_OUTPUT, value=self.endpoint.endpoint.attr_endpoint_name)
 
 
 def render_serving_template(
-    *, platform_name: str, model: ModelConfig, stage: Stage, env: Environment, context: dict[str, Any]
+    *,
+    platform_name: str,
+    model: ModelConfig,
+    stage: Stage,
+    monitored_features: list[str],
+    env: Environment,
+    context: dict[str, Any],
 ) -> dict[str, Any]:
     """Synthesize one stage's serving template in an app of its own, compliance checks included."""
     app = CdkApp(context=context, analytics_reporting=False)
@@ -456,6 +718,7 @@ def render_serving_template(
         platform_name=platform_name,
         model=model,
         stage=stage,
+        monitored_features=monitored_features,
         env=env,
         synthesizer=BootstraplessSynthesizer(),
         description=f"Serving of model '{model.name}' ({stage}), deployed by its deploy pipeline",

@@ -24,6 +24,7 @@ class ModelDeployStack(Stack):
         *,
         platform_name: str,
         model: ModelConfig,
+        monitored_features: list[str],
         encryption_key: kms.IKey,
         access_log_bucket: s3.IBucket,
         alert_topic: sns.ITopic,
@@ -42,6 +43,7 @@ class ModelDeployStack(Stack):
             "Deploy",
             platform_name=platform_name,
             model=model,
+            monitored_features=monitored_features,
             env=env,
             # The serving templates are synthesized with this app's feature flags.
             template_context=self.node.get_all_context(),

@@ -41,6 +41,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             f"{config.name}-{model.name}-deploy",
             platform_name=config.name,
             model=model,
+            monitored_features=config.monitored_features(model),
             encryption_key=governance.key,
             access_log_bucket=governance.access_log_bucket,
             alert_topic=governance.alert_topic,
@@ -93,8 +94,10 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             description=f"Build project of model '{model.name}': CodeCommit repository, build pipeline, SageMaker roles",
             tags=model.tags,
         )
-        build.project.grant_read_evaluations(approval.gate.handler.role)
-        build.project.grant_read_models(model_deploys[model.name].deploy.serving_role)
+        deploy = model_deploys[model.name].deploy
+        build.project.grant_read_pipeline_outputs(approval.gate.handler.role)
+        build.project.grant_read_pipeline_outputs(deploy.monitoring_role)
+        build.project.grant_read_models(deploy.serving_role)
         model_builds[model.name] = build
     feature_store = None
     if config.feature_groups:

@@ -194,7 +194,7 @@ def test_gate_reads_evaluation_reports_through_the_model_project(churn_build: Te
     policy = next(
         v["Properties"]
         for k, v in of_type(churn_build, "AWS::IAM::ManagedPolicy").items()
-        if k.startswith("ProjectEvaluationReaders")
+        if k.startswith("ProjectPipelineOutputReadersmlopsapproval")
     )
     assert policy["Roles"] == [
         {"Fn::ImportValue": "mlops-approval:ExportsOutputRefApprovalGateHandlerRole990CDAFAEA478FA3"}

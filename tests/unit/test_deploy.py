@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ ACCOUNT, REGION = "123456789012", "eu-west-1"
 PIPELINE = "DeployPipeline74E14360"
 DEPLOYMENT_ROLE = "DeployDeploymentRole1F6BEA18"
 SERVING_ROLE = "DeployServingRoleCFB946A3"
+MONITORING_ROLE = "DeployMonitoringRole05DC87E2"
 NEW = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/7"
 CURRENT = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/5"
 
@@ -101,18 +103,53 @@ def test_production_gets_the_new_package_as_challenger_of_the_resolved_champion(
     parameters = overrides(production)
     assert parameters["ChampionModelPackageArn"] == "#{Champion.CHAMPION_ARN}"
     assert parameters["ChallengerModelPackageArn"] == "#{Champion.CHALLENGER_ARN}"
+    assert parameters["BaselineStatisticsS3Uri"] == "#{Champion.BASELINE_STATISTICS}"
+    assert parameters["BaselineConstraintsS3Uri"] == "#{Champion.BASELINE_CONSTRAINTS}"
     assert set(parameters) == {
         "ChampionModelPackageArn",
         "ChallengerModelPackageArn",
+        "BaselineStatisticsS3Uri",
+        "BaselineConstraintsS3Uri",
         "ExecutionRoleArn",
         "KmsKeyArn",
         "DataCaptureS3Uri",
         "AlertTopicArn",
+        "MonitoringRoleArn",
+        "MonitoringOutputS3Uri",
     }
 
 
-def _resolve_champion(tmp_path: Path, churn_deploy: Template, current: str | None) -> dict[str, str]:
-    """Run the ResolveChampion build command with a fake `aws` CLI that reports `current` (None: no stack)."""
+FAKE_AWS = """#!{python}
+import json, sys
+state = json.load(open({state!r}))
+args = sys.argv[1:]
+query = args[args.index("--query") + 1] if "--query" in args else ""
+if args[:2] == ["cloudformation", "describe-stacks"]:
+    if state["stack"] is None:
+        sys.exit("An error occurred (ValidationError): Stack with id mlops-churn-production does not exist")
+    key = query.split("ParameterKey=='")[1].split("'")[0]
+    print(state["stack"].get(key) or "")
+elif args[:2] == ["sagemaker", "describe-endpoint"]:
+    variant = query.split("VariantName=='")[1].split("'")[0]
+    print(state["weights"].get(variant, ""))
+elif args[:2] == ["sagemaker", "describe-model-package"]:
+    package = args[args.index("--model-package-name") + 1]
+    kind = query.split("ModelDataQuality.")[1].split(".")[0]
+    print(state["baselines"].get(package, {{}}).get(kind, "None"))
+else:
+    sys.exit(f"unexpected call: {{args}}")
+"""
+
+
+def _resolve_champion(
+    tmp_path: Path,
+    churn_deploy: Template,
+    *,
+    stack: dict[str, str] | None,
+    weights: dict[str, float] | None = None,
+    baselines: dict[str, dict[str, str]] | None = None,
+) -> dict[str, str]:
+    """Run the ResolveChampion build commands against a fake `aws` CLI that reports the given production."""
     project = next(
         iter(
             v
@@ -121,41 +158,96 @@ def _resolve_champion(tmp_path: Path, churn_deploy: Template, current: str | Non
         )
     )
     buildspec = json.loads(project["Properties"]["Source"]["BuildSpec"])
-    assert buildspec["env"]["exported-variables"] == ["CHAMPION_ARN", "CHALLENGER_ARN"]
+    exported = buildspec["env"]["exported-variables"]
+    assert exported == ["CHAMPION_ARN", "CHALLENGER_ARN", "BASELINE_STATISTICS", "BASELINE_CONSTRAINTS"]
     (command,) = buildspec["phases"]["build"]["commands"]
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"stack": stack, "weights": weights or {}, "baselines": baselines or {}}))
     fake_aws = tmp_path / "aws"
-    fake_aws.write_text(
-        "#!/bin/sh\n"
-        + ('echo "Stack with id $4 does not exist" >&2; exit 254\n' if current is None else f"echo '{current}'\n")
-    )
+    fake_aws.write_text(FAKE_AWS.format(python=sys.executable, state=str(state)))
     fake_aws.chmod(0o755)
     environment = {
         "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
         "PRODUCTION_STACK": "mlops-churn-production",
+        "PRODUCTION_ENDPOINT": "mlops-churn-production",
         "NEW_PACKAGE_ARN": NEW,
     }
-    result = subprocess.run(  # noqa: S603 - the synthesized build command, against a fake CLI
-        ["/bin/sh", "-c", f'{command}; echo "CHAMPION=$CHAMPION_ARN"; echo "CHALLENGER=$CHALLENGER_ARN"'],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
+    show = "; ".join(f'echo "{name}=${name}"' for name in exported)
+    result = subprocess.run(  # noqa: S603 - the synthesized build commands, against a fake CLI
+        ["/bin/bash", "-c", f"{command}\n{show}"], env=environment, capture_output=True, text=True, check=True
     )
-    return dict(
-        line.split("=", 1) for line in result.stdout.splitlines() if line.startswith(("CHAMPION=", "CHALLENGER="))
-    )
+    values = dict(line.split("=", 1) for line in result.stdout.splitlines() if line.split("=", 1)[0] in exported)
+    assert set(values) == set(exported), result.stdout + result.stderr
+    return values
+
+
+BASELINE = {
+    "Statistics": "s3://data/churn/pipelines/e1/baseline/statistics.json",
+    "Constraints": "s3://data/churn/pipelines/e1/baseline/constraints.json",
+}
 
 
 def test_first_deployment_makes_the_package_champion_at_100_percent(tmp_path: Path, churn_deploy: Template) -> None:
-    assert _resolve_champion(tmp_path, churn_deploy, current=None) == {"CHAMPION": NEW, "CHALLENGER": ""}
+    assert _resolve_champion(tmp_path, churn_deploy, stack=None, baselines={NEW: BASELINE}) == {
+        "CHAMPION_ARN": NEW,
+        "CHALLENGER_ARN": "",
+        "BASELINE_STATISTICS": BASELINE["Statistics"],
+        "BASELINE_CONSTRAINTS": BASELINE["Constraints"],
+    }
 
 
-def test_next_deployment_adds_the_package_as_challenger(tmp_path: Path, churn_deploy: Template) -> None:
-    assert _resolve_champion(tmp_path, churn_deploy, current=CURRENT) == {"CHAMPION": CURRENT, "CHALLENGER": NEW}
+def test_next_deployment_adds_the_package_as_challenger_monitored_against_the_champion(
+    tmp_path: Path, churn_deploy: Template
+) -> None:
+    resolved = _resolve_champion(
+        tmp_path,
+        churn_deploy,
+        stack={"ChampionModelPackageArn": CURRENT, "ChallengerModelPackageArn": ""},
+        weights={"champion": 1.0},
+        baselines={CURRENT: BASELINE},
+    )
+    assert resolved == {
+        "CHAMPION_ARN": CURRENT,
+        "CHALLENGER_ARN": NEW,
+        "BASELINE_STATISTICS": BASELINE["Statistics"],
+        "BASELINE_CONSTRAINTS": BASELINE["Constraints"],
+    }
 
 
-def test_redeploying_the_champion_keeps_it_alone(tmp_path: Path, churn_deploy: Template) -> None:
-    assert _resolve_champion(tmp_path, churn_deploy, current=NEW) == {"CHAMPION": NEW, "CHALLENGER": ""}
+def test_a_challenger_the_traffic_shift_promoted_is_the_champion_now(tmp_path: Path, churn_deploy: Template) -> None:
+    promoted = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/6"
+    resolved = _resolve_champion(
+        tmp_path,
+        churn_deploy,
+        stack={"ChampionModelPackageArn": CURRENT, "ChallengerModelPackageArn": promoted},
+        weights={"champion": 0.0, "challenger": 1.0},
+    )
+    assert (resolved["CHAMPION_ARN"], resolved["CHALLENGER_ARN"]) == (promoted, NEW)
+
+
+def test_a_challenger_still_on_trial_stays_challenger(tmp_path: Path, churn_deploy: Template) -> None:
+    trial = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/6"
+    resolved = _resolve_champion(
+        tmp_path,
+        churn_deploy,
+        stack={"ChampionModelPackageArn": CURRENT, "ChallengerModelPackageArn": trial},
+        weights={"champion": 0.7, "challenger": 0.3},
+    )
+    assert (resolved["CHAMPION_ARN"], resolved["CHALLENGER_ARN"]) == (CURRENT, NEW)
+
+
+def test_redeploying_the_champion_keeps_it_alone_and_a_package_without_baseline_is_unmonitored(
+    tmp_path: Path, churn_deploy: Template
+) -> None:
+    resolved = _resolve_champion(
+        tmp_path, churn_deploy, stack={"ChampionModelPackageArn": NEW, "ChallengerModelPackageArn": ""}
+    )
+    assert resolved == {
+        "CHAMPION_ARN": NEW,
+        "CHALLENGER_ARN": "",
+        "BASELINE_STATISTICS": "",
+        "BASELINE_CONSTRAINTS": "",
+    }
 
 
 def test_smoke_test_calls_the_staging_endpoint_with_the_sample_payloads(churn_deploy: Template) -> None:
@@ -258,7 +350,7 @@ def test_cloudformation_deploys_only_this_models_endpoints(deployment_role) -> N
     )
 
 
-def test_deployment_passes_only_the_serving_role(churn_deploy: Template) -> None:
+def test_deployment_passes_only_the_serving_and_monitoring_roles(churn_deploy: Template) -> None:
     passes = [
         statement
         for policy in resources(churn_deploy, "AWS::IAM::ManagedPolicy").values()
@@ -267,10 +359,10 @@ def test_deployment_passes_only_the_serving_role(churn_deploy: Template) -> None
     ]
     assert passes == [
         {
-            "Sid": "PassTheServingRole",
+            "Sid": "PassTheServingAndMonitoringRoles",
             "Effect": "Allow",
             "Action": "iam:PassRole",
-            "Resource": {"Fn::GetAtt": [SERVING_ROLE, "Arn"]},
+            "Resource": [{"Fn::GetAtt": [MONITORING_ROLE, "Arn"]}, {"Fn::GetAtt": [SERVING_ROLE, "Arn"]}],
             "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         }
     ]

@@ -49,6 +49,10 @@ def test_production_takes_only_deploy_time_values_as_parameters(production: dict
         "KmsKeyArn",
         "DataCaptureS3Uri",
         "AlertTopicArn",
+        "MonitoringRoleArn",
+        "MonitoringOutputS3Uri",
+        "BaselineStatisticsS3Uri",
+        "BaselineConstraintsS3Uri",
     }
     assert "Default" not in parameters["ChampionModelPackageArn"], "a champion is always required"
     assert parameters["ChallengerModelPackageArn"]["Default"] == ""
@@ -64,7 +68,7 @@ def test_production_takes_only_deploy_time_values_as_parameters(production: dict
 def test_champion_and_challenger_variants_with_configured_weights(
     production: dict[str, Any], default_config: PlatformConfig
 ) -> None:
-    (condition,) = production["Conditions"]
+    (condition,) = [name for name in production["Conditions"] if name.startswith("EndpointHasChallenger")]
     assert production["Conditions"][condition] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "ChallengerModelPackageArn"}, ""]}]
     }
@@ -88,7 +92,7 @@ def test_models_come_from_the_package_parameters_network_isolated(production: di
     }
     assert set(models) == {"ChampionModelPackageArn", "ChallengerModelPackageArn"}
     assert "Condition" not in models["ChampionModelPackageArn"]
-    assert models["ChallengerModelPackageArn"]["Condition"] == next(iter(production["Conditions"]))
+    assert models["ChallengerModelPackageArn"]["Condition"].startswith("EndpointHasChallenger")
     for model in models.values():
         assert model["Properties"]["EnableNetworkIsolation"] is True
         assert model["Properties"]["ExecutionRoleArn"] == {"Ref": "ExecutionRoleArn"}
@@ -154,8 +158,9 @@ def test_per_variant_alarms_alert_the_topic(production: dict[str, Any]) -> None:
     for variant in ("Champion", "Challenger"):
         found = {kind for kind in kinds if any(k.startswith(f"Endpoint{variant}{kind}") for k in alarms)}
         assert found == kinds, variant
-    for alarm in alarms.values():
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopicArn"}]
+    for logical_id, alarm in alarms.items():
+        if logical_id.startswith("Endpoint"):  # the variants' alarms (drift alarms go through EventBridge)
+            assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopicArn"}]
     latency = next(v["Properties"] for k, v in alarms.items() if k.startswith("EndpointChampionLatencyP99"))
     assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Threshold"]) == (
         "ModelLatency",
@@ -212,6 +217,7 @@ def _render(config: PlatformConfig, **serving_updates: Any) -> tuple[App, dict[s
         platform_name="mlops",
         model=model,
         stage="production",
+        monitored_features=["tenure_months"],
         env=Environment(account="123456789012", region="eu-west-1"),
     )
     return app, app.synth().get_stack_by_name(stack.stack_name).template
@@ -242,3 +248,79 @@ def test_serving_templates_pass_the_rule_packs(default_config: PlatformConfig) -
     for pack in rule_packs(app):
         report = pack.validate_scope(app)
         assert report.success, [v.rule_name for v in report.violations]
+
+
+# --- Model Monitor --------------------------------------------------------------------------------
+
+
+def test_data_quality_monitor_runs_hourly_against_the_champions_baseline(production: dict[str, Any]) -> None:
+    (has_baseline,) = [name for name in production["Conditions"] if name.startswith("MonitorHasBaseline")]
+    assert production["Conditions"][has_baseline] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "BaselineConstraintsS3Uri"}, ""]}]
+    }
+    job = only(production, "AWS::SageMaker::DataQualityJobDefinition")
+    assert job["Condition"] == has_baseline
+    properties = job["Properties"]
+    assert properties["DataQualityAppSpecification"] == {
+        "ImageUri": "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer",
+        "Environment": {"publish_cloudwatch_metrics": "Enabled"},
+    }
+    assert properties["DataQualityBaselineConfig"] == {
+        "ConstraintsResource": {"S3Uri": {"Ref": "BaselineConstraintsS3Uri"}},
+        "StatisticsResource": {"S3Uri": {"Ref": "BaselineStatisticsS3Uri"}},
+    }
+    assert properties["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == "mlops-churn-production"
+    assert properties["DataQualityJobOutputConfig"]["KmsKeyId"] == {"Ref": "KmsKeyArn"}
+    assert properties["JobResources"]["ClusterConfig"]["VolumeKmsKeyId"] == {"Ref": "KmsKeyArn"}
+    assert properties["NetworkConfig"] == {
+        "EnableNetworkIsolation": True,
+        "EnableInterContainerTrafficEncryption": True,
+    }
+    assert properties["RoleArn"] == {"Ref": "MonitoringRoleArn"}
+    assert properties["StoppingCondition"]["MaxRuntimeInSeconds"] < 3600, "must end before the next hourly run"
+    schedule = only(production, "AWS::SageMaker::MonitoringSchedule")
+    assert schedule["Condition"] == has_baseline
+    config = schedule["Properties"]["MonitoringScheduleConfig"]
+    assert schedule["Properties"]["MonitoringScheduleName"] == "mlops-churn-production-data-quality"
+    assert config["MonitoringType"] == "DataQuality"
+    assert config["ScheduleConfig"] == {"ScheduleExpression": "cron(0 * ? * * *)"}
+
+
+def test_each_monitored_feature_has_a_drift_alarm(production: dict[str, Any], default_config: PlatformConfig) -> None:
+    drift = {
+        alarm["Properties"]["AlarmName"]: alarm
+        for alarm in of_type(production, "AWS::CloudWatch::Alarm").values()
+        if "-drift-" in alarm["Properties"].get("AlarmName", "")
+    }
+    features = default_config.monitored_features(default_config.models[0])
+    assert set(drift) == {f"mlops-churn-production-drift-{feature}" for feature in features}
+    alarm = drift["mlops-churn-production-drift-tenure_months"]["Properties"]
+    assert alarm["Namespace"] == "aws/sagemaker/Endpoints/data-metrics"
+    assert alarm["MetricName"] == "feature_baseline_drift_tenure_months"
+    assert alarm["Dimensions"] == [
+        {"Name": "Endpoint", "Value": "mlops-churn-production"},
+        {"Name": "MonitoringSchedule", "Value": "mlops-churn-production-data-quality"},
+    ]
+    assert alarm["Threshold"] == default_config.models[0].monitoring.drift_threshold
+    assert "AlarmActions" not in alarm, "EventBridge takes drift alarms to the drift alert Lambda"
+
+
+def test_model_quality_monitor_when_ground_truth_is_configured(default_config: PlatformConfig) -> None:
+    model = default_config.models[0]
+    monitoring = model.monitoring.model_copy(update={"ground_truth_s3_uri": "s3://labels/churn/"})
+    config = default_config.model_copy(update={"models": [model.model_copy(update={"monitoring": monitoring})]})
+    _, template = _render(config)
+    job = only(template, "AWS::SageMaker::ModelQualityJobDefinition")["Properties"]
+    assert job["ModelQualityAppSpecification"]["ProblemType"] == "BinaryClassification"
+    assert job["ModelQualityJobInput"]["GroundTruthS3Input"] == {"S3Uri": "s3://labels/churn/"}
+    assert job["ModelQualityJobInput"]["EndpointInput"]["ProbabilityAttribute"] == "predictions[0].churn_probability"
+    assert job["NetworkConfig"]["EnableNetworkIsolation"] is True
+    names = {
+        s["Properties"]["MonitoringScheduleName"]
+        for s in of_type(template, "AWS::SageMaker::MonitoringSchedule").values()
+    }
+    assert names == {"mlops-churn-production-data-quality", "mlops-churn-production-model-quality"}
+
+
+def test_no_model_quality_monitor_without_ground_truth(production: dict[str, Any]) -> None:
+    assert not of_type(production, "AWS::SageMaker::ModelQualityJobDefinition")
