@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Tags
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -132,30 +130,7 @@ class ApprovalGate(Construct):
                 )
             ],
         )
-        self.dead_letter_alarm = cloudwatch.Alarm(
-            self,
-            "DeadLetterAlarm",
-            alarm_description="Approval events the gate could not process: inspect the queue, fix, redrive",
-            metric=self.handler.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.dead_letter_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alert_topic))
-        self.error_alarm = cloudwatch.Alarm(
-            self,
-            "ErrorAlarm",
-            alarm_description="The approval gate is failing (AWS errors it retries)",
-            metric=self.handler.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.error_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alert_topic))
+        self.error_alarm, self.dead_letter_alarm = self.handler.alarm_on_failures(alert_topic)
 
     def _grant(
         self,

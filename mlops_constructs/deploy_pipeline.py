@@ -56,6 +56,7 @@ from mlops_constructs.storage import SecureBucket
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 SMOKE_TEST = REPOSITORY_ROOT / "tools" / "smoke_test.py"
 SAMPLE_PAYLOADS = REPOSITORY_ROOT / "seed" / "model_build" / "sample_payloads.json"
+RECORD_PREPROCESSOR = REPOSITORY_ROOT / "mlops_constructs" / "runtime" / "model_monitor_preprocessor.py"
 MODEL_PACKAGE_ARN_VARIABLE = "ModelPackageArn"
 APPROVAL_STAGE, APPROVAL_ACTION = "Approve", "ApproveProduction"
 SAGEMAKER_IMAGE_REPOSITORIES = "repository/sagemaker-*"
@@ -137,6 +138,16 @@ class DeployPipeline(Construct):
         pipeline_artifacts = bucket("PipelineArtifacts", f"{model.name}-deploy-pipeline/")
         self.serving_role = self._serving_role(stack, encryption_key)
         self.monitoring_role = self._monitoring_role(stack, encryption_key)
+        record_preprocessor = s3_assets.Asset(self, "RecordPreprocessor", path=str(RECORD_PREPROCESSOR))
+        self.monitoring_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadTheRecordPreprocessor",
+                actions=["s3:GetObject"],
+                resources=[
+                    f"arn:{stack.partition}:s3:::{record_preprocessor.s3_bucket_name}/{record_preprocessor.s3_object_key}"
+                ],
+            )
+        )
         deployment_role = self._deployment_role(stack, encryption_key)
         parameters = {
             "ExecutionRoleArn": self.serving_role.role_arn,
@@ -145,6 +156,7 @@ class DeployPipeline(Construct):
             "AlertTopicArn": alert_topic.topic_arn,
             "MonitoringRoleArn": self.monitoring_role.role_arn,
             "MonitoringOutputS3Uri": self.data_capture_bucket.s3_url_for_object(f"{model.name}/monitoring"),
+            "RecordPreprocessorS3Uri": record_preprocessor.s3_object_url,
         }
 
         def overrides(stage: Stage, **packages: str) -> dict[str, str]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -140,3 +143,34 @@ class PlatformFunction(Construct):
                 ),
             ],
         )
+
+    def alarm_on_failures(self, alert_topic: sns.ITopic) -> list[cloudwatch.Alarm]:
+        """Alarms to the topic when the handler errors (AWS failures it retries) or dead-letters events."""
+        alarms = []
+        for alarm_id, description, metric in [
+            (
+                "ErrorAlarm",
+                "is failing (AWS errors it retries)",
+                self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+            ),
+            (
+                "DeadLetterAlarm",
+                "could not process events: inspect its dead-letter queue, fix, redrive",
+                self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+            ),
+        ]:
+            alarm = cloudwatch.Alarm(
+                self,
+                alarm_id,
+                alarm_description=f"{self.function.node.path} {description}",
+                metric=metric,
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(alert_topic))
+            alarms.append(alarm)
+        return alarms

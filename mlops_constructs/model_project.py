@@ -18,6 +18,8 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -27,6 +29,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
+from mlops_constructs.endpoint_automation import RETRAINING_DETAIL_TYPE, RETRAINING_SOURCE
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.storage import SecureBucket
@@ -231,6 +234,25 @@ class ModelProject(Construct):
         alert_on_failure(self.pipeline, alert_topic=alert_topic, what=f"model build pipeline of '{model.name}'")
         acknowledge_pipeline_grants(
             self, projects=[test_project, self.train_project], own_buckets=[pipeline_artifacts, self.data_bucket]
+        )
+
+    def retrain_on_request(self, bus: events.IEventBus) -> events.Rule:
+        """Start the build pipeline when a "Retraining Requested" event for this model reaches `bus`.
+
+        The drift alert asks for retraining this way (once per cool-down), so its stack needs
+        nothing from this one.
+        """
+        return events.Rule(
+            self,
+            "RetrainingRequests",
+            description=f"Retrain model '{self.model_name}' when the drift alert asks for it",
+            event_bus=bus,
+            event_pattern=events.EventPattern(
+                source=[RETRAINING_SOURCE],
+                detail_type=[RETRAINING_DETAIL_TYPE],
+                detail={"model_name": [self.model_name]},
+            ),
+            targets=[targets.CodePipeline(self.pipeline)],
         )
 
     def grant_read_pipeline_outputs(self, grantee: iam.IRole) -> None:

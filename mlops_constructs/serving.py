@@ -434,6 +434,7 @@ class EndpointMonitor(Construct):
         output_s3_uri: str,
         baseline_statistics_s3_uri: str,
         baseline_constraints_s3_uri: str,
+        record_preprocessor_s3_uri: str,
         kms_key_arn: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -452,7 +453,10 @@ class EndpointMonitor(Construct):
             self,
             "DataQualityJob",
             data_quality_app_specification=sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
-                image_uri=self._image, environment={"publish_cloudwatch_metrics": "Enabled"}
+                image_uri=self._image,
+                environment={"publish_cloudwatch_metrics": "Enabled"},
+                # Captured {"instances": [...]} bodies -> the flat records the baseline profiles.
+                record_preprocessor_source_uri=record_preprocessor_s3_uri,
             ),
             data_quality_baseline_config=sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
                 constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(
@@ -684,6 +688,9 @@ class ServingTemplateStack(Stack):
                 model=model,
                 monitored_features=monitored_features,
                 role_arn=parameter("MonitoringRoleArn", "Role the Model Monitor jobs run as"),
+                record_preprocessor_s3_uri=parameter(
+                    "RecordPreprocessorS3Uri", "Script that flattens captured requests for the monitor"
+                ),
                 output_s3_uri=parameter("MonitoringOutputS3Uri", "Where monitoring reports are written"),
                 # No default: the deploy pipeline always passes the champion's (possibly empty) baseline.
                 baseline_statistics_s3_uri=parameter(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Environment, Stack
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -14,6 +15,7 @@ from constructs import Construct
 
 from config.schema import ModelConfig
 from mlops_constructs.deploy_pipeline import DeployPipeline
+from mlops_constructs.endpoint_automation import EndpointAutomation
 
 
 class ModelDeployStack(Stack):
@@ -29,6 +31,7 @@ class ModelDeployStack(Stack):
         access_log_bucket: s3.IBucket,
         alert_topic: sns.ITopic,
         approval_topic: sns.ITopic,
+        audit_bus: events.IEventBus,
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
         permissions_boundary: iam.IManagedPolicy,
@@ -55,6 +58,18 @@ class ModelDeployStack(Stack):
             noncurrent_version_days=noncurrent_version_days,
         )
         self.deploy.grant_approval(model_approver_role)
+        self.automation = EndpointAutomation(
+            self,
+            "Automation",
+            model=model,
+            endpoint_name=self.deploy.endpoint_names["production"],
+            monitoring_reports=self.deploy.data_capture_bucket,
+            monitoring_reports_prefix=f"{model.name}/monitoring/",
+            encryption_key=encryption_key,
+            alert_topic=alert_topic,
+            audit_bus=audit_bus,
+            log_retention=log_retention,
+        )
         for output_id, value, description in [
             ("DeployPipelineName", self.deploy.pipeline.pipeline_name, "Started by the approval gate"),
             ("StagingEndpointName", self.deploy.endpoint_names["staging"], "Endpoint the smoke test calls"),

@@ -46,6 +46,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             access_log_bucket=governance.access_log_bucket,
             alert_topic=governance.alert_topic,
             approval_topic=governance.approval_topic,
+            audit_bus=governance.audit_bus,
             log_retention=governance.log_retention,
             noncurrent_version_days=config.retention.noncurrent_version_days,
             permissions_boundary=governance.permissions_boundary,
@@ -98,6 +99,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         build.project.grant_read_pipeline_outputs(approval.gate.handler.role)
         build.project.grant_read_pipeline_outputs(deploy.monitoring_role)
         build.project.grant_read_models(deploy.serving_role)
+        build.project.retrain_on_request(governance.audit_bus)
         model_builds[model.name] = build
     feature_store = None
     if config.feature_groups:

@@ -78,8 +78,8 @@ def test_dead_letter_queue_is_encrypted_tls_only_and_retained(approval: Template
 @pytest.mark.parametrize(
     ("alarm_prefix", "metric_name", "namespace"),
     [
-        ("ApprovalGateDeadLetterAlarm", "ApproximateNumberOfMessagesVisible", "AWS/SQS"),
-        ("ApprovalGateErrorAlarm", "Errors", "AWS/Lambda"),
+        ("ApprovalGateHandlerDeadLetterAlarm", "ApproximateNumberOfMessagesVisible", "AWS/SQS"),
+        ("ApprovalGateHandlerErrorAlarm", "Errors", "AWS/Lambda"),
     ],
 )
 def test_alarms_alert_the_topic(approval: Template, alarm_prefix: str, metric_name: str, namespace: str) -> None:

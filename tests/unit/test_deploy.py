@@ -116,6 +116,7 @@ def test_production_gets_the_new_package_as_challenger_of_the_resolved_champion(
         "AlertTopicArn",
         "MonitoringRoleArn",
         "MonitoringOutputS3Uri",
+        "RecordPreprocessorS3Uri",
     }
 
 

@@ -53,6 +53,7 @@ def test_production_takes_only_deploy_time_values_as_parameters(production: dict
         "MonitoringOutputS3Uri",
         "BaselineStatisticsS3Uri",
         "BaselineConstraintsS3Uri",
+        "RecordPreprocessorS3Uri",
     }
     assert "Default" not in parameters["ChampionModelPackageArn"], "a champion is always required"
     assert parameters["ChallengerModelPackageArn"]["Default"] == ""
@@ -264,6 +265,7 @@ def test_data_quality_monitor_runs_hourly_against_the_champions_baseline(product
     assert properties["DataQualityAppSpecification"] == {
         "ImageUri": "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer",
         "Environment": {"publish_cloudwatch_metrics": "Enabled"},
+        "RecordPreprocessorSourceUri": {"Ref": "RecordPreprocessorS3Uri"},
     }
     assert properties["DataQualityBaselineConfig"] == {
         "ConstraintsResource": {"S3Uri": {"Ref": "BaselineConstraintsS3Uri"}},

@@ -1,0 +1,237 @@
+"""What watches and steers a production endpoint: the drift alert and the traffic shift Lambdas.
+
+- Drift alert (lambdas/drift_alert): the endpoint's drift alarms reach it through EventBridge; it
+  publishes an alert with context and, where config enables it, asks for retraining at most once
+  per cool-down by putting a "Retraining Requested" event on the audit bus, which the model's
+  build stack routes to its build pipeline (so this stack needs nothing from that one).
+- Traffic shift (lambdas/traffic_shift): on a schedule, compares champion and challenger with a
+  sequential test and shifts traffic, promotes or rolls back with UpdateEndpointWeightsAndCapacities.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config.schema import ModelConfig
+from mlops_constructs.compliance import acknowledge_each, nag_ref
+from mlops_constructs.functions import PlatformFunction
+
+RETRAINING_SOURCE = "mlops.drift-alert"
+RETRAINING_DETAIL_TYPE = "Retraining Requested"
+
+
+class EndpointAutomation(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model: ModelConfig,
+        endpoint_name: str,
+        monitoring_reports: s3.IBucket,
+        monitoring_reports_prefix: str,
+        encryption_key: kms.IKey,
+        alert_topic: sns.ITopic,
+        audit_bus: events.IEventBus,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        endpoint_arn = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name)
+
+        # --- drift alert --------------------------------------------------------------------------
+        self.cooldown_table = dynamodb.TableV2(
+            self,
+            "RetrainingCooldown",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expiration",
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(encryption_key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge_each(
+            self.cooldown_table,
+            [("NIST.800.53.R5-DynamoDBInBackupPlan", "Cool-down claims expire within days; PITR covers recovery.")],
+        )
+        monitoring = model.monitoring
+        self.drift_alert = PlatformFunction(
+            self,
+            "DriftAlert",
+            handler_directory="drift_alert",
+            description=f"Drift alerts (and retraining requests) of {endpoint_name}",
+            encryption_key=encryption_key,
+            log_retention=log_retention,
+            metrics_namespace="MLOps/DriftAlert",
+            environment={
+                "MODELS_CONFIG": json.dumps(
+                    {
+                        endpoint_name: {
+                            "model_name": model.name,
+                            "retrain_on_drift": monitoring.retrain_on_drift,
+                            "retrain_cooldown_hours": monitoring.retrain_cooldown_hours,
+                        }
+                    }
+                ),
+                "ALERT_TOPIC_ARN": alert_topic.topic_arn,
+                "STATE_TABLE_NAME": self.cooldown_table.table_name,
+                "AUDIT_EVENT_BUS_NAME": audit_bus.event_bus_name,
+            },
+        )
+        drift_role = self.drift_alert.role
+        drift_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DescribeTheEndpointAndItsModels",
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+                resources=[
+                    endpoint_arn,
+                    stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*"),
+                    stack.format_arn(service="sagemaker", resource="model", resource_name="*"),
+                ],
+            )
+        )
+        drift_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadTheLatestMonitoringExecution",
+                actions=["sagemaker:ListMonitoringExecutions", "sagemaker:DescribeProcessingJob"],
+                resources=["*"],
+            )
+        )
+        monitoring_reports.grant_read(drift_role, f"{monitoring_reports_prefix}*")
+        self.cooldown_table.grant_read_write_data(drift_role)
+        encryption_key.grant_encrypt_decrypt(drift_role)
+        alert_topic.grant_publish(drift_role)
+        audit_bus.grant_put_events_to(drift_role)
+        acknowledge_each(
+            drift_role,
+            [
+                (
+                    f"AwsSolutions-IAM5[Resource::{stack.format_arn(service='sagemaker', resource='endpoint-config', resource_name='*')}]",
+                    "Endpoint configs and models are named by CloudFormation; read-only Describe calls.",
+                ),
+                (
+                    f"AwsSolutions-IAM5[Resource::{stack.format_arn(service='sagemaker', resource='model', resource_name='*')}]",
+                    "Endpoint configs and models are named by CloudFormation; read-only Describe calls.",
+                ),
+                (
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "ListMonitoringExecutions and DescribeProcessingJob take no schedule-level resource; X-Ray has none.",
+                ),
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Action::s3:{action}]",
+                        "L2 read grant limited to the monitoring reports prefix.",
+                    )
+                    for action in ("GetObject*", "GetBucket*", "List*")
+                ],
+                (
+                    f"AwsSolutions-IAM5[Resource::{nag_ref(monitoring_reports, 'Arn')}/{monitoring_reports_prefix}*]",
+                    "Reports are written per schedule and execution under the monitoring prefix.",
+                ),
+                ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Encrypted topic, table and reports."),
+                ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "L2 grant on the platform key."),
+                (
+                    f"AwsSolutions-IAM5[Resource::{nag_ref(self.cooldown_table, 'Arn')}/index/*]",
+                    "L2 DynamoDB grant: the table has no index; the statement is the L2's default.",
+                ),
+            ],
+        )
+        self.drift_rule = events.Rule(
+            self,
+            "DriftAlarms",
+            description=f"Drift alarms of {endpoint_name} going into ALARM",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudwatch"],
+                detail_type=["CloudWatch Alarm State Change"],
+                detail={
+                    "alarmName": events.Match.prefix(f"{endpoint_name}-drift-"),
+                    "state": {"value": ["ALARM"]},
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.drift_alert.function,
+                    dead_letter_queue=self.drift_alert.dead_letter_queue,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
+                )
+            ],
+        )
+
+        # --- traffic shift ------------------------------------------------------------------------
+        self.traffic_shift: PlatformFunction | None = None
+        shift = model.traffic_shift
+        if shift is not None and shift.enabled:
+            self.traffic_shift = PlatformFunction(
+                self,
+                "TrafficShift",
+                handler_directory="traffic_shift",
+                description=f"Champion/challenger decisions of {endpoint_name}",
+                encryption_key=encryption_key,
+                log_retention=log_retention,
+                metrics_namespace="MLOps/TrafficShift",
+                reserved_concurrency=1,  # one decision at a time per endpoint
+                environment={
+                    "ENDPOINT_NAME": endpoint_name,
+                    "BUSINESS_METRIC_NAMESPACE": shift.business_metric.namespace,
+                    "BUSINESS_METRIC_NAME": shift.business_metric.name,
+                    "MIN_SAMPLES_PER_VARIANT": str(shift.min_samples_per_variant),
+                    "ALPHA": str(shift.alpha),
+                    "SHIFT_STEP_PERCENT": str(shift.step_percent),
+                    "MAX_CHALLENGER_PERCENT": str(shift.max_challenger_percent),
+                    "LATENCY_RATIO_LIMIT": str(shift.latency_ratio_limit),
+                    "ALERT_TOPIC_ARN": alert_topic.topic_arn,
+                    "AUDIT_EVENT_BUS_NAME": audit_bus.event_bus_name,
+                },
+            )
+            shift_role = self.traffic_shift.role
+            shift_role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadAndReweightTheEndpoint",
+                    actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
+                    resources=[endpoint_arn],
+                )
+            )
+            shift_role.add_to_principal_policy(
+                iam.PolicyStatement(sid="ReadVariantMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"])
+            )
+            encryption_key.grant_encrypt_decrypt(shift_role)
+            alert_topic.grant_publish(shift_role)
+            audit_bus.grant_put_events_to(shift_role)
+            acknowledge_each(
+                shift_role,
+                [
+                    ("AwsSolutions-IAM5[Resource::*]", "GetMetricData and X-Ray accept no resource."),
+                    ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Publishing to the encrypted alert topic."),
+                    ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "L2 grant on the platform key."),
+                ],
+            )
+            self.shift_schedule = events.Rule(
+                self,
+                "TrafficShiftSchedule",
+                description=f"Champion/challenger decision of {endpoint_name}",
+                schedule=events.Schedule.rate(Duration.minutes(shift.schedule_minutes)),
+                targets=[
+                    targets.LambdaFunction(
+                        self.traffic_shift.function,
+                        dead_letter_queue=self.traffic_shift.dead_letter_queue,
+                        retry_attempts=2,
+                        max_event_age=Duration.minutes(min(shift.schedule_minutes, 60)),
+                    )
+                ],
+            )
+
+        for function in filter(None, (self.drift_alert, self.traffic_shift)):
+            function.alarm_on_failures(alert_topic)

@@ -1,0 +1,1 @@
+"""Code that runs inside AWS services (not Lambda handlers), shipped by the constructs as assets."""
