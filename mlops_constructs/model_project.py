@@ -29,8 +29,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
-from mlops_constructs.endpoint_automation import RETRAINING_DETAIL_TYPE, RETRAINING_SOURCE
 from mlops_constructs.compliance import acknowledge_each, nag_ref
+from mlops_constructs.endpoint_automation import RETRAINING_DETAIL_TYPE, RETRAINING_SOURCE
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.storage import SecureBucket
 

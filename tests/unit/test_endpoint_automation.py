@@ -153,7 +153,8 @@ def test_monitoring_role_reads_captures_baselines_and_the_preprocessor(
     ]
     preprocessor = next(s for s in statements if s.get("Sid") == "ReadTheRecordPreprocessor")
     assert preprocessor["Action"] == "s3:GetObject"
-    assert preprocessor["Resource"].startswith("arn:aws:s3:::cdk-") and preprocessor["Resource"].endswith(".py")
+    assert preprocessor["Resource"].startswith("arn:aws:s3:::cdk-")
+    assert preprocessor["Resource"].endswith(".py")
     baselines = next(
         v["Properties"]
         for k, v in churn_build.find_resources("AWS::IAM::ManagedPolicy").items()

@@ -48,7 +48,9 @@ def test_the_records_have_the_baselines_keys() -> None:
     namespace: dict[str, object] = {}
     exec(compile(features_module, str(Path("features.py")), "exec"), namespace)  # noqa: S102 - our own seed file
     for record in preprocess_handler(InferenceRecord(CapturedInput(json.dumps(SAMPLE_PAYLOADS)))):
-        assert set(record) == set(namespace["FEATURES"])  # type: ignore[arg-type]
+        features = namespace["FEATURES"]
+        assert isinstance(features, tuple)
+        assert set(record) == set(features)
 
 
 def test_an_unparseable_capture_is_skipped_with_a_log_line() -> None:
