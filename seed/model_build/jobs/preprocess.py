@@ -4,6 +4,9 @@ In SageMaker the raw CSV files are mounted under /opt/ml/processing/input and ea
 split directory under /opt/ml/processing is uploaded to S3 when the job ends.
 Locally, pass --input-dir and --output-dir.
 
+It also writes the training split's features as JSON Lines (train_features/), the
+dataset the pipeline's data-quality baseline is computed from.
+
 Feature encoding is deliberately not done here but inside the model pipeline
 (train.py), so that the endpoint applies exactly the same transformation.
 """
@@ -21,6 +24,8 @@ from csv_io import read_csv_directory
 from features import FEATURES, ID_COLUMN, TARGET_COLUMN
 
 LOGGER = logging.getLogger("preprocess")
+
+TRAIN_FEATURES = "train_features"
 
 
 def clean(raw: pd.DataFrame) -> pd.DataFrame:
@@ -58,6 +63,20 @@ def write_splits(splits: dict[str, pd.DataFrame], output_dir: Path) -> None:
         LOGGER.info("%s: %d rows, churn rate %.3f", name, len(frame), frame[TARGET_COLUMN].mean())
 
 
+def write_train_features(train: pd.DataFrame, output_dir: Path) -> None:
+    """The training split's feature columns, one JSON object per line and no label.
+
+    Each line has the shape of one of the `instances` of an `application/json` request, keys
+    and value types alike (an integer feature stays an integer), so the data-quality baseline
+    computed from this file names and types its features as the endpoint receives them.
+    """
+    directory = output_dir / TRAIN_FEATURES
+    directory.mkdir(parents=True, exist_ok=True)
+    train.loc[:, list(FEATURES)].to_json(
+        directory / f"{TRAIN_FEATURES}.jsonl", orient="records", lines=True, double_precision=15
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input"))
@@ -74,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     dataset = clean(read_csv_directory(args.input_dir))
     splits = split(dataset, args.validation_fraction, args.test_fraction, args.seed)
     write_splits(splits, args.output_dir)
+    write_train_features(splits["train"], args.output_dir)
 
 
 if __name__ == "__main__":

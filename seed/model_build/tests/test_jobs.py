@@ -11,8 +11,11 @@ import pytest
 import evaluate
 import features
 import inference
+import preprocess
 from workflow import schema
 from workflow.config import MetricName, load_model_config
+
+SAMPLE_PAYLOADS = Path(__file__).resolve().parents[1] / "sample_payloads.json"
 
 
 def read_split(run: Path, name: str) -> pd.DataFrame:
@@ -34,6 +37,27 @@ def test_preprocess_splits_every_customer_once_keeping_the_churn_rate(
     for split in splits.values():
         assert list(split.columns) == [*features.FEATURES, features.TARGET_COLUMN]
         assert split[features.TARGET_COLUMN].mean() == pytest.approx(overall_rate, abs=0.01)
+
+
+def test_preprocess_writes_the_training_features_as_the_endpoint_receives_them(local_run: Path) -> None:
+    train = read_split(local_run, "train")
+    lines = (
+        (local_run / preprocess.TRAIN_FEATURES / f"{preprocess.TRAIN_FEATURES}.jsonl")
+        .read_text()
+        .splitlines()
+    )
+    records = [json.loads(line) for line in lines]
+    endpoint_instances = json.loads(SAMPLE_PAYLOADS.read_text())["instances"]
+
+    # One flat record per training row, no label: what the data-quality baseline profiles.
+    assert len(records) == len(train)
+    assert all(list(record) == list(features.FEATURES) for record in records)
+    assert pd.DataFrame.from_records(records).equals(train.loc[:, list(features.FEATURES)])
+    # Named and typed like each of the `instances` the endpoint receives, so that the monitor
+    # compares the same features, with the same inferred types, as the baseline.
+    baseline_types = {name: {type(record[name]) for record in records} for name in features.FEATURES}
+    for instance in endpoint_instances:
+        assert {name: {type(value)} for name, value in instance.items()} == baseline_types
 
 
 def test_the_model_clears_the_configured_threshold(local_run: Path) -> None:

@@ -8,13 +8,15 @@ import boto3
 import pytest
 
 import evaluate
+import preprocess
 from workflow.config import ModelConfig, load_model_config
 from workflow.environment import BuildEnvironment
-from workflow.pipeline import get_pipeline, pipeline_session
+from workflow.pipeline import TRAIN_FEATURES_OUTPUT, get_pipeline, pipeline_session
 
 from .conftest import BUCKET, REGION
 
 SKLEARN_IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+MODEL_MONITOR_IMAGE = "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer"
 
 Definition = dict[str, Any]
 
@@ -65,15 +67,32 @@ def test_the_pipeline_records_no_experiments(definition: Definition) -> None:
     assert definition["PipelineExperimentConfig"] is None
 
 
-def test_steps_run_preprocess_train_evaluate_then_the_metric_gate(definition: Definition) -> None:
+def test_steps_run_preprocess_baseline_train_evaluate_then_the_metric_gate(definition: Definition) -> None:
     top_level = [(step["Name"], step["Type"]) for step in definition["Steps"]]
 
     assert top_level == [
         ("PreprocessData", "Processing"),
+        ("BaselineDataQuality", "QualityCheck"),
         ("TrainModel", "Training"),
         ("EvaluateModel", "Processing"),
         ("CheckAucAtLeast0_75", "Condition"),
     ]
+
+
+def test_the_baseline_runs_beside_training_and_the_gate_waits_for_it(definition: Definition) -> None:
+    steps = all_steps(definition)
+    baseline = steps["BaselineDataQuality"]
+    references = json.dumps(baseline["Arguments"])
+
+    # Only the preprocessed data feeds the baseline: nothing makes it wait for training.
+    assert "Steps.PreprocessData." in references
+    assert "Steps.TrainModel." not in references
+    assert "Steps.EvaluateModel." not in references
+    assert "DependsOn" not in baseline
+    # Registration, inside the gate, reads the baseline's outputs; the gate waits for the step, so
+    # that no package is registered without a baseline (nor is a failed baseline ignored).
+    assert steps["CheckAucAtLeast0_75"]["DependsOn"] == ["BaselineDataQuality"]
+    assert "Steps.BaselineDataQuality." in json.dumps(steps["RegisterModel"]["Arguments"])
 
 
 def test_each_step_consumes_the_previous_steps_outputs(definition: Definition) -> None:
@@ -123,6 +142,50 @@ def test_jobs_run_the_scikit_learn_image_on_the_parameterised_instance_types(def
         )
 
 
+def test_the_baseline_profiles_the_training_features_with_the_model_monitor_analyzer(
+    definition: Definition, build_env: BuildEnvironment
+) -> None:
+    baseline = all_steps(definition)["BaselineDataQuality"]
+    arguments = baseline["Arguments"]
+    (dataset,) = arguments["ProcessingInputs"]
+    (output,) = arguments["ProcessingOutputConfig"]["Outputs"]
+    environment = arguments["Environment"]
+
+    assert arguments["AppSpecification"] == {"ImageUri": MODEL_MONITOR_IMAGE}
+    assert arguments["RoleArn"] == build_env.pipeline_role_arn
+    assert arguments["ProcessingResources"]["ClusterConfig"]["InstanceType"] == get(
+        "Parameters.ProcessingInstanceType"
+    )
+    assert dataset["S3Input"]["S3Uri"] == get(
+        f"Steps.PreprocessData.ProcessingOutputConfig.Outputs['{TRAIN_FEATURES_OUTPUT}'].S3Output.S3Uri"
+    )
+    assert environment["dataset_source"] == dataset["S3Input"]["LocalPath"]
+    assert json.loads(environment["dataset_format"]) == {"json": {"lines": True}}
+    assert output["S3Output"]["S3Uri"] == {
+        "Std:Join": {
+            "On": "/",
+            "Values": [f"s3://{BUCKET}/churn", "pipelines", get("Execution.PipelineExecutionId"), "baseline"],
+        }
+    }
+    assert environment["output_path"] == output["S3Output"]["LocalPath"]
+    # The first run of a model has nothing to compare with: record the baseline, never fail on it.
+    assert baseline["CheckType"] == "DATA_QUALITY"
+    assert baseline["SkipCheck"] is True
+    assert baseline["RegisterNewBaseline"] is True
+
+
+def test_preprocess_uploads_the_training_features_from_where_it_writes_them(definition: Definition) -> None:
+    outputs = all_steps(definition)["PreprocessData"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    local_paths = {o["OutputName"]: o["S3Output"]["LocalPath"] for o in outputs}
+    default_output_dir = preprocess.parse_args([]).output_dir
+
+    assert TRAIN_FEATURES_OUTPUT == preprocess.TRAIN_FEATURES
+    assert local_paths == {
+        name: str(default_output_dir / name)
+        for name in ("train", "validation", "test", preprocess.TRAIN_FEATURES)
+    }
+
+
 def test_volumes_outputs_and_the_model_package_use_the_platform_kms_key(
     definition: Definition, build_env: BuildEnvironment
 ) -> None:
@@ -132,7 +195,7 @@ def test_volumes_outputs_and_the_model_package_use_the_platform_kms_key(
 
     assert training["ResourceConfig"]["VolumeKmsKeyId"] == key
     assert training["OutputDataConfig"]["KmsKeyId"] == key
-    for name in ("PreprocessData", "EvaluateModel"):
+    for name in ("PreprocessData", "BaselineDataQuality", "EvaluateModel"):
         processing = steps[name]["Arguments"]
         assert processing["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
         assert processing["ProcessingOutputConfig"]["KmsKeyId"] == key
@@ -143,7 +206,7 @@ def test_every_output_and_uploaded_file_stays_under_the_model_prefix(definition:
     steps = all_steps(definition)
     output_roots = [
         output["S3Output"]["S3Uri"]["Std:Join"]["Values"][0]
-        for name in ("PreprocessData", "EvaluateModel")
+        for name in ("PreprocessData", "BaselineDataQuality", "EvaluateModel")
         for output in steps[name]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     ]
     uploaded = [
@@ -229,6 +292,16 @@ def test_the_model_is_registered_pending_approval_with_metrics_and_lineage(
             }
         },
     }
+    assert arguments["ModelMetrics"]["ModelDataQuality"] == {
+        "Statistics": {
+            "ContentType": "application/json",
+            "S3Uri": get("Steps.BaselineDataQuality.CalculatedBaselineStatistics"),
+        },
+        "Constraints": {
+            "ContentType": "application/json",
+            "S3Uri": get("Steps.BaselineDataQuality.CalculatedBaselineConstraints"),
+        },
+    }
     assert arguments["CustomerMetadataProperties"] == {
         "model_name": "churn",
         "source_commit": build_env.source_commit,
@@ -238,6 +311,26 @@ def test_the_model_is_registered_pending_approval_with_metrics_and_lineage(
     assert arguments["MetadataProperties"] == {
         "CommitId": build_env.source_commit,
         "GeneratedBy": get("Execution.PipelineExecutionArn"),
+    }
+
+
+def test_the_model_is_registered_with_the_baseline_the_monitor_checks_drift_against(
+    definition: Definition,
+) -> None:
+    # The platform's Model Monitor reads DriftCheckBaselines.ModelDataQuality of the deployed package.
+    drift_baselines = all_steps(definition)["RegisterModel"]["Arguments"]["DriftCheckBaselines"]
+
+    assert drift_baselines == {
+        "ModelDataQuality": {
+            "Statistics": {
+                "ContentType": "application/json",
+                "S3Uri": get("Steps.BaselineDataQuality.BaselineUsedForDriftCheckStatistics"),
+            },
+            "Constraints": {
+                "ContentType": "application/json",
+                "S3Uri": get("Steps.BaselineDataQuality.BaselineUsedForDriftCheckConstraints"),
+            },
+        }
     }
 
 
@@ -276,6 +369,8 @@ def test_another_models_settings_flow_into_the_definition(
     assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.f1.value"
     assert condition["RightValue"] == 0.6
     assert register["ModelPackageGroupName"] == "fraud-models"
+    (baseline_output,) = steps["BaselineDataQuality"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    assert baseline_output["S3Output"]["S3Uri"]["Std:Join"]["Values"][0] == f"s3://{BUCKET}/fraud"
     assert register["CustomerMetadataProperties"]["model_name"] == "fraud"
     assert register["InferenceSpecification"]["SupportedRealtimeInferenceInstanceTypes"] == [
         "ml.c5.xlarge",

@@ -1,9 +1,11 @@
-"""The model's SageMaker Pipeline: preprocess -> train -> evaluate -> gate on the metric -> register.
+"""The model's SageMaker Pipeline: preprocess -> train -> evaluate -> gate on the metric -> register,
+with the data-quality baseline of the training features computed alongside training.
 
 Every S3 output is written under s3://<ARTIFACT_BUCKET>/<model_name>/ and encrypted with
 KMS_KEY_ARN, as are the job volumes. The model package is registered as
-PendingManualApproval with its evaluation report and its lineage (commit, data,
-pipeline execution), which the platform's approval gate reads.
+PendingManualApproval with its evaluation report, its data-quality baseline (which the
+platform's Model Monitor checks the production endpoint's traffic against) and its lineage
+(commit, data, pipeline execution), which the platform's approval gate reads.
 """
 
 import json
@@ -11,9 +13,11 @@ from pathlib import Path
 
 import boto3
 from sagemaker.core import image_uris
+from sagemaker.core.drift_check_baselines import DriftCheckBaselines
 from sagemaker.core.helper.pipeline_variable import PipelineVariable
 from sagemaker.core.metadata_properties import MetadataProperties
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.core.model_monitor import DatasetFormat
 from sagemaker.core.processing import FrameworkProcessor
 from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
 from sagemaker.core.training.configs import (
@@ -29,10 +33,12 @@ from sagemaker.core.workflow.functions import Join, JsonGet
 from sagemaker.core.workflow.parameters import ParameterString
 from sagemaker.core.workflow.pipeline_context import PipelineSession
 from sagemaker.core.workflow.properties import PropertyFile
+from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
 from sagemaker.mlops.workflow.condition_step import ConditionStep
 from sagemaker.mlops.workflow.fail_step import FailStep
 from sagemaker.mlops.workflow.model_step import ModelStep
 from sagemaker.mlops.workflow.pipeline import Pipeline
+from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
 from sagemaker.mlops.workflow.steps import ProcessingStep, TrainingStep
 from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train.model_trainer import ModelTrainer
@@ -48,6 +54,9 @@ SKLEARN_FRAMEWORK_VERSION = "1.9-0"
 
 EVALUATION_OUTPUT = "evaluation"
 EVALUATION_FILE = "evaluation.json"
+# preprocess.py writes the training split's features here, in the baseline's dataset format.
+TRAIN_FEATURES_OUTPUT = "train_features"
+BASELINE_OUTPUT = "baseline"
 APPROVAL_STATUS = "PendingManualApproval"
 # Lets a run without network access (tests, a locked-down build) skip the SDK's usage pings.
 SDK_DEFAULTS = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
@@ -81,17 +90,18 @@ def get_pipeline(config: ModelConfig, env: BuildEnvironment, session: PipelineSe
     steps = _Steps(config, env, session)
     preprocess = steps.preprocess(input_data, processing_instance)
     train = steps.train(preprocess, training_instance)
+    baseline = steps.data_quality_baseline(preprocess, processing_instance)
     evaluation_report = PropertyFile(
         name="EvaluationReport", output_name=EVALUATION_OUTPUT, path=EVALUATION_FILE
     )
     evaluate = steps.evaluate(preprocess, train, evaluation_report, processing_instance)
-    register = steps.register(train, evaluate, input_data, approval_status)
-    gate = steps.metric_gate(evaluate, evaluation_report, register)
+    register = steps.register(train, evaluate, baseline, input_data, approval_status)
+    gate = steps.metric_gate(evaluate, evaluation_report, register, baseline)
 
     return Pipeline(
         name=config.pipeline_name,
         parameters=[input_data, approval_status, processing_instance, training_instance],
-        steps=[preprocess, train, evaluate, gate],
+        steps=[preprocess, baseline, train, evaluate, gate],
         # No SageMaker Experiments records: lineage lives in the model package (commit, data,
         # execution ARN), and the pipeline role needs no Experiments permissions.
         pipeline_experiment_config=None,
@@ -112,7 +122,8 @@ class _Steps:
     def preprocess(self, input_data: ParameterString, instance_type: ParameterString) -> ProcessingStep:
         processor = self._processor("preprocess", instance_type)
         outputs = [
-            self._output(split, f"/opt/ml/processing/{split}") for split in ("train", "validation", "test")
+            self._output(name, f"/opt/ml/processing/{name}")
+            for name in ("train", "validation", "test", TRAIN_FEATURES_OUTPUT)
         ]
         step_args = processor.run(
             code="preprocess.py",
@@ -145,6 +156,39 @@ class _Steps:
         ]
         return TrainingStep(name="TrainModel", step_args=trainer.train(input_data_config=channels))
 
+    def data_quality_baseline(
+        self, preprocess: ProcessingStep, instance_type: ParameterString
+    ) -> QualityCheckStep:
+        """Model Monitor's statistics.json and constraints.json of the training features.
+
+        The first run of a model has no baseline to check against: the step records the new
+        baseline (skip_check) and reports it as the one to check drift against
+        (register_new_baseline), so it never fails a build on drift.
+        """
+        check_job = CheckJobConfig(
+            role=self.env.pipeline_role_arn,
+            instance_count=1,
+            instance_type=instance_type,
+            volume_kms_key=self.env.kms_key_arn,
+            output_kms_key=self.env.kms_key_arn,
+            max_runtime_in_seconds=3600,
+            base_job_name=f"{self.config.model_name}-baseline",
+            sagemaker_session=self.session,
+        )
+        quality_check = DataQualityCheckConfig(
+            baseline_dataset=_output_uri(preprocess, TRAIN_FEATURES_OUTPUT),
+            # One JSON object per line, as each of the `instances` of a request (see README).
+            dataset_format=DatasetFormat.json(lines=True),
+            output_s3_uri=self._execution_uri(BASELINE_OUTPUT),
+        )
+        return QualityCheckStep(
+            name="BaselineDataQuality",
+            quality_check_config=quality_check,
+            check_job_config=check_job,
+            skip_check=True,
+            register_new_baseline=True,
+        )
+
     def evaluate(
         self,
         preprocess: ProcessingStep,
@@ -171,6 +215,7 @@ class _Steps:
         self,
         train: TrainingStep,
         evaluate: ProcessingStep,
+        baseline: QualityCheckStep,
         input_data: ParameterString,
         approval_status: ParameterString,
     ) -> ModelStep:
@@ -194,7 +239,16 @@ class _Steps:
             transform_instances=self.config.inference_instance_types,
             approval_status=approval_status,
             model_metrics=ModelMetrics(
-                model_statistics=MetricsSource(content_type="application/json", s3_uri=evaluation_uri)
+                model_statistics=_json_source(evaluation_uri),
+                model_data_statistics=_json_source(baseline.properties.CalculatedBaselineStatistics),
+                model_data_constraints=_json_source(baseline.properties.CalculatedBaselineConstraints),
+            ),
+            # What the platform's Model Monitor checks the endpoint's traffic against: the baseline
+            # the step checked drift against, which is the one it just computed, as long as it
+            # registers a new baseline on every run.
+            drift_check_baselines=DriftCheckBaselines(
+                model_data_statistics=_json_source(baseline.properties.BaselineUsedForDriftCheckStatistics),
+                model_data_constraints=_json_source(baseline.properties.BaselineUsedForDriftCheckConstraints),
             ),
             metadata_properties=MetadataProperties(
                 commit_id=self.env.source_commit, generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN
@@ -211,7 +265,7 @@ class _Steps:
         return ModelStep(name="RegisterModel", step_args=step_args)
 
     def metric_gate(
-        self, evaluate: ProcessingStep, report: PropertyFile, register: ModelStep
+        self, evaluate: ProcessingStep, report: PropertyFile, register: ModelStep, baseline: QualityCheckStep
     ) -> ConditionStep:
         metric = self.config.metric
         measured = JsonGet(
@@ -228,6 +282,8 @@ class _Steps:
             conditions=[ConditionGreaterThanOrEqualTo(left=measured, right=metric.threshold)],
             if_steps=[register],
             else_steps=[below_threshold],
+            # Registration reads the baseline: no package without one, even if it runs long.
+            depends_on=[baseline],
         )
 
     def _processor(self, job: str, instance_type: ParameterString) -> FrameworkProcessor:
@@ -245,16 +301,16 @@ class _Steps:
         )
 
     def _output(self, name: str, local_path: str) -> ProcessingOutput:
-        # One folder per execution, so a re-run never overwrites the data a package points at.
-        destination = Join(
-            on="/", values=[self.prefix, "pipelines", ExecutionVariables.PIPELINE_EXECUTION_ID, name]
-        )
         return ProcessingOutput(
             output_name=name,
             s3_output=ProcessingS3Output(
-                s3_uri=destination, local_path=local_path, s3_upload_mode="EndOfJob"
+                s3_uri=self._execution_uri(name), local_path=local_path, s3_upload_mode="EndOfJob"
             ),
         )
+
+    def _execution_uri(self, name: str) -> Join:
+        # One folder per execution, so a re-run never overwrites the data a package points at.
+        return Join(on="/", values=[self.prefix, "pipelines", ExecutionVariables.PIPELINE_EXECUTION_ID, name])
 
     def _sklearn_image(self, scope: str, instance_type: str) -> str:
         return image_uris.retrieve(
@@ -272,6 +328,10 @@ def _s3_input(name: str, s3_uri: str | PipelineVariable, local_path: str) -> Pro
         input_name=name,
         s3_input=ProcessingS3Input(s3_uri=s3_uri, local_path=local_path, s3_data_type="S3Prefix"),
     )
+
+
+def _json_source(s3_uri: str | PipelineVariable) -> MetricsSource:
+    return MetricsSource(content_type="application/json", s3_uri=s3_uri)
 
 
 def _output_uri(step: ProcessingStep, output_name: str) -> PipelineVariable:
