@@ -54,6 +54,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 CHAMPION_PARAMETER = "ChampionModelPackageArn"
 CHALLENGER_PARAMETER = "ChallengerModelPackageArn"
+# The production template's Model Monitor baseline parameters, and where a package carries them.
+BASELINE_PARAMETERS = {"BaselineStatisticsS3Uri": "Statistics", "BaselineConstraintsS3Uri": "Constraints"}
 NO_CHALLENGER = ""  # what the serving template reads as "no challenger variant"
 
 AUDIT_SOURCE = "mlops.rollback"
@@ -135,8 +137,8 @@ def check_package_arn(arn: str) -> None:
         )
 
 
-def check_package(sagemaker: Any, arn: str, model: str) -> None:
-    """Refuse a package that may not be served for `model`: missing, in another group, or not Approved."""
+def check_package(sagemaker: Any, arn: str, model: str) -> dict[str, Any]:
+    """The package, refused if it may not be served for `model`: missing, in another group, or not Approved."""
     try:
         package = sagemaker.describe_model_package(ModelPackageName=arn)
     except ClientError as error:
@@ -149,6 +151,17 @@ def check_package(sagemaker: Any, arn: str, model: str) -> None:
     approval = package.get("ModelApprovalStatus")
     if approval != "Approved":
         raise RollbackRefused(f"model package {arn} is {approval}, not Approved: only approved packages are served")
+    return dict(package)
+
+
+def package_baselines(package: dict[str, Any]) -> dict[str, str]:
+    """The package's data-quality baseline as the serving template's parameters ("" when it has none).
+
+    Model Monitor compares production traffic with the champion's baseline, so a rollback to another
+    package must bring that package's baseline along.
+    """
+    quality = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
+    return {parameter: quality.get(kind, {}).get("S3Uri", "") for parameter, kind in BASELINE_PARAMETERS.items()}
 
 
 def read_serving_stack(cloudformation: Any, stack_name: str) -> ServingStack:
@@ -182,8 +195,12 @@ def read_serving_stack(cloudformation: Any, stack_name: str) -> ServingStack:
     )
 
 
-def update_parameters(stack: ServingStack, package_arn: str) -> list[dict[str, Any]]:
-    """The package as champion, no challenger, every other parameter as it is (NoEcho values included)."""
+def update_parameters(
+    stack: ServingStack, package_arn: str, baselines: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The package as champion, no challenger, its baseline where the template monitors one, every other
+    parameter as it is (NoEcho values included)."""
+    baselines = baselines or {}
     no_challenger = (
         [{"ParameterKey": CHALLENGER_PARAMETER, "ParameterValue": NO_CHALLENGER}]
         if stack.challenger is not None
@@ -192,7 +209,12 @@ def update_parameters(stack: ServingStack, package_arn: str) -> list[dict[str, A
     return [
         {"ParameterKey": CHAMPION_PARAMETER, "ParameterValue": package_arn},
         *no_challenger,
-        *({"ParameterKey": key, "UsePreviousValue": True} for key in stack.other_parameters),
+        *(
+            {"ParameterKey": key, "ParameterValue": baselines[key]}
+            if key in baselines
+            else {"ParameterKey": key, "UsePreviousValue": True}
+            for key in stack.other_parameters
+        ),
     ]
 
 
@@ -221,6 +243,7 @@ def update_stack(
     stack: ServingStack,
     package_arn: str,
     *,
+    baselines: dict[str, str],
     request_token: str,
     timeout_minutes: int,
     waiter_delay_seconds: int = WAITER_DELAY_SECONDS,
@@ -231,7 +254,7 @@ def update_stack(
         cloudformation.update_stack(
             StackName=stack.stack_id,
             UsePreviousTemplate=True,
-            Parameters=update_parameters(stack, package_arn),
+            Parameters=update_parameters(stack, package_arn, baselines),
             ClientRequestToken=request_token,
             **capabilities,
         )
@@ -330,7 +353,7 @@ def rollback(
     """
     check_package_arn(target.package_arn)
     caller = caller_identity(clients.sts)
-    check_package(clients.sagemaker, target.package_arn, target.model)
+    package = check_package(clients.sagemaker, target.package_arn, target.model)
     stack = read_serving_stack(clients.cloudformation, target.stack_name)
     if stack.champion == target.package_arn and not stack.challenger:
         return f"{stack.name} already serves {target.package_arn} alone: nothing to change"
@@ -341,6 +364,7 @@ def rollback(
         clients.cloudformation,
         stack,
         target.package_arn,
+        baselines=package_baselines(package),
         request_token=request_token,
         timeout_minutes=timeout_minutes,
         waiter_delay_seconds=waiter_delay_seconds,

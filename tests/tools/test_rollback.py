@@ -738,3 +738,45 @@ class TestMain:
 
 def _no_clients(region: str | None) -> AwsClients:
     raise AssertionError("no AWS client may be created")
+
+
+class TestBaselines:
+    """Model Monitor compares traffic with the champion's baseline: a rollback brings the package's own."""
+
+    STATISTICS = "s3://data/churn/pipelines/e5/baseline/statistics.json"
+    CONSTRAINTS = "s3://data/churn/pipelines/e5/baseline/constraints.json"
+
+    def test_the_packages_baseline_is_read_from_its_drift_check_baselines(self) -> None:
+        package = {
+            "DriftCheckBaselines": {
+                "ModelDataQuality": {
+                    "Statistics": {"ContentType": "application/json", "S3Uri": self.STATISTICS},
+                    "Constraints": {"ContentType": "application/json", "S3Uri": self.CONSTRAINTS},
+                }
+            }
+        }
+        assert rollback.package_baselines(package) == {
+            "BaselineStatisticsS3Uri": self.STATISTICS,
+            "BaselineConstraintsS3Uri": self.CONSTRAINTS,
+        }
+        assert rollback.package_baselines({}) == {"BaselineStatisticsS3Uri": "", "BaselineConstraintsS3Uri": ""}
+
+    def test_a_monitored_stack_gets_the_packages_baseline_and_keeps_the_rest(self) -> None:
+        stack = rollback.ServingStack(
+            name=STACK,
+            stack_id=STACK_ID,
+            status="UPDATE_COMPLETE",
+            champion=CHAMPION,
+            challenger=CHALLENGER,
+            other_parameters=("ExecutionRoleArn", "BaselineStatisticsS3Uri", "BaselineConstraintsS3Uri"),
+            capabilities=(),
+            role_arn=None,
+        )
+        baselines = {"BaselineStatisticsS3Uri": self.STATISTICS, "BaselineConstraintsS3Uri": self.CONSTRAINTS}
+        assert rollback.update_parameters(stack, "arn:package", baselines) == [
+            {"ParameterKey": "ChampionModelPackageArn", "ParameterValue": "arn:package"},
+            {"ParameterKey": "ChallengerModelPackageArn", "ParameterValue": ""},
+            {"ParameterKey": "ExecutionRoleArn", "UsePreviousValue": True},
+            {"ParameterKey": "BaselineStatisticsS3Uri", "ParameterValue": self.STATISTICS},
+            {"ParameterKey": "BaselineConstraintsS3Uri", "ParameterValue": self.CONSTRAINTS},
+        ]
