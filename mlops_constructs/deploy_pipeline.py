@@ -41,6 +41,7 @@ from config.schema import ModelConfig
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.personas import DEPLOYMENT_APPROVAL_ACTION
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
+from mlops_constructs.sagemaker_roles import SageMakerServiceRole
 from mlops_constructs.serving import (
     BASELINE_CONSTRAINTS_PARAMETER,
     BASELINE_STATISTICS_PARAMETER,
@@ -59,7 +60,6 @@ SAMPLE_PAYLOADS = REPOSITORY_ROOT / "seed" / "model_build" / "sample_payloads.js
 RECORD_PREPROCESSOR = REPOSITORY_ROOT / "mlops_constructs" / "runtime" / "model_monitor_preprocessor.py"
 MODEL_PACKAGE_ARN_VARIABLE = "ModelPackageArn"
 APPROVAL_STAGE, APPROVAL_ACTION = "Approve", "ApproveProduction"
-SAGEMAKER_IMAGE_REPOSITORIES = "repository/sagemaker-*"
 
 
 def stage_deploy_bundle(templates: dict[Stage, dict[str, Any]], files: list[Path]) -> Path:
@@ -136,8 +136,8 @@ class DeployPipeline(Construct):
 
         self.data_capture_bucket = bucket("DataCapture", f"{model.name}-data-capture/")
         pipeline_artifacts = bucket("PipelineArtifacts", f"{model.name}-deploy-pipeline/")
-        self.serving_role = self._serving_role(stack, encryption_key)
-        self.monitoring_role = self._monitoring_role(stack, encryption_key)
+        self.serving_role = self._serving_role(encryption_key)
+        self.monitoring_role = self._monitoring_role(encryption_key)
         record_preprocessor = s3_assets.Asset(self, "RecordPreprocessor", path=str(RECORD_PREPROCESSOR))
         self.monitoring_role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -305,117 +305,41 @@ class DeployPipeline(Construct):
 
     # --- roles ------------------------------------------------------------------------------------
 
-    def _serving_role(self, stack: Stack, encryption_key: kms.IKey) -> iam.Role:
+    def _serving_role(self, encryption_key: kms.IKey) -> iam.Role:
         """The role the endpoint's models run as: pull the image, read the model, write captures and logs."""
-        role = iam.Role(
+        role = SageMakerServiceRole(
             self,
-            "ServingRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            "Serving",
             description=f"Endpoints of model '{self.model_name}'",
-        )
+            encryption_key=encryption_key,
+            log_groups="/aws/sagemaker/Endpoints/*",
+            metric_namespace="/aws/sagemaker/*",
+        ).role
         self.data_capture_bucket.grant_put(role, f"{self.model_name}/*")
-        encryption_key.grant_encrypt_decrypt(role)
-        images = f"arn:{stack.partition}:ecr:{stack.region}:*:{SAGEMAKER_IMAGE_REPOSITORIES}"
-        endpoint_logs = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/Endpoints/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        policy = iam.ManagedPolicy(
-            self,
-            "ServingPolicy",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="PullSageMakerFrameworkImages",
-                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                    resources=[images],
-                ),
-                iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-                iam.PolicyStatement(
-                    sid="EndpointLogs",
-                    actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[endpoint_logs],
-                ),
-                iam.PolicyStatement(
-                    sid="EndpointMetrics",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-                ),
-            ],
-        )
         acknowledge_each(
             role,
             [
                 ("AwsSolutions-IAM5[Action::s3:Abort*]", "L2 put grant limited to this model's capture prefix."),
-                (
-                    "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-                    "Captured data is encrypted with the platform key.",
-                ),
-                ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "L2 grant on the platform key for captures and volumes."),
                 (
                     f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_capture_bucket, 'Arn')}/{self.model_name}/*]",
                     "Captures are written per endpoint, variant and hour under this model's prefix.",
                 ),
             ],
         )
-        acknowledge_each(
-            policy,
-            [
-                (f"AwsSolutions-IAM5[Resource::{images}]", "SageMaker's framework images live in AWS-owned accounts."),
-                (
-                    "AwsSolutions-IAM5[Resource::*]",
-                    "GetAuthorizationToken has no resource; metrics limited to SageMaker.",
-                ),
-                (f"AwsSolutions-IAM5[Resource::{endpoint_logs}]", "SageMaker writes one log group per endpoint."),
-            ],
-        )
         return role
 
-    def _monitoring_role(self, stack: Stack, encryption_key: kms.IKey) -> iam.Role:
+    def _monitoring_role(self, encryption_key: kms.IKey) -> iam.Role:
         """The role Model Monitor's jobs run as: read captures (and baselines), write reports and metrics."""
-        role = iam.Role(
+        role = SageMakerServiceRole(
             self,
-            "MonitoringRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            "Monitoring",
             description=f"Model Monitor jobs of model '{self.model_name}'",
-        )
+            encryption_key=encryption_key,
+            log_groups="/aws/sagemaker/ProcessingJobs*",
+            metric_namespace="aws/sagemaker/Endpoints/*",
+        ).role
         self.data_capture_bucket.grant_read(role, f"{self.model_name}/production/*")
         self.data_capture_bucket.grant_put(role, f"{self.model_name}/monitoring/*")
-        encryption_key.grant_encrypt_decrypt(role)
-        images = f"arn:{stack.partition}:ecr:{stack.region}:*:{SAGEMAKER_IMAGE_REPOSITORIES}"
-        job_logs = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/ProcessingJobs*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        policy = iam.ManagedPolicy(
-            self,
-            "MonitoringPolicy",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="PullTheModelMonitorImage",
-                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                    resources=[images],
-                ),
-                iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-                iam.PolicyStatement(
-                    sid="JobLogs",
-                    actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[job_logs],
-                ),
-                iam.PolicyStatement(
-                    sid="DriftMetrics",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringLike": {"cloudwatch:namespace": "aws/sagemaker/Endpoints/*"}},
-                ),
-            ],
-        )
         capture_arn = nag_ref(self.data_capture_bucket, "Arn")
         acknowledge_each(
             role,
@@ -430,8 +354,6 @@ class DeployPipeline(Construct):
                 ),
                 ("AwsSolutions-IAM5[Action::s3:List*]", "L2 read grant limited to this model's captured requests."),
                 ("AwsSolutions-IAM5[Action::s3:Abort*]", "L2 put grant limited to this model's monitoring reports."),
-                ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Reports are encrypted with the platform key."),
-                ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "L2 grant on the platform key for captures and reports."),
                 (
                     f"AwsSolutions-IAM5[Resource::{capture_arn}/{self.model_name}/production/*]",
                     "Captures are written per variant and hour under the production prefix.",
@@ -444,17 +366,6 @@ class DeployPipeline(Construct):
                     "NIST.800.53.R5-IAMNoInlinePolicy",
                     "The S3 and KMS L2 grants attach their resource-scoped statements as the role's default policy.",
                 ),
-            ],
-        )
-        acknowledge_each(
-            policy,
-            [
-                (f"AwsSolutions-IAM5[Resource::{images}]", "The Model Monitor image lives in an AWS-owned account."),
-                (
-                    "AwsSolutions-IAM5[Resource::*]",
-                    "GetAuthorizationToken has no resource; metrics limited to SageMaker.",
-                ),
-                (f"AwsSolutions-IAM5[Resource::{job_logs}]", "SageMaker writes processing job logs under this group."),
             ],
         )
         return role

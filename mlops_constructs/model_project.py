@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import ArnFormat, CfnTag, Duration, Names, RemovalPolicy, Stack
+from aws_cdk import CfnTag, Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codepipeline as codepipeline
@@ -32,6 +32,7 @@ from config.schema import ModelConfig
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.endpoint_automation import RETRAINING_DETAIL_TYPE, RETRAINING_SOURCE
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
+from mlops_constructs.sagemaker_roles import SageMakerServiceRole
 from mlops_constructs.storage import SecureBucket
 
 SEED_DIRECTORY = Path(__file__).resolve().parent.parent / "seed" / "model_build"
@@ -43,8 +44,6 @@ SEED_BRANCH = "main"
 PIPELINE_OUTPUTS_PREFIX = "{model}/pipelines/"
 # Where its training jobs write model.tar.gz (<model>/models/<job>/output/).
 MODELS_PREFIX = "{model}/models/"
-# SageMaker's own framework images (scikit-learn, XGBoost) live in repositories named sagemaker-*.
-SAGEMAKER_IMAGE_REPOSITORIES = "repository/sagemaker-*"
 
 
 @dataclass(frozen=True)
@@ -294,14 +293,16 @@ class ModelProject(Construct):
 
     def _sagemaker_execution_role(self, stack: Stack, encryption_key: kms.IKey) -> iam.Role:
         """The role the SageMaker Pipeline and its jobs run as: this model's data, group and logs only."""
-        role = iam.Role(
+        execution = SageMakerServiceRole(
             self,
-            "SageMakerExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            "SageMakerExecution",
             description=f"SageMaker Pipeline and jobs of model '{self.model_name}'",
+            encryption_key=encryption_key,
+            log_groups="/aws/sagemaker/*",
+            metric_namespace="/aws/sagemaker/*",
         )
+        role = execution.role
         self.data_bucket.grant_read_write(role)
-        encryption_key.grant_encrypt_decrypt(role)
         job_arns = [
             stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*")
             for kind in ("processing-job", "training-job")
@@ -309,97 +310,51 @@ class ModelProject(Construct):
         packages_arn = stack.format_arn(
             service="sagemaker", resource="model-package", resource_name=f"{self.model_name}/*"
         )
-        image_repositories_arn = f"arn:{stack.partition}:ecr:{stack.region}:*:{SAGEMAKER_IMAGE_REPOSITORIES}"
-        job_log_groups_arn = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        policy = iam.ManagedPolicy(
-            self,
-            "SageMakerExecutionPolicy",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="RunPipelineJobs",
-                    actions=[
-                        "sagemaker:CreateProcessingJob",
-                        "sagemaker:DescribeProcessingJob",
-                        "sagemaker:StopProcessingJob",
-                        "sagemaker:CreateTrainingJob",
-                        "sagemaker:DescribeTrainingJob",
-                        "sagemaker:StopTrainingJob",
-                        "sagemaker:AddTags",
-                    ],
-                    resources=job_arns,
-                ),
-                iam.PolicyStatement(
-                    sid="RegisterInThisModelsGroup",
-                    actions=[
-                        "sagemaker:CreateModelPackage",
-                        "sagemaker:DescribeModelPackage",
-                        "sagemaker:DescribeModelPackageGroup",
-                        "sagemaker:ListModelPackages",
-                        "sagemaker:AddTags",
-                    ],
-                    resources=[self.model_package_group.attr_model_package_group_arn, packages_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="PassThisRoleToItsJobs",
-                    actions=["iam:PassRole"],
-                    resources=[role.role_arn],
-                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-                ),
-                iam.PolicyStatement(
-                    sid="PullSageMakerFrameworkImages",
-                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                    resources=[image_repositories_arn],
-                ),
-                iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-                iam.PolicyStatement(
-                    sid="JobLogs",
-                    actions=[
-                        "logs:CreateLogGroup",
-                        "logs:CreateLogStream",
-                        "logs:PutLogEvents",
-                        "logs:DescribeLogStreams",
-                    ],
-                    resources=[job_log_groups_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="JobMetrics",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-                ),
-            ],
+        execution.policy.add_statements(
+            iam.PolicyStatement(
+                sid="RunPipelineJobs",
+                actions=[
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=job_arns,
+            ),
+            iam.PolicyStatement(
+                sid="RegisterInThisModelsGroup",
+                actions=[
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:ListModelPackages",
+                    "sagemaker:AddTags",
+                ],
+                resources=[self.model_package_group.attr_model_package_group_arn, packages_arn],
+            ),
+            iam.PolicyStatement(
+                sid="PassThisRoleToItsJobs",
+                actions=["iam:PassRole"],
+                resources=[role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            ),
         )
         acknowledge_each(
-            policy,
+            execution.policy,
             [
-                (
-                    f"AwsSolutions-IAM5[Resource::{job_arn}]",
-                    "SageMaker Pipelines name their jobs pipelines-<execution>-<step>; the prefix is the narrowest scope.",
-                )
-                for job_arn in job_arns
-            ]
-            + [
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Resource::{job_arn}]",
+                        "SageMaker Pipelines name their jobs pipelines-<execution>-<step>; the prefix is the narrowest scope.",
+                    )
+                    for job_arn in job_arns
+                ],
                 (
                     f"AwsSolutions-IAM5[Resource::{packages_arn}]",
                     "Package versions are numbered at registration; the scope is this model's group only.",
-                ),
-                (
-                    f"AwsSolutions-IAM5[Resource::{image_repositories_arn}]",
-                    "SageMaker's framework images live in AWS-owned accounts that differ per region.",
-                ),
-                (
-                    "AwsSolutions-IAM5[Resource::*]",
-                    "ecr:GetAuthorizationToken has no resource; PutMetricData is limited to SageMaker namespaces.",
-                ),
-                (
-                    f"AwsSolutions-IAM5[Resource::{job_log_groups_arn}]",
-                    "SageMaker writes one log group per job type under /aws/sagemaker/.",
                 ),
             ],
         )

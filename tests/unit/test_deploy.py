@@ -23,8 +23,8 @@ from tests.iam_evaluation import render, role_principal
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 PIPELINE = "DeployPipeline74E14360"
 DEPLOYMENT_ROLE = "DeployDeploymentRole1F6BEA18"
-SERVING_ROLE = "DeployServingRoleCFB946A3"
-MONITORING_ROLE = "DeployMonitoringRole05DC87E2"
+SERVING_ROLE = "DeployServingRole2B0A686A"
+MONITORING_ROLE = "DeployMonitoringRoleEE522F75"
 NEW = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/7"
 CURRENT = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/5"
 
@@ -376,7 +376,7 @@ def test_serving_role_reads_models_through_the_build_project(churn_build: Templa
         if k.startswith("ProjectModelReaders")
     )
     assert policy["Roles"] == [
-        {"Fn::ImportValue": "mlops-churn-deploy:ExportsOutputRefDeployServingRoleCFB946A39FCAAAF6"}
+        {"Fn::ImportValue": "mlops-churn-deploy:ExportsOutputRefDeployServingRole2B0A686AC723CE02"}
     ]
     assert policy["PolicyDocument"]["Statement"][0]["Resource"] == {
         "Fn::Join": ["", [{"Fn::GetAtt": ["ProjectDataBucket2B516496", "Arn"]}, "/churn/models/*"]]

@@ -148,7 +148,7 @@ def test_handler_failures_alarm_the_topic(churn_deploy: Template, prefix: str) -
 def test_monitoring_role_reads_captures_baselines_and_the_preprocessor(
     churn_deploy: Template, churn_build: Template
 ) -> None:
-    statements = resource(churn_deploy, "DeployMonitoringRoleDefaultPolicyAFDE3681")["Properties"]["PolicyDocument"][
+    statements = resource(churn_deploy, "DeployMonitoringRoleDefaultPolicyFDC3592C")["Properties"]["PolicyDocument"][
         "Statement"
     ]
     preprocessor = next(s for s in statements if s.get("Sid") == "ReadTheRecordPreprocessor")
@@ -161,7 +161,7 @@ def test_monitoring_role_reads_captures_baselines_and_the_preprocessor(
         if k.startswith("ProjectPipelineOutputReadersmlopschurndeploy")
     )
     assert baselines["Roles"] == [
-        {"Fn::ImportValue": "mlops-churn-deploy:ExportsOutputRefDeployMonitoringRole05DC87E2FF02EEDE"}
+        {"Fn::ImportValue": "mlops-churn-deploy:ExportsOutputRefDeployMonitoringRoleEE522F75060FF603"}
     ]
 
 

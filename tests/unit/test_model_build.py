@@ -24,7 +24,7 @@ STATEFUL_LOGICAL_IDS = {
     "ProjectTestProjectLogs25982C57": "AWS::Logs::LogGroup",
     "ProjectTrainProjectLogs2100D7E9": "AWS::Logs::LogGroup",
 }
-SAGEMAKER_ROLE = "ProjectSageMakerExecutionRole87584858"
+SAGEMAKER_ROLE = "ProjectSageMakerExecutionRole3D3EF084"
 TRAIN_ROLE = "ProjectTrainProjectRole1CE1F5EE"
 TEST_PROJECT = "ProjectTestProject0019D165"
 TRAIN_PROJECT = "ProjectTrainProjectB93A7761"
