@@ -8,6 +8,7 @@ of the pipeline needs the platform's source code, and nothing calls AWS at synth
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -718,18 +719,20 @@ def render_serving_template(
     context: dict[str, Any],
 ) -> dict[str, Any]:
     """Synthesize one stage's serving template in an app of its own, compliance checks included."""
-    app = CdkApp(context=context, analytics_reporting=False)
-    stack = ServingTemplateStack(
-        app,
-        serving_stack_name(platform_name, model.name, stage),
-        platform_name=platform_name,
-        model=model,
-        stage=stage,
-        monitored_features=monitored_features,
-        env=env,
-        synthesizer=BootstraplessSynthesizer(),
-        description=f"Serving of model '{model.name}' ({stage}), deployed by its deploy pipeline",
-    )
-    add_compliance_checks(app)
-    template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
+    # An output directory of its own: under the CDK CLI, CDK_OUTDIR would point it at the main app's.
+    with tempfile.TemporaryDirectory(prefix="serving-template-") as outdir:
+        app = CdkApp(context=context, analytics_reporting=False, outdir=outdir)
+        stack = ServingTemplateStack(
+            app,
+            serving_stack_name(platform_name, model.name, stage),
+            platform_name=platform_name,
+            model=model,
+            stage=stage,
+            monitored_features=monitored_features,
+            env=env,
+            synthesizer=BootstraplessSynthesizer(),
+            description=f"Serving of model '{model.name}' ({stage}), deployed by its deploy pipeline",
+        )
+        add_compliance_checks(app)
+        template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
     return template
