@@ -119,8 +119,13 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             if model.feature_group:
                 build_role = model_builds[model.name].project.train_project.role
                 assert build_role is not None
-                feature_store.feature_store.grant_ingest(build_role, model.feature_group)
-                feature_store.feature_store.grant_read_offline(build_role, model.feature_group)
+                store = feature_store.feature_store
+                # The build pipeline ingests and builds training sets; the training jobs read the
+                # offline store; the endpoints read the online store.
+                store.grant_ingest(build_role, model.feature_group)
+                store.grant_read_offline(build_role, model.feature_group)
+                store.grant_read_offline(model_builds[model.name].project.sagemaker_role, model.feature_group)
+                store.grant_read_online(model_deploys[model.name].deploy.serving_role, model.feature_group)
     return Platform(
         governance=governance,
         approval=approval,

@@ -176,3 +176,39 @@ def test_no_feature_groups_no_stack(default_config: PlatformConfig) -> None:
     models = [model.model_copy(update={"feature_group": None}) for model in default_config.models]
     config = default_config.model_copy(update={"feature_groups": [], "models": models})
     assert build_platform(App(context=cdk_json_context()), config).feature_store is None
+
+
+def _with_feature_store_policies(principal, feature_store: Template, role_marker: str):
+    """Add the managed policies the feature store stack attaches to a role of another stack."""
+    for policy in feature_store.find_resources("AWS::IAM::ManagedPolicy").values():
+        if role_marker in str(policy["Properties"].get("Roles", [])):
+            principal.identity_statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return principal
+
+
+def test_training_jobs_read_the_offline_store_and_cannot_write_records(
+    churn_build: Template, feature_store: Template, governance: Template
+) -> None:
+    role_id = next(k for k in churn_build.find_resources("AWS::IAM::Role") if k.startswith("ProjectSageMakerExecution"))
+    training = _with_feature_store_policies(
+        role_principal(churn_build, role_id, boundary_from=governance), feature_store, "ProjectSageMakerExecution"
+    )
+    workgroup = f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/mlops-feature-store"
+    assert training.is_allowed("athena:StartQueryExecution", workgroup)
+    assert not training.is_allowed("sagemaker:PutRecord", GROUP_ARN)
+    assert not training.is_allowed("sagemaker:GetRecord", GROUP_ARN)
+
+
+def test_endpoints_read_the_online_store_only(
+    churn_deploy: Template, feature_store: Template, governance: Template
+) -> None:
+    role_id = next(k for k in churn_deploy.find_resources("AWS::IAM::Role") if k.startswith("DeployServing"))
+    serving = _with_feature_store_policies(
+        role_principal(churn_deploy, role_id, boundary_from=governance), feature_store, "DeployServing"
+    )
+    assert serving.is_allowed("sagemaker:GetRecord", GROUP_ARN)
+    assert serving.is_allowed("sagemaker:BatchGetRecord", GROUP_ARN)
+    assert not serving.is_allowed("sagemaker:PutRecord", GROUP_ARN)
+    assert not serving.is_allowed(
+        "athena:StartQueryExecution", f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/mlops-feature-store"
+    )
