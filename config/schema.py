@@ -262,7 +262,9 @@ class TrafficShiftConfig(StrictModel):
     min_samples_per_variant: int = Field(default=1000, ge=100)
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     step_percent: int = Field(default=10, ge=1, le=50)
-    max_challenger_percent: int = Field(default=50, ge=1, le=99)
+    # At most 50: above it the challenger would carry most traffic, which the deploy pipeline reads as
+    # "promoted" (it takes the heavier variant as the champion) before the test has decided.
+    max_challenger_percent: int = Field(default=50, ge=1, le=50)
     latency_ratio_limit: float = Field(default=1.5, gt=1)
 
 
