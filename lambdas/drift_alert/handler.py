@@ -1,0 +1,94 @@
+"""Lambda entry point of the drift alert: wiring only, the logic is in `drift`.
+
+Invoked asynchronously by EventBridge with "CloudWatch Alarm State Change" events of the production
+endpoints' drift alarms ("<endpoint>-drift-..."). For a change to ALARM it publishes an alert with the
+alarm's context (model packages and weights, drifted features, link to the violations report) and,
+where the model retrains on drift, requests retraining at most once per cool-down: a "Retraining
+Requested" event on the audit bus, on which the model's build stack starts its build pipeline.
+Returns normally for every event it decides on, including those it ignores; raises
+`drift.RetryableError` when AWS fails transiently, so EventBridge retries and finally sends the event
+to the DLQ.
+
+Environment (validated once, at cold start, by `models.DriftAlertSettings`): MODELS_CONFIG,
+ALERT_TOPIC_ARN, STATE_TABLE_NAME, AUDIT_EVENT_BUS_NAME, POWERTOOLS_SERVICE_NAME,
+POWERTOOLS_METRICS_NAMESPACE.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+try:
+    from . import drift
+    from .models import DriftAlertSettings, Outcome, Result, Retraining
+except ImportError:  # loaded from the Lambda package root (handler "handler.handler")
+    import drift  # type: ignore[no-redef]
+    from models import DriftAlertSettings, Outcome, Result, Retraining  # type: ignore[no-redef]
+
+SETTINGS = DriftAlertSettings.from_env(os.environ)
+
+logger = Logger(service=SETTINGS.service_name)
+metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
+tracer = Tracer(service=SETTINGS.service_name)
+
+_BOTO_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=10)
+CLIENTS = drift.AwsClients(
+    sagemaker=boto3.client("sagemaker", config=_BOTO_CONFIG),
+    s3=boto3.client("s3", config=_BOTO_CONFIG),
+    sns=boto3.client("sns", config=_BOTO_CONFIG),
+    events=boto3.client("events", config=_BOTO_CONFIG),
+    dynamodb=boto3.client("dynamodb", config=_BOTO_CONFIG),
+)
+
+ALERT_METRIC = "DriftAlertPublished"
+IGNORED_METRIC = "DriftEventIgnored"
+ERROR_METRIC = "DriftAlertError"
+METRIC_BY_RETRAINING = {
+    Retraining.REQUESTED: "DriftRetrainingRequested",
+    Retraining.SKIPPED_COOLDOWN: "DriftRetrainingSkippedCooldown",
+    Retraining.FAILED: ERROR_METRIC,
+}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    try:
+        outcome = drift.process(event, settings=SETTINGS, clients=CLIENTS, now=time.time())
+    except Exception:
+        metrics.add_metric(name=ERROR_METRIC, unit=MetricUnit.Count, value=1)
+        logger.exception("drift alert failed; EventBridge will retry the event")
+        raise
+
+    fields = outcome.model_dump(mode="json", exclude_none=True)
+    _log(outcome, fields)
+    for name in _metric_names(outcome):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    return fields
+
+
+def _log(outcome: Outcome, fields: dict[str, Any]) -> None:
+    if outcome.result is Result.MALFORMED:
+        logger.warning(outcome.reason, extra=fields)
+    elif outcome.audit is not None and outcome.audit.retraining is Retraining.FAILED:
+        logger.error(outcome.reason, extra=fields)
+    else:
+        logger.info(outcome.reason, extra=fields)
+
+
+def _metric_names(outcome: Outcome) -> list[str]:
+    if outcome.audit is None:
+        return [IGNORED_METRIC]
+    retraining = outcome.audit.retraining
+    # A redelivered alarm whose request is already recorded requested nothing: it is not counted again.
+    counted = METRIC_BY_RETRAINING.get(retraining) if not outcome.audit.retraining_replayed else None
+    return [ALERT_METRIC, *([counted] if counted else [])]

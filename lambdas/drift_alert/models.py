@@ -1,0 +1,279 @@
+"""Typed shapes of the drift alert: its configuration, the event it reads, what it finds and records.
+
+Everything that crosses the function's boundary is validated here, once, by pydantic: the environment
+at cold start (`DriftAlertSettings`), each EventBridge event (`AlarmStateChangeEvent`), and the events
+and outcome it produces (`RetrainingRequest`, `AuditRecord`, `Outcome`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Json, StrictBool, StrictInt, StrictStr
+
+NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+# SageMaker's constraint on endpoint names.
+EndpointName = Annotated[StrictStr, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+
+ALARM = "ALARM"
+# Alarms this function acts on are named "<endpoint>-drift-<what they watch>" (see README.md).
+DRIFT_ALARM_INFIX = "-drift-"
+# Model Monitor's CloudWatch metric of one feature's distance from its baseline.
+FEATURE_DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
+# Model Monitor's check type of a distribution that moved away from the baseline.
+BASELINE_DRIFT_CHECK = "baseline_drift_check"
+
+
+class MonitoredEndpoint(BaseModel):
+    """What the function needs to know about one production endpoint, keyed by the endpoint's name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The model's build stack starts its build pipeline on retraining requests for this name.
+    model_name: NonEmptyStr
+    retrain_on_drift: StrictBool
+    # At most one retraining request per model within this many hours.
+    retrain_cooldown_hours: Annotated[StrictInt, Field(ge=1, le=24 * 366)]
+
+
+class DriftAlertSettings(BaseModel):
+    """The function's environment, validated once at cold start: a bad value fails the init loudly."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    endpoints: Json[Annotated[dict[EndpointName, MonitoredEndpoint], Field(min_length=1)]] = Field(
+        alias="MODELS_CONFIG"
+    )
+    alert_topic_arn: Annotated[StrictStr, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:\S+$")] = Field(
+        alias="ALERT_TOPIC_ARN"
+    )
+    # DynamoDB's constraint on table names.
+    state_table_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")] = Field(alias="STATE_TABLE_NAME")
+    audit_event_bus_name: NonEmptyStr = Field(alias="AUDIT_EVENT_BUS_NAME")
+    service_name: NonEmptyStr = Field(alias="POWERTOOLS_SERVICE_NAME")
+    metrics_namespace: NonEmptyStr = Field(alias="POWERTOOLS_METRICS_NAMESPACE")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DriftAlertSettings:
+        return cls.model_validate(dict(environ))
+
+
+# --- The event: "CloudWatch Alarm State Change", the fields the function uses ----------------------
+
+
+class _EventModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class AlarmState(_EventModel):
+    value: NonEmptyStr
+    reason: StrictStr = ""
+    timestamp: StrictStr | None = None
+
+
+class Metric(_EventModel):
+    namespace: StrictStr | None = None
+    name: StrictStr | None = None
+    dimensions: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+
+
+class MetricStat(_EventModel):
+    metric: Metric
+
+
+class AlarmMetric(_EventModel):
+    """One entry of the alarm's metrics: a metric (`metricStat`) or a math expression (no metricStat)."""
+
+    metric_stat: MetricStat | None = Field(default=None, alias="metricStat")
+
+
+class AlarmConfiguration(_EventModel):
+    description: StrictStr | None = None
+    metrics: list[AlarmMetric] = Field(default_factory=list)  # absent for composite alarms
+
+
+class AlarmStateChange(_EventModel):
+    alarm_name: NonEmptyStr = Field(alias="alarmName")
+    state: AlarmState
+    previous_state: AlarmState | None = Field(default=None, alias="previousState")
+    configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
+
+    @property
+    def metrics(self) -> list[Metric]:
+        return [entry.metric_stat.metric for entry in self.configuration.metrics if entry.metric_stat]
+
+
+class AlarmStateChangeEvent(_EventModel):
+    """The EventBridge envelope; anything else delivered to the function is not for it."""
+
+    id: NonEmptyStr
+    source: Literal["aws.cloudwatch"]
+    detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
+    time: StrictStr | None = None
+    detail: AlarmStateChange
+
+
+class DriftAlarm(BaseModel):
+    """An alarm the function acts on: a transition to ALARM of a drift alarm of a configured endpoint."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    event_time: str | None
+    change: AlarmStateChange
+    endpoint_name: str
+    endpoint: MonitoredEndpoint
+
+
+# --- What the function finds out about the alarm ---------------------------------------------------
+
+
+class ServingVariant(BaseModel):
+    """A production variant of the endpoint and the model package it serves."""
+
+    model_config = ConfigDict(frozen=True)
+
+    variant_name: str
+    model_name: str | None = None
+    model_package_arn: str | None = None
+    weight: float | None = None  # the variant's current weight
+    traffic_percent: float | None = None  # its share of the endpoint's traffic
+
+
+class Violation(BaseModel):
+    """One entry of Model Monitor's constraint_violations.json.
+
+    Data-quality reports name a feature; model-quality reports name a metric instead.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    feature_name: NonEmptyStr | None = None
+    metric_name: NonEmptyStr | None = None
+    constraint_check_type: NonEmptyStr
+    description: StrictStr = ""
+
+    @property
+    def subject(self) -> str:
+        return self.feature_name or self.metric_name or "(whole dataset)"
+
+
+class MonitoringFindings(BaseModel):
+    """The latest execution of the endpoint's monitoring schedule and the violations it reported."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schedule_name: str
+    execution_status: str | None = None
+    scheduled_time: str | None = None
+    failure_reason: str | None = None
+    report_uri: str | None = None  # s3:// URI of constraint_violations.json
+    report_url: str | None = None  # the same object in the S3 console
+    violations: list[Violation] = Field(default_factory=list)
+    # Why something above is missing (no execution yet, no report, report unreadable, ...).
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def drift_violations(self) -> list[Violation]:
+        return [v for v in self.violations if v.constraint_check_type == BASELINE_DRIFT_CHECK]
+
+    @property
+    def other_violations(self) -> list[Violation]:
+        return [v for v in self.violations if v.constraint_check_type != BASELINE_DRIFT_CHECK]
+
+
+class Enrichment(BaseModel):
+    """Everything the alert says beyond the alarm itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    variants: list[ServingVariant] = Field(default_factory=list)
+    endpoint_notes: list[str] = Field(default_factory=list)
+    monitoring: MonitoringFindings
+    # Features the alarm's own metrics watch (feature_baseline_drift_<feature>).
+    alarm_features: list[str] = Field(default_factory=list)
+
+    @property
+    def drifted_features(self) -> list[str]:
+        """Features with a baseline drift violation in the report, and those whose drift metric alarmed."""
+        reported = {v.subject for v in self.monitoring.drift_violations}
+        return sorted(reported | set(self.alarm_features))
+
+
+class Retraining(StrEnum):
+    REQUESTED = "requested"
+    SKIPPED_COOLDOWN = "skipped_cooldown"
+    DISABLED = "disabled"
+    SKIPPED_NO_DRIFT = "skipped_no_drift"
+    FAILED = "failed"  # the audit bus refused the request (not a transient error); the alert says why
+
+
+class RetrainingRequest(BaseModel):
+    """The detail of the "Retraining Requested" event, which the model's build stack turns into a build run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_name: str
+    endpoint_name: str
+    alarm_name: str
+    alarm_event_id: str
+    requested_at: str
+
+
+class RetrainingDecision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    retraining: Retraining
+    # The EventId of the "Retraining Requested" event put for this alarm, or for the one holding the cool-down.
+    retraining_request_id: str | None = None
+    # Set when a request is made or the cool-down holds: when retraining was last requested, and until
+    # when no new request is made.
+    last_requested_at: str | None = None
+    cooldown_until: str | None = None
+    claimed_by_alarm: str | None = None
+    # This delivery repeats an alarm event whose request is already recorded: nothing was requested again.
+    replayed: bool = False
+    error: str | None = None
+
+
+# --- What the function records ------------------------------------------------------------------------
+
+
+class Result(StrEnum):
+    ALERTED = "alerted"  # a drift alarm: alert published, retraining decided, audited
+    IGNORED = "ignored"  # not a transition to ALARM of a drift alarm of a configured endpoint
+    MALFORMED = "malformed"  # not a CloudWatch alarm state change event at all (ignored too, logged as a warning)
+
+
+class PackageRecord(BaseModel):
+    variant_name: str
+    model_package_arn: str | None
+    weight: float | None
+
+
+class AuditRecord(BaseModel):
+    """The detail of the "Drift Alert" event, and the fields of the alarm's log line."""
+
+    endpoint_name: str
+    model_name: str
+    alarm_name: str
+    alarm_event_id: str
+    state_reason: str
+    monitoring_schedule: str
+    execution_status: str | None
+    features: list[str]
+    violations_report: str | None
+    packages: list[PackageRecord]
+    retraining: Retraining
+    retraining_request_id: str | None
+    retraining_replayed: bool = False
+
+
+class Outcome(BaseModel):
+    """What one invocation did."""
+
+    result: Result
+    reason: str
+    audit: AuditRecord | None = None

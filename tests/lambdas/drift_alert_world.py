@@ -1,0 +1,494 @@
+"""The drift alert's surroundings in a fake AWS account (moto, in process), for test_drift_alert.py.
+
+The conftest of this folder sets the approval gate's environment for the whole session; the drift
+alert reads other values under some of the same names (MODELS_CONFIG, ALERT_TOPIC_ARN, ...), so its
+handler is imported with its own environment patched in only for the import (`load_handler`), which
+leaves the session's environment, and the approval gate's tests, as they were.
+
+moto models every call the drift alert makes except SageMaker's ListMonitoringExecutions (moto 5.2.5
+raises NotImplementedError for it): `MonitoringStubber` answers that one operation with botocore's
+Stubber and lets every other SageMaker call through to moto, DescribeProcessingJob included.
+moto's EventBridge accepts every well-formed entry; where a test needs the audit bus to refuse the
+retraining request, `RetrainingRequestStubber` answers that request alone and lets the audit event
+through to moto.
+
+The audit bus has the rules the platform puts on it: one per model's build stack, which starts the
+build pipeline on that model's "Retraining Requested" events (here it forwards them to a queue), and
+one forwarding "Drift Alert" audit events to a queue.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from tests.lambdas.conftest import ACCOUNT, REGION, client
+
+CHURN_ENDPOINT = "mlops-churn-production"
+DEMAND_ENDPOINT = "mlops-demand-production"
+MONITORED_ENDPOINTS: dict[str, dict[str, Any]] = {
+    # Retrains on drift, at most once a day.
+    CHURN_ENDPOINT: {
+        "model_name": "churn",
+        "retrain_on_drift": True,
+        "retrain_cooldown_hours": 24,
+    },
+    # Alerts only.
+    DEMAND_ENDPOINT: {
+        "model_name": "demand",
+        "retrain_on_drift": False,
+        "retrain_cooldown_hours": 24,
+    },
+}
+
+DRIFT_ENVIRONMENT = {
+    "MODELS_CONFIG": json.dumps(MONITORED_ENDPOINTS),
+    "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:mlops-drift-alerts",
+    "STATE_TABLE_NAME": "drift-alert-state",
+    "AUDIT_EVENT_BUS_NAME": "mlops-audit",
+    "POWERTOOLS_SERVICE_NAME": "drift-alert",
+    "POWERTOOLS_METRICS_NAMESPACE": "MLOps/DriftAlert",
+}
+
+RETRAINING_REQUESTED = "Retraining Requested"
+# Keys the test hooks below leave in botocore's per-call context, for their later hook on the same call.
+_STUBBED = "partially_stubbed"
+_LOSE_ANSWER = "lose_the_answer"
+MONITORING_BUCKET = "mlops-monitoring"
+DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+SCHEDULED = datetime(2026, 1, 1, 13, 0, tzinfo=UTC)
+# Model Monitor's report for the churn endpoint's drifted hour (constraint_violations.json).
+CHURN_VIOLATIONS = {
+    "violations": [
+        {
+            "feature_name": "tenure",
+            "constraint_check_type": "baseline_drift_check",
+            "description": "Baseline drift distance: 0.52 exceeds threshold: 0.1",
+        },
+        {
+            "feature_name": "monthly_charges",
+            "constraint_check_type": "baseline_drift_check",
+            "description": "Baseline drift distance: 0.31 exceeds threshold: 0.1",
+        },
+        {
+            "feature_name": "total_charges",
+            "constraint_check_type": "data_type_check",
+            "description": "Data type of feature total_charges: 4.2% of values are not Fractional",
+        },
+    ]
+}
+
+
+def load_handler() -> ModuleType:
+    """Import the drift alert's handler as Lambda would: with its environment set before the import."""
+    with mock.patch.dict(os.environ, DRIFT_ENVIRONMENT):
+        return importlib.import_module("lambdas.drift_alert.handler")
+
+
+class PartialStubber(Stubber):
+    """botocore's Stubber for the calls `stubs` selects; every other call of the client reaches moto.
+
+    Stubber intercepts every call of a client with two hooks; both are narrowed here. The choice is
+    made on the call's parameters (the first hook) and handed to the second in the call's context,
+    which botocore passes to both.
+    """
+
+    def stubs(self, operation_name: str, params: Mapping[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def _assert_expected_params(self, model: Any, params: Any, context: Any, **kwargs: Any) -> None:
+        context[_STUBBED] = self.stubs(model.name, params)
+        if context[_STUBBED]:
+            super()._assert_expected_params(model, params, context, **kwargs)
+
+    def _get_response_handler(self, model: Any, params: Any, context: Any, **kwargs: Any) -> Any:
+        if context.get(_STUBBED):
+            return super()._get_response_handler(model, params, context, **kwargs)
+        return None
+
+
+class MonitoringStubber(PartialStubber):
+    """SageMaker's ListMonitoringExecutions, which moto does not model."""
+
+    def stubs(self, operation_name: str, params: Mapping[str, Any]) -> bool:
+        return operation_name == "ListMonitoringExecutions"
+
+    def answer_latest(self, schedule_name: str, summaries: list[dict[str, Any]]) -> None:
+        """Queue the answer to the one request the drift alert makes for the schedule's latest execution."""
+        self.add_response(
+            "list_monitoring_executions",
+            {"MonitoringExecutionSummaries": summaries},
+            {
+                "MonitoringScheduleName": schedule_name,
+                "SortBy": "ScheduledTime",
+                "SortOrder": "Descending",
+                "MaxResults": 1,
+            },
+        )
+
+
+def puts(detail_type: str) -> Callable[[Mapping[str, Any]], bool]:
+    """Whether the parameters of a PutEvents call put events of this detail type."""
+    return lambda params: any(entry.get("DetailType") == detail_type for entry in params.get("Entries", []))
+
+
+class RetrainingRequestStubber(PartialStubber):
+    """PutEvents of the "Retraining Requested" event only: the audit event still reaches moto's bus."""
+
+    def stubs(self, operation_name: str, params: Mapping[str, Any]) -> bool:
+        return operation_name == "PutEvents" and puts(RETRAINING_REQUESTED)(params)
+
+    def refuse(self, error_code: str, message: str) -> None:
+        """Queue the answer EventBridge gives when it does not accept the entry: 200, FailedEntryCount 1."""
+        self.add_response(
+            "put_events", {"FailedEntryCount": 1, "Entries": [{"ErrorCode": error_code, "ErrorMessage": message}]}
+        )
+
+
+@contextmanager
+def failing(
+    aws_client: Any,
+    operation: str,
+    error: Exception,
+    *,
+    only: Callable[[Mapping[str, Any]], bool] | None = None,
+    answer_lost: bool = False,
+) -> Iterator[None]:
+    """Make `operation` (e.g. "GetObject") on `aws_client` raise `error`, as AWS or the network would.
+
+    The request fails before it is sent; with `answer_lost`, it reaches AWS (moto), takes effect, and
+    then the caller gets `error` instead of the answer. `only` narrows the failure to the calls whose
+    parameters it accepts.
+    """
+    service = aws_client.meta.service_model.service_id.hyphenize()
+
+    def before(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if only is not None and not only(params):
+            return
+        if not answer_lost:
+            raise error
+        context[_LOSE_ANSWER] = True
+
+    def after(context: dict[str, Any], **_: Any) -> None:
+        if context.get(_LOSE_ANSWER):
+            raise error
+
+    hooks = [(f"before-parameter-build.{service}.{operation}", before), (f"after-call.{service}.{operation}", after)]
+    for event_name, hook in hooks:
+        aws_client.meta.events.register(event_name, hook)
+    try:
+        yield
+    finally:
+        for event_name, hook in hooks:
+            aws_client.meta.events.unregister(event_name, hook)
+
+
+@contextmanager
+def recording_calls(clients: list[Any]) -> Iterator[list[str]]:
+    """The names of the AWS operations the clients call inside the block, in order."""
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    for aws_client in clients:
+        aws_client.meta.events.register("before-call.*.*", record)
+    try:
+        yield calls
+    finally:
+        for aws_client in clients:
+            aws_client.meta.events.unregister("before-call.*.*", record)
+
+
+def aws_error(code: str, status: int, operation: str = "Operation") -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
+
+
+def alarm_event(
+    alarm_name: str = f"{CHURN_ENDPOINT}-drift-tenure",
+    *,
+    state: str = "ALARM",
+    previous: str = "OK",
+    features: tuple[str, ...] = ("tenure",),
+    endpoint: str = CHURN_ENDPOINT,
+    schedule: str | None = None,
+    event_id: str = "alarm-event-1",
+) -> dict[str, Any]:
+    """A "CloudWatch Alarm State Change" event of an alarm on Model Monitor drift metrics, as EventBridge
+    delivers it (the shape of CloudWatch's documented example)."""
+    schedule = schedule or f"{endpoint}-data-quality"
+    metrics = [
+        {
+            "id": f"m{index}",
+            "metricStat": {
+                "metric": {
+                    "namespace": DATA_METRICS_NAMESPACE,
+                    "name": f"feature_baseline_drift_{feature}",
+                    "dimensions": {"Endpoint": endpoint, "MonitoringSchedule": schedule},
+                },
+                "period": 3600,
+                "stat": "Maximum",
+            },
+            "returnData": True,
+        }
+        for index, feature in enumerate(features)
+    ]
+    reason = (
+        "Threshold Crossed: 1 out of the last 1 datapoints [0.52 (01/01/26 13:00:00)] was greater than the"
+        f" threshold (0.1) (minimum 1 datapoint for {previous} -> {state} transition)."
+    )
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": ACCOUNT,
+        "time": "2026-01-01T13:05:00Z",
+        "region": REGION,
+        "resources": [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm_name}"],
+        "detail": {
+            "alarmName": alarm_name,
+            "state": {"value": state, "reason": reason, "timestamp": "2026-01-01T13:05:00.000+0000"},
+            "previousState": {"value": previous, "reason": "earlier", "timestamp": "2026-01-01T12:05:00.000+0000"},
+            "configuration": {"description": f"Feature drift on {endpoint}", "metrics": metrics},
+        },
+    }
+
+
+@dataclass
+class DriftWorld:
+    """Production endpoints with their model packages, monitoring outputs, and what the alert reaches."""
+
+    sagemaker: Any = field(default_factory=lambda: client("sagemaker"))
+    s3: Any = field(default_factory=lambda: client("s3"))
+    sqs: Any = field(default_factory=lambda: client("sqs"))
+    dynamodb: Any = field(default_factory=lambda: client("dynamodb"))
+    alert_queue: str = ""
+    audit_queue: str = ""
+    # Per model: the queue standing in for its build pipeline, and every request it has received.
+    request_queues: dict[str, str] = field(default_factory=dict)
+    requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    package_arns: dict[str, list[str]] = field(default_factory=dict)
+    _jobs: int = 0
+
+    def build(self) -> DriftWorld:
+        self.s3.create_bucket(Bucket=MONITORING_BUCKET)
+        self.dynamodb.create_table(
+            TableName=DRIFT_ENVIRONMENT["STATE_TABLE_NAME"],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.dynamodb.update_time_to_live(
+            TableName=DRIFT_ENVIRONMENT["STATE_TABLE_NAME"],
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+        )
+        sns = client("sns")
+        topic_arn = sns.create_topic(Name="mlops-drift-alerts")["TopicArn"]
+        self.alert_queue, alert_queue_arn = self._queue("drift-alerts")
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=alert_queue_arn)
+        events = client("events")
+        bus = DRIFT_ENVIRONMENT["AUDIT_EVENT_BUS_NAME"]
+        events.create_event_bus(Name=bus)
+        self.audit_queue, audit_queue_arn = self._queue("drift-audit")
+        events.put_rule(
+            Name="drift-alerts",
+            EventBusName=bus,
+            EventPattern=json.dumps({"source": ["mlops.drift-alert"], "detail-type": ["Drift Alert"]}),
+        )
+        events.put_targets(
+            Rule="drift-alerts", EventBusName=bus, Targets=[{"Id": "audit-queue", "Arn": audit_queue_arn}]
+        )
+        role_arn = self._role()
+        for endpoint, model in MONITORED_ENDPOINTS.items():
+            self._build_stack_rule(model["model_name"])
+            self._serve(endpoint, model["model_name"], role_arn)
+        return self
+
+    # --- Model Monitor ---------------------------------------------------------------------------------
+
+    def monitoring_execution(
+        self,
+        endpoint: str = CHURN_ENDPOINT,
+        *,
+        report: dict[str, Any] | bytes | None = None,
+        status: str = "CompletedWithViolations",
+        schedule: str | None = None,
+    ) -> dict[str, Any]:
+        """What Model Monitor leaves behind after an hourly run: its processing job (moto), its violations
+        report in S3 (if any), and the run's summary as ListMonitoringExecutions answers it."""
+        schedule = schedule or f"{endpoint}-data-quality"
+        self._jobs += 1
+        job_name = f"model-monitoring-202601011300-{self._jobs:08d}"
+        prefix = f"monitoring/{endpoint}/{schedule}/2026/01/01/13"
+        self.sagemaker.create_processing_job(
+            ProcessingJobName=job_name,
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/model-monitor",
+            AppSpecification={
+                "ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+            },
+            ProcessingResources={
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 20}
+            },
+            ProcessingOutputConfig={
+                "Outputs": [
+                    {
+                        "OutputName": "result",
+                        "S3Output": {
+                            "S3Uri": f"s3://{MONITORING_BUCKET}/{prefix}",
+                            "LocalPath": "/opt/ml/processing/resultdata",
+                            "S3UploadMode": "Continuous",
+                        },
+                    }
+                ]
+            },
+        )
+        if report is not None:
+            body = report if isinstance(report, bytes) else json.dumps(report).encode()
+            self.s3.put_object(Bucket=MONITORING_BUCKET, Key=f"{prefix}/constraint_violations.json", Body=body)
+        return {
+            "MonitoringScheduleName": schedule,
+            "ScheduledTime": SCHEDULED,
+            "CreationTime": SCHEDULED,
+            "LastModifiedTime": SCHEDULED,
+            "MonitoringExecutionStatus": status,
+            "ProcessingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{job_name}",
+            "EndpointName": endpoint,
+            "MonitoringType": "DataQuality",
+        }
+
+    # --- What the drift alert did ----------------------------------------------------------------------
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Alerts published since the last call: SNS envelopes with Subject and Message."""
+        return [json.loads(body) for body in self._drain(self.alert_queue)]
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Audit events put on the bus since the last call."""
+        return [json.loads(body) for body in self._drain(self.audit_queue)]
+
+    def retraining_requests(self, model_name: str) -> list[dict[str, Any]]:
+        """Every "Retraining Requested" event the model's build stack has received, in order (as
+        EventBridge delivers them: `id` is the EventId PutEvents answered)."""
+        self.requests[model_name] += [json.loads(body) for body in self._drain(self.request_queues[model_name])]
+        return self.requests[model_name]
+
+    def retraining_claim(self, model_name: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=DRIFT_ENVIRONMENT["STATE_TABLE_NAME"], Key={"pk": {"S": f"retraining#{model_name}"}}
+        ).get("Item")
+        return {name: next(iter(value.values())) for name, value in item.items()} if item else None
+
+    def pass_time_on_claim(self, model_name: str, *, hours: int) -> None:
+        """As if the model's last retraining was requested `hours` earlier than recorded."""
+        claim = self.retraining_claim(model_name)
+        assert claim is not None
+        self.dynamodb.update_item(
+            TableName=DRIFT_ENVIRONMENT["STATE_TABLE_NAME"],
+            Key={"pk": {"S": f"retraining#{model_name}"}},
+            UpdateExpression="SET last_requested = :earlier",
+            ExpressionAttributeValues={":earlier": {"N": str(int(claim["last_requested"]) - hours * 3600)}},
+        )
+
+    # --- building blocks -------------------------------------------------------------------------------
+
+    def _build_stack_rule(self, model_name: str) -> None:
+        """The rule each model's build stack puts on the audit bus (mlops_constructs.model_project), with
+        a queue in place of the build pipeline it starts."""
+        bus, rule = DRIFT_ENVIRONMENT["AUDIT_EVENT_BUS_NAME"], f"{model_name}-retraining-requests"
+        self.request_queues[model_name], queue_arn = self._queue(rule)
+        self.requests[model_name] = []
+        events = client("events")
+        events.put_rule(
+            Name=rule,
+            EventBusName=bus,
+            EventPattern=json.dumps(
+                {
+                    "source": ["mlops.drift-alert"],
+                    "detail-type": [RETRAINING_REQUESTED],
+                    "detail": {"model_name": [model_name]},
+                }
+            ),
+        )
+        events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "build-pipeline", "Arn": queue_arn}])
+
+    def _serve(self, endpoint: str, model_name: str, role_arn: str) -> None:
+        """The endpoint as the deploy pipeline leaves it: champion at 90, challenger at 10."""
+        self.sagemaker.create_model_package_group(ModelPackageGroupName=model_name)
+        arns = [self._register(model_name) for _ in range(2)]
+        self.package_arns[endpoint] = arns
+        variants = []
+        for variant, package_arn, weight in (("champion", arns[0], 90.0), ("challenger", arns[1], 10.0)):
+            sagemaker_model = f"{endpoint}-{variant}"
+            self.sagemaker.create_model(
+                ModelName=sagemaker_model, PrimaryContainer={"ModelPackageName": package_arn}, ExecutionRoleArn=role_arn
+            )
+            variants.append(
+                {
+                    "VariantName": variant,
+                    "ModelName": sagemaker_model,
+                    "InitialVariantWeight": weight,
+                    "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": 1,
+                }
+            )
+        self.sagemaker.create_endpoint_config(EndpointConfigName=f"{endpoint}-config", ProductionVariants=variants)
+        self.sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-config")
+
+    def _register(self, group: str) -> str:
+        arn: str = self.sagemaker.create_model_package(
+            ModelPackageGroupName=group,
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [{"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{group}:latest"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )["ModelPackageArn"]
+        return arn
+
+    def _role(self) -> str:
+        arn: str = client("iam").create_role(
+            RoleName="drift-world",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sagemaker.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
+        return arn
+
+    def _queue(self, name: str) -> tuple[str, str]:
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
+
+    def _drain(self, queue_url: str) -> list[str]:
+        bodies: list[str] = []
+        while messages := self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+            bodies += [message["Body"] for message in messages]
+            self.sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+        return bodies

@@ -1,0 +1,1118 @@
+"""The drift alert through its Lambda handler, in a fake AWS account (moto, in process).
+
+Start with `test_a_drift_alarm_is_alerted_with_its_context_and_requests_retraining`: it follows one
+alarm from the EventBridge event to the alert, the retraining request the model's build stack
+receives, the cool-down claim, the audit event and the metrics.
+
+moto models the endpoint, its configuration and models, the model packages, the monitoring job
+(DescribeProcessingJob), S3, SNS, DynamoDB (conditional writes, ALL_OLD on failure) and EventBridge:
+both events the function puts reach queues through rules on the audit bus, the retraining request
+through the rule of the model's build stack, matched on the model's name as the platform matches it.
+botocore's Stubber stands in where moto falls short (drift_alert_world.py):
+- SageMaker ListMonitoringExecutions, which moto 5.2.5 does not implement: `MonitoringStubber` stubs
+  that one operation and lets every other SageMaker call reach moto;
+- a retraining request the bus refuses (FailedEntryCount 1), which moto never answers for a
+  well-formed entry: `RetrainingRequestStubber` answers that one PutEvents and lets the audit event
+  reach moto.
+Failures of other calls, and answers lost after moto carried the call out, are raised from botocore
+hooks (`failing`).
+
+The environment is set for the import of the handler only (`load_handler`): the folder's conftest
+sets the approval gate's values for the session, under some of the same names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import event as hypothesis_event
+from hypothesis import strategies as st
+from moto import mock_aws
+from pydantic import ValidationError
+
+from lambdas.drift_alert import drift
+from lambdas.drift_alert.models import (
+    DriftAlarm,
+    DriftAlertSettings,
+    Enrichment,
+    MonitoredEndpoint,
+    MonitoringFindings,
+    Result,
+    Retraining,
+    RetrainingDecision,
+    Violation,
+)
+from tests.lambdas.conftest import LambdaContext, emitted_metrics
+from tests.lambdas.drift_alert_world import (
+    CHURN_ENDPOINT,
+    CHURN_VIOLATIONS,
+    DEMAND_ENDPOINT,
+    DRIFT_ENVIRONMENT,
+    MONITORED_ENDPOINTS,
+    RETRAINING_REQUESTED,
+    DriftWorld,
+    MonitoringStubber,
+    RetrainingRequestStubber,
+    alarm_event,
+    aws_error,
+    failing,
+    load_handler,
+    puts,
+    recording_calls,
+)
+
+handler = load_handler()
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+CHURN_SCHEDULE = f"{CHURN_ENDPOINT}-data-quality"
+STATE_TABLE = DRIFT_ENVIRONMENT["STATE_TABLE_NAME"]
+DAY = 24 * 3600
+
+
+@pytest.fixture
+def world() -> Iterator[DriftWorld]:
+    """A fresh fake account per test, with the drift alert's surroundings built."""
+    with mock_aws():
+        yield DriftWorld().build()
+
+
+@pytest.fixture
+def monitoring(world: DriftWorld) -> Iterator[MonitoringStubber]:
+    """Answers ListMonitoringExecutions for the test; every queued answer must have been asked for."""
+    with MonitoringStubber(handler.CLIENTS.sagemaker) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext(
+        function_name="drift-alert",
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:drift-alert",
+    )
+
+
+@dataclass
+class Telemetry:
+    """What the handler reported: EMF metrics (printed to stdout) and structured log lines."""
+
+    capsys: pytest.CaptureFixture[str]
+    caplog: pytest.LogCaptureFixture
+
+    def metrics(self) -> Counter[str]:
+        """Metrics emitted since the last call."""
+        return emitted_metrics(self.capsys.readouterr().out)
+
+    def logs(self) -> list[dict[str, Any]]:
+        """The drift alert's log lines, formatted as the function prints them (JSON)."""
+        formatter = handler.logger.registered_formatter
+        return [json.loads(formatter.format(r)) for r in self.caplog.records if r.name == "drift-alert"]
+
+
+@pytest.fixture
+def telemetry(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Telemetry:
+    return Telemetry(capsys, caplog)
+
+
+def all_clients() -> list[Any]:
+    clients = handler.CLIENTS
+    return [clients.sagemaker, clients.s3, clients.sns, clients.events, clients.dynamodb]
+
+
+# --- The story: a drift alarm becomes an enriched alert and a retraining request -------------------------
+
+
+def test_a_drift_alarm_is_alerted_with_its_context_and_requests_retraining(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    # Model Monitor's hourly run on the churn endpoint found two features drifted and one type problem,
+    # published the drift metrics, and the tenure drift alarm went from OK to ALARM.
+    monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    event = alarm_event(f"{CHURN_ENDPOINT}-drift-tenure", features=("tenure",))
+
+    outcome = handler.handler(event, lambda_context)
+
+    # One alert, readable, with the context a person needs to act.
+    [alert] = world.alerts()
+    champion, challenger = world.package_arns[CHURN_ENDPOINT]
+    assert alert["Subject"] == f"Drift on {CHURN_ENDPOINT}: 2 features drifted, retraining requested"
+    message = alert["Message"]
+    for expected in (
+        f"A Model Monitor drift alarm went off for the SageMaker endpoint {CHURN_ENDPOINT} (model churn).",
+        f"Alarm:  {CHURN_ENDPOINT}-drift-tenure",
+        "State:  OK -> ALARM at 2026-01-01T13:05:00.000+0000",
+        "Reason: Threshold Crossed: 1 out of the last 1 datapoints [0.52 (01/01/26 13:00:00)]",
+        f"champion: {champion}, 90% (weight 90)",
+        f"challenger: {challenger}, 10% (weight 10)",
+        f"{CHURN_SCHEDULE}:\n  CompletedWithViolations, scheduled 2026-01-01T13:00:00Z",
+        # Drifted features sorted, each with Model Monitor's description; other violations apart.
+        "  Drifted features:\n"
+        "    - monthly_charges (baseline_drift_check): Baseline drift distance: 0.31 exceeds threshold: 0.1\n"
+        "    - tenure (baseline_drift_check): Baseline drift distance: 0.52 exceeds threshold: 0.1\n"
+        "  Other violations:\n"
+        "    - total_charges (data_type_check): Data type of feature total_charges: 4.2% of values are not Fractional",
+        "Violations report: https://us-east-1.console.aws.amazon.com/s3/object/mlops-monitoring?region=us-east-1"
+        f"&prefix=monitoring/{CHURN_ENDPOINT}/{CHURN_SCHEDULE}/2026/01/01/13/constraint_violations.json",
+        "waits for manual approval",
+    ):
+        assert expected in message
+    # The churn model's build stack receives one request, naming this alarm; the demand model's none.
+    [request] = world.retraining_requests("churn")
+    assert world.retraining_requests("demand") == []
+    assert (request["source"], request["detail-type"]) == ("mlops.drift-alert", "Retraining Requested")
+    claim = world.retraining_claim("churn")
+    assert claim is not None
+    assert request["detail"] == {
+        "model_name": "churn",
+        "endpoint_name": CHURN_ENDPOINT,
+        "alarm_name": f"{CHURN_ENDPOINT}-drift-tenure",
+        "alarm_event_id": "alarm-event-1",
+        "requested_at": _iso(claim["last_requested"]),
+    }
+    assert (
+        f"Retraining requested: event {request['id']} on the audit bus has the build stack of churn start its"
+        " build pipeline." in message
+    )
+    # The cool-down claim: who requested, when, and a TTL one cool-down later.
+    assert claim["claimed_by"] == "alarm-event-1"
+    assert claim["retraining_request_id"] == request["id"]
+    assert int(claim["expiration"]) == int(claim["last_requested"]) + DAY
+    assert f"No other retraining of churn is requested before {_iso(claim['expiration'])} (cool-down)." in message
+    # The audit event: what drifted, what was serving, what was done.
+    [audit] = world.audit_events()
+    assert (audit["source"], audit["detail-type"]) == ("mlops.drift-alert", "Drift Alert")
+    assert audit["detail"] == {
+        "endpoint_name": CHURN_ENDPOINT,
+        "model_name": "churn",
+        "alarm_name": f"{CHURN_ENDPOINT}-drift-tenure",
+        "alarm_event_id": "alarm-event-1",
+        "state_reason": event["detail"]["state"]["reason"],
+        "monitoring_schedule": CHURN_SCHEDULE,
+        "execution_status": "CompletedWithViolations",
+        "features": ["monthly_charges", "tenure"],
+        "violations_report": f"s3://mlops-monitoring/monitoring/{CHURN_ENDPOINT}/{CHURN_SCHEDULE}/2026/01/01/13/constraint_violations.json",
+        "packages": [
+            {"variant_name": "champion", "model_package_arn": champion, "weight": 90.0},
+            {"variant_name": "challenger", "model_package_arn": challenger, "weight": 10.0},
+        ],
+        "retraining": "requested",
+        "retraining_request_id": request["id"],
+        "retraining_replayed": False,
+    }
+    # One structured log line carrying the audit record, and the metrics.
+    [line] = [line for line in telemetry.logs() if "audit" in line]
+    assert line["audit"] == audit["detail"]
+    assert telemetry.metrics() == Counter({"DriftAlertPublished": 1, "DriftRetrainingRequested": 1})
+    assert outcome["result"] == "alerted"
+
+
+def _iso(epoch_seconds: str) -> str:
+    return datetime.fromtimestamp(int(epoch_seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Ways the first attempt loses track of its retraining request (see the test below).
+LOSING_TRACK_OF_THE_REQUEST: dict[str, Callable[[], AbstractContextManager[None]]] = {
+    # The bus answers 5xx: it may have taken the request (here it did not).
+    "request-answered-5xx": lambda: failing(
+        handler.CLIENTS.events, "PutEvents", aws_error("InternalFailure", 500), only=puts(RETRAINING_REQUESTED)
+    ),
+    # The bus took the request; its answer never arrives.
+    "answer-lost": lambda: failing(
+        handler.CLIENTS.events,
+        "PutEvents",
+        ReadTimeoutError(endpoint_url="https://events"),
+        only=puts(RETRAINING_REQUESTED),
+        answer_lost=True,
+    ),
+    # The bus took the request and said so; writing its EventId onto the claim failed.
+    "request-not-recorded": lambda: failing(
+        handler.CLIENTS.dynamodb, "UpdateItem", aws_error("InternalServerError", 500)
+    ),
+}
+
+
+@pytest.mark.parametrize("lost", LOSING_TRACK_OF_THE_REQUEST)
+def test_a_request_of_unknown_outcome_keeps_the_claim_and_the_retry_repeats_the_request(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, lost: str
+) -> None:
+    """The claim is kept, so a second alarm meanwhile requests nothing, and the retry of the same event
+    puts the same request again. PutEvents has no idempotency token: where the first request did reach
+    the bus, the build stack receives this alarm's request twice, the worst case the README documents."""
+    for _lookup in range(3):
+        monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    event = alarm_event(event_id="alarm-event-1")
+
+    with (
+        LOSING_TRACK_OF_THE_REQUEST[lost](),
+        pytest.raises(drift.RetryableError, match=r"could not (request|record) the retraining"),
+    ):
+        handler.handler(event, lambda_context)
+    kept = world.retraining_claim("churn")
+    assert kept is not None
+    assert (kept["claimed_by"], "retraining_request_id" in kept) == ("alarm-event-1", False)
+    other = handler.handler(alarm_event(f"{CHURN_ENDPOINT}-drift-charges", event_id="alarm-event-2"), lambda_context)
+    retried = handler.handler(event, lambda_context)
+
+    assert other["audit"]["retraining"] == "skipped_cooldown"
+    requests = world.retraining_requests("churn")
+    assert len(requests) == (1 if lost == "request-answered-5xx" else 2)
+    # The same request each time: this alarm's, for this model (only its time says when it was put).
+    assert [{key: value for key, value in r["detail"].items() if key != "requested_at"} for r in requests] == [
+        {
+            "model_name": "churn",
+            "endpoint_name": CHURN_ENDPOINT,
+            "alarm_name": f"{CHURN_ENDPOINT}-drift-tenure",
+            "alarm_event_id": "alarm-event-1",
+        }
+    ] * len(requests)
+    # The retry's request is the one recorded and reported.
+    assert (retried["audit"]["retraining"], retried["audit"]["retraining_request_id"]) == (
+        "requested",
+        requests[-1]["id"],
+    )
+    claim = world.retraining_claim("churn")
+    assert claim is not None
+    assert (claim["claimed_by"], claim["retraining_request_id"]) == ("alarm-event-1", requests[-1]["id"])
+
+
+# --- At most one retraining per cool-down ------------------------------------------------------------------
+
+
+def test_a_redelivered_alarm_is_alerted_again_but_requests_nothing(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    for _delivery in range(2):
+        monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    event = alarm_event()
+
+    first = handler.handler(event, lambda_context)
+    again = handler.handler(event, lambda_context)  # EventBridge delivers at least once
+
+    [request] = world.retraining_requests("churn")
+    assert first["audit"]["retraining_request_id"] == again["audit"]["retraining_request_id"] == request["id"]
+    assert (first["audit"]["retraining_replayed"], again["audit"]["retraining_replayed"]) == (False, True)
+    alerts = world.alerts()
+    assert len(alerts) == 2
+    assert "this alarm had already requested it; nothing was requested again" in alerts[1]["Message"]
+    assert len(world.audit_events()) == 2
+    # The second delivery is alerted and counted as such, not as a second retraining request.
+    assert telemetry.metrics() == Counter({"DriftAlertPublished": 2, "DriftRetrainingRequested": 1})
+
+
+def test_a_second_alarm_within_the_cooldown_is_alerted_but_does_not_retrain(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    for _alarm in range(2):
+        monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    tenure = alarm_event(f"{CHURN_ENDPOINT}-drift-tenure", features=("tenure",), event_id="alarm-event-1")
+    charges = alarm_event(
+        f"{CHURN_ENDPOINT}-drift-monthly-charges", features=("monthly_charges",), event_id="alarm-event-2"
+    )
+
+    first = handler.handler(tenure, lambda_context)
+    second = handler.handler(charges, lambda_context)
+
+    [request] = world.retraining_requests("churn")
+    assert first["audit"]["retraining"] == "requested"
+    assert second["audit"]["retraining"] == "skipped_cooldown"
+    assert second["audit"]["retraining_request_id"] == request["id"]  # the request already made
+    [_, alert] = world.alerts()
+    assert alert["Subject"] == f"Drift on {CHURN_ENDPOINT}: 2 features drifted, retraining in cool-down"
+    assert re.search(
+        rf"Retraining not requested again: it was requested at \S+Z \(event {re.escape(request['id'])}\) for alarm"
+        rf" {CHURN_ENDPOINT}-drift-tenure; the 24 h cool-down of churn lasts until \S+Z\.",
+        alert["Message"],
+    )
+    assert [audit["detail"]["retraining"] for audit in world.audit_events()] == ["requested", "skipped_cooldown"]
+    assert telemetry.metrics() == Counter(
+        {"DriftAlertPublished": 2, "DriftRetrainingRequested": 1, "DriftRetrainingSkippedCooldown": 1}
+    )
+
+
+def test_of_two_alarms_racing_for_the_claim_one_requests_retraining(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    """Alarm B is handled entirely while alarm A holds the claim but has not put its request yet: the
+    claim, not the request, is what B sees, so B does not request retraining a second time."""
+    for _alarm in range(2):
+        monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    alarm_a = alarm_event(f"{CHURN_ENDPOINT}-drift-tenure", event_id="alarm-event-a")
+    alarm_b = alarm_event(f"{CHURN_ENDPOINT}-drift-monthly-charges", event_id="alarm-event-b")
+    outcomes: dict[str, dict[str, Any]] = {}
+
+    def handle_b_in_between(params: dict[str, Any], **_: Any) -> None:
+        # A's retraining request, not B's audit event (which goes through the same client).
+        if puts(RETRAINING_REQUESTED)(params) and "b" not in outcomes:
+            outcomes["b"] = handler.handler(alarm_b, lambda_context)
+
+    hook = "before-parameter-build.eventbridge.PutEvents"
+    handler.CLIENTS.events.meta.events.register(hook, handle_b_in_between)
+    try:
+        outcomes["a"] = handler.handler(alarm_a, lambda_context)
+    finally:
+        handler.CLIENTS.events.meta.events.unregister(hook, handle_b_in_between)
+
+    [request] = world.retraining_requests("churn")
+    assert (outcomes["a"]["audit"]["retraining"], outcomes["a"]["audit"]["retraining_request_id"]) == (
+        "requested",
+        request["id"],
+    )
+    assert request["detail"]["alarm_event_id"] == "alarm-event-a"
+    assert outcomes["b"]["audit"]["retraining"] == "skipped_cooldown"
+    assert "retraining_request_id" not in outcomes["b"]["audit"]  # A had not put it yet
+    [_, alert_a] = world.alerts()  # B's alert went out first, while A was requesting
+    assert f"event {request['id']}" in alert_a["Message"]
+
+
+def test_the_same_instant_claim_by_two_alarms_goes_to_one(world: DriftWorld) -> None:
+    """The conditional write itself: two claims at the same second, the second sees the first's."""
+    settings_ = handler.SETTINGS
+
+    def alarm(event_id: str) -> DriftAlarm:
+        screened = drift.screen(alarm_event(event_id=event_id), settings_.endpoints)
+        assert isinstance(screened, DriftAlarm)
+        return screened
+
+    def claim(event_id: str) -> dict[str, Any] | None:
+        return drift.claim_retraining(
+            handler.CLIENTS.dynamodb,
+            STATE_TABLE,
+            model_name="churn",
+            alarm=alarm(event_id),
+            now=1_767_272_400.0,
+            cooldown_seconds=DAY,
+        )
+
+    assert claim("alarm-event-a") is None
+    holder = claim("alarm-event-b")
+    assert holder is not None
+    assert holder["claimed_by"] == {"S": "alarm-event-a"}
+    # The claim is re-entrant for A's own retry, since no request is recorded on it yet.
+    assert claim("alarm-event-a") is None
+
+
+def test_after_the_cooldown_the_next_alarm_retrains_again(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    for _alarm in range(2):
+        monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    handler.handler(alarm_event(event_id="alarm-event-1"), lambda_context)
+
+    world.pass_time_on_claim("churn", hours=25)  # the item may outlive its TTL: the condition decides
+    later = handler.handler(alarm_event(event_id="alarm-event-2"), lambda_context)
+
+    assert later["audit"]["retraining"] == "requested"
+    requests = world.retraining_requests("churn")
+    assert [request["detail"]["alarm_event_id"] for request in requests] == ["alarm-event-1", "alarm-event-2"]
+    claim = world.retraining_claim("churn")
+    assert claim is not None
+    assert (claim["claimed_by"], claim["retraining_request_id"]) == ("alarm-event-2", requests[1]["id"])
+
+
+# --- When not to retrain ----------------------------------------------------------------------------------
+
+
+def test_a_model_that_does_not_retrain_on_drift_is_only_alerted(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    monitoring.answer_latest(
+        f"{DEMAND_ENDPOINT}-data-quality", [world.monitoring_execution(DEMAND_ENDPOINT, report=CHURN_VIOLATIONS)]
+    )
+
+    outcome = handler.handler(alarm_event(f"{DEMAND_ENDPOINT}-drift-tenure", endpoint=DEMAND_ENDPOINT), lambda_context)
+
+    [alert] = world.alerts()
+    assert alert["Subject"] == f"Drift on {DEMAND_ENDPOINT}: 2 features drifted, retraining off"
+    assert (
+        "Automatic retraining is off for demand. Investigate the drift; if the model needs retraining, start"
+        " its build pipeline." in alert["Message"]
+    )
+    assert outcome["audit"]["retraining"] == "disabled"
+    assert "retraining_request_id" not in outcome["audit"]  # the handler's answer leaves out nulls
+    assert world.retraining_requests("demand") == world.retraining_requests("churn") == []
+    assert world.retraining_claim("demand") is None
+    [audit] = world.audit_events()
+    assert audit["detail"]["retraining"] == "disabled"
+    assert telemetry.metrics() == Counter({"DriftAlertPublished": 1})
+
+
+@pytest.mark.parametrize(
+    ("status", "report", "failure_reason"),
+    [
+        ("Failed", None, "Baseline constraints file not found"),
+        (
+            "CompletedWithViolations",
+            {
+                "violations": [
+                    {"feature_name": "tenure", "constraint_check_type": "data_type_check", "description": "x"}
+                ]
+            },
+            None,
+        ),
+    ],
+    ids=["monitoring-failed", "data-type-violation-only"],
+)
+def test_an_alarm_without_drift_is_alerted_but_does_not_retrain(
+    world: DriftWorld,
+    monitoring: MonitoringStubber,
+    lambda_context: LambdaContext,
+    status: str,
+    report: dict[str, Any] | None,
+    failure_reason: str | None,
+) -> None:
+    """The "failed or violating executions" alarm: retraining cannot fix a broken monitoring job or data."""
+    execution = world.monitoring_execution(report=report, status=status)
+    if failure_reason:
+        execution["FailureReason"] = failure_reason
+    monitoring.answer_latest(CHURN_SCHEDULE, [execution])
+    event = alarm_event(f"{CHURN_ENDPOINT}-drift-violating-executions", features=())
+
+    outcome = handler.handler(event, lambda_context)
+
+    assert outcome["audit"]["retraining"] == "skipped_no_drift"
+    [alert] = world.alerts()
+    assert alert["Subject"].endswith("retraining not requested")
+    assert "Retraining not requested: neither the alarm nor the report shows baseline drift" in alert["Message"]
+    if failure_reason:
+        assert f"Failure: {failure_reason}" in alert["Message"]
+        assert "the latest execution is Failed: it has no violations report" in alert["Message"]
+    assert world.retraining_requests("churn") == []
+    assert world.retraining_claim("churn") is None
+
+
+def test_a_model_quality_alarm_reads_the_model_quality_schedule(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    schedule = f"{CHURN_ENDPOINT}-model-quality"
+    report = {
+        "violations": [
+            {"metric_name": "auc", "constraint_check_type": "LessThanThreshold", "description": "auc 0.71 < 0.8"}
+        ]
+    }
+    monitoring.answer_latest(schedule, [world.monitoring_execution(report=report, schedule=schedule)])
+    event = alarm_event(f"{CHURN_ENDPOINT}-drift-model-quality", features=("auc",), schedule=schedule)
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"].update(
+        {"namespace": "aws/sagemaker/Endpoints/model-metrics", "name": "auc"}
+    )
+
+    outcome = handler.handler(event, lambda_context)
+
+    # A model-quality violation is the model degrading: retraining is what helps.
+    assert (outcome["audit"]["monitoring_schedule"], outcome["audit"]["retraining"]) == (schedule, "requested")
+    [alert] = world.alerts()
+    assert "  Violations:\n    - auc (LessThanThreshold): auc 0.71 < 0.8" in alert["Message"]
+
+
+def test_the_subject_fits_sns_limit_for_the_longest_endpoint_name() -> None:
+    longest = "e" * 63  # SageMaker's limit on endpoint names
+    endpoints = {longest: MonitoredEndpoint.model_validate(MONITORED_ENDPOINTS[CHURN_ENDPOINT])}
+    alarm = drift.screen(alarm_event(f"{longest}-drift-x", endpoint=longest), endpoints)
+    assert isinstance(alarm, DriftAlarm)
+    findings = MonitoringFindings(
+        schedule_name=f"{longest}-data-quality",
+        violations=[
+            Violation(feature_name=f"f{i}", constraint_check_type="baseline_drift_check", description="d")
+            for i in range(12)
+        ],
+    )
+    decision = RetrainingDecision(retraining=Retraining.SKIPPED_COOLDOWN)
+
+    subject, _ = drift.compose_alert(alarm, Enrichment(monitoring=findings), decision, region="us-east-1")
+
+    assert subject == f"Drift on {longest}: 12 features drifted, re..."
+    assert len(subject) == 100  # the retraining decision is in the message
+
+
+# --- Context that cannot be read: noted in the alert, which still goes out --------------------------------
+
+
+REPORT_URI = (
+    f"s3://mlops-monitoring/monitoring/{CHURN_ENDPOINT}/{CHURN_SCHEDULE}/2026/01/01/13/constraint_violations.json"
+)
+
+
+def _missing_report(world: DriftWorld) -> list[dict[str, Any]]:
+    return [world.monitoring_execution(report=None)]
+
+
+def _unreadable_report(world: DriftWorld) -> list[dict[str, Any]]:
+    return [world.monitoring_execution(report=b"{not json")]
+
+
+def _no_execution_yet(world: DriftWorld) -> list[dict[str, Any]]:
+    return []
+
+
+@pytest.mark.parametrize(
+    ("prepare", "note"),
+    [
+        (_missing_report, f"no violations report at {REPORT_URI}"),
+        (_unreadable_report, f"the violations report {REPORT_URI} is not valid JSON (JSONDecodeError)"),
+        (_no_execution_yet, f"the monitoring schedule {CHURN_SCHEDULE} has no execution yet"),
+    ],
+    ids=["report-missing", "report-not-json", "no-execution-yet"],
+)
+def test_a_missing_violations_report_is_noted_and_the_drift_still_alerted_and_retrained(
+    world: DriftWorld,
+    monitoring: MonitoringStubber,
+    lambda_context: LambdaContext,
+    telemetry: Telemetry,
+    prepare: Callable[[DriftWorld], list[dict[str, Any]]],
+    note: str,
+) -> None:
+    monitoring.answer_latest(CHURN_SCHEDULE, prepare(world))
+
+    outcome = handler.handler(alarm_event(features=("tenure",)), lambda_context)
+
+    [alert] = world.alerts()
+    assert f"  ! {note}" in alert["Message"]
+    assert "Violations report: not available (see above)." in alert["Message"]
+    # The alarm's own drift metric names the feature, and is evidence enough to retrain.
+    assert alert["Subject"] == f"Drift on {CHURN_ENDPOINT}: 1 feature drifted, retraining requested"
+    assert "  Drift metrics in the alarm: tenure" in alert["Message"]
+    assert (outcome["audit"]["features"], outcome["audit"].get("violations_report")) == (["tenure"], None)
+    assert outcome["audit"]["retraining"] == "requested"
+    assert len(world.retraining_requests("churn")) == 1
+    assert telemetry.metrics() == Counter({"DriftAlertPublished": 1, "DriftRetrainingRequested": 1})
+
+
+def test_entries_of_the_report_that_do_not_fit_are_counted_and_the_rest_listed(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    report = {
+        "violations": [
+            {"feature_name": "tenure", "constraint_check_type": "baseline_drift_check", "description": "0.52 > 0.1"},
+            {"feature_name": 7, "constraint_check_type": "baseline_drift_check"},
+            "tenure drifted",
+        ]
+    }
+    monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=report)])
+
+    outcome = handler.handler(alarm_event(features=()), lambda_context)
+
+    [alert] = world.alerts()
+    assert "    - tenure (baseline_drift_check): 0.52 > 0.1\n" in alert["Message"]
+    assert "  ! 2 entries of the violations report were not understood" in alert["Message"]
+    assert (outcome["audit"]["features"], outcome["audit"]["retraining"]) == (["tenure"], "requested")
+
+
+def test_an_endpoint_that_cannot_be_described_is_noted(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    world.sagemaker.delete_endpoint(EndpointName=CHURN_ENDPOINT)
+
+    outcome = handler.handler(alarm_event(), lambda_context)
+
+    [alert] = world.alerts()
+    assert (
+        f"  (unknown)\n  ! could not describe the endpoint {CHURN_ENDPOINT} (ValidationException)" in alert["Message"]
+    )
+    assert outcome["audit"]["packages"] == []
+    assert outcome["audit"]["features"] == ["monthly_charges", "tenure"]
+
+
+def test_a_report_that_cannot_be_read_for_lack_of_access_is_noted(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+
+    with failing(handler.CLIENTS.s3, "GetObject", aws_error("AccessDenied", 403, "GetObject")):
+        handler.handler(alarm_event(), lambda_context)
+
+    [alert] = world.alerts()
+    assert "  ! could not read the violations report s3://mlops-monitoring/" in alert["Message"]
+    assert "constraint_violations.json (AccessDenied)" in alert["Message"]
+
+
+# --- Events that are not for the drift alert: ignored with a log line, never retried -----------------------
+
+
+def _edit(path: str, value: Any = ..., *, delete: bool = False) -> Callable[[dict[str, Any]], Any]:
+    """An edit of a valid alarm event at a dotted path: set `value`, or delete the key."""
+
+    def apply(event: dict[str, Any]) -> Any:
+        *parents, leaf = path.split(".")
+        target = event
+        for key in parents:
+            target = target[key]
+        if delete:
+            del target[leaf]
+        else:
+            target[leaf] = value
+        return event
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    ("change", "result", "reason"),
+    [
+        (_edit("detail.state.value", "OK"), "ignored", "changed to OK; only a change to ALARM is acted on"),
+        (_edit("detail.state.value", "INSUFFICIENT_DATA"), "ignored", "changed to INSUFFICIENT_DATA"),
+        (_edit("detail.previousState.value", "ALARM"), "ignored", "was already in ALARM"),
+        (
+            _edit("detail.alarmName", "mlops-fraud-production-drift-tenure"),
+            "ignored",
+            "is not named <endpoint>-drift-... for a configured endpoint",
+        ),
+        (_edit("detail.alarmName", f"{CHURN_ENDPOINT}-latency-p99"), "ignored", "is not named <endpoint>-drift-"),
+        (_edit("detail.alarmName", f"{CHURN_ENDPOINT}-driftwood"), "ignored", "is not named <endpoint>-drift-"),
+        (_edit("source", "aws.sagemaker"), "malformed", "source: Input should be 'aws.cloudwatch'"),
+        (_edit("detail-type", "CloudWatch Alarm Configuration Change"), "malformed", "detail-type:"),
+        (lambda event: None, "malformed", "not a CloudWatch alarm state change event"),
+        (lambda event: [event], "malformed", "not a CloudWatch alarm state change event"),
+        (lambda event: {}, "malformed", "id: Field required"),
+        (_edit("detail", delete=True), "malformed", "detail: Field required"),
+        (_edit("detail.alarmName", delete=True), "malformed", "detail.alarmName: Field required"),
+        (_edit("detail.state", "ALARM"), "malformed", "detail.state:"),
+        (_edit("detail.state.value", 1), "malformed", "detail.state.value:"),
+        (_edit("detail.configuration.metrics", "feature_baseline_drift_tenure"), "malformed", "metrics"),
+    ],
+    ids=[
+        "ok",
+        "insufficient-data",
+        "alarm-to-alarm",
+        "unknown-endpoint",
+        "not-a-drift-alarm",
+        "drift-not-a-word-of-its-own",
+        "other-source",
+        "other-detail-type",
+        "none",
+        "a-list",
+        "empty",
+        "no-detail",
+        "no-alarm-name",
+        "state-not-an-object",
+        "state-value-not-a-string",
+        "metrics-not-a-list",
+    ],
+)
+def test_an_event_that_is_not_a_drift_alarm_of_a_configured_endpoint_is_ignored(
+    world: DriftWorld,
+    monitoring: MonitoringStubber,
+    lambda_context: LambdaContext,
+    telemetry: Telemetry,
+    change: Callable[[dict[str, Any]], Any],
+    result: str,
+    reason: str,
+) -> None:
+    event = change(alarm_event())
+
+    with recording_calls(all_clients()) as calls:
+        outcome = handler.handler(event, lambda_context)
+
+    assert outcome["result"] == result
+    assert reason in outcome["reason"]
+    assert calls == []  # decided without a single AWS call
+    [line] = [line for line in telemetry.logs() if line.get("result") == result]
+    assert line["level"] == ("WARNING" if result == "malformed" else "INFO")
+    assert telemetry.metrics() == Counter({"DriftEventIgnored": 1})
+
+
+# --- AWS failing: raise, so EventBridge retries; the retry completes the job once --------------------------
+
+
+def test_a_throttled_monitoring_lookup_raises_and_the_retry_alerts_and_retrains(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    monitoring.add_client_error("list_monitoring_executions", "ThrottlingException", "Rate exceeded", 400)
+    monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    event = alarm_event()
+
+    with pytest.raises(drift.RetryableError, match="could not list the executions of the monitoring schedule"):
+        handler.handler(event, lambda_context)
+
+    assert world.alerts() == world.audit_events() == world.retraining_requests("churn") == []
+    assert world.retraining_claim("churn") is None
+    assert telemetry.metrics() == Counter({"DriftAlertError": 1})
+    assert handler.handler(event, lambda_context)["audit"]["retraining"] == "requested"  # EventBridge's retry
+    assert len(world.retraining_requests("churn")) == len(world.alerts()) == 1
+
+
+def test_a_request_the_bus_refuses_for_now_raises_and_leaves_no_claim_in_the_way_of_the_retry(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    """Stubber, because moto takes every well-formed entry: EventBridge answers 200 with the entry
+    refused (FailedEntryCount 1), retryably. Nothing was put, so the claim must not stay."""
+    for _delivery in range(2):
+        monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    event = alarm_event()
+
+    with RetrainingRequestStubber(handler.CLIENTS.events) as bus:
+        bus.refuse("ThrottlingException", "Rate exceeded")
+        with pytest.raises(
+            drift.RetryableError, match=r"could not request the retraining of churn: .*ThrottlingException"
+        ):
+            handler.handler(event, lambda_context)
+        bus.assert_no_pending_responses()
+
+    # Nothing requested, nothing claimed, nothing alerted or audited yet.
+    assert world.retraining_claim("churn") is None
+    assert world.alerts() == world.audit_events() == world.retraining_requests("churn") == []
+    assert telemetry.metrics() == Counter({"DriftAlertError": 1})
+    retried = handler.handler(event, lambda_context)
+    assert (retried["audit"]["retraining"], retried["audit"]["retraining_replayed"]) == ("requested", False)
+    assert len(world.retraining_requests("churn")) == len(world.audit_events()) == 1
+
+
+def test_a_request_the_bus_refuses_for_good_is_reported_in_the_alert(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    """Stubber, as above. Not transient: the function's role may put audit events on the bus but not
+    this detail type (an events:detail-type condition). Retrying would not help, so the alert says so
+    instead, and the audit event (which reaches moto) records it."""
+    monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+
+    with RetrainingRequestStubber(handler.CLIENTS.events) as bus:
+        bus.refuse("NotAuthorizedForDetailTypeException", "Not authorized for the detail type Retraining Requested")
+        outcome = handler.handler(alarm_event(), lambda_context)
+        bus.assert_no_pending_responses()
+
+    assert outcome["audit"]["retraining"] == "failed"
+    [alert] = world.alerts()
+    assert alert["Subject"].endswith("retraining request FAILED")
+    assert (
+        "Retraining could NOT be requested: An error occurred (NotAuthorizedForDetailTypeException)" in alert["Message"]
+    )
+    assert "Start the build pipeline of churn by hand once the cause is fixed." in alert["Message"]
+    assert world.retraining_claim("churn") is None  # the next alarm tries again
+    assert world.retraining_requests("churn") == []
+    assert [audit["detail"]["retraining"] for audit in world.audit_events()] == ["failed"]
+    assert [line["level"] for line in telemetry.logs() if "audit" in line] == ["ERROR"]
+    assert telemetry.metrics() == Counter({"DriftAlertPublished": 1, "DriftAlertError": 1})
+
+
+def failing_call(call: str, failure: Exception) -> AbstractContextManager[None]:
+    """Make one of the function's calls fail: "<client>.<Operation>", or "events.PutEvents:<detail-type>"
+    for one of the two events it puts (a PutEvents each)."""
+    target, _, detail_type = call.partition(":")
+    service, operation = target.split(".")
+    only = puts(detail_type) if detail_type else None
+    return failing(getattr(handler.CLIENTS, service), operation, failure, only=only)
+
+
+@pytest.mark.parametrize(
+    ("call", "failure", "lookups"),
+    [
+        ("sagemaker.DescribeEndpoint", aws_error("ThrottlingException", 400), 1),
+        ("sagemaker.DescribeModel", aws_error("ServiceUnavailable", 503), 1),
+        ("sagemaker.DescribeProcessingJob", EndpointConnectionError(endpoint_url="https://sagemaker"), 2),
+        ("s3.GetObject", aws_error("SlowDown", 503), 2),
+        ("dynamodb.PutItem", aws_error("ProvisionedThroughputExceededException", 400), 2),
+        (f"events.PutEvents:{RETRAINING_REQUESTED}", aws_error("ThrottlingException", 400), 2),
+        ("sns.Publish", ReadTimeoutError(endpoint_url="https://sns"), 2),
+        ("events.PutEvents:Drift Alert", aws_error("InternalFailure", 500), 2),
+    ],
+    ids=[
+        "endpoint-throttled",
+        "model-5xx",
+        "job-unreachable",
+        "report-slow-down",
+        "claim-throttled",
+        "request-throttled",
+        "alert-timeout",
+        "audit-5xx",
+    ],
+)
+def test_a_transient_failure_anywhere_raises_and_the_retry_requests_retraining_exactly_once(
+    world: DriftWorld,
+    monitoring: MonitoringStubber,
+    lambda_context: LambdaContext,
+    call: str,
+    failure: Exception,
+    lookups: int,
+) -> None:
+    """`lookups`: how often the monitoring schedule is looked up, i.e. whether the first attempt got that far."""
+    for _lookup in range(lookups):
+        monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    event = alarm_event()
+
+    with failing_call(call, failure), pytest.raises(drift.RetryableError):
+        handler.handler(event, lambda_context)
+    retried = handler.handler(event, lambda_context)
+
+    assert retried["audit"]["retraining"] == "requested"
+    assert len(world.retraining_requests("churn")) == 1
+    assert len(world.audit_events()) == 1  # an alert may have gone out twice: at least once, by design
+
+
+# --- Configuration ------------------------------------------------------------------------------------
+
+
+def _models_config(**overrides: Any) -> dict[str, str]:
+    return {"MODELS_CONFIG": json.dumps({CHURN_ENDPOINT: MONITORED_ENDPOINTS[CHURN_ENDPOINT] | overrides})}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"MODELS_CONFIG": "{not json"},
+        {"MODELS_CONFIG": "{}"},
+        {"MODELS_CONFIG": json.dumps({"churn production!": MONITORED_ENDPOINTS[CHURN_ENDPOINT]})},
+        _models_config(retrain_on_drift="yes"),
+        _models_config(retrain_cooldown_hours=0),
+        _models_config(retrain_cooldown_hours=1.5),
+        _models_config(model_name=""),
+        # The build pipeline is no longer the function's to start: a config naming it is out of date.
+        _models_config(build_pipeline_name="churn-build"),
+        _models_config(unexpected="field"),
+        {"ALERT_TOPIC_ARN": "mlops-drift-alerts"},
+        {"STATE_TABLE_NAME": ""},
+    ],
+    ids=[
+        "config-not-json",
+        "no-endpoint",
+        "bad-endpoint-name",
+        "flag-not-a-bool",
+        "no-cooldown",
+        "cooldown-not-whole-hours",
+        "no-model-name",
+        "build-pipeline-named",
+        "unknown-field",
+        "topic-not-an-arn",
+        "empty-table-name",
+    ],
+)
+def test_a_bad_environment_fails_the_cold_start(change: dict[str, str]) -> None:
+    with pytest.raises(ValidationError):
+        DriftAlertSettings.from_env(DRIFT_ENVIRONMENT | change)
+
+
+@pytest.mark.parametrize("variable", ["STATE_TABLE_NAME", "AUDIT_EVENT_BUS_NAME"])
+def test_a_missing_variable_fails_the_cold_start(variable: str) -> None:
+    environment = dict(DRIFT_ENVIRONMENT)
+    del environment[variable]
+    with pytest.raises(ValidationError, match=variable):
+        DriftAlertSettings.from_env(environment)
+
+
+def test_the_handler_also_loads_as_the_lambda_package_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda runs the folder's content as the package root, with handler "handler.handler"."""
+    top_level = ("handler", "drift", "models")
+    for name in top_level:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.syspath_prepend(str(importlib.import_module("lambdas.drift_alert").__path__[0]))
+    for name, value in DRIFT_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    try:
+        root_handler = importlib.import_module("handler")
+        assert (root_handler.drift.__name__, root_handler.handler.__name__) == ("drift", "handler")
+        assert root_handler.SETTINGS.endpoints[CHURN_ENDPOINT].model_name == "churn"
+    finally:
+        for name in top_level:
+            sys.modules.pop(name, None)
+
+
+# --- Properties: no event shape and no AWS failure makes the handler fail uncontrolled ---------------------
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+
+PROPERTY_SETTINGS = settings(
+    deadline=None,
+    # One fake account per test, shared by its examples on purpose: claims pile up like alarms do.
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+@PROPERTY_SETTINGS
+@given(event=json_values)
+def test_any_json_value_is_ignored_not_a_crash(world: DriftWorld, lambda_context: LambdaContext, event: Any) -> None:
+    assert handler.handler(event, lambda_context)["result"] in {Result.MALFORMED, Result.IGNORED}
+
+
+DELETE = object()  # an edit that removes the field
+EDITABLE_FIELDS = [
+    ("id",),
+    ("source",),
+    ("detail-type",),
+    ("time",),
+    ("detail",),
+    ("detail", "alarmName"),
+    ("detail", "state"),
+    ("detail", "state", "value"),
+    ("detail", "state", "reason"),
+    ("detail", "state", "timestamp"),
+    ("detail", "previousState"),
+    ("detail", "previousState", "value"),
+    ("detail", "configuration"),
+    ("detail", "configuration", "metrics"),
+]
+alarm_names = st.sampled_from(
+    [
+        f"{CHURN_ENDPOINT}-drift-tenure",
+        f"{CHURN_ENDPOINT}-drift-violating-executions",
+        f"{DEMAND_ENDPOINT}-drift-tenure",
+        f"{CHURN_ENDPOINT}-latency",
+        "mlops-fraud-production-drift-tenure",
+        f"{CHURN_ENDPOINT}-drift-",
+    ]
+)
+
+
+@st.composite
+def alarm_events(draw: st.DrawFn) -> dict[str, Any]:
+    """A plausible alarm state change (of configured and unknown endpoints, drift alarms and others, in
+    any state, with or without drift metrics), then maybe fields deleted or replaced by any JSON value."""
+    endpoint = draw(st.sampled_from([CHURN_ENDPOINT, DEMAND_ENDPOINT]))
+    event = alarm_event(
+        draw(alarm_names),
+        state=draw(st.sampled_from(["ALARM", "OK", "INSUFFICIENT_DATA"])),
+        previous=draw(st.sampled_from(["OK", "ALARM", "INSUFFICIENT_DATA"])),
+        features=tuple(draw(st.lists(st.sampled_from(["tenure", "", "monthly_charges"]), max_size=2))),
+        endpoint=endpoint,
+        schedule=draw(st.sampled_from([None, f"{endpoint}-model-quality", "someone-elses-schedule"])),
+        event_id=draw(st.sampled_from(["alarm-event-1", "alarm-event-2", "alarm-event-3"])),
+    )
+    edit = st.tuples(st.sampled_from(EDITABLE_FIELDS), st.just(DELETE) | json_values)
+    # Half the events as CloudWatch sends them, half with one or two fields broken.
+    for path, value in draw(st.just([]) | st.lists(edit, min_size=1, max_size=2)):
+        container: Any = event
+        for key in path[:-1]:
+            container = container.get(key) if isinstance(container, dict) else None
+        if not isinstance(container, dict):
+            continue  # an earlier edit replaced the parent
+        if value is DELETE:
+            container.pop(path[-1], None)
+        else:
+            container[path[-1]] = value
+    return event
+
+
+monitoring_answers = st.sampled_from(["drifted", "no-report", "failed", "none", "report-not-json"])
+
+
+def _latest_executions(world: DriftWorld, endpoint: str, answer: str) -> list[dict[str, Any]]:
+    match answer:
+        case "drifted":
+            return [world.monitoring_execution(endpoint, report=CHURN_VIOLATIONS)]
+        case "no-report":
+            return [world.monitoring_execution(endpoint)]
+        case "failed":
+            return [world.monitoring_execution(endpoint, status="Failed")]
+        case "report-not-json":
+            return [world.monitoring_execution(endpoint, report=b"[")]
+        case _:
+            return []
+
+
+@settings(PROPERTY_SETTINGS, max_examples=60)
+@given(event=alarm_events(), answer=monitoring_answers)
+@example(event=alarm_event(), answer="drifted")
+def test_any_alarm_shaped_event_ends_in_an_outcome(
+    world: DriftWorld, lambda_context: LambdaContext, event: dict[str, Any], answer: str
+) -> None:
+    with MonitoringStubber(handler.CLIENTS.sagemaker) as stubber:
+        # Answers whichever schedule is asked for; only an alarm that is acted on asks at all.
+        stubber.add_response(
+            "list_monitoring_executions",
+            {"MonitoringExecutionSummaries": _latest_executions(world, CHURN_ENDPOINT, answer)},
+        )
+        outcome = handler.handler(event, lambda_context)
+
+    hypothesis_event(f"{outcome['result']} {outcome.get('audit', {}).get('retraining', '')}")
+    assert outcome["result"] in set(Result)
+    if outcome["result"] == Result.ALERTED:
+        audit = outcome["audit"]
+        assert audit["endpoint_name"] in MONITORED_ENDPOINTS
+        assert audit["alarm_name"].startswith(f"{audit['endpoint_name']}-drift-")
+        if audit["retraining"] == Retraining.REQUESTED and not audit["retraining_replayed"]:
+            assert audit["retraining_request_id"] in [r["id"] for r in world.retraining_requests("churn")]
+    # Whatever arrived, retraining of the churn model is never requested twice within its cool-down.
+    assert len(world.retraining_requests("churn")) <= 1
+    assert world.retraining_requests("demand") == []
+
+
+reports = st.one_of(
+    st.binary(max_size=64),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    st.lists(
+        st.fixed_dictionaries(
+            {"feature_name": json_scalars, "constraint_check_type": json_scalars},
+            optional={"description": json_scalars, "metric_name": json_scalars},
+        ),
+        max_size=4,
+    ).map(lambda violations: json.dumps({"violations": violations}).encode()),
+)
+
+
+@settings(PROPERTY_SETTINGS, max_examples=30)
+@given(report=reports)
+def test_any_violations_report_still_ends_in_the_alert(
+    world: DriftWorld, lambda_context: LambdaContext, report: bytes
+) -> None:
+    with MonitoringStubber(handler.CLIENTS.sagemaker) as stubber:
+        stubber.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=report)])
+        outcome = handler.handler(alarm_event(features=("tenure",)), lambda_context)
+
+    hypothesis_event(outcome["audit"]["retraining"])
+    assert outcome["result"] == Result.ALERTED
+    assert "tenure" in outcome["audit"]["features"]
+    [alert] = world.alerts()
+    assert len(alert["Subject"]) <= 100
+
+
+FLOW_CALLS = [
+    "sagemaker.DescribeEndpoint",
+    "sagemaker.DescribeEndpointConfig",
+    "sagemaker.DescribeModel",
+    "sagemaker.ListMonitoringExecutions",
+    "sagemaker.DescribeProcessingJob",
+    "s3.GetObject",
+    "dynamodb.PutItem",
+    f"events.PutEvents:{RETRAINING_REQUESTED}",
+    "dynamodb.UpdateItem",
+    "dynamodb.DeleteItem",
+    "sns.Publish",
+    "events.PutEvents:Drift Alert",
+]
+ANY_FAILURE = [
+    aws_error("ThrottlingException", 400),
+    aws_error("InternalServerError", 500),
+    EndpointConnectionError(endpoint_url="https://aws"),
+    ReadTimeoutError(endpoint_url="https://aws"),
+    aws_error("AccessDeniedException", 403),
+    aws_error("ValidationException", 400),
+    aws_error("NoSuchKey", 404),
+    aws_error("ResourceNotFound", 400),
+]
+
+
+@settings(PROPERTY_SETTINGS, max_examples=30)
+@given(call=st.sampled_from(FLOW_CALLS), failure=st.sampled_from(ANY_FAILURE), event_number=st.integers(1, 10**6))
+def test_any_aws_failure_ends_in_an_outcome_or_the_retryable_error(
+    world: DriftWorld, lambda_context: LambdaContext, call: str, failure: Exception, event_number: int
+) -> None:
+    with MonitoringStubber(handler.CLIENTS.sagemaker) as stubber:
+        stubber.add_response(
+            "list_monitoring_executions",
+            {"MonitoringExecutionSummaries": _latest_executions(world, CHURN_ENDPOINT, "drifted")},
+        )
+        if world.retraining_claim("churn"):  # each example is a new alarm after the cool-down
+            world.pass_time_on_claim("churn", hours=25)
+        with failing_call(call, failure):
+            try:
+                outcome = handler.handler(alarm_event(event_id=f"alarm-event-{event_number}"), lambda_context)
+            except drift.RetryableError:
+                hypothesis_event("raised RetryableError")
+                return
+    hypothesis_event(f"{outcome['result']} {outcome['audit']['retraining']}")
+    assert outcome["result"] == Result.ALERTED
