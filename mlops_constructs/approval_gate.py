@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_codepipeline as codepipeline
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -26,6 +25,7 @@ from config.schema import ModelConfig
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.functions import PlatformFunction
 from mlops_constructs.personas import APPROVER_TAG_KEY, PACKAGE_APPROVAL_ACTION
+from mlops_constructs.storage import expiring_state_table
 
 METRICS_NAMESPACE = "MLOps/ApprovalGate"
 # The deploy pipeline contract (lambdas/approval_gate/README.md): a CodePipeline V2 pipeline with a
@@ -64,24 +64,8 @@ class ApprovalGate(Construct):
         stack = Stack.of(self)
         groups = [gated.model_package_group_name for gated in models]
 
-        # Idempotency records are short-lived (Powertools expires them); the table holds no data
-        # worth keeping, but RETAIN keeps a stack rollback from dropping in-flight records.
-        self.idempotency_table = dynamodb.TableV2(
-            self,
-            "IdempotencyTable",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expiration",
-            encryption=dynamodb.TableEncryptionV2.customer_managed_key(encryption_key),
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        acknowledge_each(
-            self.idempotency_table,
-            [
-                ("NIST.800.53.R5-DynamoDBInBackupPlan", "Idempotency keys expire within a day; PITR covers recovery."),
-            ],
+        self.idempotency_table = expiring_state_table(
+            self, "IdempotencyTable", partition_key="id", encryption_key=encryption_key, expiry="within a day"
         )
 
         self.handler = PlatformFunction(

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -26,6 +25,7 @@ from constructs import Construct
 from config.schema import ModelConfig
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.functions import PlatformFunction
+from mlops_constructs.storage import expiring_state_table
 
 RETRAINING_SOURCE = "mlops.drift-alert"
 RETRAINING_DETAIL_TYPE = "Retraining Requested"
@@ -51,20 +51,12 @@ class EndpointAutomation(Construct):
         endpoint_arn = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name)
 
         # --- drift alert --------------------------------------------------------------------------
-        self.cooldown_table = dynamodb.TableV2(
+        self.cooldown_table = expiring_state_table(
             self,
             "RetrainingCooldown",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expiration",
-            encryption=dynamodb.TableEncryptionV2.customer_managed_key(encryption_key),
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        acknowledge_each(
-            self.cooldown_table,
-            [("NIST.800.53.R5-DynamoDBInBackupPlan", "Cool-down claims expire within days; PITR covers recovery.")],
+            partition_key="pk",
+            encryption_key=encryption_key,
+            expiry="after the cool-down",
         )
         monitoring = model.monitoring
         self.drift_alert = PlatformFunction(
