@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from aws_cdk import Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+from mlops_constructs.compliance import acknowledge
 
 # Services that deliver the platform's alerts. They publish on the account's behalf, so their
 # statements are pinned to this account with aws:SourceAccount (no confused deputy).
@@ -45,3 +49,57 @@ class AlertTopic(Construct):
         )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+
+def send_to_topic(rule: events.Rule, *, topic: sns.ITopic, message: events.RuleTargetInput) -> None:
+    """Add `topic` as a target of `rule`, with `message` as what subscribers read.
+
+    The topic is imported on purpose: its policy (AlertTopic) already lets EventBridge publish for
+    this account only, while the L2 target would append an extra, unconditioned statement to it.
+    Rule and topic are in the same account and region by construction.
+    """
+    imported = sns.Topic.from_topic_attributes(rule, "AlertTopic", topic_arn=topic.topic_arn)
+    rule.add_target(targets.SnsTopic(imported, message=message))
+    acknowledge(
+        rule,
+        "The rule and the alert topic are deployed to the same account and region by the platform.",
+        "Annotation::@aws-cdk/aws-events:ruleUnresolvedEnvironment",
+    )
+
+
+def alert_on_monitoring_executions(scope: Construct, construct_id: str, *, topic: sns.ITopic) -> events.Rule:
+    """Alert when a Model Monitor execution fails or finds violations.
+
+    Monitoring executions run as processing jobs; Model Monitor marks a run that found violations
+    in its exit message. Drift alarms (and the drift alert Lambda) cover the features' drift
+    metrics; this rule covers what publishes no metric: failed runs and non-drift violations
+    (types, completeness). Jobs of SageMaker Pipelines (`pipelines-*`) are left out: their
+    failures already fail, and alert, the build pipeline.
+    """
+    rule = events.Rule(
+        scope,
+        construct_id,
+        description="Failed or violating Model Monitor executions",
+        event_pattern=events.EventPattern(
+            source=["aws.sagemaker"],
+            detail_type=["SageMaker Processing Job State Change"],
+            detail={
+                "ProcessingJobName": [{"anything-but": {"prefix": "pipelines-"}}],
+                "$or": [
+                    {"ProcessingJobStatus": ["Failed"]},
+                    {"ExitMessage": [{"prefix": "CompletedWithViolations"}]},
+                ],
+            },
+        ),
+    )
+    send_to_topic(
+        rule,
+        topic=topic,
+        message=events.RuleTargetInput.from_text(
+            f"Model Monitor execution {events.EventField.from_path('$.detail.ProcessingJobName')} ended "
+            f"{events.EventField.from_path('$.detail.ProcessingJobStatus')}: "
+            f"{events.EventField.from_path('$.detail.ExitMessage')} "
+            f"{events.EventField.from_path('$.detail.FailureReason')}"
+        ),
+    )
+    return rule

@@ -6,14 +6,14 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from mlops_constructs.compliance import acknowledge, acknowledge_each, nag_ref
+from mlops_constructs.alerts import send_to_topic
+from mlops_constructs.compliance import acknowledge_each, nag_ref
 
 # Amazon Linux 2023 standard 5.0 ships Python 3.11/3.12.
 BUILD_IMAGE = codebuild.LinuxBuildImage.AMAZON_LINUX_2023_5
@@ -58,26 +58,18 @@ def build_project(
 
 def alert_on_failure(pipeline: codepipeline.Pipeline, *, alert_topic: sns.ITopic, what: str) -> events.Rule:
     """An EventBridge rule that sends a readable alert when an execution of `pipeline` fails."""
-    # The governance stack owns the topic policy, which already lets EventBridge publish for this
-    # account only. Imported, the topic takes no extra (unconditioned) statement from the L2
-    # target; the rule and the topic share account and region by construction.
-    topic = sns.Topic.from_topic_attributes(pipeline, "AlertTopic", topic_arn=alert_topic.topic_arn)
     rule = pipeline.on_state_change(
         "FailureAlert",
         description=f"Alert when the {what} fails",
         event_pattern=events.EventPattern(detail={"state": ["FAILED"]}),
-        target=targets.SnsTopic(
-            topic,
-            message=events.RuleTargetInput.from_text(
-                f"The {what} failed: execution {events.EventField.from_path('$.detail.execution-id')} of "
-                f"{events.EventField.from_path('$.detail.pipeline')} in {events.EventField.region}."
-            ),
-        ),
     )
-    acknowledge(
+    send_to_topic(
         rule,
-        "The rule and the alert topic are deployed to the same account and region by the platform.",
-        "Annotation::@aws-cdk/aws-events:ruleUnresolvedEnvironment",
+        topic=alert_topic,
+        message=events.RuleTargetInput.from_text(
+            f"The {what} failed: execution {events.EventField.from_path('$.detail.execution-id')} of "
+            f"{events.EventField.from_path('$.detail.pipeline')} in {events.EventField.region}."
+        ),
     )
     return rule
 

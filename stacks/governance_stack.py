@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from config.schema import PlatformConfig
-from mlops_constructs.alerts import AlertTopic
+from mlops_constructs.alerts import AlertTopic, alert_on_monitoring_executions
 from mlops_constructs.audit import AuditEventBus, AuditTrail
 from mlops_constructs.budget import CostBudget
 from mlops_constructs.encryption import PlatformKey
@@ -44,6 +44,7 @@ class GovernanceStack(Stack):
             archive_after_days=retention.audit_log_glacier_after_days,
         )
         self.alert_topic = AlertTopic(self, "Alerts", encryption_key=self.key, emails=config.alerts.emails).topic
+        alert_on_monitoring_executions(self, "MonitoringExecutionAlerts", topic=self.alert_topic)
         # Production deployments wait for a person: the deploy pipelines notify the approvers here.
         self.approval_topic = AlertTopic(
             self,

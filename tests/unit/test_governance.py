@@ -290,6 +290,21 @@ def test_audit_bus_is_encrypted_and_archives_every_platform_decision(governance:
     assert archive["KmsKeyIdentifier"] == {"Fn::GetAtt": [KEY, "Arn"]}
 
 
+def test_failed_or_violating_monitor_executions_alert_the_topic(governance: Template) -> None:
+    (rule,) = [r["Properties"] for r in resources(governance, "AWS::Events::Rule").values()]
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Processing Job State Change"],
+        "detail": {
+            "ProcessingJobName": [{"anything-but": {"prefix": "pipelines-"}}],
+            "$or": [{"ProcessingJobStatus": ["Failed"]}, {"ExitMessage": [{"prefix": "CompletedWithViolations"}]}],
+        },
+    }
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": logical_id(governance, "AWS::SNS::Topic", "AlertsTopic")}
+    assert "Model Monitor execution <detail-ProcessingJobName>" in target["InputTransformer"]["InputTemplate"]
+
+
 # --- budget ---------------------------------------------------------------------------------------
 
 
