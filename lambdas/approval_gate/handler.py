@@ -75,8 +75,9 @@ def _mark_replayed(response: Outcome, idempotent_data: DataRecord) -> Outcome:
 
 
 IDEMPOTENCY = IdempotencyConfig(
-    # The same approval (or rejection) of the same package version acts once, however often delivered.
-    event_key_jmespath="change.[model_package_arn, model_approval_status, model_package_version]",
+    # The same approval (or rejection) of the same package version acts once, however often delivered;
+    # a later approval of that version (another LastModifiedTime) is judged again.
+    event_key_jmespath="change.[model_package_arn, model_approval_status, model_package_version, last_modified_time]",
     raise_on_no_idempotency_key=True,
     expires_after_seconds=24 * 60 * 60,
     response_hook=_mark_replayed,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, Json, StrictFloat, StrictInt, StrictStr
 
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 # SageMaker's constraint on model package group names.
@@ -88,6 +88,9 @@ class ModelPackageStateChange(BaseModel):
     model_package_version: Annotated[StrictInt, Field(ge=1)] = Field(alias="ModelPackageVersion")
     model_approval_status: NonEmptyStr = Field(alias="ModelApprovalStatus")
     approval_description: StrictStr | None = Field(default=None, alias="ApprovalDescription")
+    # When this status was set: tells a redelivery of one approval (same time) from a new approval of
+    # the same version (a person re-approving after the gate rejected it), which must be judged again.
+    last_modified_time: StrictInt | StrictFloat | StrictStr | None = Field(default=None, alias="LastModifiedTime")
     created_by: UserContext | None = Field(default=None, alias="CreatedBy")
     last_modified_by: UserContext | None = Field(default=None, alias="LastModifiedBy")
 
@@ -127,7 +130,7 @@ class Verdict(BaseModel):
     """A change the gate will act on: the input of its one side-effecting step, `gate.act`.
 
     `metric` is set for an approval (once its metric was read) and None for a rejection. The
-    idempotency key is taken from `change`: package ARN, approval status and version.
+    idempotency key is taken from `change`: package ARN, approval status, version and the time it was set.
     """
 
     model_config = ConfigDict(frozen=True)

@@ -253,6 +253,28 @@ def test_a_duplicate_delivery_starts_one_deployment(
     assert telemetry.metrics() == Counter({"ApprovalDeployStarted": 1})
 
 
+def test_a_person_re_approving_after_the_gate_rejected_is_judged_again(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    """A new approval of the same version (a later LastModifiedTime) is not a redelivery: the gate
+    rejects it again instead of replaying the first outcome and leaving the package Approved."""
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.7))
+    first = aws.set_status(arn, "Approved")
+    handler.handler(first, lambda_context)
+    assert aws.package(arn)["ModelApprovalStatus"] == "Rejected"
+
+    override = aws.set_status(arn, "Approved", by="approver-bob")
+    override["id"] = "event-override"
+    override["detail"]["LastModifiedTime"] = "2026-01-01T01:00:00Z"  # set an hour after the first approval
+    outcome = handler.handler(override, lambda_context)
+
+    assert outcome["replayed"] is False
+    assert outcome["result"] == "rejected_below_threshold"
+    assert aws.package(arn)["ModelApprovalStatus"] == "Rejected"
+    assert aws.deploy_executions("churn-deploy") == []
+    assert telemetry.metrics() == Counter({"ApprovalRejectedBelowThreshold": 2})
+
+
 # --- Rejections ---------------------------------------------------------------------------------------
 
 
