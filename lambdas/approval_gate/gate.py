@@ -17,12 +17,13 @@ For an Approved package whose metric is >= its model's threshold the gate calls:
     codepipeline.start_pipeline_execution(
         name=<deploy_pipeline_name of the package's group in MODELS_CONFIG>,
         variables=[{"name": "ModelPackageArn", "value": <the approved model package ARN>}],
-        clientRequestToken=<SHA-256 hex digest of that ARN>,
+        clientRequestToken=<SHA-256 hex digest of "<that ARN>|<the approval's LastModifiedTime>">,
     )
 
 The deploy pipeline (CodePipeline V2) declares a pipeline-level variable `ModelPackageArn` and deploys
-exactly that package. The token is derived from the ARN so that a retried start of the same package
-is recognised by CodePipeline as the same request rather than starting a second execution.
+exactly that package. The token is derived from the approval (ARN and the time it was set) so that a
+retried start of the same approval is recognised by CodePipeline as the same request rather than
+starting a second execution, while a later approval of the same package deploys again.
 
 Errors: an event or package that cannot be acted on becomes `Outcome(result=INVALID)` (logged,
 counted, alerted where an approver would otherwise wait for a deployment) and the invocation ends
@@ -53,6 +54,7 @@ try:
         GateSettings,
         MetricCheck,
         ModelGate,
+        ModelPackageStateChange,
         ModelPackageStateChangeEvent,
         Outcome,
         Result,
@@ -67,6 +69,7 @@ except ImportError:  # loaded from the Lambda package root, where the modules ar
         GateSettings,
         MetricCheck,
         ModelGate,
+        ModelPackageStateChange,
         ModelPackageStateChangeEvent,
         Outcome,
         Result,
@@ -257,9 +260,10 @@ def find_metric(document: object, metric_name: str) -> float:
     return values.pop()
 
 
-def deploy_request_token(model_package_arn: str) -> str:
-    """StartPipelineExecution's clientRequestToken for a package: the same for every retry."""
-    return hashlib.sha256(model_package_arn.encode()).hexdigest()
+def deploy_request_token(change: ModelPackageStateChange) -> str:
+    """StartPipelineExecution's clientRequestToken for one approval: the same for every retry of it,
+    another for a later approval of the same package (a new LastModifiedTime)."""
+    return hashlib.sha256(f"{change.model_package_arn}|{change.last_modified_time}".encode()).hexdigest()
 
 
 def _start_deploy(verdict: Verdict, metric: MetricCheck, *, clients: AwsClients, settings: GateSettings) -> Outcome:
@@ -268,7 +272,7 @@ def _start_deploy(verdict: Verdict, metric: MetricCheck, *, clients: AwsClients,
         execution = clients.codepipeline.start_pipeline_execution(
             name=pipeline,
             variables=[{"name": DEPLOY_PIPELINE_VARIABLE, "value": change.model_package_arn}],
-            clientRequestToken=deploy_request_token(change.model_package_arn),
+            clientRequestToken=deploy_request_token(change),
         )
     audit = _audit_record(Result.DEPLOY_STARTED, verdict, pipeline_execution_id=execution["pipelineExecutionId"])
     _emit_audit_event(clients.events, settings.audit_event_bus_name, audit)

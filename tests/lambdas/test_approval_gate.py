@@ -209,7 +209,7 @@ def test_the_deploy_pipeline_contract_holds_across_a_retry(aws: FakeAccount, lam
     """
     arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
     event = aws.set_status(arn, "Approved")
-    token = hashlib.sha256(arn.encode()).hexdigest()
+    token = hashlib.sha256(f"{arn}|{event['detail']['LastModifiedTime']}".encode()).hexdigest()
     assert re.fullmatch(r"[a-zA-Z0-9-]{1,128}", token)  # CodePipeline's constraint on the token
     contract = {
         "name": "churn-deploy",
