@@ -80,6 +80,14 @@ class ModelBuildStack(Stack):
                     ],
                     resources=[self.project.pipeline.pipeline_arn],
                 ),
+                # The repository is encrypted with the platform key: Git reads and writes use it, only
+                # through CodeCommit.
+                iam.PolicyStatement(
+                    sid="UseTheKeyThroughCodeCommit",
+                    actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                    resources=[encryption_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"codecommit.{self.region}.amazonaws.com"}},
+                ),
             ],
         )
         for output_id, value, description in [

@@ -314,6 +314,10 @@ def test_data_scientists_get_the_repository_and_pipeline_of_this_model(churn_bui
     statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
     assert statements["WorkInTheRepository"]["Resource"] == {"Fn::GetAtt": ["ProjectRepository24638862", "Arn"]}
     assert "codecommit:GitPush" in statements["WorkInTheRepository"]["Action"]
+    assert statements["UseTheKeyThroughCodeCommit"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"codecommit.{REGION}.amazonaws.com"}
+    }
+    assert statements["UseTheKeyThroughCodeCommit"]["Resource"] == KEY_IMPORT
     assert statements["FollowTheBuildPipeline"]["Resource"] == {
         "Fn::Join": ["", [f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:", {"Ref": PIPELINE}]]
     }
