@@ -21,6 +21,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.lambdas.sqs_queues import create_queue, drain
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 
@@ -202,19 +204,10 @@ class FakeAccount:
         return [json.loads(body) for body in self._drain(self.audit_queue)]
 
     def _queue(self, name: str) -> tuple[str, str]:
-        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return url, arn
+        return create_queue(self.sqs, name)
 
     def _drain(self, queue_url: str) -> list[str]:
-        bodies: list[str] = []
-        while messages := self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
-            bodies += [message["Body"] for message in messages]
-            self.sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
-        return bodies
+        return drain(self.sqs, queue_url)
 
 
 def state_change_event(package: dict, *, changed_by: str, event_id: str = "event-1") -> dict:

@@ -27,6 +27,7 @@ import pytest
 from botocore.stub import Stubber
 
 from tests.lambdas.conftest import ACCOUNT, REGION, client
+from tests.lambdas.sqs_queues import create_queue, drain
 
 ENDPOINT = "mlops-churn-production"
 BUSINESS_NAMESPACE, BUSINESS_METRIC = "MLOps/Business", "RetainedCustomers"
@@ -209,16 +210,7 @@ class ProductionAccount:
         return [json.loads(body) for body in self._drain(self.audit_queue)]
 
     def _queue(self, name: str) -> tuple[str, str]:
-        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return url, arn
+        return create_queue(self.sqs, name)
 
     def _drain(self, queue_url: str) -> list[str]:
-        bodies: list[str] = []
-        while messages := self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
-            bodies += [message["Body"] for message in messages]
-            self.sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
-        return bodies
+        return drain(self.sqs, queue_url)
