@@ -47,6 +47,7 @@ from tests.lambdas.conftest import (
     emitted_metrics,
     state_change_event,
 )
+from tests.lambdas.event_edits import edit
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -460,23 +461,6 @@ def test_an_approved_package_that_cannot_be_evaluated_is_alerted_and_not_deploye
     assert aws.package(arn)["ModelApprovalStatus"] == "Approved"
 
 
-def _edit(path: str, value: Any = ..., *, delete: bool = False) -> Callable[[dict[str, Any]], Any]:
-    """An edit of a valid event at a dotted path: set `value`, or delete the key."""
-
-    def apply(event: dict[str, Any]) -> Any:
-        *parents, leaf = path.split(".")
-        target = event
-        for key in parents:
-            target = target[key]
-        if delete:
-            del target[leaf]
-        else:
-            target[leaf] = value
-        return event
-
-    return apply
-
-
 @pytest.mark.parametrize(
     "malform",
     [
@@ -484,18 +468,18 @@ def _edit(path: str, value: Any = ..., *, delete: bool = False) -> Callable[[dic
         lambda event: "Approved",
         lambda event: [event],
         lambda event: {},
-        _edit("detail", delete=True),
-        _edit("detail", "Approved"),
-        _edit("source", "aws.codepipeline"),
-        _edit("detail-type", "SageMaker Model State Change"),
-        _edit("detail.ModelPackageGroupName", delete=True),
-        _edit("detail.ModelPackageArn", delete=True),
-        _edit("detail.ModelPackageArn", "churn-model/1"),
-        _edit("detail.ModelPackageVersion", "1"),
-        _edit("detail.ModelPackageVersion", True),
-        _edit("detail.ModelPackageVersion", 1.0),
-        _edit("detail.ModelApprovalStatus", ["Approved"]),
-        _edit("detail.LastModifiedBy", "approver-alice"),
+        edit("detail", delete=True),
+        edit("detail", "Approved"),
+        edit("source", "aws.codepipeline"),
+        edit("detail-type", "SageMaker Model State Change"),
+        edit("detail.ModelPackageGroupName", delete=True),
+        edit("detail.ModelPackageArn", delete=True),
+        edit("detail.ModelPackageArn", "churn-model/1"),
+        edit("detail.ModelPackageVersion", "1"),
+        edit("detail.ModelPackageVersion", True),
+        edit("detail.ModelPackageVersion", 1.0),
+        edit("detail.ModelApprovalStatus", ["Approved"]),
+        edit("detail.LastModifiedBy", "approver-alice"),
     ],
     ids=[
         "none",

@@ -72,6 +72,7 @@ from tests.lambdas.drift_alert_world import (
     puts,
     recording_calls,
 )
+from tests.lambdas.event_edits import edit
 
 handler = load_handler()
 
@@ -641,46 +642,29 @@ def test_a_report_that_cannot_be_read_for_lack_of_access_is_noted(
 # --- Events that are not for the drift alert: ignored with a log line, never retried -----------------------
 
 
-def _edit(path: str, value: Any = ..., *, delete: bool = False) -> Callable[[dict[str, Any]], Any]:
-    """An edit of a valid alarm event at a dotted path: set `value`, or delete the key."""
-
-    def apply(event: dict[str, Any]) -> Any:
-        *parents, leaf = path.split(".")
-        target = event
-        for key in parents:
-            target = target[key]
-        if delete:
-            del target[leaf]
-        else:
-            target[leaf] = value
-        return event
-
-    return apply
-
-
 @pytest.mark.parametrize(
     ("change", "result", "reason"),
     [
-        (_edit("detail.state.value", "OK"), "ignored", "changed to OK; only a change to ALARM is acted on"),
-        (_edit("detail.state.value", "INSUFFICIENT_DATA"), "ignored", "changed to INSUFFICIENT_DATA"),
-        (_edit("detail.previousState.value", "ALARM"), "ignored", "was already in ALARM"),
+        (edit("detail.state.value", "OK"), "ignored", "changed to OK; only a change to ALARM is acted on"),
+        (edit("detail.state.value", "INSUFFICIENT_DATA"), "ignored", "changed to INSUFFICIENT_DATA"),
+        (edit("detail.previousState.value", "ALARM"), "ignored", "was already in ALARM"),
         (
-            _edit("detail.alarmName", "mlops-fraud-production-drift-tenure"),
+            edit("detail.alarmName", "mlops-fraud-production-drift-tenure"),
             "ignored",
             "is not named <endpoint>-drift-... for a configured endpoint",
         ),
-        (_edit("detail.alarmName", f"{CHURN_ENDPOINT}-latency-p99"), "ignored", "is not named <endpoint>-drift-"),
-        (_edit("detail.alarmName", f"{CHURN_ENDPOINT}-driftwood"), "ignored", "is not named <endpoint>-drift-"),
-        (_edit("source", "aws.sagemaker"), "malformed", "source: Input should be 'aws.cloudwatch'"),
-        (_edit("detail-type", "CloudWatch Alarm Configuration Change"), "malformed", "detail-type:"),
+        (edit("detail.alarmName", f"{CHURN_ENDPOINT}-latency-p99"), "ignored", "is not named <endpoint>-drift-"),
+        (edit("detail.alarmName", f"{CHURN_ENDPOINT}-driftwood"), "ignored", "is not named <endpoint>-drift-"),
+        (edit("source", "aws.sagemaker"), "malformed", "source: Input should be 'aws.cloudwatch'"),
+        (edit("detail-type", "CloudWatch Alarm Configuration Change"), "malformed", "detail-type:"),
         (lambda event: None, "malformed", "not a CloudWatch alarm state change event"),
         (lambda event: [event], "malformed", "not a CloudWatch alarm state change event"),
         (lambda event: {}, "malformed", "id: Field required"),
-        (_edit("detail", delete=True), "malformed", "detail: Field required"),
-        (_edit("detail.alarmName", delete=True), "malformed", "detail.alarmName: Field required"),
-        (_edit("detail.state", "ALARM"), "malformed", "detail.state:"),
-        (_edit("detail.state.value", 1), "malformed", "detail.state.value:"),
-        (_edit("detail.configuration.metrics", "feature_baseline_drift_tenure"), "malformed", "metrics"),
+        (edit("detail", delete=True), "malformed", "detail: Field required"),
+        (edit("detail.alarmName", delete=True), "malformed", "detail.alarmName: Field required"),
+        (edit("detail.state", "ALARM"), "malformed", "detail.state:"),
+        (edit("detail.state.value", 1), "malformed", "detail.state.value:"),
+        (edit("detail.configuration.metrics", "feature_baseline_drift_tenure"), "malformed", "metrics"),
     ],
     ids=[
         "ok",
