@@ -5,7 +5,7 @@ Approved package whose metric meets its threshold it starts the model's deploy p
 
     start_pipeline_execution(name=<deploy pipeline>,
                              variables=[{"name": "ModelPackageArn", "value": <package ARN>}],
-                             clientRequestToken=<SHA-256 hex of the package ARN>)
+                             clientRequestToken=<SHA-256 hex of "<package ARN>|<approval time>">)
 
 (the contract with the deploy pipeline, see `gate` and README.md). Returns normally for every event
 it decides on, including invalid ones; raises `gate.RetryableError` when AWS fails, so EventBridge
