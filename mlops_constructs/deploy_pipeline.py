@@ -18,10 +18,7 @@ A failed smoke test stops before production; a rolled-back production update lea
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +49,8 @@ from mlops_constructs.serving import (
     render_serving_template,
     serving_stack_name,
 )
+from mlops_constructs.staging import Content
+from mlops_constructs.staging import stage as stage_files
 from mlops_constructs.storage import SecureBucket
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
@@ -63,22 +62,12 @@ APPROVAL_STAGE, APPROVAL_ACTION = "Approve", "ApproveProduction"
 
 
 def stage_deploy_bundle(templates: dict[Stage, dict[str, Any]], files: list[Path]) -> Path:
-    """Write the templates and files into a content-addressed directory (the pipeline's source)."""
-    contents = {
+    """The serving templates and the files the pipeline's actions run: the pipeline's source."""
+    contents: dict[str, Content] = {
         f"{stage}.template.json": json.dumps(template, indent=1, sort_keys=True)
         for stage, template in templates.items()
     }
-    contents |= {path.name: path.read_text() for path in files}
-    digest = hashlib.sha256(json.dumps(contents, sort_keys=True).encode()).hexdigest()[:16]
-    bundle = Path(tempfile.gettempdir()) / "mlops-deploy-bundle" / digest
-    if not bundle.exists():
-        partial = bundle.with_name(bundle.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        for name, text in contents.items():
-            (partial / name).write_text(text)
-        partial.rename(bundle)
-    return bundle
+    return stage_files("mlops-deploy-bundle", contents | {path.name: path for path in files})
 
 
 class DeployPipeline(Construct):

@@ -17,6 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge_each, nag_ref
+from mlops_constructs.staging import Content, stage, tree
 
 LAMBDAS_DIRECTORY = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -26,7 +27,18 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER_VERSION = 27
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-x86_64"
-ASSET_EXCLUDES = ["__pycache__", "*.pyc", "README.md", "requirements.txt"]
+ASSET_EXCLUDES = ("__pycache__", "*.pyc", "README.md", "requirements.txt")
+# Shipped with every handler: what the handlers share (see lambdas/common/__init__.py).
+COMMON_PACKAGE = "common"
+
+
+def stage_handler(handler_directory: str) -> Path:
+    """The function's asset: the `lambdas` package with this handler's folder and the common one, so
+    the handler runs as `lambdas.<handler_directory>.handler.handler`, imported as in the tests."""
+    files: dict[str, Content] = {"lambdas/__init__.py": LAMBDAS_DIRECTORY / "__init__.py"}
+    for package in (handler_directory, COMMON_PACKAGE):
+        files |= tree(LAMBDAS_DIRECTORY / package, excludes=ASSET_EXCLUDES, under=f"lambdas/{package}")
+    return stage("mlops-lambda", files)
 
 
 def powertools_layer_arn(stack: Stack) -> str:
@@ -93,8 +105,8 @@ class PlatformFunction(Construct):
             description=description,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(LAMBDAS_DIRECTORY / handler_directory), exclude=ASSET_EXCLUDES),
+            handler=f"lambdas.{handler_directory}.handler.handler",
+            code=lambda_.Code.from_asset(str(stage_handler(handler_directory))),
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(stack))],
             environment={
                 "POWERTOOLS_SERVICE_NAME": handler_directory.replace("_", "-"),

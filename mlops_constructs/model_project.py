@@ -6,10 +6,7 @@ the same construct can back the SageMaker Projects (Service Catalog) template.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +30,7 @@ from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.endpoint_automation import RETRAINING_DETAIL_TYPE, RETRAINING_SOURCE
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
+from mlops_constructs.staging import Content, stage, tree
 from mlops_constructs.storage import SecureBucket
 
 SEED_DIRECTORY = Path(__file__).resolve().parent.parent / "seed" / "model_build"
@@ -70,32 +68,10 @@ def model_settings(model: ModelConfig) -> dict[str, object]:
 
 
 def stage_seed(seed_directory: Path, settings: dict[str, object]) -> Path:
-    """Copy the seed with this model's settings into a content-addressed directory.
-
-    The directory name is a hash of the seed files and the settings, so repeated synths reuse it
-    and the CodeCommit asset hash changes only when the content does.
-    """
+    """The seed without local state, plus this model's settings as `model_config.json`."""
     settings_json = json.dumps(settings, indent=2, sort_keys=True) + "\n"
-    digest = hashlib.sha256(settings_json.encode())
-    ignore = shutil.ignore_patterns(*SEED_EXCLUDES)
-    for path in sorted(seed_directory.rglob("*")):
-        relative = path.relative_to(seed_directory)
-        if path.is_file() and not any(ignore(str(parent), [part]) for parent, part in _ancestry(relative)):
-            digest.update(str(relative).encode())
-            digest.update(path.read_bytes())
-    staged = Path(tempfile.gettempdir()) / "mlops-seed" / digest.hexdigest()[:16]
-    if not staged.exists():
-        partial = staged.with_name(staged.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(seed_directory, partial, ignore=ignore)
-        (partial / "model_config.json").write_text(settings_json)
-        partial.rename(staged)
-    return staged
-
-
-def _ancestry(relative: Path) -> list[tuple[Path, str]]:
-    """(parent, name) for every component of a relative path, to apply copytree's ignore rules."""
-    return [(Path(*relative.parts[:index]), part) for index, part in enumerate(relative.parts)]
+    files: dict[str, Content] = {**tree(seed_directory, excludes=SEED_EXCLUDES), "model_config.json": settings_json}
+    return stage("mlops-seed", files)
 
 
 class ModelProject(Construct):

@@ -36,45 +36,30 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-try:
-    from .models import (
-        APPROVED,
-        GATE_REJECTION_PREFIX,
-        REJECTED,
-        AuditRecord,
-        GateSettings,
-        MetricCheck,
-        ModelGate,
-        ModelPackageStateChange,
-        ModelPackageStateChangeEvent,
-        Outcome,
-        Result,
-        Verdict,
-    )
-except ImportError:  # loaded from the Lambda package root, where the modules are top-level
-    from models import (  # type: ignore[no-redef]
-        APPROVED,
-        GATE_REJECTION_PREFIX,
-        REJECTED,
-        AuditRecord,
-        GateSettings,
-        MetricCheck,
-        ModelGate,
-        ModelPackageStateChange,
-        ModelPackageStateChangeEvent,
-        Outcome,
-        Result,
-        Verdict,
-    )
+from lambdas.approval_gate.models import (
+    APPROVED,
+    GATE_REJECTION_PREFIX,
+    REJECTED,
+    AuditRecord,
+    GateSettings,
+    MetricCheck,
+    ModelGate,
+    ModelPackageStateChange,
+    ModelPackageStateChangeEvent,
+    Outcome,
+    Result,
+    Verdict,
+)
+from lambdas.common.aws import aws_call, emit_audit_event, error_code, is_transient, publish_alert
+from lambdas.common.settings import summarize
 
 DEPLOY_PIPELINE_VARIABLE = "ModelPackageArn"
 AUDIT_SOURCE = "mlops.approval-gate"
@@ -84,33 +69,6 @@ MAX_METRICS_BYTES = 1024 * 1024
 
 # What DescribeModelPackage answers for a package that was deleted (or never existed).
 PACKAGE_GONE_ERROR_CODES = frozenset({"ValidationException", "ResourceNotFound", "ResourceNotFoundException"})
-# Error codes that say AWS is busy or unwell rather than that the request is wrong; any 5xx counts too.
-TRANSIENT_ERROR_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ProvisionedThroughputExceededException",
-        "SlowDown",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "PriorRequestNotComplete",
-        "ServiceUnavailable",
-        "InternalError",
-        "InternalFailure",
-    }
-)
-
-
-class RetryableError(Exception):
-    """An AWS call failed in a way a later attempt may not: raised on purpose so EventBridge retries.
-
-    The only exception the approval gate raises deliberately.
-    """
 
 
 class InvalidPackage(Exception):
@@ -153,7 +111,7 @@ def screen(raw_event: object, models: Mapping[str, ModelGate]) -> Outcome | Verd
     try:
         change = ModelPackageStateChangeEvent.model_validate(raw_event).detail
     except ValidationError as exc:
-        return Outcome(result=Result.INVALID, reason=f"not a model package state change event: {_summary(exc)}")
+        return Outcome(result=Result.INVALID, reason=f"not a model package state change event: {summarize(exc)}")
 
     status = change.model_approval_status
     if status not in (APPROVED, REJECTED):
@@ -180,9 +138,9 @@ def evaluate(verdict: Verdict, *, clients: AwsClients, alert_topic_arn: str) -> 
         value = read_metric(clients.s3, package, verdict.model.metric_name)
     except InvalidPackage as exc:
         reason = f"approved package cannot be evaluated: {exc}"
-        _alert(
+        publish_alert(
             clients.sns,
-            alert_topic_arn,
+            topic_arn=alert_topic_arn,
             subject=f"Approval not deployed: {change.model_package_group_name} v{change.model_package_version}",
             message=f"{change.model_package_arn} (approved by {change.changed_by}) was not deployed: {reason}.",
         )
@@ -210,9 +168,9 @@ def act(*, verdict: Verdict, clients: AwsClients, settings: GateSettings) -> Out
 
 def describe_package(sagemaker: Any, model_package_arn: str) -> dict[str, Any]:
     def gone(exc: ClientError) -> str | None:
-        return "the model package no longer exists" if _error_code(exc) in PACKAGE_GONE_ERROR_CODES else None
+        return "the model package no longer exists" if error_code(exc) in PACKAGE_GONE_ERROR_CODES else None
 
-    with _aws_call("describe the model package", invalid_when=gone):
+    with aws_call("describe the model package", translate=_invalid_package_when(gone)):
         package: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=model_package_arn)
     return package
 
@@ -228,9 +186,9 @@ def read_metric(s3: Any, package: Mapping[str, Any], metric_name: str) -> float:
         raise InvalidPackage(f"its metrics location {uri!r} is not an s3:// object URI")
 
     def unreadable(exc: ClientError) -> str | None:
-        return None if _is_transient(exc) else f"its metrics file {uri} cannot be read ({_error_code(exc)})"
+        return None if is_transient(exc) else f"its metrics file {uri} cannot be read ({error_code(exc)})"
 
-    with _aws_call(f"read {uri}", invalid_when=unreadable):
+    with aws_call(f"read {uri}", translate=_invalid_package_when(unreadable)):
         content = s3.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_METRICS_BYTES + 1)
     if len(content) > MAX_METRICS_BYTES:
         raise InvalidPackage(f"its metrics file {uri} is larger than {MAX_METRICS_BYTES} bytes")
@@ -268,7 +226,7 @@ def deploy_request_token(change: ModelPackageStateChange) -> str:
 
 def _start_deploy(verdict: Verdict, metric: MetricCheck, *, clients: AwsClients, settings: GateSettings) -> Outcome:
     change, pipeline = verdict.change, verdict.model.deploy_pipeline_name
-    with _aws_call(f"start the deploy pipeline {pipeline}"):
+    with aws_call(f"start the deploy pipeline {pipeline}"):
         execution = clients.codepipeline.start_pipeline_execution(
             name=pipeline,
             variables=[{"name": DEPLOY_PIPELINE_VARIABLE, "value": change.model_package_arn}],
@@ -291,15 +249,15 @@ def _reject_below_threshold(
         f"{GATE_REJECTION_PREFIX} {metric.name} {metric.value} is below the threshold {metric.threshold}"
         f" of model {verdict.model.model_name}"
     )
-    with _aws_call("set the package back to Rejected"):
+    with aws_call("set the package back to Rejected"):
         clients.sagemaker.update_model_package(
             ModelPackageArn=change.model_package_arn,
             ModelApprovalStatus=REJECTED,
             ApprovalDescription=reason[:1024],
         )
-    _alert(
+    publish_alert(
         clients.sns,
-        settings.alert_topic_arn,
+        topic_arn=settings.alert_topic_arn,
         subject=f"Rejected below threshold: {change.model_package_group_name} v{change.model_package_version}",
         message=f"{change.model_package_arn} was approved by {change.changed_by} but not deployed. {reason}.",
     )
@@ -311,9 +269,9 @@ def _reject_below_threshold(
 def _note_rejection(verdict: Verdict, *, clients: AwsClients, settings: GateSettings) -> Outcome:
     change = verdict.change
     reason = f"rejected by {change.changed_by}: {change.approval_description or 'no reason given'}"
-    _alert(
+    publish_alert(
         clients.sns,
-        settings.alert_topic_arn,
+        topic_arn=settings.alert_topic_arn,
         subject=f"Model package rejected: {change.model_package_group_name} v{change.model_package_version}",
         message=f"{change.model_package_arn} was {reason}.",
     )
@@ -340,49 +298,24 @@ def _audit_record(decision: Result, verdict: Verdict, *, pipeline_execution_id: 
 
 
 def _emit_audit_event(events: Any, event_bus_name: str, audit: AuditRecord) -> None:
-    with _aws_call("emit the audit event"):
-        response = events.put_events(
-            Entries=[
-                {
-                    "Source": AUDIT_SOURCE,
-                    "DetailType": AUDIT_DETAIL_TYPE,
-                    "Detail": audit.model_dump_json(),
-                    "Resources": [audit.model_package_arn],
-                    "EventBusName": event_bus_name,
-                }
-            ]
-        )
-    # PutEvents reports a rejected entry in its answer, not as an error.
-    if response.get("FailedEntryCount"):
-        raise RetryableError(f"the audit event was not accepted: {response.get('Entries')}")
+    emit_audit_event(
+        events,
+        event_bus_name=event_bus_name,
+        source=AUDIT_SOURCE,
+        detail_type=AUDIT_DETAIL_TYPE,
+        record=audit,
+        resources=[audit.model_package_arn],
+    )
 
 
-def _alert(sns: Any, topic_arn: str, *, subject: str, message: str) -> None:
-    with _aws_call("publish the alert"):
-        sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
+def _invalid_package_when(explain: Callable[[ClientError], str | None]) -> Callable[[ClientError], Exception | None]:
+    """An `aws_call` translation: the errors `explain` gives a reason for make the package invalid."""
 
+    def translate(exc: ClientError) -> Exception | None:
+        reason = explain(exc)
+        return InvalidPackage(reason) if reason else None
 
-@contextmanager
-def _aws_call(action: str, *, invalid_when: Callable[[ClientError], str | None] | None = None) -> Iterator[None]:
-    """Turn an AWS error into InvalidPackage when `invalid_when` explains it, else into RetryableError."""
-    try:
-        yield
-    except ClientError as exc:
-        reason = invalid_when(exc) if invalid_when else None
-        if reason:
-            raise InvalidPackage(reason) from exc
-        raise RetryableError(f"could not {action}: {exc}") from exc
-    except BotoCoreError as exc:  # connection errors, timeouts, broken response streams
-        raise RetryableError(f"could not {action}: {exc}") from exc
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _is_transient(exc: ClientError) -> bool:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return _error_code(exc) in TRANSIENT_ERROR_CODES or status >= 500
+    return translate
 
 
 def _finite_number(entry: object, metric_name: str) -> float:
@@ -395,10 +328,3 @@ def _finite_number(entry: object, metric_name: str) -> float:
         if math.isfinite(number):
             return number
     raise InvalidPackage(f"metric {metric_name!r} has no finite numeric value (got {entry!r:.100})")
-
-
-def _summary(exc: ValidationError) -> str:
-    """The first few validation problems, without echoing the (possibly large) input."""
-    problems = [f"{'.'.join(map(str, error['loc'])) or 'event'}: {error['msg']}" for error in exc.errors()[:3]]
-    more = exc.error_count() - len(problems)
-    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")

@@ -8,8 +8,8 @@ Approved package whose metric meets its threshold it starts the model's deploy p
                              clientRequestToken=<SHA-256 hex of "<package ARN>|<approval time>">)
 
 (the contract with the deploy pipeline, see `gate` and README.md). Returns normally for every event
-it decides on, including invalid ones; raises `gate.RetryableError` when AWS fails, so EventBridge
-retries and finally sends the event to the DLQ.
+it decides on, including invalid ones; raises `RetryableError` (`lambdas.common.aws`) when AWS
+fails, so EventBridge retries and finally sends the event to the DLQ.
 
 Environment (validated once, at cold start, by `models.GateSettings`): MODELS_CONFIG, ALERT_TOPIC_ARN,
 IDEMPOTENCY_TABLE_NAME, AUDIT_EVENT_BUS_NAME, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
@@ -36,14 +35,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
-try:
-    from . import gate
-    from .models import GateSettings, Outcome, Result
-except ImportError:  # loaded from the Lambda package root (handler "handler.handler")
-    import gate  # type: ignore[no-redef]
-    from models import GateSettings, Outcome, Result  # type: ignore[no-redef]
+from lambdas.approval_gate import gate
+from lambdas.approval_gate.models import GateSettings, Outcome, Result
+from lambdas.common.aws import CLIENT_CONFIG, RetryableError, client
 
 SETTINGS = GateSettings.from_env(os.environ)
 
@@ -51,13 +46,12 @@ logger = Logger(service=SETTINGS.service_name)
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
 tracer = Tracer(service=SETTINGS.service_name)
 
-_BOTO_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=10)
 CLIENTS = gate.AwsClients(
-    sagemaker=boto3.client("sagemaker", config=_BOTO_CONFIG),
-    s3=boto3.client("s3", config=_BOTO_CONFIG),
-    sns=boto3.client("sns", config=_BOTO_CONFIG),
-    events=boto3.client("events", config=_BOTO_CONFIG),
-    codepipeline=boto3.client("codepipeline", config=_BOTO_CONFIG),
+    sagemaker=client("sagemaker"),
+    s3=client("s3"),
+    sns=client("sns"),
+    events=client("events"),
+    codepipeline=client("codepipeline"),
 )
 
 METRIC_BY_RESULT = {
@@ -82,7 +76,7 @@ IDEMPOTENCY = IdempotencyConfig(
     expires_after_seconds=24 * 60 * 60,
     response_hook=_mark_replayed,
 )
-PERSISTENCE_STORE = DynamoDBPersistenceLayer(table_name=SETTINGS.idempotency_table_name, boto_config=_BOTO_CONFIG)
+PERSISTENCE_STORE = DynamoDBPersistenceLayer(table_name=SETTINGS.idempotency_table_name, boto_config=CLIENT_CONFIG)
 _act_idempotently = idempotent_function(
     gate.act,
     data_keyword_argument="verdict",
@@ -102,7 +96,7 @@ def act_once(**kwargs: Any) -> Outcome:
         IdempotencyInconsistentStateError,
         IdempotencyPersistenceLayerError,
     ) as exc:
-        raise gate.RetryableError(f"idempotency store: {exc}") from exc
+        raise RetryableError(f"idempotency store: {exc}") from exc
     return outcome
 
 

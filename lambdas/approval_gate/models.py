@@ -7,13 +7,13 @@ record and outcome it produces (`AuditRecord`, `Outcome`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, StrictFloat, StrictInt, StrictStr
 
-NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+from lambdas.common.settings import FunctionSettings, NonEmptyStr
+
 # SageMaker's constraint on model package group names.
 GroupName = Annotated[StrictStr, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 
@@ -38,23 +38,11 @@ class ModelGate(BaseModel):
     deploy_pipeline_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9.@\-_]{1,100}$")]
 
 
-class GateSettings(BaseModel):
-    """The function's environment, validated once at cold start: a bad value fails the init loudly."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
+class GateSettings(FunctionSettings):
+    """The approval gate's environment (and the common one, see `FunctionSettings`)."""
 
     models: Json[dict[GroupName, ModelGate]] = Field(alias="MODELS_CONFIG")
-    alert_topic_arn: Annotated[StrictStr, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:\S+$")] = Field(
-        alias="ALERT_TOPIC_ARN"
-    )
     idempotency_table_name: NonEmptyStr = Field(alias="IDEMPOTENCY_TABLE_NAME")
-    audit_event_bus_name: NonEmptyStr = Field(alias="AUDIT_EVENT_BUS_NAME")
-    service_name: NonEmptyStr = Field(alias="POWERTOOLS_SERVICE_NAME")
-    metrics_namespace: NonEmptyStr = Field(alias="POWERTOOLS_METRICS_NAMESPACE")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> GateSettings:
-        return cls.model_validate(dict(environ))
 
 
 class IamIdentity(BaseModel):

@@ -42,58 +42,48 @@ failed retraining. Publishing the alert and the audit event must succeed, or the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-try:
-    from .models import (
-        ALARM,
-        DRIFT_ALARM_INFIX,
-        FEATURE_DRIFT_METRIC_PREFIX,
-        AlarmStateChangeEvent,
-        AuditRecord,
-        DriftAlarm,
-        DriftAlertSettings,
-        Enrichment,
-        MonitoredEndpoint,
-        MonitoringFindings,
-        Outcome,
-        PackageRecord,
-        Result,
-        Retraining,
-        RetrainingDecision,
-        RetrainingRequest,
-        ServingVariant,
-        Violation,
-    )
-except ImportError:  # loaded from the Lambda package root, where the modules are top-level
-    from models import (  # type: ignore[no-redef]
-        ALARM,
-        DRIFT_ALARM_INFIX,
-        FEATURE_DRIFT_METRIC_PREFIX,
-        AlarmStateChangeEvent,
-        AuditRecord,
-        DriftAlarm,
-        DriftAlertSettings,
-        Enrichment,
-        MonitoredEndpoint,
-        MonitoringFindings,
-        Outcome,
-        PackageRecord,
-        Result,
-        Retraining,
-        RetrainingDecision,
-        RetrainingRequest,
-        ServingVariant,
-        Violation,
-    )
+from lambdas.common.aws import (
+    RetryableError,
+    aws_call,
+    emit_audit_event,
+    error_code,
+    is_transient,
+    outcome_unknown,
+    publish_alert,
+    put_event,
+    sns_subject,
+)
+from lambdas.common.settings import summarize
+from lambdas.drift_alert.models import (
+    ALARM,
+    DRIFT_ALARM_INFIX,
+    FEATURE_DRIFT_METRIC_PREFIX,
+    AlarmStateChangeEvent,
+    AuditRecord,
+    DriftAlarm,
+    DriftAlertSettings,
+    Enrichment,
+    MonitoredEndpoint,
+    MonitoringFindings,
+    Outcome,
+    PackageRecord,
+    Result,
+    Retraining,
+    RetrainingDecision,
+    RetrainingRequest,
+    ServingVariant,
+    Violation,
+)
 
 # Both events the function puts on the audit bus come from this source.
 EVENT_SOURCE = "mlops.drift-alert"
@@ -111,37 +101,9 @@ COMPLETED_STATUSES = frozenset({"Completed", "CompletedWithViolations"})
 MAX_REPORT_BYTES = 5 * 1024 * 1024
 # Violations listed in the alert; the report has them all (an SNS message is at most 256 KB).
 MAX_LISTED_VIOLATIONS = 50
-SNS_SUBJECT_LIMIT = 100
 CLAIM_KEY_PREFIX = "retraining#"
 
-# Error codes that say AWS is busy or unwell rather than that the request is wrong; any 5xx counts too.
-TRANSIENT_ERROR_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ProvisionedThroughputExceededException",
-        "SlowDown",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "PriorRequestNotComplete",
-        "ServiceUnavailable",
-        "InternalError",
-        "InternalFailure",
-    }
-)
 CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-class RetryableError(Exception):
-    """An AWS call failed in a way a later attempt may not: raised on purpose so EventBridge retries.
-
-    The only exception the drift alert raises deliberately.
-    """
 
 
 class Unavailable(Exception):
@@ -175,10 +137,15 @@ def process(raw_event: object, *, settings: DriftAlertSettings, clients: AwsClie
         now=now,
     )
     subject, message = compose_alert(alarm, enrichment, decision, region=clients.s3.meta.region_name)
-    with _aws_call("publish the alert"):
-        clients.sns.publish(TopicArn=settings.alert_topic_arn, Subject=subject, Message=message)
+    publish_alert(clients.sns, topic_arn=settings.alert_topic_arn, subject=subject, message=message)
     audit = audit_record(alarm, enrichment, decision)
-    emit_audit_event(clients.events, settings.audit_event_bus_name, audit)
+    emit_audit_event(
+        clients.events,
+        event_bus_name=settings.audit_event_bus_name,
+        source=EVENT_SOURCE,
+        detail_type=AUDIT_DETAIL_TYPE,
+        record=audit,
+    )
     return Outcome(result=Result.ALERTED, reason=_summary_line(alarm, enrichment, decision), audit=audit)
 
 
@@ -190,7 +157,7 @@ def screen(raw_event: object, endpoints: Mapping[str, MonitoredEndpoint]) -> Out
     try:
         event = AlarmStateChangeEvent.model_validate(raw_event)
     except ValidationError as exc:
-        return Outcome(result=Result.MALFORMED, reason=f"not a CloudWatch alarm state change event: {_errors(exc)}")
+        return Outcome(result=Result.MALFORMED, reason=f"not a CloudWatch alarm state change event: {summarize(exc)}")
     change = event.detail
     if change.state.value != ALARM:
         return Outcome(
@@ -370,7 +337,7 @@ def read_violations(s3: Any, report_uri: str) -> tuple[list[Violation], list[str
     bucket, key = _split_s3_uri(report_uri)
 
     def missing(exc: ClientError) -> str | None:
-        if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+        if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
             return f"no violations report at {report_uri}"
         return None
 
@@ -460,17 +427,17 @@ def decide_retraining(
         return held
 
     try:
-        with _aws_call(f"request the retraining of {model.model_name}"):
+        with aws_call(f"request the retraining of {model.model_name}"):
             request_id = request_retraining(clients.events, event_bus_name, alarm=alarm, now=now)
     except RetryableError as exc:
         failure = exc.__cause__
-        if _outcome_unknown(failure):
+        if outcome_unknown(failure):
             # The request may be on the bus: keep the claim, so that no other alarm requests retraining
             # too. The retry of this event re-enters the claim and puts the request again.
             raise
         # The bus refused the request: nothing was put, so nothing may block the retry or the next alarm.
         release_retraining(clients.dynamodb, table_name, model_name=model.model_name, alarm=alarm)
-        if _is_transient(failure):
+        if is_transient(failure):
             raise
         return RetrainingDecision(retraining=Retraining.FAILED, error=str(failure))
     record_retraining(clients.dynamodb, table_name, model_name=model.model_name, alarm=alarm, request_id=request_id)
@@ -497,7 +464,7 @@ def claim_retraining(
         "expiration": {"N": str(requested + cooldown_seconds)},
     }
     try:
-        with _aws_call(f"claim the retraining of {model_name}", keep=(CONDITION_FAILED,)):
+        with aws_call(f"claim the retraining of {model_name}", passthrough=(CONDITION_FAILED,)):
             dynamodb.put_item(
                 TableName=table_name,
                 Item=item,
@@ -526,13 +493,19 @@ def request_retraining(events: Any, event_bus_name: str, *, alarm: DriftAlarm, n
         alarm_event_id=alarm.event_id,
         requested_at=_iso_epoch(now),
     )
-    return put_event(events, event_bus_name, detail_type=RETRAINING_DETAIL_TYPE, detail=request.model_dump_json())
+    return put_event(
+        events,
+        event_bus_name=event_bus_name,
+        source=EVENT_SOURCE,
+        detail_type=RETRAINING_DETAIL_TYPE,
+        detail=request.model_dump_json(),
+    )
 
 
 def record_retraining(dynamodb: Any, table_name: str, *, model_name: str, alarm: DriftAlarm, request_id: str) -> None:
     """Write the request's EventId onto this event's claim: the claim can no longer be released."""
     try:
-        with _aws_call(f"record the retraining request of {model_name}", keep=(CONDITION_FAILED,)):
+        with aws_call(f"record the retraining request of {model_name}", passthrough=(CONDITION_FAILED,)):
             dynamodb.update_item(
                 TableName=table_name,
                 Key={"pk": {"S": _claim_key(model_name)}},
@@ -548,7 +521,7 @@ def record_retraining(dynamodb: Any, table_name: str, *, model_name: str, alarm:
 def release_retraining(dynamodb: Any, table_name: str, *, model_name: str, alarm: DriftAlarm) -> None:
     """Give up this event's claim after a refused request, unless a request was already recorded on it."""
     try:
-        with _aws_call(f"release the retraining claim of {model_name}", keep=(CONDITION_FAILED,)):
+        with aws_call(f"release the retraining claim of {model_name}", passthrough=(CONDITION_FAILED,)):
             dynamodb.delete_item(
                 TableName=table_name,
                 Key={"pk": {"S": _claim_key(model_name)}},
@@ -569,7 +542,9 @@ def compose_alert(
     change, monitoring, model = alarm.change, enrichment.monitoring, alarm.endpoint
     features = enrichment.drifted_features
     drift = f"{len(features)} feature{'s' if len(features) != 1 else ''} drifted" if features else "drift alarm"
-    subject = _subject(f"Drift on {alarm.endpoint_name}: {drift}, retraining {_RETRAINING_WORDS[decision.retraining]}")
+    subject = sns_subject(
+        f"Drift on {alarm.endpoint_name}: {drift}, retraining {_RETRAINING_WORDS[decision.retraining]}"
+    )
 
     lines = [
         f"A Model Monitor drift alarm went off for the SageMaker endpoint {alarm.endpoint_name} (model {model.model_name}).",
@@ -624,28 +599,6 @@ def audit_record(alarm: DriftAlarm, enrichment: Enrichment, decision: Retraining
         retraining_request_id=decision.retraining_request_id,
         retraining_replayed=decision.replayed,
     )
-
-
-def emit_audit_event(events: Any, event_bus_name: str, audit: AuditRecord) -> None:
-    with _aws_call("emit the audit event"):
-        put_event(events, event_bus_name, detail_type=AUDIT_DETAIL_TYPE, detail=audit.model_dump_json())
-
-
-def put_event(events: Any, event_bus_name: str, *, detail_type: str, detail: str) -> str:
-    """Put one event of this function on the bus; its EventId.
-
-    PutEvents reports a refused entry in its answer, not as an error. It is raised here as the
-    ClientError its error code names, with the answer's status (200): like an error answer below 500,
-    it says for certain that nothing was put.
-    """
-    response = events.put_events(
-        Entries=[{"Source": EVENT_SOURCE, "DetailType": detail_type, "Detail": detail, "EventBusName": event_bus_name}]
-    )
-    entry = response["Entries"][0]
-    if response.get("FailedEntryCount") or not entry.get("EventId"):
-        error = {"Code": entry.get("ErrorCode", ""), "Message": entry.get("ErrorMessage", "the entry was not put")}
-        raise ClientError({"Error": error, "ResponseMetadata": response.get("ResponseMetadata", {})}, "PutEvents")
-    return str(entry["EventId"])
 
 
 _RETRAINING_WORDS = {
@@ -730,61 +683,19 @@ def _summary_line(alarm: DriftAlarm, enrichment: Enrichment, decision: Retrainin
     )
 
 
-def _subject(text: str) -> str:
-    ascii_text = text.encode("ascii", "replace").decode().replace("\n", " ")
-    if len(ascii_text) <= SNS_SUBJECT_LIMIT:
-        return ascii_text
-    return ascii_text[: SNS_SUBJECT_LIMIT - 3] + "..."
-
-
 # --- AWS call helpers ---------------------------------------------------------------------------------
 
 
-@contextmanager
-def _aws_call(action: str, *, keep: tuple[str, ...] = ()) -> Iterator[None]:
-    """Turn an AWS error into RetryableError; a ClientError whose code is in `keep` passes unchanged."""
-    try:
-        yield
-    except ClientError as exc:
-        if _error_code(exc) in keep:
-            raise
-        raise RetryableError(f"could not {action}: {exc}") from exc
-    except BotoCoreError as exc:  # connection errors, timeouts, broken response streams
-        raise RetryableError(f"could not {action}: {exc}") from exc
-
-
-@contextmanager
-def _lookup(action: str, *, explain: Callable[[ClientError], str | None] | None = None) -> Iterator[None]:
+def _lookup(action: str, *, explain: Callable[[ClientError], str | None] | None = None) -> AbstractContextManager[None]:
     """A read for the alert's context: transient errors raise RetryableError, others become Unavailable."""
-    try:
-        yield
-    except ClientError as exc:
-        if _is_transient(exc):
-            raise RetryableError(f"could not {action}: {exc}") from exc
+
+    def translate(exc: ClientError) -> Exception | None:
+        if is_transient(exc):
+            return None
         reason = explain(exc) if explain else None
-        raise Unavailable(reason or f"could not {action} ({_error_code(exc) or 'error'})") from exc
-    except BotoCoreError as exc:
-        raise RetryableError(f"could not {action}: {exc}") from exc
+        return Unavailable(reason or f"could not {action} ({error_code(exc) or 'error'})")
 
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _outcome_unknown(exc: BaseException | None) -> bool:
-    """Whether a failed request may still have taken effect: no answer, or a server error."""
-    if isinstance(exc, ClientError):
-        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
-    return True
-
-
-def _is_transient(exc: BaseException | None) -> bool:
-    if isinstance(exc, BotoCoreError):
-        return True
-    if not isinstance(exc, ClientError):
-        return False
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return _error_code(exc) in TRANSIENT_ERROR_CODES or status >= 500
+    return aws_call(action, translate=translate)
 
 
 def _split_s3_uri(uri: str) -> tuple[str, str]:
@@ -816,10 +727,3 @@ def _iso(moment: datetime) -> str:
 
 def _iso_epoch(seconds: float) -> str:
     return _iso(datetime.fromtimestamp(seconds, UTC))
-
-
-def _errors(exc: ValidationError) -> str:
-    """The first few validation problems, without echoing the (possibly large) input."""
-    problems = [f"{'.'.join(map(str, error['loc'])) or 'event'}: {error['msg']}" for error in exc.errors()[:3]]
-    more = exc.error_count() - len(problems)
-    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")

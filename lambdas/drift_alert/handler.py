@@ -6,8 +6,8 @@ alarm's context (model packages and weights, drifted features, link to the viola
 where the model retrains on drift, requests retraining at most once per cool-down: a "Retraining
 Requested" event on the audit bus, on which the model's build stack starts its build pipeline.
 Returns normally for every event it decides on, including those it ignores; raises
-`drift.RetryableError` when AWS fails transiently, so EventBridge retries and finally sends the event
-to the DLQ.
+`RetryableError` (`lambdas.common.aws`) when AWS fails transiently, so EventBridge retries and
+finally sends the event to the DLQ.
 
 Environment (validated once, at cold start, by `models.DriftAlertSettings`): MODELS_CONFIG,
 ALERT_TOPIC_ARN, STATE_TABLE_NAME, AUDIT_EVENT_BUS_NAME, POWERTOOLS_SERVICE_NAME,
@@ -20,18 +20,13 @@ import os
 import time
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
-try:
-    from . import drift
-    from .models import DriftAlertSettings, Outcome, Result, Retraining
-except ImportError:  # loaded from the Lambda package root (handler "handler.handler")
-    import drift  # type: ignore[no-redef]
-    from models import DriftAlertSettings, Outcome, Result, Retraining  # type: ignore[no-redef]
+from lambdas.common.aws import client
+from lambdas.drift_alert import drift
+from lambdas.drift_alert.models import DriftAlertSettings, Outcome, Result, Retraining
 
 SETTINGS = DriftAlertSettings.from_env(os.environ)
 
@@ -39,13 +34,12 @@ logger = Logger(service=SETTINGS.service_name)
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
 tracer = Tracer(service=SETTINGS.service_name)
 
-_BOTO_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=10)
 CLIENTS = drift.AwsClients(
-    sagemaker=boto3.client("sagemaker", config=_BOTO_CONFIG),
-    s3=boto3.client("s3", config=_BOTO_CONFIG),
-    sns=boto3.client("sns", config=_BOTO_CONFIG),
-    events=boto3.client("events", config=_BOTO_CONFIG),
-    dynamodb=boto3.client("dynamodb", config=_BOTO_CONFIG),
+    sagemaker=client("sagemaker"),
+    s3=client("s3"),
+    sns=client("sns"),
+    events=client("events"),
+    dynamodb=client("dynamodb"),
 )
 
 ALERT_METRIC = "DriftAlertPublished"

@@ -7,13 +7,13 @@ and outcome it produces (`RetrainingRequest`, `AuditRecord`, `Outcome`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, StrictBool, StrictInt, StrictStr
 
-NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+from lambdas.common.settings import FunctionSettings, NonEmptyStr
+
 # SageMaker's constraint on endpoint names.
 EndpointName = Annotated[StrictStr, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 
@@ -38,26 +38,14 @@ class MonitoredEndpoint(BaseModel):
     retrain_cooldown_hours: Annotated[StrictInt, Field(ge=1, le=24 * 366)]
 
 
-class DriftAlertSettings(BaseModel):
-    """The function's environment, validated once at cold start: a bad value fails the init loudly."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
+class DriftAlertSettings(FunctionSettings):
+    """The drift alert's environment (and the common one, see `FunctionSettings`)."""
 
     endpoints: Json[Annotated[dict[EndpointName, MonitoredEndpoint], Field(min_length=1)]] = Field(
         alias="MODELS_CONFIG"
     )
-    alert_topic_arn: Annotated[StrictStr, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:\S+$")] = Field(
-        alias="ALERT_TOPIC_ARN"
-    )
     # DynamoDB's constraint on table names.
     state_table_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")] = Field(alias="STATE_TABLE_NAME")
-    audit_event_bus_name: NonEmptyStr = Field(alias="AUDIT_EVENT_BUS_NAME")
-    service_name: NonEmptyStr = Field(alias="POWERTOOLS_SERVICE_NAME")
-    metrics_namespace: NonEmptyStr = Field(alias="POWERTOOLS_METRICS_NAMESPACE")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> DriftAlertSettings:
-        return cls.model_validate(dict(environ))
 
 
 # --- The event: "CloudWatch Alarm State Change", the fields the function uses ----------------------

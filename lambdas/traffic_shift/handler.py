@@ -4,8 +4,8 @@ Invoked by an hourly EventBridge schedule, one function per production endpoint.
 does not matter (a few of its fields are logged); anything, malformed or not, starts one run: compare
 the endpoint's `champion` and `challenger` variants on CloudWatch evidence, then hold, shift more
 traffic to the challenger, promote it or roll it back with UpdateEndpointWeightsAndCapacities.
-Returns the outcome; raises `shift.RetryableError` when AWS fails, so the invocation is retried (and
-the next hour runs anyway).
+Returns the outcome; raises `RetryableError` (`lambdas.common.aws`) when AWS fails, so the
+invocation is retried (and the next hour runs anyway).
 
 Environment (validated once, at cold start, by `models.ShiftSettings`): ENDPOINT_NAME,
 BUSINESS_METRIC_NAMESPACE, BUSINESS_METRIC_NAME, MIN_SAMPLES_PER_VARIANT, ALPHA, SHIFT_STEP_PERCENT,
@@ -19,18 +19,13 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
-try:
-    from . import shift
-    from .models import Decision, ShiftSettings
-except ImportError:  # loaded from the Lambda package root (handler "handler.handler")
-    import shift  # type: ignore[no-redef]
-    from models import Decision, ShiftSettings  # type: ignore[no-redef]
+from lambdas.common.aws import client
+from lambdas.traffic_shift import shift
+from lambdas.traffic_shift.models import Decision, ShiftSettings
 
 SETTINGS = ShiftSettings.from_env(os.environ)
 
@@ -38,12 +33,11 @@ logger = Logger(service=SETTINGS.service_name)
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
 tracer = Tracer(service=SETTINGS.service_name)
 
-_BOTO_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=10)
 CLIENTS = shift.AwsClients(
-    sagemaker=boto3.client("sagemaker", config=_BOTO_CONFIG),
-    cloudwatch=boto3.client("cloudwatch", config=_BOTO_CONFIG),
-    events=boto3.client("events", config=_BOTO_CONFIG),
-    sns=boto3.client("sns", config=_BOTO_CONFIG),
+    sagemaker=client("sagemaker"),
+    cloudwatch=client("cloudwatch"),
+    events=client("events"),
+    sns=client("sns"),
 )
 
 METRIC_BY_DECISION = {

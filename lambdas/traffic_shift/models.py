@@ -6,25 +6,18 @@ parsed at all (its content does not matter, see `shift.describe_trigger`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-try:
-    from .sequential_test import Design
-except ImportError:  # loaded from the Lambda package root, where the modules are top-level
-    from sequential_test import Design  # type: ignore[no-redef]
-
-NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+from lambdas.common.settings import FunctionSettings
+from lambdas.traffic_shift.sequential_test import Design
 
 
-class ShiftSettings(BaseModel):
-    """The function's environment, validated once at cold start: a bad value fails the init loudly."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
+class ShiftSettings(FunctionSettings):
+    """The traffic shift's environment (and the common one, see `FunctionSettings`)."""
 
     # SageMaker's constraint on endpoint names.
     endpoint_name: Annotated[StrictStr, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")] = Field(
@@ -47,16 +40,6 @@ class ShiftSettings(BaseModel):
     )
     # CloudWatch keeps 1-minute SageMaker data for 15 days and 5-minute data for 63: stay within the latter.
     lookback_hours: Annotated[int, Field(ge=1, le=62 * 24)] = Field(default=168, alias="LOOKBACK_HOURS")
-    alert_topic_arn: Annotated[StrictStr, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:\S+$")] = Field(
-        alias="ALERT_TOPIC_ARN"
-    )
-    audit_event_bus_name: NonEmptyStr = Field(alias="AUDIT_EVENT_BUS_NAME")
-    service_name: NonEmptyStr = Field(alias="POWERTOOLS_SERVICE_NAME")
-    metrics_namespace: NonEmptyStr = Field(alias="POWERTOOLS_METRICS_NAMESPACE")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> ShiftSettings:
-        return cls.model_validate(dict(environ))
 
     @property
     def design(self) -> Design:

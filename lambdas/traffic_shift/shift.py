@@ -26,44 +26,25 @@ endpoint is Updating (skipped) and then starts a new evidence window.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-try:
-    from .models import (
-        AuditRecord,
-        Decision,
-        DecisionTests,
-        Outcome,
-        SequentialTestResult,
-        ShiftSettings,
-        VariantEvidence,
-        Weights,
-    )
-    from .sequential_test import Assessment, SequentialTest, VariantSample, Verdict, assess
-except ImportError:  # loaded from the Lambda package root, where the modules are top-level
-    from models import (  # type: ignore[no-redef]
-        AuditRecord,
-        Decision,
-        DecisionTests,
-        Outcome,
-        SequentialTestResult,
-        ShiftSettings,
-        VariantEvidence,
-        Weights,
-    )
-    from sequential_test import (  # type: ignore[no-redef]
-        Assessment,
-        SequentialTest,
-        VariantSample,
-        Verdict,
-        assess,
-    )
+from lambdas.common.aws import RetryableError, aws_call, emit_audit_event, publish_alert
+from lambdas.traffic_shift.models import (
+    AuditRecord,
+    Decision,
+    DecisionTests,
+    Outcome,
+    SequentialTestResult,
+    ShiftSettings,
+    VariantEvidence,
+    Weights,
+)
+from lambdas.traffic_shift.sequential_test import Assessment, SequentialTest, VariantSample, Verdict, assess
 
 # The variant names of the production endpoint (mlops_constructs/serving.py).
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -81,10 +62,6 @@ SHARE_DIGITS = 6
 MAX_TRIGGER_FIELD_CHARS = 200
 # The decisions that also alert a person, and how the alert words them.
 ALERTED = {Decision.PROMOTE: "promoted", Decision.ROLLBACK: "rolled back"}
-
-
-class RetryableError(Exception):
-    """An AWS call failed: raised on purpose so the invocation fails and is retried (or runs next hour)."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +127,7 @@ def run(*, settings: ShiftSettings, clients: AwsClients, now: datetime) -> Outco
 def read_endpoint(sagemaker: Any, endpoint_name: str) -> Endpoint | Outcome:
     """The endpoint, or a SKIPPED outcome saying why there is no experiment to decide on."""
     try:
-        with _aws_call(f"describe the endpoint {endpoint_name}"):
+        with aws_call(f"describe the endpoint {endpoint_name}"):
             described = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     except RetryableError as exc:
         if _endpoint_missing(exc.__cause__):
@@ -235,7 +212,7 @@ def read_evidence(cloudwatch: Any, settings: ShiftSettings, window: Window) -> d
         "ScanBy": "TimestampAscending",
     }
     while True:
-        with _aws_call("read the variants' metrics"):
+        with aws_call("read the variants' metrics"):
             response = cloudwatch.get_metric_data(**request)
         for result in response.get("MetricDataResults", []):
             if result.get("StatusCode") in FAILED_QUERY_STATUSES:
@@ -339,7 +316,7 @@ def apply(
     the record, and the retry finds the endpoint Updating or concluded and does nothing more.
     """
     if plan.new != plan.old:
-        with _aws_call(f"update the weights of {endpoint.name}"):
+        with aws_call(f"update the weights of {endpoint.name}"):
             clients.sagemaker.update_endpoint_weights_and_capacities(
                 EndpointName=endpoint.name,
                 DesiredWeightsAndCapacities=[
@@ -348,12 +325,18 @@ def apply(
                 ],
             )
     audit = audit_record(plan, endpoint=endpoint, evidence=evidence, window=window, settings=settings)
-    _emit_audit_event(clients.events, settings.audit_event_bus_name, audit, endpoint.arn)
+    emit_audit_event(
+        clients.events,
+        event_bus_name=settings.audit_event_bus_name,
+        source=AUDIT_SOURCE,
+        detail_type=AUDIT_DETAIL_TYPE,
+        record=audit,
+        resources=[endpoint.arn],
+    )
     if plan.decision in ALERTED:
-        with _aws_call("publish the alert"):
-            clients.sns.publish(
-                TopicArn=settings.alert_topic_arn, Subject=alert_subject(audit)[:100], Message=alert_message(audit)
-            )
+        publish_alert(
+            clients.sns, topic_arn=settings.alert_topic_arn, subject=alert_subject(audit), message=alert_message(audit)
+        )
     return Outcome(decision=plan.decision, reason=plan.reason, audit=audit)
 
 
@@ -453,24 +436,6 @@ def _test_result(test: SequentialTest) -> SequentialTestResult:
     return SequentialTestResult(difference=test.difference, z=test.z, e_value=test.e_value, p_value=test.p_value)
 
 
-def _emit_audit_event(events: Any, event_bus_name: str, audit: AuditRecord, endpoint_arn: str) -> None:
-    with _aws_call("emit the audit event"):
-        response = events.put_events(
-            Entries=[
-                {
-                    "Source": AUDIT_SOURCE,
-                    "DetailType": AUDIT_DETAIL_TYPE,
-                    "Detail": audit.model_dump_json(),
-                    "Resources": [endpoint_arn],
-                    "EventBusName": event_bus_name,
-                }
-            ]
-        )
-    # PutEvents reports a rejected entry in its answer, not as an error.
-    if response.get("FailedEntryCount"):
-        raise RetryableError(f"the audit event was not accepted: {response.get('Entries')}")
-
-
 def _skipped(reason: str, *, needs_attention: bool = False) -> Outcome:
     return Outcome(decision=Decision.SKIPPED, reason=reason, needs_attention=needs_attention)
 
@@ -486,13 +451,3 @@ def _endpoint_missing(exc: BaseException | None) -> bool:
         return False
     error = exc.response.get("Error", {})
     return error.get("Code") == "ValidationException" and "Could not find endpoint" in str(error.get("Message", ""))
-
-
-@contextmanager
-def _aws_call(action: str) -> Iterator[None]:
-    try:
-        yield
-    except ClientError as exc:
-        raise RetryableError(f"could not {action}: {exc}") from exc
-    except BotoCoreError as exc:  # connection errors, timeouts, broken response streams
-        raise RetryableError(f"could not {action}: {exc}") from exc

@@ -17,15 +17,12 @@ its client, and cannot raise the connection errors that happen below the API.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,8 +33,9 @@ from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from lambdas.approval_gate import gate, handler
+from lambdas.approval_gate import handler
 from lambdas.approval_gate.models import GATE_REJECTION_PREFIX, GateSettings, Result
+from lambdas.common.aws import RetryableError
 from tests.lambdas.conftest import (
     ACCOUNT,
     GATE_ENVIRONMENT,
@@ -51,7 +49,6 @@ from tests.lambdas.event_edits import edit
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
-GATE_DIR = Path(handler.__file__).parent
 # The ARN moto gives the first package registered in the churn model's group.
 KNOWN_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/churn-model/1"
 
@@ -227,7 +224,7 @@ def test_the_deploy_pipeline_contract_holds_across_a_retry(aws: FakeAccount, lam
         )
         events.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "audit-1"}]})
 
-        with pytest.raises(gate.RetryableError, match="audit event was not accepted"):
+        with pytest.raises(RetryableError, match="could not emit the audit event"):
             handler.handler(event, lambda_context)
         outcome = handler.handler(event, lambda_context)
 
@@ -528,7 +525,7 @@ def test_a_throttled_describe_raises_and_the_retry_deploys(
 
     with Stubber(handler.CLIENTS.sagemaker) as sagemaker:
         sagemaker.add_client_error("describe_model_package", "ThrottlingException", "Rate exceeded", 400)
-        with pytest.raises(gate.RetryableError, match="could not describe the model package"):
+        with pytest.raises(RetryableError, match="could not describe the model package"):
             handler.handler(event, lambda_context)
 
     assert telemetry.metrics() == Counter({"ApprovalError": 1})
@@ -547,7 +544,7 @@ def test_a_failed_pipeline_start_raises_without_a_success_audit_and_the_retry_de
         codepipeline.add_client_error(
             "start_pipeline_execution", "ConcurrentPipelineExecutionsLimitExceededException", "busy", 400
         )
-        with pytest.raises(gate.RetryableError, match="could not start the deploy pipeline churn-deploy"):
+        with pytest.raises(RetryableError, match="could not start the deploy pipeline churn-deploy"):
             handler.handler(event, lambda_context)
 
     assert aws.audit_events() == []
@@ -580,7 +577,7 @@ def test_a_transient_aws_failure_anywhere_in_a_deployment_raises_the_retryable_e
     arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
     event = aws.set_status(arn, "Approved")
 
-    with failing(_flow_client(service), operation, failure), pytest.raises(gate.RetryableError):
+    with failing(_flow_client(service), operation, failure), pytest.raises(RetryableError):
         handler.handler(event, lambda_context)
 
     assert aws.audit_events() == []
@@ -627,20 +624,6 @@ def test_a_missing_variable_fails_the_cold_start() -> None:
     del environment["AUDIT_EVENT_BUS_NAME"]
     with pytest.raises(ValidationError, match="AUDIT_EVENT_BUS_NAME"):
         GateSettings.from_env(environment)
-
-
-def test_the_handler_also_loads_as_the_lambda_package_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lambda runs the folder's content as the package root, with handler "handler.handler"."""
-    top_level = ("handler", "gate", "models")
-    for name in top_level:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.syspath_prepend(str(GATE_DIR))
-    try:
-        root_handler = importlib.import_module("handler")
-        assert (root_handler.gate.__name__, root_handler.handler.__name__) == ("gate", "handler")
-    finally:
-        for name in top_level:
-            sys.modules.pop(name, None)
 
 
 # --- Properties: no event shape and no AWS failure makes the handler crash uncontrolled ----------------
@@ -832,7 +815,7 @@ def test_any_aws_failure_ends_in_an_outcome_or_the_retryable_error(
     with failing(_flow_client(service), operation, failure):
         try:
             outcome = handler.handler(event, lambda_context)
-        except gate.RetryableError:
+        except RetryableError:
             hypothesis_event("raised RetryableError")
             return
     hypothesis_event(outcome["result"])

@@ -23,10 +23,8 @@ sets the approval gate's values for the session, under some of the same names.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -42,6 +40,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from pydantic import ValidationError
 
+from lambdas.common.aws import RetryableError
 from lambdas.drift_alert import drift
 from lambdas.drift_alert.models import (
     DriftAlarm,
@@ -258,7 +257,7 @@ def test_a_request_of_unknown_outcome_keeps_the_claim_and_the_retry_repeats_the_
 
     with (
         LOSING_TRACK_OF_THE_REQUEST[lost](),
-        pytest.raises(drift.RetryableError, match=r"could not (request|record) the retraining"),
+        pytest.raises(RetryableError, match=r"could not (request|record) the retraining"),
     ):
         handler.handler(event, lambda_context)
     kept = world.retraining_claim("churn")
@@ -717,7 +716,7 @@ def test_a_throttled_monitoring_lookup_raises_and_the_retry_alerts_and_retrains(
     monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
     event = alarm_event()
 
-    with pytest.raises(drift.RetryableError, match="could not list the executions of the monitoring schedule"):
+    with pytest.raises(RetryableError, match="could not list the executions of the monitoring schedule"):
         handler.handler(event, lambda_context)
 
     assert world.alerts() == world.audit_events() == world.retraining_requests("churn") == []
@@ -738,9 +737,7 @@ def test_a_request_the_bus_refuses_for_now_raises_and_leaves_no_claim_in_the_way
 
     with RetrainingRequestStubber(handler.CLIENTS.events) as bus:
         bus.refuse("ThrottlingException", "Rate exceeded")
-        with pytest.raises(
-            drift.RetryableError, match=r"could not request the retraining of churn: .*ThrottlingException"
-        ):
+        with pytest.raises(RetryableError, match=r"could not request the retraining of churn: .*ThrottlingException"):
             handler.handler(event, lambda_context)
         bus.assert_no_pending_responses()
 
@@ -825,7 +822,7 @@ def test_a_transient_failure_anywhere_raises_and_the_retry_requests_retraining_e
         monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
     event = alarm_event()
 
-    with failing_call(call, failure), pytest.raises(drift.RetryableError):
+    with failing_call(call, failure), pytest.raises(RetryableError):
         handler.handler(event, lambda_context)
     retried = handler.handler(event, lambda_context)
 
@@ -882,23 +879,6 @@ def test_a_missing_variable_fails_the_cold_start(variable: str) -> None:
     del environment[variable]
     with pytest.raises(ValidationError, match=variable):
         DriftAlertSettings.from_env(environment)
-
-
-def test_the_handler_also_loads_as_the_lambda_package_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lambda runs the folder's content as the package root, with handler "handler.handler"."""
-    top_level = ("handler", "drift", "models")
-    for name in top_level:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.syspath_prepend(str(importlib.import_module("lambdas.drift_alert").__path__[0]))
-    for name, value in DRIFT_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
-    try:
-        root_handler = importlib.import_module("handler")
-        assert (root_handler.drift.__name__, root_handler.handler.__name__) == ("drift", "handler")
-        assert root_handler.SETTINGS.endpoints[CHURN_ENDPOINT].model_name == "churn"
-    finally:
-        for name in top_level:
-            sys.modules.pop(name, None)
 
 
 # --- Properties: no event shape and no AWS failure makes the handler fail uncontrolled ---------------------
@@ -1095,7 +1075,7 @@ def test_any_aws_failure_ends_in_an_outcome_or_the_retryable_error(
         with failing_call(call, failure):
             try:
                 outcome = handler.handler(alarm_event(event_id=f"alarm-event-{event_number}"), lambda_context)
-            except drift.RetryableError:
+            except RetryableError:
                 hypothesis_event("raised RetryableError")
                 return
     hypothesis_event(f"{outcome['result']} {outcome['audit']['retraining']}")

@@ -13,16 +13,12 @@ alerts and the audit events are read back through SQS. botocore's Stubber answer
 
 from __future__ import annotations
 
-import importlib
 import json
-import math
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +27,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 from pydantic import ValidationError
 
+from lambdas.common.aws import RetryableError
 from lambdas.traffic_shift import shift
 from lambdas.traffic_shift.models import ShiftSettings
 from tests.lambdas.conftest import ACCOUNT, REGION, LambdaContext, emitted_metrics
@@ -48,7 +45,6 @@ from tests.lambdas.traffic_shift_world import (
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
-FUNCTION_DIR = Path(shift.__file__).parent
 ENDPOINT_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"
 SCHEDULED_EVENT = {
     "version": "0",
@@ -490,7 +486,7 @@ def test_a_throttled_cloudwatch_raises_and_changes_nothing(account: ProductionAc
 
     with Stubber(schedule.handler.CLIENTS.cloudwatch) as cloudwatch:
         cloudwatch.add_client_error("get_metric_data", "Throttling", "Rate exceeded", 400)
-        with pytest.raises(shift.RetryableError, match="could not read the variants' metrics"):
+        with pytest.raises(RetryableError, match="could not read the variants' metrics"):
             schedule.invoke()
 
     assert account.weights() == {"champion": 50, "challenger": 50}
@@ -511,7 +507,7 @@ def test_a_metric_query_that_failed_raises(account: ProductionAccount, schedule:
             "get_metric_data",
             {"MetricDataResults": [{"Id": "champion_invocations", "StatusCode": "InternalError", "Values": []}]},
         )
-        with pytest.raises(shift.RetryableError, match="InternalError for champion_invocations"):
+        with pytest.raises(RetryableError, match="InternalError for champion_invocations"):
             schedule.invoke()
     assert account.audit_events() == []
 
@@ -537,7 +533,7 @@ def test_a_failed_weight_update_raises_before_any_audit_or_alert(
                 ],
             },
         )
-        with pytest.raises(shift.RetryableError, match=f"could not update the weights of {ENDPOINT}"):
+        with pytest.raises(RetryableError, match=f"could not update the weights of {ENDPOINT}"):
             schedule.invoke()
 
     assert account.audit_events() == account.alerts() == []
@@ -554,7 +550,7 @@ def test_an_audit_event_refused_after_the_update_raises_and_the_retry_does_not_r
         events.add_response(
             "put_events", {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "x"}]}
         )
-        with pytest.raises(shift.RetryableError, match="audit event was not accepted"):
+        with pytest.raises(RetryableError, match="could not emit the audit event"):
             schedule.invoke()
 
     # The weights were changed (the audit event follows the change it records); the error log line
@@ -711,25 +707,3 @@ def test_a_missing_variable_fails_the_cold_start() -> None:
     del environment["ENDPOINT_NAME"]
     with pytest.raises(ValidationError, match="ENDPOINT_NAME"):
         ShiftSettings.from_env(environment)
-
-
-def test_the_handler_also_loads_as_the_lambda_package_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lambda runs the folder's content as the package root, with handler "handler.handler"; there the
-    folder's modules are top-level, and the standard library's `statistics` stays the standard one."""
-    import statistics as standard_statistics
-
-    top_level = ("handler", "shift", "models", "sequential_test")
-    for name in top_level:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    for name, value in SHIFT_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.syspath_prepend(str(FUNCTION_DIR))
-    try:
-        root_handler = importlib.import_module("handler")
-        assert (root_handler.shift.__name__, root_handler.handler.__name__) == ("shift", "handler")
-        assert sys.modules["sequential_test"].__file__ == str(FUNCTION_DIR / "sequential_test.py")
-        assert math.isclose(sys.modules["sequential_test"].normal_quantile(0.975), 1.959964, abs_tol=1e-6)
-        assert importlib.import_module("statistics") is standard_statistics
-    finally:
-        for name in top_level:
-            sys.modules.pop(name, None)

@@ -95,7 +95,7 @@ def test_alarms_alert_the_topic(approval: Template, alarm_prefix: str, metric_na
 
 def test_function_runs_the_handler_with_powertools_tracing_and_its_contract(approval: Template) -> None:
     function = properties(approval, FUNCTION)
-    assert function["Handler"] == "handler.handler"
+    assert function["Handler"] == "lambdas.approval_gate.handler.handler"
     assert function["Runtime"] == "python3.13"
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["ReservedConcurrentExecutions"] == 5

@@ -1,0 +1,125 @@
+"""What every handler relies on in `lambdas.common`: which AWS failures are retried, how a refused
+event surfaces, what SNS accepts as a subject, and the shared settings."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.stub import Stubber
+from pydantic import ValidationError
+
+from lambdas.common.aws import (
+    RetryableError,
+    aws_call,
+    is_transient,
+    outcome_unknown,
+    put_event,
+    sns_subject,
+)
+from lambdas.common.settings import FunctionSettings
+from tests.lambdas.conftest import GATE_ENVIRONMENT, REGION
+
+
+def client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+
+
+class Refused(Exception):
+    pass
+
+
+def test_an_aws_failure_becomes_retryable_naming_the_action() -> None:
+    with (
+        pytest.raises(RetryableError, match=r"could not publish the alert: .*AccessDenied"),
+        aws_call("publish the alert"),
+    ):
+        raise client_error("AccessDenied", 403)
+    with pytest.raises(RetryableError, match="could not publish the alert"), aws_call("publish the alert"):
+        raise EndpointConnectionError(endpoint_url="https://sns")
+
+
+def test_passthrough_codes_and_translations_take_precedence_over_the_retry() -> None:
+    with (
+        pytest.raises(ClientError, match="ConditionalCheckFailed"),
+        aws_call("claim", passthrough=("ConditionalCheckFailedException",)),
+    ):
+        raise client_error("ConditionalCheckFailedException")
+
+    def refused_when_denied(exc: ClientError) -> Exception | None:
+        return Refused("denied") if exc.response["Error"]["Code"] == "AccessDenied" else None
+
+    with pytest.raises(Refused), aws_call("read", translate=refused_when_denied):
+        raise client_error("AccessDenied", 403)
+    with pytest.raises(RetryableError), aws_call("read", translate=refused_when_denied):
+        raise client_error("ThrottlingException")
+    # Other exceptions are not the helper's business.
+    with pytest.raises(ValueError, match="not an AWS error"), aws_call("read"):
+        raise ValueError("not an AWS error")
+
+
+@pytest.mark.parametrize(
+    ("failure", "transient", "unknown"),
+    [
+        (client_error("ThrottlingException"), True, False),
+        (client_error("InternalFailure", 500), True, True),
+        (client_error("ValidationException"), False, False),
+        (EndpointConnectionError(endpoint_url="https://x"), True, True),
+        (None, False, True),
+    ],
+)
+def test_transient_and_unknown_outcomes(failure: BaseException | None, transient: bool, unknown: bool) -> None:
+    assert is_transient(failure) is transient
+    assert outcome_unknown(failure) is unknown
+
+
+def test_a_refused_entry_raises_the_client_error_it_names() -> None:
+    events = boto3.client("events", region_name=REGION)
+    with Stubber(events) as stub:
+        stub.add_response(
+            "put_events",
+            {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "AccessDeniedException", "ErrorMessage": "no"}]},
+        )
+        with pytest.raises(ClientError) as refused:
+            put_event(events, event_bus_name="audit", source="mlops.test", detail_type="T", detail="{}")
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert not outcome_unknown(refused.value), "a refused entry was certainly not put"
+
+
+def test_put_event_sends_resources_only_when_given_and_returns_the_event_id() -> None:
+    events = boto3.client("events", region_name=REGION)
+    entry = {"Source": "mlops.test", "DetailType": "T", "Detail": "{}", "EventBusName": "audit"}
+    with Stubber(events) as stub:
+        stub.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e-1"}]}, {"Entries": [entry]})
+        stub.add_response(
+            "put_events",
+            {"FailedEntryCount": 0, "Entries": [{"EventId": "e-2"}]},
+            {"Entries": [entry | {"Resources": ["arn:x"]}]},
+        )
+        assert put_event(events, event_bus_name="audit", source="mlops.test", detail_type="T", detail="{}") == "e-1"
+        assert (
+            put_event(
+                events, event_bus_name="audit", source="mlops.test", detail_type="T", detail="{}", resources=["arn:x"]
+            )
+            == "e-2"
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "subject"),
+    [
+        ("Drift on churn", "Drift on churn"),
+        ("Modèle\nrejeté", "Mod?le rejet?"),  # SNS subjects are ASCII on one line
+        ("x" * 150, "x" * 97 + "..."),
+        ("y" * 100, "y" * 100),
+    ],
+)
+def test_subjects_fit_what_sns_accepts(text: str, subject: str) -> None:
+    assert sns_subject(text) == subject
+
+
+def test_function_settings_name_the_missing_variable() -> None:
+    settings = FunctionSettings.from_env(GATE_ENVIRONMENT)
+    assert (settings.service_name, settings.audit_event_bus_name) == ("approval-gate", "mlops-audit")
+    with pytest.raises(ValidationError, match="ALERT_TOPIC_ARN"):
+        FunctionSettings.from_env(GATE_ENVIRONMENT | {"ALERT_TOPIC_ARN": "not-an-arn"})
