@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -244,20 +243,6 @@ def state_change_event(package: dict, *, changed_by: str, event_id: str = "event
         "detail": detail,
     }
     return json.loads(json.dumps(event, default=str))
-
-
-def emitted_metrics(stdout: str) -> Counter[str]:
-    """Sum of each EMF metric in the captured stdout (Powertools prints one JSON blob per flush)."""
-    counts: Counter[str] = Counter()
-    for line in stdout.splitlines():
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        blob = json.loads(line)
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                values = blob[metric["Name"]]
-                counts[metric["Name"]] += int(sum(values) if isinstance(values, list) else values)
-    return counts
 
 
 def _deploy_pipeline(name: str, role_arn: str) -> dict:

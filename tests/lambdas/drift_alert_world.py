@@ -22,15 +22,13 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 from unittest import mock
 
-from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from tests.lambdas.conftest import ACCOUNT, REGION, client
@@ -65,7 +63,6 @@ DRIFT_ENVIRONMENT = {
 RETRAINING_REQUESTED = "Retraining Requested"
 # Keys the test hooks below leave in botocore's per-call context, for their later hook on the same call.
 _STUBBED = "partially_stubbed"
-_LOSE_ANSWER = "lose_the_answer"
 MONITORING_BUCKET = "mlops-monitoring"
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 SCHEDULED = datetime(2026, 1, 1, 13, 0, tzinfo=UTC)
@@ -155,67 +152,6 @@ class RetrainingRequestStubber(PartialStubber):
         self.add_response(
             "put_events", {"FailedEntryCount": 1, "Entries": [{"ErrorCode": error_code, "ErrorMessage": message}]}
         )
-
-
-@contextmanager
-def failing(
-    aws_client: Any,
-    operation: str,
-    error: Exception,
-    *,
-    only: Callable[[Mapping[str, Any]], bool] | None = None,
-    answer_lost: bool = False,
-) -> Iterator[None]:
-    """Make `operation` (e.g. "GetObject") on `aws_client` raise `error`, as AWS or the network would.
-
-    The request fails before it is sent; with `answer_lost`, it reaches AWS (moto), takes effect, and
-    then the caller gets `error` instead of the answer. `only` narrows the failure to the calls whose
-    parameters it accepts.
-    """
-    service = aws_client.meta.service_model.service_id.hyphenize()
-
-    def before(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
-        if only is not None and not only(params):
-            return
-        if not answer_lost:
-            raise error
-        context[_LOSE_ANSWER] = True
-
-    def after(context: dict[str, Any], **_: Any) -> None:
-        if context.get(_LOSE_ANSWER):
-            raise error
-
-    hooks = [(f"before-parameter-build.{service}.{operation}", before), (f"after-call.{service}.{operation}", after)]
-    for event_name, hook in hooks:
-        aws_client.meta.events.register(event_name, hook)
-    try:
-        yield
-    finally:
-        for event_name, hook in hooks:
-            aws_client.meta.events.unregister(event_name, hook)
-
-
-@contextmanager
-def recording_calls(clients: list[Any]) -> Iterator[list[str]]:
-    """The names of the AWS operations the clients call inside the block, in order."""
-    calls: list[str] = []
-
-    def record(model: Any, **_: Any) -> None:
-        calls.append(model.name)
-
-    for aws_client in clients:
-        aws_client.meta.events.register("before-call.*.*", record)
-    try:
-        yield calls
-    finally:
-        for aws_client in clients:
-            aws_client.meta.events.unregister("before-call.*.*", record)
-
-
-def aws_error(code: str, status: int, operation: str = "Operation") -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
-    )
 
 
 def alarm_event(

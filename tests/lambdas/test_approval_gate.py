@@ -20,13 +20,11 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import event as hypothesis_event
@@ -42,10 +40,10 @@ from tests.lambdas.conftest import (
     REGION,
     FakeAccount,
     LambdaContext,
-    emitted_metrics,
     state_change_event,
 )
 from tests.lambdas.event_edits import edit
+from tests.lambdas.handler_probes import Telemetry, aws_error, failing
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -81,49 +79,9 @@ def plausible_event(group: str, arn: str, version: int, status: str, description
     }
 
 
-@contextmanager
-def failing(client: Any, operation: str, error: Exception) -> Iterator[None]:
-    """Make `operation` (e.g. "GetObject") on `client` raise `error`, as AWS or the network would."""
-
-    def fail(**_: Any) -> None:
-        raise error
-
-    event_name = f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
-    client.meta.events.register(event_name, fail)
-    try:
-        yield
-    finally:
-        client.meta.events.unregister(event_name, fail)
-
-
-def aws_error(code: str, status: int, operation: str = "Operation") -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
-    )
-
-
-@dataclass
-class Telemetry:
-    """What the handler reported: EMF metrics (printed to stdout) and structured log lines."""
-
-    capsys: pytest.CaptureFixture[str]
-    caplog: pytest.LogCaptureFixture
-
-    def metrics(self) -> Counter[str]:
-        """Metrics emitted since the last call."""
-        return emitted_metrics(self.capsys.readouterr().out)
-
-    def logs(self) -> list[dict[str, Any]]:
-        """The gate's log lines, formatted as the function prints them (JSON)."""
-        formatter = handler.logger.registered_formatter
-        return [
-            json.loads(formatter.format(record)) for record in self.caplog.records if record.name == "approval-gate"
-        ]
-
-
 @pytest.fixture
 def telemetry(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Telemetry:
-    return Telemetry(capsys, caplog)
+    return Telemetry(capsys, caplog, handler.logger)
 
 
 # --- The story: an approval becomes a deployment ------------------------------------------------------

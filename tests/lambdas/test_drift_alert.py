@@ -28,7 +28,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +52,7 @@ from lambdas.drift_alert.models import (
     RetrainingDecision,
     Violation,
 )
-from tests.lambdas.conftest import LambdaContext, emitted_metrics
+from tests.lambdas.conftest import LambdaContext
 from tests.lambdas.drift_alert_world import (
     CHURN_ENDPOINT,
     CHURN_VIOLATIONS,
@@ -65,13 +64,11 @@ from tests.lambdas.drift_alert_world import (
     MonitoringStubber,
     RetrainingRequestStubber,
     alarm_event,
-    aws_error,
-    failing,
     load_handler,
     puts,
-    recording_calls,
 )
 from tests.lambdas.event_edits import edit
+from tests.lambdas.handler_probes import Telemetry, aws_error, failing, recording_calls
 
 handler = load_handler()
 
@@ -105,26 +102,9 @@ def lambda_context() -> LambdaContext:
     )
 
 
-@dataclass
-class Telemetry:
-    """What the handler reported: EMF metrics (printed to stdout) and structured log lines."""
-
-    capsys: pytest.CaptureFixture[str]
-    caplog: pytest.LogCaptureFixture
-
-    def metrics(self) -> Counter[str]:
-        """Metrics emitted since the last call."""
-        return emitted_metrics(self.capsys.readouterr().out)
-
-    def logs(self) -> list[dict[str, Any]]:
-        """The drift alert's log lines, formatted as the function prints them (JSON)."""
-        formatter = handler.logger.registered_formatter
-        return [json.loads(formatter.format(r)) for r in self.caplog.records if r.name == "drift-alert"]
-
-
 @pytest.fixture
 def telemetry(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Telemetry:
-    return Telemetry(capsys, caplog)
+    return Telemetry(capsys, caplog, handler.logger)
 
 
 def all_clients() -> list[Any]:

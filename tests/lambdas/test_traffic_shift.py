@@ -30,7 +30,8 @@ from pydantic import ValidationError
 from lambdas.common.aws import RetryableError
 from lambdas.traffic_shift import shift
 from lambdas.traffic_shift.models import ShiftSettings
-from tests.lambdas.conftest import ACCOUNT, REGION, LambdaContext, emitted_metrics
+from tests.lambdas.conftest import ACCOUNT, REGION, LambdaContext
+from tests.lambdas.handler_probes import Telemetry, emitted_metrics
 from tests.lambdas.traffic_shift_world import (
     BUSINESS_METRIC,
     BUSINESS_NAMESPACE,
@@ -81,8 +82,7 @@ class Schedule:
     handler: ModuleType
     account: ProductionAccount
     monkeypatch: pytest.MonkeyPatch
-    capsys: pytest.CaptureFixture[str]
-    caplog: pytest.LogCaptureFixture
+    telemetry: Telemetry
 
     def run(
         self,
@@ -111,13 +111,10 @@ class Schedule:
         self.monkeypatch.setattr(self.handler, "utc_now", lambda: moment)
 
     def metrics(self) -> Counter[str]:
-        """EMF metrics emitted since the last call."""
-        return emitted_metrics(self.capsys.readouterr().out)
+        return self.telemetry.metrics()
 
     def logs(self) -> list[dict[str, Any]]:
-        """The function's log lines, formatted as the function prints them (JSON)."""
-        formatter = self.handler.logger.registered_formatter
-        return [json.loads(formatter.format(r)) for r in self.caplog.records if r.name == "traffic-shift"]
+        return self.telemetry.logs()
 
     def decision_logs(self) -> list[dict[str, Any]]:
         return [line for line in self.logs() if "decision" in line]
@@ -131,7 +128,7 @@ def schedule(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> Schedule:
-    return Schedule(traffic_shift, account, monkeypatch, capsys, caplog)
+    return Schedule(traffic_shift, account, monkeypatch, Telemetry(capsys, caplog, traffic_shift.logger))
 
 
 # --- The story: a challenger, the evidence, a promotion -------------------------------------------------
@@ -240,7 +237,7 @@ def test_a_promotion_sets_the_weights_audits_the_evidence_and_alerts(
     }
     assert log["level"] == "INFO"
     assert outcome == {"decision": "promote", "reason": detail["reason"], "audit": detail, "needs_attention": False}
-    out = schedule.capsys.readouterr().out
+    out = schedule.telemetry.capsys.readouterr().out
     assert emitted_metrics(out) == Counter({"TrafficShiftPromote": 1})
     [blob] = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
     assert blob["EndpointName"] == ENDPOINT
