@@ -23,7 +23,7 @@ help:
 	@echo "make test    assertions, snapshots, cdk-nag, cfn-lint, handler and seed tests"
 	@echo "make deploy  cdk deploy --all on real AWS (ARGS='--require-approval never ...')"
 	@echo "make rollback MODEL=churn PACKAGE=<model package ARN>  serve that package alone in production"
-	@echo "make lint    ruff and mypy on all Python"
+	@echo "make lint    ruff and mypy on all Python (the seed checked in its own virtualenv)"
 	@echo "make clean   remove build outputs (keeps the virtualenvs)"
 
 $(VENV)/.runtime-installed: requirements.txt
@@ -59,10 +59,11 @@ rollback: $(VENV)/.dev-installed
 	@test -n "$(MODEL)" -a -n "$(PACKAGE)" || { echo "usage: make rollback MODEL=<model> PACKAGE=<model package ARN> [ARGS=--yes]"; exit 2; }
 	$(PYTHON) -m tools.rollback --model $(MODEL) --package-arn $(PACKAGE) $(ARGS)
 
-lint: $(VENV)/.dev-installed
+lint: $(VENV)/.dev-installed $(SEED_VENV)/.installed
 	ruff check .
 	ruff format --check .
 	mypy
+	cd $(SEED_DIR) && $(CURDIR)/$(SEED_VENV)/bin/python -m mypy
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -22,8 +22,15 @@ def read_split(run: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(run / name / f"{name}.csv")
 
 
-def evaluation_report(run: Path) -> dict[str, dict[str, dict[str, float | str]]]:
-    return json.loads((run / "evaluation" / evaluate.EVALUATION_FILE).read_text())
+class Metric(typing.TypedDict):
+    value: float
+    standard_deviation: str  # "NaN": a single evaluation has none
+
+
+def evaluation_report(run: Path) -> dict[str, dict[str, Metric]]:
+    document = (run / "evaluation" / evaluate.EVALUATION_FILE).read_text()
+    report: dict[str, dict[str, Metric]] = json.loads(document)
+    return report
 
 
 def test_preprocess_splits_every_customer_once_keeping_the_churn_rate(
