@@ -16,10 +16,11 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 ARGS ?=
 
-.PHONY: help synth test deploy rollback lint clean
+.PHONY: help synth diff test deploy rollback lint clean
 
 help:
 	@echo "make synth   synthesize every stack of config/platform.yaml (no AWS account needed)"
+	@echo "make diff    what the working tree changes in the templates and assets, against BASE (a git revision, default HEAD)"
 	@echo "make test    assertions, snapshots, cdk-nag, cfn-lint, handler and seed tests"
 	@echo "make deploy  cdk deploy --all on real AWS (ARGS='--require-approval never ...')"
 	@echo "make rollback MODEL=churn PACKAGE=<model package ARN>  serve that package alone in production"
@@ -46,6 +47,11 @@ $(SEED_VENV)/.installed: $(SEED_DIR)/requirements.txt
 
 synth: $(VENV)/.runtime-installed node_modules/.installed
 	cdk synth --all --quiet $(ARGS)
+
+# No AWS account needed: both trees are synthesized here and compared with `cdk diff --template`.
+BASE ?= HEAD
+diff: $(VENV)/.runtime-installed node_modules/.installed
+	$(PYTHON) -m tools.template_diff --base $(BASE) $(ARGS)
 
 test: $(VENV)/.dev-installed node_modules/.installed $(SEED_VENV)/.installed
 	$(PYTHON) -m pytest
