@@ -101,25 +101,22 @@ def cdk_diff(current: Assembly, stack: str, base_template: Path) -> str:
 
 
 def compare(base: Assembly, current: Assembly, *, diff_stack: StackDiffer = cdk_diff) -> list[Difference]:
-    """Every stack and serving template of either assembly, with what changed from `base`."""
-    differences: list[Difference] = []
-    base_stacks, current_stacks = base.stacks(), current.stacks()
-    for name in sorted(base_stacks | current_stacks):
-        if name not in base_stacks:
+    """Every stack and asset of either assembly, with what changed from `base`."""
+    stacks = pair(base.stacks(), current.stacks(), lambda name, before, _: diff_stack(current, name, before))
+    assets = pair(base.assets(), current.assets(), lambda _, before, after: asset_diff(before, after))
+    return stacks + assets
+
+
+def pair(base: dict[str, Path], current: dict[str, Path], differ: Callable[[str, Path, Path], str]) -> list[Difference]:
+    """The items of both sides by name: added, removed, or compared by `differ(name, base, current)`."""
+    differences = []
+    for name in sorted(base | current):
+        if name not in base:
             differences.append(Difference(name, "added"))
-        elif name not in current_stacks:
+        elif name not in current:
             differences.append(Difference(name, "removed"))
         else:
-            report = diff_stack(current, name, base_stacks[name])
-            differences.append(Difference(name, "changed" if report else "unchanged", report))
-    base_assets, current_assets = base.assets(), current.assets()
-    for name in sorted(base_assets | current_assets):
-        if name not in base_assets:
-            differences.append(Difference(name, "added"))
-        elif name not in current_assets:
-            differences.append(Difference(name, "removed"))
-        else:
-            report = asset_diff(base_assets[name], current_assets[name])
+            report = differ(name, base[name], current[name])
             differences.append(Difference(name, "changed" if report else "unchanged", report))
     return differences
 
