@@ -9,7 +9,7 @@ and `translate`): an error that says the input is wrong becomes a decision, not 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import boto3
@@ -48,6 +48,10 @@ class RetryableError(Exception):
     """An AWS call failed in a way a later attempt may not: raised on purpose so the event is retried."""
 
 
+class Unavailable(Exception):
+    """What a read was for cannot be had (not transiently); the message says what and why."""
+
+
 def client(service_name: str) -> Any:
     """A boto3 client with the platform's retry and timeout settings (create it once, at cold start)."""
     return boto3.client(service_name, config=CLIENT_CONFIG)
@@ -77,6 +81,19 @@ def aws_call(
         raise RetryableError(f"could not {action}: {exc}") from exc
     except BotoCoreError as exc:  # connection errors, timeouts, broken response streams
         raise RetryableError(f"could not {action}: {exc}") from exc
+
+
+def lookup(action: str, *, explain: Callable[[ClientError], str | None] | None = None) -> AbstractContextManager[None]:
+    """An `aws_call` for a read the handler can do without: transient errors raise RetryableError,
+    others `Unavailable` (with `explain`'s reason, or the error code)."""
+
+    def translate(exc: ClientError) -> Exception | None:
+        if is_transient(exc):
+            return None
+        reason = explain(exc) if explain else None
+        return Unavailable(reason or f"could not {action} ({error_code(exc) or 'error'})")
+
+    return aws_call(action, translate=translate)
 
 
 def error_code(exc: ClientError) -> str:

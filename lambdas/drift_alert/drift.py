@@ -42,8 +42,7 @@ failed retraining. Publishing the alert and the audit event must succeed, or the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,15 +53,18 @@ from pydantic import ValidationError
 
 from lambdas.common.aws import (
     RetryableError,
+    Unavailable,
     aws_call,
     emit_audit_event,
     error_code,
     is_transient,
+    lookup,
     outcome_unknown,
     publish_alert,
     put_event,
     sns_subject,
 )
+from lambdas.common.endpoints import ServingVariant, serving_variants
 from lambdas.common.settings import summarize
 from lambdas.drift_alert.models import (
     ALARM,
@@ -81,7 +83,6 @@ from lambdas.drift_alert.models import (
     Retraining,
     RetrainingDecision,
     RetrainingRequest,
-    ServingVariant,
     Violation,
 )
 
@@ -104,10 +105,6 @@ MAX_LISTED_VIOLATIONS = 50
 CLAIM_KEY_PREFIX = "retraining#"
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-class Unavailable(Exception):
-    """Context for the alert that cannot be read (not transiently); the message says what and why."""
 
 
 @dataclass(frozen=True)
@@ -201,57 +198,6 @@ def enrich(alarm: DriftAlarm, *, clients: AwsClients) -> Enrichment:
     )
 
 
-def serving_variants(sagemaker: Any, endpoint_name: str) -> tuple[list[ServingVariant], list[str]]:
-    """The endpoint's variants, each with its model package and current weight, and what could not be read."""
-    try:
-        with _lookup(f"describe the endpoint {endpoint_name}"):
-            endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-        config_name = endpoint["EndpointConfigName"]
-        with _lookup(f"describe the endpoint configuration {config_name}"):
-            config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-    except Unavailable as exc:
-        return [], [str(exc)]
-
-    # The endpoint's current weights reflect traffic shifts since the configuration was created.
-    current_weights = {
-        variant["VariantName"]: variant.get("CurrentWeight") for variant in endpoint.get("ProductionVariants", [])
-    }
-    notes: list[str] = []
-    variants: list[ServingVariant] = []
-    for variant in config.get("ProductionVariants", []):
-        name, model_name = variant["VariantName"], variant.get("ModelName")
-        package_arn = None
-        if model_name:
-            try:
-                package_arn = model_package_of(sagemaker, model_name)
-            except Unavailable as exc:
-                notes.append(str(exc))
-        weight = current_weights.get(name)
-        variants.append(
-            ServingVariant(
-                variant_name=name,
-                model_name=model_name,
-                model_package_arn=package_arn,
-                weight=weight if weight is not None else variant.get("InitialVariantWeight"),
-            )
-        )
-    total = sum(v.weight or 0.0 for v in variants)
-    if total > 0:
-        variants = [
-            v.model_copy(update={"traffic_percent": round(100 * (v.weight or 0.0) / total, 1)}) for v in variants
-        ]
-    return variants, notes
-
-
-def model_package_of(sagemaker: Any, model_name: str) -> str | None:
-    """The model package a SageMaker model was created from (None for a model built from an image)."""
-    with _lookup(f"describe the model {model_name}"):
-        model = sagemaker.describe_model(ModelName=model_name)
-    containers = [model.get("PrimaryContainer") or {}, *model.get("Containers", [])]
-    packages = [container["ModelPackageName"] for container in containers if container.get("ModelPackageName")]
-    return packages[0] if packages else None
-
-
 def monitoring_schedule(alarm: DriftAlarm) -> str:
     """The endpoint's schedule the alarm watches: its metric's MonitoringSchedule dimension when that is
     one of the endpoint's two schedules, else the data-quality schedule."""
@@ -281,7 +227,7 @@ def latest_findings(sagemaker: Any, s3: Any, schedule_name: str) -> MonitoringFi
     """The latest execution of the schedule and the violations its report lists, as far as readable."""
     findings = MonitoringFindings(schedule_name=schedule_name)
     try:
-        with _lookup(f"list the executions of the monitoring schedule {schedule_name}"):
+        with lookup(f"list the executions of the monitoring schedule {schedule_name}"):
             summaries = sagemaker.list_monitoring_executions(
                 MonitoringScheduleName=schedule_name, SortBy="ScheduledTime", SortOrder="Descending", MaxResults=1
             ).get("MonitoringExecutionSummaries", [])
@@ -323,7 +269,7 @@ def latest_findings(sagemaker: Any, s3: Any, schedule_name: str) -> MonitoringFi
 def violations_report_uri(sagemaker: Any, processing_job_arn: str) -> str:
     """Where the monitoring job wrote constraint_violations.json: its (first) S3 output."""
     job_name = processing_job_arn.rsplit("/", 1)[-1]
-    with _lookup(f"describe the monitoring job {job_name}"):
+    with lookup(f"describe the monitoring job {job_name}"):
         job = sagemaker.describe_processing_job(ProcessingJobName=job_name)
     outputs = job.get("ProcessingOutputConfig", {}).get("Outputs", [])
     uris = [output["S3Output"]["S3Uri"] for output in outputs if output.get("S3Output", {}).get("S3Uri")]
@@ -341,7 +287,7 @@ def read_violations(s3: Any, report_uri: str) -> tuple[list[Violation], list[str
             return f"no violations report at {report_uri}"
         return None
 
-    with _lookup(f"read the violations report {report_uri}", explain=missing):
+    with lookup(f"read the violations report {report_uri}", explain=missing):
         content = s3.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_REPORT_BYTES + 1)
     if len(content) > MAX_REPORT_BYTES:
         raise Unavailable(
@@ -684,18 +630,6 @@ def _summary_line(alarm: DriftAlarm, enrichment: Enrichment, decision: Retrainin
 
 
 # --- AWS call helpers ---------------------------------------------------------------------------------
-
-
-def _lookup(action: str, *, explain: Callable[[ClientError], str | None] | None = None) -> AbstractContextManager[None]:
-    """A read for the alert's context: transient errors raise RetryableError, others become Unavailable."""
-
-    def translate(exc: ClientError) -> Exception | None:
-        if is_transient(exc):
-            return None
-        reason = explain(exc) if explain else None
-        return Unavailable(reason or f"could not {action} ({error_code(exc) or 'error'})")
-
-    return aws_call(action, translate=translate)
 
 
 def _split_s3_uri(uri: str) -> tuple[str, str]:

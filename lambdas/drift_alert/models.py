@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, StrictBool, StrictInt, StrictStr
 
+from lambdas.common.endpoints import ServingVariant
 from lambdas.common.settings import FunctionSettings, NonEmptyStr
 
 # SageMaker's constraint on endpoint names.
@@ -116,18 +117,6 @@ class DriftAlarm(BaseModel):
 
 
 # --- What the function finds out about the alarm ---------------------------------------------------
-
-
-class ServingVariant(BaseModel):
-    """A production variant of the endpoint and the model package it serves."""
-
-    model_config = ConfigDict(frozen=True)
-
-    variant_name: str
-    model_name: str | None = None
-    model_package_arn: str | None = None
-    weight: float | None = None  # the variant's current weight
-    traffic_percent: float | None = None  # its share of the endpoint's traffic
 
 
 class Violation(BaseModel):

@@ -1,0 +1,72 @@
+"""What a SageMaker endpoint serves: its variants, the model package behind each, and their traffic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from lambdas.common.aws import Unavailable, lookup
+
+
+class ServingVariant(BaseModel):
+    """A production variant of the endpoint and the model package it serves."""
+
+    model_config = ConfigDict(frozen=True)
+
+    variant_name: str
+    model_name: str | None = None
+    model_package_arn: str | None = None
+    weight: float | None = None  # the variant's current weight
+    traffic_percent: float | None = None  # its share of the endpoint's traffic
+
+
+def serving_variants(sagemaker: Any, endpoint_name: str) -> tuple[list[ServingVariant], list[str]]:
+    """The endpoint's variants, each with its model package and current weight, and what could not be read."""
+    try:
+        with lookup(f"describe the endpoint {endpoint_name}"):
+            endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+        config_name = endpoint["EndpointConfigName"]
+        with lookup(f"describe the endpoint configuration {config_name}"):
+            config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+    except Unavailable as exc:
+        return [], [str(exc)]
+
+    # The endpoint's current weights reflect traffic shifts since the configuration was created.
+    current_weights = {
+        variant["VariantName"]: variant.get("CurrentWeight") for variant in endpoint.get("ProductionVariants", [])
+    }
+    notes: list[str] = []
+    variants: list[ServingVariant] = []
+    for variant in config.get("ProductionVariants", []):
+        name, model_name = variant["VariantName"], variant.get("ModelName")
+        package_arn = None
+        if model_name:
+            try:
+                package_arn = model_package_of(sagemaker, model_name)
+            except Unavailable as exc:
+                notes.append(str(exc))
+        weight = current_weights.get(name)
+        variants.append(
+            ServingVariant(
+                variant_name=name,
+                model_name=model_name,
+                model_package_arn=package_arn,
+                weight=weight if weight is not None else variant.get("InitialVariantWeight"),
+            )
+        )
+    total = sum(v.weight or 0.0 for v in variants)
+    if total > 0:
+        variants = [
+            v.model_copy(update={"traffic_percent": round(100 * (v.weight or 0.0) / total, 1)}) for v in variants
+        ]
+    return variants, notes
+
+
+def model_package_of(sagemaker: Any, model_name: str) -> str | None:
+    """The model package a SageMaker model was created from (None for a model built from an image)."""
+    with lookup(f"describe the model {model_name}"):
+        model = sagemaker.describe_model(ModelName=model_name)
+    containers = [model.get("PrimaryContainer") or {}, *model.get("Containers", [])]
+    packages = [container["ModelPackageName"] for container in containers if container.get("ModelPackageName")]
+    return packages[0] if packages else None
