@@ -44,6 +44,9 @@ class GatedModel:
     model: ModelConfig
     model_package_group_name: str
     deploy_pipeline: codepipeline.IPipeline
+    # Where the deploy pipeline deploys production (the serving template names it): the gate reads
+    # which packages it serves, so that an approval of one of them deploys nothing.
+    production_endpoint_name: str
 
 
 class ApprovalGate(Construct):
@@ -84,6 +87,7 @@ class ApprovalGate(Construct):
                             "metric_name": gated.model.metric.name,
                             "threshold": gated.model.metric.threshold,
                             "deploy_pipeline_name": gated.deploy_pipeline.pipeline_name,
+                            "production_endpoint_name": gated.production_endpoint_name,
                         }
                         for gated in models
                     },
@@ -141,6 +145,27 @@ class ApprovalGate(Construct):
                 resources=package_arns,
             )
         )
+        any_endpoint_config = stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")
+        any_model = stack.format_arn(service="sagemaker", resource="model", resource_name="*")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadWhatProductionServes",
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+                resources=[
+                    *[
+                        # SageMaker ARNs carry the lower-cased name.
+                        stack.format_arn(
+                            service="sagemaker",
+                            resource="endpoint",
+                            resource_name=gated.production_endpoint_name.lower(),
+                        )
+                        for gated in models
+                    ],
+                    any_endpoint_config,
+                    any_model,
+                ],
+            )
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="StartTheDeployPipelines",
@@ -161,6 +186,13 @@ class ApprovalGate(Construct):
                         "Package versions are numbered at registration; the scope is the gated groups only.",
                     )
                     for package_arn in package_arns
+                ],
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Resource::{arn}]",
+                        "Endpoint configs and models are named by CloudFormation; read-only Describe calls.",
+                    )
+                    for arn in (any_endpoint_config, any_model)
                 ],
                 (
                     "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",

@@ -8,6 +8,7 @@ from aws_cdk import App, Environment, Tags
 
 from config.schema import PlatformConfig
 from mlops_constructs.approval_gate import GatedModel
+from mlops_constructs.serving import endpoint_name
 from stacks.approval_stack import ApprovalStack
 from stacks.feature_store_stack import FeatureStoreStack
 from stacks.governance_stack import GovernanceStack
@@ -64,6 +65,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
                 model=model,
                 model_package_group_name=model.name,
                 deploy_pipeline=model_deploys[model.name].deploy.pipeline,
+                production_endpoint_name=endpoint_name(config.name, model.name, "production"),
             )
             for model in config.models
         ],

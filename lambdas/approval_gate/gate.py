@@ -5,8 +5,9 @@ Plain functions that take their AWS clients as arguments; the handler only wires
 Flow of one event (`process`):
 1. `screen` (no AWS calls): parse the event, drop statuses that need no action and the Rejected
    event caused by the gate's own rejection, look up the package's group in the configuration.
-2. `evaluate` (reads only): for an approval, describe the package and read its evaluation metric
-   from `ModelMetrics.ModelQuality.Statistics.S3Uri`.
+2. `evaluate` (reads only): for an approval, leave a package that production already serves alone,
+   else describe the package and read its evaluation metric from
+   `ModelMetrics.ModelQuality.Statistics.S3Uri`.
 3. `act` (the side effects, made idempotent by the handler): start the deploy pipeline, or set the
    package back to Rejected and alert, or notify a rejection; then emit one audit event.
 
@@ -59,6 +60,7 @@ from lambdas.approval_gate.models import (
     Verdict,
 )
 from lambdas.common.aws import aws_call, emit_audit_event, error_code, is_transient, publish_alert
+from lambdas.common.endpoints import ServingVariant, serving_variants
 from lambdas.common.settings import summarize
 
 DEPLOY_PIPELINE_VARIABLE = "ModelPackageArn"
@@ -133,6 +135,15 @@ def evaluate(verdict: Verdict, *, clients: AwsClients, alert_topic_arn: str) -> 
     change = verdict.change
     if change.model_approval_status == REJECTED:
         return verdict
+    serving = serving_variant(clients.sagemaker, verdict.model.production_endpoint_name, change.model_package_arn)
+    if serving is not None:
+        return Outcome(
+            result=Result.ALREADY_SERVING,
+            reason=(
+                f"already serving in production: {verdict.model.production_endpoint_name} variant"
+                f" {serving.variant_name} ({serving.traffic_percent:g} % of traffic); nothing to deploy"
+            ),
+        )
     try:
         package = describe_package(clients.sagemaker, change.model_package_arn)
         value = read_metric(clients.s3, package, verdict.model.metric_name)
@@ -164,6 +175,17 @@ def act(*, verdict: Verdict, clients: AwsClients, settings: GateSettings) -> Out
     if verdict.metric.passed:
         return _start_deploy(verdict, verdict.metric, clients=clients, settings=settings)
     return _reject_below_threshold(verdict, verdict.metric, clients=clients, settings=settings)
+
+
+def serving_variant(sagemaker: Any, endpoint_name: str, model_package_arn: str) -> ServingVariant | None:
+    """The production variant serving the package with some traffic, if one does.
+
+    An approval is also announced when an approved package is edited (its description, metadata):
+    this keeps such an edit from deploying the package again. An endpoint that cannot be read serves
+    nothing here (the first deployment has none yet): the deploy pipeline decides then.
+    """
+    variants, _ = serving_variants(sagemaker, endpoint_name)
+    return next((v for v in variants if v.model_package_arn == model_package_arn and (v.weight or 0) > 0), None)
 
 
 def describe_package(sagemaker: Any, model_package_arn: str) -> dict[str, Any]:

@@ -59,6 +59,7 @@ METRIC_BY_RESULT = {
     Result.REJECTED_BELOW_THRESHOLD: "ApprovalRejectedBelowThreshold",
     Result.REJECTION_NOTED: "ApprovalRejectionNoted",
     Result.INVALID: "ApprovalInvalidEvent",
+    Result.ALREADY_SERVING: "ApprovalAlreadyServing",
 }
 ERROR_METRIC = "ApprovalError"
 

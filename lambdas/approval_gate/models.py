@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, Json, StrictFloat, StrictInt,
 
 from lambdas.common.settings import FunctionSettings, NonEmptyStr
 
-# SageMaker's constraint on model package group names.
+# SageMaker's constraint on model package group and endpoint names.
 GroupName = Annotated[StrictStr, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+EndpointName = GroupName
 
 APPROVED = "Approved"
 REJECTED = "Rejected"
@@ -36,6 +37,8 @@ class ModelGate(BaseModel):
     threshold: Annotated[float, Field(allow_inf_nan=False)]
     # CodePipeline's own constraint on pipeline names.
     deploy_pipeline_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9.@\-_]{1,100}$")]
+    # The endpoint the deploy pipeline deploys production to: a package it serves is not deployed again.
+    production_endpoint_name: EndpointName
 
 
 class GateSettings(FunctionSettings):
@@ -136,6 +139,7 @@ class Result(StrEnum):
     # Not decisions, only logged and counted:
     INVALID = "invalid"  # the event or the package cannot be acted on
     IGNORED = "ignored"  # nothing to do: a pending package, the gate's own rejection, a stale event
+    ALREADY_SERVING = "already_serving"  # an approval of a package production serves already
 
 
 class AuditRecord(BaseModel):

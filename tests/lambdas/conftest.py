@@ -32,6 +32,7 @@ GATED_MODELS: dict[str, dict[str, Any]] = {
         "metric_name": "auc",
         "threshold": 0.8,
         "deploy_pipeline_name": "churn-deploy",
+        "production_endpoint_name": "churn-production",
     },
     # A regressor: the metric is looked up in whichever *_metrics section holds it.
     "demand-model": {
@@ -39,6 +40,7 @@ GATED_MODELS: dict[str, dict[str, Any]] = {
         "metric_name": "r2",
         "threshold": 0.6,
         "deploy_pipeline_name": "demand-deploy",
+        "production_endpoint_name": "demand-production",
     },
 }
 
@@ -101,6 +103,7 @@ class FakeAccount:
     codepipeline: Any = field(default_factory=lambda: client("codepipeline"))
     alert_queue: str = ""
     audit_queue: str = ""
+    role_arn: str = ""
 
     def build(self) -> FakeAccount:
         self.s3.create_bucket(Bucket=METRICS_BUCKET)
@@ -127,7 +130,7 @@ class FakeAccount:
             Rule="approval-decisions", EventBusName=bus, Targets=[{"Id": "audit-queue", "Arn": audit_queue_arn}]
         )
         # The model registry and each model's deploy pipeline.
-        role_arn = client("iam").create_role(
+        self.role_arn = role_arn = client("iam").create_role(
             RoleName="deploy-pipeline",
             AssumeRolePolicyDocument=json.dumps(
                 {
@@ -177,6 +180,29 @@ class FakeAccount:
         reason = {"ApprovalDescription": description} if description else {}
         self.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, **reason)
         return state_change_event(self.package(arn), changed_by=by)
+
+    def serve_in_production(self, group: str, weights: dict[str, tuple[str, float]]) -> None:
+        """What the deploy pipeline leaves behind: the model's production endpoint, a variant per
+        name in `weights` serving (package ARN, weight)."""
+        endpoint = GATED_MODELS[group]["production_endpoint_name"]
+        variants = []
+        for variant, (package_arn, weight) in weights.items():
+            model_name = f"{endpoint}-{variant}-{package_arn.rsplit('/', 1)[-1]}"
+            self.sagemaker.create_model(
+                ModelName=model_name, PrimaryContainer={"ModelPackageName": package_arn}, ExecutionRoleArn=self.role_arn
+            )
+            variants.append(
+                {
+                    "VariantName": variant,
+                    "ModelName": model_name,
+                    "InitialVariantWeight": weight,
+                    "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": 1,
+                }
+            )
+        config = f"{endpoint}-config-{len(self.sagemaker.list_endpoint_configs()['EndpointConfigs'])}"
+        self.sagemaker.create_endpoint_config(EndpointConfigName=config, ProductionVariants=variants)
+        self.sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
 
     def package(self, arn: str) -> dict:
         return self.sagemaker.describe_model_package(ModelPackageName=arn)

@@ -7,11 +7,11 @@ moto models every call the gate makes, CodePipeline's StartPipelineExecution inc
 their variables can be read back). Where moto falls short, botocore's Stubber stands in:
 - the `clientRequestToken` of StartPipelineExecution, which moto ignores: the contract test stubs the
   codepipeline client and asserts the exact request, retry included;
-- AWS answers moto never gives: a throttled DescribeModelPackage, a failed StartPipelineExecution, a
-  PutEvents entry that was not accepted.
-Failures injected anywhere in the flow (the transient-failure cases and the fault-injection property)
-are raised from a botocore before-call hook instead (`failing`): a Stubber must answer every call of
-its client, and cannot raise the connection errors that happen below the API.
+- AWS answers moto never gives: a failed StartPipelineExecution, a PutEvents entry that was not
+  accepted.
+Failures injected anywhere else in the flow (a throttled DescribeModelPackage, the transient-failure
+cases and the fault-injection property) are raised from a botocore hook instead (`failing`): a Stubber
+must answer every call of its client, and cannot raise the connection errors that happen below the API.
 """
 
 from __future__ import annotations
@@ -258,6 +258,44 @@ def test_an_approval_below_threshold_is_set_back_to_rejected_and_alerted(
     assert telemetry.metrics() == Counter({"ApprovalRejectedBelowThreshold": 1})
 
 
+def test_an_approval_of_a_package_production_serves_deploys_nothing(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    # The package was approved and deployed; production serves it as champion next to a challenger.
+    champion = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    challenger = aws.register_package("churn-model", churn_metrics(auc=0.92))
+    aws.serve_in_production("churn-model", {"champion": (champion, 90.0), "challenger": (challenger, 10.0)})
+
+    # An approver edits the approved champion (its description): SageMaker announces an approval again.
+    outcome = handler.handler(
+        aws.set_status(champion, "Approved", description="approved, see ticket 42"), lambda_context
+    )
+
+    assert outcome["result"] == "already_serving"
+    assert outcome["reason"] == (
+        "already serving in production: churn-production variant champion (90 % of traffic); nothing to deploy"
+    )
+    assert aws.deploy_executions("churn-deploy") == []
+    assert aws.alerts() == aws.audit_events() == []
+    assert aws.package(champion)["ModelApprovalStatus"] == "Approved"
+    assert telemetry.metrics() == Counter({"ApprovalAlreadyServing": 1})
+
+
+def test_an_approval_of_a_package_production_stopped_serving_deploys_it_again(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    # The traffic shift rolled the challenger back to weight 0; its re-approval is a new release.
+    champion = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    rolled_back = aws.register_package("churn-model", churn_metrics(auc=0.92))
+    aws.serve_in_production("churn-model", {"champion": (champion, 100.0), "challenger": (rolled_back, 0.0)})
+
+    outcome = handler.handler(aws.set_status(rolled_back, "Approved"), lambda_context)
+
+    assert outcome["result"] == "deploy_started"
+    [execution] = aws.deploy_executions("churn-deploy")
+    assert execution["variables"] == [{"name": "ModelPackageArn", "resolvedValue": rolled_back}]
+
+
 def test_the_rejected_event_caused_by_the_gate_itself_is_not_notified_again(
     aws: FakeAccount, lambda_context: LambdaContext
 ) -> None:
@@ -481,10 +519,12 @@ def test_a_throttled_describe_raises_and_the_retry_deploys(
     arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
     event = aws.set_status(arn, "Approved")
 
-    with Stubber(handler.CLIENTS.sagemaker) as sagemaker:
-        sagemaker.add_client_error("describe_model_package", "ThrottlingException", "Rate exceeded", 400)
-        with pytest.raises(RetryableError, match="could not describe the model package"):
-            handler.handler(event, lambda_context)
+    throttled = aws_error("ThrottlingException", 400, "DescribeModelPackage")
+    with (
+        failing(handler.CLIENTS.sagemaker, "DescribeModelPackage", throttled),
+        pytest.raises(RetryableError, match="could not describe the model package"),
+    ):
+        handler.handler(event, lambda_context)
 
     assert telemetry.metrics() == Counter({"ApprovalError": 1})
     assert aws.deploy_executions("churn-deploy") == aws.audit_events() == []
@@ -521,13 +561,21 @@ def _flow_client(service: str) -> Any:
 @pytest.mark.parametrize(
     ("service", "operation", "failure"),
     [
+        ("sagemaker", "DescribeEndpoint", aws_error("ThrottlingException", 400)),
         ("sagemaker", "DescribeModelPackage", aws_error("ThrottlingException", 400)),
         ("s3", "GetObject", aws_error("SlowDown", 503)),
         ("dynamodb", "PutItem", aws_error("ProvisionedThroughputExceededException", 400)),
         ("codepipeline", "StartPipelineExecution", EndpointConnectionError(endpoint_url="https://codepipeline")),
         ("events", "PutEvents", ReadTimeoutError(endpoint_url="https://events")),
     ],
-    ids=["describe-throttled", "metrics-read-5xx", "idempotency-store-throttled", "start-unreachable", "audit-timeout"],
+    ids=[
+        "endpoint-read-throttled",
+        "describe-throttled",
+        "metrics-read-5xx",
+        "idempotency-store-throttled",
+        "start-unreachable",
+        "audit-timeout",
+    ],
 )
 def test_a_transient_aws_failure_anywhere_in_a_deployment_raises_the_retryable_error(
     aws: FakeAccount, lambda_context: LambdaContext, service: str, operation: str, failure: Exception
@@ -545,7 +593,7 @@ def test_a_transient_aws_failure_anywhere_in_a_deployment_raises_the_retryable_e
 
 
 def _models_config(**overrides: Any) -> dict[str, str]:
-    model = {"model_name": "churn", "metric_name": "auc", "threshold": 0.8, "deploy_pipeline_name": "churn-deploy"}
+    model = json.loads(GATE_ENVIRONMENT["MODELS_CONFIG"])["churn-model"]
     return {"MODELS_CONFIG": json.dumps({"churn-model": model | overrides})}
 
 
@@ -557,6 +605,7 @@ def _models_config(**overrides: Any) -> dict[str, str]:
         _models_config(threshold="high"),
         _models_config(threshold=float("nan")),
         _models_config(deploy_pipeline_name=""),
+        _models_config(production_endpoint_name="churn_production"),
         _models_config(unexpected="field"),
         {"ALERT_TOPIC_ARN": "mlops-alerts"},
         {"IDEMPOTENCY_TABLE_NAME": ""},
@@ -567,6 +616,7 @@ def _models_config(**overrides: Any) -> dict[str, str]:
         "threshold-not-a-number",
         "threshold-nan",
         "no-pipeline-name",
+        "bad-endpoint-name",
         "unknown-field",
         "topic-not-an-arn",
         "empty-table-name",
@@ -729,6 +779,7 @@ def test_any_metrics_file_deploys_rejects_or_is_reported_and_only_a_passing_one_
 
 
 FLOW_CALLS = [
+    ("sagemaker", "DescribeEndpoint"),
     ("sagemaker", "DescribeModelPackage"),
     ("sagemaker", "UpdateModelPackage"),
     ("s3", "GetObject"),

@@ -110,6 +110,7 @@ def test_function_runs_the_handler_with_powertools_tracing_and_its_contract(appr
             "metric_name": "auc",
             "threshold": 0.75,
             "deploy_pipeline_name": IMPORTS[DEPLOY_PIPELINE_EXPORT],
+            "production_endpoint_name": "mlops-churn-production",
         }
     }
     assert variables["ALERT_TOPIC_ARN"] == TOPIC_IMPORT
@@ -175,6 +176,16 @@ def test_gate_starts_only_the_models_deploy_pipeline(gate_role) -> None:
     assert not gate_role.is_allowed(
         "codepipeline:StartPipelineExecution", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:other"
     )
+
+
+def test_gate_reads_what_the_models_production_endpoint_serves_and_changes_nothing_there(gate_role) -> None:
+    sagemaker = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+    assert gate_role.is_allowed("sagemaker:DescribeEndpoint", f"{sagemaker}:endpoint/mlops-churn-production")
+    assert not gate_role.is_allowed("sagemaker:DescribeEndpoint", f"{sagemaker}:endpoint/mlops-fraud-production")
+    assert gate_role.is_allowed("sagemaker:DescribeEndpointConfig", f"{sagemaker}:endpoint-config/any-config")
+    assert gate_role.is_allowed("sagemaker:DescribeModel", f"{sagemaker}:model/any-model")
+    for change in ("UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "DeleteEndpoint", "CreateModel"):
+        assert not gate_role.is_allowed(f"sagemaker:{change}", f"{sagemaker}:endpoint/mlops-churn-production")
 
 
 def test_gate_has_no_wildcard_actions_and_no_pass_role(approval: Template) -> None:
