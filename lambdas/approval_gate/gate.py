@@ -180,8 +180,9 @@ def act(*, verdict: Verdict, clients: AwsClients, settings: GateSettings) -> Out
 def serving_variant(sagemaker: Any, endpoint_name: str, model_package_arn: str) -> ServingVariant | None:
     """The production variant serving the package with some traffic, if one does.
 
-    An approval is also announced when an approved package is edited (its description, metadata):
-    this keeps such an edit from deploying the package again. An endpoint that cannot be read serves
+    A serving package's later updates (its ModelLifeCycle stage, for one, is announced with the same
+    "Model Package State Change" event) arrive as approvals again, and SageMaker may send several
+    events per change: none of them deploys the package again. An endpoint that cannot be read serves
     nothing here (the first deployment has none yet): the deploy pipeline decides then.
     """
     variants, _ = serving_variants(sagemaker, endpoint_name)

@@ -266,7 +266,7 @@ def test_an_approval_of_a_package_production_serves_deploys_nothing(
     challenger = aws.register_package("churn-model", churn_metrics(auc=0.92))
     aws.serve_in_production("churn-model", {"champion": (champion, 90.0), "challenger": (challenger, 10.0)})
 
-    # An approver edits the approved champion (its description): SageMaker announces an approval again.
+    # The approved champion is updated again: SageMaker announces it with status Approved once more.
     outcome = handler.handler(
         aws.set_status(champion, "Approved", description="approved, see ticket 42"), lambda_context
     )
