@@ -16,13 +16,14 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 ARGS ?=
 
-.PHONY: help synth diff test deploy rollback lint clean
+.PHONY: help synth diff test deploy deploy-local rollback lint clean
 
 help:
 	@echo "make synth   synthesize every stack of config/platform.yaml (no AWS account needed)"
 	@echo "make diff    what the working tree changes in the templates and assets, against BASE (a git revision, default HEAD)"
 	@echo "make test    assertions, snapshots, cdk-nag, cfn-lint, handler and seed tests"
 	@echo "make deploy  cdk deploy --all on real AWS (ARGS='--require-approval never ...')"
+	@echo "make deploy-local  rehearse bootstrap and asset publishing against a local moto server"
 	@echo "make rollback MODEL=churn PACKAGE=<model package ARN>  serve that package alone in production"
 	@echo "make lint    ruff and mypy on all Python (the seed checked in its own virtualenv)"
 	@echo "make clean   remove build outputs (keeps the virtualenvs)"
@@ -59,6 +60,10 @@ test: $(VENV)/.dev-installed node_modules/.installed $(SEED_VENV)/.installed
 
 deploy: $(VENV)/.runtime-installed node_modules/.installed
 	cdk deploy --all $(ARGS)
+
+# Bootstrap and asset publishing against a local moto server (the CloudFormation half needs AWS).
+deploy-local: $(VENV)/.dev-installed node_modules/.installed
+	$(PYTHON) -m tools.deploy_rehearsal $(ARGS)
 
 # Production back to one named (approved) package as the only variant; see docs/runbook-rollback.md.
 rollback: $(VENV)/.dev-installed
