@@ -1,5 +1,6 @@
 """What the handler tests observe and inject around a handler: its EMF metrics and JSON log lines, the
-AWS operations it calls, and AWS failures (an error answer, a lost answer) on chosen operations."""
+AWS operations it calls, AWS failures (an error answer, a lost answer) on chosen operations, and the
+hypothesis inputs the property tests draw from."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 # Key a `failing` hook leaves in botocore's per-call context for its later hook on the same call.
 _LOSE_ANSWER = "lose_the_answer"
@@ -108,3 +111,29 @@ def recording_calls(clients: list[Any]) -> Iterator[list[str]]:
     finally:
         for aws_client in clients:
             aws_client.meta.events.unregister("before-call.*.*", record)
+
+
+# Every kind of failure an AWS call can end in: throttling, 5xx, no connection, a timeout, and the
+# answers that say the request itself is wrong.
+ANY_AWS_FAILURE = [
+    aws_error("ThrottlingException", 400),
+    aws_error("InternalServerError", 500),
+    EndpointConnectionError(endpoint_url="https://aws"),
+    ReadTimeoutError(endpoint_url="https://aws"),
+    aws_error("AccessDeniedException", 403),
+    aws_error("ValidationException", 400),
+    aws_error("NoSuchKey", 404),
+    aws_error("ResourceNotFound", 400),
+]
+
+# Any JSON document, small: what a malformed event may be.
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+
+# One fake account per test, shared by its examples on purpose: each example works on its own package
+# version or alarm event, and what piles up (claims, audit events) piles up as in production.
+PROPERTY_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
-from hypothesis import HealthCheck, example, given, settings
 from hypothesis import event as hypothesis_event
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -43,7 +43,7 @@ from tests.lambdas.conftest import (
     state_change_event,
 )
 from tests.lambdas.event_edits import edit
-from tests.lambdas.handler_probes import Telemetry, aws_error, failing
+from tests.lambdas.handler_probes import ANY_AWS_FAILURE, PROPERTY_SETTINGS, Telemetry, aws_error, failing, json_values
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -638,13 +638,6 @@ def test_a_missing_variable_fails_the_cold_start() -> None:
 
 THRESHOLD = 0.8
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=10,
-)
-
 
 DELETE = object()  # an edit that removes the field
 EDITABLE_FIELDS = [
@@ -686,14 +679,6 @@ def state_change_events(draw: st.DrawFn) -> dict[str, Any]:
         else:
             container[path[-1]] = value
     return event
-
-
-PROPERTY_SETTINGS = settings(
-    deadline=None,
-    # One fake account per test, shared by its examples on purpose: each example either changes
-    # nothing or works on its own package version.
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
 
 
 @PROPERTY_SETTINGS
@@ -790,22 +775,12 @@ FLOW_CALLS = [
     ("dynamodb", "UpdateItem"),
     ("dynamodb", "GetItem"),
 ]
-ANY_FAILURE = [
-    aws_error("ThrottlingException", 400),
-    aws_error("InternalServerError", 500),
-    EndpointConnectionError(endpoint_url="https://aws"),
-    ReadTimeoutError(endpoint_url="https://aws"),
-    aws_error("AccessDeniedException", 403),
-    aws_error("ValidationException", 400),
-    aws_error("NoSuchKey", 404),
-    aws_error("ResourceNotFound", 400),
-]
 
 
 @settings(PROPERTY_SETTINGS, max_examples=25)
 @given(
     call=st.sampled_from(FLOW_CALLS),
-    failure=st.sampled_from(ANY_FAILURE),
+    failure=st.sampled_from(ANY_AWS_FAILURE),
     status=st.sampled_from(["Approved", "Rejected"]),
     auc=st.sampled_from([0.5, 0.9]),
 )

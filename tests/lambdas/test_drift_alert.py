@@ -33,8 +33,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
-from hypothesis import HealthCheck, example, given, settings
 from hypothesis import event as hypothesis_event
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 from pydantic import ValidationError
@@ -68,7 +68,16 @@ from tests.lambdas.drift_alert_world import (
     puts,
 )
 from tests.lambdas.event_edits import edit
-from tests.lambdas.handler_probes import Telemetry, aws_error, failing, recording_calls
+from tests.lambdas.handler_probes import (
+    ANY_AWS_FAILURE,
+    PROPERTY_SETTINGS,
+    Telemetry,
+    aws_error,
+    failing,
+    json_scalars,
+    json_values,
+    recording_calls,
+)
 
 handler = load_handler()
 
@@ -863,19 +872,6 @@ def test_a_missing_variable_fails_the_cold_start(variable: str) -> None:
 
 # --- Properties: no event shape and no AWS failure makes the handler fail uncontrolled ---------------------
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=10,
-)
-
-PROPERTY_SETTINGS = settings(
-    deadline=None,
-    # One fake account per test, shared by its examples on purpose: claims pile up like alarms do.
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-
 
 @PROPERTY_SETTINGS
 @given(event=json_values)
@@ -1028,20 +1024,10 @@ FLOW_CALLS = [
     "sns.Publish",
     "events.PutEvents:Drift Alert",
 ]
-ANY_FAILURE = [
-    aws_error("ThrottlingException", 400),
-    aws_error("InternalServerError", 500),
-    EndpointConnectionError(endpoint_url="https://aws"),
-    ReadTimeoutError(endpoint_url="https://aws"),
-    aws_error("AccessDeniedException", 403),
-    aws_error("ValidationException", 400),
-    aws_error("NoSuchKey", 404),
-    aws_error("ResourceNotFound", 400),
-]
 
 
 @settings(PROPERTY_SETTINGS, max_examples=30)
-@given(call=st.sampled_from(FLOW_CALLS), failure=st.sampled_from(ANY_FAILURE), event_number=st.integers(1, 10**6))
+@given(call=st.sampled_from(FLOW_CALLS), failure=st.sampled_from(ANY_AWS_FAILURE), event_number=st.integers(1, 10**6))
 def test_any_aws_failure_ends_in_an_outcome_or_the_retryable_error(
     world: DriftWorld, lambda_context: LambdaContext, call: str, failure: Exception, event_number: int
 ) -> None:
