@@ -21,7 +21,7 @@ ARGS ?=
 help:
 	@echo "make synth   synthesize every stack of config/platform.yaml (no AWS account needed)"
 	@echo "make diff    what the working tree changes in the templates and assets, against BASE (a git revision, default HEAD)"
-	@echo "make test    assertions, snapshots, cdk-nag, cfn-lint, handler and seed tests"
+	@echo "make test    assertions, snapshots, cdk-nag, cfn-lint, handler tests, deploy rehearsal and seed tests"
 	@echo "make deploy  cdk deploy --all on real AWS (ARGS='--require-approval never ...')"
 	@echo "make deploy-local  rehearse bootstrap and asset publishing against a local moto server"
 	@echo "make rollback MODEL=churn PACKAGE=<model package ARN>  serve that package alone in production"
