@@ -103,6 +103,9 @@ MAX_REPORT_BYTES = 5 * 1024 * 1024
 # Violations listed in the alert; the report has them all (an SNS message is at most 256 KB).
 MAX_LISTED_VIOLATIONS = 50
 CLAIM_KEY_PREFIX = "retraining#"
+ALERT_KEY_PREFIX = "alerted#"
+# An alert claim only needs to outlive the alarms of its execution (they fire within minutes).
+ALERT_CLAIM_SECONDS = 2 * 24 * 3600
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -125,6 +128,17 @@ def process(raw_event: object, *, settings: DriftAlertSettings, clients: AwsClie
         return screened
     alarm = screened
     enrichment = enrich(alarm, clients=clients)
+    holder = claim_alert(
+        clients.dynamodb, settings.state_table_name, alarm=alarm, findings=enrichment.monitoring, now=now
+    )
+    if holder is not None:
+        return Outcome(
+            result=Result.ALREADY_ALERTED,
+            reason=(
+                f"{alarm.change.alarm_name}: the execution of {enrichment.monitoring.schedule_name} scheduled"
+                f" {enrichment.monitoring.scheduled_time} was alerted by {holder}, with every drifted feature"
+            ),
+        )
     decision = decide_retraining(
         alarm,
         enrichment,
@@ -393,6 +407,38 @@ def decide_retraining(
         last_requested_at=_iso_epoch(now),
         cooldown_until=_iso_epoch(now + cooldown_seconds),
     )
+
+
+def claim_alert(
+    dynamodb: Any, table_name: str, *, alarm: DriftAlarm, findings: MonitoringFindings, now: float
+) -> str | None:
+    """Claim the alert of the monitoring execution the alarm reports on, for this alarm event.
+
+    None when this event alerts: it claimed the execution, or holds the claim already (a redelivery,
+    or the retry after a failed publish: the alert goes out at least once). Else the alarm whose
+    event holds it. An execution that could not be read is not claimed: its alarms all alert.
+    """
+    if findings.scheduled_time is None:
+        return None
+    key = f"{ALERT_KEY_PREFIX}{alarm.endpoint_name}#{findings.schedule_name}#{findings.scheduled_time}"
+    try:
+        with aws_call(f"claim the alert of {findings.schedule_name}", passthrough=(CONDITION_FAILED,)):
+            dynamodb.put_item(
+                TableName=table_name,
+                Item={
+                    "pk": {"S": key},
+                    "claimed_by": {"S": alarm.event_id},
+                    "alarm_name": {"S": alarm.change.alarm_name},
+                    "expiration": {"N": str(int(now) + ALERT_CLAIM_SECONDS)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR claimed_by = :event_id",
+                ExpressionAttributeValues={":event_id": {"S": alarm.event_id}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+    except ClientError as exc:  # the condition failed: another alarm event alerted this execution
+        holder: dict[str, Any] = exc.response.get("Item") or {}
+        return _string(holder.get("alarm_name")) or "another alarm"
+    return None
 
 
 def claim_retraining(

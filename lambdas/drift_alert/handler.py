@@ -44,6 +44,7 @@ CLIENTS = drift.AwsClients(
 
 ALERT_METRIC = "DriftAlertPublished"
 IGNORED_METRIC = "DriftEventIgnored"
+ALREADY_ALERTED_METRIC = "DriftAlertAlreadySent"
 ERROR_METRIC = "DriftAlertError"
 METRIC_BY_RETRAINING = {
     Retraining.REQUESTED: "DriftRetrainingRequested",
@@ -80,6 +81,8 @@ def _log(outcome: Outcome, fields: dict[str, Any]) -> None:
 
 
 def _metric_names(outcome: Outcome) -> list[str]:
+    if outcome.result is Result.ALREADY_ALERTED:
+        return [ALREADY_ALERTED_METRIC]
     if outcome.audit is None:
         return [IGNORED_METRIC]
     retraining = outcome.audit.retraining

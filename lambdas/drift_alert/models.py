@@ -220,6 +220,9 @@ class RetrainingDecision(BaseModel):
 
 class Result(StrEnum):
     ALERTED = "alerted"  # a drift alarm: alert published, retraining decided, audited
+    # Another alarm of the same endpoint already alerted the same monitoring execution (one
+    # execution drives every feature's alarm): that alert lists this alarm's features too.
+    ALREADY_ALERTED = "already_alerted"
     IGNORED = "ignored"  # not a transition to ALARM of a drift alarm of a configured endpoint
     MALFORMED = "malformed"  # not a CloudWatch alarm state change event at all (ignored too, logged as a warning)
 

@@ -24,7 +24,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 from unittest import mock
@@ -266,7 +266,8 @@ class DriftWorld:
         schedule: str | None = None,
     ) -> dict[str, Any]:
         """What Model Monitor leaves behind after an hourly run: its processing job (moto), its violations
-        report in S3 (if any), and the run's summary as ListMonitoringExecutions answers it."""
+        report in S3 (if any), and the run's summary as ListMonitoringExecutions answers it. Each call is
+        the next hour's run (the first is scheduled at SCHEDULED)."""
         schedule = schedule or f"{endpoint}-data-quality"
         self._jobs += 1
         job_name = f"model-monitoring-202601011300-{self._jobs:08d}"
@@ -296,11 +297,12 @@ class DriftWorld:
         if report is not None:
             body = report if isinstance(report, bytes) else json.dumps(report).encode()
             self.s3.put_object(Bucket=MONITORING_BUCKET, Key=f"{prefix}/constraint_violations.json", Body=body)
+        scheduled = SCHEDULED + timedelta(hours=self._jobs - 1)
         return {
             "MonitoringScheduleName": schedule,
-            "ScheduledTime": SCHEDULED,
-            "CreationTime": SCHEDULED,
-            "LastModifiedTime": SCHEDULED,
+            "ScheduledTime": scheduled,
+            "CreationTime": scheduled,
+            "LastModifiedTime": scheduled,
             "MonitoringExecutionStatus": status,
             "ProcessingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{job_name}",
             "EndpointName": endpoint,

@@ -301,6 +301,60 @@ def test_a_redelivered_alarm_is_alerted_again_but_requests_nothing(
     assert telemetry.metrics() == Counter({"DriftAlertPublished": 2, "DriftRetrainingRequested": 1})
 
 
+# --- One alert per monitoring execution ------------------------------------------------------------------
+
+
+def alarms_of_one_run(
+    world: DriftWorld, monitoring: MonitoringStubber, *, lookups: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The tenure and monthly_charges alarms that one hourly run sets off; the schedule's latest execution
+    is that run for the next `lookups` reads."""
+    execution = world.monitoring_execution(report=CHURN_VIOLATIONS)
+    for _lookup in range(lookups):
+        monitoring.answer_latest(CHURN_SCHEDULE, [execution])
+    tenure = alarm_event(f"{CHURN_ENDPOINT}-drift-tenure", features=("tenure",), event_id="alarm-event-1")
+    charges = alarm_event(
+        f"{CHURN_ENDPOINT}-drift-monthly-charges", features=("monthly_charges",), event_id="alarm-event-2"
+    )
+    return tenure, charges
+
+
+def test_the_feature_alarms_of_one_execution_send_one_alert_naming_every_drifted_feature(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    # One hourly run publishes every feature's drift metric: both feature alarms go off with it.
+    tenure, charges = alarms_of_one_run(world, monitoring, lookups=2)
+
+    first = handler.handler(tenure, lambda_context)
+    second = handler.handler(charges, lambda_context)
+
+    assert (first["result"], second["result"]) == ("alerted", "already_alerted")
+    assert second["reason"] == (
+        f"{CHURN_ENDPOINT}-drift-monthly-charges: the execution of {CHURN_SCHEDULE} scheduled"
+        f" 2026-01-01T13:00:00Z was alerted by {CHURN_ENDPOINT}-drift-tenure, with every drifted feature"
+    )
+    [alert] = world.alerts()
+    assert "monthly_charges" in alert["Message"], "the one alert lists the other alarm's feature (from the report)"
+    assert len(world.audit_events()) == len(world.retraining_requests("churn")) == 1
+    assert telemetry.metrics() == Counter(
+        {"DriftAlertPublished": 1, "DriftRetrainingRequested": 1, "DriftAlertAlreadySent": 1}
+    )
+
+
+def test_an_alert_that_failed_to_publish_is_sent_by_its_retry_even_after_a_sibling_alarm(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    tenure, charges = alarms_of_one_run(world, monitoring, lookups=3)
+
+    with failing(handler.CLIENTS.sns, "Publish", aws_error("InternalError", 500)), pytest.raises(RetryableError):
+        handler.handler(tenure, lambda_context)
+    sibling = handler.handler(charges, lambda_context)  # the claim is the failed event's: it stays quiet
+    retried = handler.handler(tenure, lambda_context)  # EventBridge's retry of the failed event
+
+    assert (sibling["result"], retried["result"]) == ("already_alerted", "alerted")
+    assert len(world.alerts()) == 1
+
+
 def test_a_second_alarm_within_the_cooldown_is_alerted_but_does_not_retrain(
     world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
 ) -> None:
