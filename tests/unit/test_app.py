@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from config import DEFAULT_CONFIG_PATH
-from tests.conftest import ROOT, cdk_json_context
+from tests.conftest import ROOT, Synthesized, cdk_json_context
 
 
 def run_app(tmp_path: Path, config_path: Path) -> subprocess.CompletedProcess[str]:
@@ -46,3 +46,27 @@ def test_config_override_synthesizes_with_the_compliance_checks(tmp_path: Path) 
     assert (tmp_path / "cdk.out" / "teamb-governance.template.json").exists()
     report = json.loads((tmp_path / "cdk.out" / "validation-report.json").read_text())
     assert report["pluginReports"] == [], "the rule packs ran and found nothing"
+
+
+# Flags kept off their recommended value, and why.
+FLAGS_KEPT = {
+    # Exports: CloudFormation refuses to delete or replace what another stack still imports (the key,
+    # the topics, the roles); weak references would let an update of one stack break its consumers.
+    "@aws-cdk/core:defaultCrossStackReferences": "strong",
+}
+
+
+def test_every_feature_flag_of_aws_cdk_lib_is_set_deliberately(synthesized: Synthesized) -> None:
+    """cdk.json sets each flag the library knows (to its recommended value unless a reason is written
+    here): an upgrade that brings new flags fails this test until someone decides on them, with
+    `npx cdk flags --unstable=flags --set --safe` showing which ones leave the templates as they are."""
+    manifest = json.loads((Path(synthesized.assembly.directory) / "manifest.json").read_text())
+    report = manifest["artifacts"]["aws-cdk-lib/feature-flag-report"]["properties"]["flags"]
+    unset = sorted(name for name, flag in report.items() if "userValue" not in flag)
+    off_recommendation = {
+        name: flag.get("userValue")
+        for name, flag in report.items()
+        if "recommendedValue" in flag and flag.get("userValue") != flag["recommendedValue"]
+    }
+    assert unset == []
+    assert off_recommendation == FLAGS_KEPT
