@@ -2,7 +2,7 @@
 
 An asset whose content is assembled at synth time (the seed with a model's settings, a Lambda
 handler with the shared package, the deploy pipeline's templates) is written to
-`<temp dir>/<kind>/<hash of the content>`: repeated synths reuse the directory, CDK's asset hash
+`<temp dir>/mlops-staging/<kind>/<hash of the content>`: repeated synths reuse the directory, CDK's asset hash
 changes only when the content does, and concurrent synths never see a half-written directory.
 """
 
@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from fnmatch import fnmatch
 from pathlib import Path
 
+# Everything staged lives below this directory (`make clean` removes it).
+STAGING_ROOT = Path(tempfile.gettempdir()) / "mlops-staging"
 # A staged file: generated text, or a file of the repository copied with its permission bits.
 Content = str | Path
 
@@ -42,7 +44,7 @@ def stage(kind: str, files: Mapping[str, Content]) -> Path:
         mode = stat.S_IMODE(content.stat().st_mode) if isinstance(content, Path) else 0o644
         for part in (name.encode(), str(mode).encode(), data):
             digest.update(len(part).to_bytes(8, "big") + part)
-    staged = Path(tempfile.gettempdir()) / kind / digest.hexdigest()[:16]
+    staged = STAGING_ROOT / kind / digest.hexdigest()[:16]
     if staged.exists():
         return staged
     partial = staged.with_name(f"{staged.name}.{os.getpid()}.partial")
