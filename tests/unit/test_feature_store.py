@@ -133,6 +133,17 @@ def test_build_pipeline_reads_the_offline_store_through_the_workgroup_only(build
     )
 
 
+def test_build_pipeline_reads_a_labels_table_where_the_seed_readme_puts_it(build_role) -> None:
+    """The seed's README puts the labels table in the feature store's database (data in the model's
+    bucket, which the train role reads and writes): the Athena join must be allowed to read it, and
+    only the catalog of that database."""
+    glue = f"arn:aws:glue:{REGION}:{ACCOUNT}"
+    for action in ("glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"):
+        resource = f"{glue}:database/sagemaker_featurestore" if action == "glue:GetDatabase" else None
+        assert build_role.is_allowed(action, resource or f"{glue}:table/sagemaker_featurestore/churn_labels")
+    assert not build_role.is_allowed("glue:GetTable", f"{glue}:table/churn_labels/labels")
+
+
 def test_build_pipeline_knows_the_workgroup(churn_build: Template) -> None:
     project = churn_build.to_json()["Resources"]["ProjectTrainProjectB93A7761"]["Properties"]
     variables = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
