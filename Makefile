@@ -47,7 +47,7 @@ $(SEED_VENV)/.installed: $(SEED_DIR)/requirements.txt
 	touch $@
 
 synth: $(VENV)/.runtime-installed node_modules/.installed
-	cdk synth --all --quiet $(ARGS)
+	cdk synth --quiet $(ARGS)
 
 # No AWS account needed: both trees are synthesized here and compared with `cdk diff --template`.
 BASE ?= HEAD

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             assembly_dir = args.assembly or Path(scratch) / "cdk.out"
             if args.assembly is None:
                 app = f"{sys.executable} app.py"
-                run_cdk(["synth", "--all", "--quiet", "--app", app, "--output", str(assembly_dir)], tool_environment())
+                run_cdk(["synth", "--quiet", "--app", app, "--output", str(assembly_dir)], tool_environment())
             with moto_server() as endpoint:
                 rehearsal = rehearse(Assembly(assembly_dir), endpoint)
     except RehearsalFailed as failure:

@@ -165,7 +165,7 @@ def extract_revision(revision: str, destination: Path) -> None:
 def synthesize(source: Path, outdir: Path, context: Sequence[str]) -> Assembly:
     app = f"{sys.executable} app.py"
     result = subprocess.run(  # noqa: S603 - the project's CLI on our own app
-        [cdk_executable(), "synth", "--all", "--quiet", "--app", app, "--output", str(outdir), *context],
+        [cdk_executable(), "synth", "--quiet", "--app", app, "--output", str(outdir), *context],
         cwd=source,
         capture_output=True,
         text=True,
