@@ -35,6 +35,7 @@ from mlops_constructs.storage import SecureBucket
 
 SEED_DIRECTORY = Path(__file__).resolve().parent.parent / "seed" / "model_build"
 # Local state of a data scientist's checkout that must never be pushed into a new repository.
+CODEBUILD_CACHE_PREFIX = "codebuild-cache"
 SEED_EXCLUDES = (".venv*", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache", "generated", "output")
 SEED_BRANCH = "main"
 # Where the seed's pipeline writes each execution's outputs, evaluation reports and baselines
@@ -152,6 +153,9 @@ class ModelProject(Construct):
                 encryption_key=encryption_key,
                 log_retention=log_retention,
                 environment={"MODEL_NAME": model.name, **environment},
+                # The seed's buildspecs cache pip's downloads (the SageMaker SDK is about 1 GB) here,
+                # in the bucket the stage already reads and writes for its artifacts.
+                cache=codebuild.Cache.bucket(pipeline_artifacts, prefix=f"{CODEBUILD_CACHE_PREFIX}/{stage.lower()}"),
             )
 
         test_project = stage_project("Test", "buildspec-test.yml", timeouts.test_minutes)

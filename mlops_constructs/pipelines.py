@@ -29,8 +29,12 @@ def build_project(
     encryption_key: kms.IKey,
     log_retention: logs.RetentionDays,
     environment: dict[str, str],
+    cache: codebuild.Cache | None = None,
 ) -> codebuild.PipelineProject:
-    """A CodeBuild project with the platform key, no privileged mode, its own retained log group."""
+    """A CodeBuild project with the platform key, no privileged mode, its own retained log group.
+
+    `cache` makes the buildspec's `cache.paths` effective (without one CodeBuild ignores them).
+    """
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
@@ -52,6 +56,7 @@ def build_project(
         encryption_key=encryption_key,
         timeout=timeout,
         queued_timeout=Duration.hours(1),
+        cache=cache,
         logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=log_group)),
     )
 

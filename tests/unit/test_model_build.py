@@ -28,6 +28,7 @@ SAGEMAKER_ROLE = "ProjectSageMakerExecutionRole3D3EF084"
 TRAIN_ROLE = "ProjectTrainProjectRole1CE1F5EE"
 TEST_PROJECT = "ProjectTestProject0019D165"
 TRAIN_PROJECT = "ProjectTrainProjectB93A7761"
+ARTIFACTS_BUCKET = "ProjectPipelineArtifactsBucketC55BC3C4"
 PIPELINE = "ProjectPipelineBB3C27A6"
 
 
@@ -208,6 +209,12 @@ def test_codebuild_projects_are_encrypted_unprivileged_logged_and_bounded(
     log_group_id = project["LogsConfig"]["CloudWatchLogs"]["GroupName"]["Ref"]
     log_group = of_type(churn_build, "AWS::Logs::LogGroup")[log_group_id]["Properties"]
     assert (log_group["KmsKeyId"], log_group["RetentionInDays"]) == (KEY_IMPORT, 365)
+    # The buildspec's pip cache persists in the pipeline's artifact bucket (encrypted, the stage's own prefix).
+    stage = "test" if project_id == TEST_PROJECT else "train"
+    assert project["Cache"] == {
+        "Type": "S3",
+        "Location": {"Fn::Join": ["/", [{"Ref": ARTIFACTS_BUCKET}, f"codebuild-cache/{stage}"]]},
+    }
 
 
 def test_train_stage_gets_the_sagemaker_contract_as_environment(churn_build: Template) -> None:
