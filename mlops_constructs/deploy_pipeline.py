@@ -59,6 +59,8 @@ SAMPLE_PAYLOADS = REPOSITORY_ROOT / "seed" / "model_build" / "sample_payloads.js
 RECORD_PREPROCESSOR = REPOSITORY_ROOT / "mlops_constructs" / "runtime" / "model_monitor_preprocessor.py"
 MODEL_PACKAGE_ARN_VARIABLE = "ModelPackageArn"
 APPROVAL_STAGE, APPROVAL_ACTION = "Approve", "ApproveProduction"
+# The boto3 the smoke test runs with in CodeBuild: the one its tests run with (requirements-dev.txt).
+SMOKE_TEST_BOTO3 = "1.44.5"
 
 
 def stage_deploy_bundle(templates: dict[Stage, dict[str, Any]], files: list[Path]) -> Path:
@@ -540,7 +542,10 @@ class DeployPipeline(Construct):
                 {
                     "version": "0.2",
                     "phases": {
-                        "install": {"runtime-versions": {"python": "3.12"}, "commands": ["pip install --quiet boto3"]},
+                        "install": {
+                            "runtime-versions": {"python": "3.12"},
+                            "commands": [f"pip install --quiet boto3=={SMOKE_TEST_BOTO3}"],
+                        },
                         "build": {
                             "commands": [
                                 f"python {SMOKE_TEST.name} --endpoint-name $ENDPOINT_NAME --payloads {SAMPLE_PAYLOADS.name}"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from tests.conftest import Synthesized
+from tests.conftest import ROOT, Synthesized
 from tests.iam_evaluation import render, role_principal
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -263,6 +263,11 @@ def test_smoke_test_calls_the_staging_endpoint_with_the_sample_payloads(churn_de
     (command,) = buildspec["phases"]["build"]["commands"]
     assert command.startswith("python smoke_test.py --endpoint-name $ENDPOINT_NAME --payloads sample_payloads.json")
     assert project["Properties"]["Environment"]["PrivilegedMode"] is False
+    # The smoke test runs with the boto3 its tests run with, not whatever PyPI has that day.
+    pinned = next(
+        line for line in (ROOT / "requirements-dev.txt").read_text().splitlines() if line.startswith("boto3==")
+    )
+    assert buildspec["phases"]["install"]["commands"] == [f"pip install --quiet {pinned}"]
 
 
 def test_deploy_bundle_carries_templates_smoke_test_and_payloads(synthesized: Synthesized) -> None:
