@@ -131,11 +131,12 @@ def screen(raw_event: object, models: Mapping[str, ModelGate]) -> Outcome | Verd
 
 
 def evaluate(verdict: Verdict, *, clients: AwsClients, alert_topic_arn: str) -> Outcome | Verdict:
-    """For an approval, read the package's metric; a package that cannot be evaluated is alerted."""
+    """For an approval, read the package's metric; a package that cannot be evaluated is alerted.
+    For a rejection, read whether production still serves the package (its alert says so)."""
     change = verdict.change
-    if change.model_approval_status == REJECTED:
-        return verdict
     serving = serving_variant(clients.sagemaker, verdict.model.production_endpoint_name, change.model_package_arn)
+    if change.model_approval_status == REJECTED:
+        return verdict.model_copy(update={"serving": serving})
     if serving is not None:
         return Outcome(
             result=Result.ALREADY_SERVING,
@@ -292,11 +293,20 @@ def _reject_below_threshold(
 def _note_rejection(verdict: Verdict, *, clients: AwsClients, settings: GateSettings) -> Outcome:
     change = verdict.change
     reason = f"rejected by {change.changed_by}: {change.approval_description or 'no reason given'}"
+    message = f"{change.model_package_arn} was {reason}."
+    if verdict.serving is not None:
+        # A rejection stops future deployments only: what production serves stays until someone acts.
+        message += (
+            f" It still serves production: {verdict.model.production_endpoint_name} variant"
+            f" {verdict.serving.variant_name} ({verdict.serving.traffic_percent:g} % of traffic). To take it out, roll"
+            f" production back to another approved package: make rollback MODEL={verdict.model.model_name}"
+            " PACKAGE=<model package ARN> (docs/runbook-rollback.md)."
+        )
     publish_alert(
         clients.sns,
         topic_arn=settings.alert_topic_arn,
         subject=f"Model package rejected: {change.model_package_group_name} v{change.model_package_version}",
-        message=f"{change.model_package_arn} was {reason}.",
+        message=message,
     )
     audit = _audit_record(Result.REJECTION_NOTED, verdict)
     _emit_audit_event(clients.events, settings.audit_event_bus_name, audit)

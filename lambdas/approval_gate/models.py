@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, StrictFloat, StrictInt, StrictStr
 
+from lambdas.common.endpoints import ServingVariant
 from lambdas.common.settings import FunctionSettings, NonEmptyStr
 
 # SageMaker's constraint on model package group and endpoint names.
@@ -120,8 +121,9 @@ class MetricCheck(BaseModel):
 class Verdict(BaseModel):
     """A change the gate will act on: the input of its one side-effecting step, `gate.act`.
 
-    `metric` is set for an approval (once its metric was read) and None for a rejection. The
-    idempotency key is taken from `change`: package ARN, approval status, version and the time it was set.
+    `metric` is set for an approval (once its metric was read) and None for a rejection; `serving` is
+    the production variant a rejected package still serves, if any. The idempotency key is taken
+    from `change`: package ARN, approval status, version and the time it was set.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -129,6 +131,7 @@ class Verdict(BaseModel):
     change: ModelPackageStateChange
     model: ModelGate
     metric: MetricCheck | None = None
+    serving: ServingVariant | None = None
 
 
 class Result(StrEnum):

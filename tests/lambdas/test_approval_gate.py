@@ -332,6 +332,25 @@ def test_a_rejection_is_notified_and_audited_and_nothing_else(
     assert aws.deploy_executions("churn-deploy") == []
     assert outcome["result"] == "rejection_noted"
     assert telemetry.metrics() == Counter({"ApprovalRejectionNoted": 1})
+    assert "serves production" not in alert["Message"]
+
+
+def test_rejecting_a_package_production_serves_says_so_and_how_to_roll_back(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    champion = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    aws.serve_in_production("churn-model", {"champion": (champion, 100.0)})
+
+    outcome = handler.handler(aws.set_status(champion, "Rejected", by="approver-bob"), lambda_context)
+
+    assert outcome["result"] == "rejection_noted"
+    [alert] = aws.alerts()
+    assert alert["Message"].endswith(
+        "It still serves production: churn-production variant champion (100 % of traffic). To take it out, roll"
+        " production back to another approved package: make rollback MODEL=churn PACKAGE=<model package ARN>"
+        " (docs/runbook-rollback.md)."
+    )
+    assert aws.deploy_executions("churn-deploy") == []
 
 
 @pytest.mark.parametrize("status", ["PendingManualApproval", "SomeFutureStatus"])
