@@ -421,24 +421,22 @@ def claim_alert(
     if findings.scheduled_time is None:
         return None
     key = f"{ALERT_KEY_PREFIX}{alarm.endpoint_name}#{findings.schedule_name}#{findings.scheduled_time}"
-    try:
-        with aws_call(f"claim the alert of {findings.schedule_name}", passthrough=(CONDITION_FAILED,)):
-            dynamodb.put_item(
-                TableName=table_name,
-                Item={
-                    "pk": {"S": key},
-                    "claimed_by": {"S": alarm.event_id},
-                    "alarm_name": {"S": alarm.change.alarm_name},
-                    "expiration": {"N": str(int(now) + ALERT_CLAIM_SECONDS)},
-                },
-                ConditionExpression="attribute_not_exists(pk) OR claimed_by = :event_id",
-                ExpressionAttributeValues={":event_id": {"S": alarm.event_id}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-    except ClientError as exc:  # the condition failed: another alarm event alerted this execution
-        holder: dict[str, Any] = exc.response.get("Item") or {}
-        return _string(holder.get("alarm_name")) or "another alarm"
-    return None
+    holder = _claim(
+        dynamodb,
+        table_name,
+        action=f"claim the alert of {findings.schedule_name}",
+        item={
+            "pk": {"S": key},
+            "claimed_by": {"S": alarm.event_id},
+            "alarm_name": {"S": alarm.change.alarm_name},
+            "expiration": {"N": str(int(now) + ALERT_CLAIM_SECONDS)},
+        },
+        condition="attribute_not_exists(pk) OR claimed_by = :event_id",
+        values={":event_id": {"S": alarm.event_id}},
+    )
+    if holder is None:
+        return None
+    return _string(holder.get("alarm_name")) or "another alarm"
 
 
 def claim_retraining(
@@ -447,27 +445,44 @@ def claim_retraining(
     """Claim the model's retraining for this alarm event. None when claimed; else the holder's item
     (DynamoDB attribute values) that keeps this alarm inside the cool-down."""
     requested = int(now)
-    item = {
-        "pk": {"S": _claim_key(model_name)},
-        "claimed_by": {"S": alarm.event_id},
-        "alarm_name": {"S": alarm.change.alarm_name},
-        "endpoint_name": {"S": alarm.endpoint_name},
-        "last_requested": {"N": str(requested)},
-        "expiration": {"N": str(requested + cooldown_seconds)},
-    }
+    return _claim(
+        dynamodb,
+        table_name,
+        action=f"claim the retraining of {model_name}",
+        item={
+            "pk": {"S": _claim_key(model_name)},
+            "claimed_by": {"S": alarm.event_id},
+            "alarm_name": {"S": alarm.change.alarm_name},
+            "endpoint_name": {"S": alarm.endpoint_name},
+            "last_requested": {"N": str(requested)},
+            "expiration": {"N": str(requested + cooldown_seconds)},
+        },
+        condition=(
+            "attribute_not_exists(pk) OR last_requested < :cutoff"
+            " OR (claimed_by = :event_id AND attribute_not_exists(retraining_request_id))"
+        ),
+        values={":cutoff": {"N": str(requested - cooldown_seconds)}, ":event_id": {"S": alarm.event_id}},
+    )
+
+
+def _claim(
+    dynamodb: Any,
+    table_name: str,
+    *,
+    action: str,
+    item: dict[str, Any],
+    condition: str,
+    values: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Write the claim `item` if `condition` holds, atomically. None when written; else the item of
+    whoever holds the claim (DynamoDB attribute values), which the failed condition returns."""
     try:
-        with aws_call(f"claim the retraining of {model_name}", passthrough=(CONDITION_FAILED,)):
+        with aws_call(action, passthrough=(CONDITION_FAILED,)):
             dynamodb.put_item(
                 TableName=table_name,
                 Item=item,
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR last_requested < :cutoff"
-                    " OR (claimed_by = :event_id AND attribute_not_exists(retraining_request_id))"
-                ),
-                ExpressionAttributeValues={
-                    ":cutoff": {"N": str(requested - cooldown_seconds)},
-                    ":event_id": {"S": alarm.event_id},
-                },
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
     except ClientError as exc:  # the condition failed: someone holds the claim
