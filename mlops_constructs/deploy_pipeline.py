@@ -51,7 +51,7 @@ from mlops_constructs.serving import (
 )
 from mlops_constructs.staging import Content
 from mlops_constructs.staging import stage as stage_files
-from mlops_constructs.storage import SecureBucket
+from mlops_constructs.storage import expiring_buckets
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 SMOKE_TEST = REPOSITORY_ROOT / "tools" / "smoke_test.py"
@@ -115,15 +115,12 @@ class DeployPipeline(Construct):
             self, "DeployBundle", path=str(stage_deploy_bundle(templates, [SMOKE_TEST, SAMPLE_PAYLOADS]))
         )
 
-        def bucket(construct_id: str, prefix: str) -> s3.Bucket:
-            return SecureBucket(
-                self,
-                construct_id,
-                encryption_key=encryption_key,
-                access_log_bucket=access_log_bucket,
-                access_log_prefix=prefix,
-                noncurrent_version_days=noncurrent_version_days,
-            ).bucket
+        bucket = expiring_buckets(
+            self,
+            encryption_key=encryption_key,
+            access_log_bucket=access_log_bucket,
+            noncurrent_version_days=noncurrent_version_days,
+        )
 
         self.data_capture_bucket = bucket("DataCapture", f"{model.name}-data-capture/")
         pipeline_artifacts = bucket("PipelineArtifacts", f"{model.name}-deploy-pipeline/")

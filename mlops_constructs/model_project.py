@@ -31,7 +31,7 @@ from mlops_constructs.endpoint_automation import RETRAINING_DETAIL_TYPE, RETRAIN
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
 from mlops_constructs.staging import Content, stage, tree
-from mlops_constructs.storage import SecureBucket
+from mlops_constructs.storage import expiring_buckets
 
 SEED_DIRECTORY = Path(__file__).resolve().parent.parent / "seed" / "model_build"
 # Local state of a data scientist's checkout that must never be pushed into a new repository.
@@ -118,15 +118,12 @@ class ModelProject(Construct):
         self.model_package_group.apply_removal_policy(RemovalPolicy.RETAIN)
         self.model_package_group_name = model.name
 
-        def bucket(construct_id: str, access_log_prefix: str) -> s3.Bucket:
-            return SecureBucket(
-                self,
-                construct_id,
-                encryption_key=encryption_key,
-                access_log_bucket=access_log_bucket,
-                access_log_prefix=access_log_prefix,
-                noncurrent_version_days=noncurrent_version_days,
-            ).bucket
+        bucket = expiring_buckets(
+            self,
+            encryption_key=encryption_key,
+            access_log_bucket=access_log_bucket,
+            noncurrent_version_days=noncurrent_version_days,
+        )
 
         self.data_bucket = bucket("Data", f"{model.name}-data/")
         pipeline_artifacts = bucket("PipelineArtifacts", f"{model.name}-build-pipeline/")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
@@ -121,6 +123,25 @@ class SecureBucket(Construct):
                 ),
             ],
         )
+
+
+def expiring_buckets(
+    scope: Construct, *, encryption_key: kms.IKey, access_log_bucket: s3.IBucket, noncurrent_version_days: int
+) -> Callable[[str, str], s3.Bucket]:
+    """For a construct with several working buckets that share key, log target and version expiry:
+    `make(construct_id, access_log_prefix)` adds one more `SecureBucket` to `scope`."""
+
+    def make(construct_id: str, access_log_prefix: str) -> s3.Bucket:
+        return SecureBucket(
+            scope,
+            construct_id,
+            encryption_key=encryption_key,
+            access_log_bucket=access_log_bucket,
+            access_log_prefix=access_log_prefix,
+            noncurrent_version_days=noncurrent_version_days,
+        ).bucket
+
+    return make
 
 
 def expiring_state_table(
