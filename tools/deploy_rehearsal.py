@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import os
 import socket
 import subprocess
 import sys
@@ -91,7 +89,7 @@ def moto_server() -> Iterator[str]:
 
 def rehearse(assembly: Assembly, endpoint: str) -> Rehearsal:
     rehearsal = Rehearsal()
-    environments = sorted({environment(assembly, stack) for stack in assembly.stacks()})
+    environments = sorted(assembly.environments())
     accounts = {account for account, _ in environments}
     if accounts != {MOTO_ACCOUNT}:
         raise RehearsalFailed(f"the stacks name accounts {sorted(accounts)}; the rehearsal serves {MOTO_ACCOUNT} only")
@@ -110,20 +108,11 @@ def rehearse(assembly: Assembly, endpoint: str) -> Rehearsal:
     return rehearsal
 
 
-def environment(assembly: Assembly, stack: str) -> tuple[str, str]:
-    manifest = json.loads((assembly.directory / "manifest.json").read_text())
-    account, region = manifest["artifacts"][stack]["environment"].removeprefix("aws://").split("/")
-    return account, region
-
-
 def file_assets(assembly: Assembly) -> Iterator[tuple[str, Path, dict[str, Any]]]:
     """Every file asset of every stack (its templates too): name, local source, S3 destination."""
-    for stack in assembly.stacks():
-        manifest = json.loads((assembly.directory / f"{stack}.assets.json").read_text())
-        for asset in manifest.get("files", {}).values():
-            source = assembly.directory / asset["source"]["path"]
-            for destination in asset["destinations"].values():
-                yield f"{stack}/{asset.get('displayName', source.name)}", source, destination
+    for name, source, asset in assembly.file_assets():
+        for destination in asset["destinations"].values():
+            yield name, source, destination
 
 
 def check_published(source: Path, destination: dict[str, Any], endpoint: str) -> list[str]:
@@ -157,16 +146,8 @@ def check_published(source: Path, destination: dict[str, Any], endpoint: str) ->
 
 def rehearsal_environment(endpoint: str) -> dict[str, str]:
     """This process's environment with every AWS setting replaced by the local server's."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env |= {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
-    }
-    return env
+    env = {key: value for key, value in tool_environment().items() if key != "AWS_REGION"}
+    return env | {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 def run_cdk(arguments: list[str], env: dict[str, str]) -> None:

@@ -29,9 +29,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 TEMPLATE_SUFFIX = ".template.json"
@@ -46,23 +47,37 @@ class Assembly:
 
     def stacks(self) -> dict[str, Path]:
         """Each stack's template file, by stack name."""
-        manifest = json.loads((self.directory / "manifest.json").read_text())
-        return {
-            name: self.directory / artifact["properties"]["templateFile"]
-            for name, artifact in manifest["artifacts"].items()
-            if artifact["type"] == "aws:cloudformation:stack"
-        }
+        return {name: self.directory / artifact["properties"]["templateFile"] for name, artifact in self._stacks()}
 
-    def assets(self) -> dict[str, Path]:
-        """Each stack's file and directory assets (not its template), as `<stack>/<construct path>`."""
-        assets: dict[str, Path] = {}
-        for stack, template in self.stacks().items():
+    def environments(self) -> set[tuple[str, str]]:
+        """The (account, region) pairs the stacks deploy to."""
+        pairs = set()
+        for _, artifact in self._stacks():
+            account, region = artifact["environment"].removeprefix("aws://").split("/")
+            pairs.add((account, region))
+        return pairs
+
+    def file_assets(self) -> Iterator[tuple[str, Path, dict[str, Any]]]:
+        """Every file asset of every stack, its template too: `<stack>/<construct path>`, the local
+        source, and its entry in the stack's asset manifest (with the S3 destinations)."""
+        for stack in self.stacks():
             manifest = json.loads((self.directory / f"{stack}.assets.json").read_text())
             for asset in manifest.get("files", {}).values():
                 source = self.directory / asset["source"]["path"]
-                if source != template:
-                    assets[f"{stack}/{asset.get('displayName', source.name)}"] = source
-        return assets
+                yield f"{stack}/{asset.get('displayName', source.name)}", source, asset
+
+    def assets(self) -> dict[str, Path]:
+        """Each stack's file and directory assets (not its template), as `<stack>/<construct path>`."""
+        templates = set(self.stacks().values())
+        return {name: source for name, source, _ in self.file_assets() if source not in templates}
+
+    def _stacks(self) -> list[tuple[str, dict[str, Any]]]:
+        manifest = json.loads((self.directory / "manifest.json").read_text())
+        return [
+            (name, artifact)
+            for name, artifact in manifest["artifacts"].items()
+            if artifact["type"] == "aws:cloudformation:stack"
+        ]
 
 
 @dataclass(frozen=True)
