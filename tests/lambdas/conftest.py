@@ -20,7 +20,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.lambdas.sqs_queues import create_queue, drain
+from tests.sqs_queues import drain, rule_queue, topic_queue
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -114,20 +114,18 @@ class FakeAccount:
             BillingMode="PAY_PER_REQUEST",
         )
         # Alerts: the topic, read through a subscribed queue.
-        sns = client("sns")
-        topic_arn = sns.create_topic(Name="mlops-alerts")["TopicArn"]
-        self.alert_queue, alert_queue_arn = self._queue("alerts")
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=alert_queue_arn)
+        self.alert_queue = topic_queue(client("sns"), self.sqs, topic="mlops-alerts", queue="alerts")
         # Audit trail: the bus, read through a rule that forwards the gate's events to a queue.
         events = client("events")
         bus = GATE_ENVIRONMENT["AUDIT_EVENT_BUS_NAME"]
         events.create_event_bus(Name=bus)
-        self.audit_queue, audit_queue_arn = self._queue("audit")
-        events.put_rule(
-            Name="approval-decisions", EventBusName=bus, EventPattern=json.dumps({"source": ["mlops.approval-gate"]})
-        )
-        events.put_targets(
-            Rule="approval-decisions", EventBusName=bus, Targets=[{"Id": "audit-queue", "Arn": audit_queue_arn}]
+        self.audit_queue = rule_queue(
+            events,
+            self.sqs,
+            bus=bus,
+            rule="approval-decisions",
+            pattern={"source": ["mlops.approval-gate"]},
+            queue="audit",
         )
         # The model registry and each model's deploy pipeline.
         self.role_arn = role_arn = client("iam").create_role(
@@ -227,9 +225,6 @@ class FakeAccount:
     def audit_events(self) -> list[dict]:
         """Audit events put on the bus since the last call."""
         return [json.loads(body) for body in self._drain(self.audit_queue)]
-
-    def _queue(self, name: str) -> tuple[str, str]:
-        return create_queue(self.sqs, name)
 
     def _drain(self, queue_url: str) -> list[str]:
         return drain(self.sqs, queue_url)

@@ -32,7 +32,7 @@ from unittest import mock
 from botocore.stub import Stubber
 
 from tests.lambdas.conftest import ACCOUNT, REGION, client
-from tests.lambdas.sqs_queues import create_queue, drain
+from tests.sqs_queues import drain, rule_queue, topic_queue
 
 CHURN_ENDPOINT = "mlops-churn-production"
 DEMAND_ENDPOINT = "mlops-demand-production"
@@ -233,21 +233,17 @@ class DriftWorld:
             TableName=DRIFT_ENVIRONMENT["STATE_TABLE_NAME"],
             TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
         )
-        sns = client("sns")
-        topic_arn = sns.create_topic(Name="mlops-drift-alerts")["TopicArn"]
-        self.alert_queue, alert_queue_arn = self._queue("drift-alerts")
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=alert_queue_arn)
+        self.alert_queue = topic_queue(client("sns"), self.sqs, topic="mlops-drift-alerts", queue="drift-alerts")
         events = client("events")
         bus = DRIFT_ENVIRONMENT["AUDIT_EVENT_BUS_NAME"]
         events.create_event_bus(Name=bus)
-        self.audit_queue, audit_queue_arn = self._queue("drift-audit")
-        events.put_rule(
-            Name="drift-alerts",
-            EventBusName=bus,
-            EventPattern=json.dumps({"source": ["mlops.drift-alert"], "detail-type": ["Drift Alert"]}),
-        )
-        events.put_targets(
-            Rule="drift-alerts", EventBusName=bus, Targets=[{"Id": "audit-queue", "Arn": audit_queue_arn}]
+        self.audit_queue = rule_queue(
+            events,
+            self.sqs,
+            bus=bus,
+            rule="drift-alerts",
+            pattern={"source": ["mlops.drift-alert"], "detail-type": ["Drift Alert"]},
+            queue="drift-audit",
         )
         role_arn = self._role()
         for endpoint, model in MONITORED_ENDPOINTS.items():
@@ -348,21 +344,19 @@ class DriftWorld:
         """The rule each model's build stack puts on the audit bus (mlops_constructs.model_project), with
         a queue in place of the build pipeline it starts."""
         bus, rule = DRIFT_ENVIRONMENT["AUDIT_EVENT_BUS_NAME"], f"{model_name}-retraining-requests"
-        self.request_queues[model_name], queue_arn = self._queue(rule)
         self.requests[model_name] = []
-        events = client("events")
-        events.put_rule(
-            Name=rule,
-            EventBusName=bus,
-            EventPattern=json.dumps(
-                {
-                    "source": ["mlops.drift-alert"],
-                    "detail-type": [RETRAINING_REQUESTED],
-                    "detail": {"model_name": [model_name]},
-                }
-            ),
+        self.request_queues[model_name] = rule_queue(
+            client("events"),
+            self.sqs,
+            bus=bus,
+            rule=rule,
+            pattern={
+                "source": ["mlops.drift-alert"],
+                "detail-type": [RETRAINING_REQUESTED],
+                "detail": {"model_name": [model_name]},
+            },
+            queue=rule,
         )
-        events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "build-pipeline", "Arn": queue_arn}])
 
     def _serve(self, endpoint: str, model_name: str, role_arn: str) -> None:
         """The endpoint as the deploy pipeline leaves it: champion at 90, challenger at 10."""
@@ -416,9 +410,6 @@ class DriftWorld:
             ),
         )["Role"]["Arn"]
         return arn
-
-    def _queue(self, name: str) -> tuple[str, str]:
-        return create_queue(self.sqs, name)
 
     def _drain(self, queue_url: str) -> list[str]:
         return drain(self.sqs, queue_url)

@@ -27,7 +27,7 @@ import pytest
 from botocore.stub import Stubber
 
 from tests.lambdas.conftest import ACCOUNT, REGION, client
-from tests.lambdas.sqs_queues import create_queue, drain
+from tests.sqs_queues import drain, rule_queue, topic_queue
 
 ENDPOINT = "mlops-churn-production"
 BUSINESS_NAMESPACE, BUSINESS_METRIC = "MLOps/Business", "RetainedCustomers"
@@ -124,23 +124,17 @@ class ProductionAccount:
 
     def build(self) -> ProductionAccount:
         # Alerts: the topic, read through a subscribed queue.
-        sns = client("sns")
-        topic_arn = sns.create_topic(Name=ALERT_TOPIC)["TopicArn"]
-        self.alert_queue, alert_queue_arn = self._queue("traffic-alerts")
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=alert_queue_arn)
+        self.alert_queue = topic_queue(client("sns"), self.sqs, topic=ALERT_TOPIC, queue="traffic-alerts")
         # Audit trail: the bus, read through a rule that forwards the function's events to a queue.
         events = client("events")
         events.create_event_bus(Name=AUDIT_BUS)
-        self.audit_queue, audit_queue_arn = self._queue("traffic-audit")
-        events.put_rule(
-            Name="traffic-shift-decisions",
-            EventBusName=AUDIT_BUS,
-            EventPattern=json.dumps({"source": ["mlops.traffic-shift"]}),
-        )
-        events.put_targets(
-            Rule="traffic-shift-decisions",
-            EventBusName=AUDIT_BUS,
-            Targets=[{"Id": "audit-queue", "Arn": audit_queue_arn}],
+        self.audit_queue = rule_queue(
+            events,
+            self.sqs,
+            bus=AUDIT_BUS,
+            rule="traffic-shift-decisions",
+            pattern={"source": ["mlops.traffic-shift"]},
+            queue="traffic-audit",
         )
         self.role_arn = client("iam").create_role(
             RoleName="sagemaker-execution",
@@ -208,9 +202,6 @@ class ProductionAccount:
     def audit_events(self) -> list[dict[str, Any]]:
         """Audit events put on the bus since the last call."""
         return [json.loads(body) for body in self._drain(self.audit_queue)]
-
-    def _queue(self, name: str) -> tuple[str, str]:
-        return create_queue(self.sqs, name)
 
     def _drain(self, queue_url: str) -> list[str]:
         return drain(self.sqs, queue_url)

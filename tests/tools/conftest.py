@@ -7,7 +7,6 @@ would dominate the suite's time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -40,23 +39,3 @@ def aws() -> Iterator[None]:
     """A fresh, empty fake account for one test."""
     with mock_aws():
         yield
-
-
-def create_queue(name: str) -> tuple[str, str]:
-    sqs = client("sqs")
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
-
-
-def drain(queue_url: str) -> list[dict[str, Any]]:
-    """The JSON messages waiting in a queue, removed from it."""
-    sqs = client("sqs")
-    bodies: list[dict[str, Any]] = []
-    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
-        bodies += [json.loads(message["Body"]) for message in messages]
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-        )
-    return bodies

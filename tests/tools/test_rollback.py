@@ -21,7 +21,8 @@ import pytest
 from botocore.stub import Stubber
 
 from config import ConfigError
-from tests.tools.conftest import ACCOUNT, PLATFORM, REGION, client, create_queue, drain
+from tests.sqs_queues import drain, rule_queue
+from tests.tools.conftest import ACCOUNT, PLATFORM, REGION, client
 from tools import rollback
 from tools.rollback import AwsClients, RollbackFailed, RollbackRefused, Target
 
@@ -124,9 +125,9 @@ class FakeAccount:
         events = client("events")
         bus = f"{PLATFORM}-audit"
         events.create_event_bus(Name=bus)
-        self.audit_queue, queue_arn = create_queue("audit")
-        events.put_rule(Name="rollbacks", EventBusName=bus, EventPattern=json.dumps({"source": ["mlops.rollback"]}))
-        events.put_targets(Rule="rollbacks", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        self.audit_queue = rule_queue(
+            events, client("sqs"), bus=bus, rule="rollbacks", pattern={"source": ["mlops.rollback"]}, queue="audit"
+        )
         return self
 
     def deploy_serving_stack(self, *, champion: str, challenger: str) -> None:
@@ -146,7 +147,7 @@ class FakeAccount:
         return {p["ParameterKey"]: p["ParameterValue"] for p in self.stack()["Parameters"]}
 
     def audit_events(self) -> list[dict[str, Any]]:
-        return drain(self.audit_queue)
+        return [json.loads(body) for body in drain(client("sqs"), self.audit_queue)]
 
     def confirm(self, answer: bool) -> Any:
         def confirm(change: str) -> bool:
