@@ -93,6 +93,16 @@ def client(service: str) -> Any:
 _SESSION = boto3.Session()
 
 
+def service_role(name: str, service: str) -> str:
+    """The ARN of a new role that `service` (e.g. "sagemaker.amazonaws.com") may assume."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+    arn: str = client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    return arn
+
+
 @dataclass
 class FakeAccount:
     """The approval gate's surroundings in moto, with the verbs the tests read like a story with."""
@@ -128,21 +138,7 @@ class FakeAccount:
             queue="audit",
         )
         # The model registry and each model's deploy pipeline.
-        self.role_arn = role_arn = client("iam").create_role(
-            RoleName="deploy-pipeline",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "codepipeline.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-        )["Role"]["Arn"]
+        self.role_arn = role_arn = service_role("deploy-pipeline", "codepipeline.amazonaws.com")
         for group, model in GATED_MODELS.items():
             self.sagemaker.create_model_package_group(ModelPackageGroupName=group)
             self.codepipeline.create_pipeline(pipeline=_deploy_pipeline(model["deploy_pipeline_name"], role_arn))

@@ -31,7 +31,7 @@ from unittest import mock
 
 from botocore.stub import Stubber
 
-from tests.lambdas.conftest import ACCOUNT, REGION, client
+from tests.lambdas.conftest import ACCOUNT, REGION, client, service_role
 from tests.sqs_queues import drain, rule_queue, topic_queue
 
 CHURN_ENDPOINT = "mlops-churn-production"
@@ -245,7 +245,7 @@ class DriftWorld:
             pattern={"source": ["mlops.drift-alert"], "detail-type": ["Drift Alert"]},
             queue="drift-audit",
         )
-        role_arn = self._role()
+        role_arn = service_role("drift-world", "sagemaker.amazonaws.com")
         for endpoint, model in MONITORED_ENDPOINTS.items():
             self._build_stack_rule(model["model_name"])
             self._serve(endpoint, model["model_name"], role_arn)
@@ -391,24 +391,6 @@ class DriftWorld:
                 "SupportedResponseMIMETypes": ["text/csv"],
             },
         )["ModelPackageArn"]
-        return arn
-
-    def _role(self) -> str:
-        arn: str = client("iam").create_role(
-            RoleName="drift-world",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "sagemaker.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-        )["Role"]["Arn"]
         return arn
 
     def _drain(self, queue_url: str) -> list[str]:

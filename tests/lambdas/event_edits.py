@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 
@@ -21,3 +21,22 @@ def edit(path: str, value: Any = ..., *, delete: bool = False) -> Callable[[dict
         return event
 
     return apply
+
+
+DELETE = object()  # an edit's value that removes the field
+
+
+def apply_edits(event: dict[str, Any], edits: Iterable[tuple[Sequence[str], Any]]) -> dict[str, Any]:
+    """Apply (path, value) edits in order, `DELETE` removing the field; an edit whose parent an earlier
+    edit replaced by a non-object is skipped (what property tests draw: any edits, in any order)."""
+    for path, value in edits:
+        container: Any = event
+        for key in path[:-1]:
+            container = container.get(key) if isinstance(container, dict) else None
+        if not isinstance(container, dict):
+            continue
+        if value is DELETE:
+            container.pop(path[-1], None)
+        else:
+            container[path[-1]] = value
+    return event

@@ -42,7 +42,7 @@ from tests.lambdas.conftest import (
     LambdaContext,
     state_change_event,
 )
-from tests.lambdas.event_edits import edit
+from tests.lambdas.event_edits import DELETE, apply_edits, edit
 from tests.lambdas.handler_probes import ANY_AWS_FAILURE, PROPERTY_SETTINGS, Telemetry, aws_error, failing, json_values
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -658,7 +658,6 @@ def test_a_missing_variable_fails_the_cold_start() -> None:
 THRESHOLD = 0.8
 
 
-DELETE = object()  # an edit that removes the field
 EDITABLE_FIELDS = [
     ("id",),
     ("source",),
@@ -687,17 +686,7 @@ def state_change_events(draw: st.DrawFn) -> dict[str, Any]:
         description=draw(st.sampled_from(["looks good", f"{GATE_REJECTION_PREFIX} auc too low"])),
     )
     edits = st.tuples(st.sampled_from(EDITABLE_FIELDS), st.just(DELETE) | json_values)
-    for path, value in draw(st.lists(edits, max_size=3)):
-        container: Any = event
-        for key in path[:-1]:
-            container = container.get(key) if isinstance(container, dict) else None
-        if not isinstance(container, dict):
-            continue  # an earlier edit replaced the parent
-        if value is DELETE:
-            container.pop(path[-1], None)
-        else:
-            container[path[-1]] = value
-    return event
+    return apply_edits(event, draw(st.lists(edits, max_size=3)))
 
 
 @PROPERTY_SETTINGS

@@ -67,7 +67,7 @@ from tests.lambdas.drift_alert_world import (
     load_handler,
     puts,
 )
-from tests.lambdas.event_edits import edit
+from tests.lambdas.event_edits import DELETE, apply_edits, edit
 from tests.lambdas.handler_probes import (
     ANY_AWS_FAILURE,
     PROPERTY_SETTINGS,
@@ -933,7 +933,6 @@ def test_any_json_value_is_ignored_not_a_crash(world: DriftWorld, lambda_context
     assert handler.handler(event, lambda_context)["result"] in {Result.MALFORMED, Result.IGNORED}
 
 
-DELETE = object()  # an edit that removes the field
 EDITABLE_FIELDS = [
     ("id",),
     ("source",),
@@ -978,17 +977,7 @@ def alarm_events(draw: st.DrawFn) -> dict[str, Any]:
     )
     edit = st.tuples(st.sampled_from(EDITABLE_FIELDS), st.just(DELETE) | json_values)
     # Half the events as CloudWatch sends them, half with one or two fields broken.
-    for path, value in draw(st.just([]) | st.lists(edit, min_size=1, max_size=2)):
-        container: Any = event
-        for key in path[:-1]:
-            container = container.get(key) if isinstance(container, dict) else None
-        if not isinstance(container, dict):
-            continue  # an earlier edit replaced the parent
-        if value is DELETE:
-            container.pop(path[-1], None)
-        else:
-            container[path[-1]] = value
-    return event
+    return apply_edits(event, draw(st.just([]) | st.lists(edit, min_size=1, max_size=2)))
 
 
 monitoring_answers = st.sampled_from(["drifted", "no-report", "failed", "none", "report-not-json"])

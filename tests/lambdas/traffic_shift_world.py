@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from tests.lambdas.conftest import ACCOUNT, REGION, client
+from tests.lambdas.conftest import ACCOUNT, REGION, client, service_role
 from tests.sqs_queues import drain, rule_queue, topic_queue
 
 ENDPOINT = "mlops-churn-production"
@@ -136,21 +136,7 @@ class ProductionAccount:
             pattern={"source": ["mlops.traffic-shift"]},
             queue="traffic-audit",
         )
-        self.role_arn = client("iam").create_role(
-            RoleName="sagemaker-execution",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "sagemaker.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-        )["Role"]["Arn"]
+        self.role_arn = service_role("sagemaker-execution", "sagemaker.amazonaws.com")
         return self
 
     def deploy(self, **weights: float) -> datetime:
