@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pandas as pd
 import pytest
+from botocore.stub import Stubber
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from moto import mock_aws
@@ -140,3 +141,36 @@ def local_run(customers: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory)
         ]
     )  # fmt: skip
     return root
+
+
+class FakeClock:
+    """Time that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def stubbed(service: str) -> Iterator[tuple[Any, Stubber]]:
+    """A client of `service` and its Stubber; every queued answer must have been asked for."""
+    client = boto3.client(service, region_name=REGION)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def sagemaker() -> Iterator[tuple[Any, Stubber]]:
+    yield from stubbed("sagemaker")

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pandas as pd
 import pytest
 from botocore.stub import Stubber
@@ -15,7 +14,7 @@ from workflow import ingest_features
 from workflow.feature_history import generate_feature_history
 from workflow.ingest_features import RetryPolicy, ingest_records, run
 
-from .conftest import FEATURE_GROUP, PLATFORM_FEATURE_DEFINITIONS, REGION, feature_group_description
+from .conftest import FEATURE_GROUP, PLATFORM_FEATURE_DEFINITIONS, REGION, feature_group_description, stubbed
 
 FIRST_RECORD = {
     "customer_id": "C000001",
@@ -67,19 +66,8 @@ def records() -> pd.DataFrame:
 
 
 @pytest.fixture
-def sagemaker() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client("sagemaker", region_name=REGION)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
-
-
-@pytest.fixture
 def featurestore() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client("sagemaker-featurestore-runtime", region_name=REGION)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+    yield from stubbed("sagemaker-featurestore-runtime")
 
 
 def expect_description(stubber: Stubber, **changes: Any) -> None:

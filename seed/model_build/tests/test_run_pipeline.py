@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,37 +15,9 @@ from workflow import run_pipeline
 from workflow.environment import BuildEnvironment, MissingEnvironmentError
 from workflow.run_pipeline import ExecutionTimeoutError, follow_execution, wait_for_execution
 
-from .conftest import BUCKET, REGION
+from .conftest import BUCKET, REGION, FakeClock
 
 EXECUTION_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/churn-build/execution/k2x9q7r4m1ab"
-
-
-class FakeClock:
-    """Time that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def sagemaker() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client("sagemaker", region_name=REGION)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 def expect_statuses(stubber: Stubber, *statuses: str) -> None:

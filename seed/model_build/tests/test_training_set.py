@@ -33,7 +33,9 @@ from .conftest import (
     OFFLINE_STORE_DATABASE,
     OFFLINE_STORE_TABLE,
     REGION,
+    FakeClock,
     feature_group_description,
+    stubbed,
 )
 
 LABELS_TABLE = GlueTable("churn_labels", "labels")
@@ -290,38 +292,9 @@ class TestAthenaQuery:
             GlueTable.parse(name)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 @pytest.fixture
 def athena() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client("athena", region_name=REGION)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
-
-
-@pytest.fixture
-def sagemaker() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client("sagemaker", region_name=REGION)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+    yield from stubbed("athena")
 
 
 SETTINGS = AthenaSettings(
