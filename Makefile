@@ -26,7 +26,7 @@ help:
 	@echo "make deploy-local  rehearse bootstrap and asset publishing against a local moto server"
 	@echo "make rollback MODEL=churn PACKAGE=<model package ARN>  serve that package alone in production"
 	@echo "make lint    ruff and mypy on all Python (the seed checked in its own virtualenv)"
-	@echo "make clean   remove build outputs and staged assets (keeps the virtualenvs)"
+	@echo "make clean   remove build outputs and composed assets (keeps the virtualenvs)"
 
 $(VENV)/.runtime-installed: requirements.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -78,5 +78,5 @@ lint: $(VENV)/.dev-installed $(SEED_VENV)/.installed
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
-	python3 -c "import os, shutil, tempfile; shutil.rmtree(os.path.join(tempfile.gettempdir(), 'mlops-staging'), ignore_errors=True)"
+	python3 -c "import os, shutil, tempfile; shutil.rmtree(os.path.join(tempfile.gettempdir(), 'mlops-assets'), ignore_errors=True)"
 	find . -name __pycache__ -type d -not -path './.venv*' -not -path './node_modules/*' -prune -exec rm -rf {} +

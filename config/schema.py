@@ -12,8 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-# Every region the platform can be deployed to (commercial, GovCloud, China). A typo such as
-# "eu-west1" must fail here rather than as an opaque bootstrap error.
+from config.regions import SUPPORTED_REGIONS
+from lambdas.common.contracts import MODEL_NAME_PATTERN, STAGES, reserved_segment
+
+# Every AWS region (commercial, GovCloud, China), so that a typo such as "eu-west1" reads as one.
+# Which of them the platform can serve is decided by config/regions.py alone.
 KNOWN_REGIONS = frozenset(
     {
         "af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
@@ -31,10 +34,29 @@ LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
      3288, 3653}
 )  # fmt: skip
+# The longest Object Lock retention the configuration accepts for trail files (ten years).
+MAX_TRAIL_OBJECT_LOCK_DAYS = 3653
+
+
+def _no_stage_segment(name: str) -> str:
+    segment = reserved_segment(name)
+    if segment is not None:
+        raise ValueError(
+            f"a model name may not contain the stage word {segment!r} as a hyphen-separated part "
+            f"({', '.join(STAGES)} end the names of a model's stage resources)"
+        )
+    return name
+
 
 # Lower-case so one name serves CodeCommit, S3 prefixes, SageMaker and stack names; 32 characters
 # leave room for suffixes such as "-production" within SageMaker's 63-character endpoint names.
-ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](-?[a-z0-9])*$", min_length=2, max_length=32)]
+# No stage word as a segment: a model's stage resources are named `<platform>-<model>-<stage>...`, so a
+# model `churn-production` would own names under model `churn`'s production prefix (contracts module).
+ModelName = Annotated[
+    str,
+    StringConstraints(pattern=f"^{MODEL_NAME_PATTERN}$", min_length=2, max_length=32),
+    AfterValidator(_no_stage_segment),
+]
 # SageMaker feature group names: ^[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}
 FeatureGroupName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}$", max_length=64)]
 # SageMaker feature names: ^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}
@@ -89,6 +111,11 @@ class EnvironmentConfig(StrictModel):
     def _known_region(cls, region: str) -> str:
         if region not in KNOWN_REGIONS:
             raise ValueError(f"'{region}' is not an AWS region (e.g. eu-west-1)")
+        if region not in SUPPORTED_REGIONS:
+            raise ValueError(
+                f"the platform cannot serve models in '{region}': SageMaker Model Monitor publishes no analyzer"
+                f" image there (config/regions.py); use one of {', '.join(sorted(SUPPORTED_REGIONS))}"
+            )
         return region
 
 
@@ -113,11 +140,23 @@ class BudgetConfig(StrictModel):
 
 
 class RetentionConfig(StrictModel):
+    """How long each kind of record is kept.
+
+    Trail files are never deleted by the platform (they only move to Glacier) and S3 Object Lock
+    keeps every version of them undeletable for `trail_object_lock_days` after it is written:
+    GOVERNANCE lets a principal with s3:BypassGovernanceRetention remove a version early,
+    COMPLIANCE lets nobody, not even the account root, for the whole period.
+    """
+
     log_days: int = 365
     access_log_days: int = Field(default=365, ge=1)
     audit_log_glacier_after_days: int = Field(default=90, ge=1)
     noncurrent_version_days: int = Field(default=90, ge=1)
     audit_event_days: int = Field(default=730, ge=1)
+    trail_object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    # At most ten years: a COMPLIANCE lock cannot be shortened, so a typo here would be paid for by
+    # storing every trail file for decades.
+    trail_object_lock_days: int = Field(default=365, ge=1, le=MAX_TRAIL_OBJECT_LOCK_DAYS)
 
     @field_validator("log_days")
     @classmethod

@@ -12,6 +12,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge
+from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EventDeadLetters
 
 # Services that deliver the platform's alerts. They publish on the account's behalf, so their
 # statements are pinned to this account with aws:SourceAccount (no confused deputy).
@@ -56,10 +57,22 @@ def send_to_topic(rule: events.Rule, *, topic: sns.ITopic, message: events.RuleT
 
     The topic is imported on purpose: its policy (AlertTopic) already lets EventBridge publish for
     this account only, while the L2 target would append an extra, unconditioned statement to it.
-    Rule and topic are in the same account and region by construction.
+    Rule and topic are in the same account and region by construction. Alerts EventBridge cannot
+    publish go, after its retries, to the stack's event dead letters, encrypted with the topic's key.
     """
+    if topic.master_key is None:
+        raise ValueError(f"{topic.node.path}: alert topics are encrypted, and their dead letters with the same key")
+    dead_letters = EventDeadLetters.of(rule, encryption_key=topic.master_key, alert_topic=topic)
     imported = sns.Topic.from_topic_attributes(rule, "AlertTopic", topic_arn=topic.topic_arn)
-    rule.add_target(targets.SnsTopic(imported, message=message))
+    rule.add_target(
+        targets.SnsTopic(
+            imported,
+            message=message,
+            dead_letter_queue=dead_letters.queue,
+            retry_attempts=EVENT_RETRY_ATTEMPTS,
+            max_event_age=EVENT_MAX_AGE,
+        )
+    )
     acknowledge(
         rule,
         "The rule and the alert topic are deployed to the same account and region by the platform.",

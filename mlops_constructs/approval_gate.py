@@ -28,9 +28,6 @@ from mlops_constructs.personas import APPROVER_TAG_KEY, PACKAGE_APPROVAL_ACTION
 from mlops_constructs.storage import expiring_state_table
 
 METRICS_NAMESPACE = "MLOps/ApprovalGate"
-# The deploy pipeline contract (lambdas/approval_gate/README.md): a CodePipeline V2 pipeline with a
-# pipeline-level variable of this name, started with the approved package's ARN.
-MODEL_PACKAGE_ARN_VARIABLE = "ModelPackageArn"
 
 
 @dataclass(frozen=True)
@@ -112,13 +109,13 @@ class ApprovalGate(Construct):
             targets=[
                 targets.LambdaFunction(
                     self.handler.function,
-                    dead_letter_queue=self.handler.dead_letter_queue,
+                    dead_letter_queue=self.handler.event_dead_letter_queue,
                     retry_attempts=8,
                     max_event_age=Duration.hours(6),
                 )
             ],
         )
-        self.error_alarm, self.dead_letter_alarm = self.handler.alarm_on_failures(alert_topic)
+        self.alarms = self.handler.alarm_on_failures(alert_topic)
 
     def _grant(
         self,

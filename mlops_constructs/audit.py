@@ -22,6 +22,11 @@ class AuditTrail(Construct):
     and the access-log bucket (recording those would log the logging). Selecting by exclusion
     covers the buckets that later stacks add without this stack having to know them, which would
     make the governance stack depend on every other stack.
+
+    Trail files are immutable: the bucket's default S3 Object Lock retention (`object_lock`) makes
+    every version undeletable and unchangeable for its period, on top of log file validation,
+    which only detects tampering. Its lifecycle never expires anything (files move to Glacier and
+    are kept), so no rule can contradict the lock.
     """
 
     def __init__(
@@ -33,6 +38,7 @@ class AuditTrail(Construct):
         access_log_bucket: s3.IBucket,
         log_retention: logs.RetentionDays,
         archive_after_days: int,
+        object_lock: s3.ObjectLockRetention,
     ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = SecureBucket(
@@ -43,6 +49,22 @@ class AuditTrail(Construct):
             access_log_prefix="cloudtrail-bucket/",
             archive_after_days=archive_after_days,
         ).bucket
+        # Only the nested ObjectLockConfiguration, never the bucket's top-level ObjectLockEnabled:
+        # CloudFormation updates the former in place (PutObjectLockConfiguration, which has enabled
+        # Object Lock on existing versioned buckets since November 2023), while a change of the
+        # latter is documented as "Update requires: Replacement". Replacing this bucket would move
+        # the trail to a new, empty bucket and leave every earlier trail file behind in a retained,
+        # unmanaged one; as it is, existing deployments keep their bucket and new files are locked.
+        cfn_bucket = self.bucket.node.default_child
+        assert isinstance(cfn_bucket, s3.CfnBucket)
+        cfn_bucket.object_lock_configuration = s3.CfnBucket.ObjectLockConfigurationProperty(
+            object_lock_enabled="Enabled",
+            rule=s3.CfnBucket.ObjectLockRuleProperty(
+                default_retention=s3.CfnBucket.DefaultRetentionProperty(
+                    mode=object_lock.mode.value, days=int(object_lock.duration.to_days())
+                )
+            ),
+        )
         self.log_group = logs.LogGroup(
             self,
             "LogGroup",

@@ -17,6 +17,11 @@ class PlatformKey(Construct):
     CloudWatch Logs (log groups of this account and region), and the services that publish to the
     encrypted alert topic (CloudWatch alarms, EventBridge, AWS Budgets). S3 and SageMaker need no
     statement of their own: they use the key through the calling role's grant (kms:ViaService).
+
+    Grants are for AWS resources only: nobody, whatever their IAM policies say, can call
+    kms:CreateGrant directly and hand the key to a principal of their choosing (a grant outlives
+    the policy change that would revoke it and shows up in no policy). The services that encrypt
+    volumes, tables and functions with the key still create their grants.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, alias: str) -> None:
@@ -79,5 +84,25 @@ class PlatformKey(Construct):
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": account}},
+            )
+        )
+        # AWS Control Tower's proactive control CT.KMS.PR.3, verbatim. kms:GrantIsForAWSResource is true
+        # when a service integrated with KMS creates the grant on the caller's behalf (SageMaker endpoint
+        # volumes, DynamoDB tables, Lambda environments: the grants the platform's resources need) and
+        # false when a principal calls CreateGrant itself; aws:PrincipalIsAWSService is true when a
+        # service principal calls under its own name. BoolIfExists, not Bool: a request that carries
+        # neither key cannot prove it is either, so the deny fails closed instead of open. Only
+        # CreateGrant: the root statement keeps every other action (key policy, rotation, ListGrants,
+        # RevokeGrant to clean up), so administrators keep managing the key and its existing grants.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="GrantsOnlyForAwsResources",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["kms:CreateGrant"],
+                resources=["*"],
+                conditions={
+                    "BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}
+                },
             )
         )

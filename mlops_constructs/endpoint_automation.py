@@ -1,6 +1,7 @@
 """What watches and steers a production endpoint: the drift alert and the traffic shift Lambdas.
 
-- Drift alert (lambdas/drift_alert): the endpoint's drift alarms reach it through EventBridge; it
+- Drift alert (lambdas/drift_alert): the endpoint's drift and model-quality alarms reach it through
+  EventBridge (its state table also keeps its Powertools idempotency records); it
   publishes an alert with context and, where config enables it, asks for retraining at most once
   per cool-down by putting a "Retraining Requested" event on the audit bus, which the model's
   build stack routes to its build pipeline (so this stack needs nothing from that one).
@@ -23,12 +24,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
+from lambdas.common.contracts import MODEL_TAG, alerted_alarm_prefixes
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.functions import PlatformFunction
 from mlops_constructs.storage import expiring_state_table
-
-RETRAINING_SOURCE = "mlops.drift-alert"
-RETRAINING_DETAIL_TYPE = "Retraining Requested"
 
 
 class EndpointAutomation(Construct):
@@ -85,13 +84,19 @@ class EndpointAutomation(Construct):
         drift_role = self.drift_alert.role
         drift_role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="DescribeTheEndpointAndItsModels",
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+                sid="DescribeTheEndpoint", actions=["sagemaker:DescribeEndpoint"], resources=[endpoint_arn]
+            )
+        )
+        # Endpoint configs and models have generated names: the serving template tags them with the model.
+        drift_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DescribeThisModelsEndpointConfigsAndModels",
+                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
                 resources=[
-                    endpoint_arn,
                     stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*"),
                     stack.format_arn(service="sagemaker", resource="model", resource_name="*"),
                 ],
+                conditions={"StringEquals": {f"aws:ResourceTag/{MODEL_TAG}": model.name}},
             )
         )
         drift_role.add_to_principal_policy(
@@ -111,11 +116,11 @@ class EndpointAutomation(Construct):
             [
                 (
                     f"AwsSolutions-IAM5[Resource::{stack.format_arn(service='sagemaker', resource='endpoint-config', resource_name='*')}]",
-                    "Endpoint configs and models are named by CloudFormation; read-only Describe calls.",
+                    "Endpoint configs and models are named by CloudFormation; read-only, tagged with this model only.",
                 ),
                 (
                     f"AwsSolutions-IAM5[Resource::{stack.format_arn(service='sagemaker', resource='model', resource_name='*')}]",
-                    "Endpoint configs and models are named by CloudFormation; read-only Describe calls.",
+                    "Endpoint configs and models are named by CloudFormation; read-only, tagged with this model only.",
                 ),
                 (
                     "AwsSolutions-IAM5[Resource::*]",
@@ -143,19 +148,21 @@ class EndpointAutomation(Construct):
         self.drift_rule = events.Rule(
             self,
             "DriftAlarms",
-            description=f"Drift alarms of {endpoint_name} going into ALARM",
+            description=f"Drift and model-quality alarms of {endpoint_name} going into ALARM",
             event_pattern=events.EventPattern(
                 source=["aws.cloudwatch"],
                 detail_type=["CloudWatch Alarm State Change"],
                 detail={
-                    "alarmName": events.Match.prefix(f"{endpoint_name}-drift-"),
+                    "alarmName": events.Match.any_of(
+                        *(events.Match.prefix(prefix) for prefix in alerted_alarm_prefixes(endpoint_name).values())
+                    ),
                     "state": {"value": ["ALARM"]},
                 },
             ),
             targets=[
                 targets.LambdaFunction(
                     self.drift_alert.function,
-                    dead_letter_queue=self.drift_alert.dead_letter_queue,
+                    dead_letter_queue=self.drift_alert.event_dead_letter_queue,
                     retry_attempts=8,
                     max_event_age=Duration.hours(6),
                 )
@@ -218,7 +225,7 @@ class EndpointAutomation(Construct):
                 targets=[
                     targets.LambdaFunction(
                         self.traffic_shift.function,
-                        dead_letter_queue=self.traffic_shift.dead_letter_queue,
+                        dead_letter_queue=self.traffic_shift.event_dead_letter_queue,
                         retry_attempts=2,
                         max_event_age=Duration.minutes(min(shift.schedule_minutes, 60)),
                     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -13,48 +14,70 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from mlops_constructs.assets import Content, compose, tree
 from mlops_constructs.compliance import acknowledge_each, nag_ref
-from mlops_constructs.staging import Content, stage, tree
+from mlops_constructs.dead_letters import alarm_on_dead_letters, dead_letter_queue
 
 LAMBDAS_DIRECTORY = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
-# Powertools for AWS Lambda (Python) v3 as the AWS-published layer: it carries Powertools and its
-# extras (pydantic, aws-xray-sdk), so the function asset is just the handler folder and synth
-# needs neither Docker nor a package index. Bump together with lambdas/*/requirements.txt.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_VERSION = 27
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-x86_64"
+ARCHITECTURE = lambda_.Architecture.X86_64
+# The Powertools for AWS Lambda (Python) release the handlers run with, and the one place it is
+# named: lambdas/*/requirements.txt and requirements-dev.txt (what the tests run) pin the same, and
+# tests/lambdas/test_function_assets.py fails when they differ. It runs as the AWS-published layer,
+# which carries Powertools and its extras (pydantic, aws-xray-sdk), so the function asset is just
+# the handler folder and synth needs neither Docker nor a package index.
+POWERTOOLS_VERSION = "3.37.0"
 ASSET_EXCLUDES = ("__pycache__", "*.pyc", "README.md", "requirements.txt")
 # Shipped with every handler: what the handlers share (see lambdas/common/__init__.py).
 COMMON_PACKAGE = "common"
 
 
-def stage_handler(handler_directory: str) -> Path:
+def handler_asset(handler_directory: str) -> Path:
     """The function's asset: the `lambdas` package with this handler's folder and the common one, so
     the handler runs as `lambdas.<handler_directory>.handler.handler`, imported as in the tests."""
     files: dict[str, Content] = {"lambdas/__init__.py": LAMBDAS_DIRECTORY / "__init__.py"}
     for package in (handler_directory, COMMON_PACKAGE):
         files |= tree(LAMBDAS_DIRECTORY / package, excludes=ASSET_EXCLUDES, under=f"lambdas/{package}")
-    return stage("mlops-lambda", files)
+    return compose("mlops-lambda", files)
 
 
-def powertools_layer_arn(stack: Stack) -> str:
-    return (
-        f"arn:{stack.partition}:lambda:{stack.region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-        f"{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}"
-    )
+def powertools_layer_parameter() -> str:
+    """The public SSM parameter in which Powertools publishes, in every region, the ARN of the layer
+    of one release for one architecture and runtime: /aws/service/powertools/python/{arch}/{runtime}/{version}.
+
+    Layer version numbers are per layer and say nothing about the release inside (layer 27 was
+    Powertools 3.23.0), so the release is what the platform names and the number is looked up.
+    """
+    return f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{POWERTOOLS_VERSION}"
+
+
+def powertools_layer_arn(scope: Construct) -> str:
+    """The layer's ARN, read from the public parameter when CloudFormation deploys the stack (a stack
+    parameter of type AWS::SSM::Parameter::Value<String>, one per stack, whose resolved value the
+    stack shows), never at synth. A release whose parameter does not exist fails the deployment
+    before any resource changes."""
+    return ssm.StringParameter.value_for_string_parameter(scope, powertools_layer_parameter())
+
+
+@dataclass(frozen=True)
+class FunctionAlarms:
+    errors: cloudwatch.Alarm
+    # One per dead-letter queue: failed invocations, and events EventBridge could not deliver.
+    dead_letters: cloudwatch.Alarm
+    event_dead_letters: cloudwatch.Alarm
 
 
 class PlatformFunction(Construct):
     """A Python handler from `lambdas/<handler_directory>` with the platform's operational baseline.
 
     Encrypted log group with the configured retention, X-Ray tracing, Powertools settings,
-    reserved concurrency, and a KMS-encrypted dead-letter queue that receives asynchronous
-    invocations that still fail after Lambda's retries (`self.dead_letter_queue`; event sources
-    such as EventBridge rules should send their undeliverable events there too).
+    reserved concurrency, and two KMS-encrypted dead-letter queues, because what they hold redrives
+    differently (docs/runbook-dead-letters.md): `dead_letter_queue` receives Lambda's records of
+    asynchronous invocations that still failed after its retries, `event_dead_letter_queue` the
+    events that EventBridge rules targeting the function could not deliver (their `dead_letter_queue`).
     """
 
     def __init__(
@@ -73,20 +96,8 @@ class PlatformFunction(Construct):
         async_retry_attempts: int = 2,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=encryption_key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        acknowledge_each(
-            self.dead_letter_queue,
-            [("AwsSolutions-SQS3", "This queue is the dead-letter queue; it needs none of its own.")],
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", encryption_key=encryption_key)
+        self.event_dead_letter_queue = dead_letter_queue(self, "EventDeadLetterQueue", encryption_key=encryption_key)
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -104,10 +115,10 @@ class PlatformFunction(Construct):
             "Function",
             description=description,
             runtime=RUNTIME,
-            architecture=lambda_.Architecture.X86_64,
+            architecture=ARCHITECTURE,
             handler=f"lambdas.{handler_directory}.handler.handler",
-            code=lambda_.Code.from_asset(str(stage_handler(handler_directory))),
-            layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(stack))],
+            code=lambda_.Code.from_asset(str(handler_asset(handler_directory))),
+            layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(self))],
             environment={
                 "POWERTOOLS_SERVICE_NAME": handler_directory.replace("_", "-"),
                 "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
@@ -137,7 +148,7 @@ class PlatformFunction(Construct):
                 ),
                 (
                     "AwsSolutions-L1",
-                    f"{RUNTIME.to_string()} is the newest runtime with a published Powertools layer ({POWERTOOLS_LAYER_NAME}); bumped together.",
+                    f"{RUNTIME.to_string()} is the newest runtime the Powertools {POWERTOOLS_VERSION} layer is published for; bumped together.",
                 ),
             ],
         )
@@ -156,33 +167,34 @@ class PlatformFunction(Construct):
             ],
         )
 
-    def alarm_on_failures(self, alert_topic: sns.ITopic) -> list[cloudwatch.Alarm]:
-        """Alarms to the topic when the handler errors (AWS failures it retries) or dead-letters events."""
-        alarms = []
-        for alarm_id, description, metric in [
-            (
-                "ErrorAlarm",
-                "is failing (AWS errors it retries)",
-                self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-            ),
-            (
-                "DeadLetterAlarm",
-                "could not process events: inspect its dead-letter queue, fix, redrive",
-                self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=Duration.minutes(5), statistic="Maximum"
-                ),
-            ),
-        ]:
-            alarm = cloudwatch.Alarm(
+    def alarm_on_failures(self, alert_topic: sns.ITopic) -> FunctionAlarms:
+        """Alarms to the topic when the handler errors (AWS failures it retries) or either queue dead-letters."""
+        errors = cloudwatch.Alarm(
+            self,
+            "ErrorAlarm",
+            alarm_description=f"{self.function.node.path} is failing (AWS errors it retries)",
+            metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        errors.add_alarm_action(cloudwatch_actions.SnsAction(alert_topic))
+        runbook = "see docs/runbook-dead-letters.md to inspect, fix and redrive"
+        return FunctionAlarms(
+            errors=errors,
+            dead_letters=alarm_on_dead_letters(
                 self,
-                alarm_id,
-                alarm_description=f"{self.function.node.path} {description}",
-                metric=metric,
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(alert_topic))
-            alarms.append(alarm)
-        return alarms
+                "DeadLetterAlarm",
+                queue=self.dead_letter_queue,
+                alert_topic=alert_topic,
+                description=f"{self.function.node.path} failed on events after Lambda's retries: {runbook}",
+            ),
+            event_dead_letters=alarm_on_dead_letters(
+                self,
+                "EventDeadLetterAlarm",
+                queue=self.event_dead_letter_queue,
+                alert_topic=alert_topic,
+                description=f"EventBridge could not deliver events to {self.function.node.path}: {runbook}",
+            ),
+        )

@@ -26,11 +26,12 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
+from lambdas.common.contracts import RETRAINING_DETAIL_TYPE, RETRAINING_SOURCE, model_package_group_name
+from mlops_constructs.assets import Content, compose, tree
 from mlops_constructs.compliance import acknowledge_each, nag_ref
-from mlops_constructs.endpoint_automation import RETRAINING_DETAIL_TYPE, RETRAINING_SOURCE
+from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EventDeadLetters
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
-from mlops_constructs.staging import Content, stage, tree
 from mlops_constructs.storage import expiring_buckets
 
 SEED_DIRECTORY = Path(__file__).resolve().parent.parent / "seed" / "model_build"
@@ -58,7 +59,7 @@ def model_settings(model: ModelConfig) -> dict[str, object]:
     """The `model_config.json` written into the seeded repository (the seed's config contract)."""
     return {
         "model_name": model.name,
-        "model_package_group_name": model.name,
+        "model_package_group_name": model_package_group_name(model.name),
         "pipeline_name": f"{model.name}-build",
         "metric": {"name": model.metric.name, "threshold": model.metric.threshold},
         "processing_instance_type": model.instance_types.processing,
@@ -68,11 +69,11 @@ def model_settings(model: ModelConfig) -> dict[str, object]:
     }
 
 
-def stage_seed(seed_directory: Path, settings: dict[str, object]) -> Path:
+def seed_asset(seed_directory: Path, settings: dict[str, object]) -> Path:
     """The seed without local state, plus this model's settings as `model_config.json`."""
     settings_json = json.dumps(settings, indent=2, sort_keys=True) + "\n"
     files: dict[str, Content] = {**tree(seed_directory, excludes=SEED_EXCLUDES), "model_config.json": settings_json}
-    return stage("mlops-seed", files)
+    return compose("mlops-seed", files)
 
 
 class ModelProject(Construct):
@@ -110,13 +111,15 @@ class ModelProject(Construct):
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
             "ModelPackageGroup",
-            model_package_group_name=model.name,
+            model_package_group_name=model_package_group_name(model.name),
             model_package_group_description=model.description,
-            model_package_group_policy=_registry_read_policy(stack, model.name, registry_reader_accounts),
+            model_package_group_policy=_registry_read_policy(
+                stack, model_package_group_name(model.name), registry_reader_accounts
+            ),
             tags=[CfnTag(key=key, value=value) for key, value in sorted(model.tags.items())],
         )
         self.model_package_group.apply_removal_policy(RemovalPolicy.RETAIN)
-        self.model_package_group_name = model.name
+        self.model_package_group_name = model_package_group_name(model.name)
 
         bucket = expiring_buckets(
             self,
@@ -133,7 +136,7 @@ class ModelProject(Construct):
             "Repository",
             repository_name=f"{model.name}-model-build",
             description=f"Model build code of '{model.name}': {model.description}"[:1000],
-            code=codecommit.Code.from_directory(str(stage_seed(seed_directory, settings)), SEED_BRANCH),
+            code=codecommit.Code.from_directory(str(seed_asset(seed_directory, settings)), SEED_BRANCH),
             kms_key=encryption_key,
         )
         self.repository.apply_removal_policy(RemovalPolicy.RETAIN)
@@ -185,7 +188,8 @@ class ModelProject(Construct):
                             repository=self.repository,
                             branch=SEED_BRANCH,
                             output=source,
-                            trigger=actions.CodeCommitTrigger.EVENTS,
+                            # Started by the push rule below, whose target has retries and a DLQ.
+                            trigger=actions.CodeCommitTrigger.NONE,
                         )
                     ],
                 ),
@@ -207,6 +211,14 @@ class ModelProject(Construct):
                 ),
             ],
         )
+        self.event_dead_letters = EventDeadLetters.of(self, encryption_key=encryption_key, alert_topic=alert_topic)
+        self._start_pipeline_on(
+            self.repository.on_commit(
+                "PushToMain",
+                description=f"Build model '{model.name}' on every push to {SEED_BRANCH}",
+                branches=[SEED_BRANCH],
+            )
+        )
         alert_on_failure(self.pipeline, alert_topic=alert_topic, what=f"model build pipeline of '{model.name}'")
         acknowledge_pipeline_grants(
             self, projects=[test_project, self.train_project], own_buckets=[pipeline_artifacts, self.data_bucket]
@@ -218,7 +230,7 @@ class ModelProject(Construct):
         The drift alert asks for retraining this way (once per cool-down), so its stack needs
         nothing from this one.
         """
-        return events.Rule(
+        rule = events.Rule(
             self,
             "RetrainingRequests",
             description=f"Retrain model '{self.model_name}' when the drift alert asks for it",
@@ -228,8 +240,21 @@ class ModelProject(Construct):
                 detail_type=[RETRAINING_DETAIL_TYPE],
                 detail={"model_name": [self.model_name]},
             ),
-            targets=[targets.CodePipeline(self.pipeline)],
         )
+        return self._start_pipeline_on(rule)
+
+    def _start_pipeline_on(self, rule: events.Rule) -> events.Rule:
+        """Make the build pipeline a target of `rule`: retried, then dead-lettered in this stack."""
+        rule.add_target(
+            targets.CodePipeline(
+                self.pipeline,
+                dead_letter_queue=self.event_dead_letters.queue,
+                retry_attempts=EVENT_RETRY_ATTEMPTS,
+                max_event_age=EVENT_MAX_AGE,
+            )
+        )
+        self.event_dead_letters.accept_events_of(rule)
+        return rule
 
     def grant_read_pipeline_outputs(self, grantee: iam.IRole) -> None:
         """Read what this model's pipeline executions wrote: evaluation reports (the approval gate) and
@@ -275,7 +300,8 @@ class ModelProject(Construct):
             "SageMakerExecution",
             description=f"SageMaker Pipeline and jobs of model '{self.model_name}'",
             encryption_key=encryption_key,
-            log_groups="/aws/sagemaker/*",
+            # The job types the pipeline runs log to one group each (streams per job).
+            log_groups=["/aws/sagemaker/ProcessingJobs", "/aws/sagemaker/TrainingJobs"],
             metric_namespace="/aws/sagemaker/*",
         )
         role = execution.role
@@ -285,7 +311,7 @@ class ModelProject(Construct):
             for kind in ("processing-job", "training-job")
         ]
         packages_arn = stack.format_arn(
-            service="sagemaker", resource="model-package", resource_name=f"{self.model_name}/*"
+            service="sagemaker", resource="model-package", resource_name=f"{self.model_package_group_name}/*"
         )
         execution.policy.add_statements(
             iam.PolicyStatement(

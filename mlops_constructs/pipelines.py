@@ -62,7 +62,10 @@ def build_project(
 
 
 def alert_on_failure(pipeline: codepipeline.Pipeline, *, alert_topic: sns.ITopic, what: str) -> events.Rule:
-    """An EventBridge rule that sends a readable alert when an execution of `pipeline` fails."""
+    """An EventBridge rule that sends a readable alert when an execution of `pipeline` fails.
+
+    Delivery is retried, then dead-lettered in the pipeline's stack (alerts.send_to_topic).
+    """
     rule = pipeline.on_state_change(
         "FailureAlert",
         description=f"Alert when the {what} fails",

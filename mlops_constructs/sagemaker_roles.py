@@ -17,8 +17,8 @@ SAGEMAKER_IMAGE_REPOSITORIES = "repository/sagemaker-*"
 class SageMakerServiceRole(Construct):
     """Assumed by SageMaker; pulls SageMaker images, writes its logs and metrics, uses the platform key.
 
-    `log_groups` is the log group name pattern the workload writes (e.g. `/aws/sagemaker/Endpoints/*`)
-    and `metric_namespace` the CloudWatch namespace pattern it may publish to. Workload-specific
+    `log_groups` are the log group names (or name patterns ending in `*`) the workload writes, e.g.
+    `/aws/sagemaker/Endpoints/<endpoint>`, and `metric_namespace` the CloudWatch namespace pattern it may publish to. Workload-specific
     permissions go to `self.policy` (add_statements) or come from grants on `self.role`.
     """
 
@@ -29,7 +29,7 @@ class SageMakerServiceRole(Construct):
         *,
         description: str,
         encryption_key: kms.IKey,
-        log_groups: str,
+        log_groups: list[str],
         metric_namespace: str,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -39,9 +39,15 @@ class SageMakerServiceRole(Construct):
         )
         encryption_key.grant_encrypt_decrypt(self.role)
         images = f"arn:{stack.partition}:ecr:{stack.region}:*:{SAGEMAKER_IMAGE_REPOSITORIES}"
-        logs_arn = stack.format_arn(
-            service="logs", resource="log-group", resource_name=log_groups, arn_format=ArnFormat.COLON_RESOURCE_NAME
-        )
+        # A named group's streams are `<group>:log-stream:<stream>`; a pattern ending in `*` covers them.
+        logs_arns = [
+            stack.format_arn(
+                service="logs", resource="log-group", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+            )
+            + suffix
+            for name in log_groups
+            for suffix in ([""] if name.endswith("*") else ["", ":log-stream:*"])
+        ]
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",
@@ -61,7 +67,7 @@ class SageMakerServiceRole(Construct):
                         "logs:PutLogEvents",
                         "logs:DescribeLogStreams",
                     ],
-                    resources=[logs_arn],
+                    resources=logs_arns,
                 ),
                 iam.PolicyStatement(
                     sid="PublishMetrics",
@@ -82,10 +88,14 @@ class SageMakerServiceRole(Construct):
                     "AwsSolutions-IAM5[Resource::*]",
                     f"GetAuthorizationToken has no resource; PutMetricData is limited to {metric_namespace}.",
                 ),
-                (
-                    f"AwsSolutions-IAM5[Resource::{logs_arn}]",
-                    "SageMaker creates one log group per job type or endpoint.",
-                ),
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Resource::{logs_arn}]",
+                        "SageMaker creates one log group per job type or endpoint, with streams per instance.",
+                    )
+                    for logs_arn in logs_arns
+                    if logs_arn.endswith("*")
+                ],
             ],
         )
         acknowledge_each(

@@ -14,7 +14,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
-from mlops_constructs.deploy_pipeline import DeployPipeline
+from mlops_constructs.deploy import DeployPipeline
 from mlops_constructs.endpoint_automation import EndpointAutomation
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from aws_cdk import App, Environment, Tags
 
 from config.schema import PlatformConfig
+from lambdas.common.contracts import PLATFORM_TAG, model_package_group_name, serving_name
 from mlops_constructs.approval_gate import GatedModel
-from mlops_constructs.serving import endpoint_name
 from stacks.approval_stack import ApprovalStack
 from stacks.feature_store_stack import FeatureStoreStack
 from stacks.governance_stack import GovernanceStack
@@ -27,7 +27,7 @@ class Platform:
 
 def build_platform(app: App, config: PlatformConfig) -> Platform:
     env = Environment(account=config.environment.account, region=config.environment.region)
-    Tags.of(app).add("mlops:platform", config.name)
+    Tags.of(app).add(PLATFORM_TAG, config.name)
     governance = GovernanceStack(
         app,
         f"{config.name}-governance",
@@ -63,9 +63,9 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         models=[
             GatedModel(
                 model=model,
-                model_package_group_name=model.name,
+                model_package_group_name=model_package_group_name(model.name),
                 deploy_pipeline=model_deploys[model.name].deploy.pipeline,
-                production_endpoint_name=endpoint_name(config.name, model.name, "production"),
+                production_endpoint_name=serving_name(config.name, model.name, "production"),
             )
             for model in config.models
         ],

@@ -1,1 +1,1 @@
-"""Command-line tools of the platform: the deploy pipeline's endpoint smoke test and the rollback."""
+"""Command-line tools of the platform and the scripts its pipelines run (smoke test, champion resolution)."""

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -49,30 +48,30 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from config import ConfigError, load_config
+from lambdas.common.contracts import (
+    APPROVED,
+    CHALLENGER_PARAMETER,
+    CHAMPION_PARAMETER,
+    MODEL_NAME,
+    NO_CHALLENGER,
+    PACKAGE_ARN,
+    ROLLBACK_DETAIL_TYPE,
+    ROLLBACK_SOURCE,
+    STAGES,
+    Stage,
+    audit_bus_name,
+    model_package_group_name,
+    serving_name,
+)
+from lambdas.common.serving_state import ServingStack, error_message, package_baselines, read_serving_stack
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-CHAMPION_PARAMETER = "ChampionModelPackageArn"
-CHALLENGER_PARAMETER = "ChallengerModelPackageArn"
-# The production template's Model Monitor baseline parameters, and where a package carries them.
-BASELINE_PARAMETERS = {"BaselineStatisticsS3Uri": "Statistics", "BaselineConstraintsS3Uri": "Constraints"}
-NO_CHALLENGER = ""  # what the serving template reads as "no challenger variant"
-
-AUDIT_SOURCE = "mlops.rollback"
-AUDIT_DETAIL_TYPE = "Model Rollback"
-
-STAGES = ("staging", "production")
 # The states from which CloudFormation accepts an update. Anything else is either an operation in
 # progress (a deploy pipeline run, another rollback) or a failure a person must look at first.
 UPDATABLE_STATUSES = frozenset(
     {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
 )
-# A versioned package, the only kind that belongs to a model package group: model-package/<group>/<version>.
-PACKAGE_ARN = re.compile(
-    r"^arn:aws(?:-cn|-us-gov)?:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62}/[1-9]\d*$"
-)
-# Same rule as config/schema.py ModelName: the model name is part of the stack name.
-MODEL_NAME = re.compile(r"^[a-z0-9](?:-?[a-z0-9])*$")
 WAITER_DELAY_SECONDS = 15
 
 
@@ -90,28 +89,16 @@ class Target:
 
     platform_name: str
     model: str
-    stage: str
+    stage: Stage
     package_arn: str
 
     @property
     def stack_name(self) -> str:
-        return f"{self.platform_name}-{self.model}-{self.stage}"
+        return serving_name(self.platform_name, self.model, self.stage)
 
     @property
     def audit_bus_name(self) -> str:
-        return f"{self.platform_name}-audit"
-
-
-@dataclass(frozen=True)
-class ServingStack:
-    name: str
-    stack_id: str
-    status: str
-    champion: str
-    challenger: str | None  # None: the stage's template has no challenger (staging serves one package)
-    other_parameters: tuple[str, ...]
-    capabilities: tuple[str, ...]
-    role_arn: str | None
+        return audit_bus_name(self.platform_name)
 
 
 @dataclass(frozen=True)
@@ -143,36 +130,28 @@ def check_package(sagemaker: Any, arn: str, model: str) -> dict[str, Any]:
         package = sagemaker.describe_model_package(ModelPackageName=arn)
     except ClientError as error:
         if error.response["Error"]["Code"] == "ValidationException":  # SageMaker's "not found"
-            raise RollbackRefused(f"model package {arn} not found: {_error_message(error)}") from error
+            raise RollbackRefused(f"model package {arn} not found: {error_message(error)}") from error
         raise
     group = package.get("ModelPackageGroupName")
-    if group != model:
+    if group != model_package_group_name(model):
         raise RollbackRefused(f"model package {arn} belongs to group {group!r}, not to model {model!r}")
     approval = package.get("ModelApprovalStatus")
-    if approval != "Approved":
+    if approval != APPROVED:
         raise RollbackRefused(f"model package {arn} is {approval}, not Approved: only approved packages are served")
     return dict(package)
 
 
-def package_baselines(package: dict[str, Any]) -> dict[str, str]:
-    """The package's data-quality baseline as the serving template's parameters ("" when it has none).
-
-    Model Monitor compares production traffic with the champion's baseline, so a rollback to another
-    package must bring that package's baseline along.
-    """
-    quality = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
-    return {parameter: quality.get(kind, {}).get("S3Uri", "") for parameter, kind in BASELINE_PARAMETERS.items()}
+def other_parameters(stack: ServingStack) -> tuple[str, ...]:
+    """The stack's parameters a rollback keeps (all but the packages it serves)."""
+    return tuple(key for key in stack.parameters if key not in (CHAMPION_PARAMETER, CHALLENGER_PARAMETER))
 
 
-def read_serving_stack(cloudformation: Any, stack_name: str) -> ServingStack:
-    """The serving stack, when it can be updated now and has a champion parameter."""
-    try:
-        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ValidationError":  # CloudFormation's "does not exist"
-            raise RollbackRefused(f"stack {stack_name}: {_error_message(error)}") from error
-        raise
-    status = stack["StackStatus"]
+def updatable_serving_stack(cloudformation: Any, stack_name: str) -> ServingStack:
+    """The serving stack, when it exists, can be updated now and has a champion parameter."""
+    stack = read_serving_stack(cloudformation, stack_name)
+    if stack is None:
+        raise RollbackRefused(f"stack {stack_name} does not exist: nothing is served to roll back")
+    status = stack.status
     if status not in UPDATABLE_STATUSES:
         hint = (
             "wait for the operation in progress (a deploy pipeline run?) to finish"
@@ -180,19 +159,9 @@ def read_serving_stack(cloudformation: Any, stack_name: str) -> ServingStack:
             else "it needs attention in the CloudFormation console first"
         )
         raise RollbackRefused(f"stack {stack_name} is {status}: {hint}")
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-    if CHAMPION_PARAMETER not in parameters:
+    if CHAMPION_PARAMETER not in stack.parameters:
         raise RollbackRefused(f"stack {stack_name} has no parameter {CHAMPION_PARAMETER}: not a serving stack")
-    return ServingStack(
-        name=stack_name,
-        stack_id=stack["StackId"],
-        status=status,
-        champion=parameters[CHAMPION_PARAMETER],
-        challenger=parameters.get(CHALLENGER_PARAMETER),
-        other_parameters=tuple(k for k in parameters if k not in (CHAMPION_PARAMETER, CHALLENGER_PARAMETER)),
-        capabilities=tuple(stack.get("Capabilities", [])),
-        role_arn=stack.get("RoleARN"),
-    )
+    return stack
 
 
 def update_parameters(
@@ -213,13 +182,13 @@ def update_parameters(
             {"ParameterKey": key, "ParameterValue": baselines[key]}
             if key in baselines
             else {"ParameterKey": key, "UsePreviousValue": True}
-            for key in stack.other_parameters
+            for key in other_parameters(stack)
         ),
     ]
 
 
 def describe_change(stack: ServingStack, target: Target, caller: Caller) -> str:
-    kept = ", ".join(stack.other_parameters) or "none"
+    kept = ", ".join(other_parameters(stack)) or "none"
     acting = f"as {stack.role_arn}" if stack.role_arn else "with your credentials (the stack has no service role)"
     challenger = (
         [f"  challenger: {stack.challenger or '(none)'}", "          ->  (none)"]
@@ -259,7 +228,7 @@ def update_stack(
             **capabilities,
         )
     except ClientError as error:
-        raise RollbackFailed(f"CloudFormation refused the update of {stack.name}: {_error_message(error)}") from error
+        raise RollbackFailed(f"CloudFormation refused the update of {stack.name}: {error_message(error)}") from error
     waiter = cloudformation.get_waiter("stack_update_complete")
     try:
         waiter.wait(
@@ -325,8 +294,8 @@ def put_audit_event(events: Any, target: Target, stack: ServingStack, caller: Ca
     response = events.put_events(
         Entries=[
             {
-                "Source": AUDIT_SOURCE,
-                "DetailType": AUDIT_DETAIL_TYPE,
+                "Source": ROLLBACK_SOURCE,
+                "DetailType": ROLLBACK_DETAIL_TYPE,
                 "Detail": json.dumps(detail),
                 "Resources": [target.package_arn, stack.stack_id],
                 "EventBusName": target.audit_bus_name,
@@ -354,7 +323,7 @@ def rollback(
     check_package_arn(target.package_arn)
     caller = caller_identity(clients.sts)
     package = check_package(clients.sagemaker, target.package_arn, target.model)
-    stack = read_serving_stack(clients.cloudformation, target.stack_name)
+    stack = updatable_serving_stack(clients.cloudformation, target.stack_name)
     if stack.champion == target.package_arn and not stack.challenger:
         return f"{stack.name} already serves {target.package_arn} alone: nothing to change"
     change = describe_change(stack, target, caller)
@@ -377,10 +346,6 @@ def rollback(
             f"{target.audit_bus_name}: {error}. Record the rollback by hand."
         ) from error
     return f"{stack.name} now serves {target.package_arn} alone (audit event on {target.audit_bus_name})"
-
-
-def _error_message(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Message") or error)
 
 
 def ask(change: str) -> bool:

@@ -46,7 +46,6 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from lambdas.approval_gate.models import (
-    APPROVED,
     GATE_REJECTION_PREFIX,
     REJECTED,
     AuditRecord,
@@ -60,12 +59,15 @@ from lambdas.approval_gate.models import (
     Verdict,
 )
 from lambdas.common.aws import aws_call, emit_audit_event, error_code, is_transient, publish_alert
+from lambdas.common.contracts import (
+    APPROVAL_GATE_DETAIL_TYPE,
+    APPROVAL_GATE_SOURCE,
+    APPROVED,
+    DEPLOY_PIPELINE_VARIABLE,
+)
 from lambdas.common.endpoints import ServingVariant, serving_variants
 from lambdas.common.settings import summarize
 
-DEPLOY_PIPELINE_VARIABLE = "ModelPackageArn"
-AUDIT_SOURCE = "mlops.approval-gate"
-AUDIT_DETAIL_TYPE = "Model Approval Decision"
 # A model-metrics file is a few kilobytes; refuse to load anything far larger into memory.
 MAX_METRICS_BYTES = 1024 * 1024
 
@@ -334,8 +336,8 @@ def _emit_audit_event(events: Any, event_bus_name: str, audit: AuditRecord) -> N
     emit_audit_event(
         events,
         event_bus_name=event_bus_name,
-        source=AUDIT_SOURCE,
-        detail_type=AUDIT_DETAIL_TYPE,
+        source=APPROVAL_GATE_SOURCE,
+        detail_type=APPROVAL_GATE_DETAIL_TYPE,
         record=audit,
         resources=[audit.model_package_arn],
     )

@@ -12,14 +12,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, StrictFloat, StrictInt, StrictStr
 
+from lambdas.common.contracts import PACKAGE_ARN_PATTERN, SAGEMAKER_NAME_PATTERN
 from lambdas.common.endpoints import ServingVariant
 from lambdas.common.settings import FunctionSettings, NonEmptyStr
 
 # SageMaker's constraint on model package group and endpoint names.
-GroupName = Annotated[StrictStr, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+GroupName = Annotated[StrictStr, Field(pattern=f"^{SAGEMAKER_NAME_PATTERN}$")]
 EndpointName = GroupName
-
-APPROVED = "Approved"
 REJECTED = "Rejected"
 
 # Text that starts every ApprovalDescription the gate writes, so the Rejected event that its own
@@ -74,9 +73,7 @@ class ModelPackageStateChange(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     model_package_group_name: NonEmptyStr = Field(alias="ModelPackageGroupName")
-    model_package_arn: Annotated[
-        StrictStr, Field(pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/\S{1,1000}$")
-    ] = Field(alias="ModelPackageArn")
+    model_package_arn: Annotated[StrictStr, Field(pattern=f"^{PACKAGE_ARN_PATTERN}$")] = Field(alias="ModelPackageArn")
     model_package_version: Annotated[StrictInt, Field(ge=1)] = Field(alias="ModelPackageVersion")
     model_approval_status: NonEmptyStr = Field(alias="ModelApprovalStatus")
     approval_description: StrictStr | None = Field(default=None, alias="ApprovalDescription")

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.common.aws import Unavailable, lookup
+from lambdas.common.serving_state import variant_weights
 
 
 class ServingVariant(BaseModel):
@@ -33,9 +34,7 @@ def serving_variants(sagemaker: Any, endpoint_name: str) -> tuple[list[ServingVa
         return [], [str(exc)]
 
     # The endpoint's current weights reflect traffic shifts since the configuration was created.
-    current_weights = {
-        variant["VariantName"]: variant.get("CurrentWeight") for variant in endpoint.get("ProductionVariants", [])
-    }
+    current_weights = variant_weights(endpoint)
     notes: list[str] = []
     variants: list[ServingVariant] = []
     for variant in config.get("ProductionVariants", []):

@@ -1,13 +1,18 @@
 """Lambda entry point of the drift alert: wiring only, the logic is in `drift`.
 
 Invoked asynchronously by EventBridge with "CloudWatch Alarm State Change" events of the production
-endpoints' drift alarms ("<endpoint>-drift-..."). For a change to ALARM it publishes an alert with the
-alarm's context (model packages and weights, drifted features, link to the violations report) and,
-where the model retrains on drift, requests retraining at most once per cool-down: a "Retraining
-Requested" event on the audit bus, on which the model's build stack starts its build pipeline.
-Returns normally for every event it decides on, including those it ignores; raises
-`RetryableError` (`lambdas.common.aws`) when AWS fails transiently, so EventBridge retries and
-finally sends the event to the DLQ.
+endpoints' drift and model-quality alarms ("<endpoint>-drift-...", "<endpoint>-model-quality-...").
+For a change to ALARM it publishes an alert with the alarm's context (model packages and weights,
+drifted features or degraded metrics, link to the violations report) and, where the model retrains
+on drift, requests retraining at most once per cool-down: a "Retraining Requested" event on the audit
+bus, on which the model's build stack starts its build pipeline. Returns normally for every event it
+decides on, including those it ignores; raises `RetryableError` (`lambdas.common.aws`) when AWS fails
+transiently, so EventBridge retries and finally sends the event to the DLQ.
+
+Each alarm event is acted on once (Powertools idempotency on its event id, in the state table): a
+redelivery after it was handled returns the stored outcome, marked `replayed`, and does nothing. The
+claims that span different events (one alert per monitoring run, one retraining per cool-down) are
+`claims`' own conditional writes; its docstring says why.
 
 Environment (validated once, at cold start, by `models.DriftAlertSettings`): MODELS_CONFIG,
 ALERT_TOPIC_ARN, STATE_TABLE_NAME, AUDIT_EVENT_BUS_NAME, POWERTOOLS_SERVICE_NAME,
@@ -22,9 +27,21 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
+    IdempotencyPersistenceLayerError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.common.aws import client
+from lambdas.common.aws import CLIENT_CONFIG, RetryableError, client
 from lambdas.drift_alert import drift
 from lambdas.drift_alert.models import DriftAlertSettings, Outcome, Result, Retraining
 
@@ -53,18 +70,66 @@ METRIC_BY_RETRAINING = {
 }
 
 
+def _mark_replayed(response: Outcome, idempotent_data: DataRecord) -> Outcome:
+    """An outcome read back from the idempotency store: this delivery is a duplicate."""
+    return response.model_copy(update={"replayed": True})
+
+
+# The records' keys are "<prefix>#<hash of the event id>": stable across renames of the module or function.
+IDEMPOTENCY_KEY_PREFIX = "drift-alert"
+IDEMPOTENCY = IdempotencyConfig(
+    # EventBridge redelivers an event with its id; CloudWatch gives each state change an event of its own.
+    event_key_jmespath="event_id",
+    raise_on_no_idempotency_key=True,
+    # Longer than EventBridge retries an event (the rule's maximum event age: 6 hours).
+    expires_after_seconds=24 * 60 * 60,
+    response_hook=_mark_replayed,
+)
+# The state table holds the records next to the claims: its partition key is `pk`, its TTL `expiration`
+# (Powertools' default expiry attribute); the records' keys are not claim keys (`claims`).
+PERSISTENCE_STORE = DynamoDBPersistenceLayer(
+    table_name=SETTINGS.state_table_name, key_attr="pk", boto_config=CLIENT_CONFIG
+)
+_act_idempotently = idempotent_function(
+    drift.act,
+    data_keyword_argument="alarm",
+    persistence_store=PERSISTENCE_STORE,
+    config=IDEMPOTENCY,
+    output_serializer=PydanticSerializer(Outcome),
+    key_prefix=IDEMPOTENCY_KEY_PREFIX,
+)
+
+
+def act_once(**kwargs: Any) -> Outcome:
+    """`drift.act` at most once per alarm event; a busy or failing idempotency store is worth a retry."""
+    try:
+        outcome: Outcome = _act_idempotently(**kwargs)
+    except (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyInconsistentStateError,
+        IdempotencyPersistenceLayerError,
+    ) as exc:
+        raise RetryableError(f"idempotency store: {exc}") from exc
+    return outcome
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    IDEMPOTENCY.register_lambda_context(context)
     try:
-        outcome = drift.process(event, settings=SETTINGS, clients=CLIENTS, now=time.time())
+        outcome = drift.process(event, settings=SETTINGS, clients=CLIENTS, now=time.time(), perform=act_once)
     except Exception:
         metrics.add_metric(name=ERROR_METRIC, unit=MetricUnit.Count, value=1)
         logger.exception("drift alert failed; EventBridge will retry the event")
         raise
 
     fields = outcome.model_dump(mode="json", exclude_none=True)
+    if outcome.replayed:
+        # Counted when it was handled; this delivery did nothing.
+        logger.info(f"duplicate delivery, already handled: {outcome.reason}", extra=fields)
+        return fields
     _log(outcome, fields)
     for name in _metric_names(outcome):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
@@ -86,6 +151,6 @@ def _metric_names(outcome: Outcome) -> list[str]:
     if outcome.audit is None:
         return [IGNORED_METRIC]
     retraining = outcome.audit.retraining
-    # A redelivered alarm whose request is already recorded requested nothing: it is not counted again.
+    # The retry of an alarm whose request is already recorded requested nothing: it is not counted again.
     counted = METRIC_BY_RETRAINING.get(retraining) if not outcome.audit.retraining_replayed else None
     return [ALERT_METRIC, *([counted] if counted else [])]

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, StrictBool, StrictInt, StrictStr
 
+from lambdas.common.contracts import MODEL_QUALITY
 from lambdas.common.endpoints import ServingVariant
 from lambdas.common.settings import FunctionSettings, NonEmptyStr
 
@@ -19,10 +20,6 @@ from lambdas.common.settings import FunctionSettings, NonEmptyStr
 EndpointName = Annotated[StrictStr, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 
 ALARM = "ALARM"
-# Alarms this function acts on are named "<endpoint>-drift-<what they watch>" (see README.md).
-DRIFT_ALARM_INFIX = "-drift-"
-# Model Monitor's CloudWatch metric of one feature's distance from its baseline.
-FEATURE_DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
 # Model Monitor's check type of a distribution that moved away from the baseline.
 BASELINE_DRIFT_CHECK = "baseline_drift_check"
 
@@ -105,7 +102,8 @@ class AlarmStateChangeEvent(_EventModel):
 
 
 class DriftAlarm(BaseModel):
-    """An alarm the function acts on: a transition to ALARM of a drift alarm of a configured endpoint."""
+    """An alarm the function acts on: a transition to ALARM of a drift or model-quality alarm of a
+    configured endpoint."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -114,6 +112,8 @@ class DriftAlarm(BaseModel):
     change: AlarmStateChange
     endpoint_name: str
     endpoint: MonitoredEndpoint
+    # The monitoring the alarm watches, by its name: DATA_QUALITY (drift) or MODEL_QUALITY.
+    kind: str
 
 
 # --- What the function finds out about the alarm ---------------------------------------------------
@@ -142,6 +142,7 @@ class MonitoringFindings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    kind: str  # DATA_QUALITY or MODEL_QUALITY: the schedule's monitoring
     schedule_name: str
     execution_status: str | None = None
     scheduled_time: str | None = None
@@ -171,12 +172,24 @@ class Enrichment(BaseModel):
     monitoring: MonitoringFindings
     # Features the alarm's own metrics watch (feature_baseline_drift_<feature>).
     alarm_features: list[str] = Field(default_factory=list)
+    # Model-quality metrics the alarm's own metrics watch (auc, f1, ...).
+    alarm_metrics: list[str] = Field(default_factory=list)
+
+    @property
+    def model_quality(self) -> bool:
+        return self.monitoring.kind == MODEL_QUALITY
 
     @property
     def drifted_features(self) -> list[str]:
         """Features with a baseline drift violation in the report, and those whose drift metric alarmed."""
         reported = {v.subject for v in self.monitoring.drift_violations}
         return sorted(reported | set(self.alarm_features))
+
+    @property
+    def degraded_metrics(self) -> list[str]:
+        """Model-quality metrics the report finds in violation, and those whose alarm went off."""
+        reported = {v.metric_name for v in self.monitoring.violations if v.metric_name}
+        return sorted(reported | set(self.alarm_metrics))
 
 
 class Retraining(StrEnum):
@@ -219,11 +232,11 @@ class RetrainingDecision(BaseModel):
 
 
 class Result(StrEnum):
-    ALERTED = "alerted"  # a drift alarm: alert published, retraining decided, audited
+    ALERTED = "alerted"  # a drift or model-quality alarm: alert published, retraining decided, audited
     # Another alarm of the same endpoint already alerted the same monitoring execution (one
     # execution drives every feature's alarm): that alert lists this alarm's features too.
     ALREADY_ALERTED = "already_alerted"
-    IGNORED = "ignored"  # not a transition to ALARM of a drift alarm of a configured endpoint
+    IGNORED = "ignored"  # not a transition to ALARM of an alarm of a configured endpoint the function acts on
     MALFORMED = "malformed"  # not a CloudWatch alarm state change event at all (ignored too, logged as a warning)
 
 
@@ -252,8 +265,9 @@ class AuditRecord(BaseModel):
 
 
 class Outcome(BaseModel):
-    """What one invocation did."""
+    """What one invocation did. `replayed` marks an outcome returned from the idempotency store."""
 
     result: Result
     reason: str
     audit: AuditRecord | None = None
+    replayed: bool = False

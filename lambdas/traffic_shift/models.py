@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from lambdas.common.contracts import SAGEMAKER_NAME_PATTERN
 from lambdas.common.settings import FunctionSettings
 from lambdas.traffic_shift.sequential_test import Design
 
@@ -20,9 +21,7 @@ class ShiftSettings(FunctionSettings):
     """The traffic shift's environment (and the common one, see `FunctionSettings`)."""
 
     # SageMaker's constraint on endpoint names.
-    endpoint_name: Annotated[StrictStr, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")] = Field(
-        alias="ENDPOINT_NAME"
-    )
+    endpoint_name: Annotated[StrictStr, Field(pattern=f"^{SAGEMAKER_NAME_PATTERN}$")] = Field(alias="ENDPOINT_NAME")
     # CloudWatch's constraints on custom namespaces and metric names.
     business_metric_namespace: Annotated[StrictStr, Field(pattern=r"^[^:][^:]{0,254}$")] = Field(
         alias="BUSINESS_METRIC_NAMESPACE"

@@ -34,6 +34,18 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas.common.aws import RetryableError, aws_call, emit_audit_event, publish_alert
+from lambdas.common.contracts import (
+    CHALLENGER_VARIANT as CHALLENGER,
+)
+from lambdas.common.contracts import (
+    CHAMPION_VARIANT as CHAMPION,
+)
+from lambdas.common.contracts import (
+    TRAFFIC_SHIFT_DETAIL_TYPE,
+    TRAFFIC_SHIFT_SOURCE,
+    VARIANTS,
+)
+from lambdas.common.serving_state import endpoint_missing, variant_weights
 from lambdas.traffic_shift.models import (
     AuditRecord,
     Decision,
@@ -46,12 +58,7 @@ from lambdas.traffic_shift.models import (
 )
 from lambdas.traffic_shift.sequential_test import Assessment, SequentialTest, VariantSample, Verdict, assess
 
-# The variant names of the production endpoint (mlops_constructs/serving.py).
-CHAMPION, CHALLENGER = "champion", "challenger"
-VARIANTS = (CHAMPION, CHALLENGER)
 IN_SERVICE = "InService"
-AUDIT_SOURCE = "mlops.traffic-shift"
-AUDIT_DETAIL_TYPE = "Traffic Shift Decision"
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 # Every window is queried as one period; a multiple of an hour is valid at any age of the data.
 PERIOD_UNIT_SECONDS = 3600
@@ -137,9 +144,7 @@ def read_endpoint(sagemaker: Any, endpoint_name: str) -> Endpoint | Outcome:
     status = described.get("EndpointStatus")
     if status != IN_SERVICE:
         return _skipped(f"endpoint {endpoint_name} is {status}, not {IN_SERVICE}")
-    weights = {
-        variant.get("VariantName"): variant.get("CurrentWeight") for variant in described.get("ProductionVariants", [])
-    }
+    weights = variant_weights(described)
     if set(weights) != set(VARIANTS):
         return _skipped(f"endpoint {endpoint_name} serves {sorted(map(str, weights))}, not a champion and a challenger")
     if not all(isinstance(weight, int | float) and weight >= 0 for weight in weights.values()):
@@ -328,8 +333,8 @@ def apply(
     emit_audit_event(
         clients.events,
         event_bus_name=settings.audit_event_bus_name,
-        source=AUDIT_SOURCE,
-        detail_type=AUDIT_DETAIL_TYPE,
+        source=TRAFFIC_SHIFT_SOURCE,
+        detail_type=TRAFFIC_SHIFT_DETAIL_TYPE,
         record=audit,
         resources=[endpoint.arn],
     )
@@ -446,8 +451,4 @@ def _ceil_to_minute(moment: datetime) -> datetime:
 
 
 def _endpoint_missing(exc: BaseException | None) -> bool:
-    """DescribeEndpoint's answer for an endpoint that does not exist: a ValidationException saying so."""
-    if not isinstance(exc, ClientError):
-        return False
-    error = exc.response.get("Error", {})
-    return error.get("Code") == "ValidationException" and "Could not find endpoint" in str(error.get("Message", ""))
+    return isinstance(exc, ClientError) and endpoint_missing(exc)

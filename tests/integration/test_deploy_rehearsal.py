@@ -47,11 +47,18 @@ def test_every_template_and_asset_is_published_where_its_stack_expects_it(
 
 def test_the_published_archives_hold_what_each_consumer_needs(rehearsal: Rehearsal) -> None:
     gate = rehearsal.published["mlops-approval/ApprovalGate/Handler/Function/Code"]
-    assert {"lambdas/approval_gate/handler.py", "lambdas/common/aws.py"} <= set(gate)
+    assert {"lambdas/approval_gate/handler.py", "lambdas/common/aws.py", "lambdas/common/contracts.py"} <= set(gate)
     seed = rehearsal.published["mlops-churn-build/Project/Repository/PathResolvedCodeAsset"]
     assert {"model_config.json", "buildspec-test.yml", "buildspec-train.yml"} <= set(seed)
     bundle = rehearsal.published["mlops-churn-deploy/Deploy/DeployBundle"]
-    assert {"staging.template.json", "production.template.json", "smoke_test.py"} <= set(bundle)
+    assert {
+        "staging.template.json",
+        "production.template.json",
+        "tools/smoke_test.py",
+        "tools/resolve_champion.py",
+        "lambdas/common/contracts.py",
+        "lambdas/common/serving_state.py",
+    } <= set(bundle)
 
 
 def test_an_asset_that_differs_from_the_published_object_is_caught(

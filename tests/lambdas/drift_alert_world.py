@@ -31,6 +31,22 @@ from unittest import mock
 
 from botocore.stub import Stubber
 
+from lambdas.common.contracts import (
+    DATA_METRICS_NAMESPACE,
+    DATA_QUALITY,
+    DRIFT_ALERT_DETAIL_TYPE,
+    DRIFT_ALERT_SOURCE,
+    MODEL_METRICS_NAMESPACE,
+    MODEL_QUALITY,
+    RETRAINING_DETAIL_TYPE,
+    RETRAINING_SOURCE,
+    VIOLATIONS_REPORT_NAME,
+    drift_alarm_name,
+    drift_metric_name,
+    model_quality_alarm_name,
+    monitoring_schedule_name,
+)
+from lambdas.drift_alert.claims import CLAIM_KEY_PREFIX
 from tests.lambdas.conftest import ACCOUNT, REGION, client, service_role
 from tests.sqs_queues import drain, rule_queue, topic_queue
 
@@ -60,11 +76,12 @@ DRIFT_ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "MLOps/DriftAlert",
 }
 
-RETRAINING_REQUESTED = "Retraining Requested"
+RETRAINING_REQUESTED = RETRAINING_DETAIL_TYPE
 # Keys the test hooks below leave in botocore's per-call context, for their later hook on the same call.
 _STUBBED = "partially_stubbed"
 MONITORING_BUCKET = "mlops-monitoring"
-DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+# Model Monitor's MonitoringType of each kind of schedule, as ListMonitoringExecutions reports it.
+MONITORING_TYPES = {DATA_QUALITY: "DataQuality", MODEL_QUALITY: "ModelQuality"}
 SCHEDULED = datetime(2026, 1, 1, 13, 0, tzinfo=UTC)
 # Model Monitor's report for the churn endpoint's drifted hour (constraint_violations.json).
 CHURN_VIOLATIONS = {
@@ -84,6 +101,16 @@ CHURN_VIOLATIONS = {
             "constraint_check_type": "data_type_check",
             "description": "Data type of feature total_charges: 4.2% of values are not Fractional",
         },
+    ]
+}
+# Model Monitor's model-quality report of an hour whose AUC fell below the baseline's constraint.
+AUC_VIOLATIONS = {
+    "violations": [
+        {
+            "metric_name": "auc",
+            "constraint_check_type": "LessThanThreshold",
+            "description": "Metric auc with 0.71 was LessThanThreshold '0.8'",
+        }
     ]
 }
 
@@ -155,7 +182,7 @@ class RetrainingRequestStubber(PartialStubber):
 
 
 def alarm_event(
-    alarm_name: str = f"{CHURN_ENDPOINT}-drift-tenure",
+    alarm_name: str = drift_alarm_name(CHURN_ENDPOINT, "tenure"),
     *,
     state: str = "ALARM",
     previous: str = "OK",
@@ -166,14 +193,14 @@ def alarm_event(
 ) -> dict[str, Any]:
     """A "CloudWatch Alarm State Change" event of an alarm on Model Monitor drift metrics, as EventBridge
     delivers it (the shape of CloudWatch's documented example)."""
-    schedule = schedule or f"{endpoint}-data-quality"
+    schedule = schedule or monitoring_schedule_name(endpoint, DATA_QUALITY)
     metrics = [
         {
             "id": f"m{index}",
             "metricStat": {
                 "metric": {
                     "namespace": DATA_METRICS_NAMESPACE,
-                    "name": f"feature_baseline_drift_{feature}",
+                    "name": drift_metric_name(feature),
                     "dimensions": {"Endpoint": endpoint, "MonitoringSchedule": schedule},
                 },
                 "period": 3600,
@@ -203,6 +230,41 @@ def alarm_event(
             "configuration": {"description": f"Feature drift on {endpoint}", "metrics": metrics},
         },
     }
+
+
+def model_quality_alarm_event(
+    metric: str = "auc", *, endpoint: str = CHURN_ENDPOINT, event_id: str = "alarm-event-1"
+) -> dict[str, Any]:
+    """The state change of the model-quality alarm the production template has when the model has ground
+    truth (mlops_constructs.serving.monitor): the gate metric below the model's threshold."""
+    event = alarm_event(model_quality_alarm_name(endpoint, metric), endpoint=endpoint, event_id=event_id)
+    detail = event["detail"]
+    detail["state"]["reason"] = (
+        "Threshold Crossed: 1 out of the last 1 datapoints [0.71 (01/01/26 13:00:00)] was less than the"
+        " threshold (0.8) (minimum 1 datapoint for OK -> ALARM transition)."
+    )
+    detail["configuration"] = {
+        "description": f"Model-quality {metric} of {endpoint} below 0.8",
+        "metrics": [
+            {
+                "id": "m0",
+                "metricStat": {
+                    "metric": {
+                        "namespace": MODEL_METRICS_NAMESPACE,
+                        "name": metric,
+                        "dimensions": {
+                            "Endpoint": endpoint,
+                            "MonitoringSchedule": monitoring_schedule_name(endpoint, MODEL_QUALITY),
+                        },
+                    },
+                    "period": 3600,
+                    "stat": "Minimum",
+                },
+                "returnData": True,
+            }
+        ],
+    }
+    return event
 
 
 @dataclass
@@ -242,7 +304,7 @@ class DriftWorld:
             self.sqs,
             bus=bus,
             rule="drift-alerts",
-            pattern={"source": ["mlops.drift-alert"], "detail-type": ["Drift Alert"]},
+            pattern={"source": [DRIFT_ALERT_SOURCE], "detail-type": [DRIFT_ALERT_DETAIL_TYPE]},
             queue="drift-audit",
         )
         role_arn = service_role("drift-world", "sagemaker.amazonaws.com")
@@ -264,7 +326,7 @@ class DriftWorld:
         """What Model Monitor leaves behind after an hourly run: its processing job (moto), its violations
         report in S3 (if any), and the run's summary as ListMonitoringExecutions answers it. Each call is
         the next hour's run (the first is scheduled at SCHEDULED)."""
-        schedule = schedule or f"{endpoint}-data-quality"
+        schedule = schedule or monitoring_schedule_name(endpoint, DATA_QUALITY)
         self._jobs += 1
         job_name = f"model-monitoring-202601011300-{self._jobs:08d}"
         prefix = f"monitoring/{endpoint}/{schedule}/2026/01/01/13"
@@ -292,8 +354,9 @@ class DriftWorld:
         )
         if report is not None:
             body = report if isinstance(report, bytes) else json.dumps(report).encode()
-            self.s3.put_object(Bucket=MONITORING_BUCKET, Key=f"{prefix}/constraint_violations.json", Body=body)
+            self.s3.put_object(Bucket=MONITORING_BUCKET, Key=f"{prefix}/{VIOLATIONS_REPORT_NAME}", Body=body)
         scheduled = SCHEDULED + timedelta(hours=self._jobs - 1)
+        types = {monitoring_schedule_name(endpoint, kind): type_ for kind, type_ in MONITORING_TYPES.items()}
         return {
             "MonitoringScheduleName": schedule,
             "ScheduledTime": scheduled,
@@ -302,7 +365,7 @@ class DriftWorld:
             "MonitoringExecutionStatus": status,
             "ProcessingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{job_name}",
             "EndpointName": endpoint,
-            "MonitoringType": "DataQuality",
+            "MonitoringType": types.get(schedule, MONITORING_TYPES[DATA_QUALITY]),
         }
 
     # --- What the drift alert did ----------------------------------------------------------------------
@@ -323,9 +386,18 @@ class DriftWorld:
 
     def retraining_claim(self, model_name: str) -> dict[str, Any] | None:
         item = self.dynamodb.get_item(
-            TableName=DRIFT_ENVIRONMENT["STATE_TABLE_NAME"], Key={"pk": {"S": f"retraining#{model_name}"}}
+            TableName=DRIFT_ENVIRONMENT["STATE_TABLE_NAME"], Key={"pk": {"S": f"{CLAIM_KEY_PREFIX}{model_name}"}}
         ).get("Item")
         return {name: next(iter(value.values())) for name, value in item.items()} if item else None
+
+    def idempotency_records(self, key_prefix: str) -> list[dict[str, Any]]:
+        """The records Powertools idempotency keeps in the state table (keys "<key_prefix>#<hash>")."""
+        items = self.dynamodb.scan(
+            TableName=DRIFT_ENVIRONMENT["STATE_TABLE_NAME"],
+            FilterExpression="begins_with(pk, :prefix)",
+            ExpressionAttributeValues={":prefix": {"S": f"{key_prefix}#"}},
+        )["Items"]
+        return [{name: next(iter(value.values())) for name, value in item.items()} for item in items]
 
     def pass_time_on_claim(self, model_name: str, *, hours: int) -> None:
         """As if the model's last retraining was requested `hours` earlier than recorded."""
@@ -333,7 +405,7 @@ class DriftWorld:
         assert claim is not None
         self.dynamodb.update_item(
             TableName=DRIFT_ENVIRONMENT["STATE_TABLE_NAME"],
-            Key={"pk": {"S": f"retraining#{model_name}"}},
+            Key={"pk": {"S": f"{CLAIM_KEY_PREFIX}{model_name}"}},
             UpdateExpression="SET last_requested = :earlier",
             ExpressionAttributeValues={":earlier": {"N": str(int(claim["last_requested"]) - hours * 3600)}},
         )
@@ -351,8 +423,8 @@ class DriftWorld:
             bus=bus,
             rule=rule,
             pattern={
-                "source": ["mlops.drift-alert"],
-                "detail-type": [RETRAINING_REQUESTED],
+                "source": [RETRAINING_SOURCE],
+                "detail-type": [RETRAINING_DETAIL_TYPE],
                 "detail": {"model_name": [model_name]},
             },
             queue=rule,

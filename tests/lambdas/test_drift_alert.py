@@ -5,7 +5,8 @@ alarm from the EventBridge event to the alert, the retraining request the model'
 receives, the cool-down claim, the audit event and the metrics.
 
 moto models the endpoint, its configuration and models, the model packages, the monitoring job
-(DescribeProcessingJob), S3, SNS, DynamoDB (conditional writes, ALL_OLD on failure) and EventBridge:
+(DescribeProcessingJob), S3, SNS, DynamoDB (conditional writes, ALL_OLD on failure, and the Powertools
+idempotency records the handler keeps in the same state table) and EventBridge:
 both events the function puts reach queues through rules on the audit bus, the retraining request
 through the rule of the model's build stack, matched on the model's name as the platform matches it.
 botocore's Stubber stands in where moto falls short (drift_alert_world.py):
@@ -23,6 +24,7 @@ sets the approval gate's values for the session, under some of the same names.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import Counter
@@ -40,7 +42,15 @@ from moto import mock_aws
 from pydantic import ValidationError
 
 from lambdas.common.aws import RetryableError
-from lambdas.drift_alert import drift
+from lambdas.common.contracts import (
+    DATA_QUALITY,
+    MODEL_QUALITY,
+    alerted_alarm_prefixes,
+    model_quality_alarm_name,
+    monitoring_schedule_name,
+)
+from lambdas.drift_alert.claims import claim_retraining
+from lambdas.drift_alert.message import compose_alert
 from lambdas.drift_alert.models import (
     DriftAlarm,
     DriftAlertSettings,
@@ -52,8 +62,10 @@ from lambdas.drift_alert.models import (
     RetrainingDecision,
     Violation,
 )
+from lambdas.drift_alert.screen import screen
 from tests.lambdas.conftest import LambdaContext
 from tests.lambdas.drift_alert_world import (
+    AUC_VIOLATIONS,
     CHURN_ENDPOINT,
     CHURN_VIOLATIONS,
     DEMAND_ENDPOINT,
@@ -65,6 +77,7 @@ from tests.lambdas.drift_alert_world import (
     RetrainingRequestStubber,
     alarm_event,
     load_handler,
+    model_quality_alarm_event,
     puts,
 )
 from tests.lambdas.event_edits import DELETE, apply_edits, edit
@@ -83,7 +96,8 @@ handler = load_handler()
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
-CHURN_SCHEDULE = f"{CHURN_ENDPOINT}-data-quality"
+CHURN_SCHEDULE = monitoring_schedule_name(CHURN_ENDPOINT, DATA_QUALITY)
+CHURN_QUALITY_SCHEDULE = monitoring_schedule_name(CHURN_ENDPOINT, MODEL_QUALITY)
 STATE_TABLE = DRIFT_ENVIRONMENT["STATE_TABLE_NAME"]
 DAY = 24 * 3600
 
@@ -280,25 +294,106 @@ def test_a_request_of_unknown_outcome_keeps_the_claim_and_the_retry_repeats_the_
 # --- At most one retraining per cool-down ------------------------------------------------------------------
 
 
-def test_a_redelivered_alarm_is_alerted_again_but_requests_nothing(
+def test_a_redelivered_alarm_event_gets_its_outcome_back_and_nothing_is_done_again(
     world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
 ) -> None:
-    for _delivery in range(2):
-        monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    """EventBridge delivers at least once: Powertools idempotency on the event id answers the second
+    delivery from its record in the state table (the monitoring schedule is read once)."""
+    monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
     event = alarm_event()
 
     first = handler.handler(event, lambda_context)
-    again = handler.handler(event, lambda_context)  # EventBridge delivers at least once
+    with recording_calls(all_clients()) as calls:
+        again = handler.handler(event, lambda_context)
+
+    assert calls == []  # nothing read, claimed, requested, published or audited again
+    assert first["replayed"] is False
+    assert again == first | {"replayed": True}
+    assert len(world.retraining_requests("churn")) == len(world.alerts()) == len(world.audit_events()) == 1
+    [record] = world.idempotency_records(handler.IDEMPOTENCY_KEY_PREFIX)
+    assert record["status"] == "COMPLETED"
+    [line] = [line for line in telemetry.logs() if line.get("replayed")]
+    assert line["message"].startswith("duplicate delivery, already handled: drift alarm")
+    # Counted once, when it was handled.
+    assert telemetry.metrics() == Counter({"DriftAlertPublished": 1, "DriftRetrainingRequested": 1})
+
+
+def test_the_retry_of_an_alarm_whose_request_is_recorded_alerts_without_requesting_again(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    """The first attempt requested retraining and recorded it, then failed to publish the alert: the failure
+    leaves no idempotency record, so the retry acts again, and the retraining claim makes it a replay."""
+    for _attempt in range(2):
+        monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    event = alarm_event()
+
+    with failing(handler.CLIENTS.sns, "Publish", aws_error("InternalError", 500)), pytest.raises(RetryableError):
+        handler.handler(event, lambda_context)
+    assert world.idempotency_records(handler.IDEMPOTENCY_KEY_PREFIX) == []
+    retried = handler.handler(event, lambda_context)
 
     [request] = world.retraining_requests("churn")
-    assert first["audit"]["retraining_request_id"] == again["audit"]["retraining_request_id"] == request["id"]
-    assert (first["audit"]["retraining_replayed"], again["audit"]["retraining_replayed"]) == (False, True)
-    alerts = world.alerts()
-    assert len(alerts) == 2
-    assert "this alarm had already requested it; nothing was requested again" in alerts[1]["Message"]
-    assert len(world.audit_events()) == 2
-    # The second delivery is alerted and counted as such, not as a second retraining request.
-    assert telemetry.metrics() == Counter({"DriftAlertPublished": 2, "DriftRetrainingRequested": 1})
+    audit = retried["audit"]
+    assert (audit["retraining"], audit["retraining_request_id"], audit["retraining_replayed"]) == (
+        "requested",
+        request["id"],
+        True,
+    )
+    [alert] = world.alerts()
+    assert "this alarm had already requested it; nothing was requested again" in alert["Message"]
+    assert len(world.audit_events()) == 1
+    # The retry is alerted and counted as such, not as a second retraining request.
+    assert telemetry.metrics() == Counter({"DriftAlertError": 1, "DriftAlertPublished": 1})
+
+
+def test_a_duplicate_delivered_while_the_first_is_in_progress_is_retried_later(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    """The duplicate raises RetryableError (EventBridge retries it), and reads nothing meanwhile."""
+    monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    event = alarm_event()
+    raised: list[RetryableError] = []
+
+    def deliver_again_while_publishing(**_: Any) -> None:
+        if not raised:
+            with pytest.raises(RetryableError) as duplicate:
+                handler.handler(event, lambda_context)
+            raised.append(duplicate.value)
+
+    hook = "before-parameter-build.sns.Publish"
+    handler.CLIENTS.sns.meta.events.register(hook, deliver_again_while_publishing)
+    try:
+        first = handler.handler(event, lambda_context)
+    finally:
+        handler.CLIENTS.sns.meta.events.unregister(hook, deliver_again_while_publishing)
+
+    [error] = raised
+    assert str(error).startswith("idempotency store: Execution already in progress")
+    assert first["result"] == "alerted"
+    assert len(world.alerts()) == len(world.retraining_requests("churn")) == 1
+    [record] = world.idempotency_records(handler.IDEMPOTENCY_KEY_PREFIX)
+    assert record["status"] == "COMPLETED"
+    assert handler.handler(event, lambda_context) == first | {"replayed": True}  # EventBridge's retry
+
+
+def test_an_idempotency_store_that_fails_stops_the_invocation_before_it_acts(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])  # the retry's
+    event = alarm_event()
+
+    throttled = aws_error("ProvisionedThroughputExceededException", 400)
+    with (
+        failing(handler.PERSISTENCE_STORE.client, "PutItem", throttled),
+        recording_calls(all_clients()) as calls,
+        pytest.raises(RetryableError, match="idempotency store: "),
+    ):
+        handler.handler(event, lambda_context)
+
+    assert calls == []
+    assert world.alerts() == world.retraining_requests("churn") == []
+    assert telemetry.metrics() == Counter({"DriftAlertError": 1})
+    assert handler.handler(event, lambda_context)["audit"]["retraining"] == "requested"  # EventBridge's retry
 
 
 # --- One alert per monitoring execution ------------------------------------------------------------------
@@ -425,12 +520,12 @@ def test_the_same_instant_claim_by_two_alarms_goes_to_one(world: DriftWorld) -> 
     settings_ = handler.SETTINGS
 
     def alarm(event_id: str) -> DriftAlarm:
-        screened = drift.screen(alarm_event(event_id=event_id), settings_.endpoints)
+        screened = screen(alarm_event(event_id=event_id), settings_.endpoints)
         assert isinstance(screened, DriftAlarm)
         return screened
 
     def claim(event_id: str) -> dict[str, Any] | None:
-        return drift.claim_retraining(
+        return claim_retraining(
             handler.CLIENTS.dynamodb,
             STATE_TABLE,
             model_name="churn",
@@ -559,12 +654,142 @@ def test_a_model_quality_alarm_reads_the_model_quality_schedule(
     assert "  Violations:\n    - auc (LessThanThreshold): auc 0.71 < 0.8" in alert["Message"]
 
 
+# --- Model quality: the gate metric below its threshold in production -------------------------------------
+
+
+def quality_execution(world: DriftWorld, **kwargs: Any) -> list[dict[str, Any]]:
+    """The latest run of the churn endpoint's model-quality schedule."""
+    return [world.monitoring_execution(schedule=CHURN_QUALITY_SCHEDULE, **kwargs)]
+
+
+def test_a_model_quality_alarm_is_alerted_with_the_degraded_metric_and_requests_retraining(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    # The hourly model-quality run joined predictions with ground truth: AUC fell below the gate's threshold,
+    # and the production template's model-quality alarm went from OK to ALARM.
+    monitoring.answer_latest(CHURN_QUALITY_SCHEDULE, quality_execution(world, report=AUC_VIOLATIONS))
+    alarm_name = model_quality_alarm_name(CHURN_ENDPOINT, "auc")
+
+    outcome = handler.handler(model_quality_alarm_event("auc"), lambda_context)
+
+    [alert] = world.alerts()
+    assert alert["Subject"] == f"Model quality on {CHURN_ENDPOINT}: auc below threshold, retraining requested"
+    message = alert["Message"]
+    for expected in (
+        f"A Model Monitor model-quality alarm went off for the SageMaker endpoint {CHURN_ENDPOINT} (model churn).",
+        f"Alarm:  {alarm_name}",
+        "Reason: Threshold Crossed: 1 out of the last 1 datapoints [0.71 (01/01/26 13:00:00)] was less than the"
+        " threshold (0.8)",
+        f"{CHURN_QUALITY_SCHEDULE}:\n  CompletedWithViolations, scheduled 2026-01-01T13:00:00Z",
+        "  Violations:\n    - auc (LessThanThreshold): Metric auc with 0.71 was LessThanThreshold '0.8'",
+        "  Model-quality metrics in the alarm: auc",
+        f"(s3://mlops-monitoring/monitoring/{CHURN_ENDPOINT}/{CHURN_QUALITY_SCHEDULE}/2026/01/01/13/"
+        "constraint_violations.json)",
+    ):
+        assert expected in message
+    assert "Drift" not in message
+    [request] = world.retraining_requests("churn")
+    assert request["detail"]["alarm_name"] == alarm_name
+    assert f"Retraining requested: event {request['id']} on the audit bus" in message
+    [audit] = world.audit_events()
+    assert {key: audit["detail"][key] for key in ("alarm_name", "monitoring_schedule", "features", "retraining")} == {
+        "alarm_name": alarm_name,
+        "monitoring_schedule": CHURN_QUALITY_SCHEDULE,
+        "features": [],
+        "retraining": "requested",
+    }
+    assert outcome["reason"] == (
+        f"model-quality alarm {alarm_name} on {CHURN_ENDPOINT} alerted [auc]; retraining requested ({request['id']})"
+    )
+    assert telemetry.metrics() == Counter({"DriftAlertPublished": 1, "DriftRetrainingRequested": 1})
+
+
+def test_a_model_quality_alarm_without_a_violations_report_retrains_on_the_alarm_itself(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    """The production template's model-quality job has no baseline constraints: its runs publish the
+    metrics the alarm watches but write no violations report. The alarm's own metric is the evidence."""
+    monitoring.answer_latest(CHURN_QUALITY_SCHEDULE, quality_execution(world, status="Completed"))
+
+    outcome = handler.handler(model_quality_alarm_event("f1"), lambda_context)
+
+    [alert] = world.alerts()
+    assert alert["Subject"] == f"Model quality on {CHURN_ENDPOINT}: f1 below threshold, retraining requested"
+    assert (
+        f"  ! no violations report at s3://mlops-monitoring/monitoring/{CHURN_ENDPOINT}/{CHURN_QUALITY_SCHEDULE}/"
+        in alert["Message"]
+    )
+    assert (outcome["audit"]["retraining"], outcome["audit"].get("violations_report")) == ("requested", None)
+    assert len(world.retraining_requests("churn")) == 1
+
+
+def test_the_model_quality_alarms_of_one_run_send_one_alert(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    execution = quality_execution(world, report=AUC_VIOLATIONS)
+    for _alarm in range(2):
+        monitoring.answer_latest(CHURN_QUALITY_SCHEDULE, execution)
+
+    first = handler.handler(model_quality_alarm_event("auc", event_id="alarm-event-1"), lambda_context)
+    second = handler.handler(model_quality_alarm_event("f1", event_id="alarm-event-2"), lambda_context)
+
+    assert (first["result"], second["result"]) == ("alerted", "already_alerted")
+    assert second["reason"] == (
+        f"{model_quality_alarm_name(CHURN_ENDPOINT, 'f1')}: the execution of {CHURN_QUALITY_SCHEDULE} scheduled"
+        f" 2026-01-01T13:00:00Z was alerted by {model_quality_alarm_name(CHURN_ENDPOINT, 'auc')}, with every"
+        " degraded metric"
+    )
+    assert len(world.alerts()) == len(world.audit_events()) == len(world.retraining_requests("churn")) == 1
+    assert telemetry.metrics() == Counter(
+        {"DriftAlertPublished": 1, "DriftRetrainingRequested": 1, "DriftAlertAlreadySent": 1}
+    )
+
+
+def test_a_model_quality_alarm_after_a_drift_alarm_is_alerted_within_the_same_cooldown(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    """Two schedules, two runs, two alerts; one retraining per model and cool-down."""
+    monitoring.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=CHURN_VIOLATIONS)])
+    monitoring.answer_latest(CHURN_QUALITY_SCHEDULE, quality_execution(world, report=AUC_VIOLATIONS))
+
+    drifted = handler.handler(alarm_event(event_id="alarm-event-1"), lambda_context)
+    degraded = handler.handler(model_quality_alarm_event("auc", event_id="alarm-event-2"), lambda_context)
+
+    [request] = world.retraining_requests("churn")
+    assert (drifted["audit"]["retraining"], degraded["audit"]["retraining"]) == ("requested", "skipped_cooldown")
+    assert degraded["audit"]["retraining_request_id"] == request["id"]
+    [_, alert] = world.alerts()
+    assert alert["Subject"] == f"Model quality on {CHURN_ENDPOINT}: auc below threshold, retraining in cool-down"
+    assert (
+        "Check the model package that retraining produces against this drop in model quality before approving it."
+        in alert["Message"]
+    )
+
+
+def test_a_model_quality_alarm_of_a_model_that_does_not_retrain_is_only_alerted(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    schedule = monitoring_schedule_name(DEMAND_ENDPOINT, MODEL_QUALITY)
+    monitoring.answer_latest(
+        schedule, [world.monitoring_execution(DEMAND_ENDPOINT, report=AUC_VIOLATIONS, schedule=schedule)]
+    )
+
+    outcome = handler.handler(model_quality_alarm_event("auc", endpoint=DEMAND_ENDPOINT), lambda_context)
+
+    assert (outcome["audit"]["monitoring_schedule"], outcome["audit"]["retraining"]) == (schedule, "disabled")
+    [alert] = world.alerts()
+    assert alert["Subject"] == f"Model quality on {DEMAND_ENDPOINT}: auc below threshold, retraining off"
+    assert "Investigate the drop in model quality; if the model needs retraining" in alert["Message"]
+    assert world.retraining_requests("demand") == []
+
+
 def test_the_subject_fits_sns_limit_for_the_longest_endpoint_name() -> None:
     longest = "e" * 63  # SageMaker's limit on endpoint names
     endpoints = {longest: MonitoredEndpoint.model_validate(MONITORED_ENDPOINTS[CHURN_ENDPOINT])}
-    alarm = drift.screen(alarm_event(f"{longest}-drift-x", endpoint=longest), endpoints)
+    alarm = screen(alarm_event(f"{longest}-drift-x", endpoint=longest), endpoints)
     assert isinstance(alarm, DriftAlarm)
     findings = MonitoringFindings(
+        kind=DATA_QUALITY,
         schedule_name=f"{longest}-data-quality",
         violations=[
             Violation(feature_name=f"f{i}", constraint_check_type="baseline_drift_check", description="d")
@@ -573,7 +798,7 @@ def test_the_subject_fits_sns_limit_for_the_longest_endpoint_name() -> None:
     )
     decision = RetrainingDecision(retraining=Retraining.SKIPPED_COOLDOWN)
 
-    subject, _ = drift.compose_alert(alarm, Enrichment(monitoring=findings), decision, region="us-east-1")
+    subject, _ = compose_alert(alarm, Enrichment(monitoring=findings), decision)
 
     assert subject == f"Drift on {longest}: 12 features drifted, re..."
     assert len(subject) == 100  # the retraining decision is in the message
@@ -693,10 +918,15 @@ def test_a_report_that_cannot_be_read_for_lack_of_access_is_noted(
         (
             edit("detail.alarmName", "mlops-fraud-production-drift-tenure"),
             "ignored",
-            "is not named <endpoint>-drift-... for a configured endpoint",
+            "is not named <endpoint>-drift-... or <endpoint>-model-quality-... for a configured endpoint",
         ),
         (edit("detail.alarmName", f"{CHURN_ENDPOINT}-latency-p99"), "ignored", "is not named <endpoint>-drift-"),
         (edit("detail.alarmName", f"{CHURN_ENDPOINT}-driftwood"), "ignored", "is not named <endpoint>-drift-"),
+        (
+            edit("detail.alarmName", f"{CHURN_ENDPOINT}-model-quality"),
+            "ignored",
+            "or <endpoint>-model-quality-... for a configured endpoint",
+        ),
         (edit("source", "aws.sagemaker"), "malformed", "source: Input should be 'aws.cloudwatch'"),
         (edit("detail-type", "CloudWatch Alarm Configuration Change"), "malformed", "detail-type:"),
         (lambda event: None, "malformed", "not a CloudWatch alarm state change event"),
@@ -715,6 +945,7 @@ def test_a_report_that_cannot_be_read_for_lack_of_access_is_noted(
         "unknown-endpoint",
         "not-a-drift-alarm",
         "drift-not-a-word-of-its-own",
+        "model-quality-without-a-metric",
         "other-source",
         "other-detail-type",
         "none",
@@ -957,6 +1188,8 @@ alarm_names = st.sampled_from(
         f"{CHURN_ENDPOINT}-latency",
         "mlops-fraud-production-drift-tenure",
         f"{CHURN_ENDPOINT}-drift-",
+        model_quality_alarm_name(CHURN_ENDPOINT, "auc"),
+        model_quality_alarm_name(DEMAND_ENDPOINT, "f1"),
     ]
 )
 
@@ -1016,7 +1249,7 @@ def test_any_alarm_shaped_event_ends_in_an_outcome(
     if outcome["result"] == Result.ALERTED:
         audit = outcome["audit"]
         assert audit["endpoint_name"] in MONITORED_ENDPOINTS
-        assert audit["alarm_name"].startswith(f"{audit['endpoint_name']}-drift-")
+        assert audit["alarm_name"].startswith(tuple(alerted_alarm_prefixes(audit["endpoint_name"]).values()))
         if audit["retraining"] == Retraining.REQUESTED and not audit["retraining_replayed"]:
             assert audit["retraining_request_id"] in [r["id"] for r in world.retraining_requests("churn")]
     # Whatever arrived, retraining of the churn model is never requested twice within its cool-down.
@@ -1037,6 +1270,9 @@ reports = st.one_of(
 )
 
 
+EVENT_NUMBERS = itertools.count(1)
+
+
 @settings(PROPERTY_SETTINGS, max_examples=30)
 @given(report=reports)
 def test_any_violations_report_still_ends_in_the_alert(
@@ -1044,7 +1280,9 @@ def test_any_violations_report_still_ends_in_the_alert(
 ) -> None:
     with MonitoringStubber(handler.CLIENTS.sagemaker) as stubber:
         stubber.answer_latest(CHURN_SCHEDULE, [world.monitoring_execution(report=report)])
-        outcome = handler.handler(alarm_event(features=("tenure",)), lambda_context)
+        # A new alarm event each time: a redelivered one would be answered from the idempotency store.
+        event = alarm_event(features=("tenure",), event_id=f"alarm-event-{next(EVENT_NUMBERS)}")
+        outcome = handler.handler(event, lambda_context)
 
     hypothesis_event(outcome["audit"]["retraining"])
     assert outcome["result"] == Result.ALERTED

@@ -3,12 +3,17 @@
 Lambda puts the asset's root on the import path and imports the `Handler` setting's module. Each
 asset holds the `lambdas` package with one handler's folder and the shared `lambdas.common`: the
 test imports the handler in a fresh interpreter whose only project code is the asset.
+
+The runtime deployed is the runtime tested: every function gets the Powertools layer of the release
+that lambdas/*/requirements.txt and requirements-dev.txt pin and that the tests import.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Synthesized
+from mlops_constructs.functions import LAMBDAS_DIRECTORY, POWERTOOLS_VERSION
+from tests.conftest import ROOT, Synthesized
 from tests.lambdas.conftest import GATE_ENVIRONMENT, REGION
 from tests.lambdas.drift_alert_world import DRIFT_ENVIRONMENT
 from tests.lambdas.traffic_shift_world import SHIFT_ENVIRONMENT
@@ -68,6 +74,10 @@ def test_each_asset_holds_its_handler_and_the_shared_package_only(synthesized: S
         assert packages == {handler_package, "common"}, name
         assert "lambdas/__init__.py" in files, name
         assert f"lambdas/{handler_package}/handler.py" in files, name
+        # The names every part agrees on ship with every handler, byte for byte the repository's.
+        contracts = root / "lambdas/common/contracts.py"
+        assert contracts.is_file(), f"{name} lacks the contracts module"
+        assert contracts.read_bytes() == (ROOT / "lambdas/common/contracts.py").read_bytes(), name
         assert not [file for file in files if file.endswith((".pyc", "README.md", "requirements.txt"))], name
 
 
@@ -97,3 +107,47 @@ def test_the_asset_imports_its_handler_as_lambda_does(synthesized: Synthesized, 
     assert loaded, name
     assert all(file.is_relative_to(root) for file in loaded), f"{name} loaded project code from outside its asset"
     assert any(file.parts[-2] == "common" for file in loaded), f"{name} does not use lambdas.common"
+
+
+# --- the Powertools release -----------------------------------------------------------------------
+
+POWERTOOLS_PIN = re.compile(r"^aws-lambda-powertools(?:\[[a-z,-]+\])?==(?P<version>\S+)$")
+
+
+def powertools_pins(requirements: Path) -> list[str]:
+    return [
+        match["version"]
+        for line in requirements.read_text().splitlines()
+        if (match := POWERTOOLS_PIN.match(line.split("#", 1)[0].strip()))
+    ]
+
+
+def test_requirements_pin_the_powertools_release_the_layer_is_resolved_for() -> None:
+    handlers = sorted(path.parent for path in LAMBDAS_DIRECTORY.glob("*/handler.py"))
+    assert [path.name for path in handlers] == ["approval_gate", "drift_alert", "traffic_shift"]
+    for requirements in [*(handler / "requirements.txt" for handler in handlers), ROOT / "requirements-dev.txt"]:
+        assert powertools_pins(requirements) == [POWERTOOLS_VERSION], requirements.relative_to(ROOT)
+
+
+def test_the_tests_import_the_powertools_release_the_functions_run() -> None:
+    assert importlib.metadata.version("aws-lambda-powertools") == POWERTOOLS_VERSION
+
+
+def test_every_function_runs_the_layer_of_that_release(synthesized: Synthesized) -> None:
+    """Resolved at deploy time from the parameter Powertools publishes for a release, an architecture and
+    a runtime (/aws/service/powertools/python/{arch}/{runtime}/{version}): the function's own."""
+    functions = 0
+    for stack in synthesized.assembly.stacks:
+        parameters = stack.template.get("Parameters", {})
+        for resource in stack.template["Resources"].values():
+            function = resource["Properties"]
+            if resource["Type"] != "AWS::Lambda::Function" or not function.get("Handler", "").startswith("lambdas."):
+                continue
+            functions += 1
+            ((architecture,), runtime) = function["Architectures"], function["Runtime"]
+            (layer,) = function["Layers"]
+            assert parameters[layer["Ref"]] == {
+                "Type": "AWS::SSM::Parameter::Value<String>",
+                "Default": f"/aws/service/powertools/python/{architecture}/{runtime}/{POWERTOOLS_VERSION}",
+            }, stack.stack_name
+    assert functions == len(ENVIRONMENT_BY_SERVICE)

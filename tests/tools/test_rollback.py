@@ -343,7 +343,7 @@ class TestRefusals:
                 stubber.deactivate()
 
     def test_a_missing_stack_is_refused(self, account: FakeAccount) -> None:
-        with pytest.raises(RollbackRefused, match=f"stack {PLATFORM}-churn-staging: .*does not exist"):
+        with pytest.raises(RollbackRefused, match=f"stack {PLATFORM}-churn-staging does not exist"):
             rollback.rollback(
                 account.clients,
                 Target(platform_name=PLATFORM, model="churn", stage="staging", package_arn=KNOWN_GOOD),
@@ -767,11 +767,13 @@ class TestBaselines:
             name=STACK,
             stack_id=STACK_ID,
             status="UPDATE_COMPLETE",
-            champion=CHAMPION,
-            challenger=CHALLENGER,
-            other_parameters=("ExecutionRoleArn", "BaselineStatisticsS3Uri", "BaselineConstraintsS3Uri"),
-            capabilities=(),
-            role_arn=None,
+            parameters={
+                "ChampionModelPackageArn": CHAMPION,
+                "ChallengerModelPackageArn": CHALLENGER,
+                "ExecutionRoleArn": "arn:aws:iam::123456789012:role/serving",
+                "BaselineStatisticsS3Uri": "",
+                "BaselineConstraintsS3Uri": "",
+            },
         )
         baselines = {"BaselineStatisticsS3Uri": self.STATISTICS, "BaselineConstraintsS3Uri": self.CONSTRAINTS}
         assert rollback.update_parameters(stack, "arn:package", baselines) == [

@@ -36,6 +36,20 @@ def test_bad_config_fails_naming_file_and_field(tmp_path: Path) -> None:
     assert not list((tmp_path / "cdk.out").glob("*.template.json")), "nothing may be synthesized from a bad config"
 
 
+def test_a_region_the_platform_cannot_serve_fails_synth_without_a_traceback(tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["environment"]["region"] = "ca-west-1"
+    config_path = tmp_path / "unserved.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    result = run_app(tmp_path, config_path)
+    assert result.returncode != 0
+    assert f"{config_path}: environment.region: Value error, the platform cannot serve models in 'ca-west-1'" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "cdk.out").glob("*.template.json"))
+
+
 def test_config_override_synthesizes_with_the_compliance_checks(tmp_path: Path) -> None:
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw["name"] = "teamb"

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from config.regions import SUPPORTED_REGIONS
 from config.schema import LOG_RETENTION_DAYS
 from mlops_constructs.retention import SUPPORTED_RETENTION_DAYS
 
@@ -65,6 +66,12 @@ def _duplicate_first(key: str) -> Callable[[dict[str, Any]], None]:
         pytest.param(_set("environment.account", "12345"), "environment.account", "pattern", id="short-account"),
         pytest.param(
             _set("environment.region", "eu-west1"), "environment.region", "not an AWS region", id="bad-region"
+        ),
+        pytest.param(
+            _set("environment.region", "ca-west-1"),
+            "environment.region",
+            "cannot serve models in 'ca-west-1'",
+            id="unserved-region",
         ),
         pytest.param(_set("models.0.instance_typo", {}), "models[0].instance_typo", "Extra inputs", id="unknown-key"),
         pytest.param(
@@ -224,6 +231,42 @@ def _duplicate_first(key: str) -> Callable[[dict[str, Any]], None]:
         pytest.param(
             _set("retention.log_days", 100), "retention.log_days", "not a CloudWatch Logs retention", id="retention"
         ),
+        pytest.param(
+            _set("retention.trail_object_lock_mode", "governance"),
+            "retention.trail_object_lock_mode",
+            "Input should be 'GOVERNANCE' or 'COMPLIANCE'",
+            id="trail-lock-mode",
+        ),
+        pytest.param(
+            _set("retention.trail_object_lock_mode", "LEGAL_HOLD"),
+            "retention.trail_object_lock_mode",
+            "Input should be 'GOVERNANCE' or 'COMPLIANCE'",
+            id="trail-lock-unknown-mode",
+        ),
+        pytest.param(
+            _set("retention.trail_object_lock_days", 0),
+            "retention.trail_object_lock_days",
+            "greater than or equal to 1",
+            id="trail-lock-zero-days",
+        ),
+        pytest.param(
+            _set("retention.trail_object_lock_days", -30),
+            "retention.trail_object_lock_days",
+            "greater than or equal to 1",
+            id="trail-lock-negative-days",
+        ),
+        pytest.param(
+            _set("retention.trail_object_lock_days", 36500),
+            "retention.trail_object_lock_days",
+            "less than or equal to 3653",
+            id="trail-lock-a-century",
+        ),
+        pytest.param(
+            _set("retention.trail_object_lock_days", "365"),
+            "retention.trail_object_lock_days",
+            "valid integer",
+            id="trail-lock-days-as-string",
+        ),
         pytest.param(_set("alerts.emails", ["not-an-email"]), "alerts.emails[0]", "pattern", id="email"),
         pytest.param(_set("name", "MLOps"), "name", "pattern", id="platform-name"),
     ],
@@ -267,6 +310,24 @@ def test_every_error_is_listed_at_once(tmp_path: Path) -> None:
     assert "budget.monthly_limit_usd" in str(error.value)
 
 
+def test_a_region_without_model_monitor_fails_as_config_naming_the_field(tmp_path: Path) -> None:
+    """ca-west-1 exists but has no Model Monitor image: a ConfigError at load, before any construct
+    (it used to pass validation and fail `cdk synth` with a bare ValueError from the monitor)."""
+    assert "ca-west-1" not in SUPPORTED_REGIONS
+    path = write_config(tmp_path, _set("environment.region", "ca-west-1"))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    (line,) = [line for line in str(error.value).splitlines() if "ca-west-1" in line]
+    assert line.strip().startswith(f"{path}: environment.region: Value error, the platform cannot serve models")
+    assert "eu-west-1" in line, "the message lists the regions that work"
+    assert "Traceback" not in str(error.value)
+
+
+@pytest.mark.parametrize("region", sorted(SUPPORTED_REGIONS))
+def test_every_region_with_model_monitor_is_accepted(tmp_path: Path, region: str) -> None:
+    assert load_config(write_config(tmp_path, _set("environment.region", region))).environment.region == region
+
+
 def test_own_account_needs_no_registry_grant() -> None:
     config = load_config()
     environment = config.environment.model_copy(
@@ -277,6 +338,23 @@ def test_own_account_needs_no_registry_grant() -> None:
         }
     )
     assert environment.registry_reader_accounts() == ["109876543210"]
+
+
+def test_trail_object_lock_defaults_to_a_year_in_governance_mode(tmp_path: Path) -> None:
+    def without_lock_keys(raw: dict[str, Any]) -> None:
+        del raw["retention"]["trail_object_lock_mode"], raw["retention"]["trail_object_lock_days"]
+
+    retention = load_config(write_config(tmp_path, without_lock_keys)).retention
+    assert (retention.trail_object_lock_mode, retention.trail_object_lock_days) == ("GOVERNANCE", 365)
+
+
+@pytest.mark.parametrize(("mode", "days"), [("GOVERNANCE", 1), ("COMPLIANCE", 2557), ("COMPLIANCE", 3653)])
+def test_valid_trail_object_locks_are_accepted(tmp_path: Path, mode: str, days: int) -> None:
+    def lock(raw: dict[str, Any]) -> None:
+        raw["retention"] |= {"trail_object_lock_mode": mode, "trail_object_lock_days": days}
+
+    retention = load_config(write_config(tmp_path, lock)).retention
+    assert (retention.trail_object_lock_mode, retention.trail_object_lock_days) == (mode, days)
 
 
 def test_schema_and_cdk_agree_on_log_retention() -> None:

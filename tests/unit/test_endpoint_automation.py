@@ -34,12 +34,18 @@ def rules(template: Template) -> Mapping[str, Any]:
     return template.find_resources("AWS::Events::Rule")
 
 
-def test_drift_alarms_going_into_alarm_reach_the_drift_alert(churn_deploy: Template) -> None:
+def test_drift_and_model_quality_alarms_going_into_alarm_reach_the_drift_alert(churn_deploy: Template) -> None:
     rule = next(v["Properties"] for k, v in rules(churn_deploy).items() if k.startswith("AutomationDriftAlarms"))
     assert rule["EventPattern"] == {
         "source": ["aws.cloudwatch"],
         "detail-type": ["CloudWatch Alarm State Change"],
-        "detail": {"alarmName": [{"prefix": "mlops-churn-production-drift-"}], "state": {"value": ["ALARM"]}},
+        "detail": {
+            "alarmName": [
+                {"prefix": "mlops-churn-production-drift-"},
+                {"prefix": "mlops-churn-production-model-quality-"},
+            ],
+            "state": {"value": ["ALARM"]},
+        },
     }
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [DRIFT_FUNCTION, "Arn"]}
@@ -64,6 +70,21 @@ def test_drift_alert_knows_its_endpoint_cooldown_and_retraining_choice(
     assert table["DeletionPolicy"] == "Retain"
     assert table["Properties"]["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    # The state table holds the claims and the Powertools idempotency records (key attribute "pk").
+    (policy,) = [
+        v["Properties"]
+        for k, v in churn_deploy.find_resources("AWS::IAM::Policy").items()
+        if k.startswith("AutomationDriftAlertRoleDefaultPolicy")
+    ]
+    table_arn = {"Fn::GetAtt": [table_id, "Arn"]}
+    [table_statement] = [
+        s
+        for s in policy["PolicyDocument"]["Statement"]
+        if table_arn in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    ]
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= set(
+        table_statement["Action"]
+    )
     assert variables["AUDIT_EVENT_BUS_NAME"] == {
         "Fn::Select": [1, {"Fn::Split": ["/", {"Fn::Select": [5, {"Fn::Split": [":", AUDIT_BUS_IMPORT]}]}]}]
     }
@@ -138,7 +159,7 @@ def test_handler_failures_alarm_the_topic(churn_deploy: Template, prefix: str) -
         for k, v in churn_deploy.find_resources("AWS::CloudWatch::Alarm").items()
         if k.startswith(prefix)
     }
-    assert {k.removeprefix(prefix)[:-8] for k in alarms} == {"ErrorAlarm", "DeadLetterAlarm"}
+    assert {k.removeprefix(prefix)[:-8] for k in alarms} == {"ErrorAlarm", "DeadLetterAlarm", "EventDeadLetterAlarm"}
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [
             {"Fn::ImportValue": "mlops-governance:ExportsOutputRefAlertsTopicCF7C81C9D535FDD6"}

@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match, Template
 from config.schema import PlatformConfig
 from stacks.governance_stack import GovernanceStack
 from tests.conftest import cdk_json_context
-from tests.iam_evaluation import role_principal
+from tests.iam_evaluation import Principal, key_policy, role_principal
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 # Stateful resources keep these logical ids: a change would make CloudFormation replace them.
@@ -85,6 +85,9 @@ def test_key_policy_lets_only_the_named_services_use_the_key(governance: Templat
         ],
         "EventBridgeEncryptsTheAuditBusAndArchive": "events.amazonaws.com",
     }
+    assert [sid for sid, statement in statements.items() if statement["Effect"] == "Deny"] == [
+        "GrantsOnlyForAwsResources"
+    ]
     # Every service statement is pinned to this account: no confused deputy across accounts.
     trail = statements["CloudTrailEncryptsThisAccountsTrails"]
     assert trail["Action"] == "kms:GenerateDataKey*"
@@ -105,6 +108,81 @@ def test_key_policy_lets_only_the_named_services_use_the_key(governance: Templat
         f"arn:aws:events:{REGION}:{ACCOUNT}:archive/mlops-audit-archive",
     ]
     assert "kms:*" not in [a for s in statements.values() if "Service" in s["Principal"] for a in s["Action"]]
+
+
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+FOR_AWS_RESOURCE = {"kms:GrantIsForAWSResource": "true"}
+FOR_A_PRINCIPAL = {"kms:GrantIsForAWSResource": "false"}
+
+
+def test_key_policy_denies_grants_that_are_not_for_aws_resources(governance: Template) -> None:
+    """AWS Control Tower's CT.KMS.PR.3 statement, exactly: CreateGrant only, everyone, fail-closed."""
+    assert key_statements(governance)["GrantsOnlyForAwsResources"] == {
+        "Sid": "GrantsOnlyForAwsResources",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "kms:CreateGrant",
+        "Resource": "*",
+        "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}},
+    }
+
+
+@pytest.fixture(scope="module")
+def key_administrator() -> Principal:
+    """Anyone in the account someone gave every KMS permission (an administrator, a careless policy)."""
+    return Principal(
+        identity_statements=[{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}], boundary_statements=None
+    )
+
+
+def test_an_identity_policy_cannot_create_grants_for_principals(
+    governance: Template, key_administrator: Principal
+) -> None:
+    policy = key_policy(governance, KEY)
+    # IAM alone would allow it: the key policy is what stops it.
+    assert key_administrator.is_allowed("kms:CreateGrant", KEY_ARN, **FOR_A_PRINCIPAL)
+    assert not key_administrator.is_allowed_on_key(policy, "kms:CreateGrant", KEY_ARN, **FOR_A_PRINCIPAL)
+    assert not key_administrator.is_allowed_on_key(policy, "kms:CreateGrant", KEY_ARN)  # no key: fails closed
+    assert key_administrator.is_allowed_on_key(policy, "kms:CreateGrant", KEY_ARN, **FOR_AWS_RESOURCE)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "kms:PutKeyPolicy",
+        "kms:EnableKeyRotation",
+        "kms:ScheduleKeyDeletion",
+        "kms:DescribeKey",
+        "kms:ListGrants",
+        "kms:RevokeGrant",
+        "kms:RetireGrant",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    ],
+)
+def test_administrators_still_manage_the_key_and_its_grants(
+    governance: Template, key_administrator: Principal, action: str
+) -> None:
+    assert key_administrator.is_allowed_on_key(key_policy(governance, KEY), action, KEY_ARN, **FOR_A_PRINCIPAL)
+
+
+def test_roles_that_let_services_create_grants_still_can(governance: Template, churn_deploy: Template) -> None:
+    """The deployment role lets SageMaker encrypt endpoint volumes with a grant: the deny must not break it."""
+    imports = {
+        output["Export"]["Name"]: KEY_ARN
+        for output in governance.find_outputs("*").values()
+        if "Export" in output and output["Value"] == {"Fn::GetAtt": [KEY, "Arn"]}
+    }
+    policy = key_policy(governance, KEY)
+    granting = {}
+    for role_id in resources(churn_deploy, "AWS::IAM::Role"):
+        role = role_principal(churn_deploy, role_id, boundary_from=governance, imports=imports)
+        if role.is_allowed("kms:CreateGrant", KEY_ARN, **FOR_AWS_RESOURCE):
+            granting[role_id] = role
+    assert [role_id for role_id in granting if role_id.startswith("DeployDeploymentRole")], granting
+    for role_id, role in granting.items():
+        assert role.is_allowed_on_key(policy, "kms:CreateGrant", KEY_ARN, **FOR_AWS_RESOURCE), role_id
+        assert not role.is_allowed_on_key(policy, "kms:CreateGrant", KEY_ARN, **FOR_A_PRINCIPAL), role_id
 
 
 # --- buckets --------------------------------------------------------------------------------------
@@ -162,6 +240,59 @@ def test_audit_files_are_archived_never_deleted(governance: Template) -> None:
     assert rules[0]["Transitions"] == [{"StorageClass": "GLACIER", "TransitionInDays": 90}]
     assert "ExpirationInDays" not in rules[0]
     assert "NoncurrentVersionExpiration" not in rules[0]
+
+
+def test_trail_files_are_locked_for_the_configured_retention(
+    governance: Template, default_config: PlatformConfig
+) -> None:
+    bucket = governance.to_json()["Resources"][TRAIL_BUCKET]
+    assert bucket["Properties"]["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {
+            "DefaultRetention": {
+                "Mode": default_config.retention.trail_object_lock_mode,
+                "Days": default_config.retention.trail_object_lock_days,
+            }
+        },
+    }
+    assert (default_config.retention.trail_object_lock_mode, default_config.retention.trail_object_lock_days) == (
+        "GOVERNANCE",
+        365,
+    )
+    # Object Lock needs versioning, and the bucket must survive both deletion and replacement.
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_enabling_the_lock_on_a_deployed_trail_bucket_does_not_replace_it(governance: Template) -> None:
+    """CloudFormation replaces a bucket whose top-level ObjectLockEnabled changes ("Update requires:
+    Replacement"); the nested ObjectLockConfiguration is updated in place. A deployed trail bucket
+    must keep its logical id and must not get the top-level property, or its files would be left
+    behind in a retained bucket the stack no longer manages."""
+    trail_buckets = [
+        bucket_id
+        for bucket_id, bucket in resources(governance, "AWS::S3::Bucket").items()
+        if "ObjectLockConfiguration" in bucket["Properties"]
+    ]
+    assert trail_buckets == [TRAIL_BUCKET]
+    assert "ObjectLockEnabled" not in resources(governance, "AWS::S3::Bucket")[TRAIL_BUCKET]["Properties"]
+    trail = next(iter(resources(governance, "AWS::CloudTrail::Trail").values()))["Properties"]
+    assert trail["S3BucketName"] == {"Ref": TRAIL_BUCKET}
+
+
+def test_configured_compliance_lock_reaches_the_trail_bucket(default_config: PlatformConfig) -> None:
+    config = default_config.model_copy(
+        update={
+            "retention": default_config.retention.model_copy(
+                update={"trail_object_lock_mode": "COMPLIANCE", "trail_object_lock_days": 2557}
+            )
+        }
+    )
+    stack = GovernanceStack(
+        App(context=cdk_json_context()), "Locked", config=config, env=Environment(account=ACCOUNT, region=REGION)
+    )
+    bucket = Template.from_stack(stack).to_json()["Resources"][TRAIL_BUCKET]["Properties"]
+    assert bucket["ObjectLockConfiguration"]["Rule"] == {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2557}}
 
 
 def test_access_log_bucket_accepts_logs_from_s3_logging_service_only(governance: Template) -> None:

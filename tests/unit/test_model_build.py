@@ -11,7 +11,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from config.schema import DeploymentAccountsConfig, PlatformConfig
-from mlops_constructs.model_project import model_settings, stage_seed
+from mlops_constructs.model_project import model_settings, seed_asset
 from tests.iam_evaluation import role_principal
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -131,7 +131,7 @@ def test_seed_is_staged_with_the_models_settings(tmp_path: Path, default_config:
         (seed / local_state).write_text("local state")
     settings = model_settings(default_config.models[0])
 
-    staged = stage_seed(seed, settings)
+    staged = seed_asset(seed, settings)
 
     files = sorted(str(path.relative_to(staged)) for path in staged.rglob("*") if path.is_file())
     assert files == ["model_config.json", "pipelines/run.py"]
@@ -145,9 +145,9 @@ def test_seed_is_staged_with_the_models_settings(tmp_path: Path, default_config:
         "inference_instance_types": ["ml.m5.large"],
         "feature_group_name": "churn-customer-features",
     }
-    assert stage_seed(seed, settings) == staged, "same content, same directory: repeated synths reuse it"
+    assert seed_asset(seed, settings) == staged, "same content, same directory: repeated synths reuse it"
     (seed / "pipelines" / "run.py").write_text("print('changed')\n")
-    assert stage_seed(seed, settings) != staged, "changed content must produce a new asset"
+    assert seed_asset(seed, settings) != staged, "changed content must produce a new asset"
 
 
 # --- pipeline -------------------------------------------------------------------------------------

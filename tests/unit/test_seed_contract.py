@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 
 from config.schema import PlatformConfig
-from mlops_constructs.model_project import SEED_DIRECTORY, model_settings, stage_seed
+from mlops_constructs.model_project import SEED_DIRECTORY, model_settings, seed_asset
 
 
 def _seed_config_module() -> ModuleType:
@@ -33,7 +33,7 @@ def seed_config() -> ModuleType:
 def test_the_seed_accepts_the_settings_the_platform_writes(
     seed_config: ModuleType, default_config: PlatformConfig, tmp_path: Path
 ) -> None:
-    staged = stage_seed(SEED_DIRECTORY, model_settings(default_config.models[0]))
+    staged = seed_asset(SEED_DIRECTORY, model_settings(default_config.models[0]))
     loaded = seed_config.load_model_config(staged / "model_config.json")
     assert loaded.model_name == "churn"
     assert loaded.pipeline_name == "churn-build"

@@ -12,6 +12,7 @@ import pytest
 from aws_cdk import App, Environment
 
 from config.schema import PlatformConfig
+from lambdas.common.contracts import MODEL_TAG, PLATFORM_TAG
 from mlops_constructs.compliance import rule_packs
 from mlops_constructs.serving import ServingTemplateStack
 
@@ -307,13 +308,20 @@ def test_each_monitored_feature_has_a_drift_alarm(production: dict[str, Any], de
     assert "AlarmActions" not in alarm, "EventBridge takes drift alarms to the drift alert Lambda"
 
 
-def test_model_quality_monitor_when_ground_truth_is_configured(default_config: PlatformConfig) -> None:
+@pytest.fixture(scope="module")
+def with_ground_truth(default_config: PlatformConfig) -> tuple[App, dict[str, Any]]:
+    """The production template of the default model with labels at a ground-truth location."""
     model = default_config.models[0]
     monitoring = model.monitoring.model_copy(update={"ground_truth_s3_uri": "s3://labels/churn/"})
     config = default_config.model_copy(update={"models": [model.model_copy(update={"monitoring": monitoring})]})
-    _, template = _render(config)
+    return _render(config)
+
+
+def test_model_quality_monitor_when_ground_truth_is_configured(with_ground_truth: tuple[App, dict[str, Any]]) -> None:
+    _, template = with_ground_truth
     job = only(template, "AWS::SageMaker::ModelQualityJobDefinition")["Properties"]
     assert job["ModelQualityAppSpecification"]["ProblemType"] == "BinaryClassification"
+    assert job["ModelQualityAppSpecification"]["Environment"] == {"publish_cloudwatch_metrics": "Enabled"}
     assert job["ModelQualityJobInput"]["GroundTruthS3Input"] == {"S3Uri": "s3://labels/churn/"}
     assert job["ModelQualityJobInput"]["EndpointInput"]["ProbabilityAttribute"] == "predictions[0].churn_probability"
     assert job["NetworkConfig"]["EnableNetworkIsolation"] is True
@@ -324,5 +332,83 @@ def test_model_quality_monitor_when_ground_truth_is_configured(default_config: P
     assert names == {"mlops-churn-production-data-quality", "mlops-churn-production-model-quality"}
 
 
+def test_the_gate_metric_falling_below_its_threshold_in_production_alarms(
+    with_ground_truth: tuple[App, dict[str, Any]], default_config: PlatformConfig
+) -> None:
+    """The drift alert's rule matches the name (test_endpoint_automation.py); the handler reads the
+    model-quality schedule named in the dimensions (tests/lambdas/test_drift_alert.py)."""
+    _, template = with_ground_truth
+    gate = default_config.models[0].metric
+    quality = [
+        {key: value for key, value in alarm["Properties"].items() if key != "Tags"}
+        for alarm in of_type(template, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == "aws/sagemaker/Endpoints/model-metrics"
+    ]
+    assert quality == [
+        {
+            "AlarmName": f"mlops-churn-production-model-quality-{gate.name}",
+            "AlarmDescription": f"Model-quality {gate.name} of mlops-churn-production below the gate's {gate.threshold}",
+            "Namespace": "aws/sagemaker/Endpoints/model-metrics",
+            "MetricName": gate.name,  # Model Monitor publishes auc, f1, accuracy, precision, recall by these names
+            "Dimensions": [
+                {"Name": "Endpoint", "Value": "mlops-churn-production"},
+                {"Name": "MonitoringSchedule", "Value": "mlops-churn-production-model-quality"},
+            ],
+            "Statistic": "Minimum",
+            "Period": 3600,
+            "EvaluationPeriods": 1,
+            "Threshold": gate.threshold,
+            "ComparisonOperator": "LessThanThreshold",  # every gate metric is higher-is-better
+            "TreatMissingData": "notBreaching",
+        }
+    ], "no action of its own: EventBridge takes it to the drift alert"
+    (alarm_id,) = [
+        logical_id
+        for logical_id, alarm in of_type(template, "AWS::CloudWatch::Alarm").items()
+        if alarm["Properties"].get("Namespace") == "aws/sagemaker/Endpoints/model-metrics"
+    ]
+    assert "Condition" not in template["Resources"][alarm_id], "the model-quality schedule needs no baseline"
+
+
+def test_the_model_quality_monitor_passes_the_rule_packs(with_ground_truth: tuple[App, dict[str, Any]]) -> None:
+    app, _ = with_ground_truth
+    for pack in rule_packs(app):
+        report = pack.validate_scope(app)
+        assert report.success, [v.rule_name for v in report.violations]
+
+
 def test_no_model_quality_monitor_without_ground_truth(production: dict[str, Any]) -> None:
     assert not of_type(production, "AWS::SageMaker::ModelQualityJobDefinition")
+    assert not [
+        alarm
+        for alarm in of_type(production, "AWS::CloudWatch::Alarm").values()
+        if "-model-quality-" in alarm["Properties"].get("AlarmName", "")
+    ]
+
+
+# Resources with generated names (models, endpoint configs, job definitions, scalable targets) are
+# reachable by the model's CloudFormation role only through this tag (tests/unit/test_model_isolation.py).
+TAGGED_FOR_THE_DEPLOYMENT_ROLE = (
+    "AWS::SageMaker::Model",
+    "AWS::SageMaker::EndpointConfig",
+    "AWS::SageMaker::Endpoint",
+    "AWS::SageMaker::DataQualityJobDefinition",
+    "AWS::SageMaker::MonitoringSchedule",
+    "AWS::ApplicationAutoScaling::ScalableTarget",
+)
+
+
+@pytest.mark.parametrize("stage", ["staging", "production"])
+def test_every_serving_resource_carries_the_model_tag(serving_templates: dict[str, dict], stage: str) -> None:
+    tagged = [
+        (logical_id, resource["Type"])
+        for logical_id, resource in serving_templates[stage]["Resources"].items()
+        if resource["Type"] in TAGGED_FOR_THE_DEPLOYMENT_ROLE
+    ]
+    assert tagged, f"{stage} creates none of {TAGGED_FOR_THE_DEPLOYMENT_ROLE}"
+    for logical_id, resource_type in tagged:
+        tags = serving_templates[stage]["Resources"][logical_id]["Properties"]["Tags"]
+        # Scalable targets take tags as a list of {Key, Value} too.
+        pairs = {tag["Key"]: tag["Value"] for tag in tags}
+        assert pairs.get(MODEL_TAG) == "churn", (logical_id, resource_type, tags)
+        assert pairs.get(PLATFORM_TAG) == "mlops", (logical_id, resource_type, tags)

@@ -1,8 +1,8 @@
-"""Content-addressed staging of asset directories that synth composes from several sources.
+"""Content-addressed asset directories that synth composes from several sources.
 
 An asset whose content is assembled at synth time (the seed with a model's settings, a Lambda
 handler with the shared package, the deploy pipeline's templates) is written to
-`<temp dir>/mlops-staging/<kind>/<hash of the content>`: repeated synths reuse the directory, CDK's asset hash
+`<temp dir>/mlops-assets/<kind>/<hash of the content>`: repeated synths reuse the directory, CDK's asset hash
 changes only when the content does, and concurrent synths never see a half-written directory.
 """
 
@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from fnmatch import fnmatch
 from pathlib import Path
 
-# Everything staged lives below this directory (`make clean` removes it).
-STAGING_ROOT = Path(tempfile.gettempdir()) / "mlops-staging"
-# A staged file: generated text, or a file of the repository copied with its permission bits.
+# Every composed asset directory lives below this one (`make clean` removes it).
+ASSETS_ROOT = Path(tempfile.gettempdir()) / "mlops-assets"
+# A file of an asset: generated text, or a file of the repository copied with its permission bits.
 Content = str | Path
 
 
@@ -35,7 +35,7 @@ def tree(directory: Path, *, excludes: Iterable[str] = (), under: str = "") -> d
     return files
 
 
-def stage(kind: str, files: Mapping[str, Content]) -> Path:
+def compose(kind: str, files: Mapping[str, Content]) -> Path:
     """Write `files` (relative path -> content) into the content-addressed directory of `kind`."""
     digest = hashlib.sha256()
     for name in sorted(files):
@@ -44,7 +44,7 @@ def stage(kind: str, files: Mapping[str, Content]) -> Path:
         mode = stat.S_IMODE(content.stat().st_mode) if isinstance(content, Path) else 0o644
         for part in (name.encode(), str(mode).encode(), data):
             digest.update(len(part).to_bytes(8, "big") + part)
-    staged = STAGING_ROOT / kind / digest.hexdigest()[:16]
+    staged = ASSETS_ROOT / kind / digest.hexdigest()[:16]
     if staged.exists():
         return staged
     partial = staged.with_name(f"{staged.name}.{os.getpid()}.partial")
@@ -58,6 +58,6 @@ def stage(kind: str, files: Mapping[str, Content]) -> Path:
             target.write_text(content)
     try:
         partial.rename(staged)
-    except OSError:  # another synth staged the same content first: theirs is identical
+    except OSError:  # another synth composed the same content first: theirs is identical
         shutil.rmtree(partial, ignore_errors=True)
     return staged

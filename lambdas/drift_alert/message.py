@@ -1,0 +1,195 @@
+"""What the drift alert says: the SNS alert a person acts on, the audit record, the log line's summary.
+
+A drift alarm (data quality) names drifted features; a model-quality alarm names the model's metrics
+that fell below their threshold. Everything else reads the same for both.
+"""
+
+from __future__ import annotations
+
+from lambdas.common.aws import sns_subject
+from lambdas.common.endpoints import ServingVariant
+from lambdas.drift_alert.models import (
+    AuditRecord,
+    DriftAlarm,
+    Enrichment,
+    PackageRecord,
+    Retraining,
+    RetrainingDecision,
+    Violation,
+)
+
+# Violations listed in the alert; the report has them all (an SNS message is at most 256 KB).
+MAX_LISTED_VIOLATIONS = 50
+
+_RETRAINING_WORDS = {
+    Retraining.REQUESTED: "requested",
+    Retraining.SKIPPED_COOLDOWN: "in cool-down",
+    Retraining.DISABLED: "off",
+    Retraining.SKIPPED_NO_DRIFT: "not requested",
+    Retraining.FAILED: "request FAILED",
+}
+
+
+def compose_alert(alarm: DriftAlarm, enrichment: Enrichment, decision: RetrainingDecision) -> tuple[str, str]:
+    """The SNS subject (ASCII, at most 100 characters) and the plain-text message."""
+    change, monitoring, model = alarm.change, enrichment.monitoring, alarm.endpoint
+    subject = sns_subject(f"{_headline(alarm, enrichment)}, retraining {_RETRAINING_WORDS[decision.retraining]}")
+
+    lines = [
+        f"A Model Monitor {_alarm_words(enrichment)} went off for the SageMaker endpoint {alarm.endpoint_name}"
+        f" (model {model.model_name}).",
+        "",
+        f"Alarm:  {change.alarm_name}",
+        f"State:  {change.previous_state.value if change.previous_state else 'unknown'} -> {change.state.value}"
+        f" at {change.state.timestamp or alarm.event_time or 'an unknown time'}",
+        f"Reason: {change.state.reason or 'none given'}",
+        "",
+        "Serving (variant: model package, share of traffic):",
+    ]
+    lines += [f"  - {_variant_line(variant)}" for variant in enrichment.variants] or ["  (unknown)"]
+    lines += [f"  ! {note}" for note in enrichment.endpoint_notes]
+
+    lines += ["", f"Latest execution of the monitoring schedule {monitoring.schedule_name}:"]
+    if monitoring.execution_status:
+        scheduled = f", scheduled {monitoring.scheduled_time}" if monitoring.scheduled_time else ""
+        lines.append(f"  {monitoring.execution_status}{scheduled}")
+    if monitoring.failure_reason:
+        lines.append(f"  Failure: {monitoring.failure_reason}")
+    lines += _violation_lines("Drifted features", monitoring.drift_violations)
+    others_title = "Other violations" if monitoring.drift_violations else "Violations"
+    lines += _violation_lines(others_title, monitoring.other_violations)
+    if enrichment.alarm_features:
+        lines.append(f"  Drift metrics in the alarm: {', '.join(enrichment.alarm_features)}")
+    if enrichment.alarm_metrics:
+        lines.append(f"  Model-quality metrics in the alarm: {', '.join(enrichment.alarm_metrics)}")
+    lines += [f"  ! {note}" for note in monitoring.notes]
+    if monitoring.report_url:
+        lines += ["", f"Violations report: {monitoring.report_url}", f"  ({monitoring.report_uri})"]
+    else:
+        lines += ["", "Violations report: not available (see above)."]
+
+    lines += ["", "What happens next:", *(f"  {line}" for line in _next_steps(alarm, enrichment, decision))]
+    return subject, "\n".join(lines)
+
+
+def audit_record(alarm: DriftAlarm, enrichment: Enrichment, decision: RetrainingDecision) -> AuditRecord:
+    return AuditRecord(
+        endpoint_name=alarm.endpoint_name,
+        model_name=alarm.endpoint.model_name,
+        alarm_name=alarm.change.alarm_name,
+        alarm_event_id=alarm.event_id,
+        state_reason=alarm.change.state.reason,
+        monitoring_schedule=enrichment.monitoring.schedule_name,
+        execution_status=enrichment.monitoring.execution_status,
+        features=enrichment.drifted_features,
+        violations_report=enrichment.monitoring.report_uri,
+        packages=[
+            PackageRecord(variant_name=v.variant_name, model_package_arn=v.model_package_arn, weight=v.weight)
+            for v in enrichment.variants
+        ],
+        retraining=decision.retraining,
+        retraining_request_id=decision.retraining_request_id,
+        retraining_replayed=decision.replayed,
+    )
+
+
+def summary_line(alarm: DriftAlarm, enrichment: Enrichment, decision: RetrainingDecision) -> str:
+    if enrichment.model_quality:
+        found = ", ".join(enrichment.degraded_metrics) or "no degraded metric known"
+    else:
+        found = ", ".join(enrichment.drifted_features) or "no drifted feature known"
+    retraining = decision.retraining.value + (
+        f" ({decision.retraining_request_id})" if decision.retraining_request_id else ""
+    )
+    return (
+        f"{_alarm_words(enrichment)} {alarm.change.alarm_name} on {alarm.endpoint_name} alerted [{found}];"
+        f" retraining {retraining}"
+    )
+
+
+def _alarm_words(enrichment: Enrichment) -> str:
+    return "model-quality alarm" if enrichment.model_quality else "drift alarm"
+
+
+def _problem(enrichment: Enrichment) -> str:
+    return "drop in model quality" if enrichment.model_quality else "drift"
+
+
+def _headline(alarm: DriftAlarm, enrichment: Enrichment) -> str:
+    if enrichment.model_quality:
+        metrics = enrichment.degraded_metrics
+        quality = f"{', '.join(metrics)} below threshold" if metrics else "model-quality alarm"
+        return f"Model quality on {alarm.endpoint_name}: {quality}"
+    features = enrichment.drifted_features
+    drift = f"{len(features)} feature{'s' if len(features) != 1 else ''} drifted" if features else "drift alarm"
+    return f"Drift on {alarm.endpoint_name}: {drift}"
+
+
+def _next_steps(alarm: DriftAlarm, enrichment: Enrichment, decision: RetrainingDecision) -> list[str]:
+    model = alarm.endpoint
+    review = (
+        "The new model package then waits for manual approval; the approval gate and the deploy pipeline"
+        " take it to staging and, after another approval, to production as the challenger."
+    )
+    match decision.retraining:
+        case Retraining.REQUESTED:
+            again = " (this alarm had already requested it; nothing was requested again)" if decision.replayed else ""
+            return [
+                f"Retraining requested: event {decision.retraining_request_id} on the audit bus has the build stack"
+                f" of {model.model_name} start its build pipeline{again}.",
+                review,
+                f"No other retraining of {model.model_name} is requested before {decision.cooldown_until} (cool-down).",
+            ]
+        case Retraining.SKIPPED_COOLDOWN:
+            request = f" (event {decision.retraining_request_id})" if decision.retraining_request_id else ""
+            return [
+                f"Retraining not requested again: it was requested at {decision.last_requested_at}{request}"
+                f" for alarm {decision.claimed_by_alarm}; the {model.retrain_cooldown_hours} h cool-down of"
+                f" {model.model_name} lasts until {decision.cooldown_until}.",
+                f"Check the model package that retraining produces against this {_problem(enrichment)} before"
+                " approving it.",
+            ]
+        case Retraining.DISABLED:
+            return [
+                f"Automatic retraining is off for {model.model_name}. Investigate the {_problem(enrichment)}; if the"
+                " model needs retraining, start its build pipeline."
+            ]
+        case Retraining.SKIPPED_NO_DRIFT if enrichment.model_quality:
+            return [
+                "Retraining not requested: neither the alarm nor the report shows a model-quality metric below"
+                " its threshold (a failed monitoring execution, or no ground truth for the period). Fix the"
+                " monitoring or the ground-truth labels."
+            ]
+        case Retraining.SKIPPED_NO_DRIFT:
+            return [
+                "Retraining not requested: neither the alarm nor the report shows baseline drift (a failed"
+                " monitoring execution or a data-quality violation). Fix the monitoring or the incoming data."
+            ]
+        case _:
+            return [
+                f"Retraining could NOT be requested: {decision.error}. Start the build pipeline of"
+                f" {model.model_name} by hand once the cause is fixed."
+            ]
+
+
+def _variant_line(variant: ServingVariant) -> str:
+    package = variant.model_package_arn or (
+        f"model {variant.model_name} (not from a model package)" if variant.model_name else "unknown"
+    )
+    share = (
+        f", {variant.traffic_percent:g}% (weight {variant.weight:g})"
+        if variant.traffic_percent is not None and variant.weight is not None
+        else ""
+    )
+    return f"{variant.variant_name}: {package}{share}"
+
+
+def _violation_lines(title: str, violations: list[Violation]) -> list[str]:
+    if not violations:
+        return []
+    listed = [
+        f"    - {v.subject} ({v.constraint_check_type}): {v.description or 'no description'}"
+        for v in violations[:MAX_LISTED_VIOLATIONS]
+    ]
+    more = len(violations) - MAX_LISTED_VIOLATIONS
+    return [f"  {title}:", *listed, *([f"    ... and {more} more in the report"] if more > 0 else [])]

@@ -1,0 +1,307 @@
+"""A model's deploy pipeline: staging, smoke test, manual approval, production A/B with guardrails.
+
+Started by the approval gate with the approved package's ARN as the pipeline variable
+`DEPLOY_PIPELINE_VARIABLE` (`lambdas.common.contracts`). The pipeline deploys templates that this app
+synthesizes (mlops_constructs/serving/) and ships as one asset with the scripts its actions run, so
+no step needs the platform's source code:
+
+1. Source: the deploy bundle (serving templates, smoke test, champion resolution, sample payloads).
+2. Staging: deploy the package alone to the staging endpoint; smoke-test it (errors, latency).
+3. Approve: a person with the ModelApprover role approves (notified on the approvals topic).
+4. Production: resolve who serves production now (`tools/resolve_champion.py`), then deploy the
+   package as challenger next to the champion at the configured weight (or as the champion at 100 %
+   when production has none yet), rolled out blue/green and rolled back by the endpoint's alarms.
+
+A failed smoke test stops before production; a production that cannot be read stops the run; a
+rolled-back production update leaves the stack (and so the previous champion) as it was. Each fails
+the execution, which alerts the topic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Environment, Names, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config.schema import ModelConfig
+from lambdas.common.contracts import (
+    ALERT_TOPIC_PARAMETER,
+    BASELINE_CONSTRAINTS_PARAMETER,
+    BASELINE_STATISTICS_PARAMETER,
+    CHALLENGER_PARAMETER,
+    CHAMPION_PARAMETER,
+    DATA_CAPTURE_PARAMETER,
+    DEPLOY_PIPELINE_VARIABLE,
+    EXECUTION_ROLE_PARAMETER,
+    KMS_KEY_PARAMETER,
+    MONITORING_OUTPUT_PARAMETER,
+    MONITORING_ROLE_PARAMETER,
+    RECORD_PREPROCESSOR_PARAMETER,
+    STAGES,
+    Stage,
+    serving_name,
+)
+from mlops_constructs.compliance import acknowledge_each
+from mlops_constructs.deploy.bundle import compose_deploy_bundle, template_file
+from mlops_constructs.deploy.projects import resolve_champion_project, smoke_test_project
+from mlops_constructs.deploy.roles import ServingNames, cloudformation_role, monitoring_role, serving_role
+from mlops_constructs.personas import DEPLOYMENT_APPROVAL_ACTION
+from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure
+from mlops_constructs.serving import render_serving_template
+from mlops_constructs.storage import expiring_buckets
+
+RECORD_PREPROCESSOR = Path(__file__).resolve().parent.parent / "runtime" / "model_monitor_preprocessor.py"
+APPROVAL_STAGE, APPROVAL_ACTION = "Approve", "ApproveProduction"
+# The package the approval gate started this execution with.
+NEW_PACKAGE = f"#{{variables.{DEPLOY_PIPELINE_VARIABLE}}}"
+
+
+class DeployPipeline(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        platform_name: str,
+        model: ModelConfig,
+        monitored_features: list[str],
+        env: Environment,
+        template_context: dict[str, Any],
+        encryption_key: kms.IKey,
+        access_log_bucket: s3.IBucket,
+        alert_topic: sns.ITopic,
+        approval_topic: sns.ITopic,
+        log_retention: logs.RetentionDays,
+        noncurrent_version_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.model_name = model.name
+        # A stage's serving stack and its endpoint share one name.
+        self.stack_names: dict[Stage, str] = {stage: serving_name(platform_name, model.name, stage) for stage in STAGES}
+        self.endpoint_names: dict[Stage, str] = dict(self.stack_names)
+        names = ServingNames(model_name=model.name, endpoints=self.endpoint_names)
+        self.templates: dict[Stage, dict[str, Any]] = {
+            stage: render_serving_template(
+                platform_name=platform_name,
+                model=model,
+                stage=stage,
+                monitored_features=monitored_features,
+                env=env,
+                context=template_context,
+            )
+            for stage in STAGES
+        }
+        bundle = s3_assets.Asset(self, "DeployBundle", path=str(compose_deploy_bundle(self.templates)))
+
+        bucket = expiring_buckets(
+            self,
+            encryption_key=encryption_key,
+            access_log_bucket=access_log_bucket,
+            noncurrent_version_days=noncurrent_version_days,
+        )
+        self.data_capture_bucket = bucket("DataCapture", f"{model.name}-data-capture/")
+        pipeline_artifacts = bucket("PipelineArtifacts", f"{model.name}-deploy-pipeline/")
+        self.serving_role = serving_role(
+            self, names=names, encryption_key=encryption_key, data_capture_bucket=self.data_capture_bucket
+        )
+        self.monitoring_role = monitoring_role(
+            self, names=names, encryption_key=encryption_key, data_capture_bucket=self.data_capture_bucket
+        )
+        record_preprocessor = self._record_preprocessor()
+        self._stage_parameters = {
+            EXECUTION_ROLE_PARAMETER: self.serving_role.role_arn,
+            KMS_KEY_PARAMETER: encryption_key.key_arn,
+            DATA_CAPTURE_PARAMETER: self.data_capture_bucket.s3_url_for_object(f"{model.name}/production"),
+            ALERT_TOPIC_PARAMETER: alert_topic.topic_arn,
+            MONITORING_ROLE_PARAMETER: self.monitoring_role.role_arn,
+            MONITORING_OUTPUT_PARAMETER: self.data_capture_bucket.s3_url_for_object(f"{model.name}/monitoring"),
+            RECORD_PREPROCESSOR_PARAMETER: record_preprocessor.s3_object_url,
+        }
+
+        self._source = codepipeline.Artifact("DeployBundle")
+        self._deployment_role = cloudformation_role(
+            self, names=names, encryption_key=encryption_key, passed_roles=[self.serving_role, self.monitoring_role]
+        )
+        smoke_test = smoke_test_project(
+            self, model=model, names=names, encryption_key=encryption_key, log_retention=log_retention
+        )
+        resolve_champion = resolve_champion_project(
+            self, names=names, encryption_key=encryption_key, log_retention=log_retention
+        )
+        self.pipeline = codepipeline.Pipeline(
+            self,
+            "Pipeline",
+            pipeline_type=codepipeline.PipelineType.V2,
+            artifact_bucket=pipeline_artifacts,
+            restart_execution_on_update=False,
+            execution_mode=codepipeline.ExecutionMode.QUEUED,
+            variables=[
+                codepipeline.Variable(
+                    variable_name=DEPLOY_PIPELINE_VARIABLE,
+                    description="ARN of the approved model package to deploy (set by the approval gate)",
+                )
+            ],
+            stages=[
+                codepipeline.StageProps(
+                    stage_name="Source",
+                    actions=[
+                        actions.S3SourceAction(
+                            action_name="DeployBundle",
+                            bucket=bundle.bucket,
+                            bucket_key=bundle.s3_object_key,
+                            output=self._source,
+                            trigger=actions.S3Trigger.NONE,
+                        )
+                    ],
+                ),
+                self._staging_stage(smoke_test),
+                self._approval_stage(model, approval_topic),
+                self._production_stage(resolve_champion),
+            ],
+        )
+        alert_on_failure(self.pipeline, alert_topic=alert_topic, what=f"deploy pipeline of '{model.name}'")
+        acknowledge_pipeline_grants(
+            self, projects=[smoke_test, resolve_champion], own_buckets=[pipeline_artifacts, self.data_capture_bucket]
+        )
+        self._acknowledge_stack_grants()
+
+    def grant_approval(self, approver: iam.IRole) -> iam.ManagedPolicy:
+        """Let `approver` approve production deployments (the boundary denies it to everyone untagged)."""
+        return iam.ManagedPolicy(
+            self,
+            f"Approvers{Names.unique_id(approver)}",
+            description=f"Approve production deployments of model '{self.model_name}'",
+            roles=[approver],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ApproveProductionDeployments",
+                    actions=[DEPLOYMENT_APPROVAL_ACTION],
+                    resources=[f"{self.pipeline.pipeline_arn}/{APPROVAL_STAGE}/{APPROVAL_ACTION}"],
+                ),
+                iam.PolicyStatement(
+                    sid="SeeWhatIsBeingApproved",
+                    actions=[
+                        "codepipeline:GetPipeline",
+                        "codepipeline:GetPipelineState",
+                        "codepipeline:GetPipelineExecution",
+                    ],
+                    resources=[self.pipeline.pipeline_arn],
+                ),
+            ],
+        )
+
+    # --- stages -----------------------------------------------------------------------------------
+
+    def _deploy(self, stage: Stage, run_order: int, **packages: str) -> actions.CloudFormationCreateUpdateStackAction:
+        return actions.CloudFormationCreateUpdateStackAction(
+            action_name=f"Deploy{stage.capitalize()}",
+            stack_name=self.stack_names[stage],
+            template_path=self._source.at_path(template_file(stage)),
+            admin_permissions=False,
+            deployment_role=self._deployment_role,
+            parameter_overrides=self._overrides(stage, **packages),
+            # A first deployment that failed leaves ROLLBACK_COMPLETE; staging may be replaced.
+            replace_on_failure=stage == "staging",
+            run_order=run_order,
+        )
+
+    def _staging_stage(self, smoke_test: codebuild.IProject) -> codepipeline.StageProps:
+        """The new package alone on the staging endpoint, then the smoke test."""
+        return codepipeline.StageProps(
+            stage_name="Staging",
+            actions=[
+                self._deploy("staging", 1, **{CHAMPION_PARAMETER: NEW_PACKAGE}),
+                actions.CodeBuildAction(action_name="SmokeTest", project=smoke_test, input=self._source, run_order=2),
+            ],
+        )
+
+    def _approval_stage(self, model: ModelConfig, approval_topic: sns.ITopic) -> codepipeline.StageProps:
+        return codepipeline.StageProps(
+            stage_name=APPROVAL_STAGE,
+            actions=[
+                actions.ManualApprovalAction(
+                    action_name=APPROVAL_ACTION,
+                    notification_topic=approval_topic,
+                    additional_information=(
+                        f"Package {NEW_PACKAGE} passed the staging smoke test of model '{model.name}'. "
+                        f"Approving deploys it to production as challenger at "
+                        f"{model.variants.challenger_percent:g} % next to the current champion "
+                        "(or as champion when production has none). Approve as the ModelApprover role."
+                    ),
+                )
+            ],
+        )
+
+    def _production_stage(self, resolve_champion: codebuild.IProject) -> codepipeline.StageProps:
+        """Who serves production now (a failed read stops here), then the deployment with those packages."""
+        resolve = actions.CodeBuildAction(
+            action_name="ResolveChampion",
+            project=resolve_champion,
+            input=self._source,
+            variables_namespace="Champion",
+            environment_variables={"NEW_PACKAGE_ARN": codebuild.BuildEnvironmentVariable(value=NEW_PACKAGE)},
+            run_order=1,
+        )
+        return codepipeline.StageProps(
+            stage_name="Production",
+            actions=[
+                resolve,
+                self._deploy(
+                    "production",
+                    2,
+                    **{
+                        CHAMPION_PARAMETER: resolve.variable("CHAMPION_ARN"),
+                        CHALLENGER_PARAMETER: resolve.variable("CHALLENGER_ARN"),
+                        BASELINE_STATISTICS_PARAMETER: resolve.variable("BASELINE_STATISTICS"),
+                        BASELINE_CONSTRAINTS_PARAMETER: resolve.variable("BASELINE_CONSTRAINTS"),
+                    },
+                ),
+            ],
+        )
+
+    def _overrides(self, stage: Stage, **packages: str) -> dict[str, str]:
+        """The template's own parameters only: each stage's template declares what it uses."""
+        declared = set(self.templates[stage]["Parameters"])
+        return {name: value for name, value in (self._stage_parameters | packages).items() if name in declared}
+
+    def _record_preprocessor(self) -> s3_assets.Asset:
+        """The script Model Monitor runs on each captured record; the monitoring role reads it."""
+        stack = Stack.of(self)
+        asset = s3_assets.Asset(self, "RecordPreprocessor", path=str(RECORD_PREPROCESSOR))
+        self.monitoring_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadTheRecordPreprocessor",
+                actions=["s3:GetObject"],
+                resources=[f"arn:{stack.partition}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"],
+            )
+        )
+        return asset
+
+    def _acknowledge_stack_grants(self) -> None:
+        stack = Stack.of(self)
+        reason = "CloudFormation action L2: its own serving stack (the ARN ends in a generated id)."
+        acknowledge_each(
+            self.pipeline,
+            [
+                ("AwsSolutions-IAM5[Action::cloudformation:DescribeStack*]", reason),
+                ("AwsSolutions-IAM5[Action::cloudformation:GetTemplate*]", reason),
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Resource::{stack.format_arn(service='cloudformation', resource='stack', resource_name=f'{name}/*')}]",
+                        reason,
+                    )
+                    for name in self.stack_names.values()
+                ],
+            ],
+        )

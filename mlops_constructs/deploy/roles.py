@@ -1,0 +1,359 @@
+"""The roles of a model's serving: what its endpoints run as, what its monitors run as, and what
+CloudFormation may do when the deploy pipeline deploys its serving stacks.
+
+One model's roles never reach another model's resources (DESIGN.md convention 7), though model
+names may be prefixes of each other (`churn`, `churn-v2`):
+- named resources are named exactly: the endpoints, dashboards and monitoring schedules of the two
+  stages (`<platform>-<model>-<stage>[-<kind>]`), the stage's alarms under `<platform>-<model>-<stage>-`
+  (no other model's names can start so: `lambdas.common.contracts` keeps stage words out of model
+  names), the target-tracking alarms under `TargetTracking-endpoint/<endpoint>/` (`/` cannot occur in
+  an endpoint name);
+- resources whose names CloudFormation or the service generates (SageMaker models, endpoint
+  configs, monitoring job definitions, scalable targets) carry the tag `mlops:model=<model>` (the
+  serving template tags everything it creates): created only with that tag, touched afterwards only
+  when they carry it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from lambdas.common.contracts import (
+    DATA_QUALITY,
+    MODEL_QUALITY,
+    MODEL_TAG,
+    STAGES,
+    Stage,
+    model_package_group_name,
+    monitoring_schedule_name,
+)
+from mlops_constructs.compliance import acknowledge_each, nag_ref
+from mlops_constructs.sagemaker_roles import SageMakerServiceRole
+
+AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class ServingNames:
+    """A model's serving resources' names, per stage: stack, endpoint and dashboard share one name."""
+
+    model_name: str
+    endpoints: dict[Stage, str]
+
+    @property
+    def production(self) -> str:
+        return self.endpoints["production"]
+
+
+def serving_role(
+    scope: Construct, *, names: ServingNames, encryption_key: kms.IKey, data_capture_bucket: s3.IBucket
+) -> iam.Role:
+    """The role the endpoint's models run as: pull the image, read the model, write captures and logs."""
+    model_name = names.model_name
+    role = SageMakerServiceRole(
+        scope,
+        "Serving",
+        description=f"Endpoints of model '{model_name}'",
+        encryption_key=encryption_key,
+        log_groups=[f"/aws/sagemaker/Endpoints/{names.endpoints[stage]}" for stage in STAGES],
+        metric_namespace="/aws/sagemaker/*",
+    ).role
+    data_capture_bucket.grant_put(role, f"{model_name}/*")
+    acknowledge_each(
+        role,
+        [
+            ("AwsSolutions-IAM5[Action::s3:Abort*]", "L2 put grant limited to this model's capture prefix."),
+            (
+                f"AwsSolutions-IAM5[Resource::{nag_ref(data_capture_bucket, 'Arn')}/{model_name}/*]",
+                "Captures are written per endpoint, variant and hour under this model's prefix.",
+            ),
+        ],
+    )
+    return role
+
+
+def monitoring_role(
+    scope: Construct, *, names: ServingNames, encryption_key: kms.IKey, data_capture_bucket: s3.IBucket
+) -> iam.Role:
+    """The role Model Monitor's jobs run as: read captures (and baselines), write reports and metrics."""
+    model_name = names.model_name
+    role = SageMakerServiceRole(
+        scope,
+        "Monitoring",
+        description=f"Model Monitor jobs of model '{model_name}'",
+        encryption_key=encryption_key,
+        # Processing jobs of every kind log to this one group; their generated names say nothing of the model.
+        log_groups=["/aws/sagemaker/ProcessingJobs"],
+        metric_namespace="aws/sagemaker/Endpoints/*",
+    ).role
+    data_capture_bucket.grant_read(role, f"{model_name}/production/*")
+    data_capture_bucket.grant_put(role, f"{model_name}/monitoring/*")
+    capture_arn = nag_ref(data_capture_bucket, "Arn")
+    read_reason = "L2 read grant limited to this model's captured requests."
+    acknowledge_each(
+        role,
+        [
+            ("AwsSolutions-IAM5[Action::s3:GetObject*]", read_reason),
+            ("AwsSolutions-IAM5[Action::s3:GetBucket*]", read_reason),
+            ("AwsSolutions-IAM5[Action::s3:List*]", read_reason),
+            ("AwsSolutions-IAM5[Action::s3:Abort*]", "L2 put grant limited to this model's monitoring reports."),
+            (
+                f"AwsSolutions-IAM5[Resource::{capture_arn}/{model_name}/production/*]",
+                "Captures are written per variant and hour under the production prefix.",
+            ),
+            (
+                f"AwsSolutions-IAM5[Resource::{capture_arn}/{model_name}/monitoring/*]",
+                "Reports are written per schedule and execution under the monitoring prefix.",
+            ),
+            (
+                "NIST.800.53.R5-IAMNoInlinePolicy",
+                "The S3 and KMS L2 grants attach their resource-scoped statements as the role's default policy.",
+            ),
+        ],
+    )
+    return role
+
+
+@dataclass(frozen=True)
+class _ServingArns:
+    """The ARNs (and ARN patterns) of one model's serving resources, as the CloudFormation role sees them."""
+
+    endpoints: list[str]
+    schedules: list[str]
+    alarms: list[str]
+    dashboards: list[str]
+    generated: list[str]  # named by CloudFormation or SageMaker: reachable through the model tag only
+    scalable_targets: str
+    packages: str
+    service_linked_role: str
+
+    @classmethod
+    def of(cls, stack: Stack, names: ServingNames) -> _ServingArns:
+        def sagemaker_arn(resource: str) -> str:
+            return stack.format_arn(service="sagemaker", resource=resource)
+
+        def alarm_arn(name: str) -> str:
+            return stack.format_arn(
+                service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+            )
+
+        endpoints = list(names.endpoints.values())
+        return cls(
+            endpoints=[sagemaker_arn(f"endpoint/{endpoint}") for endpoint in endpoints],
+            schedules=[
+                sagemaker_arn(f"monitoring-schedule/{monitoring_schedule_name(names.production, kind)}")
+                for kind in (DATA_QUALITY, MODEL_QUALITY)
+            ],
+            # Alarms the templates name (drift) or CloudFormation names after the stack, and the ones
+            # target tracking creates for a variant (named after the variant's resource id).
+            alarms=[alarm_arn(f"{endpoint}-*") for endpoint in endpoints]
+            + [alarm_arn(f"TargetTracking-endpoint/{endpoint}/*") for endpoint in endpoints],
+            dashboards=[f"arn:{stack.partition}:cloudwatch::{stack.account}:dashboard/{e}" for e in endpoints],
+            generated=[
+                sagemaker_arn(f"{kind}/*")
+                for kind in ("model", "endpoint-config", "data-quality-job-definition", "model-quality-job-definition")
+            ],
+            scalable_targets=stack.format_arn(
+                service="application-autoscaling", resource="scalable-target", resource_name="*"
+            ),
+            packages=sagemaker_arn(f"model-package/{model_package_group_name(names.model_name)}/*"),
+            service_linked_role=(
+                f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/{AUTOSCALING_SERVICE}/"
+                "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+            ),
+        )
+
+
+def cloudformation_role(
+    scope: Construct,
+    *,
+    names: ServingNames,
+    encryption_key: kms.IKey,
+    passed_roles: list[iam.IRole],
+) -> iam.Role:
+    """What CloudFormation may do when deploying the model's serving stacks: those resources, nothing more."""
+    stack = Stack.of(scope)
+    model_name = names.model_name
+    role = iam.Role(
+        scope,
+        "DeploymentRole",
+        assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"),
+        description=f"CloudFormation deploys the serving stacks of model '{model_name}'",
+    )
+    arns = _ServingArns.of(stack, names)
+    statements = [
+        *_sagemaker_statements(arns, model_name),
+        iam.PolicyStatement(
+            sid="PassTheServingAndMonitoringRoles",
+            actions=["iam:PassRole"],
+            resources=[passed.role_arn for passed in passed_roles],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        ),
+        iam.PolicyStatement(
+            sid="AlarmsAndDashboards",
+            actions=[
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:TagResource",
+                "cloudwatch:PutDashboard",
+                "cloudwatch:DeleteDashboards",
+                "cloudwatch:GetDashboard",
+            ],
+            resources=arns.alarms + arns.dashboards,
+        ),
+        *_autoscaling_statements(arns, model_name),
+        iam.PolicyStatement(
+            sid="EncryptVolumesAndCaptures",
+            actions=["kms:CreateGrant", "kms:DescribeKey"],
+            resources=[encryption_key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        ),
+    ]
+    policy = iam.ManagedPolicy(scope, "DeploymentPolicy", roles=[role], statements=statements)
+    generated_reason = (
+        f"Named by CloudFormation or SageMaker (generated ids); only resources tagged {MODEL_TAG}={model_name}."
+    )
+    acknowledge_each(
+        policy,
+        [
+            *[(f"AwsSolutions-IAM5[Resource::{arn}]", generated_reason) for arn in arns.generated],
+            (f"AwsSolutions-IAM5[Resource::{arns.scalable_targets}]", generated_reason),
+            (
+                f"AwsSolutions-IAM5[Resource::{arns.packages}]",
+                "Package versions are numbered at registration; read-only, this model's group only.",
+            ),
+            *[
+                (
+                    f"AwsSolutions-IAM5[Resource::{arn}]",
+                    "CloudFormation names these alarms after the stage's stack and endpoint; no other model's names share the prefix.",
+                )
+                for arn in arns.alarms
+            ],
+            (
+                "AwsSolutions-IAM5[Resource::*]",
+                "DescribeScalableTargets and DescribeScalingPolicies are List actions without resource-level permissions.",
+            ),
+        ],
+    )
+    acknowledge_each(
+        role,
+        [
+            (
+                "NIST.800.53.R5-IAMNoInlinePolicy",
+                "The CloudFormation action L2 grants the role read access to the pipeline's artifacts as its default policy.",
+            )
+        ],
+    )
+    return role
+
+
+def _tagged_for(model_name: str) -> dict[str, dict[str, str]]:
+    return {"StringEquals": {f"aws:ResourceTag/{MODEL_TAG}": model_name}}
+
+
+def _tagging_for(model_name: str) -> dict[str, dict[str, str]]:
+    return {"StringEquals": {f"aws:RequestTag/{MODEL_TAG}": model_name}}
+
+
+def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.PolicyStatement]:
+    """Models, endpoint configs and job definitions carrying the model's tag; its named endpoints and
+    schedules; its packages, read-only."""
+    return [
+        iam.PolicyStatement(
+            sid="CreateTaggedServingResources",
+            actions=[
+                "sagemaker:CreateModel",
+                "sagemaker:CreateEndpointConfig",
+                "sagemaker:CreateDataQualityJobDefinition",
+                "sagemaker:CreateModelQualityJobDefinition",
+            ],
+            resources=arns.generated,
+            conditions=_tagging_for(model_name),
+        ),
+        iam.PolicyStatement(
+            sid="ManageThisModelsTaggedServingResources",
+            actions=[
+                "sagemaker:DescribeModel",
+                "sagemaker:DeleteModel",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:DeleteEndpointConfig",
+                "sagemaker:DescribeDataQualityJobDefinition",
+                "sagemaker:DeleteDataQualityJobDefinition",
+                "sagemaker:DescribeModelQualityJobDefinition",
+                "sagemaker:DeleteModelQualityJobDefinition",
+                "sagemaker:ListTags",
+            ],
+            resources=arns.generated,
+            conditions=_tagged_for(model_name),
+        ),
+        iam.PolicyStatement(
+            sid="ThisModelsEndpointsAndSchedules",
+            actions=[
+                "sagemaker:CreateEndpoint",
+                "sagemaker:UpdateEndpoint",
+                "sagemaker:DeleteEndpoint",
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+                "sagemaker:CreateMonitoringSchedule",
+                "sagemaker:UpdateMonitoringSchedule",
+                "sagemaker:DeleteMonitoringSchedule",
+                "sagemaker:DescribeMonitoringSchedule",
+                "sagemaker:ListTags",
+            ],
+            resources=arns.endpoints + arns.schedules,
+        ),
+        iam.PolicyStatement(
+            sid="TagWithThisModelOnly",
+            actions=["sagemaker:AddTags"],
+            resources=arns.generated + arns.endpoints + arns.schedules,
+            conditions=_tagging_for(model_name),
+        ),
+        iam.PolicyStatement(
+            sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[arns.packages]
+        ),
+    ]
+
+
+def _autoscaling_statements(arns: _ServingArns, model_name: str) -> list[iam.PolicyStatement]:
+    """Application Auto Scaling names a scalable target by a generated id: its tag says whose it is."""
+    return [
+        iam.PolicyStatement(
+            sid="RegisterTaggedScalableTargets",
+            actions=["application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource"],
+            resources=[arns.scalable_targets],
+            conditions=_tagging_for(model_name),
+        ),
+        iam.PolicyStatement(
+            sid="ScaleThisModelsVariants",
+            actions=[
+                "application-autoscaling:RegisterScalableTarget",
+                "application-autoscaling:DeregisterScalableTarget",
+                "application-autoscaling:PutScalingPolicy",
+                "application-autoscaling:DeleteScalingPolicy",
+                "application-autoscaling:ListTagsForResource",
+            ],
+            resources=[arns.scalable_targets],
+            conditions=_tagged_for(model_name),
+        ),
+        iam.PolicyStatement(
+            sid="DescribeScaling",
+            actions=[
+                "application-autoscaling:DescribeScalableTargets",
+                "application-autoscaling:DescribeScalingPolicies",
+            ],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="AutoscalingServiceLinkedRole",
+            actions=["iam:CreateServiceLinkedRole"],
+            resources=[arns.service_linked_role],
+            conditions={"StringEquals": {"iam:AWSServiceName": AUTOSCALING_SERVICE}},
+        ),
+    ]

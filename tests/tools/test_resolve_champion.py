@@ -1,0 +1,244 @@
+"""Champion resolution (tools/resolve_champion.py): who production serves after a deployment.
+
+botocore's Stubber stands in for CloudFormation and SageMaker: moto 5.2.5's CloudFormation cannot
+create the serving stack's SageMaker resources, and the failures that matter here (throttling, access
+denied) are AWS answers moto never gives. Every stubbed call asserts its exact request.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from lambdas.common.contracts import CHALLENGER_PARAMETER, CHAMPION_PARAMETER
+from tests.tools.conftest import client
+from tools import resolve_champion
+from tools.resolve_champion import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+
+STACK = "mlops-churn-production"
+ENDPOINT = "mlops-churn-production"
+STACK_ID = f"arn:aws:cloudformation:eu-west-1:123456789012:stack/{STACK}/0a1b2c3d"
+CURRENT = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/5"
+TRIAL = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/6"
+NEW = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/7"
+STATISTICS = "s3://data/churn/pipelines/e1/baseline/statistics.json"
+CONSTRAINTS = "s3://data/churn/pipelines/e1/baseline/constraints.json"
+
+
+@pytest.fixture
+def stubs() -> Iterator[tuple[Stubber, Stubber]]:
+    cloudformation, sagemaker = Stubber(client("cloudformation")), Stubber(client("sagemaker"))
+    with cloudformation, sagemaker:
+        yield cloudformation, sagemaker
+        cloudformation.assert_no_pending_responses()
+        sagemaker.assert_no_pending_responses()
+
+
+def stack_exists(stubber: Stubber, champion: str, challenger: str = "") -> None:
+    parameters = [
+        {"ParameterKey": CHAMPION_PARAMETER, "ParameterValue": champion},
+        {"ParameterKey": CHALLENGER_PARAMETER, "ParameterValue": challenger},
+        {"ParameterKey": "ExecutionRoleArn", "ParameterValue": "arn:aws:iam::123456789012:role/serving"},
+    ]
+    stubber.add_response(
+        "describe_stacks",
+        {
+            "Stacks": [
+                {
+                    "StackName": STACK,
+                    "StackId": STACK_ID,
+                    "StackStatus": "UPDATE_COMPLETE",
+                    "CreationTime": "2026-11-01T00:00:00Z",
+                    "Parameters": parameters,
+                }
+            ]
+        },
+        {"StackName": STACK},
+    )
+
+
+def stack_missing(stubber: Stubber) -> None:
+    stubber.add_client_error(
+        "describe_stacks",
+        service_error_code="ValidationError",
+        service_message=f"Stack with id {STACK} does not exist",
+        http_status_code=400,
+        expected_params={"StackName": STACK},
+    )
+
+
+def endpoint_weights(stubber: Stubber, **weights: float) -> None:
+    stubber.add_response(
+        "describe_endpoint",
+        {
+            "EndpointName": ENDPOINT,
+            "EndpointArn": f"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/{ENDPOINT}",
+            "EndpointConfigName": "config",
+            "EndpointStatus": "InService",
+            "CreationTime": "2026-11-01T00:00:00Z",
+            "LastModifiedTime": "2026-11-02T00:00:00Z",
+            "ProductionVariants": [
+                {"VariantName": name, "CurrentWeight": weight, "DesiredWeight": weight}
+                for name, weight in weights.items()
+            ],
+        },
+        {"EndpointName": ENDPOINT},
+    )
+
+
+def package(stubber: Stubber, arn: str, *, baseline: bool = True) -> None:
+    answer: dict[str, Any] = {
+        "ModelPackageName": "churn",
+        "ModelPackageArn": arn,
+        "CreationTime": "2026-11-01T00:00:00Z",
+        "ModelPackageStatus": "Completed",
+        "ModelPackageStatusDetails": {"ValidationStatuses": []},
+    }
+    if baseline:
+        answer["DriftCheckBaselines"] = {
+            "ModelDataQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": STATISTICS},
+                "Constraints": {"ContentType": "application/json", "S3Uri": CONSTRAINTS},
+            }
+        }
+    stubber.add_response("describe_model_package", answer, {"ModelPackageName": arn})
+
+
+def run(tmp_path: Path, new: str = NEW) -> tuple[int, dict[str, str]]:
+    """main() with the stubbed clients; the exported variables as a shell would see them after sourcing."""
+    output = tmp_path / "champion.env"
+    code = main(
+        ["--stack-name", STACK, "--endpoint-name", ENDPOINT, "--new-package-arn", new, "--output", str(output)],
+        clients=(client("cloudformation"), client("sagemaker")),
+    )
+    if not output.exists():
+        return code, {}
+    names = " ".join(f'"${name}"' for name in resolve_champion.EXPORTED)
+    shown = subprocess.run(  # noqa: S603 - sources the file the tool wrote, as the buildspec does
+        ["/bin/bash", "-c", f". {shlex.quote(str(output))} && printf '%s\\n' {names}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={},
+    ).stdout.split("\n")
+    return code, dict(zip(resolve_champion.EXPORTED, shown, strict=False))
+
+
+def exported(champion: str, challenger: str, *, baseline: bool = True) -> dict[str, str]:
+    return {
+        "CHAMPION_ARN": champion,
+        "CHALLENGER_ARN": challenger,
+        "BASELINE_STATISTICS": STATISTICS if baseline else "",
+        "BASELINE_CONSTRAINTS": CONSTRAINTS if baseline else "",
+    }
+
+
+def test_first_deployment_makes_the_package_champion_alone(stubs, tmp_path: Path) -> None:
+    cloudformation, sagemaker = stubs
+    stack_missing(cloudformation)
+    package(sagemaker, NEW)
+    assert run(tmp_path) == (EXIT_OK, exported(NEW, ""))
+
+
+def test_next_deployment_adds_the_package_as_challenger_monitored_against_the_champion(stubs, tmp_path: Path) -> None:
+    cloudformation, sagemaker = stubs
+    stack_exists(cloudformation, CURRENT)
+    endpoint_weights(sagemaker, champion=1.0)
+    package(sagemaker, CURRENT)
+    assert run(tmp_path) == (EXIT_OK, exported(CURRENT, NEW))
+
+
+def test_a_challenger_the_traffic_shift_promoted_is_the_champion_now(stubs, tmp_path: Path) -> None:
+    cloudformation, sagemaker = stubs
+    stack_exists(cloudformation, CURRENT, TRIAL)
+    endpoint_weights(sagemaker, champion=0.0, challenger=1.0)
+    package(sagemaker, TRIAL)
+    assert run(tmp_path) == (EXIT_OK, exported(TRIAL, NEW))
+
+
+def test_a_challenger_still_on_trial_is_replaced_and_the_champion_stays(stubs, tmp_path: Path) -> None:
+    cloudformation, sagemaker = stubs
+    stack_exists(cloudformation, CURRENT, TRIAL)
+    endpoint_weights(sagemaker, champion=0.7, challenger=0.3)
+    package(sagemaker, CURRENT)
+    assert run(tmp_path) == (EXIT_OK, exported(CURRENT, NEW))
+
+
+def test_redeploying_the_champion_serves_it_alone_and_a_package_without_baseline_is_unmonitored(
+    stubs, tmp_path: Path
+) -> None:
+    cloudformation, sagemaker = stubs
+    stack_exists(cloudformation, NEW, TRIAL)
+    endpoint_weights(sagemaker, champion=0.9, challenger=0.1)
+    package(sagemaker, NEW, baseline=False)
+    assert run(tmp_path) == (EXIT_OK, exported(NEW, "", baseline=False))
+
+
+def test_a_stack_whose_endpoint_is_gone_keeps_its_champion_parameter(stubs, tmp_path: Path) -> None:
+    cloudformation, sagemaker = stubs
+    stack_exists(cloudformation, CURRENT, TRIAL)
+    sagemaker.add_client_error(
+        "describe_endpoint",
+        service_error_code="ValidationException",
+        service_message=f'Could not find endpoint "{ENDPOINT}".',
+        http_status_code=400,
+    )
+    package(sagemaker, CURRENT)
+    assert run(tmp_path) == (EXIT_OK, exported(CURRENT, NEW))
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "status"),
+    [
+        ("Throttling", "Rate exceeded", 400),
+        ("AccessDenied", "not authorized to perform: cloudformation:DescribeStacks", 403),
+        ("ValidationError", "1 validation error detected: Value at 'stackName' failed", 400),
+        ("InternalFailure", "internal error", 500),
+    ],
+)
+def test_a_production_stack_that_cannot_be_read_fails_the_action(
+    stubs, tmp_path: Path, capsys: pytest.CaptureFixture[str], code: str, message: str, status: int
+) -> None:
+    """Only "does not exist" means no production: anything else would drop the serving champion."""
+    cloudformation, _ = stubs
+    cloudformation.add_client_error(
+        "describe_stacks", service_error_code=code, service_message=message, http_status_code=status
+    )
+    assert run(tmp_path) == (EXIT_FAILED, {})
+    assert code in capsys.readouterr().err
+    assert not (tmp_path / "champion.env").exists(), "nothing may be exported for the deploy action"
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "AccessDeniedException"])
+def test_an_endpoint_that_cannot_be_read_fails_the_action(stubs, tmp_path: Path, code: str) -> None:
+    """A promoted challenger is only visible in the weights: guessing would demote it."""
+    cloudformation, sagemaker = stubs
+    stack_exists(cloudformation, CURRENT, TRIAL)
+    sagemaker.add_client_error("describe_endpoint", service_error_code=code, http_status_code=400)
+    assert run(tmp_path) == (EXIT_FAILED, {})
+
+
+def test_a_champion_package_that_cannot_be_read_fails_the_action(stubs, tmp_path: Path) -> None:
+    """Its baseline decides what Model Monitor watches: an empty one would switch monitoring off."""
+    cloudformation, sagemaker = stubs
+    stack_exists(cloudformation, CURRENT)
+    endpoint_weights(sagemaker, champion=1.0)
+    sagemaker.add_client_error("describe_model_package", service_error_code="ThrottlingException")
+    assert run(tmp_path) == (EXIT_FAILED, {})
+
+
+def test_a_new_package_that_is_not_a_versioned_package_arn_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(tmp_path, new="arn:aws:sagemaker:eu-west-1:123456789012:model-package-group/churn")
+    assert exit_info.value.code == EXIT_USAGE
+
+
+def test_values_are_shell_quoted_so_an_answer_cannot_inject_commands(tmp_path: Path) -> None:
+    rendered = resolve_champion.render_exports({"CHAMPION_ARN": "x'; touch /tmp/owned; '"})
+    assert rendered == "export CHAMPION_ARN='x'\"'\"'; touch /tmp/owned; '\"'\"''\n"

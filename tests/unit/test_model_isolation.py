@@ -1,0 +1,220 @@
+"""One model's roles never reach another model's resources, though their names are prefixes of each other.
+
+A platform with models `churn` and `churn-v2` (both valid names) is synthesized once; every role of
+churn's build and deploy stacks (and of the serving templates' parameters: the serving, monitoring and
+CloudFormation roles live in the deploy stack) is evaluated with tests/iam_evaluation.py against every
+kind of resource churn-v2 owns, for every action that changes or reads it. Each probe also runs
+against churn's own resource for a role that must reach it, so the test cannot pass by matching nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from lambdas.common.contracts import (
+    DATA_QUALITY,
+    MODEL_QUALITY,
+    MODEL_TAG,
+    drift_alarm_name,
+    monitoring_schedule_name,
+    serving_name,
+)
+from stacks.platform import build_platform
+from tests.conftest import cdk_json_context
+from tests.iam_evaluation import Principal, role_principal
+
+ACCOUNT, REGION, PLATFORM = "123456789012", "eu-west-1", "mlops"
+OWN, OTHER = "churn", "churn-v2"
+
+
+def _two_models_config(tmp_path: Path) -> Path:
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    (churn,) = config["models"]
+    churn["monitoring"]["ground_truth_s3_uri"] = "s3://ground-truth-bucket/churn/"
+    other = {**churn, "name": OTHER, "monitoring": {**churn["monitoring"]}}
+    other["monitoring"]["ground_truth_s3_uri"] = "s3://ground-truth-bucket/churn-v2/"
+    config["models"] = [churn, other]
+    path = tmp_path / "two-models.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def platform_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template]:
+    config = load_config(_two_models_config(tmp_path_factory.mktemp("config")))
+    assert (config.name, config.environment.account, config.environment.region) == (PLATFORM, ACCOUNT, REGION)
+    app = App(context=cdk_json_context(), outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    build_platform(app, config)
+    assembly = app.synth()
+    return {stack.stack_name: Template.from_json(stack.template) for stack in assembly.stacks}
+
+
+@pytest.fixture(scope="module")
+def churn_roles(platform_templates: dict[str, Template]) -> dict[str, Principal]:
+    """Every role of churn's own stacks, with the permissions boundary they carry."""
+    governance = platform_templates[f"{PLATFORM}-governance"]
+    roles: dict[str, Principal] = {}
+    for stack_name in (f"{PLATFORM}-{OWN}-build", f"{PLATFORM}-{OWN}-deploy"):
+        template = platform_templates[stack_name]
+        for logical_id in template.find_resources("AWS::IAM::Role"):
+            roles[f"{stack_name}/{logical_id}"] = role_principal(template, logical_id, boundary_from=governance)
+    assert len(roles) >= 10, sorted(roles)
+    return roles
+
+
+def _arn(service: str, resource: str, *, region: str = REGION) -> str:
+    return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
+
+
+def owned_resources(model: str) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(resource ARN, actions on it, request context) for what `model` owns, by kind."""
+    production, staging = (serving_name(PLATFORM, model, stage) for stage in ("production", "staging"))
+    tagged = {f"aws:ResourceTag/{MODEL_TAG}": model}
+    tagging = {f"aws:RequestTag/{MODEL_TAG}": model}
+    endpoint_actions = [
+        "sagemaker:CreateEndpoint",
+        "sagemaker:UpdateEndpoint",
+        "sagemaker:DeleteEndpoint",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+        "sagemaker:InvokeEndpoint",
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:AddTags",
+    ]
+    schedule_actions = [
+        "sagemaker:CreateMonitoringSchedule",
+        "sagemaker:UpdateMonitoringSchedule",
+        "sagemaker:DeleteMonitoringSchedule",
+        "sagemaker:DescribeMonitoringSchedule",
+    ]
+    alarm_actions = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource"]
+    dashboard_actions = ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards", "cloudwatch:GetDashboard"]
+    stack_actions = [
+        "cloudformation:UpdateStack",
+        "cloudformation:DeleteStack",
+        "cloudformation:DescribeStacks",
+        "cloudformation:CreateChangeSet",
+        "cloudformation:ExecuteChangeSet",
+    ]
+    generated = {
+        "model": ["CreateModel", "DeleteModel", "DescribeModel"],
+        "endpoint-config": ["CreateEndpointConfig", "DeleteEndpointConfig", "DescribeEndpointConfig"],
+        "data-quality-job-definition": ["CreateDataQualityJobDefinition", "DeleteDataQualityJobDefinition"],
+        "model-quality-job-definition": ["CreateModelQualityJobDefinition", "DeleteModelQualityJobDefinition"],
+    }
+    resources: list[tuple[str, list[str], dict[str, str]]] = []
+    for endpoint in (production, staging):
+        resources += [
+            (_arn("sagemaker", f"endpoint/{endpoint}"), endpoint_actions, tagging),
+            (_arn("cloudwatch", f"alarm:{endpoint}-EndpointChampionLatencyP99A1B2C3-XYZ"), alarm_actions, {}),
+            (
+                _arn("cloudwatch", f"alarm:TargetTracking-endpoint/{endpoint}/variant/champion-AlarmHigh-1a2b"),
+                alarm_actions,
+                {},
+            ),
+            (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{endpoint}", dashboard_actions, {}),
+            (_arn("cloudformation", f"stack/{endpoint}/0a1b2c3d-0000"), stack_actions, {}),
+            (
+                _arn("logs", f"log-group:/aws/sagemaker/Endpoints/{endpoint}:log-stream:champion/i-1"),
+                ["logs:PutLogEvents", "logs:CreateLogStream"],
+                {},
+            ),
+        ]
+    resources += [
+        (_arn("sagemaker", f"monitoring-schedule/{monitoring_schedule_name(production, kind)}"), schedule_actions, {})
+        for kind in (DATA_QUALITY, MODEL_QUALITY)
+    ]
+    resources.append((_arn("cloudwatch", f"alarm:{drift_alarm_name(production, 'tenure')}"), alarm_actions, {}))
+    for kind, actions in generated.items():
+        resources.append(
+            (_arn("sagemaker", f"{kind}/generated-1a2b3c"), [f"sagemaker:{a}" for a in actions], tagged | tagging)
+        )
+    resources += [
+        (
+            _arn("application-autoscaling", "scalable-target/1234abcd56ab78cd901ef1234567890ab123"),
+            [
+                "application-autoscaling:RegisterScalableTarget",
+                "application-autoscaling:DeregisterScalableTarget",
+                "application-autoscaling:PutScalingPolicy",
+                "application-autoscaling:DeleteScalingPolicy",
+            ],
+            tagged | tagging,
+        ),
+        (
+            _arn("sagemaker", f"model-package/{model}/3"),
+            ["sagemaker:DescribeModelPackage", "sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage"],
+            {},
+        ),
+        (
+            _arn("sagemaker", f"model-package-group/{model}"),
+            ["sagemaker:DescribeModelPackageGroup", "sagemaker:ListModelPackages", "sagemaker:CreateModelPackage"],
+            {},
+        ),
+    ]
+    return resources
+
+
+def test_no_role_of_one_model_reaches_the_resources_of_a_model_whose_name_it_prefixes(
+    churn_roles: dict[str, Principal],
+) -> None:
+    reaches = [
+        f"{role_name}: {action} on {resource}"
+        for resource, actions, context in owned_resources(OTHER)
+        for action in actions
+        for role_name, role in churn_roles.items()
+        if role.is_allowed(action, resource, **context)
+    ]
+    assert reaches == []
+
+
+def test_the_probes_reach_the_models_own_resources(churn_roles: dict[str, Principal]) -> None:
+    """The same probes on churn's own resources are allowed to the roles that manage them: the test above
+    does not pass because its resources match nothing."""
+    deployment = next(role for name, role in churn_roles.items() if "DeploymentRole" in name)
+    # CloudFormation manages the serving resources; stacks, logs and packages are other roles' business.
+    managed = [
+        (resource, action, context)
+        for resource, actions, context in owned_resources(OWN)
+        if resource.split(":")[2] in ("cloudwatch", "application-autoscaling")
+        or (
+            resource.split(":")[5].split("/")[0] not in ("model-package", "model-package-group")
+            and resource.split(":")[2] == "sagemaker"
+        )
+        for action in actions
+        if action != "sagemaker:InvokeEndpoint"
+    ]
+    assert len(managed) > 40
+    assert [f"{a} on {r}" for r, a, c in managed if not deployment.is_allowed(a, r, **c)] == []
+    others = [role for name, role in churn_roles.items() if "DeploymentRole" not in name]
+    production = serving_name(PLATFORM, OWN, "production")
+    for action, resource in [
+        ("sagemaker:DescribeModelPackage", _arn("sagemaker", f"model-package/{OWN}/3")),
+        ("cloudformation:DescribeStacks", _arn("cloudformation", f"stack/{production}/0a1b2c3d-0000")),
+        ("logs:PutLogEvents", _arn("logs", f"log-group:/aws/sagemaker/Endpoints/{production}:log-stream:a")),
+        ("sagemaker:InvokeEndpoint", _arn("sagemaker", f"endpoint/{serving_name(PLATFORM, OWN, 'staging')}")),
+    ]:
+        assert any(role.is_allowed(action, resource) for role in others), (action, resource)
+
+
+def test_untagged_or_foreign_tagged_generated_resources_are_out_of_reach(churn_roles: dict[str, Principal]) -> None:
+    deployment = next(role for name, role in churn_roles.items() if "DeploymentRole" in name)
+    model = _arn("sagemaker", "model/generated-1a2b3c")
+    assert deployment.is_allowed("sagemaker:DeleteModel", model, **{f"aws:ResourceTag/{MODEL_TAG}": OWN})
+    assert not deployment.is_allowed("sagemaker:DeleteModel", model)
+    assert not deployment.is_allowed("sagemaker:CreateModel", model)
+    assert not deployment.is_allowed("sagemaker:CreateModel", model, **{f"aws:RequestTag/{MODEL_TAG}": OTHER})
+
+
+@pytest.mark.parametrize("name", ["churn-production", "staging", "a-staging-b"])
+def test_a_model_name_with_a_stage_word_is_rejected_naming_the_field(tmp_path: Path, name: str) -> None:
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config["models"][0]["name"] = name
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"models\[0\]\.name: .*stage word"):
+        load_config(path)

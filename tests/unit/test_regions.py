@@ -1,0 +1,107 @@
+"""config/regions.py against the SageMaker Python SDK the seed pins: same accounts, same image URIs.
+
+The SDK lives in the seed's own virtualenv (.venv-seed, installed by `make test`), never in the
+platform's. Without it these tests fail rather than skip: a skipped comparison would let the table
+drift from the SDK unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config.regions import (
+    MODEL_MONITOR_ANALYZER_REPOSITORY,
+    MODEL_MONITOR_IMAGE_ACCOUNTS,
+    SUPPORTED_REGIONS,
+    model_monitor_image_uri,
+)
+from config.schema import KNOWN_REGIONS
+from tests.conftest import ROOT
+
+SEED_VENV = ROOT / ".venv-seed"
+INSTALL_HINT = "run `make test` (it installs .venv-seed from seed/model_build/requirements.txt)"
+# SDK regions the table leaves out on purpose, and why (see config/regions.py).
+LEFT_OUT = {
+    "us-isof-east-1": "aws-iso-f partition: its own ECR domain, not a platform target",
+    "us-isof-south-1": "aws-iso-f partition: its own ECR domain, not a platform target",
+}
+
+
+def seed_python() -> Path:
+    python = SEED_VENV / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"the seed's virtualenv {SEED_VENV} is missing: {INSTALL_HINT}")
+    return python
+
+
+@pytest.fixture(scope="module")
+def sdk_model_monitor() -> dict[str, Any]:
+    """The SDK's image_uri_config/model-monitor.json (SDK v3 ships it in sagemaker.core)."""
+    seed_python()
+    found = sorted(SEED_VENV.glob("lib/python*/site-packages/sagemaker/**/image_uri_config/model-monitor.json"))
+    if len(found) != 1:
+        pytest.fail(f"expected one model-monitor.json in the seed's SageMaker SDK, found {found}: {INSTALL_HINT}")
+    config = json.loads(found[0].read_text())
+    (version,) = config["versions"].values()
+    return dict(version)
+
+
+def test_every_sdk_region_is_served_with_the_sdks_account(sdk_model_monitor: dict[str, Any]) -> None:
+    registries: dict[str, str] = sdk_model_monitor["registries"]
+    assert set(LEFT_OUT) <= set(registries), "a region left out on purpose is gone from the SDK: update LEFT_OUT"
+    expected = {region: account for region, account in registries.items() if region not in LEFT_OUT}
+    assert expected == MODEL_MONITOR_IMAGE_ACCOUNTS
+
+
+def test_the_repository_is_the_sdks(sdk_model_monitor: dict[str, Any]) -> None:
+    assert sdk_model_monitor["repository"] == MODEL_MONITOR_ANALYZER_REPOSITORY
+
+
+def test_image_uris_are_the_ones_the_sdk_retrieves() -> None:
+    """Domain included (amazonaws.com.cn in China): the SDK's own image_uris.retrieve, every region."""
+    script = (
+        "import json, sys\n"
+        "from sagemaker.core import image_uris\n"
+        "print(json.dumps({r: image_uris.retrieve('model-monitor', r) for r in json.load(sys.stdin)}))\n"
+    )
+    result = subprocess.run(  # noqa: S603 - the seed's own interpreter
+        [str(seed_python()), "-c", script],
+        input=json.dumps(sorted(SUPPORTED_REGIONS)),
+        capture_output=True,
+        text=True,
+        check=False,
+        # Nothing may reach AWS: no credentials, no instance metadata.
+        env={"PATH": os.environ["PATH"], "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull},
+        timeout=300,
+    )
+    assert result.returncode == 0, f"{result.stderr[-2000:]}\n{INSTALL_HINT}"
+    sdk_uris = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {region: model_monitor_image_uri(region) for region in sorted(SUPPORTED_REGIONS)} == sdk_uris
+
+
+@pytest.mark.parametrize(
+    ("region", "uri"),
+    [
+        ("eu-west-1", "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer"),
+        ("cn-northwest-1", "453252182341.dkr.ecr.cn-northwest-1.amazonaws.com.cn/sagemaker-model-monitor-analyzer"),
+    ],
+)
+def test_image_uri_of_a_commercial_and_a_china_region(region: str, uri: str) -> None:
+    assert model_monitor_image_uri(region) == uri
+
+
+def test_a_region_without_the_image_has_no_uri() -> None:
+    with pytest.raises(ValueError, match="no analyzer image in ca-west-1"):
+        model_monitor_image_uri("ca-west-1")
+
+
+def test_every_served_region_is_a_known_region() -> None:
+    """Otherwise the schema would reject a region the platform can serve as a typo."""
+    assert SUPPORTED_REGIONS <= KNOWN_REGIONS
+    assert "ca-west-1" in KNOWN_REGIONS - SUPPORTED_REGIONS, "the config tests' unserved region"

@@ -1,0 +1,164 @@
+"""Champion resolution: which packages production serves after this deployment, and the baseline to monitor.
+
+    python -m tools.resolve_champion --stack-name S --endpoint-name E --new-package-arn ARN
+                                     --output champion.env [--region R]
+
+Run by the deploy pipeline's Production stage (CodeBuild, from the deploy bundle: this module, and
+`lambdas/common/{contracts,serving_state}.py`, with nothing but boto3 installed) right before the
+production stack is deployed. It reads who serves now (`lambdas.common.serving_state`: the production
+stack's package parameters and the endpoint's current weights) and decides:
+
+- production has no stack yet, no champion, or its champion is the new package: the new package is
+  the champion, alone;
+- otherwise the current champion stays champion (the challenger it had, if the traffic shift promoted
+  it: `who_serves`) and the new package is its challenger, replacing any challenger on trial.
+
+The baseline is the champion package's data-quality baseline (empty when it registered none: the
+template then creates no monitoring schedule).
+
+It writes `export NAME=value` lines (CHAMPION_ARN, CHALLENGER_ARN, BASELINE_STATISTICS,
+BASELINE_CONSTRAINTS) to `--output`, which the buildspec sources so CodeBuild exports them to the
+pipeline, and prints what it decided.
+
+Any failure to read AWS fails the action (exit 1), except the one answer that means "nothing there
+yet": the production stack does not exist. An unreadable production must never read as an empty one:
+the new package would then be deployed as the only champion and the serving champion dropped.
+
+Exit status: 0 resolved, 1 AWS could not be read (nothing written), 2 bad arguments.
+
+IAM: cloudformation:DescribeStacks on the production stack, sagemaker:DescribeEndpoint on the
+production endpoint, sagemaker:DescribeModelPackage on the model's packages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.common.contracts import (
+    BASELINE_CONSTRAINTS_PARAMETER,
+    BASELINE_STATISTICS_PARAMETER,
+    NO_CHALLENGER,
+    PACKAGE_ARN,
+)
+from lambdas.common.serving_state import (
+    Serving,
+    package_baselines,
+    read_serving_stack,
+    read_variant_weights,
+    who_serves,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The CodeBuild exported variables, in the order the buildspec declares them.
+EXPORTED = ("CHAMPION_ARN", "CHALLENGER_ARN", "BASELINE_STATISTICS", "BASELINE_CONSTRAINTS")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    champion: str
+    challenger: str  # NO_CHALLENGER for none
+    baseline_statistics: str
+    baseline_constraints: str
+    reason: str
+
+    def variables(self) -> dict[str, str]:
+        values = (self.champion, self.challenger, self.baseline_statistics, self.baseline_constraints)
+        return dict(zip(EXPORTED, values, strict=True))
+
+
+def current_serving(cloudformation: Any, sagemaker: Any, stack_name: str, endpoint_name: str) -> Serving | None:
+    """Who production serves now, or None when it has no stack yet."""
+    stack = read_serving_stack(cloudformation, stack_name)
+    if stack is None:
+        return None
+    return who_serves(stack, read_variant_weights(sagemaker, endpoint_name))
+
+
+def decide(serving: Serving | None, new_package_arn: str) -> tuple[str, str, str]:
+    """(champion, challenger, why) after deploying `new_package_arn`."""
+    if serving is None:
+        return new_package_arn, NO_CHALLENGER, "production has no stack yet: the new package is the first champion"
+    if serving.champion is None:
+        return new_package_arn, NO_CHALLENGER, "production has no champion: the new package is the champion"
+    if serving.champion == new_package_arn:
+        return new_package_arn, NO_CHALLENGER, "the new package is the champion already: served alone"
+    replaced = f", replacing challenger {serving.challenger}" if serving.challenger else ""
+    return serving.champion, new_package_arn, f"the new package is challenger of champion {serving.champion}{replaced}"
+
+
+def resolve(
+    cloudformation: Any, sagemaker: Any, *, stack_name: str, endpoint_name: str, new_package_arn: str
+) -> Resolution:
+    """Raises ClientError/BotoCoreError when AWS cannot be read (except a production stack that does not exist)."""
+    serving = current_serving(cloudformation, sagemaker, stack_name, endpoint_name)
+    champion, challenger, reason = decide(serving, new_package_arn)
+    baselines = package_baselines(sagemaker.describe_model_package(ModelPackageName=champion))
+    return Resolution(
+        champion=champion,
+        challenger=challenger,
+        baseline_statistics=baselines[BASELINE_STATISTICS_PARAMETER],
+        baseline_constraints=baselines[BASELINE_CONSTRAINTS_PARAMETER],
+        reason=reason,
+    )
+
+
+def render_exports(variables: Mapping[str, str]) -> str:
+    """`export NAME=value` lines, shell-quoted (values come from AWS answers)."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())
+
+
+def _package_arn(text: str) -> str:
+    if not PACKAGE_ARN.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a versioned model package ARN")
+    return text
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tools.resolve_champion", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack-name", required=True, help="the production serving stack")
+    parser.add_argument("--endpoint-name", required=True, help="the production endpoint")
+    parser.add_argument("--new-package-arn", required=True, type=_package_arn, help="the package being deployed")
+    parser.add_argument("--output", required=True, type=Path, help="file to write the export lines to")
+    parser.add_argument("--region", help="AWS region (default: the environment's)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None, *, clients: tuple[Any, Any] | None = None) -> int:
+    args = parse_args(argv)
+    if clients is None:
+        session = boto3.Session(region_name=args.region)
+        retries = Config(retries={"mode": "standard", "max_attempts": 5})
+        clients = (session.client("cloudformation", config=retries), session.client("sagemaker", config=retries))
+    cloudformation, sagemaker = clients
+    try:
+        resolution = resolve(
+            cloudformation,
+            sagemaker,
+            stack_name=args.stack_name,
+            endpoint_name=args.endpoint_name,
+            new_package_arn=args.new_package_arn,
+        )
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: could not read what production serves, so nothing is deployed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    args.output.write_text(render_exports(resolution.variables()))
+    print(resolution.reason)
+    print(
+        f"champion={resolution.champion} challenger={resolution.challenger or 'none'} "
+        f"baseline={resolution.baseline_constraints or 'none'}"
+    )
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
