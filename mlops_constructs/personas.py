@@ -12,9 +12,10 @@ from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from lambdas.common.contracts import APPROVER_TAG
 from mlops_constructs.compliance import acknowledge_each
 
-APPROVER_TAG_KEY = "mlops:model-approver"
+APPROVER_TAG_KEY = APPROVER_TAG
 PACKAGE_APPROVAL_ACTION = "sagemaker:UpdateModelPackage"
 DEPLOYMENT_APPROVAL_ACTION = "codepipeline:PutApprovalResult"
 # Approving a model package, and approving its production deployment.

@@ -22,23 +22,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyInconsistentStateError,
-    IdempotencyPersistenceLayerError,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.approval_gate import gate
 from lambdas.approval_gate.models import GateSettings, Outcome, Result
-from lambdas.common.aws import CLIENT_CONFIG, RetryableError, client
+from lambdas.common.aws import client
+from lambdas.common.idempotency import ActOnce
 
 SETTINGS = GateSettings.from_env(os.environ)
 
@@ -64,50 +53,26 @@ METRIC_BY_RESULT = {
 ERROR_METRIC = "ApprovalError"
 
 
-def _mark_replayed(response: Outcome, idempotent_data: DataRecord) -> Outcome:
-    """An outcome read back from the idempotency store: this delivery is a duplicate."""
-    return response.model_copy(update={"replayed": True})
-
-
-IDEMPOTENCY = IdempotencyConfig(
-    # The same approval (or rejection) of the same package version acts once, however often delivered;
-    # a later approval of that version (another LastModifiedTime) is judged again.
-    event_key_jmespath="change.[model_package_arn, model_approval_status, model_package_version, last_modified_time]",
-    raise_on_no_idempotency_key=True,
-    expires_after_seconds=24 * 60 * 60,
-    response_hook=_mark_replayed,
-)
-PERSISTENCE_STORE = DynamoDBPersistenceLayer(table_name=SETTINGS.idempotency_table_name, boto_config=CLIENT_CONFIG)
-_act_idempotently = idempotent_function(
+# The same approval (or rejection) of the same package version acts once, however often delivered;
+# a later approval of that version (another LastModifiedTime) is judged again.
+ACT_ONCE = ActOnce(
     gate.act,
+    outcome_type=Outcome,
     data_keyword_argument="verdict",
-    persistence_store=PERSISTENCE_STORE,
-    config=IDEMPOTENCY,
-    output_serializer=PydanticSerializer(Outcome),
-    key_prefix="approval-gate",  # stable across renames of the module or function
+    event_key_jmespath="change.[model_package_arn, model_approval_status, model_package_version, last_modified_time]",
+    key_prefix="approval-gate",
+    table_name=SETTINGS.idempotency_table_name,
 )
-
-
-def act_once(**kwargs: Any) -> Outcome:
-    """`gate.act` at most once per key; a busy or failing idempotency store is worth a retry."""
-    try:
-        outcome: Outcome = _act_idempotently(**kwargs)
-    except (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyInconsistentStateError,
-        IdempotencyPersistenceLayerError,
-    ) as exc:
-        raise RetryableError(f"idempotency store: {exc}") from exc
-    return outcome
+PERSISTENCE_STORE = ACT_ONCE.persistence_store
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    IDEMPOTENCY.register_lambda_context(context)
+    ACT_ONCE.register_lambda_context(context)
     try:
-        outcome = gate.process(event, settings=SETTINGS, clients=CLIENTS, perform=act_once)
+        outcome = gate.process(event, settings=SETTINGS, clients=CLIENTS, perform=ACT_ONCE)
     except Exception:
         metrics.add_metric(name=ERROR_METRIC, unit=MetricUnit.Count, value=1)
         logger.exception("approval gate failed; EventBridge will retry the event")

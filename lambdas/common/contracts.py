@@ -164,5 +164,8 @@ TRAFFIC_SHIFT_DETAIL_TYPE: Final = "Traffic Shift Decision"
 # definitions, scalable targets) are reachable only through it: a model's roles act on them only
 # when the tag names that model (aws:RequestTag on create, aws:ResourceTag afterwards).
 MODEL_TAG: Final = "mlops:model"
+# Principals carrying this tag with the value "true" (the ModelApprover persona, the approval gate) are
+# the only ones the permissions boundary lets approve packages and production deployments.
+APPROVER_TAG: Final = "mlops:model-approver"
 # Every resource the platform creates carries this tag with the platform's name.
 PLATFORM_TAG: Final = "mlops:platform"

@@ -27,21 +27,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyInconsistentStateError,
-    IdempotencyPersistenceLayerError,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.common.aws import CLIENT_CONFIG, RetryableError, client
+from lambdas.common.aws import client
+from lambdas.common.idempotency import ActOnce
 from lambdas.drift_alert import drift
 from lambdas.drift_alert.models import DriftAlertSettings, Outcome, Result, Retraining
 
@@ -70,56 +59,30 @@ METRIC_BY_RETRAINING = {
 }
 
 
-def _mark_replayed(response: Outcome, idempotent_data: DataRecord) -> Outcome:
-    """An outcome read back from the idempotency store: this delivery is a duplicate."""
-    return response.model_copy(update={"replayed": True})
-
-
 # The records' keys are "<prefix>#<hash of the event id>": stable across renames of the module or function.
 IDEMPOTENCY_KEY_PREFIX = "drift-alert"
-IDEMPOTENCY = IdempotencyConfig(
-    # EventBridge redelivers an event with its id; CloudWatch gives each state change an event of its own.
-    event_key_jmespath="event_id",
-    raise_on_no_idempotency_key=True,
-    # Longer than EventBridge retries an event (the rule's maximum event age: 6 hours).
-    expires_after_seconds=24 * 60 * 60,
-    response_hook=_mark_replayed,
-)
+# EventBridge redelivers an event with its id; CloudWatch gives each state change an event of its own.
 # The state table holds the records next to the claims: its partition key is `pk`, its TTL `expiration`
 # (Powertools' default expiry attribute); the records' keys are not claim keys (`claims`).
-PERSISTENCE_STORE = DynamoDBPersistenceLayer(
-    table_name=SETTINGS.state_table_name, key_attr="pk", boto_config=CLIENT_CONFIG
-)
-_act_idempotently = idempotent_function(
+ACT_ONCE = ActOnce(
     drift.act,
+    outcome_type=Outcome,
     data_keyword_argument="alarm",
-    persistence_store=PERSISTENCE_STORE,
-    config=IDEMPOTENCY,
-    output_serializer=PydanticSerializer(Outcome),
+    event_key_jmespath="event_id",
     key_prefix=IDEMPOTENCY_KEY_PREFIX,
+    table_name=SETTINGS.state_table_name,
+    key_attr="pk",
 )
-
-
-def act_once(**kwargs: Any) -> Outcome:
-    """`drift.act` at most once per alarm event; a busy or failing idempotency store is worth a retry."""
-    try:
-        outcome: Outcome = _act_idempotently(**kwargs)
-    except (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyInconsistentStateError,
-        IdempotencyPersistenceLayerError,
-    ) as exc:
-        raise RetryableError(f"idempotency store: {exc}") from exc
-    return outcome
+PERSISTENCE_STORE = ACT_ONCE.persistence_store
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    IDEMPOTENCY.register_lambda_context(context)
+    ACT_ONCE.register_lambda_context(context)
     try:
-        outcome = drift.process(event, settings=SETTINGS, clients=CLIENTS, now=time.time(), perform=act_once)
+        outcome = drift.process(event, settings=SETTINGS, clients=CLIENTS, now=time.time(), perform=ACT_ONCE)
     except Exception:
         metrics.add_metric(name=ERROR_METRIC, unit=MetricUnit.Count, value=1)
         logger.exception("drift alert failed; EventBridge will retry the event")
