@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Stack, Tags
+from aws_cdk import Stack, Tags
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -22,9 +22,11 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
+from lambdas.common.contracts import APPROVER_TAG
 from mlops_constructs.compliance import acknowledge_each, nag_ref
+from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS
 from mlops_constructs.functions import PlatformFunction
-from mlops_constructs.personas import APPROVER_TAG_KEY, PACKAGE_APPROVAL_ACTION
+from mlops_constructs.personas import PACKAGE_APPROVAL_ACTION
 from mlops_constructs.storage import expiring_state_table
 
 METRICS_NAMESPACE = "MLOps/ApprovalGate"
@@ -110,8 +112,8 @@ class ApprovalGate(Construct):
                 targets.LambdaFunction(
                     self.handler.function,
                     dead_letter_queue=self.handler.event_dead_letter_queue,
-                    retry_attempts=8,
-                    max_event_age=Duration.hours(6),
+                    retry_attempts=EVENT_RETRY_ATTEMPTS,
+                    max_event_age=EVENT_MAX_AGE,
                 )
             ],
         )
@@ -128,7 +130,7 @@ class ApprovalGate(Construct):
         role = self.handler.role
         # The gate rejects packages that fall short of their threshold: it is an approver, and
         # the platform boundary lets only principals with this tag change an approval status.
-        Tags.of(role).add(APPROVER_TAG_KEY, "true")
+        Tags.of(role).add(APPROVER_TAG, "true")
         package_arns = [
             stack.format_arn(
                 service="sagemaker", resource="model-package", resource_name=f"{gated.model_package_group_name}/*"

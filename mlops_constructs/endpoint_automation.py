@@ -26,6 +26,7 @@ from constructs import Construct
 from config.schema import ModelConfig
 from lambdas.common.contracts import MODEL_TAG, alerted_alarm_prefixes
 from mlops_constructs.compliance import acknowledge_each, nag_ref
+from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS
 from mlops_constructs.functions import PlatformFunction
 from mlops_constructs.storage import expiring_state_table
 
@@ -163,8 +164,8 @@ class EndpointAutomation(Construct):
                 targets.LambdaFunction(
                     self.drift_alert.function,
                     dead_letter_queue=self.drift_alert.event_dead_letter_queue,
-                    retry_attempts=8,
-                    max_event_age=Duration.hours(6),
+                    retry_attempts=EVENT_RETRY_ATTEMPTS,
+                    max_event_age=EVENT_MAX_AGE,
                 )
             ],
         )

@@ -26,7 +26,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
-from lambdas.common.contracts import RETRAINING_DETAIL_TYPE, RETRAINING_SOURCE, model_package_group_name
+from lambdas.common.contracts import MODEL_TAG, RETRAINING_DETAIL_TYPE, RETRAINING_SOURCE, model_package_group_name
 from mlops_constructs.assets import Content, compose, tree
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EventDeadLetters
@@ -66,6 +66,8 @@ def model_settings(model: ModelConfig) -> dict[str, object]:
         "training_instance_type": model.instance_types.training,
         "inference_instance_types": [model.instance_types.inference],
         "feature_group_name": model.feature_group,
+        # The pipeline role acts only on jobs carrying the model's tag (_sagemaker_execution_role).
+        "resource_tags": {MODEL_TAG: model.name},
     }
 
 
@@ -314,18 +316,27 @@ class ModelProject(Construct):
             service="sagemaker", resource="model-package", resource_name=f"{self.model_package_group_name}/*"
         )
         execution.policy.add_statements(
+            # Job names are generated per pipeline execution and say nothing of the model: its tag does.
+            # Tagging too: only with this model, and only jobs untagged (being created) or this model's.
             iam.PolicyStatement(
-                sid="RunPipelineJobs",
+                sid="RunThisModelsTaggedJobs",
+                actions=["sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob", "sagemaker:AddTags"],
+                resources=job_arns,
+                conditions={
+                    "StringEquals": {f"aws:RequestTag/{MODEL_TAG}": self.model_name},
+                    "StringEqualsIfExists": {f"aws:ResourceTag/{MODEL_TAG}": self.model_name},
+                },
+            ),
+            iam.PolicyStatement(
+                sid="FollowThisModelsTaggedJobs",
                 actions=[
-                    "sagemaker:CreateProcessingJob",
                     "sagemaker:DescribeProcessingJob",
                     "sagemaker:StopProcessingJob",
-                    "sagemaker:CreateTrainingJob",
                     "sagemaker:DescribeTrainingJob",
                     "sagemaker:StopTrainingJob",
-                    "sagemaker:AddTags",
                 ],
                 resources=job_arns,
+                conditions={"StringEquals": {f"aws:ResourceTag/{MODEL_TAG}": self.model_name}},
             ),
             iam.PolicyStatement(
                 sid="RegisterInThisModelsGroup",
@@ -351,7 +362,7 @@ class ModelProject(Construct):
                 *[
                     (
                         f"AwsSolutions-IAM5[Resource::{job_arn}]",
-                        "SageMaker Pipelines name their jobs pipelines-<execution>-<step>; the prefix is the narrowest scope.",
+                        "SageMaker Pipelines name their jobs pipelines-<execution>-<step>; only jobs tagged with this model.",
                     )
                     for job_arn in job_arns
                 ],

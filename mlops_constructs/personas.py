@@ -15,7 +15,6 @@ from constructs import Construct
 from lambdas.common.contracts import APPROVER_TAG
 from mlops_constructs.compliance import acknowledge_each
 
-APPROVER_TAG_KEY = APPROVER_TAG
 PACKAGE_APPROVAL_ACTION = "sagemaker:UpdateModelPackage"
 DEPLOYMENT_APPROVAL_ACTION = "codepipeline:PutApprovalResult"
 # Approving a model package, and approving its production deployment.
@@ -45,7 +44,7 @@ class PersonaRoles(Construct):
                     effect=iam.Effect.DENY,
                     actions=APPROVAL_ACTIONS,
                     resources=["*"],
-                    conditions={"StringNotEquals": {f"aws:PrincipalTag/{APPROVER_TAG_KEY}": "true"}},
+                    conditions={"StringNotEquals": {f"aws:PrincipalTag/{APPROVER_TAG}": "true"}},
                 ),
                 iam.PolicyStatement(
                     sid="NoPreApprovedPackages",
@@ -170,7 +169,7 @@ class PersonaRoles(Construct):
             permissions_boundary=self.boundary,
             max_session_duration=Duration.hours(1),
         )
-        Tags.of(self.model_approver).add(APPROVER_TAG_KEY, "true")
+        Tags.of(self.model_approver).add(APPROVER_TAG, "true")
         approver_policy = iam.ManagedPolicy(
             self,
             "ModelApproverPolicy",

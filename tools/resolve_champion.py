@@ -21,7 +21,8 @@ BASELINE_CONSTRAINTS) to `--output`, which the buildspec sources so CodeBuild ex
 pipeline, and prints what it decided.
 
 Any failure to read AWS fails the action (exit 1), except the one answer that means "nothing there
-yet": the production stack does not exist. An unreadable production must never read as an empty one:
+yet": the production stack does not exist. So does a production stack CloudFormation would not update
+now (an operation in progress, a failed state), with the reason and what to do. An unreadable production must never read as an empty one:
 the new package would then be deployed as the only champion and the serving champion dropped.
 
 Exit status: 0 resolved, 1 AWS could not be read (nothing written), 2 bad arguments.
@@ -47,11 +48,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.common.contracts import (
     BASELINE_CONSTRAINTS_PARAMETER,
     BASELINE_STATISTICS_PARAMETER,
+    CHALLENGER_PARAMETER,
+    CHAMPION_PARAMETER,
+    CHAMPION_VARIABLES,
     NO_CHALLENGER,
     PACKAGE_ARN,
 )
 from lambdas.common.serving_state import (
     Serving,
+    not_updatable,
     package_baselines,
     read_serving_stack,
     read_variant_weights,
@@ -60,7 +65,7 @@ from lambdas.common.serving_state import (
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # The CodeBuild exported variables, in the order the buildspec declares them.
-EXPORTED = ("CHAMPION_ARN", "CHALLENGER_ARN", "BASELINE_STATISTICS", "BASELINE_CONSTRAINTS")
+EXPORTED = tuple(CHAMPION_VARIABLES)
 
 
 @dataclass(frozen=True)
@@ -72,15 +77,32 @@ class Resolution:
     reason: str
 
     def variables(self) -> dict[str, str]:
-        values = (self.champion, self.challenger, self.baseline_statistics, self.baseline_constraints)
-        return dict(zip(EXPORTED, values, strict=True))
+        """The exported variables, by the template parameter each one sets."""
+        values = {
+            CHAMPION_PARAMETER: self.champion,
+            CHALLENGER_PARAMETER: self.challenger,
+            BASELINE_STATISTICS_PARAMETER: self.baseline_statistics,
+            BASELINE_CONSTRAINTS_PARAMETER: self.baseline_constraints,
+        }
+        return {variable: values[parameter] for variable, parameter in CHAMPION_VARIABLES.items()}
+
+
+class ProductionNotUpdatable(Exception):
+    """The production stack exists but cannot be deployed over now; the message says why and what to do."""
 
 
 def current_serving(cloudformation: Any, sagemaker: Any, stack_name: str, endpoint_name: str) -> Serving | None:
-    """Who production serves now, or None when it has no stack yet."""
+    """Who production serves now, or None when it has no stack yet.
+
+    A stack CloudFormation would refuse to update (an operation in progress, a failed state) stops
+    here with the reason, rather than later in the deploy action with a less helpful one.
+    """
     stack = read_serving_stack(cloudformation, stack_name)
     if stack is None:
         return None
+    problem = not_updatable(stack)
+    if problem is not None:
+        raise ProductionNotUpdatable(f"production stack {stack_name} is {stack.status}: {problem}")
     return who_serves(stack, read_variant_weights(sagemaker, endpoint_name))
 
 
@@ -150,6 +172,9 @@ def main(argv: Sequence[str] | None = None, *, clients: tuple[Any, Any] | None =
         )
     except (ClientError, BotoCoreError) as error:
         print(f"error: could not read what production serves, so nothing is deployed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except ProductionNotUpdatable as error:
+        print(f"error: {error}; nothing is deployed", file=sys.stderr)
         return EXIT_FAILED
     args.output.write_text(render_exports(resolution.variables()))
     print(resolution.reason)

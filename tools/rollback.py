@@ -63,15 +63,16 @@ from lambdas.common.contracts import (
     model_package_group_name,
     serving_name,
 )
-from lambdas.common.serving_state import ServingStack, error_message, package_baselines, read_serving_stack
+from lambdas.common.serving_state import (
+    ServingStack,
+    error_message,
+    not_updatable,
+    package_baselines,
+    read_serving_stack,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-# The states from which CloudFormation accepts an update. Anything else is either an operation in
-# progress (a deploy pipeline run, another rollback) or a failure a person must look at first.
-UPDATABLE_STATUSES = frozenset(
-    {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
-)
 WAITER_DELAY_SECONDS = 15
 
 
@@ -152,12 +153,8 @@ def updatable_serving_stack(cloudformation: Any, stack_name: str) -> ServingStac
     if stack is None:
         raise RollbackRefused(f"stack {stack_name} does not exist: nothing is served to roll back")
     status = stack.status
-    if status not in UPDATABLE_STATUSES:
-        hint = (
-            "wait for the operation in progress (a deploy pipeline run?) to finish"
-            if status.endswith("_IN_PROGRESS")
-            else "it needs attention in the CloudFormation console first"
-        )
+    hint = not_updatable(stack)
+    if hint is not None:
         raise RollbackRefused(f"stack {stack_name} is {status}: {hint}")
     if CHAMPION_PARAMETER not in stack.parameters:
         raise RollbackRefused(f"stack {stack_name} has no parameter {CHAMPION_PARAMETER}: not a serving stack")

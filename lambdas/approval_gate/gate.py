@@ -185,10 +185,11 @@ def serving_variant(sagemaker: Any, endpoint_name: str, model_package_arn: str) 
 
     A serving package's later updates (its ModelLifeCycle stage, for one, is announced with the same
     "Model Package State Change" event) arrive as approvals again, and SageMaker may send several
-    events per change: none of them deploys the package again. An endpoint that cannot be read serves
-    nothing here (the first deployment has none yet): the deploy pipeline decides then.
+    events per change: none of them deploys the package again. Only an endpoint that does not exist
+    (the first deployment) serves nothing; any other failure to read it is retried (`RetryableError`):
+    an unreadable production taken for an empty one would redeploy a serving package.
     """
-    variants, _ = serving_variants(sagemaker, endpoint_name)
+    variants, _ = serving_variants(sagemaker, endpoint_name, strict=True)
     return next((v for v in variants if v.model_package_arn == model_package_arn and (v.weight or 0) > 0), None)
 
 

@@ -86,6 +86,14 @@ MONITORING_ROLE_PARAMETER: Final = "MonitoringRoleArn"
 MONITORING_OUTPUT_PARAMETER: Final = "MonitoringOutputS3Uri"
 RECORD_PREPROCESSOR_PARAMETER: Final = "RecordPreprocessorS3Uri"
 ENDPOINT_OUTPUT: Final = "EndpointName"
+# What the deploy pipeline's champion resolution (tools/resolve_champion.py) exports to the pipeline,
+# and the production template's parameter each one sets.
+CHAMPION_VARIABLES: Final = {
+    "CHAMPION_ARN": CHAMPION_PARAMETER,
+    "CHALLENGER_ARN": CHALLENGER_PARAMETER,
+    "BASELINE_STATISTICS": BASELINE_STATISTICS_PARAMETER,
+    "BASELINE_CONSTRAINTS": BASELINE_CONSTRAINTS_PARAMETER,
+}
 # The endpoint's variants.
 CHAMPION_VARIANT: Final = "champion"
 CHALLENGER_VARIANT: Final = "challenger"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from lambdas.common.aws import Unavailable, lookup
-from lambdas.common.serving_state import variant_weights
+from lambdas.common.aws import RetryableError, Unavailable, lookup
+from lambdas.common.serving_state import endpoint_missing, variant_weights
 
 
 class ServingVariant(BaseModel):
@@ -22,8 +23,15 @@ class ServingVariant(BaseModel):
     traffic_percent: float | None = None  # its share of the endpoint's traffic
 
 
-def serving_variants(sagemaker: Any, endpoint_name: str) -> tuple[list[ServingVariant], list[str]]:
-    """The endpoint's variants, each with its model package and current weight, and what could not be read."""
+def serving_variants(
+    sagemaker: Any, endpoint_name: str, *, strict: bool = False
+) -> tuple[list[ServingVariant], list[str]]:
+    """The endpoint's variants, each with its model package and current weight, and what could not be read.
+
+    Best effort by default (an alert's context): what cannot be read is noted. `strict` is for a
+    decision: only an endpoint that does not exist reads as serving nothing; any other failure raises
+    `RetryableError`, so that an unreadable production is never taken for an empty one.
+    """
     try:
         with lookup(f"describe the endpoint {endpoint_name}"):
             endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
@@ -31,6 +39,8 @@ def serving_variants(sagemaker: Any, endpoint_name: str) -> tuple[list[ServingVa
         with lookup(f"describe the endpoint configuration {config_name}"):
             config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
     except Unavailable as exc:
+        if strict and not (isinstance(exc.__cause__, ClientError) and endpoint_missing(exc.__cause__)):
+            raise RetryableError(str(exc)) from exc
         return [], [str(exc)]
 
     # The endpoint's current weights reflect traffic shifts since the configuration was created.
@@ -44,6 +54,8 @@ def serving_variants(sagemaker: Any, endpoint_name: str) -> tuple[list[ServingVa
             try:
                 package_arn = model_package_of(sagemaker, model_name)
             except Unavailable as exc:
+                if strict:
+                    raise RetryableError(str(exc)) from exc
                 notes.append(str(exc))
         weight = current_weights.get(name)
         variants.append(

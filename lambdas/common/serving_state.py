@@ -29,6 +29,12 @@ from lambdas.common.contracts import (
     CHAMPION_VARIANT,
 )
 
+# The states from which CloudFormation accepts an update. Anything else is either an operation in
+# progress (a deploy pipeline run, a rollback) or a failure a person must look at first.
+UPDATABLE_STATUSES = frozenset(
+    {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
+)
+
 
 @dataclass(frozen=True)
 class ServingStack:
@@ -114,6 +120,17 @@ def read_variant_weights(sagemaker: Any, endpoint_name: str) -> dict[str, Any] |
             return None
         raise
     return variant_weights(described)
+
+
+def not_updatable(stack: ServingStack) -> str | None:
+    """Why the stack cannot be updated now (what to do about it), or None when it can."""
+    if stack.status in UPDATABLE_STATUSES:
+        return None
+    if stack.status.endswith("_IN_PROGRESS"):
+        return "wait for the operation in progress (a deploy pipeline run, a rollback?) to finish"
+    if stack.status == "ROLLBACK_COMPLETE":
+        return "its first deployment failed and nothing is served: delete the stack, then deploy again"
+    return "it needs attention in the CloudFormation console first"
 
 
 def who_serves(stack: ServingStack, weights: Mapping[str, Any] | None) -> Serving:

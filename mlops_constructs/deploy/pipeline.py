@@ -37,10 +37,8 @@ from constructs import Construct
 from config.schema import ModelConfig
 from lambdas.common.contracts import (
     ALERT_TOPIC_PARAMETER,
-    BASELINE_CONSTRAINTS_PARAMETER,
-    BASELINE_STATISTICS_PARAMETER,
-    CHALLENGER_PARAMETER,
     CHAMPION_PARAMETER,
+    CHAMPION_VARIABLES,
     DATA_CAPTURE_PARAMETER,
     DEPLOY_PIPELINE_VARIABLE,
     EXECUTION_ROLE_PARAMETER,
@@ -260,12 +258,7 @@ class DeployPipeline(Construct):
                 self._deploy(
                     "production",
                     2,
-                    **{
-                        CHAMPION_PARAMETER: resolve.variable("CHAMPION_ARN"),
-                        CHALLENGER_PARAMETER: resolve.variable("CHALLENGER_ARN"),
-                        BASELINE_STATISTICS_PARAMETER: resolve.variable("BASELINE_STATISTICS"),
-                        BASELINE_CONSTRAINTS_PARAMETER: resolve.variable("BASELINE_CONSTRAINTS"),
-                    },
+                    **{parameter: resolve.variable(variable) for variable, parameter in CHAMPION_VARIABLES.items()},
                 ),
             ],
         )

@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from config.schema import ModelConfig
-from lambdas.common.contracts import model_package_group_name
+from lambdas.common.contracts import CHAMPION_VARIABLES, model_package_group_name
 from mlops_constructs.compliance import acknowledge_each
 from mlops_constructs.deploy.bundle import RESOLVE_CHAMPION_MODULE, SAMPLE_PAYLOADS, SMOKE_TEST_MODULE
 from mlops_constructs.deploy.roles import ServingNames
@@ -22,8 +22,6 @@ from mlops_constructs.pipelines import build_project
 
 # The boto3 the bundle's scripts run with in CodeBuild: the one their tests run with (requirements-dev.txt).
 BUNDLE_BOTO3 = "1.44.5"
-# What the champion resolution exports to the pipeline (tools/resolve_champion.py writes them).
-CHAMPION_VARIABLES = ("CHAMPION_ARN", "CHALLENGER_ARN", "BASELINE_STATISTICS", "BASELINE_CONSTRAINTS")
 CHAMPION_ENV_FILE = "champion.env"
 INSTALL = {"runtime-versions": {"python": "3.12"}, "commands": [f"pip install --quiet boto3=={BUNDLE_BOTO3}"]}
 

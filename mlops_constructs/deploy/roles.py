@@ -202,6 +202,8 @@ def cloudformation_role(
                 "cloudwatch:DeleteAlarms",
                 "cloudwatch:DescribeAlarms",
                 "cloudwatch:TagResource",
+                "cloudwatch:UntagResource",
+                "cloudwatch:ListTagsForResource",
                 "cloudwatch:PutDashboard",
                 "cloudwatch:DeleteDashboards",
                 "cloudwatch:GetDashboard",
@@ -259,7 +261,12 @@ def _tagged_for(model_name: str) -> dict[str, dict[str, str]]:
 
 
 def _tagging_for(model_name: str) -> dict[str, dict[str, str]]:
-    return {"StringEquals": {f"aws:RequestTag/{MODEL_TAG}": model_name}}
+    """Tagging with this model only, and only what is untagged (being created) or this model's already:
+    a role that could retag another model's resource could then act on it."""
+    return {
+        "StringEquals": {f"aws:RequestTag/{MODEL_TAG}": model_name},
+        "StringEqualsIfExists": {f"aws:ResourceTag/{MODEL_TAG}": model_name},
+    }
 
 
 def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.PolicyStatement]:
@@ -315,6 +322,13 @@ def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.Polic
             resources=arns.generated + arns.endpoints + arns.schedules,
             conditions=_tagging_for(model_name),
         ),
+        # CloudFormation removes tags when it rolls an update back (or a template drops one).
+        iam.PolicyStatement(
+            sid="UntagThisModelsResources",
+            actions=["sagemaker:DeleteTags"],
+            resources=arns.generated + arns.endpoints + arns.schedules,
+            conditions=_tagged_for(model_name),
+        ),
         iam.PolicyStatement(
             sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[arns.packages]
         ),
@@ -337,10 +351,17 @@ def _autoscaling_statements(arns: _ServingArns, model_name: str) -> list[iam.Pol
                 "application-autoscaling:DeregisterScalableTarget",
                 "application-autoscaling:PutScalingPolicy",
                 "application-autoscaling:DeleteScalingPolicy",
-                "application-autoscaling:ListTagsForResource",
+                "application-autoscaling:UntagResource",
             ],
             resources=[arns.scalable_targets],
             conditions=_tagged_for(model_name),
+        ),
+        # Reading tags decides nothing; a target registered before the tag existed has none yet.
+        iam.PolicyStatement(
+            sid="ReadScalableTargetTags",
+            actions=["application-autoscaling:ListTagsForResource"],
+            resources=[arns.scalable_targets],
+            conditions={"StringEqualsIfExists": {f"aws:ResourceTag/{MODEL_TAG}": model_name}},
         ),
         iam.PolicyStatement(
             sid="DescribeScaling",

@@ -608,6 +608,31 @@ def test_a_transient_aws_failure_anywhere_in_a_deployment_raises_the_retryable_e
     assert aws.audit_events() == []
 
 
+@pytest.mark.parametrize(
+    ("operation", "failure"),
+    [
+        ("DescribeEndpoint", aws_error("AccessDeniedException", 403)),
+        ("DescribeEndpointConfig", aws_error("ValidationException", 400)),
+        ("DescribeModel", aws_error("AccessDeniedException", 403)),
+    ],
+    ids=["endpoint-denied", "config-unreadable", "model-denied"],
+)
+def test_a_production_that_cannot_be_read_is_retried_not_taken_for_an_empty_one(
+    aws: FakeAccount, lambda_context: LambdaContext, operation: str, failure: Exception
+) -> None:
+    """Only "the endpoint does not exist" means nothing is served; reading anything else as "not serving"
+    would redeploy a serving champion (and the deploy pipeline would then drop its challenger)."""
+    champion = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    aws.serve_in_production("churn-model", {"champion": (champion, 100.0)})
+    event = aws.set_status(champion, "Approved")
+
+    with failing(handler.CLIENTS.sagemaker, operation, failure), pytest.raises(RetryableError):
+        handler.handler(event, lambda_context)
+
+    assert aws.deploy_executions("churn-deploy") == []
+    assert aws.audit_events() == []
+
+
 # --- Configuration ------------------------------------------------------------------------------------
 
 

@@ -93,7 +93,7 @@ def test_the_asset_imports_its_handler_as_lambda_does(synthesized: Synthesized, 
     environment = inherited | ENVIRONMENT_BY_SERVICE[service] | {"AWS_DEFAULT_REGION": REGION, "PYTHONPATH": str(root)}
 
     probe = subprocess.run(  # noqa: S603 - this interpreter, our own synthesized asset
-        [sys.executable, "-c", PROBE, function["Handler"]],
+        [sys.executable, "-B", "-c", PROBE, function["Handler"]],
         cwd=root,
         env=environment,
         capture_output=True,

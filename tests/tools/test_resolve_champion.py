@@ -40,7 +40,7 @@ def stubs() -> Iterator[tuple[Stubber, Stubber]]:
         sagemaker.assert_no_pending_responses()
 
 
-def stack_exists(stubber: Stubber, champion: str, challenger: str = "") -> None:
+def stack_exists(stubber: Stubber, champion: str, challenger: str = "", status: str = "UPDATE_COMPLETE") -> None:
     parameters = [
         {"ParameterKey": CHAMPION_PARAMETER, "ParameterValue": champion},
         {"ParameterKey": CHALLENGER_PARAMETER, "ParameterValue": challenger},
@@ -53,7 +53,7 @@ def stack_exists(stubber: Stubber, champion: str, challenger: str = "") -> None:
                 {
                     "StackName": STACK,
                     "StackId": STACK_ID,
-                    "StackStatus": "UPDATE_COMPLETE",
+                    "StackStatus": status,
                     "CreationTime": "2026-11-01T00:00:00Z",
                     "Parameters": parameters,
                 }
@@ -222,6 +222,24 @@ def test_an_endpoint_that_cannot_be_read_fails_the_action(stubs, tmp_path: Path,
     stack_exists(cloudformation, CURRENT, TRIAL)
     sagemaker.add_client_error("describe_endpoint", service_error_code=code, http_status_code=400)
     assert run(tmp_path) == (EXIT_FAILED, {})
+
+
+@pytest.mark.parametrize(
+    ("status", "advice"),
+    [
+        ("UPDATE_IN_PROGRESS", "wait for the operation in progress"),
+        ("ROLLBACK_COMPLETE", "its first deployment failed and nothing is served: delete the stack"),
+        ("UPDATE_ROLLBACK_FAILED", "it needs attention in the CloudFormation console first"),
+    ],
+)
+def test_a_production_stack_that_cannot_be_updated_now_fails_the_action_saying_why(
+    stubs, tmp_path: Path, capsys: pytest.CaptureFixture[str], status: str, advice: str
+) -> None:
+    cloudformation, _ = stubs
+    stack_exists(cloudformation, CURRENT, status=status)
+    assert run(tmp_path) == (EXIT_FAILED, {})
+    error = capsys.readouterr().err
+    assert f"production stack {STACK} is {status}: {advice}" in error
 
 
 def test_a_champion_package_that_cannot_be_read_fails_the_action(stubs, tmp_path: Path) -> None:

@@ -361,7 +361,7 @@ class TestRefusals:
             ("DELETE_IN_PROGRESS", "wait for the operation in progress"),
             ("REVIEW_IN_PROGRESS", "wait for the operation in progress"),
             ("UPDATE_ROLLBACK_FAILED", "it needs attention in the CloudFormation console"),
-            ("ROLLBACK_COMPLETE", "it needs attention in the CloudFormation console"),
+            ("ROLLBACK_COMPLETE", "its first deployment failed and nothing is served: delete the stack"),
             ("DELETE_FAILED", "it needs attention in the CloudFormation console"),
         ],
     )

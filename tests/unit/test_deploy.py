@@ -210,7 +210,7 @@ def test_the_bundles_scripts_run_from_the_bundle_alone(synthesized: Synthesized)
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('config', 'mlops_constructs', 'pydantic')))"
     )
     result = subprocess.run(  # noqa: S603 - a fresh, isolated interpreter on the synthesized bundle
-        [sys.executable, "-I", "-c", probe, str(bundle)], cwd=bundle, capture_output=True, text=True, check=False
+        [sys.executable, "-I", "-B", "-c", probe, str(bundle)], cwd=bundle, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", "the bundle's scripts may need boto3 only"

@@ -144,6 +144,7 @@ def test_seed_is_staged_with_the_models_settings(tmp_path: Path, default_config:
         "training_instance_type": "ml.m5.large",
         "inference_instance_types": ["ml.m5.large"],
         "feature_group_name": "churn-customer-features",
+        "resource_tags": {"mlops:model": "churn"},
     }
     assert seed_asset(seed, settings) == staged, "same content, same directory: repeated synths reuse it"
     (seed / "pipelines" / "run.py").write_text("print('changed')\n")
@@ -275,11 +276,15 @@ def test_sagemaker_role_is_scoped_to_the_models_group_and_jobs(churn_build: Temp
     role = role_principal(churn_build, SAGEMAKER_ROLE, boundary_from=governance)
     assert role.is_allowed("sagemaker:CreateModelPackage", PACKAGE_OF_CHURN)
     assert not role.is_allowed("sagemaker:CreateModelPackage", PACKAGE_OF_OTHER)
-    assert role.is_allowed(
-        "sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/pipelines-abc-train"
-    )
+    pipeline_job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/pipelines-abc-train"
+    tagging, tagged = "aws:RequestTag/mlops:model", "aws:ResourceTag/mlops:model"
+    assert role.is_allowed("sagemaker:CreateTrainingJob", pipeline_job, **{tagging: "churn"})
+    assert not role.is_allowed("sagemaker:CreateTrainingJob", pipeline_job)
+    assert not role.is_allowed("sagemaker:CreateTrainingJob", pipeline_job, **{tagging: "churn-v2"})
+    assert role.is_allowed("sagemaker:StopTrainingJob", pipeline_job, **{tagged: "churn"})
+    assert not role.is_allowed("sagemaker:StopTrainingJob", pipeline_job, **{tagged: "churn-v2"})
     assert not role.is_allowed(
-        "sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/adhoc"
+        "sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/adhoc", **{tagging: "churn"}
     )
     assert not role.is_allowed("sagemaker:CreateEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/x")
     trust = of_type(churn_build, "AWS::IAM::Role")[SAGEMAKER_ROLE]["Properties"]["AssumeRolePolicyDocument"]

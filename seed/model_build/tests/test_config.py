@@ -60,6 +60,9 @@ def test_a_model_without_a_feature_group_may_omit_the_key_or_set_it_to_null(tmp_
         ({"feature_group_name": "churn-"}, "feature_group_name: String should match pattern"),
         ({"feature_group_name": "a" * 65}, "feature_group_name: String should match pattern"),
         ({"feature_group_name": ""}, "feature_group_name: String should match pattern"),
+        ({"resource_tags": {"": "churn"}}, "resource_tags"),
+        ({"resource_tags": {"mlops:model": "churn;rm"}}, "resource_tags"),
+        ({"resource_tags": ["mlops:model"]}, "resource_tags"),
     ],
 )
 def test_a_bad_value_is_rejected_naming_the_setting(

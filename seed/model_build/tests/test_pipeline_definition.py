@@ -376,3 +376,16 @@ def test_another_models_settings_flow_into_the_definition(
         "ml.c5.xlarge",
         "ml.m5.xlarge",
     ]
+
+
+def test_every_job_carries_the_models_tags(definition: Definition, config: ModelConfig) -> None:
+    """The platform lets the pipeline role create, read and stop only the jobs tagged with its model."""
+    assert config.resource_tags == {"mlops:model": "churn"}
+    jobs = {
+        name: step["Arguments"]
+        for name, step in all_steps(definition).items()
+        if step["Type"] in ("Processing", "Training", "QualityCheck")
+    }
+    assert set(jobs) == {"PreprocessData", "BaselineDataQuality", "TrainModel", "EvaluateModel"}
+    for name, arguments in jobs.items():
+        assert {"Key": "mlops:model", "Value": "churn"} in arguments.get("Tags", []), name

@@ -17,6 +17,9 @@ PackageGroupName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-
 PipelineName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")]
 InstanceType = Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
 FeatureGroupName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}$")]
+# SageMaker's tag rules (keys starting with "aws:" are AWS's own and refused by SageMaker itself).
+TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/=+\-@ ]+$", min_length=1, max_length=128)]
+TagValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/=+\-@ ]*$", max_length=256)]
 
 
 class ModelConfigError(ValueError):
@@ -45,6 +48,9 @@ class ModelConfig(_Settings):
     # The Feature Store feature group the model's features are ingested into and its training
     # sets are built from; None (or absent) when the model uses no feature group.
     feature_group_name: FeatureGroupName | None = None
+    # Tags every job of the pipeline carries. The platform scopes the pipeline role to jobs tagged with
+    # this model (so no model's role can stop or read another model's jobs): keep the ones it writes.
+    resource_tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=10)
 
 
 def load_model_config(path: Path = DEFAULT_CONFIG_PATH) -> ModelConfig:

@@ -19,7 +19,13 @@ from sagemaker.core.metadata_properties import MetadataProperties
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.core.model_monitor import DatasetFormat
 from sagemaker.core.processing import FrameworkProcessor
-from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
+from sagemaker.core.shapes import (
+    ProcessingInput,
+    ProcessingOutput,
+    ProcessingS3Input,
+    ProcessingS3Output,
+    Tag,
+)
 from sagemaker.core.training.configs import (
     Compute,
     InputData,
@@ -118,6 +124,8 @@ class _Steps:
         self.session = session
         self.prefix = f"s3://{env.artifact_bucket}/{config.model_name}"
         self.training_image = self._sklearn_image("training", config.training_instance_type)
+        # Every job carries the model's tags: the platform lets the pipeline role touch only those jobs.
+        self.tags = [{"Key": key, "Value": value} for key, value in sorted(config.resource_tags.items())]
 
     def preprocess(self, input_data: ParameterString, instance_type: ParameterString) -> ProcessingStep:
         processor = self._processor("preprocess", instance_type)
@@ -148,6 +156,7 @@ class _Steps:
             stopping_condition=StoppingCondition(max_runtime_in_seconds=3600),
             hyperparameters=TRAINING_HYPERPARAMETERS,
             base_job_name=f"{self.config.model_name}-train",
+            tags=[Tag(key=tag["Key"], value=tag["Value"]) for tag in self.tags],
             sagemaker_session=self.session,
         )
         channels = [
@@ -173,6 +182,7 @@ class _Steps:
             output_kms_key=self.env.kms_key_arn,
             max_runtime_in_seconds=3600,
             base_job_name=f"{self.config.model_name}-baseline",
+            tags=self.tags,
             sagemaker_session=self.session,
         )
         quality_check = DataQualityCheckConfig(
@@ -297,6 +307,7 @@ class _Steps:
             code_location=f"{self.prefix}/code",
             max_runtime_in_seconds=3600,
             base_job_name=f"{self.config.model_name}-{job}",
+            tags=self.tags,
             sagemaker_session=self.session,
         )
 
