@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_events as events
@@ -23,7 +25,7 @@ class AuditTrail(Construct):
     covers the buckets that later stacks add without this stack having to know them, which would
     make the governance stack depend on every other stack.
 
-    Trail files are immutable: the bucket's default S3 Object Lock retention (`object_lock`) makes
+    Trail files are immutable: the bucket's default S3 Object Lock retention (`object_lock_*`) makes
     every version undeletable and unchangeable for its period, on top of log file validation,
     which only detects tampering. Its lifecycle never expires anything (files move to Glacier and
     are kept), so no rule can contradict the lock.
@@ -38,7 +40,8 @@ class AuditTrail(Construct):
         access_log_bucket: s3.IBucket,
         log_retention: logs.RetentionDays,
         archive_after_days: int,
-        object_lock: s3.ObjectLockRetention,
+        object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"],
+        object_lock_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = SecureBucket(
@@ -60,9 +63,7 @@ class AuditTrail(Construct):
         cfn_bucket.object_lock_configuration = s3.CfnBucket.ObjectLockConfigurationProperty(
             object_lock_enabled="Enabled",
             rule=s3.CfnBucket.ObjectLockRuleProperty(
-                default_retention=s3.CfnBucket.DefaultRetentionProperty(
-                    mode=object_lock.mode.value, days=int(object_lock.duration.to_days())
-                )
+                default_retention=s3.CfnBucket.DefaultRetentionProperty(mode=object_lock_mode, days=object_lock_days)
             ),
         )
         self.log_group = logs.LogGroup(

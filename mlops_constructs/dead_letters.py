@@ -47,15 +47,15 @@ def dead_letter_queue(scope: Construct, construct_id: str, *, encryption_key: km
     return queue
 
 
-def alarm_on_dead_letters(
-    scope: Construct, construct_id: str, *, queue: sqs.IQueue, alert_topic: sns.ITopic, description: str
+def alarm_when_any(
+    scope: Construct, construct_id: str, *, metric: cloudwatch.IMetric, alert_topic: sns.ITopic, description: str
 ) -> cloudwatch.Alarm:
-    """An alarm to `alert_topic` as soon as one message is visible in `queue`."""
+    """An alarm to `alert_topic` as soon as `metric` reaches 1 in a period (missing data is no alarm)."""
     alarm = cloudwatch.Alarm(
         scope,
         construct_id,
         alarm_description=description,
-        metric=queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5), statistic="Maximum"),
+        metric=metric,
         threshold=1,
         evaluation_periods=1,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -63,6 +63,19 @@ def alarm_on_dead_letters(
     )
     alarm.add_alarm_action(cloudwatch_actions.SnsAction(alert_topic))
     return alarm
+
+
+def alarm_on_dead_letters(
+    scope: Construct, construct_id: str, *, queue: sqs.IQueue, alert_topic: sns.ITopic, description: str
+) -> cloudwatch.Alarm:
+    """An alarm to `alert_topic` as soon as one message is visible in `queue`."""
+    return alarm_when_any(
+        scope,
+        construct_id,
+        metric=queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5), statistic="Maximum"),
+        alert_topic=alert_topic,
+        description=description,
+    )
 
 
 class EventDeadLetters(Construct):

@@ -24,10 +24,11 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
-from lambdas.common.contracts import MODEL_TAG, alerted_alarm_prefixes
+from lambdas.common.contracts import alerted_alarm_prefixes
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS
 from mlops_constructs.functions import PlatformFunction
+from mlops_constructs.model_tags import tagged_for
 from mlops_constructs.storage import expiring_state_table
 
 
@@ -97,7 +98,7 @@ class EndpointAutomation(Construct):
                     stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*"),
                     stack.format_arn(service="sagemaker", resource="model", resource_name="*"),
                 ],
-                conditions={"StringEquals": {f"aws:ResourceTag/{MODEL_TAG}": model.name}},
+                conditions=tagged_for(model.name),
             )
         )
         drift_role.add_to_principal_policy(

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -19,7 +18,7 @@ from constructs import Construct
 
 from mlops_constructs.assets import Content, compose, tree
 from mlops_constructs.compliance import acknowledge_each, nag_ref
-from mlops_constructs.dead_letters import alarm_on_dead_letters, dead_letter_queue
+from mlops_constructs.dead_letters import alarm_on_dead_letters, alarm_when_any, dead_letter_queue
 
 LAMBDAS_DIRECTORY = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -169,17 +168,13 @@ class PlatformFunction(Construct):
 
     def alarm_on_failures(self, alert_topic: sns.ITopic) -> FunctionAlarms:
         """Alarms to the topic when the handler errors (AWS failures it retries) or either queue dead-letters."""
-        errors = cloudwatch.Alarm(
+        errors = alarm_when_any(
             self,
             "ErrorAlarm",
-            alarm_description=f"{self.function.node.path} is failing (AWS errors it retries)",
             metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alert_topic=alert_topic,
+            description=f"{self.function.node.path} is failing (AWS errors it retries)",
         )
-        errors.add_alarm_action(cloudwatch_actions.SnsAction(alert_topic))
         runbook = "see docs/runbook-dead-letters.md to inspect, fix and redrive"
         return FunctionAlarms(
             errors=errors,

@@ -30,6 +30,7 @@ from lambdas.common.contracts import MODEL_TAG, RETRAINING_DETAIL_TYPE, RETRAINI
 from mlops_constructs.assets import Content, compose, tree
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EventDeadLetters
+from mlops_constructs.model_tags import tagged_for, tagging_for
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
 from mlops_constructs.storage import expiring_buckets
@@ -322,10 +323,7 @@ class ModelProject(Construct):
                 sid="RunThisModelsTaggedJobs",
                 actions=["sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob", "sagemaker:AddTags"],
                 resources=job_arns,
-                conditions={
-                    "StringEquals": {f"aws:RequestTag/{MODEL_TAG}": self.model_name},
-                    "StringEqualsIfExists": {f"aws:ResourceTag/{MODEL_TAG}": self.model_name},
-                },
+                conditions=tagging_for(self.model_name),
             ),
             iam.PolicyStatement(
                 sid="FollowThisModelsTaggedJobs",
@@ -336,7 +334,7 @@ class ModelProject(Construct):
                     "sagemaker:StopTrainingJob",
                 ],
                 resources=job_arns,
-                conditions={"StringEquals": {f"aws:ResourceTag/{MODEL_TAG}": self.model_name}},
+                conditions=tagged_for(self.model_name),
             ),
             iam.PolicyStatement(
                 sid="RegisterInThisModelsGroup",

@@ -1,12 +1,8 @@
-"""Translate the configured retention (log days, trail Object Lock) into CDK's types."""
+"""Translate the configured log retention (days) into CDK's RetentionDays."""
 
 from __future__ import annotations
 
-from typing import Literal
-
-from aws_cdk import Duration
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 
 _RETENTION_BY_DAYS = {
     1: logs.RetentionDays.ONE_DAY,
@@ -39,9 +35,3 @@ SUPPORTED_RETENTION_DAYS = frozenset(_RETENTION_BY_DAYS)
 def retention_days(days: int) -> logs.RetentionDays:
     """The RetentionDays for a number of days the configuration has already validated."""
     return _RETENTION_BY_DAYS[days]
-
-
-def object_lock_retention(mode: Literal["GOVERNANCE", "COMPLIANCE"], days: int) -> s3.ObjectLockRetention:
-    """The default Object Lock retention for a mode and a number of days the configuration has validated."""
-    lock = s3.ObjectLockRetention.compliance if mode == "COMPLIANCE" else s3.ObjectLockRetention.governance
-    return lock(Duration.days(days))

@@ -18,8 +18,9 @@ class SageMakerServiceRole(Construct):
     """Assumed by SageMaker; pulls SageMaker images, writes its logs and metrics, uses the platform key.
 
     `log_groups` are the log group names (or name patterns ending in `*`) the workload writes, e.g.
-    `/aws/sagemaker/Endpoints/<endpoint>`, and `metric_namespace` the CloudWatch namespace pattern it may publish to. Workload-specific
-    permissions go to `self.policy` (add_statements) or come from grants on `self.role`.
+    `/aws/sagemaker/Endpoints/<endpoint>`, and `metric_namespace` the CloudWatch namespace pattern it
+    may publish to. Workload-specific permissions go to `self.policy` (add_statements) or come from
+    grants on `self.role`.
     """
 
     def __init__(

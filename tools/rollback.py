@@ -63,9 +63,9 @@ from lambdas.common.contracts import (
     model_package_group_name,
     serving_name,
 )
+from lambdas.common.errors import error_message
 from lambdas.common.serving_state import (
     ServingStack,
-    error_message,
     not_updatable,
     package_baselines,
     read_serving_stack,

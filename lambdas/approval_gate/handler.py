@@ -63,7 +63,6 @@ ACT_ONCE = ActOnce(
     key_prefix="approval-gate",
     table_name=SETTINGS.idempotency_table_name,
 )
-PERSISTENCE_STORE = ACT_ONCE.persistence_store
 
 
 @logger.inject_lambda_context

@@ -17,6 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
+from lambdas.common.errors import error_code
+
 # Standard retries inside the call (throttling, 5xx), and short timeouts: a hung call must fail well
 # within the function's own timeout, so that the invocation fails and is retried as a whole.
 CLIENT_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=10)
@@ -94,10 +96,6 @@ def lookup(action: str, *, explain: Callable[[ClientError], str | None] | None =
         return Unavailable(reason or f"could not {action} ({error_code(exc) or 'error'})")
 
     return aws_call(action, translate=translate)
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def is_transient(exc: BaseException | None) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.common.aws import RetryableError, Unavailable, lookup
@@ -39,7 +38,7 @@ def serving_variants(
         with lookup(f"describe the endpoint configuration {config_name}"):
             config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
     except Unavailable as exc:
-        if strict and not (isinstance(exc.__cause__, ClientError) and endpoint_missing(exc.__cause__)):
+        if strict and not endpoint_missing(exc.__cause__):
             raise RetryableError(str(exc)) from exc
         return [], [str(exc)]
 

@@ -28,6 +28,7 @@ from lambdas.common.contracts import (
     CHAMPION_PARAMETER,
     CHAMPION_VARIANT,
 )
+from lambdas.common.errors import error_code, error_message
 
 # The states from which CloudFormation accepts an update. Anything else is either an operation in
 # progress (a deploy pipeline run, a rollback) or a failure a person must look at first.
@@ -66,22 +67,22 @@ class Serving:
     challenger: str | None
 
 
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def error_message(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Message") or error)
-
-
-def stack_missing(error: ClientError) -> bool:
+def stack_missing(error: BaseException | None) -> bool:
     """CloudFormation's answer for a stack that does not exist (a ValidationError that says so)."""
-    return error_code(error) == "ValidationError" and "does not exist" in error_message(error)
+    return (
+        isinstance(error, ClientError)
+        and error_code(error) == "ValidationError"
+        and "does not exist" in error_message(error)
+    )
 
 
-def endpoint_missing(error: ClientError) -> bool:
+def endpoint_missing(error: BaseException | None) -> bool:
     """SageMaker's answer for an endpoint that does not exist (a ValidationException that says so)."""
-    return error_code(error) == "ValidationException" and "Could not find endpoint" in error_message(error)
+    return (
+        isinstance(error, ClientError)
+        and error_code(error) == "ValidationException"
+        and "Could not find endpoint" in error_message(error)
+    )
 
 
 def read_serving_stack(cloudformation: Any, stack_name: str) -> ServingStack | None:

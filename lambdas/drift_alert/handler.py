@@ -73,7 +73,6 @@ ACT_ONCE = ActOnce(
     table_name=SETTINGS.state_table_name,
     key_attr="pk",
 )
-PERSISTENCE_STORE = ACT_ONCE.persistence_store
 
 
 @logger.inject_lambda_context

@@ -31,16 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from lambdas.common.aws import RetryableError, aws_call, emit_audit_event, publish_alert
 from lambdas.common.contracts import (
-    CHALLENGER_VARIANT as CHALLENGER,
-)
-from lambdas.common.contracts import (
-    CHAMPION_VARIANT as CHAMPION,
-)
-from lambdas.common.contracts import (
+    CHALLENGER_VARIANT,
+    CHAMPION_VARIANT,
     TRAFFIC_SHIFT_DETAIL_TYPE,
     TRAFFIC_SHIFT_SOURCE,
     VARIANTS,
@@ -137,7 +131,7 @@ def read_endpoint(sagemaker: Any, endpoint_name: str) -> Endpoint | Outcome:
         with aws_call(f"describe the endpoint {endpoint_name}"):
             described = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     except RetryableError as exc:
-        if _endpoint_missing(exc.__cause__):
+        if endpoint_missing(exc.__cause__):
             return _skipped(f"endpoint {endpoint_name} does not exist (not deployed yet?)", needs_attention=True)
         raise
 
@@ -149,18 +143,18 @@ def read_endpoint(sagemaker: Any, endpoint_name: str) -> Endpoint | Outcome:
         return _skipped(f"endpoint {endpoint_name} serves {sorted(map(str, weights))}, not a champion and a challenger")
     if not all(isinstance(weight, int | float) and weight >= 0 for weight in weights.values()):
         return _skipped(f"endpoint {endpoint_name} reports no usable CurrentWeight: {weights}", needs_attention=True)
-    if weights[CHALLENGER] == 0:
+    if weights[CHALLENGER_VARIANT] == 0:
         return _skipped(f"the challenger of {endpoint_name} has weight 0 (rolled back, or not started)")
-    if weights[CHAMPION] == 0:
+    if weights[CHAMPION_VARIANT] == 0:
         return _skipped(f"the challenger of {endpoint_name} serves all traffic (promoted)")
-    total = weights[CHAMPION] + weights[CHALLENGER]
+    total = weights[CHAMPION_VARIANT] + weights[CHALLENGER_VARIANT]
     return Endpoint(
         name=endpoint_name,
         arn=described["EndpointArn"],
         last_modified=described["LastModifiedTime"],
         shares=Weights(
-            champion=round(weights[CHAMPION] / total, SHARE_DIGITS),
-            challenger=round(weights[CHALLENGER] / total, SHARE_DIGITS),
+            champion=round(weights[CHAMPION_VARIANT] / total, SHARE_DIGITS),
+            challenger=round(weights[CHALLENGER_VARIANT] / total, SHARE_DIGITS),
         ),
     )
 
@@ -271,8 +265,8 @@ def decide(endpoint: Endpoint, evidence: Mapping[str, VariantSample], window: Wi
     cap = settings.max_challenger_percent
     at_cap = share >= cap
     assessment = assess(
-        evidence[CHAMPION],
-        evidence[CHALLENGER],
+        evidence[CHAMPION_VARIANT],
+        evidence[CHALLENGER_VARIANT],
         settings.design,
         test_promotion=at_cap and window.anchored,
     )
@@ -325,8 +319,8 @@ def apply(
             clients.sagemaker.update_endpoint_weights_and_capacities(
                 EndpointName=endpoint.name,
                 DesiredWeightsAndCapacities=[
-                    {"VariantName": CHAMPION, "DesiredWeight": plan.new.champion},
-                    {"VariantName": CHALLENGER, "DesiredWeight": plan.new.challenger},
+                    {"VariantName": CHAMPION_VARIANT, "DesiredWeight": plan.new.champion},
+                    {"VariantName": CHALLENGER_VARIANT, "DesiredWeight": plan.new.challenger},
                 ],
             )
     audit = audit_record(plan, endpoint=endpoint, evidence=evidence, window=window, settings=settings)
@@ -448,7 +442,3 @@ def _skipped(reason: str, *, needs_attention: bool = False) -> Outcome:
 def _ceil_to_minute(moment: datetime) -> datetime:
     floor = moment.replace(second=0, microsecond=0)
     return floor if floor == moment else floor + timedelta(minutes=1)
-
-
-def _endpoint_missing(exc: BaseException | None) -> bool:
-    return isinstance(exc, ClientError) and endpoint_missing(exc)

@@ -3,7 +3,8 @@
 It holds the two serving templates and the scripts the pipeline's CodeBuild actions run, laid out as
 in the repository so that they run as modules (`python -m tools.resolve_champion`) and import the
 shared runtime code exactly as their tests do: `lambdas/common/contracts.py` (the names every part
-agrees on) and `lambdas/common/serving_state.py` (who serves a stage). Both need nothing but boto3.
+agrees on), `lambdas/common/serving_state.py` (who serves a stage) and `lambdas/common/errors.py`
+(what an error answer says). They need nothing but boto3.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ SCRIPTS = (
     "lambdas/__init__.py",
     "lambdas/common/__init__.py",
     "lambdas/common/contracts.py",
+    "lambdas/common/errors.py",
     "lambdas/common/serving_state.py",
     "tools/__init__.py",
     "tools/smoke_test.py",

@@ -34,6 +34,7 @@ from lambdas.common.contracts import (
     monitoring_schedule_name,
 )
 from mlops_constructs.compliance import acknowledge_each, nag_ref
+from mlops_constructs.model_tags import tagged_for, tagging_for, untagged_or_tagged_for
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
 
 AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
@@ -256,19 +257,6 @@ def cloudformation_role(
     return role
 
 
-def _tagged_for(model_name: str) -> dict[str, dict[str, str]]:
-    return {"StringEquals": {f"aws:ResourceTag/{MODEL_TAG}": model_name}}
-
-
-def _tagging_for(model_name: str) -> dict[str, dict[str, str]]:
-    """Tagging with this model only, and only what is untagged (being created) or this model's already:
-    a role that could retag another model's resource could then act on it."""
-    return {
-        "StringEquals": {f"aws:RequestTag/{MODEL_TAG}": model_name},
-        "StringEqualsIfExists": {f"aws:ResourceTag/{MODEL_TAG}": model_name},
-    }
-
-
 def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.PolicyStatement]:
     """Models, endpoint configs and job definitions carrying the model's tag; its named endpoints and
     schedules; its packages, read-only."""
@@ -282,7 +270,7 @@ def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.Polic
                 "sagemaker:CreateModelQualityJobDefinition",
             ],
             resources=arns.generated,
-            conditions=_tagging_for(model_name),
+            conditions=tagging_for(model_name),
         ),
         iam.PolicyStatement(
             sid="ManageThisModelsTaggedServingResources",
@@ -298,7 +286,7 @@ def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.Polic
                 "sagemaker:ListTags",
             ],
             resources=arns.generated,
-            conditions=_tagged_for(model_name),
+            conditions=tagged_for(model_name),
         ),
         iam.PolicyStatement(
             sid="ThisModelsEndpointsAndSchedules",
@@ -320,14 +308,14 @@ def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.Polic
             sid="TagWithThisModelOnly",
             actions=["sagemaker:AddTags"],
             resources=arns.generated + arns.endpoints + arns.schedules,
-            conditions=_tagging_for(model_name),
+            conditions=tagging_for(model_name),
         ),
         # CloudFormation removes tags when it rolls an update back (or a template drops one).
         iam.PolicyStatement(
             sid="UntagThisModelsResources",
             actions=["sagemaker:DeleteTags"],
             resources=arns.generated + arns.endpoints + arns.schedules,
-            conditions=_tagged_for(model_name),
+            conditions=tagged_for(model_name),
         ),
         iam.PolicyStatement(
             sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[arns.packages]
@@ -342,7 +330,7 @@ def _autoscaling_statements(arns: _ServingArns, model_name: str) -> list[iam.Pol
             sid="RegisterTaggedScalableTargets",
             actions=["application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource"],
             resources=[arns.scalable_targets],
-            conditions=_tagging_for(model_name),
+            conditions=tagging_for(model_name),
         ),
         iam.PolicyStatement(
             sid="ScaleThisModelsVariants",
@@ -354,14 +342,14 @@ def _autoscaling_statements(arns: _ServingArns, model_name: str) -> list[iam.Pol
                 "application-autoscaling:UntagResource",
             ],
             resources=[arns.scalable_targets],
-            conditions=_tagged_for(model_name),
+            conditions=tagged_for(model_name),
         ),
         # Reading tags decides nothing; a target registered before the tag existed has none yet.
         iam.PolicyStatement(
             sid="ReadScalableTargetTags",
             actions=["application-autoscaling:ListTagsForResource"],
             resources=[arns.scalable_targets],
-            conditions={"StringEqualsIfExists": {f"aws:ResourceTag/{MODEL_TAG}": model_name}},
+            conditions=untagged_or_tagged_for(model_name),
         ),
         iam.PolicyStatement(
             sid="DescribeScaling",

@@ -574,7 +574,7 @@ def test_a_failed_pipeline_start_raises_without_a_success_audit_and_the_retry_de
 
 def _flow_client(service: str) -> Any:
     """The handler's client for a service: the gate's clients, and the idempotency store's."""
-    return handler.PERSISTENCE_STORE.client if service == "dynamodb" else getattr(handler.CLIENTS, service)
+    return handler.ACT_ONCE.persistence_store.client if service == "dynamodb" else getattr(handler.CLIENTS, service)
 
 
 @pytest.mark.parametrize(

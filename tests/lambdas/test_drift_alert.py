@@ -384,7 +384,7 @@ def test_an_idempotency_store_that_fails_stops_the_invocation_before_it_acts(
 
     throttled = aws_error("ProvisionedThroughputExceededException", 400)
     with (
-        failing(handler.PERSISTENCE_STORE.client, "PutItem", throttled),
+        failing(handler.ACT_ONCE.persistence_store.client, "PutItem", throttled),
         recording_calls(all_clients()) as calls,
         pytest.raises(RetryableError, match="idempotency store: "),
     ):

@@ -8,10 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from config import DEFAULT_CONFIG_PATH
-from tests.conftest import ROOT, Synthesized, cdk_json_context
+from tests.conftest import ROOT, Synthesized, cdk_json_context, write_config
 
 
 def run_app(tmp_path: Path, config_path: Path) -> subprocess.CompletedProcess[str]:
@@ -26,10 +23,7 @@ def run_app(tmp_path: Path, config_path: Path) -> subprocess.CompletedProcess[st
 
 
 def test_bad_config_fails_naming_file_and_field(tmp_path: Path) -> None:
-    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    raw["environment"]["region"] = "moon-1"
-    config_path = tmp_path / "bad.yaml"
-    config_path.write_text(yaml.safe_dump(raw))
+    config_path = write_config(tmp_path, lambda raw: raw["environment"].update(region="moon-1"), "bad.yaml")
     result = run_app(tmp_path, config_path)
     assert result.returncode != 0
     assert f"{config_path}: environment.region: Value error, 'moon-1' is not an AWS region" in result.stderr
@@ -37,10 +31,7 @@ def test_bad_config_fails_naming_file_and_field(tmp_path: Path) -> None:
 
 
 def test_a_region_the_platform_cannot_serve_fails_synth_without_a_traceback(tmp_path: Path) -> None:
-    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    raw["environment"]["region"] = "ca-west-1"
-    config_path = tmp_path / "unserved.yaml"
-    config_path.write_text(yaml.safe_dump(raw))
+    config_path = write_config(tmp_path, lambda raw: raw["environment"].update(region="ca-west-1"), "unserved.yaml")
     result = run_app(tmp_path, config_path)
     assert result.returncode != 0
     assert f"{config_path}: environment.region: Value error, the platform cannot serve models in 'ca-west-1'" in (
@@ -51,10 +42,7 @@ def test_a_region_the_platform_cannot_serve_fails_synth_without_a_traceback(tmp_
 
 
 def test_config_override_synthesizes_with_the_compliance_checks(tmp_path: Path) -> None:
-    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    raw["name"] = "teamb"
-    config_path = tmp_path / "teamb.yaml"
-    config_path.write_text(yaml.safe_dump(raw))
+    config_path = write_config(tmp_path, lambda raw: raw.update(name="teamb"), "teamb.yaml")
     result = run_app(tmp_path, config_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cdk.out" / "teamb-governance.template.json").exists()

@@ -8,22 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from config.regions import SUPPORTED_REGIONS
 from config.schema import LOG_RETENTION_DAYS
 from mlops_constructs.retention import SUPPORTED_RETENTION_DAYS
-
-DEFAULT = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-
-
-def write_config(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> Path:
-    raw = copy.deepcopy(DEFAULT)
-    mutate(raw)
-    path = tmp_path / "platform.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
+from tests.conftest import write_config
 
 
 def test_default_config_is_valid() -> None:

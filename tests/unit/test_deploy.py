@@ -187,6 +187,7 @@ def test_deploy_bundle_carries_templates_scripts_contracts_and_payloads(synthesi
         "lambdas/__init__.py",
         "lambdas/common/__init__.py",
         "lambdas/common/contracts.py",
+        "lambdas/common/errors.py",
         "lambdas/common/serving_state.py",
         "production.template.json",
         "sample_payloads.json",

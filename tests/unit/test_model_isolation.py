@@ -10,13 +10,13 @@ against churn's own resource for a role that must reach it, so the test cannot p
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from config import ConfigError, load_config
 from lambdas.common.contracts import (
     DATA_QUALITY,
     MODEL_QUALITY,
@@ -26,28 +26,24 @@ from lambdas.common.contracts import (
     serving_name,
 )
 from stacks.platform import build_platform
-from tests.conftest import cdk_json_context
+from tests.conftest import cdk_json_context, write_config
 from tests.iam_evaluation import Principal, role_principal
 
 ACCOUNT, REGION, PLATFORM = "123456789012", "eu-west-1", "mlops"
 OWN, OTHER = "churn", "churn-v2"
 
 
-def _two_models_config(tmp_path: Path) -> Path:
-    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+def _two_models(config: dict[str, Any]) -> None:
     (churn,) = config["models"]
     churn["monitoring"]["ground_truth_s3_uri"] = "s3://ground-truth-bucket/churn/"
     other = {**churn, "name": OTHER, "monitoring": {**churn["monitoring"]}}
     other["monitoring"]["ground_truth_s3_uri"] = "s3://ground-truth-bucket/churn-v2/"
     config["models"] = [churn, other]
-    path = tmp_path / "two-models.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture(scope="module")
 def platform_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template]:
-    config = load_config(_two_models_config(tmp_path_factory.mktemp("config")))
+    config = load_config(write_config(tmp_path_factory.mktemp("config"), _two_models, "two-models.yaml"))
     assert (config.name, config.environment.account, config.environment.region) == (PLATFORM, ACCOUNT, REGION)
     app = App(context=cdk_json_context(), outdir=str(tmp_path_factory.mktemp("cdk.out")))
     build_platform(app, config)
@@ -280,9 +276,6 @@ def test_no_role_can_retag_another_models_resource_as_its_own(churn_roles: dict[
 
 @pytest.mark.parametrize("name", ["churn-production", "staging", "a-staging-b"])
 def test_a_model_name_with_a_stage_word_is_rejected_naming_the_field(tmp_path: Path, name: str) -> None:
-    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    config["models"][0]["name"] = name
-    path = tmp_path / "platform.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_config(tmp_path, lambda config: config["models"][0].update(name=name))
     with pytest.raises(ConfigError, match=r"models\[0\]\.name: .*stage word"):
         load_config(path)
