@@ -4,7 +4,7 @@ handler only wires them.
 
 Flow of one event (`process`):
 1. `screen.screen` (no AWS calls): keep only a transition to ALARM of an alarm the function acts on
-   (`<endpoint>-drift-...`, `<endpoint>-model-quality-...`) of a configured endpoint. Everything
+   (named by `contracts.alerted_alarm_prefixes`) of a configured endpoint. Everything
    else becomes an ignored `Outcome`.
 2. `act`, once per EventBridge event (the handler wraps it in Powertools idempotency, keyed by the
    event id: a redelivery of a handled event gets its outcome back and nothing is done again):

@@ -1,7 +1,7 @@
 """Lambda entry point of the drift alert: wiring only, the logic is in `drift`.
 
 Invoked asynchronously by EventBridge with "CloudWatch Alarm State Change" events of the production
-endpoints' drift and model-quality alarms ("<endpoint>-drift-...", "<endpoint>-model-quality-...").
+endpoints' drift and model-quality alarms (named by `contracts.alerted_alarm_prefixes`).
 For a change to ALARM it publishes an alert with the alarm's context (model packages and weights,
 drifted features or degraded metrics, link to the violations report) and, where the model retrains
 on drift, requests retraining at most once per cool-down: a "Retraining Requested" event on the audit

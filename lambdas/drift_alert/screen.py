@@ -1,8 +1,8 @@
 """Screening, without any AWS call: is this EventBridge event an alarm the drift alert acts on?
 
 It is when it is a transition to ALARM (not ALARM -> ALARM) of an alarm named after a configured
-endpoint with one of the prefixes in `contracts.ALERTED_ALARM_INFIXES`: a drift alarm
-(`<endpoint>-drift-...`, data quality) or a model-quality alarm (`<endpoint>-model-quality-...`).
+endpoint with one of the prefixes in `contracts.ALERTED_ALARM_INFIXES`: a drift alarm (data
+quality) or a model-quality alarm.
 Everything else becomes an ignored (or malformed) `Outcome`.
 """
 
