@@ -7,7 +7,8 @@ SHELL := /bin/bash
 VENV := .venv
 SEED_VENV := .venv-seed
 PYTHON := $(CURDIR)/$(VENV)/bin/python
-SEED_DIR := seed/model_build
+# The seed templates, each a standalone project with its own requirements and tests (one virtualenv).
+SEED_DIRS := seed/binary-classification seed/regression
 # Node, npm and the CDK CLI come from the project, never from the machine.
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -41,9 +42,9 @@ node_modules/.installed: $(VENV)/.runtime-installed package.json package-lock.js
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(SEED_VENV)/.installed: $(SEED_DIR)/requirements.txt
+$(SEED_VENV)/.installed: $(addsuffix /requirements.txt,$(SEED_DIRS))
 	test -x $(SEED_VENV)/bin/python || python3 -m venv $(SEED_VENV)
-	$(SEED_VENV)/bin/python -m pip install --quiet -r $(SEED_DIR)/requirements.txt
+	$(SEED_VENV)/bin/python -m pip install --quiet $(addprefix -r ,$(addsuffix /requirements.txt,$(SEED_DIRS)))
 	touch $@
 
 synth: $(VENV)/.runtime-installed node_modules/.installed
@@ -56,7 +57,7 @@ diff: $(VENV)/.runtime-installed node_modules/.installed
 
 test: $(VENV)/.dev-installed node_modules/.installed $(SEED_VENV)/.installed
 	$(PYTHON) -m pytest
-	cd $(SEED_DIR) && $(CURDIR)/$(SEED_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
+	for seed in $(SEED_DIRS); do (cd $$seed && $(CURDIR)/$(SEED_VENV)/bin/python -m pytest -q -p no:cacheprovider tests); done
 
 deploy: $(VENV)/.runtime-installed node_modules/.installed
 	cdk deploy --all $(ARGS)
@@ -74,7 +75,7 @@ lint: $(VENV)/.dev-installed $(SEED_VENV)/.installed
 	ruff check .
 	ruff format --check .
 	mypy
-	cd $(SEED_DIR) && $(CURDIR)/$(SEED_VENV)/bin/python -m mypy
+	for seed in $(SEED_DIRS); do (cd $$seed && $(CURDIR)/$(SEED_VENV)/bin/python -m mypy); done
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -10,10 +10,35 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from typing import Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from config.regions import SUPPORTED_REGIONS
-from lambdas.common.contracts import MODEL_NAME_PATTERN, STAGES, reserved_segment
+from lambdas.common.contracts import (
+    CSV_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    METRIC_DIRECTIONS,
+    MODEL_NAME_PATTERN,
+    STAGES,
+    Direction,
+    InferenceContract,
+    ProblemType,
+    ServingMode,
+    metric_direction,
+    reserved_segment,
+)
 
 # Every AWS region (commercial, GovCloud, China), so that a typo such as "eu-west1" reads as one.
 # Which of them the platform can serve is decided by config/regions.py alone.
@@ -166,11 +191,41 @@ class RetentionConfig(StrictModel):
         return days
 
 
-class MetricConfig(StrictModel):
-    """The evaluation metric a model must reach to be registered and deployed."""
+# The seed templates, and the one a problem type gets by default (multiclass reuses the classifier's:
+# its model_config.json says which kind of classifier to train).
+SeedName = Literal["binary-classification", "regression"]
+DEFAULT_SEEDS: dict[ProblemType, SeedName] = {
+    "binary_classification": "binary-classification",
+    "multiclass_classification": "binary-classification",
+    "regression": "regression",
+}
+# The attributes each seed template's serving script answers, by the format of the answer.
+DEFAULT_ATTRIBUTES: dict[tuple[bool, str], dict[str, str | None]] = {
+    (True, JSON_CONTENT_TYPE): {"prediction_attribute": "label", "probability_attribute": "probability"},
+    (True, CSV_CONTENT_TYPE): {"prediction_attribute": "0", "probability_attribute": "1"},
+    (False, JSON_CONTENT_TYPE): {"prediction_attribute": "prediction", "probability_attribute": None},
+    (False, CSV_CONTENT_TYPE): {"prediction_attribute": "0", "probability_attribute": None},
+}
+# Metrics bounded by [0, 1] (r2 may be any value up to 1; errors any value from 0).
+UNIT_INTERVAL_METRICS = frozenset({"auc", "f1", "accuracy", "precision", "recall", "weighted_f1"})
 
-    name: Literal["auc", "f1", "accuracy", "precision", "recall"]
-    threshold: float = Field(ge=0, le=1)
+
+class MetricConfig(StrictModel):
+    """The evaluation metric a model must reach to be registered and deployed: which ones a model may
+    use, and whether higher or lower is better, depend on its problem type (contracts.METRIC_DIRECTIONS)."""
+
+    name: Annotated[str, StringConstraints(min_length=1)]
+    threshold: float = Field(allow_inf_nan=False)
+
+
+class InferenceConfig(StrictModel):
+    """How the model is called and how its answers read (see contracts.InferenceContract). Defaults:
+    what the model's seed template serves."""
+
+    content_type: Literal["application/json", "text/csv"] = JSON_CONTENT_TYPE
+    accept: Literal["application/json", "text/csv"] = JSON_CONTENT_TYPE
+    prediction_attribute: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    probability_attribute: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
 
 
 class InstanceTypesConfig(StrictModel):
@@ -254,7 +309,43 @@ class ServingAlarmsConfig(StrictModel):
     period_minutes: int = Field(default=5, ge=1, le=60)
 
 
+ScheduleExpression = Annotated[
+    str,
+    StringConstraints(
+        # EventBridge Scheduler: cron with six fields, or a rate.
+        pattern=r"^(cron\(\S+ \S+ \S+ \S+ \S+ \S+\)|rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\))$"
+    ),
+]
+S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")]
+
+
+class BatchServingConfig(StrictModel):
+    """A scheduled batch transform: input read from a prefix, results written to another.
+
+    Default locations: `batch/input/` and `batch/output/` of the model's data bucket (KMS).
+    """
+
+    schedule_expression: ScheduleExpression
+    instance_type: InstanceType | None = Field(default=None, description="default: the model's inference instance type")
+    instance_count: int = Field(default=1, ge=1, le=100)
+    input_s3_uri: S3Uri | None = None
+    output_s3_uri: S3Uri | None = None
+    max_runtime_minutes: int = Field(default=240, ge=10, le=48 * 60)
+    # UTC unless set (EventBridge Scheduler's time zones, e.g. Europe/Paris).
+    schedule_timezone: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+\-]+)*$")] = "UTC"
+
+    @model_validator(mode="after")
+    def _distinct_locations(self) -> BatchServingConfig:
+        if self.input_s3_uri and self.output_s3_uri:
+            source, target = self.input_s3_uri.rstrip("/") + "/", self.output_s3_uri.rstrip("/") + "/"
+            if source.startswith(target) or target.startswith(source):
+                raise ValueError("input_s3_uri and output_s3_uri may not contain one another")
+        return self
+
+
 class ServingConfig(StrictModel):
+    mode: ServingMode = "realtime"
+    batch: BatchServingConfig | None = None
     staging: StageServingConfig = StageServingConfig(serverless=ServerlessConfig())
     production: StageServingConfig = StageServingConfig(autoscaling=AutoscalingConfig())
     data_capture_percent: int = Field(default=20, ge=0, le=100)
@@ -268,6 +359,18 @@ class ServingConfig(StrictModel):
         if production.serverless is not None:
             raise ValueError("production runs on instances: it needs data capture, A/B variants and guardrails")
         return production
+
+    @model_validator(mode="after")
+    def _batch_settings_for_batch_models(self) -> ServingConfig:
+        if self.mode == "batch":
+            if self.batch is None:
+                raise ValueError("a batch model needs batch: {schedule_expression, ...}")
+            endpoint_only = sorted({"staging", "production", "rollout"} & self.model_fields_set)
+            if endpoint_only:
+                raise ValueError(f"{', '.join(endpoint_only)} only apply to real-time models (mode: realtime)")
+        elif self.batch is not None:
+            raise ValueError("batch settings need mode: batch")
+        return self
 
 
 class MonitoringConfig(StrictModel):
@@ -310,14 +413,121 @@ class TrafficShiftConfig(StrictModel):
 class ModelConfig(StrictModel):
     name: ModelName
     description: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    # Declared before the fields validated against it (pydantic validates in this order).
+    problem_type: ProblemType = "binary_classification"
+    seed: SeedName
     metric: MetricConfig
+    inference: InferenceConfig
     instance_types: InstanceTypesConfig = InstanceTypesConfig()
-    variants: VariantWeightsConfig
     serving: ServingConfig = ServingConfig()
+    # The A/B split and the traffic shift of a real-time model's production endpoint.
+    variants: VariantWeightsConfig | None = None
     monitoring: MonitoringConfig = MonitoringConfig()
     traffic_shift: TrafficShiftConfig | None = None
     feature_group: FeatureGroupName | None = None
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_of_the_problem_type(cls, data: Any) -> Any:
+        """The seed and the inference contract default to what the problem type's seed template serves."""
+        if not isinstance(data, dict) or data.get("problem_type", "binary_classification") not in DEFAULT_SEEDS:
+            return data
+        problem_type = data.get("problem_type", "binary_classification")
+        data = {"seed": DEFAULT_SEEDS[problem_type], **data}
+        inference = data.get("inference", {})
+        if isinstance(inference, dict):
+            accept = inference.get("accept", JSON_CONTENT_TYPE)
+            classification = problem_type != "regression"
+            defaults = DEFAULT_ATTRIBUTES.get((classification, accept), {})
+            data["inference"] = {key: value for key, value in defaults.items() if value is not None} | inference
+        return data
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_fits(cls, seed: SeedName, info: ValidationInfo) -> SeedName:
+        problem_type = info.data.get("problem_type")
+        if problem_type is not None and (seed == "regression") != (problem_type == "regression"):
+            raise ValueError(f"the {seed} seed template cannot build a {problem_type} model")
+        return seed
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_fits(cls, metric: MetricConfig, info: ValidationInfo) -> MetricConfig:
+        problem_type = info.data.get("problem_type")
+        if problem_type is None:
+            return metric
+        if metric.name not in METRIC_DIRECTIONS[problem_type]:
+            _raise_at(
+                "name",
+                metric.name,
+                f"{metric.name!r} is not a {problem_type} metric; use one of {', '.join(METRIC_DIRECTIONS[problem_type])}",
+            )
+        if metric.name in UNIT_INTERVAL_METRICS and not 0 <= metric.threshold <= 1:
+            _raise_at("threshold", metric.threshold, f"{metric.name} lies between 0 and 1")
+        if metric.name == "r2" and metric.threshold > 1:
+            _raise_at("threshold", metric.threshold, "r2 is at most 1")
+        if metric_direction(problem_type, metric.name) == "lower_is_better" and metric.threshold <= 0:
+            _raise_at("threshold", metric.threshold, f"{metric.name} is an error: a threshold above 0 is needed")
+        return metric
+
+    @field_validator("inference")
+    @classmethod
+    def _contract_fits(cls, inference: InferenceConfig, info: ValidationInfo) -> InferenceConfig:
+        problem_type = info.data.get("problem_type")
+        if problem_type is not None:
+            try:
+                InferenceContract(problem_type=problem_type, **inference.model_dump())
+            except ValueError as error:
+                raise ValueError(str(error).removeprefix("invalid inference contract: ")) from None
+        return inference
+
+    @model_validator(mode="after")
+    def _serving_mode_settings(self) -> ModelConfig:
+        if self.serving.mode == "batch":
+            endpoint_only = [name for name in ("variants", "traffic_shift") if getattr(self, name) is not None]
+            if endpoint_only:
+                raise ValueError(f"{', '.join(endpoint_only)} only apply to real-time models (serving.mode: realtime)")
+        elif self.variants is None:
+            raise ValueError("a real-time model needs variants: {champion_percent, challenger_percent}")
+        if self.feature_group is not None and self.seed == "regression":
+            raise ValueError("the regression seed template reads its data from S3, not from a feature group")
+        return self
+
+    @property
+    def contract(self) -> InferenceContract:
+        """The model's inference contract (what its packages record and its serving is checked against)."""
+        return InferenceContract(problem_type=self.problem_type, **self.inference.model_dump())
+
+    @property
+    def metric_direction(self) -> Direction:
+        return metric_direction(self.problem_type, self.metric.name)
+
+    @property
+    def is_batch(self) -> bool:
+        return self.serving.mode == "batch"
+
+    @property
+    def endpoint_variants(self) -> VariantWeightsConfig:
+        """The A/B split of a real-time model (validated present)."""
+        if self.variants is None:
+            raise ValueError(f"model {self.name!r} serves in batch: it has no endpoint variants")
+        return self.variants
+
+    @property
+    def batch(self) -> BatchServingConfig:
+        """The batch settings of a batch model (validated present)."""
+        if self.serving.batch is None:
+            raise ValueError(f"model {self.name!r} serves in real time: it has no batch settings")
+        return self.serving.batch
+
+
+def _raise_at(field: str, value: object, message: str) -> None:
+    """Fail validation at `field` of the value being validated (so the error names e.g. metric.name)."""
+    raise ValidationError.from_exception_data(
+        "MetricConfig",
+        [InitErrorDetails(type=PydanticCustomError("value_error", message), loc=(field,), input=value)],
+    )
 
 
 class FeatureConfig(StrictModel):

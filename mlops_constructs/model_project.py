@@ -25,8 +25,15 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from config.schema import ModelConfig
-from lambdas.common.contracts import MODEL_TAG, RETRAINING_DETAIL_TYPE, RETRAINING_SOURCE, model_package_group_name
+from config.schema import ModelConfig, SeedName
+from lambdas.common.contracts import (
+    MODEL_TAG,
+    PACKAGE_TASKS,
+    RETRAINING_DETAIL_TYPE,
+    RETRAINING_SOURCE,
+    SAMPLE_PAYLOADS_PREFIX,
+    model_package_group_name,
+)
 from mlops_constructs.assets import Content, compose, tree
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EventDeadLetters
@@ -35,13 +42,20 @@ from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_fai
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
 from mlops_constructs.storage import expiring_buckets
 
-SEED_DIRECTORY = Path(__file__).resolve().parent.parent / "seed" / "model_build"
+SEEDS_DIRECTORY = Path(__file__).resolve().parent.parent / "seed"
+
+
+def seed_template(seed: SeedName) -> Path:
+    """The seed template a model's repository starts from (`models[].seed`)."""
+    return SEEDS_DIRECTORY / seed
+
+
 # Local state of a data scientist's checkout that must never be pushed into a new repository.
 CODEBUILD_CACHE_PREFIX = "codebuild-cache"
 SEED_EXCLUDES = (".venv*", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache", "generated", "output")
 SEED_BRANCH = "main"
 # Where the seed's pipeline writes each execution's outputs, evaluation reports and baselines
-# included (seed/model_build/workflow/pipeline.py): <model>/pipelines/<execution id>/<output>/.
+# included (seed/<template>/workflow/pipeline.py): <model>/pipelines/<execution id>/<output>/.
 PIPELINE_OUTPUTS_PREFIX = "{model}/pipelines/"
 # Where its training jobs write model.tar.gz (<model>/models/<job>/output/).
 MODELS_PREFIX = "{model}/models/"
@@ -62,13 +76,21 @@ def model_settings(model: ModelConfig) -> dict[str, object]:
         "model_name": model.name,
         "model_package_group_name": model_package_group_name(model.name),
         "pipeline_name": f"{model.name}-build",
-        "metric": {"name": model.metric.name, "threshold": model.metric.threshold},
+        "problem_type": model.problem_type,
+        "metric": {"name": model.metric.name, "threshold": model.metric.threshold, "direction": model.metric_direction},
         "processing_instance_type": model.instance_types.processing,
         "training_instance_type": model.instance_types.training,
         "inference_instance_types": [model.instance_types.inference],
         "feature_group_name": model.feature_group,
         # The pipeline role acts only on jobs carrying the model's tag (_sagemaker_execution_role).
         "resource_tags": {MODEL_TAG: model.name},
+        # What every package the build registers records: the smoke test, Model Monitor and the
+        # batch check read the package's own contract, and its sample payloads, from it.
+        "package_metadata": {
+            "task": PACKAGE_TASKS[model.problem_type],
+            "customer_metadata_properties": model.contract.to_properties(),
+            "sample_payloads_prefix": SAMPLE_PAYLOADS_PREFIX.format(model=model.name),
+        },
     }
 
 
@@ -102,7 +124,7 @@ class ModelProject(Construct):
         noncurrent_version_days: int,
         registry_reader_accounts: list[str],
         athena_workgroup_name: str | None = None,
-        seed_directory: Path = SEED_DIRECTORY,
+        seed_directory: Path | None = None,
         timeouts: BuildTimeouts = BuildTimeouts(),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -139,7 +161,9 @@ class ModelProject(Construct):
             "Repository",
             repository_name=f"{model.name}-model-build",
             description=f"Model build code of '{model.name}': {model.description}"[:1000],
-            code=codecommit.Code.from_directory(str(seed_asset(seed_directory, settings)), SEED_BRANCH),
+            code=codecommit.Code.from_directory(
+                str(seed_asset(seed_directory or seed_template(model.seed), settings)), SEED_BRANCH
+            ),
             kms_key=encryption_key,
         )
         self.repository.apply_removal_policy(RemovalPolicy.RETAIN)

@@ -15,7 +15,9 @@ and a model `churn-production` cannot exist to match `churn`'s production prefix
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal, get_args
 
 # --- models and stages ----------------------------------------------------------------------------
 
@@ -40,6 +42,152 @@ def model_package_group_name(model_name: str) -> str:
     """A model's Model Registry group: named after the model (the approval gate, the deploy pipeline's
     package reads, the rollback tool and the build's registration all find it by this name)."""
     return model_name
+
+
+# --- what a model is: its problem type, its metric's direction, its inference contract ---------------
+
+ProblemType = Literal["binary_classification", "multiclass_classification", "regression"]
+PROBLEM_TYPES: Final[tuple[ProblemType, ...]] = get_args(ProblemType)
+Direction = Literal["higher_is_better", "lower_is_better"]
+HIGHER_IS_BETTER: Final[Direction] = "higher_is_better"
+LOWER_IS_BETTER: Final[Direction] = "lower_is_better"
+# The evaluation metrics each problem type may gate on, named as SageMaker's model-quality reports
+# (the build's evaluation report, Model Monitor's statistics and CloudWatch metrics) name them.
+METRIC_DIRECTIONS: Final[Mapping[ProblemType, Mapping[str, Direction]]] = {
+    "binary_classification": {
+        "auc": HIGHER_IS_BETTER,
+        "f1": HIGHER_IS_BETTER,
+        "accuracy": HIGHER_IS_BETTER,
+        "precision": HIGHER_IS_BETTER,
+        "recall": HIGHER_IS_BETTER,
+    },
+    "multiclass_classification": {"accuracy": HIGHER_IS_BETTER, "weighted_f1": HIGHER_IS_BETTER},
+    "regression": {"rmse": LOWER_IS_BETTER, "mae": LOWER_IS_BETTER, "mse": LOWER_IS_BETTER, "r2": HIGHER_IS_BETTER},
+}
+# Model Monitor's model-quality problem types, and CreateModelPackage's Task, per problem type.
+MONITOR_PROBLEM_TYPES: Final[Mapping[ProblemType, str]] = {
+    "binary_classification": "BinaryClassification",
+    "multiclass_classification": "MulticlassClassification",
+    "regression": "Regression",
+}
+PACKAGE_TASKS: Final[Mapping[ProblemType, str]] = {
+    "binary_classification": "CLASSIFICATION",
+    "multiclass_classification": "CLASSIFICATION",
+    "regression": "REGRESSION",
+}
+
+
+def metric_direction(problem_type: str, metric: str) -> Direction:
+    """Whether a higher or a lower `metric` is better; ValueError for a metric the problem type has not."""
+    directions = METRIC_DIRECTIONS.get(problem_type)  # type: ignore[call-overload]
+    if directions is None:
+        raise ValueError(f"unknown problem type {problem_type!r}; one of {', '.join(PROBLEM_TYPES)}")
+    if metric not in directions:
+        raise ValueError(f"{metric!r} is not a {problem_type} metric; one of {', '.join(directions)}")
+    direction: Direction = directions[metric]
+    return direction
+
+
+def meets_threshold(value: float, threshold: float, direction: Direction) -> bool:
+    """Whether `value` is at least as good as `threshold` (the threshold itself passes)."""
+    return value >= threshold if direction == HIGHER_IS_BETTER else value <= threshold
+
+
+def threshold_words(direction: Direction) -> tuple[str, str]:
+    """How a value that passes and one that fails compare with the threshold, in words."""
+    return (">=", "below") if direction == HIGHER_IS_BETTER else ("<=", "above")
+
+
+def metrics_section(problem_type: str) -> str:
+    """The section of a SageMaker model-quality report holding a problem type's metrics."""
+    return f"{problem_type}_metrics"
+
+
+# The inference contract: how a model is called and how its answers read. JSON requests are
+# {"instances": [{<feature>: value, ...}, ...]} and JSON answers {"predictions": [{...}, ...]}, one
+# prediction per instance, each with the prediction attribute (and, for a classifier, the probability
+# attribute) as keys. CSV requests are rows of feature values; CSV answers one line per row, the
+# attributes being 0-based column numbers.
+JSON_CONTENT_TYPE: Final = "application/json"
+CSV_CONTENT_TYPE: Final = "text/csv"
+CONTENT_TYPES: Final = (JSON_CONTENT_TYPE, CSV_CONTENT_TYPE)
+INSTANCES_KEY: Final = "instances"
+PREDICTIONS_KEY: Final = "predictions"
+# A package's CustomerMetadataProperties carry the contract it was built with, under these keys.
+# The build uploads the seed's sample requests as <prefix>/<commit>/<SAMPLE_PAYLOADS_ARCHIVE> in the
+# model's data bucket and registers that URL as the package's SamplePayloadUrl; the archive holds
+# SAMPLE_PAYLOADS_FILE, one {"instances": [...]} document, which the smoke test and the batch check send.
+SAMPLE_PAYLOADS_PREFIX: Final = "{model}/sample-payloads/"
+SAMPLE_PAYLOADS_ARCHIVE: Final = "sample_payloads.tar.gz"
+SAMPLE_PAYLOADS_FILE: Final = "sample_payloads.json"
+CONTRACT_PROPERTIES: Final = {
+    "problem_type": "mlops:problem-type",
+    "content_type": "mlops:content-type",
+    "accept": "mlops:accept",
+    "prediction_attribute": "mlops:prediction-attribute",
+    "probability_attribute": "mlops:probability-attribute",
+}
+
+
+@dataclass(frozen=True)
+class InferenceContract:
+    """How one model is called and how its answers read (config, and the packages its build registers)."""
+
+    problem_type: ProblemType
+    content_type: str
+    accept: str
+    prediction_attribute: str
+    probability_attribute: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.problem_type not in PROBLEM_TYPES:
+            problems.append(f"problem type {self.problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}")
+        for field, value in (("content type", self.content_type), ("accept", self.accept)):
+            if value not in CONTENT_TYPES:
+                problems.append(f"{field} {value!r} is not one of {', '.join(CONTENT_TYPES)}")
+        attributes = [("prediction", self.prediction_attribute), ("probability", self.probability_attribute)]
+        for name, attribute in attributes:
+            if attribute is None:
+                continue
+            if not attribute:
+                problems.append(f"the {name} attribute is empty")
+            elif self.accept == CSV_CONTENT_TYPE and not attribute.isdigit():
+                problems.append(f"the {name} attribute of CSV answers must be a column number, not {attribute!r}")
+        if self.probability_attribute is not None and self.problem_type == "regression":
+            problems.append("a regression model answers no probability")
+        if problems:
+            raise ValueError("invalid inference contract: " + "; ".join(problems))
+
+    @property
+    def is_classification(self) -> bool:
+        return self.problem_type != "regression"
+
+    def monitor_attribute(self, attribute: str) -> str:
+        """Where Model Monitor finds `attribute` in a captured answer to a request (its first instance)."""
+        return f"{PREDICTIONS_KEY}[0].{attribute}" if self.accept == JSON_CONTENT_TYPE else attribute
+
+    def to_properties(self) -> dict[str, str]:
+        """The package's CustomerMetadataProperties that record the contract."""
+        values = {
+            "problem_type": self.problem_type,
+            "content_type": self.content_type,
+            "accept": self.accept,
+            "prediction_attribute": self.prediction_attribute,
+            "probability_attribute": self.probability_attribute,
+        }
+        return {CONTRACT_PROPERTIES[field]: value for field, value in values.items() if value is not None}
+
+    @classmethod
+    def from_properties(cls, properties: Mapping[str, str]) -> InferenceContract | None:
+        """The contract a package records, None when it records none; ValueError when it is invalid."""
+        values = {field: properties.get(key) for field, key in CONTRACT_PROPERTIES.items()}
+        if not any(values.values()):
+            return None
+        missing = [CONTRACT_PROPERTIES[f] for f in CONTRACT_PROPERTIES if f != "probability_attribute" and not values[f]]
+        if missing:
+            raise ValueError(f"incomplete inference contract: no {', '.join(missing)}")
+        return cls(**values)  # type: ignore[arg-type]
 
 
 # --- model packages -------------------------------------------------------------------------------
@@ -99,12 +247,39 @@ CHAMPION_VARIANT: Final = "champion"
 CHALLENGER_VARIANT: Final = "challenger"
 VARIANTS: Final = (CHAMPION_VARIANT, CHALLENGER_VARIANT)
 
+# --- batch serving -------------------------------------------------------------------------------
+
+ServingMode = Literal["realtime", "batch"]
+SERVING_MODES: Final[tuple[ServingMode, ...]] = get_args(ServingMode)
+# Where a batch model reads its input and writes its results by default, in the model's data bucket,
+# and where the deploy pipeline's staging check runs the new package on a sample.
+BATCH_INPUT_PREFIX: Final = "batch/input/"
+BATCH_OUTPUT_PREFIX: Final = "batch/output/"
+BATCH_STAGING_PREFIX: Final = "batch/staging/"
+# The batch templates' own parameters (set once by the deploy stack) and output ...
+BATCH_INPUT_PARAMETER: Final = "BatchInputS3Uri"
+BATCH_OUTPUT_PARAMETER: Final = "BatchOutputS3Uri"
+TRANSFORM_PIPELINE_OUTPUT: Final = "TransformPipelineName"
+# ... and the parameters of the SageMaker Pipeline that runs one transform (the schedule passes none:
+# the defaults are the configured locations; the staging check passes a sample's).
+TRANSFORM_INPUT_PARAMETER: Final = "InputS3Uri"
+TRANSFORM_OUTPUT_PARAMETER: Final = "OutputS3Uri"
+
+
+def data_bucket_parameter_name(platform_name: str, model_name: str) -> str:
+    """The SSM parameter in which a model's build stack publishes its data bucket's name (the batch
+    templates read it at deploy time, so the deploy stack needs nothing from the build stack)."""
+    return f"/{platform_name}/{model_name}/data-bucket"
+
+
 # --- monitoring -------------------------------------------------------------------------------------
 
 DATA_QUALITY: Final = "data-quality"
 MODEL_QUALITY: Final = "model-quality"
-# Where Model Monitor publishes its per-feature drift metrics (feature_baseline_drift_<feature>).
+# Where Model Monitor publishes its per-feature drift metrics (feature_baseline_drift_<feature>): an
+# endpoint's with the dimensions Endpoint and MonitoringSchedule, a batch transform's with the latter only.
 DATA_METRICS_NAMESPACE: Final = "aws/sagemaker/Endpoints/data-metrics"
+BATCH_DATA_METRICS_NAMESPACE: Final = "aws/sagemaker/ModelMonitoring/data-metrics"
 FEATURE_DRIFT_METRIC_PREFIX: Final = "feature_baseline_drift_"
 # A drift alarm is `<endpoint>-drift-<feature>`: the drift alert's rule matches the prefix.
 DRIFT_ALARM_INFIX: Final = "-drift-"
@@ -130,6 +305,7 @@ def drift_metric_name(feature: str) -> str:
 
 # Where Model Monitor publishes its model-quality metrics (auc, f1, accuracy, ...: named as in config).
 MODEL_METRICS_NAMESPACE: Final = "aws/sagemaker/Endpoints/model-metrics"
+BATCH_MODEL_METRICS_NAMESPACE: Final = "aws/sagemaker/ModelMonitoring/model-metrics"
 # The model-quality alarm is `<endpoint>-model-quality-<metric>`: the model's gate metric in production.
 MODEL_QUALITY_ALARM_INFIX: Final = f"-{MODEL_QUALITY}-"
 # The alarms the drift alert acts on, by the monitoring they watch: its rule matches these prefixes.

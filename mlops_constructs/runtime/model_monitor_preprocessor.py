@@ -2,7 +2,7 @@
 
 Data capture stores each request body as sent, e.g. `{"instances": [{"tenure_months": 3, ...}, ...]}`,
 while Model Monitor's analyzer profiles flat records, and the build pipeline's baseline profiles one
-JSON object of features per line (seed/model_build: train_features.jsonl). This handler, run by the
+JSON object of features per line (seed/binary-classification: train_features.jsonl). This handler, run by the
 monitoring job for every captured record, returns one flat record per instance with exactly the
 feature keys the baseline has, so the monitor compares like with like. A request it cannot parse
 becomes no record (and a log line) rather than failing the whole monitoring run.

@@ -450,7 +450,7 @@ class TestPayloads:
             load_requests([tmp_path / "missing.json"])
 
 
-# The data contract of the churn model's features (seed/model_build/workflow/schema.py): whole
+# The data contract of the churn model's features (seed/binary-classification/workflow/schema.py): whole
 # numbers, numbers (low, high) and categories.
 INTEGER_FEATURES = {
     "tenure_months": (0, 72),

@@ -149,7 +149,7 @@ def test_no_buildspec_hides_a_failed_command(synthesized: Synthesized) -> None:
     ]
     assert len(buildspecs) >= 4
     buildspecs += [
-        ("seed", path.name, path.read_text()) for path in (ROOT / "seed" / "model_build").glob("buildspec-*.yml")
+        ("seed", path.name, path.read_text()) for path in (ROOT / "seed").glob("*/buildspec-*.yml")
     ]
     for stack_name, logical_id, buildspec in buildspecs:
         for hiding in ("2>/dev/null", "|| true", "|| echo", "set +e"):

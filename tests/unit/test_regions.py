@@ -25,7 +25,7 @@ from config.schema import KNOWN_REGIONS
 from tests.conftest import ROOT
 
 SEED_VENV = ROOT / ".venv-seed"
-INSTALL_HINT = "run `make test` (it installs .venv-seed from seed/model_build/requirements.txt)"
+INSTALL_HINT = "run `make test` (it installs .venv-seed from seed/binary-classification/requirements.txt)"
 # SDK regions the table leaves out on purpose, and why (see config/regions.py).
 LEFT_OUT = {
     "us-isof-east-1": "aws-iso-f partition: its own ECR domain, not a platform target",
