@@ -393,6 +393,8 @@ class BusinessMetricConfig(StrictModel):
 
     namespace: Annotated[str, StringConstraints(pattern=r"^[^:][^:]{0,254}$")]
     name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    # Whether more of it per invocation is better (conversions) or worse (complaints, refunds).
+    direction: Direction = "higher_is_better"
 
 
 class TrafficShiftConfig(StrictModel):
