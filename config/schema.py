@@ -492,6 +492,11 @@ class ModelConfig(StrictModel):
                 raise ValueError(f"{', '.join(endpoint_only)} only apply to real-time models (serving.mode: realtime)")
         elif self.variants is None:
             raise ValueError("a real-time model needs variants: {champion_percent, challenger_percent}")
+        if self.monitoring.drift_alarm_features and not self.contract.names_features:
+            raise ValueError(
+                "monitoring.drift_alarm_features needs inference.content_type application/json: the builds'"
+                " data-quality baselines profile named features, which header-less CSV rows do not carry"
+            )
         if self.feature_group is not None and self.seed == "regression":
             raise ValueError("the regression seed template reads its data from S3, not from a feature group")
         return self
@@ -598,6 +603,8 @@ class PlatformConfig(StrictModel):
 
     def monitored_features(self, model: ModelConfig) -> list[str]:
         """The features whose drift is alarmed: configured, else the model's feature group's features."""
+        if not model.contract.names_features:
+            return []  # no data-quality monitoring of CSV requests (ModelConfig._serving_mode_settings)
         if model.monitoring.drift_alarm_features is not None:
             return list(model.monitoring.drift_alarm_features)
         group = next((g for g in self.feature_groups if g.name == model.feature_group), None)

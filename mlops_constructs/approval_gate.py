@@ -2,8 +2,10 @@
 
 EventBridge sends the registry's "SageMaker Model Package State Change" events of the platform's
 groups (and only those) to the gate's Lambda (lambdas/approval_gate), with retries and a
-dead-letter queue. The gate re-checks the package's metric against the model's threshold,
-rejects what falls short, and starts the model's deploy pipeline with the package ARN.
+dead-letter queue. The gate re-checks the package's metric against the model's threshold in the
+metric's direction, rejects what falls short, leaves alone what production already serves (an
+endpoint's variant; a batch model's serving stack champion), and starts the model's deploy pipeline
+with the package ARN.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ class GatedModel:
     model: ModelConfig
     model_package_group_name: str
     deploy_pipeline: codepipeline.IPipeline
-    # Where the deploy pipeline deploys production (the serving template names it): the gate reads
-    # which packages it serves, so that an approval of one of them deploys nothing.
+    # Where the deploy pipeline deploys production (contracts.serving_name): the endpoint of a real-time
+    # model, the serving stack of a batch one (the two share the name). The gate reads which packages
+    # it serves, so that an approval of one of them deploys nothing.
     production_endpoint_name: str
 
 
@@ -84,9 +87,11 @@ class ApprovalGate(Construct):
                         gated.model_package_group_name: {
                             "model_name": gated.model.name,
                             "metric_name": gated.model.metric.name,
+                            "metric_direction": gated.model.metric_direction,
                             "threshold": gated.model.metric.threshold,
                             "deploy_pipeline_name": gated.deploy_pipeline.pipeline_name,
-                            "production_endpoint_name": gated.production_endpoint_name,
+                            "serving_mode": gated.model.serving.mode,
+                            "production_serving_name": gated.production_endpoint_name,
                         }
                         for gated in models
                     },
@@ -144,27 +149,7 @@ class ApprovalGate(Construct):
                 resources=package_arns,
             )
         )
-        any_endpoint_config = stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")
-        any_model = stack.format_arn(service="sagemaker", resource="model", resource_name="*")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadWhatProductionServes",
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
-                resources=[
-                    *[
-                        # SageMaker ARNs carry the lower-cased name.
-                        stack.format_arn(
-                            service="sagemaker",
-                            resource="endpoint",
-                            resource_name=gated.production_endpoint_name.lower(),
-                        )
-                        for gated in models
-                    ],
-                    any_endpoint_config,
-                    any_model,
-                ],
-            )
-        )
+        acknowledgments = self._grant_reading_what_production_serves(stack, models)
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="StartTheDeployPipelines",
@@ -186,13 +171,7 @@ class ApprovalGate(Construct):
                     )
                     for package_arn in package_arns
                 ],
-                *[
-                    (
-                        f"AwsSolutions-IAM5[Resource::{arn}]",
-                        "Endpoint configs and models are named by CloudFormation; read-only Describe calls.",
-                    )
-                    for arn in (any_endpoint_config, any_model)
-                ],
+                *acknowledgments,
                 (
                     "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
                     "Publishing to the encrypted topic and writing the encrypted idempotency table.",
@@ -207,3 +186,63 @@ class ApprovalGate(Construct):
                 ),
             ],
         )
+
+    def _grant_reading_what_production_serves(self, stack: Stack, models: list[GatedModel]) -> list[tuple[str, str]]:
+        """Read access to what each model's production serves: a real-time model's endpoint (with its
+        configs and models), a batch model's serving stack (its champion parameter). The cdk-nag
+        acknowledgments the grants need."""
+        role = self.handler.role
+        acknowledgments: list[tuple[str, str]] = []
+        endpoints = [gated.production_endpoint_name for gated in models if not gated.model.is_batch]
+        if endpoints:
+            any_endpoint_config = stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")
+            any_model = stack.format_arn(service="sagemaker", resource="model", resource_name="*")
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadWhatProductionServes",
+                    actions=[
+                        "sagemaker:DescribeEndpoint",
+                        "sagemaker:DescribeEndpointConfig",
+                        "sagemaker:DescribeModel",
+                    ],
+                    resources=[
+                        # SageMaker ARNs carry the lower-cased name.
+                        *[
+                            stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name.lower())
+                            for name in endpoints
+                        ],
+                        any_endpoint_config,
+                        any_model,
+                    ],
+                )
+            )
+            acknowledgments += [
+                (
+                    f"AwsSolutions-IAM5[Resource::{arn}]",
+                    "Endpoint configs and models are named by CloudFormation; read-only Describe calls.",
+                )
+                for arn in (any_endpoint_config, any_model)
+            ]
+        batch_stacks = [
+            stack.format_arn(
+                service="cloudformation", resource="stack", resource_name=f"{gated.production_endpoint_name}/*"
+            )
+            for gated in models
+            if gated.model.is_batch
+        ]
+        if batch_stacks:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadWhatBatchProductionServes",
+                    actions=["cloudformation:DescribeStacks"],
+                    resources=batch_stacks,
+                )
+            )
+            acknowledgments += [
+                (
+                    f"AwsSolutions-IAM5[Resource::{arn}]",
+                    "A stack ARN ends in a generated id; the name is a batch model's production serving stack.",
+                )
+                for arn in batch_stacks
+            ]
+        return acknowledgments

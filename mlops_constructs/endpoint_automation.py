@@ -1,12 +1,14 @@
-"""What watches and steers a production endpoint: the drift alert and the traffic shift Lambdas.
+"""What watches and steers a model's production: the drift alert and the traffic shift Lambdas.
 
-- Drift alert (lambdas/drift_alert): the endpoint's drift and model-quality alarms reach it through
-  EventBridge (its state table also keeps its Powertools idempotency records); it
-  publishes an alert with context and, where config enables it, asks for retraining at most once
-  per cool-down by putting a "Retraining Requested" event on the audit bus, which the model's
-  build stack routes to its build pipeline (so this stack needs nothing from that one).
-- Traffic shift (lambdas/traffic_shift): on a schedule, compares champion and challenger with a
-  sequential test and shifts traffic, promotes or rolls back with UpdateEndpointWeightsAndCapacities.
+- Drift alert (lambdas/drift_alert): the drift and model-quality alarms of the production endpoint (or
+  batch transform) reach it through EventBridge (its state table also keeps its Powertools
+  idempotency records); it publishes an alert with context and, where config enables it, asks for
+  retraining at most once per cool-down by putting a "Retraining Requested" event on the audit bus,
+  which the model's build stack routes to its build pipeline (so this stack needs nothing from that
+  one). It reads what serves: the endpoint's variants, or a batch model's serving stack champion.
+- Traffic shift (lambdas/traffic_shift), real-time models only: on a schedule, compares champion and
+  challenger with a sequential test on the business metric (in its direction) and shifts traffic,
+  promotes or rolls back with UpdateEndpointWeightsAndCapacities. A batch transform has no challenger.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class EndpointAutomation(Construct):
         construct_id: str,
         *,
         model: ModelConfig,
+        # The production serving name (contracts.serving_name): the endpoint of a real-time model; the
+        # serving stack, transform pipeline and alarm prefix of a batch one.
         endpoint_name: str,
         monitoring_reports: s3.IBucket,
         monitoring_reports_prefix: str,
@@ -49,7 +53,6 @@ class EndpointAutomation(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        endpoint_arn = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name)
 
         # --- drift alert --------------------------------------------------------------------------
         self.cooldown_table = expiring_state_table(
@@ -73,6 +76,7 @@ class EndpointAutomation(Construct):
                     {
                         endpoint_name: {
                             "model_name": model.name,
+                            "serving_mode": model.serving.mode,
                             "retrain_on_drift": monitoring.retrain_on_drift,
                             "retrain_cooldown_hours": monitoring.retrain_cooldown_hours,
                         }
@@ -84,23 +88,7 @@ class EndpointAutomation(Construct):
             },
         )
         drift_role = self.drift_alert.role
-        drift_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DescribeTheEndpoint", actions=["sagemaker:DescribeEndpoint"], resources=[endpoint_arn]
-            )
-        )
-        # Endpoint configs and models have generated names: the serving template tags them with the model.
-        drift_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DescribeThisModelsEndpointConfigsAndModels",
-                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
-                resources=[
-                    stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*"),
-                    stack.format_arn(service="sagemaker", resource="model", resource_name="*"),
-                ],
-                conditions=tagged_for(model.name),
-            )
-        )
+        what_serves_acknowledgments = self._grant_reading_what_serves(model, endpoint_name)
         drift_role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ReadTheLatestMonitoringExecution",
@@ -116,14 +104,7 @@ class EndpointAutomation(Construct):
         acknowledge_each(
             drift_role,
             [
-                (
-                    f"AwsSolutions-IAM5[Resource::{stack.format_arn(service='sagemaker', resource='endpoint-config', resource_name='*')}]",
-                    "Endpoint configs and models are named by CloudFormation; read-only, tagged with this model only.",
-                ),
-                (
-                    f"AwsSolutions-IAM5[Resource::{stack.format_arn(service='sagemaker', resource='model', resource_name='*')}]",
-                    "Endpoint configs and models are named by CloudFormation; read-only, tagged with this model only.",
-                ),
+                *what_serves_acknowledgments,
                 (
                     "AwsSolutions-IAM5[Resource::*]",
                     "ListMonitoringExecutions and DescribeProcessingJob take no schedule-level resource; X-Ray has none.",
@@ -174,7 +155,9 @@ class EndpointAutomation(Construct):
         # --- traffic shift ------------------------------------------------------------------------
         self.traffic_shift: PlatformFunction | None = None
         shift = model.traffic_shift
-        if shift is not None and shift.enabled:
+        # A batch transform has one model and no traffic to shift.
+        if not model.is_batch and shift is not None and shift.enabled:
+            endpoint_arn = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name)
             self.traffic_shift = PlatformFunction(
                 self,
                 "TrafficShift",
@@ -188,6 +171,7 @@ class EndpointAutomation(Construct):
                     "ENDPOINT_NAME": endpoint_name,
                     "BUSINESS_METRIC_NAMESPACE": shift.business_metric.namespace,
                     "BUSINESS_METRIC_NAME": shift.business_metric.name,
+                    "BUSINESS_METRIC_DIRECTION": shift.business_metric.direction,
                     "MIN_SAMPLES_PER_VARIANT": str(shift.min_samples_per_variant),
                     "ALPHA": str(shift.alpha),
                     "SHIFT_STEP_PERCENT": str(shift.step_percent),
@@ -236,3 +220,49 @@ class EndpointAutomation(Construct):
 
         for function in filter(None, (self.drift_alert, self.traffic_shift)):
             function.alarm_on_failures(alert_topic)
+
+    def _grant_reading_what_serves(self, model: ModelConfig, serving_name: str) -> list[tuple[str, str]]:
+        """Let the drift alert read what production serves: the endpoint, its configs and models, or a
+        batch model's serving stack (its champion parameter). The cdk-nag acknowledgments it needs."""
+        stack, role = Stack.of(self), self.drift_alert.role
+        if model.is_batch:
+            serving_stack = stack.format_arn(
+                service="cloudformation", resource="stack", resource_name=f"{serving_name}/*"
+            )
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="DescribeTheServingStack", actions=["cloudformation:DescribeStacks"], resources=[serving_stack]
+                )
+            )
+            return [
+                (
+                    f"AwsSolutions-IAM5[Resource::{serving_stack}]",
+                    "A stack ARN ends in a generated id; the name is this batch model's production serving stack.",
+                )
+            ]
+        endpoint_arn = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=serving_name)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DescribeTheEndpoint", actions=["sagemaker:DescribeEndpoint"], resources=[endpoint_arn]
+            )
+        )
+        # Endpoint configs and models have generated names: the serving template tags them with the model.
+        generated = [
+            stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*"),
+            stack.format_arn(service="sagemaker", resource="model", resource_name="*"),
+        ]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DescribeThisModelsEndpointConfigsAndModels",
+                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+                resources=generated,
+                conditions=tagged_for(model.name),
+            )
+        )
+        return [
+            (
+                f"AwsSolutions-IAM5[Resource::{arn}]",
+                "Endpoint configs and models are named by CloudFormation; read-only, tagged with this model only.",
+            )
+            for arn in generated
+        ]

@@ -23,15 +23,20 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from config.schema import ModelConfig, SeedName
 from lambdas.common.contracts import (
+    BATCH_INPUT_PREFIX,
+    BATCH_OUTPUT_PREFIX,
+    BATCH_STAGING_PREFIX,
     MODEL_TAG,
     PACKAGE_TASKS,
     RETRAINING_DETAIL_TYPE,
     RETRAINING_SOURCE,
     SAMPLE_PAYLOADS_PREFIX,
+    data_bucket_parameter_name,
     model_package_group_name,
 )
 from mlops_constructs.assets import Content, compose, tree
@@ -116,6 +121,7 @@ class ModelProject(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        platform_name: str,
         model: ModelConfig,
         encryption_key: kms.IKey,
         access_log_bucket: s3.IBucket,
@@ -154,6 +160,15 @@ class ModelProject(Construct):
         )
 
         self.data_bucket = bucket("Data", f"{model.name}-data/")
+        # Published for what is deployed later and must not depend on this stack: a batch model's
+        # serving templates read the bucket's name from it at deploy time.
+        self.data_bucket_parameter = ssm.StringParameter(
+            self,
+            "DataBucketName",
+            parameter_name=data_bucket_parameter_name(platform_name, model.name),
+            string_value=self.data_bucket.bucket_name,
+            description=f"Data bucket of model '{model.name}'",
+        )
         pipeline_artifacts = bucket("PipelineArtifacts", f"{model.name}-build-pipeline/")
 
         self.repository = codecommit.Repository(
@@ -291,6 +306,62 @@ class ModelProject(Construct):
     def grant_read_models(self, grantee: iam.IRole) -> None:
         """Read the trained model artifacts (the endpoints' serving role)."""
         self._grant_read(grantee, "ModelReaders", MODELS_PREFIX.format(model=self.model_name))
+
+    def grant_read_sample_payloads(self, grantee: iam.IRole) -> None:
+        """Read the sample payloads the build registers with each package (the staging checks)."""
+        self._grant_read(grantee, "SamplePayloadReaders", SAMPLE_PAYLOADS_PREFIX.format(model=self.model_name))
+
+    def grant_batch_transform(self, grantee: iam.IRole) -> None:
+        """Read `batch/input/` and the staging samples, write `batch/output/` and the staging answers
+        (the role a batch model's transform jobs run as)."""
+        self._grant_objects(
+            grantee,
+            "BatchTransform",
+            read=[BATCH_INPUT_PREFIX, BATCH_STAGING_PREFIX],
+            write=[BATCH_OUTPUT_PREFIX, BATCH_STAGING_PREFIX],
+        )
+
+    def grant_batch_staging(self, grantee: iam.IRole) -> None:
+        """Write samples to, and read answers from, `batch/staging/` (the deploy pipeline's batch check)."""
+        self._grant_objects(grantee, "BatchStaging", read=[BATCH_STAGING_PREFIX], write=[BATCH_STAGING_PREFIX])
+
+    def _grant_objects(self, grantee: iam.IRole, purpose: str, *, read: list[str], write: list[str]) -> None:
+        """List, read and write objects under prefixes of the data bucket, as a managed policy on `grantee`."""
+        bucket, arn = self.data_bucket, nag_ref(self.data_bucket, "Arn")
+        policy = iam.ManagedPolicy(
+            self,
+            f"{purpose}{Names.unique_id(grantee)}",
+            description=f"Batch data of model '{self.model_name}' in its data bucket",
+            roles=[grantee],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ListThePrefixes",
+                    actions=["s3:ListBucket"],
+                    resources=[bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in read]}},
+                ),
+                iam.PolicyStatement(
+                    sid="ReadObjects",
+                    actions=["s3:GetObject"],
+                    resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in read],
+                ),
+                iam.PolicyStatement(
+                    sid="WriteObjects",
+                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                    resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in write],
+                ),
+            ],
+        )
+        acknowledge_each(
+            policy,
+            [
+                (
+                    f"AwsSolutions-IAM5[Resource::{arn}/{prefix}*]",
+                    "Batch inputs, outputs and samples are written per file and run under this prefix only.",
+                )
+                for prefix in sorted(set(read + write))
+            ],
+        )
 
     def _grant_read(self, grantee: iam.IRole, purpose: str, prefix: str) -> None:
         """s3:GetObject under `prefix` of the data bucket, as a managed policy attached to `grantee`.

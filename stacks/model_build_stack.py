@@ -22,6 +22,7 @@ class ModelBuildStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
+        platform_name: str,
         model: ModelConfig,
         encryption_key: kms.IKey,
         access_log_bucket: s3.IBucket,
@@ -39,6 +40,7 @@ class ModelBuildStack(Stack):
         self.project = ModelProject(
             self,
             "Project",
+            platform_name=platform_name,
             model=model,
             encryption_key=encryption_key,
             access_log_bucket=access_log_bucket,

@@ -62,7 +62,8 @@ class ModelDeployStack(Stack):
             self,
             "Automation",
             model=model,
-            endpoint_name=self.deploy.endpoint_names["production"],
+            # The production endpoint, or a batch model's production transform pipeline: one name.
+            endpoint_name=self.deploy.stack_names["production"],
             monitoring_reports=self.deploy.data_capture_bucket,
             monitoring_reports_prefix=f"{model.name}/monitoring/",
             encryption_key=encryption_key,
@@ -70,10 +71,24 @@ class ModelDeployStack(Stack):
             audit_bus=audit_bus,
             log_retention=log_retention,
         )
+        serving = (
+            [
+                ("StagingTransformPipelineName", self.deploy.stack_names["staging"], "Transform the batch check runs"),
+                (
+                    "ProductionTransformPipelineName",
+                    self.deploy.stack_names["production"],
+                    "Transform pipeline the schedule starts",
+                ),
+            ]
+            if model.is_batch
+            else [
+                ("StagingEndpointName", self.deploy.stack_names["staging"], "Endpoint the smoke test calls"),
+                ("ProductionEndpointName", self.deploy.stack_names["production"], "A/B endpoint (champion, challenger)"),
+            ]
+        )
         for output_id, value, description in [
             ("DeployPipelineName", self.deploy.pipeline.pipeline_name, "Started by the approval gate"),
-            ("StagingEndpointName", self.deploy.endpoint_names["staging"], "Endpoint the smoke test calls"),
-            ("ProductionEndpointName", self.deploy.endpoint_names["production"], "A/B endpoint (champion, challenger)"),
+            *serving,
             (
                 "ProductionStackName",
                 self.deploy.stack_names["production"],

@@ -53,7 +53,8 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             permissions_boundary=governance.permissions_boundary,
             model_approver_role=governance.model_approver_role,
             env=env,
-            description=f"Deploy pipeline of model '{model.name}': staging, smoke test, approval, A/B production",
+            description=f"Deploy pipeline of model '{model.name}': staging and its check, approval, "
+            + ("scheduled batch transform" if model.is_batch else "A/B production endpoint"),
         )
         for model in config.models
     }
@@ -83,6 +84,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         build = ModelBuildStack(
             app,
             f"{config.name}-{model.name}-build",
+            platform_name=config.name,
             model=model,
             encryption_key=governance.key,
             access_log_bucket=governance.access_log_bucket,
@@ -101,6 +103,12 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         build.project.grant_read_pipeline_outputs(approval.gate.handler.role)
         build.project.grant_read_pipeline_outputs(deploy.monitoring_role)
         build.project.grant_read_models(deploy.serving_role)
+        check_role = deploy.staging_check.role
+        assert check_role is not None
+        build.project.grant_read_sample_payloads(check_role)
+        if model.is_batch:
+            build.project.grant_batch_transform(deploy.serving_role)
+            build.project.grant_batch_staging(check_role)
         build.project.retrain_on_request(governance.audit_bus)
         model_builds[model.name] = build
     feature_store = None

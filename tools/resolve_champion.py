@@ -1,6 +1,6 @@
 """Champion resolution: which packages production serves after this deployment, and the baseline to monitor.
 
-    python -m tools.resolve_champion --stack-name S --endpoint-name E --new-package-arn ARN
+    python -m tools.resolve_champion --stack-name S (--endpoint-name E | --replace) --new-package-arn ARN
                                      --output champion.env [--region R]
 
 Run by the deploy pipeline's Production stage (CodeBuild, from the deploy bundle: this module, and
@@ -11,7 +11,9 @@ stack's package parameters and the endpoint's current weights) and decides:
 - production has no stack yet, no champion, or its champion is the new package: the new package is
   the champion, alone;
 - otherwise the current champion stays champion (the challenger it had, if the traffic shift promoted
-  it: `who_serves`) and the new package is its challenger, replacing any challenger on trial.
+  it: `who_serves`) and the new package is its challenger, replacing any challenger on trial;
+- with `--replace` (a batch model: no endpoint, no A/B) the new package replaces the champion; the
+  stack is still read, so that one CloudFormation would not update stops here.
 
 The baseline is the champion package's data-quality baseline (empty when it registered none: the
 template then creates no monitoring schedule).
@@ -28,7 +30,7 @@ the new package would then be deployed as the only champion and the serving cham
 Exit status: 0 resolved, 1 AWS could not be read (nothing written), 2 bad arguments.
 
 IAM: cloudformation:DescribeStacks on the production stack, sagemaker:DescribeEndpoint on the
-production endpoint, sagemaker:DescribeModelPackage on the model's packages.
+production endpoint (not with --replace), sagemaker:DescribeModelPackage on the model's packages.
 """
 
 from __future__ import annotations
@@ -91,8 +93,8 @@ class ProductionNotUpdatable(Exception):
     """The production stack exists but cannot be deployed over now; the message says why and what to do."""
 
 
-def current_serving(cloudformation: Any, sagemaker: Any, stack_name: str, endpoint_name: str) -> Serving | None:
-    """Who production serves now, or None when it has no stack yet.
+def current_serving(cloudformation: Any, sagemaker: Any, stack_name: str, endpoint_name: str | None) -> Serving | None:
+    """Who production serves now, or None when it has no stack yet (without an endpoint: its stack's champion).
 
     A stack CloudFormation would refuse to update (an operation in progress, a failed state) stops
     here with the reason, rather than later in the deploy action with a less helpful one.
@@ -103,11 +105,15 @@ def current_serving(cloudformation: Any, sagemaker: Any, stack_name: str, endpoi
     problem = not_updatable(stack)
     if problem is not None:
         raise ProductionNotUpdatable(f"production stack {stack_name} is {stack.status}: {problem}")
+    if endpoint_name is None:
+        return Serving(champion=stack.champion or None, challenger=None)
     return who_serves(stack, read_variant_weights(sagemaker, endpoint_name))
 
 
-def decide(serving: Serving | None, new_package_arn: str) -> tuple[str, str, str]:
-    """(champion, challenger, why) after deploying `new_package_arn`."""
+def decide(serving: Serving | None, new_package_arn: str, *, replace: bool = False) -> tuple[str, str, str]:
+    """(champion, challenger, why) after deploying `new_package_arn` (`replace`: it takes the champion's place)."""
+    if replace and serving is not None and serving.champion not in (None, new_package_arn):
+        return new_package_arn, NO_CHALLENGER, f"the new package replaces champion {serving.champion}"
     if serving is None:
         return new_package_arn, NO_CHALLENGER, "production has no stack yet: the new package is the first champion"
     if serving.champion is None:
@@ -119,11 +125,14 @@ def decide(serving: Serving | None, new_package_arn: str) -> tuple[str, str, str
 
 
 def resolve(
-    cloudformation: Any, sagemaker: Any, *, stack_name: str, endpoint_name: str, new_package_arn: str
+    cloudformation: Any, sagemaker: Any, *, stack_name: str, endpoint_name: str | None, new_package_arn: str
 ) -> Resolution:
-    """Raises ClientError/BotoCoreError when AWS cannot be read (except a production stack that does not exist)."""
+    """Raises ClientError/BotoCoreError when AWS cannot be read (except a production stack that does not exist).
+
+    Without an endpoint (a batch model) the new package replaces the champion.
+    """
     serving = current_serving(cloudformation, sagemaker, stack_name, endpoint_name)
-    champion, challenger, reason = decide(serving, new_package_arn)
+    champion, challenger, reason = decide(serving, new_package_arn, replace=endpoint_name is None)
     baselines = package_baselines(sagemaker.describe_model_package(ModelPackageName=champion))
     return Resolution(
         champion=champion,
@@ -148,7 +157,9 @@ def _package_arn(text: str) -> str:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.resolve_champion", description=__doc__.splitlines()[0])
     parser.add_argument("--stack-name", required=True, help="the production serving stack")
-    parser.add_argument("--endpoint-name", required=True, help="the production endpoint")
+    serving = parser.add_mutually_exclusive_group(required=True)
+    serving.add_argument("--endpoint-name", help="the production endpoint (a real-time model)")
+    serving.add_argument("--replace", action="store_true", help="a batch model: the new package replaces the champion")
     parser.add_argument("--new-package-arn", required=True, type=_package_arn, help="the package being deployed")
     parser.add_argument("--output", required=True, type=Path, help="file to write the export lines to")
     parser.add_argument("--region", help="AWS region (default: the environment's)")

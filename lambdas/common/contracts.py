@@ -163,6 +163,11 @@ class InferenceContract:
     def is_classification(self) -> bool:
         return self.problem_type != "regression"
 
+    @property
+    def names_features(self) -> bool:
+        """Whether requests name their features (JSON), as the builds' data-quality baselines do."""
+        return self.content_type == JSON_CONTENT_TYPE
+
     def monitor_attribute(self, attribute: str) -> str:
         """Where Model Monitor finds `attribute` in a captured answer to a request (its first instance)."""
         return f"{PREDICTIONS_KEY}[0].{attribute}" if self.accept == JSON_CONTENT_TYPE else attribute
@@ -184,7 +189,9 @@ class InferenceContract:
         values = {field: properties.get(key) for field, key in CONTRACT_PROPERTIES.items()}
         if not any(values.values()):
             return None
-        missing = [CONTRACT_PROPERTIES[f] for f in CONTRACT_PROPERTIES if f != "probability_attribute" and not values[f]]
+        missing = [
+            CONTRACT_PROPERTIES[f] for f in CONTRACT_PROPERTIES if f != "probability_attribute" and not values[f]
+        ]
         if missing:
             raise ValueError(f"incomplete inference contract: no {', '.join(missing)}")
         return cls(**values)  # type: ignore[arg-type]
@@ -256,9 +263,12 @@ SERVING_MODES: Final[tuple[ServingMode, ...]] = get_args(ServingMode)
 BATCH_INPUT_PREFIX: Final = "batch/input/"
 BATCH_OUTPUT_PREFIX: Final = "batch/output/"
 BATCH_STAGING_PREFIX: Final = "batch/staging/"
-# The batch templates' own parameters (set once by the deploy stack) and output ...
-BATCH_INPUT_PARAMETER: Final = "BatchInputS3Uri"
-BATCH_OUTPUT_PARAMETER: Final = "BatchOutputS3Uri"
+# The batch templates' own parameters (set once by the deploy stack; the data bucket's name is read
+# from the build stack's SSM parameter at deploy time) and output ...
+TRANSFORM_ROLE_PARAMETER: Final = "TransformPipelineRoleArn"
+SCHEDULER_ROLE_PARAMETER: Final = "SchedulerRoleArn"
+DEAD_LETTER_QUEUE_PARAMETER: Final = "DeadLetterQueueArn"
+DATA_BUCKET_PARAMETER: Final = "DataBucketName"
 TRANSFORM_PIPELINE_OUTPUT: Final = "TransformPipelineName"
 # ... and the parameters of the SageMaker Pipeline that runs one transform (the schedule passes none:
 # the defaults are the configured locations; the staging check passes a sample's).

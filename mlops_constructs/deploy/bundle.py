@@ -1,6 +1,7 @@
 """The deploy bundle: the deploy pipeline's source, so that no step needs the platform's source code.
 
-It holds the two serving templates and the scripts the pipeline's CodeBuild actions run, laid out as
+It holds the two serving templates and the scripts the pipeline's CodeBuild actions run (no sample
+payloads: the checks read the package's own), laid out as
 in the repository so that they run as modules (`python -m tools.resolve_champion`) and import the
 shared runtime code exactly as their tests do: `lambdas/common/contracts.py` (the names every part
 agrees on), `lambdas/common/serving_state.py` (who serves a stage) and `lambdas/common/errors.py`
@@ -26,11 +27,13 @@ SCRIPTS = (
     "lambdas/common/serving_state.py",
     "tools/__init__.py",
     "tools/smoke_test.py",
+    "tools/inference_contract.py",
+    "tools/batch_check.py",
     "tools/resolve_champion.py",
 )
 SMOKE_TEST_MODULE = "tools.smoke_test"
+BATCH_CHECK_MODULE = "tools.batch_check"
 RESOLVE_CHAMPION_MODULE = "tools.resolve_champion"
-SAMPLE_PAYLOADS = REPOSITORY_ROOT / "seed" / "model_build" / "sample_payloads.json"
 
 
 def template_file(stage: Stage) -> str:
@@ -38,10 +41,9 @@ def template_file(stage: Stage) -> str:
 
 
 def compose_deploy_bundle(templates: dict[Stage, dict[str, Any]]) -> Path:
-    """The serving templates, the scripts and the sample payloads, as one asset directory."""
+    """The serving templates and the scripts, as one asset directory."""
     contents: dict[str, Content] = {
         template_file(stage): json.dumps(template, indent=1, sort_keys=True) for stage, template in templates.items()
     }
     contents |= {script: REPOSITORY_ROOT / script for script in SCRIPTS}
-    contents[SAMPLE_PAYLOADS.name] = SAMPLE_PAYLOADS
     return compose("mlops-deploy-bundle", contents)

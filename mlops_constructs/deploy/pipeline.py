@@ -1,16 +1,20 @@
-"""A model's deploy pipeline: staging, smoke test, manual approval, production A/B with guardrails.
+"""A model's deploy pipeline: staging and its check, manual approval, production.
 
 Started by the approval gate with the approved package's ARN as the pipeline variable
 `DEPLOY_PIPELINE_VARIABLE` (`lambdas.common.contracts`). The pipeline deploys templates that this app
 synthesizes (mlops_constructs/serving/) and ships as one asset with the scripts its actions run, so
 no step needs the platform's source code:
 
-1. Source: the deploy bundle (serving templates, smoke test, champion resolution, sample payloads).
-2. Staging: deploy the package alone to the staging endpoint; smoke-test it (errors, latency).
+1. Source: the deploy bundle (serving templates, smoke test, batch check, champion resolution).
+2. Staging: deploy the package alone. A real-time model's staging endpoint is smoke-tested (errors,
+   latency, answers per the package's inference contract, with the package's sample payloads); a
+   batch model's staging transform runs on those samples and its output is checked against the
+   contract (`tools/batch_check.py`).
 3. Approve: a person with the ModelApprover role approves (notified on the approvals topic).
-4. Production: resolve who serves production now (`tools/resolve_champion.py`), then deploy the
-   package as challenger next to the champion at the configured weight (or as the champion at 100 %
-   when production has none yet), rolled out blue/green and rolled back by the endpoint's alarms.
+4. Production: resolve who serves production now (`tools/resolve_champion.py`), then deploy. A
+   real-time package goes in as challenger next to the champion at the configured weight (or as the
+   champion at 100 % when production has none yet), rolled out blue/green and rolled back by the
+   endpoint's alarms; a batch package replaces the champion of the scheduled transform.
 
 A failed smoke test stops before production; a production that cannot be read stops the run; a
 rolled-back production update leaves the stack (and so the previous champion) as it was. Each fails
@@ -40,20 +44,32 @@ from lambdas.common.contracts import (
     CHAMPION_PARAMETER,
     CHAMPION_VARIABLES,
     DATA_CAPTURE_PARAMETER,
+    DEAD_LETTER_QUEUE_PARAMETER,
     DEPLOY_PIPELINE_VARIABLE,
     EXECUTION_ROLE_PARAMETER,
     KMS_KEY_PARAMETER,
     MONITORING_OUTPUT_PARAMETER,
     MONITORING_ROLE_PARAMETER,
     RECORD_PREPROCESSOR_PARAMETER,
+    SCHEDULER_ROLE_PARAMETER,
     STAGES,
+    TRANSFORM_ROLE_PARAMETER,
     Stage,
+    data_bucket_parameter_name,
     serving_name,
 )
 from mlops_constructs.compliance import acknowledge_each
 from mlops_constructs.deploy.bundle import compose_deploy_bundle, template_file
-from mlops_constructs.deploy.projects import resolve_champion_project, smoke_test_project
-from mlops_constructs.deploy.roles import ServingNames, cloudformation_role, monitoring_role, serving_role
+from mlops_constructs.dead_letters import EventDeadLetters
+from mlops_constructs.deploy.projects import batch_check_project, resolve_champion_project, smoke_test_project
+from mlops_constructs.deploy.roles import (
+    ServingNames,
+    cloudformation_role,
+    monitoring_role,
+    scheduler_role,
+    serving_role,
+    transform_pipeline_role,
+)
 from mlops_constructs.personas import DEPLOYMENT_APPROVAL_ACTION
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure
 from mlops_constructs.serving import render_serving_template
@@ -85,10 +101,10 @@ class DeployPipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.model_name = model.name
-        # A stage's serving stack and its endpoint share one name.
+        # A stage's serving stack and its endpoint (or a batch model's transform pipeline) share one name.
         self.stack_names: dict[Stage, str] = {stage: serving_name(platform_name, model.name, stage) for stage in STAGES}
-        self.endpoint_names: dict[Stage, str] = dict(self.stack_names)
-        names = ServingNames(model_name=model.name, endpoints=self.endpoint_names)
+        self.endpoint_names: dict[Stage, str] = {} if model.is_batch else dict(self.stack_names)
+        names = ServingNames(model_name=model.name, endpoints=dict(self.stack_names), batch=model.is_batch)
         self.templates: dict[Stage, dict[str, Any]] = {
             stage: render_serving_template(
                 platform_name=platform_name,
@@ -116,8 +132,23 @@ class DeployPipeline(Construct):
         self.monitoring_role = monitoring_role(
             self, names=names, encryption_key=encryption_key, data_capture_bucket=self.data_capture_bucket
         )
+        self.transform_pipeline_role: iam.Role | None = None
+        self.scheduler_role: iam.Role | None = None
+        batch_parameters: dict[str, str] = {}
+        if model.is_batch:
+            self.transform_pipeline_role = transform_pipeline_role(self, names=names, encryption_key=encryption_key)
+            self.scheduler_role = scheduler_role(self, names=names, encryption_key=encryption_key)
+            # Runs the schedule could not start, after its retries: alarmed like every undelivered event.
+            unstarted_runs = EventDeadLetters.of(self, encryption_key=encryption_key, alert_topic=alert_topic).queue
+            unstarted_runs.grant_send_messages(self.scheduler_role)
+            batch_parameters = {
+                TRANSFORM_ROLE_PARAMETER: self.transform_pipeline_role.role_arn,
+                SCHEDULER_ROLE_PARAMETER: self.scheduler_role.role_arn,
+                DEAD_LETTER_QUEUE_PARAMETER: unstarted_runs.queue_arn,
+            }
         record_preprocessor = self._record_preprocessor()
         self._stage_parameters = {
+            **batch_parameters,
             EXECUTION_ROLE_PARAMETER: self.serving_role.role_arn,
             KMS_KEY_PARAMETER: encryption_key.key_arn,
             DATA_CAPTURE_PARAMETER: self.data_capture_bucket.s3_url_for_object(f"{model.name}/production"),
@@ -128,11 +159,31 @@ class DeployPipeline(Construct):
         }
 
         self._source = codepipeline.Artifact("DeployBundle")
+        sagemaker_roles: list[iam.IRole] = [self.serving_role, self.monitoring_role]
+        if self.transform_pipeline_role is not None:
+            sagemaker_roles.append(self.transform_pipeline_role)
         self._deployment_role = cloudformation_role(
-            self, names=names, encryption_key=encryption_key, passed_roles=[self.serving_role, self.monitoring_role]
+            self,
+            names=names,
+            encryption_key=encryption_key,
+            passed_roles=sagemaker_roles,
+            scheduler=self.scheduler_role,
+            data_bucket_parameter=data_bucket_parameter_name(platform_name, model.name),
         )
-        smoke_test = smoke_test_project(
-            self, model=model, names=names, encryption_key=encryption_key, log_retention=log_retention
+        # What checks the staging deployment: the smoke test of the endpoint, or the batch check.
+        self.staging_check = (
+            batch_check_project(
+                self,
+                model=model,
+                names=names,
+                data_bucket_parameter=data_bucket_parameter_name(platform_name, model.name),
+                encryption_key=encryption_key,
+                log_retention=log_retention,
+            )
+            if model.is_batch
+            else smoke_test_project(
+                self, model=model, names=names, encryption_key=encryption_key, log_retention=log_retention
+            )
         )
         resolve_champion = resolve_champion_project(
             self, names=names, encryption_key=encryption_key, log_retention=log_retention
@@ -163,14 +214,16 @@ class DeployPipeline(Construct):
                         )
                     ],
                 ),
-                self._staging_stage(smoke_test),
+                self._staging_stage(self.staging_check, model),
                 self._approval_stage(model, approval_topic),
                 self._production_stage(resolve_champion),
             ],
         )
         alert_on_failure(self.pipeline, alert_topic=alert_topic, what=f"deploy pipeline of '{model.name}'")
         acknowledge_pipeline_grants(
-            self, projects=[smoke_test, resolve_champion], own_buckets=[pipeline_artifacts, self.data_capture_bucket]
+            self,
+            projects=[self.staging_check, resolve_champion],
+            own_buckets=[pipeline_artifacts, self.data_capture_bucket],
         )
         self._acknowledge_stack_grants()
 
@@ -214,13 +267,19 @@ class DeployPipeline(Construct):
             run_order=run_order,
         )
 
-    def _staging_stage(self, smoke_test: codebuild.IProject) -> codepipeline.StageProps:
-        """The new package alone on the staging endpoint, then the smoke test."""
+    def _staging_stage(self, check: codebuild.IProject, model: ModelConfig) -> codepipeline.StageProps:
+        """The new package alone in staging, then its check (smoke test, or a transform of the samples)."""
         return codepipeline.StageProps(
             stage_name="Staging",
             actions=[
                 self._deploy("staging", 1, **{CHAMPION_PARAMETER: NEW_PACKAGE}),
-                actions.CodeBuildAction(action_name="SmokeTest", project=smoke_test, input=self._source, run_order=2),
+                actions.CodeBuildAction(
+                    action_name="BatchCheck" if model.is_batch else "SmokeTest",
+                    project=check,
+                    input=self._source,
+                    environment_variables={"NEW_PACKAGE_ARN": codebuild.BuildEnvironmentVariable(value=NEW_PACKAGE)},
+                    run_order=2,
+                ),
             ],
         )
 
@@ -231,12 +290,7 @@ class DeployPipeline(Construct):
                 actions.ManualApprovalAction(
                     action_name=APPROVAL_ACTION,
                     notification_topic=approval_topic,
-                    additional_information=(
-                        f"Package {NEW_PACKAGE} passed the staging smoke test of model '{model.name}'. "
-                        f"Approving deploys it to production as challenger at "
-                        f"{model.variants.challenger_percent:g} % next to the current champion "
-                        "(or as champion when production has none). Approve as the ModelApprover role."
-                    ),
+                    additional_information=_approval_text(model),
                 )
             ],
         )
@@ -298,3 +352,19 @@ class DeployPipeline(Construct):
                 ],
             ],
         )
+
+
+def _approval_text(model: ModelConfig) -> str:
+    """What the approver is told approving does."""
+    if model.is_batch:
+        return (
+            f"Package {NEW_PACKAGE} passed the staging batch check of model '{model.name}' (a transform of its"
+            " sample payloads, answers checked against its inference contract). Approving makes it the package"
+            " the scheduled production transform runs. Approve as the ModelApprover role."
+        )
+    return (
+        f"Package {NEW_PACKAGE} passed the staging smoke test of model '{model.name}'. "
+        f"Approving deploys it to production as challenger at "
+        f"{model.endpoint_variants.challenger_percent:g} % next to the current champion "
+        "(or as champion when production has none). Approve as the ModelApprover role."
+    )

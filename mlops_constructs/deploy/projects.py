@@ -1,10 +1,16 @@
-"""The deploy pipeline's CodeBuild actions: the staging smoke test and the production champion resolution.
+"""The deploy pipeline's CodeBuild actions: the staging check (a real-time model's smoke test, a batch
+model's batch check) and the production champion resolution.
 
-Both run Python modules of the deploy bundle (`mlops_constructs/deploy/bundle.py`) with the boto3
-their tests run with; neither holds logic of its own in the buildspec.
+Each runs a Python module of the deploy bundle (`mlops_constructs/deploy/bundle.py`) with the boto3
+their tests run with; none holds logic of its own in the buildspec. The checks read the approved
+package's own inference contract and sample payloads; the model's configured contract is their
+fallback for packages that record none (built before packages carried one).
 """
 
 from __future__ import annotations
+
+import dataclasses
+import json
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
@@ -16,7 +22,7 @@ from constructs import Construct
 from config.schema import ModelConfig
 from lambdas.common.contracts import CHAMPION_VARIABLES, model_package_group_name
 from mlops_constructs.compliance import acknowledge_each
-from mlops_constructs.deploy.bundle import RESOLVE_CHAMPION_MODULE, SAMPLE_PAYLOADS, SMOKE_TEST_MODULE
+from mlops_constructs.deploy.bundle import BATCH_CHECK_MODULE, RESOLVE_CHAMPION_MODULE, SMOKE_TEST_MODULE
 from mlops_constructs.deploy.roles import ServingNames
 from mlops_constructs.pipelines import build_project
 
@@ -24,6 +30,11 @@ from mlops_constructs.pipelines import build_project
 BUNDLE_BOTO3 = "1.44.5"
 CHAMPION_ENV_FILE = "champion.env"
 INSTALL = {"runtime-versions": {"python": "3.12"}, "commands": [f"pip install --quiet boto3=={BUNDLE_BOTO3}"]}
+
+
+def fallback_contract(model: ModelConfig) -> str:
+    """The model's configured inference contract, as the checks' `--fallback-contract` JSON."""
+    return json.dumps(dataclasses.asdict(model.contract), sort_keys=True)
 
 
 def smoke_test_project(
@@ -34,6 +45,10 @@ def smoke_test_project(
     encryption_key: kms.IKey,
     log_retention: logs.RetentionDays,
 ) -> codebuild.PipelineProject:
+    """Calls the staging endpoint with the package's sample payloads; answers checked per its contract.
+
+    The pipeline sets NEW_PACKAGE_ARN; the model's build stack grants reading the sample payloads.
+    """
     stack = Stack.of(scope)
     staging = names.endpoints["staging"]
     project = build_project(
@@ -47,7 +62,8 @@ def smoke_test_project(
                     "install": INSTALL,
                     "build": {
                         "commands": [
-                            f"python -m {SMOKE_TEST_MODULE} --endpoint-name $ENDPOINT_NAME --payloads {SAMPLE_PAYLOADS.name}"
+                            f"python -m {SMOKE_TEST_MODULE} --endpoint-name $ENDPOINT_NAME"
+                            ' --model-package-arn $NEW_PACKAGE_ARN --fallback-contract "$FALLBACK_CONTRACT"'
                             " --max-p95-latency-ms $MAX_P95_LATENCY_MS --rounds 5"
                         ]
                     },
@@ -57,7 +73,11 @@ def smoke_test_project(
         timeout=Duration.minutes(20),
         encryption_key=encryption_key,
         log_retention=log_retention,
-        environment={"ENDPOINT_NAME": staging, "MAX_P95_LATENCY_MS": str(model.serving.smoke_test_max_p95_ms)},
+        environment={
+            "ENDPOINT_NAME": staging,
+            "MAX_P95_LATENCY_MS": str(model.serving.smoke_test_max_p95_ms),
+            "FALLBACK_CONTRACT": fallback_contract(model),
+        },
     )
     project.add_to_role_policy(
         iam.PolicyStatement(
@@ -66,7 +86,110 @@ def smoke_test_project(
             resources=[stack.format_arn(service="sagemaker", resource="endpoint", resource_name=staging)],
         )
     )
+    _read_packages(project, names)
     return project
+
+
+def batch_check_project(
+    scope: Construct,
+    *,
+    model: ModelConfig,
+    names: ServingNames,
+    data_bucket_parameter: str,
+    encryption_key: kms.IKey,
+    log_retention: logs.RetentionDays,
+) -> codebuild.PipelineProject:
+    """Runs the staging transform pipeline on the package's sample payloads and checks every answer.
+
+    The pipeline sets NEW_PACKAGE_ARN; the model's build stack grants the staging prefix of its data
+    bucket and reading the sample payloads; the bucket's name comes from its SSM parameter.
+    """
+    stack = Stack.of(scope)
+    staging = names.endpoints["staging"]
+    timeout_minutes = model.batch.max_runtime_minutes
+    project = build_project(
+        scope,
+        "BatchCheck",
+        description=f"Batch check of the '{model.name}' staging transform",
+        build_spec=codebuild.BuildSpec.from_object(
+            {
+                "version": "0.2",
+                "env": {"parameter-store": {"DATA_BUCKET": data_bucket_parameter}},
+                "phases": {
+                    "install": INSTALL,
+                    "build": {
+                        "commands": [
+                            f"python -m {BATCH_CHECK_MODULE} --pipeline-name $PIPELINE_NAME"
+                            " --model-package-arn $NEW_PACKAGE_ARN --bucket $DATA_BUCKET --kms-key-arn $KMS_KEY_ARN"
+                            ' --fallback-contract "$FALLBACK_CONTRACT" --timeout-minutes $TIMEOUT_MINUTES'
+                        ]
+                    },
+                },
+            }
+        ),
+        # The check waits for the transform, and stops it when its own time runs out first.
+        timeout=Duration.minutes(timeout_minutes + 15),
+        encryption_key=encryption_key,
+        log_retention=log_retention,
+        environment={
+            "PIPELINE_NAME": staging,
+            "KMS_KEY_ARN": encryption_key.key_arn,
+            "TIMEOUT_MINUTES": str(timeout_minutes),
+            "FALLBACK_CONTRACT": fallback_contract(model),
+        },
+    )
+    pipeline = stack.format_arn(service="sagemaker", resource="pipeline", resource_name=staging)
+    project.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="RunTheStagingTransform",
+            actions=[
+                "sagemaker:StartPipelineExecution",
+                "sagemaker:DescribePipelineExecution",
+                "sagemaker:ListPipelineExecutionSteps",
+                "sagemaker:StopPipelineExecution",
+            ],
+            resources=[pipeline, f"{pipeline}/execution/*"],
+        )
+    )
+    project.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="ReadTheDataBucketName",
+            actions=["ssm:GetParameters"],
+            resources=[
+                stack.format_arn(service="ssm", resource="parameter", resource_name=data_bucket_parameter.lstrip("/"))
+            ],
+        )
+    )
+    _read_packages(project, names)
+    acknowledge_each(
+        project,
+        [
+            (
+                f"AwsSolutions-IAM5[Resource::{pipeline}/execution/*]",
+                "Execution ids are generated at start; the scope is this model's staging transform pipeline.",
+            )
+        ],
+    )
+    return project
+
+
+def _read_packages(project: codebuild.PipelineProject, names: ServingNames) -> None:
+    """The checks read the package's contract and sample payload location (DescribeModelPackage)."""
+    packages = Stack.of(project).format_arn(
+        service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name(names.model_name)}/*"
+    )
+    project.add_to_role_policy(
+        iam.PolicyStatement(sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[packages])
+    )
+    acknowledge_each(
+        project,
+        [
+            (
+                f"AwsSolutions-IAM5[Resource::{packages}]",
+                "Package versions are numbered at registration; the scope is this model's group.",
+            )
+        ],
+    )
 
 
 def resolve_champion_project(
@@ -93,8 +216,9 @@ def resolve_champion_project(
                     "build": {
                         "commands": [
                             f"python -m {RESOLVE_CHAMPION_MODULE} --stack-name $PRODUCTION_STACK"
-                            " --endpoint-name $PRODUCTION_ENDPOINT --new-package-arn $NEW_PACKAGE_ARN"
-                            f" --output {CHAMPION_ENV_FILE}",
+                            # A batch model has no endpoint and no A/B: the new package replaces the champion.
+                            + (" --replace" if names.batch else " --endpoint-name $PRODUCTION_ENDPOINT")
+                            + f" --new-package-arn $NEW_PACKAGE_ARN --output {CHAMPION_ENV_FILE}",
                             f". ./{CHAMPION_ENV_FILE}",
                         ]
                     },
@@ -105,18 +229,22 @@ def resolve_champion_project(
         encryption_key=encryption_key,
         log_retention=log_retention,
         # Stack, endpoint and dashboard of a stage share one name.
-        environment={"PRODUCTION_STACK": production, "PRODUCTION_ENDPOINT": production},
+        environment={"PRODUCTION_STACK": production} | ({} if names.batch else {"PRODUCTION_ENDPOINT": production}),
     )
     packages = stack.format_arn(
         service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name(names.model_name)}/*"
     )
     production_stack = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{production}/*")
-    project.add_to_role_policy(
-        iam.PolicyStatement(
-            sid="ReadTheProductionEndpointAndPackages",
-            actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeModelPackage"],
-            resources=[stack.format_arn(service="sagemaker", resource="endpoint", resource_name=production), packages],
+    if not names.batch:
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadTheProductionEndpoint",
+                actions=["sagemaker:DescribeEndpoint"],
+                resources=[stack.format_arn(service="sagemaker", resource="endpoint", resource_name=production)],
+            )
         )
+    project.add_to_role_policy(
+        iam.PolicyStatement(sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[packages])
     )
     project.add_to_role_policy(
         iam.PolicyStatement(

@@ -40,12 +40,17 @@ from mlops_constructs.sagemaker_roles import SageMakerServiceRole
 AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 
 
+SCHEDULER_SERVICE = "scheduler.amazonaws.com"
+
+
 @dataclass(frozen=True)
 class ServingNames:
-    """A model's serving resources' names, per stage: stack, endpoint and dashboard share one name."""
+    """A model's serving resources' names, per stage: stack, endpoint (or transform pipeline) and
+    dashboard share one name."""
 
     model_name: str
     endpoints: dict[Stage, str]
+    batch: bool = False
 
     @property
     def production(self) -> str:
@@ -60,9 +65,12 @@ def serving_role(
     role = SageMakerServiceRole(
         scope,
         "Serving",
-        description=f"Endpoints of model '{model_name}'",
+        description=f"{'Batch transforms' if names.batch else 'Endpoints'} of model '{model_name}'",
         encryption_key=encryption_key,
-        log_groups=[f"/aws/sagemaker/Endpoints/{names.endpoints[stage]}" for stage in STAGES],
+        # Transform jobs of every model log to one group, in streams named after the generated job name.
+        log_groups=["/aws/sagemaker/TransformJobs"]
+        if names.batch
+        else [f"/aws/sagemaker/Endpoints/{names.endpoints[stage]}" for stage in STAGES],
         metric_namespace="/aws/sagemaker/*",
     ).role
     data_capture_bucket.grant_put(role, f"{model_name}/*")
@@ -91,7 +99,7 @@ def monitoring_role(
         encryption_key=encryption_key,
         # Processing jobs of every kind log to this one group; their generated names say nothing of the model.
         log_groups=["/aws/sagemaker/ProcessingJobs"],
-        metric_namespace="aws/sagemaker/Endpoints/*",
+        metric_namespace="aws/sagemaker/ModelMonitoring/*" if names.batch else "aws/sagemaker/Endpoints/*",
     ).role
     data_capture_bucket.grant_read(role, f"{model_name}/production/*")
     data_capture_bucket.grant_put(role, f"{model_name}/monitoring/*")
@@ -121,6 +129,88 @@ def monitoring_role(
     return role
 
 
+def transform_pipeline_role(scope: Construct, *, names: ServingNames, encryption_key: kms.IKey) -> iam.Role:
+    """The role a batch model's transform pipelines run as: start and follow this model's transform jobs
+    (which run as the serving role: it reads the input and writes the output)."""
+    stack = Stack.of(scope)
+    model_name = names.model_name
+    role = iam.Role(
+        scope,
+        "TransformPipeline",
+        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+        description=f"Transform pipelines of model '{model_name}'",
+    )
+    # Pipelines name their jobs pipelines-<execution>-<step>-<id>: the model's tag says whose they are.
+    jobs = stack.format_arn(service="sagemaker", resource="transform-job", resource_name="pipelines-*")
+    policy = iam.ManagedPolicy(
+        scope,
+        "TransformPipelinePolicy",
+        roles=[role],
+        statements=[
+            iam.PolicyStatement(
+                sid="RunThisModelsTaggedTransforms",
+                actions=["sagemaker:CreateTransformJob", "sagemaker:AddTags"],
+                resources=[jobs],
+                conditions=tagging_for(model_name),
+            ),
+            iam.PolicyStatement(
+                sid="FollowThisModelsTaggedTransforms",
+                actions=["sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob"],
+                resources=[jobs],
+                conditions=tagged_for(model_name),
+            ),
+            iam.PolicyStatement(
+                sid="EncryptOutputsAndVolumes",
+                actions=["kms:CreateGrant", "kms:DescribeKey"],
+                resources=[encryption_key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            ),
+        ],
+    )
+    acknowledge_each(
+        policy,
+        [
+            (
+                f"AwsSolutions-IAM5[Resource::{jobs}]",
+                f"SageMaker Pipelines name their jobs per execution; only jobs tagged {MODEL_TAG}={model_name}.",
+            )
+        ],
+    )
+    return role
+
+
+def scheduler_role(scope: Construct, *, names: ServingNames, encryption_key: kms.IKey) -> iam.Role:
+    """The role EventBridge Scheduler starts a batch model's production transform pipeline as."""
+    stack = Stack.of(scope)
+    role = iam.Role(
+        scope,
+        "TransformScheduler",
+        assumed_by=iam.ServicePrincipal(SCHEDULER_SERVICE, conditions={"StringEquals": {"aws:SourceAccount": stack.account}}),
+        description=f"EventBridge Scheduler runs the production transform of model '{names.model_name}'",
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="StartTheProductionTransform",
+            actions=["sagemaker:StartPipelineExecution"],
+            resources=[stack.format_arn(service="sagemaker", resource="pipeline", resource_name=names.production)],
+        )
+    )
+    # The schedule is encrypted with the platform key; so is the dead-letter queue it writes to.
+    encryption_key.grant_encrypt_decrypt(role)
+    acknowledge_each(
+        role,
+        [
+            ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "L2 grant on the platform key: the encrypted DLQ."),
+            ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "L2 grant on the platform key: the encrypted DLQ."),
+            (
+                "NIST.800.53.R5-IAMNoInlinePolicy",
+                "The KMS and SQS L2 grants attach their resource-scoped statements as the role's default policy.",
+            ),
+        ],
+    )
+    return role
+
+
 @dataclass(frozen=True)
 class _ServingArns:
     """The ARNs (and ARN patterns) of one model's serving resources, as the CloudFormation role sees them."""
@@ -133,9 +223,12 @@ class _ServingArns:
     scalable_targets: str
     packages: str
     service_linked_role: str
+    transform_pipelines: list[str]
+    transform_schedule: str
+    data_bucket_parameter: str
 
     @classmethod
-    def of(cls, stack: Stack, names: ServingNames) -> _ServingArns:
+    def of(cls, stack: Stack, names: ServingNames, data_bucket_parameter: str) -> _ServingArns:
         def sagemaker_arn(resource: str) -> str:
             return stack.format_arn(service="sagemaker", resource=resource)
 
@@ -168,6 +261,13 @@ class _ServingArns:
                 f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/{AUTOSCALING_SERVICE}/"
                 "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
             ),
+            transform_pipelines=[sagemaker_arn(f"pipeline/{name}") for name in endpoints],
+            transform_schedule=stack.format_arn(
+                service="scheduler", resource="schedule", resource_name=f"default/{names.production}"
+            ),
+            data_bucket_parameter=stack.format_arn(
+                service="ssm", resource="parameter", resource_name=data_bucket_parameter.lstrip("/")
+            ),
         )
 
 
@@ -177,8 +277,15 @@ def cloudformation_role(
     names: ServingNames,
     encryption_key: kms.IKey,
     passed_roles: list[iam.IRole],
+    scheduler: iam.IRole | None = None,
+    data_bucket_parameter: str = "",
 ) -> iam.Role:
-    """What CloudFormation may do when deploying the model's serving stacks: those resources, nothing more."""
+    """What CloudFormation may do when deploying the model's serving stacks: those resources, nothing more.
+
+    A batch model's stacks hold transform pipelines and a schedule instead of endpoints: `scheduler`
+    is the role its schedule starts the transform as, `data_bucket_parameter` the SSM parameter its
+    templates read the data bucket's name from.
+    """
     stack = Stack.of(scope)
     model_name = names.model_name
     role = iam.Role(
@@ -187,7 +294,7 @@ def cloudformation_role(
         assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"),
         description=f"CloudFormation deploys the serving stacks of model '{model_name}'",
     )
-    arns = _ServingArns.of(stack, names)
+    arns = _ServingArns.of(stack, names, data_bucket_parameter)
     statements = [
         *_sagemaker_statements(arns, model_name),
         iam.PolicyStatement(
@@ -211,7 +318,7 @@ def cloudformation_role(
             ],
             resources=arns.alarms + arns.dashboards,
         ),
-        *_autoscaling_statements(arns, model_name),
+        *(_batch_statements(arns, scheduler) if scheduler is not None else _autoscaling_statements(arns, model_name)),
         iam.PolicyStatement(
             sid="EncryptVolumesAndCaptures",
             actions=["kms:CreateGrant", "kms:DescribeKey"],
@@ -319,6 +426,44 @@ def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.Polic
         ),
         iam.PolicyStatement(
             sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[arns.packages]
+        ),
+    ]
+
+
+def _batch_statements(arns: _ServingArns, scheduler: iam.IRole) -> list[iam.PolicyStatement]:
+    """A batch model's transform pipelines (exactly named), its production schedule, its data bucket's name."""
+    return [
+        iam.PolicyStatement(
+            sid="ThisModelsTransformPipelines",
+            actions=[
+                "sagemaker:CreatePipeline",
+                "sagemaker:UpdatePipeline",
+                "sagemaker:DeletePipeline",
+                "sagemaker:DescribePipeline",
+                "sagemaker:AddTags",
+                "sagemaker:DeleteTags",
+                "sagemaker:ListTags",
+            ],
+            resources=arns.transform_pipelines,
+        ),
+        iam.PolicyStatement(
+            sid="ThisModelsTransformSchedule",
+            actions=[
+                "scheduler:CreateSchedule",
+                "scheduler:UpdateSchedule",
+                "scheduler:DeleteSchedule",
+                "scheduler:GetSchedule",
+            ],
+            resources=[arns.transform_schedule],
+        ),
+        iam.PolicyStatement(
+            sid="PassTheSchedulerRole",
+            actions=["iam:PassRole"],
+            resources=[scheduler.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": SCHEDULER_SERVICE}},
+        ),
+        iam.PolicyStatement(
+            sid="ReadTheDataBucketName", actions=["ssm:GetParameters"], resources=[arns.data_bucket_parameter]
         ),
     ]
 

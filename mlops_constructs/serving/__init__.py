@@ -1,19 +1,21 @@
-"""Serving: a multi-variant SageMaker endpoint, its alarms, autoscaling, dashboard and Model Monitor.
+"""Serving: what serves a model in one stage, what watches it, and the template that holds them.
 
 The deploy pipeline deploys this as a CloudFormation template that the app synthesizes (one per
 stage, stage settings decided here in Python) and that takes only what is known at deploy time as
 parameters: the model package ARNs, and the platform resources the deploy stack owns. So no step
 of the pipeline needs the platform's source code, and nothing calls AWS at synth time.
 
-- `endpoint`: the endpoint, its variants, alarms, guardrails, autoscaling and dashboard;
-- `monitor`: Model Monitor schedules and the drift alarms;
+- `endpoint`: a real-time model's endpoint, its variants, alarms, guardrails, autoscaling and dashboard;
+- `batch`: a batch model's transform pipeline, its schedule and its alarm;
+- `monitor`: Model Monitor schedules and the drift and model-quality alarms, over either;
 - `template`: the stack of one stage, with its parameters;
 - `render`: synthesizes that stack in an app of its own, for the deploy bundle.
 """
 
+from mlops_constructs.serving.batch import BatchTransform
 from mlops_constructs.serving.endpoint import MultiVariantEndpoint
-from mlops_constructs.serving.monitor import EndpointMonitor
+from mlops_constructs.serving.monitor import ServingMonitor
 from mlops_constructs.serving.render import render_serving_template
 from mlops_constructs.serving.template import ServingTemplateStack
 
-__all__ = ["EndpointMonitor", "MultiVariantEndpoint", "ServingTemplateStack", "render_serving_template"]
+__all__ = ["BatchTransform", "MultiVariantEndpoint", "ServingMonitor", "ServingTemplateStack", "render_serving_template"]

@@ -72,7 +72,7 @@ class MultiVariantEndpoint(Construct):
         champion_model = self._model(CHAMPION, champion_package_arn, execution_role_arn)
         # Variants are written in CloudFormation's shape, because the challenger sits inside an Fn::If.
         variants: list[Any] = [
-            self._variant(CHAMPION, champion_model, model.variants.champion_percent if self.has_challenger else 100)
+            self._variant(CHAMPION, champion_model, model.endpoint_variants.champion_percent if self.has_challenger else 100)
         ]
         if self.has_challenger is not None and challenger_package_arn is not None:
             challenger_model = self._model(CHALLENGER, challenger_package_arn, execution_role_arn)
@@ -80,7 +80,7 @@ class MultiVariantEndpoint(Construct):
             variants.append(
                 Fn.condition_if(
                     self.has_challenger.logical_id,
-                    self._variant(CHALLENGER, challenger_model, model.variants.challenger_percent),
+                    self._variant(CHALLENGER, challenger_model, model.endpoint_variants.challenger_percent),
                     Aws.NO_VALUE,
                 )
             )
@@ -130,13 +130,8 @@ class MultiVariantEndpoint(Construct):
     # --- models and variants ----------------------------------------------------------------------
 
     def _model(self, variant: str, package_arn: str, execution_role_arn: str) -> sagemaker.CfnModel:
-        return sagemaker.CfnModel(
-            self,
-            f"{variant.capitalize()}Model",
-            execution_role_arn=execution_role_arn,
-            containers=[sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=package_arn)],
-            # The serving container needs no network: its code and model are in model.tar.gz.
-            enable_network_isolation=True,
+        return package_model(
+            self, f"{variant.capitalize()}Model", package_arn=package_arn, execution_role_arn=execution_role_arn
         )
 
     def _variant(self, name: str, model: sagemaker.CfnModel, weight: float) -> dict[str, Any]:
@@ -337,6 +332,20 @@ class MultiVariantEndpoint(Construct):
             label=f"{variant} {metric_name} (%)",
             period=self._period,
         )
+
+
+def package_model(
+    scope: Construct, construct_id: str, *, package_arn: str, execution_role_arn: str
+) -> sagemaker.CfnModel:
+    """A SageMaker model of a model package, run as `execution_role_arn`."""
+    return sagemaker.CfnModel(
+        scope,
+        construct_id,
+        execution_role_arn=execution_role_arn,
+        containers=[sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=package_arn)],
+        # The serving container needs no network: its code and model are in model.tar.gz.
+        enable_network_isolation=True,
+    )
 
 
 def _all_alarms(alarms: VariantAlarms) -> list[cloudwatch.Alarm]:

@@ -1,41 +1,92 @@
-"""Model Monitor on a production endpoint, and the drift and model-quality alarms on what it publishes."""
+"""Model Monitor on what production serves (an endpoint, or a scheduled batch transform), and the drift
+and model-quality alarms on what it publishes."""
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, Fn, Stack
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import CfnCondition, CfnResource, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from config.regions import model_monitor_image_uri
-from config.schema import MetricConfig, ModelConfig
+from config.schema import ModelConfig
 from lambdas.common.contracts import (
+    BATCH_DATA_METRICS_NAMESPACE,
+    BATCH_MODEL_METRICS_NAMESPACE,
     DATA_METRICS_NAMESPACE,
     DATA_QUALITY,
+    HIGHER_IS_BETTER,
+    JSON_CONTENT_TYPE,
     MODEL_METRICS_NAMESPACE,
     MODEL_QUALITY,
+    MONITOR_PROBLEM_TYPES,
+    InferenceContract,
     drift_alarm_name,
     drift_metric_name,
     model_quality_alarm_name,
     monitoring_schedule_name,
 )
 from mlops_constructs.compliance import acknowledge_each
-from mlops_constructs.serving.endpoint import MultiVariantEndpoint
 
 # The monitor runs hourly and must finish before the next run starts.
 MONITORING_CRON = "cron(0 * ? * * *)"
 MONITORING_MAX_RUNTIME_SECONDS = 3300
+ENDPOINT_CAPTURES_PATH = "/opt/ml/processing/input/endpoint"
+BATCH_CAPTURES_PATH = "/opt/ml/processing/input/batch"
 
 
-class EndpointMonitor(Construct):
-    """Model Monitor on a production endpoint, and the drift and model-quality alarms on what it publishes.
+@dataclass(frozen=True)
+class MonitoredServing:
+    """What Model Monitor reads: the captures of a real-time endpoint, or those of a batch transform.
+
+    `name` is the stage's serving name (the endpoint's, or the transform pipeline's): the schedules
+    and alarms are named after it. `batch_capture_s3_uri` is where the transform captures its
+    inputs and outputs (None for an endpoint, whose captures Model Monitor finds by its name).
+    """
+
+    name: str
+    resource: CfnResource
+    batch_capture_s3_uri: str | None = None
+
+    @property
+    def is_batch(self) -> bool:
+        return self.batch_capture_s3_uri is not None
+
+    def dimensions(self, schedule_name: str) -> list[cloudwatch.CfnAlarm.DimensionProperty]:
+        """The dimensions Model Monitor publishes its metrics with (a batch transform's have no endpoint)."""
+        schedule = cloudwatch.CfnAlarm.DimensionProperty(name="MonitoringSchedule", value=schedule_name)
+        if self.is_batch:
+            return [schedule]
+        return [cloudwatch.CfnAlarm.DimensionProperty(name="Endpoint", value=self.name), schedule]
+
+
+@dataclass(frozen=True)
+class DataQualityInputs:
+    """What the data-quality schedule compares captures with: the champion's baseline (empty strings
+    when its package has none), and the script that flattens captured requests into records."""
+
+    baseline_statistics_s3_uri: str
+    baseline_constraints_s3_uri: str
+    record_preprocessor_s3_uri: str
+
+
+class ServingMonitor(Construct):
+    """Model Monitor on what production serves, and the drift and model-quality alarms on what it publishes.
 
     An hourly data-quality schedule compares captured requests with the deployed champion's
     baseline (created only when the package carries one) and publishes a drift metric per
     feature; each monitored feature has an alarm. Where config names a ground-truth location, an
-    hourly model-quality schedule joins captured predictions with the labels and publishes the
-    model's metrics; the model's gate metric has an alarm on falling below the gate's threshold.
+    hourly model-quality schedule joins captured predictions with the labels, reading them where
+    the model's inference contract says, for its problem type, and publishes the model's metrics;
+    the model's gate metric has an alarm on falling short of the gate's threshold in its direction.
     Jobs run network isolated, with KMS on volumes and outputs.
+
+    Data quality is monitored where `data_quality` is given: for models whose requests name their
+    features (JSON), like the builds' baselines do; header-less CSV rows cannot be matched with them
+    (the configuration refuses drift alarms for a CSV model).
 
     The alarms have no action of their own: EventBridge routes their state changes to the drift
     alert Lambda, which publishes one message with context (and can start retraining).
@@ -46,14 +97,12 @@ class EndpointMonitor(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        endpoint: MultiVariantEndpoint,
+        serving: MonitoredServing,
         model: ModelConfig,
         monitored_features: list[str],
         role_arn: str,
         output_s3_uri: str,
-        baseline_statistics_s3_uri: str,
-        baseline_constraints_s3_uri: str,
-        record_preprocessor_s3_uri: str,
+        data_quality: DataQualityInputs | None,
         kms_key_arn: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -61,11 +110,29 @@ class EndpointMonitor(Construct):
         # The configuration accepts only regions with a Model Monitor image (config/regions.py).
         self._image = model_monitor_image_uri(stack.region)
         self._role_arn, self._kms_key_arn = role_arn, kms_key_arn
+        self._serving = serving
         monitoring = model.monitoring
+        self.drift_alarms: list[cloudwatch.CfnAlarm] = []
+        self.data_quality_schedule: sagemaker.CfnMonitoringSchedule | None = None
+        if data_quality is not None:
+            self._data_quality(model, monitored_features, output_s3_uri=output_s3_uri, inputs=data_quality)
+        self.model_quality_alarm: cloudwatch.CfnAlarm | None = None
+        if monitoring.ground_truth_s3_uri:
+            self._model_quality(model, output_s3_uri, monitoring.ground_truth_s3_uri)
+
+    def _data_quality(
+        self,
+        model: ModelConfig,
+        monitored_features: list[str],
+        *,
+        output_s3_uri: str,
+        inputs: DataQualityInputs,
+    ) -> None:
+        """Captured requests against the champion's baseline, hourly; an alarm per monitored feature."""
+        monitoring, name = model.monitoring, self._serving.name
         self.has_baseline = CfnCondition(
-            self, "HasBaseline", expression=Fn.condition_not(Fn.condition_equals(baseline_constraints_s3_uri, ""))
+            self, "HasBaseline", expression=Fn.condition_not(Fn.condition_equals(inputs.baseline_constraints_s3_uri, ""))
         )
-        endpoint_name = endpoint.endpoint_name
         data_quality = sagemaker.CfnDataQualityJobDefinition(
             self,
             "DataQualityJob",
@@ -73,26 +140,21 @@ class EndpointMonitor(Construct):
                 image_uri=self._image,
                 environment={"publish_cloudwatch_metrics": "Enabled"},
                 # Captured {"instances": [...]} bodies -> the flat records the baseline profiles.
-                record_preprocessor_source_uri=record_preprocessor_s3_uri,
+                record_preprocessor_source_uri=inputs.record_preprocessor_s3_uri,
             ),
             data_quality_baseline_config=sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
                 constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(
-                    s3_uri=baseline_constraints_s3_uri
+                    s3_uri=inputs.baseline_constraints_s3_uri
                 ),
                 statistics_resource=sagemaker.CfnDataQualityJobDefinition.StatisticsResourceProperty(
-                    s3_uri=baseline_statistics_s3_uri
+                    s3_uri=inputs.baseline_statistics_s3_uri
                 ),
             ),
             data_quality_job_input=sagemaker.CfnDataQualityJobDefinition.DataQualityJobInputProperty(
-                endpoint_input=sagemaker.CfnDataQualityJobDefinition.EndpointInputProperty(
-                    endpoint_name=endpoint_name,
-                    local_path="/opt/ml/processing/input/endpoint",
-                    s3_data_distribution_type="FullyReplicated",
-                    s3_input_mode="File",
-                )
+                **self._job_input(sagemaker.CfnDataQualityJobDefinition, model.contract)
             ),
             data_quality_job_output_config=sagemaker.CfnDataQualityJobDefinition.MonitoringOutputConfigProperty(
-                kms_key_id=kms_key_arn,
+                kms_key_id=self._kms_key_arn,
                 monitoring_outputs=[
                     sagemaker.CfnDataQualityJobDefinition.MonitoringOutputProperty(
                         s3_output=sagemaker.CfnDataQualityJobDefinition.S3OutputProperty(
@@ -108,32 +170,55 @@ class EndpointMonitor(Construct):
                     instance_count=1,
                     instance_type=monitoring.instance_type,
                     volume_size_in_gb=20,
-                    volume_kms_key_id=kms_key_arn,
+                    volume_kms_key_id=self._kms_key_arn,
                 )
             ),
             network_config=sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
                 enable_network_isolation=True, enable_inter_container_traffic_encryption=True
             ),
-            role_arn=role_arn,
+            role_arn=self._role_arn,
             stopping_condition=sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
                 max_runtime_in_seconds=MONITORING_MAX_RUNTIME_SECONDS
             ),
         )
         data_quality.cfn_options.condition = self.has_baseline
-        data_quality.node.add_dependency(endpoint.endpoint)
-        self.data_quality_schedule_name = monitoring_schedule_name(endpoint_name, DATA_QUALITY)
+        data_quality.node.add_dependency(self._serving.resource)
+        schedule_name = monitoring_schedule_name(name, DATA_QUALITY)
         self.data_quality_schedule = self._schedule(
-            "DataQualitySchedule", self.data_quality_schedule_name, "DataQuality", data_quality.attr_job_definition_arn
+            "DataQualitySchedule", schedule_name, "DataQuality", data_quality.attr_job_definition_arn
         )
         self.data_quality_schedule.cfn_options.condition = self.has_baseline
         self.drift_alarms = [
-            self._drift_alarm(endpoint_name, feature, monitoring.drift_threshold) for feature in monitored_features
+            self._drift_alarm(schedule_name, feature, monitoring.drift_threshold) for feature in monitored_features
         ]
-        self.model_quality_alarm: cloudwatch.CfnAlarm | None = None
-        if monitoring.ground_truth_s3_uri:
-            self._model_quality(
-                endpoint, monitoring.instance_type, output_s3_uri, monitoring.ground_truth_s3_uri, model.metric
+
+    def _job_input(self, job_definition: Any, contract: InferenceContract, **attributes: Any) -> dict[str, Any]:
+        """The job input of `job_definition`'s kind: the endpoint's captures, or the batch transform's."""
+        serving = self._serving
+        if serving.batch_capture_s3_uri is None:
+            return {
+                "endpoint_input": job_definition.EndpointInputProperty(
+                    endpoint_name=serving.name,
+                    local_path=ENDPOINT_CAPTURES_PATH,
+                    s3_data_distribution_type="FullyReplicated",
+                    s3_input_mode="File",
+                    **attributes,
+                )
+            }
+        json_lines = contract.content_type == JSON_CONTENT_TYPE
+        return {
+            "batch_transform_input": job_definition.BatchTransformInputProperty(
+                data_captured_destination_s3_uri=serving.batch_capture_s3_uri,
+                dataset_format=job_definition.DatasetFormatProperty(
+                    json=job_definition.JsonProperty(line=True) if json_lines else None,
+                    csv=None if json_lines else job_definition.CsvProperty(header=False),
+                ),
+                local_path=BATCH_CAPTURES_PATH,
+                s3_data_distribution_type="FullyReplicated",
+                s3_input_mode="File",
+                **attributes,
             )
+        }
 
     def _schedule(
         self, construct_id: str, name: str, kind: str, job_definition_arn: str
@@ -153,18 +238,16 @@ class EndpointMonitor(Construct):
             ),
         )
 
-    def _drift_alarm(self, endpoint_name: str, feature: str, threshold: float) -> cloudwatch.CfnAlarm:
+    def _drift_alarm(self, schedule_name: str, feature: str, threshold: float) -> cloudwatch.CfnAlarm:
+        name = self._serving.name
         alarm = cloudwatch.CfnAlarm(
             self,
             f"Drift{feature}",
-            alarm_name=drift_alarm_name(endpoint_name, feature),
-            alarm_description=f"Baseline drift of feature '{feature}' on {endpoint_name} above {threshold}",
-            namespace=DATA_METRICS_NAMESPACE,
+            alarm_name=drift_alarm_name(name, feature),
+            alarm_description=f"Baseline drift of feature '{feature}' on {name} above {threshold}",
+            namespace=BATCH_DATA_METRICS_NAMESPACE if self._serving.is_batch else DATA_METRICS_NAMESPACE,
             metric_name=drift_metric_name(feature),
-            dimensions=[
-                cloudwatch.CfnAlarm.DimensionProperty(name="Endpoint", value=endpoint_name),
-                cloudwatch.CfnAlarm.DimensionProperty(name="MonitoringSchedule", value=self.data_quality_schedule_name),
-            ],
+            dimensions=self._serving.dimensions(schedule_name),
             statistic="Maximum",
             period=3600,
             evaluation_periods=1,
@@ -176,32 +259,27 @@ class EndpointMonitor(Construct):
         _routed_to_the_drift_alert(alarm)
         return alarm
 
-    def _model_quality(
-        self,
-        endpoint: MultiVariantEndpoint,
-        instance_type: str,
-        output_s3_uri: str,
-        ground_truth_s3_uri: str,
-        metric: MetricConfig,
-    ) -> None:
-        """Joins captured predictions with the labels in the ground-truth location, hourly."""
-        job = sagemaker.CfnModelQualityJobDefinition(
+    def _model_quality(self, model: ModelConfig, output_s3_uri: str, ground_truth_s3_uri: str) -> None:
+        """Joins captured predictions with the labels in the ground-truth location, hourly, reading the
+        answers where the model's inference contract says (labels one hour late at most)."""
+        contract = model.contract
+        attributes: dict[str, Any] = {"inference_attribute": contract.monitor_attribute(contract.prediction_attribute)}
+        # Binary classifiers' probabilities give AUC; a multiclass answer's probability is the predicted
+        # class's only, which Model Monitor cannot use.
+        if contract.probability_attribute is not None and contract.problem_type == "binary_classification":
+            attributes["probability_attribute"] = contract.monitor_attribute(contract.probability_attribute)
+        job_definition = sagemaker.CfnModelQualityJobDefinition
+        job = job_definition(
             self,
             "ModelQualityJob",
-            model_quality_app_specification=sagemaker.CfnModelQualityJobDefinition.ModelQualityAppSpecificationProperty(
+            model_quality_app_specification=job_definition.ModelQualityAppSpecificationProperty(
                 image_uri=self._image,
-                problem_type="BinaryClassification",
+                problem_type=MONITOR_PROBLEM_TYPES[model.problem_type],
                 environment={"publish_cloudwatch_metrics": "Enabled"},
             ),
-            model_quality_job_input=sagemaker.CfnModelQualityJobDefinition.ModelQualityJobInputProperty(
-                endpoint_input=sagemaker.CfnModelQualityJobDefinition.EndpointInputProperty(
-                    endpoint_name=endpoint.endpoint_name,
-                    local_path="/opt/ml/processing/input/endpoint",
-                    # The seed's serving script answers {"predictions": [{"churn_probability", "churned"}]}.
-                    probability_attribute="predictions[0].churn_probability",
-                    probability_threshold_attribute=0.5,
-                    start_time_offset="-PT2H",
-                    end_time_offset="-PT1H",
+            model_quality_job_input=job_definition.ModelQualityJobInputProperty(
+                **self._job_input(
+                    job_definition, contract, start_time_offset="-PT2H", end_time_offset="-PT1H", **attributes
                 ),
                 ground_truth_s3_input=sagemaker.CfnModelQualityJobDefinition.MonitoringGroundTruthS3InputProperty(
                     s3_uri=ground_truth_s3_uri
@@ -220,7 +298,7 @@ class EndpointMonitor(Construct):
             job_resources=sagemaker.CfnModelQualityJobDefinition.MonitoringResourcesProperty(
                 cluster_config=sagemaker.CfnModelQualityJobDefinition.ClusterConfigProperty(
                     instance_count=1,
-                    instance_type=instance_type,
+                    instance_type=model.monitoring.instance_type,
                     volume_size_in_gb=20,
                     volume_kms_key_id=self._kms_key_arn,
                 )
@@ -233,32 +311,35 @@ class EndpointMonitor(Construct):
                 max_runtime_in_seconds=MONITORING_MAX_RUNTIME_SECONDS
             ),
         )
-        job.node.add_dependency(endpoint.endpoint)
-        schedule_name = monitoring_schedule_name(endpoint.endpoint_name, MODEL_QUALITY)
+        job.node.add_dependency(self._serving.resource)
+        schedule_name = monitoring_schedule_name(self._serving.name, MODEL_QUALITY)
         self.model_quality_schedule = self._schedule(
             "ModelQualitySchedule", schedule_name, "ModelQuality", job.attr_job_definition_arn
         )
-        self.model_quality_alarm = self._model_quality_alarm(endpoint.endpoint_name, schedule_name, metric)
+        self.model_quality_alarm = self._model_quality_alarm(schedule_name, model)
 
-    def _model_quality_alarm(self, endpoint_name: str, schedule_name: str, metric: MetricConfig) -> cloudwatch.CfnAlarm:
-        """The model's gate metric, as the model-quality schedule measures it in production, below the
-        gate's threshold (every gate metric is higher-is-better: config.schema.MetricConfig)."""
+    def _model_quality_alarm(self, schedule_name: str, model: ModelConfig) -> cloudwatch.CfnAlarm:
+        """The model's gate metric, as the model-quality schedule measures it in production, worse than
+        the gate's threshold in the metric's direction (below it for auc, above it for rmse)."""
+        metric, name = model.metric, self._serving.name
+        higher_is_better = model.metric_direction == HIGHER_IS_BETTER
         alarm = cloudwatch.CfnAlarm(
             self,
             "ModelQualityAlarm",
-            alarm_name=model_quality_alarm_name(endpoint_name, metric.name),
-            alarm_description=f"Model-quality {metric.name} of {endpoint_name} below the gate's {metric.threshold}",
-            namespace=MODEL_METRICS_NAMESPACE,
+            alarm_name=model_quality_alarm_name(name, metric.name),
+            alarm_description=(
+                f"Model-quality {metric.name} of {name} {'below' if higher_is_better else 'above'}"
+                f" the gate's {metric.threshold:g}"
+            ),
+            namespace=BATCH_MODEL_METRICS_NAMESPACE if self._serving.is_batch else MODEL_METRICS_NAMESPACE,
             metric_name=metric.name,
-            dimensions=[
-                cloudwatch.CfnAlarm.DimensionProperty(name="Endpoint", value=endpoint_name),
-                cloudwatch.CfnAlarm.DimensionProperty(name="MonitoringSchedule", value=schedule_name),
-            ],
-            statistic="Minimum",
+            dimensions=self._serving.dimensions(schedule_name),
+            # The worst hour of the period, in the metric's direction.
+            statistic="Minimum" if higher_is_better else "Maximum",
             period=3600,
             evaluation_periods=1,
             threshold=metric.threshold,
-            comparison_operator="LessThanThreshold",
+            comparison_operator="LessThanThreshold" if higher_is_better else "GreaterThanThreshold",
             # An hour without labels publishes no metric: nothing to judge, not a breach.
             treat_missing_data="notBreaching",
         )
