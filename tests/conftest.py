@@ -58,11 +58,31 @@ def default_config() -> PlatformConfig:
     return load_config(DEFAULT_CONFIG_PATH)
 
 
+# Every kind of model beside the default one: regression, multiclass with CSV requests, batch.
+ANY_MODEL_CONFIG_PATH = ROOT / "config" / "examples" / "any-model.yaml"
+# The configurations the suite synthesizes, each once per session, by fixture name.
+CONFIGURATIONS = ("synthesized", "any_model")
+
+
+def _synthesize(config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    app = App(context=cdk_json_context(), outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    platform = build_platform(app, config)
+    return Synthesized(app=app, platform=platform, assembly=app.synth())
+
+
 @pytest.fixture(scope="session")
 def synthesized(default_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    app = App(context=cdk_json_context(), outdir=str(tmp_path_factory.mktemp("cdk.out")))
-    platform = build_platform(app, default_config)
-    return Synthesized(app=app, platform=platform, assembly=app.synth())
+    return _synthesize(default_config, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def any_model_config() -> PlatformConfig:
+    return load_config(ANY_MODEL_CONFIG_PATH)
+
+
+@pytest.fixture(scope="session")
+def any_model(any_model_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return _synthesize(any_model_config, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

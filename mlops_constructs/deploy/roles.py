@@ -237,7 +237,9 @@ class _ServingArns:
                 service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
             )
 
-        endpoints = list(names.endpoints.values())
+        # A stage's serving name: its endpoint's (a real-time model's), its transform pipeline's (a batch model's).
+        serving = list(names.endpoints.values())
+        endpoints = [] if names.batch else serving
         return cls(
             endpoints=[sagemaker_arn(f"endpoint/{endpoint}") for endpoint in endpoints],
             schedules=[
@@ -246,12 +248,13 @@ class _ServingArns:
             ],
             # Alarms the templates name (drift) or CloudFormation names after the stack, and the ones
             # target tracking creates for a variant (named after the variant's resource id).
-            alarms=[alarm_arn(f"{endpoint}-*") for endpoint in endpoints]
+            alarms=[alarm_arn(f"{name}-*") for name in serving]
             + [alarm_arn(f"TargetTracking-endpoint/{endpoint}/*") for endpoint in endpoints],
             dashboards=[f"arn:{stack.partition}:cloudwatch::{stack.account}:dashboard/{e}" for e in endpoints],
             generated=[
                 sagemaker_arn(f"{kind}/*")
                 for kind in ("model", "endpoint-config", "data-quality-job-definition", "model-quality-job-definition")
+                if not (names.batch and kind == "endpoint-config")
             ],
             scalable_targets=stack.format_arn(
                 service="application-autoscaling", resource="scalable-target", resource_name="*"
@@ -261,7 +264,7 @@ class _ServingArns:
                 f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/{AUTOSCALING_SERVICE}/"
                 "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
             ),
-            transform_pipelines=[sagemaker_arn(f"pipeline/{name}") for name in endpoints],
+            transform_pipelines=[sagemaker_arn(f"pipeline/{name}") for name in serving] if names.batch else [],
             transform_schedule=stack.format_arn(
                 service="scheduler", resource="schedule", resource_name=f"default/{names.production}"
             ),
@@ -398,11 +401,17 @@ def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.Polic
         iam.PolicyStatement(
             sid="ThisModelsEndpointsAndSchedules",
             actions=[
-                "sagemaker:CreateEndpoint",
-                "sagemaker:UpdateEndpoint",
-                "sagemaker:DeleteEndpoint",
-                "sagemaker:DescribeEndpoint",
-                "sagemaker:UpdateEndpointWeightsAndCapacities",
+                *(
+                    [
+                        "sagemaker:CreateEndpoint",
+                        "sagemaker:UpdateEndpoint",
+                        "sagemaker:DeleteEndpoint",
+                        "sagemaker:DescribeEndpoint",
+                        "sagemaker:UpdateEndpointWeightsAndCapacities",
+                    ]
+                    if arns.endpoints
+                    else []
+                ),
                 "sagemaker:CreateMonitoringSchedule",
                 "sagemaker:UpdateMonitoringSchedule",
                 "sagemaker:DeleteMonitoringSchedule",

@@ -9,16 +9,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, Synthesized
+import pytest
+
+from tests.conftest import CONFIGURATIONS, ROOT, Synthesized
 
 
-def test_every_template_passes_cfn_lint(synthesized: Synthesized) -> None:
+@pytest.mark.parametrize("configuration", CONFIGURATIONS)
+def test_every_template_passes_cfn_lint(configuration: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synthesized = request.getfixturevalue(configuration)
     assembly = Path(synthesized.assembly.directory)
     templates = sorted(assembly.glob("*.template.json"))
     # The serving templates the deploy pipelines deploy travel inside their deploy bundle asset.
     serving_templates = sorted(assembly.glob("asset.*/*.template.json"))
     assert templates, "no template was synthesized"
     assert {path.name for path in serving_templates} == {"staging.template.json", "production.template.json"}
+    assert len(serving_templates) == 2 * len(synthesized.platform.model_deploys)
     templates += serving_templates
     result = subprocess.run(  # noqa: S603 - fixed command, our own files
         [

@@ -7,7 +7,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_s3 as s3
 
 from mlops_constructs.compliance import acknowledge, rule_packs
-from tests.conftest import Synthesized
+from tests.conftest import CONFIGURATIONS, Synthesized
 
 
 def _findings(app: App) -> dict[str, list[str]]:
@@ -22,7 +22,9 @@ def _findings(app: App) -> dict[str, list[str]]:
     return findings
 
 
-def test_platform_has_no_unacknowledged_findings(synthesized: Synthesized) -> None:
+@pytest.mark.parametrize("configuration", CONFIGURATIONS)
+def test_platform_has_no_unacknowledged_findings(configuration: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synthesized = request.getfixturevalue(configuration)
     findings = _findings(synthesized.app)
     assert set(findings) == {"AwsSolutions", "NIST.800.53.R5"}
     assert findings == {"AwsSolutions": [], "NIST.800.53.R5": []}

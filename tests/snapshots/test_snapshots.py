@@ -1,4 +1,5 @@
-"""One snapshot per stack. Asset hashes are normalized so a code change in a Lambda does not churn them.
+"""One snapshot per stack and per rendered serving template, of every configuration the suite synthesizes.
+Asset hashes are normalized so a code change in a Lambda does not churn them.
 
 Update after an intended change with: .venv/bin/python -m pytest tests/snapshots --snapshot-update
 """
@@ -30,3 +31,20 @@ def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 def test_every_stack_has_a_snapshot(synthesized: Synthesized, snapshot_json: SnapshotAssertion) -> None:
     for stack in synthesized.assembly.stacks:
         assert normalized(stack.template) == snapshot_json(name=stack.stack_name)
+
+
+def test_every_stack_of_the_other_model_kinds_has_a_snapshot(
+    synthesized: Synthesized, any_model: Synthesized, snapshot_json: SnapshotAssertion
+) -> None:
+    """The stacks the default configuration does not have: a regression, a multiclass and a batch model's."""
+    default = {stack.stack_name for stack in synthesized.assembly.stacks}
+    for stack in any_model.assembly.stacks:
+        if stack.stack_name not in default:
+            assert normalized(stack.template) == snapshot_json(name=stack.stack_name)
+
+
+def test_every_serving_template_has_a_snapshot(any_model: Synthesized, snapshot_json: SnapshotAssertion) -> None:
+    """What each deploy pipeline deploys, per model kind and stage (the default model's included)."""
+    for deploy in any_model.platform.model_deploys.values():
+        for stage, template in deploy.deploy.templates.items():
+            assert normalized(template) == snapshot_json(name=f"{deploy.deploy.stack_names[stage]}.template")

@@ -80,13 +80,16 @@ def _duplicate_first(key: str) -> Callable[[dict[str, Any]], None]:
             id="no-challenger",
         ),
         pytest.param(
-            _set("models.0.metric.threshold", 1.5),
-            "models[0].metric.threshold",
-            "less than or equal to 1",
-            id="threshold",
+            _set("models.0.metric.threshold", 1.5), "models[0].metric.threshold", "between 0 and 1", id="threshold"
         ),
         pytest.param(
-            _set("models.0.metric.name", "rmse"), "models[0].metric.name", "Input should be", id="unknown-metric"
+            _set("models.0.metric.name", "rmse"),
+            "models[0].metric.name",
+            "'rmse' is not a binary_classification metric; use one of auc, f1",
+            id="metric-of-another-problem-type",
+        ),
+        pytest.param(
+            _set("models.0.metric.name", "loss"), "models[0].metric.name", "is not a binary_classification", id="metric"
         ),
         pytest.param(_set("models.0.name", "Churn_Model"), "models[0].name", "pattern", id="model-name-characters"),
         pytest.param(_set("models.0.name", "c" * 33), "models[0].name", "at most 32", id="model-name-length"),
@@ -349,3 +352,192 @@ def test_valid_trail_object_locks_are_accepted(tmp_path: Path, mode: str, days: 
 
 def test_schema_and_cdk_agree_on_log_retention() -> None:
     assert LOG_RETENTION_DAYS == SUPPORTED_RETENTION_DAYS
+
+
+# --- problem types, metric directions, inference contracts, serving modes --------------------------
+
+REGRESSION = {"problem_type": "regression", "feature_group": None, "metric": {"name": "rmse", "threshold": 12.0}}
+BATCH = {"mode": "batch", "batch": {"schedule_expression": "cron(0 2 * * ? *)"}}
+
+
+def _model(**changes: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation of the first model: `changes` set (None removes the key)."""
+
+    def mutate(raw: dict[str, Any]) -> None:
+        model = raw["models"][0]
+        for key, value in changes.items():
+            if value is None:
+                model.pop(key, None)
+            else:
+                model[key] = value
+
+    return mutate
+
+
+def _batch_model(**changes: Any) -> Callable[[dict[str, Any]], None]:
+    return _model(**{"serving": BATCH, "variants": None, "traffic_shift": None, **changes})
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "reason"),
+    [
+        pytest.param(
+            _model(**{**REGRESSION, "metric": {"name": "auc", "threshold": 0.8}}),
+            "models[0].metric.name",
+            "'auc' is not a regression metric; use one of rmse, mae, mse, r2",
+            id="classification-metric-for-regression",
+        ),
+        pytest.param(
+            _model(problem_type="multiclass_classification"),
+            "models[0].metric.name",
+            "'auc' is not a multiclass_classification metric; use one of accuracy, weighted_f1",
+            id="binary-metric-for-multiclass",
+        ),
+        pytest.param(
+            _model(**{**REGRESSION, "metric": {"name": "rmse", "threshold": 0}}),
+            "models[0].metric.threshold",
+            "a threshold above 0",
+            id="zero-error-threshold",
+        ),
+        pytest.param(
+            _model(**{**REGRESSION, "metric": {"name": "r2", "threshold": 1.5}}),
+            "models[0].metric.threshold",
+            "r2 is at most 1",
+            id="r2-above-one",
+        ),
+        pytest.param(
+            _model(problem_type="ranking"), "models[0].problem_type", "Input should be", id="unknown-problem-type"
+        ),
+        pytest.param(
+            _model(**REGRESSION, seed="binary-classification"),
+            "models[0].seed",
+            "cannot build a regression model",
+            id="classification-seed-for-regression",
+        ),
+        pytest.param(
+            _model(seed="regression"), "models[0].seed", "cannot build a binary_classification", id="regression-seed"
+        ),
+        pytest.param(
+            _model(**{**REGRESSION, "feature_group": "churn-customer-features"}),
+            "models[0]",
+            "reads its data from S3, not from a feature group",
+            id="regression-seed-with-feature-group",
+        ),
+        pytest.param(
+            _model(**REGRESSION, inference={"probability_attribute": "p"}),
+            "models[0].inference",
+            "a regression model answers no probability",
+            id="regression-probability",
+        ),
+        pytest.param(
+            _model(inference={"accept": "text/csv", "prediction_attribute": "label"}),
+            "models[0].inference",
+            "must be a column number, not 'label'",
+            id="csv-attribute-name",
+        ),
+        pytest.param(
+            _model(inference={"content_type": "application/x-parquet"}),
+            "models[0].inference.content_type",
+            "Input should be",
+            id="unknown-content-type",
+        ),
+        pytest.param(
+            _model(inference={"content_type": "text/csv"}, monitoring={"drift_alarm_features": ["tenure_months"]}),
+            "models[0]",
+            "drift_alarm_features needs inference.content_type application/json",
+            id="csv-requests-with-drift-alarms",
+        ),
+        pytest.param(
+            _model(serving=BATCH),
+            "models[0]",
+            "variants, traffic_shift only apply to real-time models",
+            id="batch-with-variants",
+        ),
+        pytest.param(
+            _model(variants=None, traffic_shift=None),
+            "models[0]",
+            "a real-time model needs variants",
+            id="realtime-without-variants",
+        ),
+        pytest.param(
+            _batch_model(serving={**BATCH, "rollout": {"mode": "linear"}}),
+            "models[0].serving",
+            "rollout only apply to real-time models",
+            id="batch-with-rollout",
+        ),
+        pytest.param(
+            _batch_model(serving={"mode": "batch"}), "models[0].serving", "needs batch:", id="batch-without-settings"
+        ),
+        pytest.param(
+            _model(serving={"batch": BATCH["batch"]}), "models[0].serving", "need mode: batch", id="batch-not-batch"
+        ),
+        pytest.param(
+            _batch_model(serving={**BATCH, "batch": {"schedule_expression": "cron(0 2 * * *)"}}),
+            "models[0].serving.batch.schedule_expression",
+            "pattern",
+            id="five-field-cron",
+        ),
+        pytest.param(
+            _batch_model(
+                serving={
+                    **BATCH,
+                    "batch": {
+                        "schedule_expression": "rate(1 day)",
+                        "input_s3_uri": "s3://bucket/scores/",
+                        "output_s3_uri": "s3://bucket/scores/out/",
+                    },
+                }
+            ),
+            "models[0].serving.batch",
+            "may not contain one another",
+            id="output-inside-input",
+        ),
+    ],
+)
+def test_a_model_that_cannot_be_served_fails_naming_the_field(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], field: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(write_config(tmp_path, mutate))
+    message = str(raised.value)
+    assert f": {field}: " in message
+    assert reason in message
+
+
+def test_each_problem_type_gets_its_seed_contract_and_direction() -> None:
+    config = load_config(EXAMPLES / "any-model.yaml")
+    models = {model.name: model for model in config.models}
+    summary = {
+        name: (model.problem_type, model.seed, model.metric_direction, model.serving.mode)
+        for name, model in models.items()
+    }
+    assert summary == {
+        "churn": ("binary_classification", "binary-classification", "higher_is_better", "realtime"),
+        "demand": ("regression", "regression", "lower_is_better", "realtime"),
+        "ticket-routing": ("multiclass_classification", "binary-classification", "higher_is_better", "realtime"),
+        "renewals": ("binary_classification", "binary-classification", "higher_is_better", "batch"),
+    }
+    assert (models["churn"].contract.prediction_attribute, models["churn"].contract.probability_attribute) == (
+        "label",
+        "probability",
+    )
+    assert (models["demand"].contract.prediction_attribute, models["demand"].contract.probability_attribute) == (
+        "prediction",
+        None,
+    )
+    # CSV answers name their attributes by column.
+    routing = models["ticket-routing"].contract
+    assert (routing.accept, routing.prediction_attribute, routing.probability_attribute) == ("text/csv", "0", "1")
+    assert config.monitored_features(models["ticket-routing"]) == []
+    assert models["renewals"].variants is None
+    assert models["renewals"].batch.instance_count == 2
+    with pytest.raises(ValueError, match="serves in batch"):
+        _ = models["renewals"].endpoint_variants
+
+
+def test_an_explicit_empty_probability_attribute_is_kept(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, _model(inference={"probability_attribute": None})))
+    assert config.models[0].contract.probability_attribute is None
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"

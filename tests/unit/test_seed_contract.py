@@ -1,22 +1,27 @@
-"""The contract between the platform and the seed it pushes: what one writes, the other accepts."""
+"""The contract between the platform and the seeds it pushes: what one writes, the other accepts."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from config.schema import PlatformConfig
-from mlops_constructs.model_project import SEED_DIRECTORY, model_settings, seed_asset
+from config import DEFAULT_CONFIG_PATH, load_config
+from config.schema import ModelConfig, PlatformConfig
+from mlops_constructs.model_project import SEEDS_DIRECTORY, model_settings, seed_asset, seed_template
+
+EXAMPLE = DEFAULT_CONFIG_PATH.parent / "examples" / "any-model.yaml"
+# The model each seed's shipped model_config.json is written for, and the configuration declaring it.
+SHIPPED_FOR = {"binary-classification": (DEFAULT_CONFIG_PATH, "churn"), "regression": (EXAMPLE, "demand")}
 
 
-def _seed_config_module() -> ModuleType:
-    """The seed's own model_config.json loader (pydantic only), imported from the seed folder."""
-    spec = importlib.util.spec_from_file_location("seed_workflow_config", SEED_DIRECTORY / "workflow" / "config.py")
+def _seed_config_module(seed: str) -> ModuleType:
+    """A seed's own model_config.json loader (pydantic only), imported from the seed folder."""
+    name = f"seed_config_{seed.replace('-', '_')}"
+    spec = importlib.util.spec_from_file_location(name, seed_template(seed) / "workflow" / "config.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -26,30 +31,66 @@ def _seed_config_module() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def seed_config() -> ModuleType:
-    return _seed_config_module()
+def example() -> PlatformConfig:
+    return load_config(EXAMPLE)
 
 
-def test_the_seed_accepts_the_settings_the_platform_writes(
-    seed_config: ModuleType, default_config: PlatformConfig, tmp_path: Path
-) -> None:
-    staged = seed_asset(SEED_DIRECTORY, model_settings(default_config.models[0]))
-    loaded = seed_config.load_model_config(staged / "model_config.json")
-    assert loaded.model_name == "churn"
-    assert loaded.pipeline_name == "churn-build"
-    assert loaded.feature_group_name == "churn-customer-features"
-    assert (loaded.metric.name, loaded.metric.threshold) == ("auc", 0.75)
+def test_every_seed_template_is_known() -> None:
+    assert sorted(path.name for path in SEEDS_DIRECTORY.iterdir() if path.is_dir()) == sorted(SHIPPED_FOR)
 
 
-def test_the_seed_default_matches_the_default_platform_config(
-    seed_config: ModuleType, default_config: PlatformConfig
-) -> None:
-    """A data scientist running the seed locally gets the settings the platform would write."""
-    shipped = json.loads((SEED_DIRECTORY / "model_config.json").read_text())
-    assert shipped == model_settings(default_config.models[0])
-    seed_config.load_model_config(SEED_DIRECTORY / "model_config.json")
+def test_each_seed_accepts_the_settings_the_platform_writes_for_its_models(example: PlatformConfig) -> None:
+    checked: dict[str, list[str]] = {}
+    for model in example.models:
+        staged = seed_asset(seed_template(model.seed), model_settings(model))
+        loaded = _seed_config_module(model.seed).load_model_config(staged / "model_config.json")
+        assert loaded.model_name == model.name
+        assert loaded.problem_type == model.problem_type
+        assert (loaded.metric.name, loaded.metric.threshold, loaded.metric.direction) == (
+            model.metric.name,
+            model.metric.threshold,
+            model.metric_direction,
+        )
+        checked.setdefault(model.seed, []).append(model.name)
+    # Every seed, and the multiclass flag of the classification seed, is exercised.
+    assert checked == {
+        "binary-classification": ["churn", "ticket-routing", "renewals"],
+        "regression": ["demand"],
+    }
 
 
-def test_the_buildspecs_the_pipeline_names_exist() -> None:
+def test_the_settings_carry_the_packages_contract(example: PlatformConfig) -> None:
+    demand = next(model for model in example.models if model.name == "demand")
+    metadata = model_settings(demand)["package_metadata"]
+    assert metadata == {
+        "task": "REGRESSION",
+        "customer_metadata_properties": {
+            "mlops:problem-type": "regression",
+            "mlops:content-type": "application/json",
+            "mlops:accept": "application/json",
+            "mlops:prediction-attribute": "prediction",
+        },
+        "sample_payloads_prefix": "demand/sample-payloads/",
+    }
+
+
+@pytest.mark.parametrize("seed", sorted(SHIPPED_FOR))
+def test_each_seeds_default_matches_the_model_it_is_shipped_for(seed: str) -> None:
+    """A data scientist running a seed locally gets the settings the platform would write."""
+    path, name = SHIPPED_FOR[seed]
+    model: ModelConfig = next(m for m in load_config(path).models if m.name == name)
+    shipped = json.loads((seed_template(seed) / "model_config.json").read_text())
+    assert shipped == model_settings(model)
+    _seed_config_module(seed).load_model_config(seed_template(seed) / "model_config.json")
+
+
+@pytest.mark.parametrize("seed", sorted(SHIPPED_FOR))
+def test_the_buildspecs_the_pipeline_names_exist(seed: str) -> None:
     for buildspec in ("buildspec-test.yml", "buildspec-train.yml"):
-        assert (SEED_DIRECTORY / buildspec).is_file()
+        assert (seed_template(seed) / buildspec).is_file()
+
+
+def test_the_sample_payloads_each_seed_registers_exist() -> None:
+    for seed in SHIPPED_FOR:
+        payloads = json.loads((seed_template(seed) / "sample_payloads.json").read_text())
+        assert payloads["instances"], seed

@@ -1,0 +1,300 @@
+"""Any model: each model's templates carry its problem type, its metric's direction and its inference
+contract; a batch model serves through a scheduled transform, with no endpoint (config/examples/any-model.yaml)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from lambdas.common.contracts import (
+    BATCH_DATA_METRICS_NAMESPACE,
+    BATCH_MODEL_METRICS_NAMESPACE,
+    CHAMPION_PARAMETER,
+    DATA_BUCKET_PARAMETER,
+    MODEL_METRICS_NAMESPACE,
+    MODEL_TAG,
+    TRANSFORM_INPUT_PARAMETER,
+    TRANSFORM_OUTPUT_PARAMETER,
+    data_bucket_parameter_name,
+)
+from tests.conftest import Synthesized
+
+
+def _serving(any_model: Synthesized, model: str, stage: str) -> Template:
+    return Template.from_json(any_model.platform.model_deploys[model].deploy.templates[stage])
+
+
+def _deploy(any_model: Synthesized, model: str) -> Template:
+    return any_model.template(any_model.platform.model_deploys[model])
+
+
+def _only(template: Template, resource_type: str) -> dict[str, Any]:
+    resources = template.find_resources(resource_type)
+    assert len(resources) == 1, f"expected one {resource_type}, found {sorted(resources)}"
+    return next(iter(resources.values()))
+
+
+# --- model quality: the problem type, the contract's attributes, the metric's direction ------------
+
+
+@pytest.mark.parametrize(
+    ("model", "problem_type", "attributes"),
+    [
+        (
+            "churn",
+            "BinaryClassification",
+            {"InferenceAttribute": "predictions[0].label", "ProbabilityAttribute": "predictions[0].probability"},
+        ),
+        ("demand", "Regression", {"InferenceAttribute": "predictions[0].prediction"}),
+        # CSV answers: the attribute is a column; a multiclass probability is not Model Monitor's to use.
+        ("ticket-routing", "MulticlassClassification", {"InferenceAttribute": "0"}),
+    ],
+)
+def test_model_quality_reads_each_models_answers_for_its_problem_type(
+    any_model: Synthesized, model: str, problem_type: str, attributes: dict[str, str]
+) -> None:
+    job = _only(_serving(any_model, model, "production"), "AWS::SageMaker::ModelQualityJobDefinition")
+    properties = job["Properties"]
+    assert properties["ModelQualityAppSpecification"]["ProblemType"] == problem_type
+    endpoint_input = properties["ModelQualityJobInput"]["EndpointInput"]
+    assert {key: endpoint_input[key] for key in endpoint_input if key.endswith("Attribute")} == attributes
+
+
+@pytest.mark.parametrize(
+    ("model", "metric", "comparison", "statistic", "threshold"),
+    [
+        ("demand", "rmse", "GreaterThanThreshold", "Maximum", 12.0),
+        ("ticket-routing", "weighted_f1", "LessThanThreshold", "Minimum", 0.7),
+    ],
+)
+def test_the_model_quality_alarm_fires_on_the_wrong_side_of_the_threshold(
+    any_model: Synthesized, model: str, metric: str, comparison: str, statistic: str, threshold: float
+) -> None:
+    _serving(any_model, model, "production").has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"mlops-{model}-production-model-quality-{metric}",
+            "Namespace": MODEL_METRICS_NAMESPACE,
+            "MetricName": metric,
+            "ComparisonOperator": comparison,
+            "Statistic": statistic,
+            "Threshold": threshold,
+        },
+    )
+
+
+def test_csv_requests_get_no_data_quality_monitoring(any_model: Synthesized) -> None:
+    """Their header-less rows cannot be compared with the builds' named-feature baselines."""
+    production = _serving(any_model, "ticket-routing", "production")
+    production.resource_count_is("AWS::SageMaker::DataQualityJobDefinition", 0)
+    assert "BaselineConstraintsS3Uri" not in production.to_json()["Parameters"]
+    config = _only(production, "AWS::SageMaker::EndpointConfig")["Properties"]["DataCaptureConfig"]
+    assert config["CaptureContentTypeHeader"]["CsvContentTypes"] == ["text/csv"]
+
+
+# --- batch: a scheduled transform, no endpoint --------------------------------------------------------
+
+
+def test_a_batch_model_has_no_endpoint_in_any_stage(any_model: Synthesized) -> None:
+    for stage in ("staging", "production"):
+        template = _serving(any_model, "renewals", stage)
+        for resource_type in ("Endpoint", "EndpointConfig"):
+            template.resource_count_is(f"AWS::SageMaker::{resource_type}", 0)
+        template.resource_count_is("AWS::SageMaker::Pipeline", 1)
+    _deploy(any_model, "renewals").resource_count_is("AWS::Lambda::Function", 1)  # the drift alert, no traffic shift
+
+
+def _definition(template: Template) -> dict[str, Any]:
+    pipeline = _only(template, "AWS::SageMaker::Pipeline")["Properties"]
+    body = pipeline["PipelineDefinition"]["PipelineDefinitionBody"]
+    # The definition is one Fn::Join of literal parts and references: read it with the references named.
+    parts = body["Fn::Join"][1]
+    text = "".join(part if isinstance(part, str) else json.dumps(part).replace('"', "'") for part in parts)
+    definition: dict[str, Any] = json.loads(text)
+    return definition
+
+
+def test_the_production_transform_runs_the_champion_on_a_schedule(any_model: Synthesized) -> None:
+    production = _serving(any_model, "renewals", "production")
+    production.has_resource_properties(
+        "AWS::Scheduler::Schedule",
+        {
+            "Name": "mlops-renewals-production",
+            "ScheduleExpression": "cron(0 2 * * ? *)",
+            "ScheduleExpressionTimezone": "Europe/Paris",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "KmsKeyArn": {"Ref": "KmsKeyArn"},
+            "Target": {
+                "Arn": Match.any_value(),
+                "RoleArn": {"Ref": "SchedulerRoleArn"},
+                "DeadLetterConfig": {"Arn": {"Ref": "DeadLetterQueueArn"}},
+                "RetryPolicy": {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 21600},
+                "SageMakerPipelineParameters": {},
+            },
+        },
+    )
+    model = _only(production, "AWS::SageMaker::Model")["Properties"]
+    assert model["Containers"] == [{"ModelPackageName": {"Ref": CHAMPION_PARAMETER}}]
+    assert model["EnableNetworkIsolation"] is True
+    definition = _definition(production)
+    assert [p["Name"] for p in definition["Parameters"]] == [TRANSFORM_INPUT_PARAMETER, TRANSFORM_OUTPUT_PARAMETER]
+    [step] = definition["Steps"]
+    arguments = step["Arguments"]
+    assert step["Type"] == "Transform"
+    assert arguments["TransformInput"]["ContentType"] == "application/json"
+    assert arguments["TransformInput"]["SplitType"] == "Line"
+    assert arguments["BatchStrategy"] == "SingleRecord"
+    assert arguments["TransformOutput"]["Accept"] == "application/json"
+    assert arguments["TransformOutput"]["S3OutputPath"]["Std:Join"]["Values"][1] == {
+        "Get": "Execution.PipelineExecutionId"
+    }
+    assert arguments["TransformResources"]["InstanceType"] == "ml.m5.xlarge"
+    assert arguments["TransformResources"]["InstanceCount"] == 2
+    for encrypted in (
+        arguments["TransformOutput"]["KmsKeyId"],
+        arguments["TransformResources"]["VolumeKmsKeyId"],
+        arguments["DataCaptureConfig"]["KmsKeyId"],
+    ):
+        assert encrypted == "{'Ref': 'KmsKeyArn'}"
+    assert arguments["Tags"] == [{"Key": MODEL_TAG, "Value": "renewals"}]
+    # Input and output default to the model's data bucket, read from its SSM parameter.
+    defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+    assert defaults[TRANSFORM_INPUT_PARAMETER].endswith("/batch/input/")
+    assert defaults[TRANSFORM_OUTPUT_PARAMETER].endswith("/batch/output")
+    bucket = production.to_json()["Parameters"][DATA_BUCKET_PARAMETER]
+    assert (bucket["Type"], bucket["Default"]) == (
+        "AWS::SSM::Parameter::Value<String>",
+        data_bucket_parameter_name("mlops", "renewals"),
+    )
+
+
+def test_a_failed_production_run_alarms(any_model: Synthesized) -> None:
+    _serving(any_model, "renewals", "production").has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/Sagemaker/ModelBuildingPipeline",
+            "MetricName": "ExecutionFailed",
+            "Dimensions": [{"Name": "PipelineName", "Value": "mlops-renewals-production"}],
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": 1,
+            "AlarmActions": [{"Ref": "AlertTopicArn"}],
+        },
+    )
+
+
+def test_staging_has_no_schedule_capture_or_monitor(any_model: Synthesized) -> None:
+    staging = _serving(any_model, "renewals", "staging")
+    for resource_type in ("Scheduler::Schedule", "SageMaker::MonitoringSchedule", "CloudWatch::Alarm"):
+        staging.resource_count_is(f"AWS::{resource_type}", 0)
+    assert "DataCaptureConfig" not in _definition(staging)["Steps"][0]["Arguments"]
+
+
+def test_model_monitor_reads_the_batch_captures(any_model: Synthesized) -> None:
+    production = _serving(any_model, "renewals", "production")
+    for kind in ("DataQuality", "ModelQuality"):
+        job = _only(production, f"AWS::SageMaker::{kind}JobDefinition")["Properties"]
+        batch_input = job[f"{kind}JobInput"]["BatchTransformInput"]
+        assert batch_input["DataCapturedDestinationS3Uri"] == {"Ref": "DataCaptureS3Uri"}
+        assert batch_input["DatasetFormat"] == {"Json": {"Line": True}}
+        assert "EndpointInput" not in job[f"{kind}JobInput"]
+    production.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "mlops-renewals-production-drift-tenure_months",
+            "Namespace": BATCH_DATA_METRICS_NAMESPACE,
+            "Dimensions": [{"Name": "MonitoringSchedule", "Value": "mlops-renewals-production-data-quality"}],
+        },
+    )
+    production.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "mlops-renewals-production-model-quality-auc",
+            "Namespace": BATCH_MODEL_METRICS_NAMESPACE,
+            "ComparisonOperator": "LessThanThreshold",
+        },
+    )
+
+
+# --- the deploy pipeline of a batch model ------------------------------------------------------------
+
+
+def _buildspec(template: Template, description_start: str) -> dict[str, Any]:
+    projects = template.find_resources(
+        "AWS::CodeBuild::Project", {"Properties": {"Description": Match.string_like_regexp(f"^{description_start}")}}
+    )
+    assert len(projects) == 1, sorted(projects)
+    source = next(iter(projects.values()))["Properties"]["Source"]
+    buildspec: dict[str, Any] = json.loads(source["BuildSpec"])
+    return buildspec
+
+
+def test_the_batch_deploy_pipeline_checks_staging_with_a_transform_and_replaces_the_champion(
+    any_model: Synthesized,
+) -> None:
+    deploy = _deploy(any_model, "renewals")
+    stages = _only(deploy, "AWS::CodePipeline::Pipeline")["Properties"]["Stages"]
+    actions = {stage["Name"]: [action["Name"] for action in stage["Actions"]] for stage in stages}
+    assert actions == {
+        "Source": ["DeployBundle"],
+        "Staging": ["DeployStaging", "BatchCheck"],
+        "Approve": ["ApproveProduction"],
+        "Production": ["ResolveChampion", "DeployProduction"],
+    }
+    check = _buildspec(deploy, "Batch check")
+    assert check["env"]["parameter-store"] == {"DATA_BUCKET": data_bucket_parameter_name("mlops", "renewals")}
+    [command] = check["phases"]["build"]["commands"]
+    assert command.startswith("python -m tools.batch_check --pipeline-name $PIPELINE_NAME")
+    assert "--model-package-arn $NEW_PACKAGE_ARN" in command
+    [resolve, _] = _buildspec(deploy, "Reads the current production champion")["phases"]["build"]["commands"]
+    assert "--replace" in resolve
+    assert "--endpoint-name" not in resolve
+
+
+def test_the_batch_roles_start_only_this_models_transforms(any_model: Synthesized) -> None:
+    deploy = _deploy(any_model, "renewals")
+    deploy.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    Match.object_like(
+                        {
+                            "Principal": {"Service": "scheduler.amazonaws.com"},
+                            "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+                        }
+                    )
+                ]
+            }
+        },
+    )
+    text = json.dumps(deploy.to_json())
+    assert "pipeline/mlops-renewals-production" in text
+    assert "transform-job/pipelines-*" in text
+    # No endpoint: the deploy stack grants nothing on endpoints of this model.
+    assert "endpoint/mlops-renewals" not in text
+
+
+def test_the_real_time_smoke_test_reads_the_packages_own_contract(synthesized: Synthesized) -> None:
+    deploy = synthesized.template(synthesized.platform.model_deploys["churn"])
+    [command] = _buildspec(deploy, "Smoke test")["phases"]["build"]["commands"]
+    assert "--model-package-arn $NEW_PACKAGE_ARN" in command
+    assert '--fallback-contract "$FALLBACK_CONTRACT"' in command
+    assert "--payloads" not in command
+
+
+def test_the_deploy_bundle_carries_no_sample_payloads(synthesized: Synthesized) -> None:
+    bundles = sorted(Path(synthesized.assembly.directory).glob("asset.*/production.template.json"))
+    assert bundles
+    for bundle in bundles:
+        assert not list(bundle.parent.rglob("*payload*"))
+
+
+def test_each_build_stack_publishes_its_data_bucket_for_the_serving_templates(any_model: Synthesized) -> None:
+    for name, build in any_model.platform.model_builds.items():
+        any_model.template(build).has_resource_properties(
+            "AWS::SSM::Parameter", {"Name": data_bucket_parameter_name("mlops", name), "Type": "String"}
+        )
