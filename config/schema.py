@@ -28,10 +28,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from config.regions import SUPPORTED_REGIONS
 from lambdas.common.contracts import (
     CSV_CONTENT_TYPE,
+    HIGHER_IS_BETTER,
     JSON_CONTENT_TYPE,
+    LOWER_IS_BETTER,
     METRIC_DIRECTIONS,
     MODEL_NAME_PATTERN,
     STAGES,
+    ContentType,
     Direction,
     InferenceContract,
     ProblemType,
@@ -222,8 +225,8 @@ class InferenceConfig(StrictModel):
     """How the model is called and how its answers read (see contracts.InferenceContract). Defaults:
     what the model's seed template serves."""
 
-    content_type: Literal["application/json", "text/csv"] = JSON_CONTENT_TYPE
-    accept: Literal["application/json", "text/csv"] = JSON_CONTENT_TYPE
+    content_type: ContentType = JSON_CONTENT_TYPE
+    accept: ContentType = JSON_CONTENT_TYPE
     prediction_attribute: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     probability_attribute: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
 
@@ -394,7 +397,7 @@ class BusinessMetricConfig(StrictModel):
     namespace: Annotated[str, StringConstraints(pattern=r"^[^:][^:]{0,254}$")]
     name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     # Whether more of it per invocation is better (conversions) or worse (complaints, refunds).
-    direction: Direction = "higher_is_better"
+    direction: Direction = HIGHER_IS_BETTER
 
 
 class TrafficShiftConfig(StrictModel):
@@ -469,7 +472,7 @@ class ModelConfig(StrictModel):
             _raise_at("threshold", metric.threshold, f"{metric.name} lies between 0 and 1")
         if metric.name == "r2" and metric.threshold > 1:
             _raise_at("threshold", metric.threshold, "r2 is at most 1")
-        if metric_direction(problem_type, metric.name) == "lower_is_better" and metric.threshold <= 0:
+        if metric_direction(problem_type, metric.name) == LOWER_IS_BETTER and metric.threshold <= 0:
             _raise_at("threshold", metric.threshold, f"{metric.name} is an error: a threshold above 0 is needed")
         return metric
 
@@ -494,7 +497,7 @@ class ModelConfig(StrictModel):
             raise ValueError("a real-time model needs variants: {champion_percent, challenger_percent}")
         if self.monitoring.drift_alarm_features and not self.contract.names_features:
             raise ValueError(
-                "monitoring.drift_alarm_features needs inference.content_type application/json: the builds'"
+                f"monitoring.drift_alarm_features needs inference.content_type {JSON_CONTENT_TYPE}: the builds'"
                 " data-quality baselines profile named features, which header-less CSV rows do not carry"
             )
         if self.feature_group is not None and self.seed == "regression":

@@ -108,9 +108,10 @@ def metrics_section(problem_type: str) -> str:
 # prediction per instance, each with the prediction attribute (and, for a classifier, the probability
 # attribute) as keys. CSV requests are rows of feature values; CSV answers one line per row, the
 # attributes being 0-based column numbers.
-JSON_CONTENT_TYPE: Final = "application/json"
-CSV_CONTENT_TYPE: Final = "text/csv"
-CONTENT_TYPES: Final = (JSON_CONTENT_TYPE, CSV_CONTENT_TYPE)
+ContentType = Literal["application/json", "text/csv"]
+JSON_CONTENT_TYPE: Final[ContentType] = "application/json"
+CSV_CONTENT_TYPE: Final[ContentType] = "text/csv"
+CONTENT_TYPES: Final[tuple[ContentType, ...]] = get_args(ContentType)
 INSTANCES_KEY: Final = "instances"
 PREDICTIONS_KEY: Final = "predictions"
 # A package's CustomerMetadataProperties carry the contract it was built with, under these keys.
@@ -268,7 +269,7 @@ BATCH_STAGING_PREFIX: Final = "batch/staging/"
 TRANSFORM_ROLE_PARAMETER: Final = "TransformPipelineRoleArn"
 SCHEDULER_ROLE_PARAMETER: Final = "SchedulerRoleArn"
 DEAD_LETTER_QUEUE_PARAMETER: Final = "DeadLetterQueueArn"
-DATA_BUCKET_PARAMETER: Final = "DataBucketName"
+DATA_BUCKET_PARAMETER: Final = "ModelDataBucket"
 TRANSFORM_PIPELINE_OUTPUT: Final = "TransformPipelineName"
 # ... and the parameters of the SageMaker Pipeline that runs one transform (the schedule passes none:
 # the defaults are the configured locations; the staging check passes a sample's).

@@ -16,6 +16,7 @@ from constructs import Construct
 from config.schema import ModelConfig, StageServingConfig
 from lambdas.common.contracts import CHALLENGER_VARIANT as CHALLENGER
 from lambdas.common.contracts import CHAMPION_VARIANT as CHAMPION
+from lambdas.common.contracts import CSV_CONTENT_TYPE, JSON_CONTENT_TYPE
 from mlops_constructs.compliance import acknowledge_each
 
 
@@ -167,7 +168,7 @@ class MultiVariantEndpoint(Construct):
                 sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
             ],
             capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
-                json_content_types=["application/json"], csv_content_types=["text/csv"]
+                json_content_types=[JSON_CONTENT_TYPE], csv_content_types=[CSV_CONTENT_TYPE]
             ),
         )
 

@@ -6,6 +6,7 @@ only) -> production stack with the package as challenger next to the current cha
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from config.schema import PlatformConfig
 from tests.conftest import ROOT, Synthesized
 from tests.iam_evaluation import render, role_principal
 from tools import resolve_champion
@@ -156,14 +158,21 @@ def test_no_buildspec_hides_a_failed_command(synthesized: Synthesized) -> None:
             assert hiding not in buildspec, f"{stack_name}/{logical_id} hides failures with {hiding!r}"
 
 
-def test_smoke_test_calls_the_staging_endpoint_with_the_sample_payloads(churn_deploy: Template) -> None:
+def test_smoke_test_calls_the_staging_endpoint_with_the_packages_payloads(
+    churn_deploy: Template, default_config: PlatformConfig
+) -> None:
     project = _project(churn_deploy, "DeploySmokeTest")
     variables = {v["Name"]: v["Value"] for v in project["Properties"]["Environment"]["EnvironmentVariables"]}
-    assert variables == {"ENDPOINT_NAME": "mlops-churn-staging", "MAX_P95_LATENCY_MS": "1000"}
+    assert variables == {
+        "ENDPOINT_NAME": "mlops-churn-staging",
+        "MAX_P95_LATENCY_MS": "1000",
+        # Used only for a package that records no contract of its own (built before packages did).
+        "FALLBACK_CONTRACT": json.dumps(dataclasses.asdict(default_config.models[0].contract), sort_keys=True),
+    }
     buildspec = json.loads(project["Properties"]["Source"]["BuildSpec"])
     (command,) = buildspec["phases"]["build"]["commands"]
     assert command.startswith(
-        "python -m tools.smoke_test --endpoint-name $ENDPOINT_NAME --payloads sample_payloads.json"
+        "python -m tools.smoke_test --endpoint-name $ENDPOINT_NAME --model-package-arn $NEW_PACKAGE_ARN"
     )
     assert project["Properties"]["Environment"]["PrivilegedMode"] is False
     # The smoke test runs with the boto3 its tests run with, not whatever PyPI has that day.
@@ -181,7 +190,7 @@ def _deploy_bundle(synthesized: Synthesized) -> Path:
     )
 
 
-def test_deploy_bundle_carries_templates_scripts_contracts_and_payloads(synthesized: Synthesized) -> None:
+def test_deploy_bundle_carries_templates_scripts_and_contracts(synthesized: Synthesized) -> None:
     bundle = _deploy_bundle(synthesized)
     assert sorted(str(path.relative_to(bundle)) for path in bundle.rglob("*") if path.is_file()) == [
         "lambdas/__init__.py",
@@ -190,15 +199,14 @@ def test_deploy_bundle_carries_templates_scripts_contracts_and_payloads(synthesi
         "lambdas/common/errors.py",
         "lambdas/common/serving_state.py",
         "production.template.json",
-        "sample_payloads.json",
         "staging.template.json",
         "tools/__init__.py",
+        "tools/batch_check.py",
+        "tools/inference_contract.py",
         "tools/resolve_champion.py",
         "tools/smoke_test.py",
     ]
     assert (bundle / "lambdas/common/contracts.py").read_bytes() == (ROOT / "lambdas/common/contracts.py").read_bytes()
-    payloads = json.loads((bundle / "sample_payloads.json").read_text())
-    assert payloads["instances"], "the smoke test needs requests to send"
 
 
 def test_the_bundles_scripts_run_from_the_bundle_alone(synthesized: Synthesized) -> None:
@@ -206,7 +214,7 @@ def test_the_bundles_scripts_run_from_the_bundle_alone(synthesized: Synthesized)
     bundle = _deploy_bundle(synthesized)
     probe = (
         "import sys; sys.path.insert(0, '.');"
-        "import tools.resolve_champion, tools.smoke_test, lambdas.common.contracts as c;"
+        "import tools.resolve_champion, tools.smoke_test, tools.batch_check, lambdas.common.contracts as c;"
         "assert c.__file__.startswith(sys.argv[1]), c.__file__;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('config', 'mlops_constructs', 'pydantic')))"
     )

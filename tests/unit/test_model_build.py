@@ -139,12 +139,24 @@ def test_seed_is_staged_with_the_models_settings(tmp_path: Path, default_config:
         "model_name": "churn",
         "model_package_group_name": "churn",
         "pipeline_name": "churn-build",
-        "metric": {"name": "auc", "threshold": 0.75},
+        "problem_type": "binary_classification",
+        "metric": {"name": "auc", "threshold": 0.75, "direction": "higher_is_better"},
         "processing_instance_type": "ml.m5.large",
         "training_instance_type": "ml.m5.large",
         "inference_instance_types": ["ml.m5.large"],
         "feature_group_name": "churn-customer-features",
         "resource_tags": {"mlops:model": "churn"},
+        "package_metadata": {
+            "task": "CLASSIFICATION",
+            "customer_metadata_properties": {
+                "mlops:problem-type": "binary_classification",
+                "mlops:content-type": "application/json",
+                "mlops:accept": "application/json",
+                "mlops:prediction-attribute": "label",
+                "mlops:probability-attribute": "probability",
+            },
+            "sample_payloads_prefix": "churn/sample-payloads/",
+        },
     }
     assert seed_asset(seed, settings) == staged, "same content, same directory: repeated synths reuse it"
     (seed / "pipelines" / "run.py").write_text("print('changed')\n")

@@ -323,7 +323,9 @@ def test_model_quality_monitor_when_ground_truth_is_configured(with_ground_truth
     assert job["ModelQualityAppSpecification"]["ProblemType"] == "BinaryClassification"
     assert job["ModelQualityAppSpecification"]["Environment"] == {"publish_cloudwatch_metrics": "Enabled"}
     assert job["ModelQualityJobInput"]["GroundTruthS3Input"] == {"S3Uri": "s3://labels/churn/"}
-    assert job["ModelQualityJobInput"]["EndpointInput"]["ProbabilityAttribute"] == "predictions[0].churn_probability"
+    # Where the model's inference contract puts the answer and its probability (config defaults).
+    assert job["ModelQualityJobInput"]["EndpointInput"]["InferenceAttribute"] == "predictions[0].label"
+    assert job["ModelQualityJobInput"]["EndpointInput"]["ProbabilityAttribute"] == "predictions[0].probability"
     assert job["NetworkConfig"]["EnableNetworkIsolation"] is True
     names = {
         s["Properties"]["MonitoringScheduleName"]
@@ -347,7 +349,7 @@ def test_the_gate_metric_falling_below_its_threshold_in_production_alarms(
     assert quality == [
         {
             "AlarmName": f"mlops-churn-production-model-quality-{gate.name}",
-            "AlarmDescription": f"Model-quality {gate.name} of mlops-churn-production below the gate's {gate.threshold}",
+            "AlarmDescription": f"Model-quality {gate.name} of mlops-churn-production below the gate's {gate.threshold:g}",
             "Namespace": "aws/sagemaker/Endpoints/model-metrics",
             "MetricName": gate.name,  # Model Monitor publishes auc, f1, accuracy, precision, recall by these names
             "Dimensions": [
@@ -358,7 +360,7 @@ def test_the_gate_metric_falling_below_its_threshold_in_production_alarms(
             "Period": 3600,
             "EvaluationPeriods": 1,
             "Threshold": gate.threshold,
-            "ComparisonOperator": "LessThanThreshold",  # every gate metric is higher-is-better
+            "ComparisonOperator": "LessThanThreshold",  # auc: higher is better (rmse: test_any_model.py)
             "TreatMissingData": "notBreaching",
         }
     ], "no action of its own: EventBridge takes it to the drift alert"
