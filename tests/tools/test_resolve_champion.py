@@ -110,11 +110,15 @@ def package(stubber: Stubber, arn: str, *, baseline: bool = True) -> None:
     stubber.add_response("describe_model_package", answer, {"ModelPackageName": arn})
 
 
-def run(tmp_path: Path, new: str = NEW) -> tuple[int, dict[str, str]]:
-    """main() with the stubbed clients; the exported variables as a shell would see them after sourcing."""
+def run(tmp_path: Path, new: str = NEW, *, replace: bool = False) -> tuple[int, dict[str, str]]:
+    """main() with the stubbed clients; the exported variables as a shell would see them after sourcing.
+
+    `replace`: a batch model's resolution (no endpoint; the new package replaces the champion).
+    """
     output = tmp_path / "champion.env"
+    serving = ["--replace"] if replace else ["--endpoint-name", ENDPOINT]
     code = main(
-        ["--stack-name", STACK, "--endpoint-name", ENDPOINT, "--new-package-arn", new, "--output", str(output)],
+        ["--stack-name", STACK, *serving, "--new-package-arn", new, "--output", str(output)],
         clients=(client("cloudformation"), client("sagemaker")),
     )
     if not output.exists():
@@ -260,3 +264,33 @@ def test_a_new_package_that_is_not_a_versioned_package_arn_is_a_usage_error(tmp_
 def test_values_are_shell_quoted_so_an_answer_cannot_inject_commands(tmp_path: Path) -> None:
     rendered = resolve_champion.render_exports({"CHAMPION_ARN": "x'; touch /tmp/owned; '"})
     assert rendered == "export CHAMPION_ARN='x'\"'\"'; touch /tmp/owned; '\"'\"''\n"
+
+
+# --- a batch model: no endpoint, no A/B ------------------------------------------------------------
+
+
+def test_a_batch_package_replaces_the_champion_and_brings_its_own_baseline(stubs, tmp_path: Path) -> None:
+    cloudformation, sagemaker = stubs
+    stack_exists(cloudformation, CURRENT)  # no endpoint is read: the stubs would fail on any other call
+    package(sagemaker, NEW)
+    assert run(tmp_path, replace=True) == (EXIT_OK, exported(NEW, ""))
+
+
+def test_a_first_batch_deployment_makes_the_package_champion(stubs, tmp_path: Path) -> None:
+    cloudformation, sagemaker = stubs
+    stack_missing(cloudformation)
+    package(sagemaker, NEW, baseline=False)
+    assert run(tmp_path, replace=True) == (EXIT_OK, exported(NEW, "", baseline=False))
+
+
+def test_a_batch_stack_that_cannot_be_updated_now_fails_the_action(stubs, tmp_path: Path) -> None:
+    cloudformation, _ = stubs
+    stack_exists(cloudformation, CURRENT, status="UPDATE_IN_PROGRESS")
+    assert run(tmp_path, replace=True) == (EXIT_FAILED, {})
+
+
+def test_endpoint_and_replace_are_exclusive(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["--stack-name", STACK, "--endpoint-name", ENDPOINT, "--replace", "--new-package-arn", NEW,
+              "--output", str(tmp_path / "x")])  # fmt: skip
+    assert raised.value.code == EXIT_USAGE

@@ -21,6 +21,7 @@ import pytest
 from botocore.stub import Stubber
 
 from config import ConfigError
+from tests.conftest import Synthesized
 from tests.sqs_queues import drain, rule_queue
 from tests.tools.conftest import ACCOUNT, PLATFORM, REGION, client
 from tools import rollback
@@ -783,3 +784,23 @@ class TestBaselines:
             {"ParameterKey": "BaselineStatisticsS3Uri", "ParameterValue": self.STATISTICS},
             {"ParameterKey": "BaselineConstraintsS3Uri", "ParameterValue": self.CONSTRAINTS},
         ]
+
+
+def test_a_batch_models_production_stack_rolls_back_to_the_package_alone(any_model: Synthesized) -> None:
+    """The batch template (a scheduled transform) has no challenger: the package replaces the champion,
+    gets its own baseline, and every other parameter (roles, data bucket, queue) is kept."""
+    template = any_model.platform.model_deploys["renewals"].deploy.templates["production"]
+    stack = rollback.ServingStack(
+        name="mlops-renewals-production",
+        stack_id=STACK_ID,
+        status="UPDATE_COMPLETE",
+        parameters={name: "previous" for name in template["Parameters"]},
+    )
+    baselines = {"BaselineStatisticsS3Uri": "s3://b/statistics.json", "BaselineConstraintsS3Uri": "s3://b/c.json"}
+    updates = rollback.update_parameters(stack, CHAMPION, baselines)
+    assert updates[0] == {"ParameterKey": "ChampionModelPackageArn", "ParameterValue": CHAMPION}
+    assert {u["ParameterKey"] for u in updates} == set(template["Parameters"])
+    assert "ChallengerModelPackageArn" not in template["Parameters"]
+    assert [u for u in updates if "ParameterValue" in u][1:] == [
+        {"ParameterKey": key, "ParameterValue": value} for key, value in baselines.items()
+    ]
