@@ -132,6 +132,8 @@ class DeployPipeline(Construct):
         self.monitoring_role = monitoring_role(
             self, names=names, encryption_key=encryption_key, data_capture_bucket=self.data_capture_bucket
         )
+        if model.is_batch:
+            _grant_configured_batch_locations(self.serving_role, model)
         self.transform_pipeline_role: iam.Role | None = None
         self.scheduler_role: iam.Role | None = None
         batch_parameters: dict[str, str] = {}
@@ -368,3 +370,41 @@ def _approval_text(model: ModelConfig) -> str:
         f"{model.endpoint_variants.challenger_percent:g} % next to the current champion "
         "(or as champion when production has none). Approve as the ModelApprover role."
     )
+
+
+def _grant_configured_batch_locations(role: iam.Role, model: ModelConfig) -> None:
+    """Let the transform jobs read `input_s3_uri` and write `output_s3_uri` when config names them
+    (the default locations, in the model's data bucket, are granted by the build stack)."""
+    batch = model.batch
+    partition = Stack.of(role).partition
+    for sid, uri, actions_on_objects, listed in (
+        ("ReadTheConfiguredBatchInput", batch.input_s3_uri, ["s3:GetObject"], True),
+        ("WriteTheConfiguredBatchOutput", batch.output_s3_uri, ["s3:PutObject", "s3:AbortMultipartUpload"], False),
+    ):
+        if uri is None:
+            continue
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid=sid, actions=actions_on_objects, resources=[f"arn:{partition}:s3:::{bucket}/{prefix}*"]
+            )
+        )
+        if listed:  # a transform lists its input prefix
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid=f"{sid}Prefix",
+                    actions=["s3:ListBucket"],
+                    resources=[f"arn:{partition}:s3:::{bucket}"],
+                    conditions={"StringLike": {"s3:prefix": f"{prefix}*"}},
+                )
+            )
+        acknowledge_each(
+            role,
+            [
+                (
+                    f"AwsSolutions-IAM5[Resource::arn:{partition}:s3:::{bucket}/{prefix}*]",
+                    "The batch location configured for this model: files are written per run under it.",
+                )
+            ],
+        )

@@ -298,3 +298,59 @@ def test_each_build_stack_publishes_its_data_bucket_for_the_serving_templates(an
         any_model.template(build).has_resource_properties(
             "AWS::SSM::Parameter", {"Name": data_bucket_parameter_name("mlops", name), "Type": "String"}
         )
+
+
+def test_configured_batch_locations_are_granted_to_the_transform_jobs(tmp_path: Path) -> None:
+    """Outside the data bucket, the serving role reads the input prefix and writes the output prefix, no more."""
+    from aws_cdk import App, Environment
+
+    from config import load_config
+    from mlops_constructs.compliance import rule_packs
+    from stacks.platform import build_platform
+    from tests.conftest import cdk_json_context, write_config
+
+    def batch_elsewhere(raw: dict[str, Any]) -> None:
+        model = raw["models"][0]
+        model.pop("variants")
+        model.pop("traffic_shift")
+        model["serving"] = {
+            "mode": "batch",
+            "batch": {
+                "schedule_expression": "rate(1 day)",
+                "input_s3_uri": "s3://scores-in/nightly/",
+                "output_s3_uri": "s3://scores-out/nightly",
+            },
+        }
+
+    config = load_config(write_config(tmp_path, batch_elsewhere))
+    app = App(context=cdk_json_context(), outdir=str(tmp_path / "out"))
+    platform = build_platform(app, config)
+    deploy = Template.from_stack(platform.model_deploys["churn"])
+    statements = [
+        statement
+        for policy in deploy.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid", "").startswith(("ReadTheConfiguredBatchInput", "WriteTheConfiguredBatchOutput"))
+    ]
+    by_sid = {statement["Sid"]: (statement["Action"], statement["Resource"]) for statement in statements}
+    assert by_sid == {
+        "ReadTheConfiguredBatchInput": ("s3:GetObject", "arn:aws:s3:::scores-in/nightly/*"),
+        "ReadTheConfiguredBatchInputPrefix": ("s3:ListBucket", "arn:aws:s3:::scores-in"),
+        "WriteTheConfiguredBatchOutput": (
+            ["s3:AbortMultipartUpload", "s3:PutObject"],
+            "arn:aws:s3:::scores-out/nightly/*",
+        ),
+    }
+    prefixes = {s["Sid"]: s["Condition"] for s in statements if s["Sid"].endswith("Prefix")}
+    assert prefixes == {
+        "ReadTheConfiguredBatchInputPrefix": {"StringLike": {"s3:prefix": "nightly/*"}},
+    }
+    # Acknowledged next to the grant: no unacknowledged finding in this configuration either.
+    for pack in rule_packs(app):
+        assert [v.rule_name for v in pack.validate_scope(app).violations] == []
+    definition = _definition(Template.from_json(platform.model_deploys["churn"].deploy.templates["production"]))
+    defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+    assert defaults == {
+        TRANSFORM_INPUT_PARAMETER: "s3://scores-in/nightly/",
+        TRANSFORM_OUTPUT_PARAMETER: "s3://scores-out/nightly",
+    }
