@@ -8,9 +8,7 @@ deploy time, so a bad name fails in seconds, not in the middle of a CloudFormati
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Literal
-
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -79,7 +77,7 @@ def _no_stage_segment(name: str) -> str:
 # Lower-case so one name serves CodeCommit, S3 prefixes, SageMaker and stack names; 32 characters
 # leave room for suffixes such as "-production" within SageMaker's 63-character endpoint names.
 # No stage word as a segment: a model's stage resources are named `<platform>-<model>-<stage>...`, so a
-# model `churn-production` would own names under model `churn`'s production prefix (contracts module).
+# model `demand-production` would own names under model `demand`'s production prefix (contracts module).
 ModelName = Annotated[
     str,
     StringConstraints(pattern=f"^{MODEL_NAME_PATTERN}$", min_length=2, max_length=32),

@@ -83,7 +83,11 @@ class ModelDeployStack(Stack):
             if model.is_batch
             else [
                 ("StagingEndpointName", self.deploy.stack_names["staging"], "Endpoint the smoke test calls"),
-                ("ProductionEndpointName", self.deploy.stack_names["production"], "A/B endpoint (champion, challenger)"),
+                (
+                    "ProductionEndpointName",
+                    self.deploy.stack_names["production"],
+                    "A/B endpoint (champion, challenger)",
+                ),
             ]
         )
         for output_id, value, description in [

@@ -8,8 +8,8 @@ Naming: a model's stage resources are called `<platform>-<model>-<stage>` (servi
 dashboard) and the names of everything else that belongs to a stage start with that name and a
 hyphen (alarms, monitoring schedules). Model names are lower-case letters, digits and single
 hyphens, and may not contain a stage word as a hyphen-separated segment: so no model's names can
-fall under another model's `<platform>-<model>-<stage>-*` (e.g. `churn`'s never match `churn-v2`'s,
-and a model `churn-production` cannot exist to match `churn`'s production prefix).
+fall under another model's `<platform>-<model>-<stage>-*` (e.g. `demand`'s never match `demand-v2`'s,
+and a model `demand-production` cannot exist to match `demand`'s production prefix).
 """
 
 from __future__ import annotations

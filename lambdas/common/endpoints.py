@@ -1,4 +1,5 @@
-"""What a SageMaker endpoint serves: its variants, the model package behind each, and their traffic."""
+"""What production serves: a SageMaker endpoint's variants, the model package behind each and their
+traffic; or, for a batch model (no endpoint), the champion package of its serving stack."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.common.aws import RetryableError, Unavailable, lookup
-from lambdas.common.serving_state import endpoint_missing, variant_weights
+from lambdas.common.contracts import CHAMPION_PARAMETER, CHAMPION_VARIANT
+from lambdas.common.serving_state import endpoint_missing, read_serving_stack, variant_weights
 
 
 class ServingVariant(BaseModel):
-    """A production variant of the endpoint and the model package it serves."""
+    """A production variant of the endpoint and the model package it serves (for a batch transform,
+    its champion: no variants, weights or traffic)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -80,3 +83,26 @@ def model_package_of(sagemaker: Any, model_name: str) -> str | None:
     containers = [model.get("PrimaryContainer") or {}, *model.get("Containers", [])]
     packages = [container["ModelPackageName"] for container in containers if container.get("ModelPackageName")]
     return packages[0] if packages else None
+
+
+def batch_champion(
+    cloudformation: Any, stack_name: str, *, strict: bool = False
+) -> tuple[ServingVariant | None, list[str]]:
+    """What a batch model's production serves: the package in its serving stack's champion parameter
+    (a batch transform runs one model, no challenger), and what could not be read.
+
+    As `serving_variants`: best effort by default; with `strict`, only a stack that does not exist
+    (the first deployment) reads as serving nothing, and any other failure raises `RetryableError`.
+    """
+    try:
+        with lookup(f"describe the serving stack {stack_name}"):
+            stack = read_serving_stack(cloudformation, stack_name)
+    except Unavailable as exc:
+        if strict:
+            raise RetryableError(str(exc)) from exc
+        return None, [str(exc)]
+    if stack is None:
+        return None, [f"the serving stack {stack_name} does not exist (not deployed yet?)"]
+    if not stack.champion:
+        return None, [f"the serving stack {stack_name} has no {CHAMPION_PARAMETER}"]
+    return ServingVariant(variant_name=CHAMPION_VARIANT, model_package_arn=stack.champion), []

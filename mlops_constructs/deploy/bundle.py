@@ -28,6 +28,7 @@ SCRIPTS = (
     "tools/__init__.py",
     "tools/smoke_test.py",
     "tools/inference_contract.py",
+    "tools/answers.py",
     "tools/batch_check.py",
     "tools/resolve_champion.py",
 )

@@ -59,8 +59,8 @@ from lambdas.common.contracts import (
     serving_name,
 )
 from mlops_constructs.compliance import acknowledge_each
-from mlops_constructs.deploy.bundle import compose_deploy_bundle, template_file
 from mlops_constructs.dead_letters import EventDeadLetters
+from mlops_constructs.deploy.bundle import compose_deploy_bundle, template_file
 from mlops_constructs.deploy.projects import batch_check_project, resolve_champion_project, smoke_test_project
 from mlops_constructs.deploy.roles import (
     ServingNames,

@@ -179,7 +179,9 @@ def _read_packages(project: codebuild.PipelineProject, names: ServingNames) -> N
         service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name(names.model_name)}/*"
     )
     project.add_to_role_policy(
-        iam.PolicyStatement(sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[packages])
+        iam.PolicyStatement(
+            sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[packages]
+        )
     )
     acknowledge_each(
         project,
@@ -244,7 +246,9 @@ def resolve_champion_project(
             )
         )
     project.add_to_role_policy(
-        iam.PolicyStatement(sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[packages])
+        iam.PolicyStatement(
+            sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[packages]
+        )
     )
     project.add_to_role_policy(
         iam.PolicyStatement(

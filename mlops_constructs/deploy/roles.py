@@ -2,7 +2,7 @@
 CloudFormation may do when the deploy pipeline deploys its serving stacks.
 
 One model's roles never reach another model's resources (DESIGN.md convention 7), though model
-names may be prefixes of each other (`churn`, `churn-v2`):
+names may be prefixes of each other (`demand`, `demand-v2`):
 - named resources are named exactly: the endpoints, dashboards and monitoring schedules of the two
   stages (`<platform>-<model>-<stage>[-<kind>]`), the stage's alarms under `<platform>-<model>-<stage>-`
   (no other model's names can start so: `lambdas.common.contracts` keeps stage words out of model
@@ -185,7 +185,9 @@ def scheduler_role(scope: Construct, *, names: ServingNames, encryption_key: kms
     role = iam.Role(
         scope,
         "TransformScheduler",
-        assumed_by=iam.ServicePrincipal(SCHEDULER_SERVICE, conditions={"StringEquals": {"aws:SourceAccount": stack.account}}),
+        assumed_by=iam.ServicePrincipal(
+            SCHEDULER_SERVICE, conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+        ),
         description=f"EventBridge Scheduler runs the production transform of model '{names.model_name}'",
     )
     role.add_to_principal_policy(

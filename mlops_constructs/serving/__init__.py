@@ -18,4 +18,10 @@ from mlops_constructs.serving.monitor import ServingMonitor
 from mlops_constructs.serving.render import render_serving_template
 from mlops_constructs.serving.template import ServingTemplateStack
 
-__all__ = ["BatchTransform", "MultiVariantEndpoint", "ServingMonitor", "ServingTemplateStack", "render_serving_template"]
+__all__ = [
+    "BatchTransform",
+    "MultiVariantEndpoint",
+    "ServingMonitor",
+    "ServingTemplateStack",
+    "render_serving_template",
+]

@@ -141,10 +141,16 @@ class BatchTransform(Construct):
         arguments: dict[str, Any] = {
             "ModelName": self.model.attr_model_name,
             "BatchStrategy": "SingleRecord" if json_lines else "MultiRecord",
-            "ModelClientConfig": {"InvocationsTimeoutInSeconds": INVOCATION_TIMEOUT_SECONDS, "InvocationsMaxRetries": 1},
+            "ModelClientConfig": {
+                "InvocationsTimeoutInSeconds": INVOCATION_TIMEOUT_SECONDS,
+                "InvocationsMaxRetries": 1,
+            },
             "TransformInput": {
                 "DataSource": {
-                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": {"Get": f"Parameters.{TRANSFORM_INPUT_PARAMETER}"}}
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": {"Get": f"Parameters.{TRANSFORM_INPUT_PARAMETER}"},
+                    }
                 },
                 "ContentType": contract.content_type,
                 "SplitType": "Line",

@@ -73,7 +73,9 @@ class MultiVariantEndpoint(Construct):
         champion_model = self._model(CHAMPION, champion_package_arn, execution_role_arn)
         # Variants are written in CloudFormation's shape, because the challenger sits inside an Fn::If.
         variants: list[Any] = [
-            self._variant(CHAMPION, champion_model, model.endpoint_variants.champion_percent if self.has_challenger else 100)
+            self._variant(
+                CHAMPION, champion_model, model.endpoint_variants.champion_percent if self.has_challenger else 100
+            )
         ]
         if self.has_challenger is not None and challenger_package_arn is not None:
             challenger_model = self._model(CHALLENGER, challenger_package_arn, execution_role_arn)

@@ -131,7 +131,9 @@ class ServingMonitor(Construct):
         """Captured requests against the champion's baseline, hourly; an alarm per monitored feature."""
         monitoring, name = model.monitoring, self._serving.name
         self.has_baseline = CfnCondition(
-            self, "HasBaseline", expression=Fn.condition_not(Fn.condition_equals(inputs.baseline_constraints_s3_uri, ""))
+            self,
+            "HasBaseline",
+            expression=Fn.condition_not(Fn.condition_equals(inputs.baseline_constraints_s3_uri, "")),
         )
         data_quality = sagemaker.CfnDataQualityJobDefinition(
             self,

@@ -89,7 +89,7 @@ def test_a_changed_template_inside_an_asset_is_shown_as_a_json_diff(tmp_path: Pa
 def other_split(default_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Assembly:
     """The default platform with an 80/20 A/B split instead of 90/10."""
     model = default_config.models[0]
-    variants = model.variants.model_copy(update={"champion_percent": 80, "challenger_percent": 20})
+    variants = model.endpoint_variants.model_copy(update={"champion_percent": 80, "challenger_percent": 20})
     config = default_config.model_copy(update={"models": [model.model_copy(update={"variants": variants})]})
     outdir = tmp_path_factory.mktemp("other-split")
     app = App(context=cdk_json_context(), outdir=str(outdir))

@@ -19,12 +19,13 @@ from lambdas.common.contracts import (
     MODEL_TAG,
     TRANSFORM_INPUT_PARAMETER,
     TRANSFORM_OUTPUT_PARAMETER,
+    Stage,
     data_bucket_parameter_name,
 )
 from tests.conftest import Synthesized
 
 
-def _serving(any_model: Synthesized, model: str, stage: str) -> Template:
+def _serving(any_model: Synthesized, model: str, stage: Stage) -> Template:
     return Template.from_json(any_model.platform.model_deploys[model].deploy.templates[stage])
 
 
@@ -35,7 +36,8 @@ def _deploy(any_model: Synthesized, model: str) -> Template:
 def _only(template: Template, resource_type: str) -> dict[str, Any]:
     resources = template.find_resources(resource_type)
     assert len(resources) == 1, f"expected one {resource_type}, found {sorted(resources)}"
-    return next(iter(resources.values()))
+    [resource] = resources.values()
+    return dict(resource)
 
 
 # --- model quality: the problem type, the contract's attributes, the metric's direction ------------
@@ -302,7 +304,7 @@ def test_each_build_stack_publishes_its_data_bucket_for_the_serving_templates(an
 
 def test_configured_batch_locations_are_granted_to_the_transform_jobs(tmp_path: Path) -> None:
     """Outside the data bucket, the serving role reads the input prefix and writes the output prefix, no more."""
-    from aws_cdk import App, Environment
+    from aws_cdk import App
 
     from config import load_config
     from mlops_constructs.compliance import rule_packs

@@ -11,9 +11,20 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from aws_cdk import App, Environment, Stack
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
-from tests.iam_evaluation import render, role_principal
+from config.schema import ModelConfig, PlatformConfig
+from lambdas.common.contracts import serving_name
+from mlops_constructs.approval_gate import ApprovalGate, GatedModel
+from mlops_constructs.compliance import rule_packs
+from tests.conftest import cdk_json_context
+from tests.iam_evaluation import Principal, render, role_principal
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 KEY_IMPORT = {"Fn::ImportValue": "mlops-governance:ExportsOutputFnGetAttPlatformKey1C4A1A63Arn1AD0FED1"}
@@ -110,9 +121,11 @@ def test_function_runs_the_handler_with_powertools_tracing_and_its_contract(appr
         "churn": {
             "model_name": "churn",
             "metric_name": "auc",
+            "metric_direction": "higher_is_better",
             "threshold": 0.75,
             "deploy_pipeline_name": IMPORTS[DEPLOY_PIPELINE_EXPORT],
-            "production_endpoint_name": "mlops-churn-production",
+            "serving_mode": "realtime",
+            "production_serving_name": "mlops-churn-production",
         }
     }
     assert variables["ALERT_TOPIC_ARN"] == TOPIC_IMPORT
@@ -188,6 +201,9 @@ def test_gate_reads_what_the_models_production_endpoint_serves_and_changes_nothi
     assert gate_role.is_allowed("sagemaker:DescribeModel", f"{sagemaker}:model/any-model")
     for change in ("UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "DeleteEndpoint", "CreateModel"):
         assert not gate_role.is_allowed(f"sagemaker:{change}", f"{sagemaker}:endpoint/mlops-churn-production")
+    # A real-time model's production is its endpoint: the gate has no business with its stack.
+    stack = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/mlops-churn-production/1a2b"
+    assert not gate_role.is_allowed("cloudformation:DescribeStacks", stack)
 
 
 def test_gate_has_no_wildcard_actions_and_no_pass_role(approval: Template) -> None:
@@ -229,3 +245,117 @@ def test_outputs(approval: Template) -> None:
         "ApprovalGateFunctionName",
         "ApprovalGateDeadLetterQueueUrl",
     }
+
+
+# --- Batch models: production is a serving stack, read instead of an endpoint ----------------------
+
+# A batch regressor gated on an error (lower is better): its production is a serving stack.
+FORECAST = ModelConfig.model_validate(
+    {
+        "name": "forecast",
+        "description": "Scores next week's demand every night.",
+        "problem_type": "regression",
+        "metric": {"name": "mae", "threshold": 5.0},
+        "serving": {"mode": "batch", "batch": {"schedule_expression": "cron(0 2 * * ? *)"}},
+    }
+)
+SAGEMAKER = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+CLOUDFORMATION = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}"
+
+
+def _gate_of(models: list[ModelConfig]) -> tuple[App, Template]:
+    """The gate of these models alone, in a stack of its own (what it needs, made there)."""
+    app = App(context=cdk_json_context())
+    stack = Stack(app, "Probe", env=Environment(account=ACCOUNT, region=REGION))
+    key = kms.Key(stack, "Key")
+    gated = [
+        GatedModel(
+            model=model,
+            model_package_group_name=model.name,
+            deploy_pipeline=codepipeline.Pipeline.from_pipeline_arn(
+                stack, f"{model.name}-deploy", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:{model.name}-deploy"
+            ),
+            production_endpoint_name=serving_name("mlops", model.name, "production"),
+        )
+        for model in models
+    ]
+    ApprovalGate(
+        stack,
+        "ApprovalGate",
+        models=gated,
+        encryption_key=key,
+        alert_topic=sns.Topic(stack, "Topic", master_key=key),
+        audit_bus=events.EventBus(stack, "Bus"),
+        log_retention=logs.RetentionDays.ONE_YEAR,
+    )
+    return app, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def mixed_gate(default_config: PlatformConfig) -> tuple[App, Template]:
+    return _gate_of([default_config.models[0], FORECAST])
+
+
+@pytest.fixture(scope="module")
+def mixed_gate_role(mixed_gate: tuple[App, Template]) -> Principal:
+    return role_principal(mixed_gate[1], ROLE)
+
+
+def test_the_gate_knows_each_models_metric_direction_and_serving_mode(mixed_gate: tuple[App, Template]) -> None:
+    from lambdas.approval_gate.models import GateSettings
+
+    variables = properties(mixed_gate[1], FUNCTION)["Environment"]["Variables"]
+    models = json.loads(variables["MODELS_CONFIG"])
+    assert models["forecast"] == {
+        "model_name": "forecast",
+        "metric_name": "mae",
+        "metric_direction": "lower_is_better",
+        "threshold": 5.0,
+        "deploy_pipeline_name": "forecast-deploy",
+        "serving_mode": "batch",
+        "production_serving_name": "mlops-forecast-production",
+    }
+    assert (models["churn"]["metric_direction"], models["churn"]["serving_mode"]) == ("higher_is_better", "realtime")
+    settings = GateSettings.from_env(
+        {"MODELS_CONFIG": variables["MODELS_CONFIG"]}
+        | {
+            "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts",
+            "IDEMPOTENCY_TABLE_NAME": "table",
+            "AUDIT_EVENT_BUS_NAME": "bus",
+            "POWERTOOLS_SERVICE_NAME": "approval-gate",
+            "POWERTOOLS_METRICS_NAMESPACE": "MLOps/ApprovalGate",
+        }
+    )
+    assert settings.models["forecast"].is_batch
+
+
+def test_the_gate_reads_a_batch_models_production_stack_and_only_that(mixed_gate_role: Principal) -> None:
+    role = mixed_gate_role
+    assert role.is_allowed("cloudformation:DescribeStacks", f"{CLOUDFORMATION}:stack/mlops-forecast-production/1a2b")
+    for other in ("mlops-forecast-production-v2", "mlops-churn-production", "mlops-forecast-staging"):
+        assert not role.is_allowed("cloudformation:DescribeStacks", f"{CLOUDFORMATION}:stack/{other}/1a2b")
+    for change in ("UpdateStack", "DeleteStack", "CreateChangeSet"):
+        assert not role.is_allowed(f"cloudformation:{change}", f"{CLOUDFORMATION}:stack/mlops-forecast-production/1a2b")
+    # The batch model has no endpoint to read; the real-time one keeps its own.
+    assert not role.is_allowed("sagemaker:DescribeEndpoint", f"{SAGEMAKER}:endpoint/mlops-forecast-production")
+    assert role.is_allowed("sagemaker:DescribeEndpoint", f"{SAGEMAKER}:endpoint/mlops-churn-production")
+
+
+def test_a_gate_of_batch_models_only_reads_no_endpoint() -> None:
+    _, template = _gate_of([FORECAST])
+    role = role_principal(template, ROLE)
+    assert role.is_allowed("cloudformation:DescribeStacks", f"{CLOUDFORMATION}:stack/mlops-forecast-production/1a2b")
+    for action in ("DescribeEndpoint", "DescribeEndpointConfig", "DescribeModel"):
+        assert not role.is_allowed(f"sagemaker:{action}", f"{SAGEMAKER}:*")
+
+
+def test_the_batch_grants_pass_the_rule_packs(mixed_gate: tuple[App, Template]) -> None:
+    app, _ = mixed_gate
+    findings = [
+        f"{violation.rule_name} at {resource.construct_path}"
+        for pack in rule_packs(app)
+        for violation in pack.validate_scope(app).violations
+        for resource in violation.violating_resources
+        if (resource.construct_path or "").startswith("Probe/ApprovalGate/")
+    ]
+    assert findings == []

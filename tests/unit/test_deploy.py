@@ -150,9 +150,7 @@ def test_no_buildspec_hides_a_failed_command(synthesized: Synthesized) -> None:
         if project["Type"] == "AWS::CodeBuild::Project"
     ]
     assert len(buildspecs) >= 4
-    buildspecs += [
-        ("seed", path.name, path.read_text()) for path in (ROOT / "seed").glob("*/buildspec-*.yml")
-    ]
+    buildspecs += [("seed", path.name, path.read_text()) for path in (ROOT / "seed").glob("*/buildspec-*.yml")]
     for stack_name, logical_id, buildspec in buildspecs:
         for hiding in ("2>/dev/null", "|| true", "|| echo", "set +e"):
             assert hiding not in buildspec, f"{stack_name}/{logical_id} hides failures with {hiding!r}"
@@ -201,6 +199,7 @@ def test_deploy_bundle_carries_templates_scripts_and_contracts(synthesized: Synt
         "production.template.json",
         "staging.template.json",
         "tools/__init__.py",
+        "tools/answers.py",
         "tools/batch_check.py",
         "tools/inference_contract.py",
         "tools/resolve_champion.py",

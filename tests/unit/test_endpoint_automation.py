@@ -1,5 +1,6 @@
 """EndpointAutomation and monitoring wiring: drift alarms -> drift alert (-> retraining), and the
-scheduled traffic shift, with their least privilege.
+scheduled traffic shift, with their least privilege; for a batch model, the drift alert alone, reading
+its production serving stack instead of an endpoint.
 
 The handlers' behaviour is tested in tests/lambdas; this file checks what delivers events to them
 and what they are allowed to do.
@@ -12,9 +13,19 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from aws_cdk import App, Environment, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
-from config.schema import PlatformConfig
+from config.schema import ModelConfig, PlatformConfig
+from lambdas.common.contracts import serving_name
+from mlops_constructs.compliance import rule_packs
+from mlops_constructs.endpoint_automation import EndpointAutomation
+from tests.conftest import cdk_json_context
 from tests.iam_evaluation import role_principal
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -61,6 +72,7 @@ def test_drift_alert_knows_its_endpoint_cooldown_and_retraining_choice(
     assert json.loads(variables["MODELS_CONFIG"]) == {
         "mlops-churn-production": {
             "model_name": "churn",
+            "serving_mode": "realtime",
             "retrain_on_drift": monitoring.retrain_on_drift,
             "retrain_cooldown_hours": monitoring.retrain_cooldown_hours,
         }
@@ -99,6 +111,8 @@ def test_drift_alert_reads_what_it_explains_and_cannot_start_pipelines(
     assert role.is_allowed("sagemaker:ListMonitoringExecutions", "*")
     assert not role.is_allowed("codepipeline:StartPipelineExecution", "*"), "retraining is asked for by event"
     assert not role.is_allowed("sagemaker:UpdateEndpointWeightsAndCapacities", ENDPOINT)
+    stack = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/mlops-churn-production/1a2b"
+    assert not role.is_allowed("cloudformation:DescribeStacks", stack), "a real-time model's endpoint says what serves"
     statements = role.identity_statements
     assert any("events:PutEvents" in str(s["Action"]) and s["Resource"] == AUDIT_BUS_IMPORT for s in statements)
 
@@ -135,6 +149,7 @@ def test_traffic_shift_runs_on_schedule_with_the_configured_test(
         "ENDPOINT_NAME": "mlops-churn-production",
         "BUSINESS_METRIC_NAMESPACE": shift.business_metric.namespace,
         "BUSINESS_METRIC_NAME": shift.business_metric.name,
+        "BUSINESS_METRIC_DIRECTION": "higher_is_better",
         "MIN_SAMPLES_PER_VARIANT": str(shift.min_samples_per_variant),
         "ALPHA": str(shift.alpha),
         "SHIFT_STEP_PERCENT": str(shift.step_percent),
@@ -193,3 +208,126 @@ def test_production_template_flattens_captures_for_the_monitor(serving_templates
     assert job["Properties"]["DataQualityAppSpecification"]["RecordPreprocessorSourceUri"] == {
         "Ref": "RecordPreprocessorS3Uri"
     }
+
+
+# --- Built on its own: a batch model, and a business metric of which less is better ------------------
+
+FORECAST = ModelConfig.model_validate(
+    {
+        "name": "forecast",
+        "description": "Scores next week's demand every night.",
+        "problem_type": "regression",
+        "metric": {"name": "mae", "threshold": 5.0},
+        "serving": {"mode": "batch", "batch": {"schedule_expression": "cron(0 2 * * ? *)"}},
+        "monitoring": {"drift_alarm_features": ["store_size"], "retrain_cooldown_hours": 48},
+    }
+)
+FORECAST_PRODUCTION = serving_name("mlops", "forecast", "production")
+FORECAST_STACK = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{FORECAST_PRODUCTION}/1a2b"
+
+
+def _automation_of(model: ModelConfig) -> tuple[App, EndpointAutomation, Template]:
+    """The model's automation alone, in a stack of its own (what it needs, made there)."""
+    app = App(context=cdk_json_context())
+    stack = Stack(app, "Probe", env=Environment(account=ACCOUNT, region=REGION))
+    key = kms.Key(stack, "Key")
+    automation = EndpointAutomation(
+        stack,
+        "Automation",
+        model=model,
+        endpoint_name=serving_name("mlops", model.name, "production"),
+        monitoring_reports=s3.Bucket(stack, "Reports", encryption_key=key),
+        monitoring_reports_prefix=f"{model.name}/monitoring/",
+        encryption_key=key,
+        alert_topic=sns.Topic(stack, "Topic", master_key=key),
+        audit_bus=events.EventBus(stack, "Bus"),
+        log_retention=logs.RetentionDays.ONE_YEAR,
+    )
+    return app, automation, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def batch_automation() -> tuple[App, EndpointAutomation, Template]:
+    return _automation_of(FORECAST)
+
+
+def test_a_batch_model_has_a_drift_alert_and_no_traffic_shift(
+    batch_automation: tuple[App, EndpointAutomation, Template],
+) -> None:
+    _, automation, template = batch_automation
+    assert automation.traffic_shift is None
+    assert template.find_resources("AWS::Lambda::Function").keys() == {DRIFT_FUNCTION}
+    (rule,) = (v["Properties"] for v in rules(template).values())
+    assert rule["EventPattern"]["detail"]["alarmName"] == [
+        {"prefix": f"{FORECAST_PRODUCTION}-drift-"},
+        {"prefix": f"{FORECAST_PRODUCTION}-model-quality-"},
+    ]
+
+
+def test_a_batch_models_drift_alert_knows_its_serving_mode(
+    batch_automation: tuple[App, EndpointAutomation, Template],
+) -> None:
+    from lambdas.drift_alert.models import DriftAlertSettings
+
+    variables = resource(batch_automation[2], DRIFT_FUNCTION)["Properties"]["Environment"]["Variables"]
+    assert json.loads(variables["MODELS_CONFIG"]) == {
+        FORECAST_PRODUCTION: {
+            "model_name": "forecast",
+            "serving_mode": "batch",
+            "retrain_on_drift": True,
+            "retrain_cooldown_hours": 48,
+        }
+    }
+    settings = DriftAlertSettings.from_env(
+        {
+            "MODELS_CONFIG": variables["MODELS_CONFIG"],
+            "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts",
+            "STATE_TABLE_NAME": "drift-alert-state",
+            "AUDIT_EVENT_BUS_NAME": "audit",
+            "POWERTOOLS_SERVICE_NAME": "drift-alert",
+            "POWERTOOLS_METRICS_NAMESPACE": "MLOps/DriftAlert",
+        }
+    )
+    assert settings.endpoints[FORECAST_PRODUCTION].is_batch
+
+
+def test_a_batch_models_drift_alert_reads_its_serving_stack_and_no_endpoint(
+    batch_automation: tuple[App, EndpointAutomation, Template],
+) -> None:
+    role = role_principal(batch_automation[2], DRIFT_ROLE)
+    assert role.is_allowed("cloudformation:DescribeStacks", FORECAST_STACK)
+    for other in (f"{FORECAST_PRODUCTION}-v2", "mlops-forecast-staging", "mlops-churn-production"):
+        assert not role.is_allowed(
+            "cloudformation:DescribeStacks", f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{other}/1a2b"
+        )
+    assert not role.is_allowed("cloudformation:UpdateStack", FORECAST_STACK)
+    for action in ("DescribeEndpoint", "DescribeEndpointConfig", "DescribeModel"):
+        assert not role.is_allowed(f"sagemaker:{action}", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:*")
+    assert role.is_allowed("sagemaker:ListMonitoringExecutions", "*")
+
+
+def test_a_batch_models_automation_passes_the_rule_packs(
+    batch_automation: tuple[App, EndpointAutomation, Template],
+) -> None:
+    app = batch_automation[0]
+    findings = [
+        f"{violation.rule_name} at {resource.construct_path}"
+        for pack in rule_packs(app)
+        for violation in pack.validate_scope(app).violations
+        for resource in violation.violating_resources
+        if (resource.construct_path or "").startswith("Probe/Automation/")
+    ]
+    assert findings == []
+
+
+def test_a_business_metric_of_which_less_is_better_reaches_the_traffic_shift(default_config: PlatformConfig) -> None:
+    churn = default_config.models[0]
+    shift = churn.traffic_shift
+    assert shift is not None
+    refunds = shift.business_metric.model_copy(update={"name": "Refunds", "direction": "lower_is_better"})
+    model = churn.model_copy(update={"traffic_shift": shift.model_copy(update={"business_metric": refunds})})
+
+    _, _, template = _automation_of(model)
+
+    variables = resource(template, SHIFT_FUNCTION)["Properties"]["Environment"]["Variables"]
+    assert (variables["BUSINESS_METRIC_NAME"], variables["BUSINESS_METRIC_DIRECTION"]) == ("Refunds", "lower_is_better")

@@ -5,20 +5,24 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from config import DEFAULT_CONFIG_PATH, load_config
-from config.schema import ModelConfig, PlatformConfig
+from config.schema import ModelConfig, PlatformConfig, SeedName
 from mlops_constructs.model_project import SEEDS_DIRECTORY, model_settings, seed_asset, seed_template
 
 EXAMPLE = DEFAULT_CONFIG_PATH.parent / "examples" / "any-model.yaml"
 # The model each seed's shipped model_config.json is written for, and the configuration declaring it.
-SHIPPED_FOR = {"binary-classification": (DEFAULT_CONFIG_PATH, "churn"), "regression": (EXAMPLE, "demand")}
+SHIPPED_FOR: dict[SeedName, tuple[Path, str]] = {
+    "binary-classification": (DEFAULT_CONFIG_PATH, "churn"),
+    "regression": (EXAMPLE, "demand"),
+}
 
 
-def _seed_config_module(seed: str) -> ModuleType:
+def _seed_config_module(seed: SeedName) -> ModuleType:
     """A seed's own model_config.json loader (pydantic only), imported from the seed folder."""
     name = f"seed_config_{seed.replace('-', '_')}"
     spec = importlib.util.spec_from_file_location(name, seed_template(seed) / "workflow" / "config.py")
@@ -75,7 +79,7 @@ def test_the_settings_carry_the_packages_contract(example: PlatformConfig) -> No
 
 
 @pytest.mark.parametrize("seed", sorted(SHIPPED_FOR))
-def test_each_seeds_default_matches_the_model_it_is_shipped_for(seed: str) -> None:
+def test_each_seeds_default_matches_the_model_it_is_shipped_for(seed: SeedName) -> None:
     """A data scientist running a seed locally gets the settings the platform would write."""
     path, name = SHIPPED_FOR[seed]
     model: ModelConfig = next(m for m in load_config(path).models if m.name == name)
@@ -85,7 +89,7 @@ def test_each_seeds_default_matches_the_model_it_is_shipped_for(seed: str) -> No
 
 
 @pytest.mark.parametrize("seed", sorted(SHIPPED_FOR))
-def test_the_buildspecs_the_pipeline_names_exist(seed: str) -> None:
+def test_the_buildspecs_the_pipeline_names_exist(seed: SeedName) -> None:
     for buildspec in ("buildspec-test.yml", "buildspec-train.yml"):
         assert (seed_template(seed) / buildspec).is_file()
 

@@ -76,7 +76,7 @@ def test_champion_and_challenger_variants_with_configured_weights(
     }
     config = only(production, "AWS::SageMaker::EndpointConfig")["Properties"]
     champion, challenger = config["ProductionVariants"]
-    weights = default_config.models[0].variants
+    weights = default_config.models[0].endpoint_variants
     assert champion["VariantName"] == "champion"
     assert champion["InitialVariantWeight"] == weights.champion_percent
     assert (champion["InstanceType"], champion["InitialInstanceCount"]) == ("ml.m5.large", 1)
