@@ -1,20 +1,19 @@
 """Roll a model's serving stack back to one approved model package, served alone as champion.
 
-    python -m tools.rollback --model churn --package-arn ARN [--platform-name mlops]
+    python -m tools.rollback --model <model> --package-arn ARN [--platform-name mlops]
                              [--stage production] [--region R] [--timeout-minutes 60] [--yes]
 
-Run from the repository root (`make rollback MODEL=churn PACKAGE=<model package ARN>`).
+Run from the repository root (`make rollback MODEL=<model> PACKAGE=<model package ARN>`).
 `--platform-name` and `--region` default to `name` and `environment.region` of config/platform.yaml,
 and then `--model` must be one of its models.
 
 The stack `<platform>-<model>-<stage>` is updated with its current template and parameters, except
 ChampionModelPackageArn (the package) and ChallengerModelPackageArn (cleared; staging templates have
-none). Before that the tool
-refuses a package that does not exist, is in another model's group or is not Approved, and a stack
-that is not in a stable state; it shows the change and asks for confirmation unless `--yes`. After
-UPDATE_COMPLETE it puts a "Model Rollback" event on the `<platform>-audit` bus. A failed update (rolled
-back by CloudFormation: the endpoint keeps serving what it served) exits non-zero with the reasons
-from the stack events.
+none). Before that the tool refuses a package that does not exist, is in another model's group or is
+not Approved, and a stack that is not in a stable state; it shows the change and asks for confirmation
+unless `--yes`. After UPDATE_COMPLETE it puts a "Model Rollback" event on the `<platform>-audit` bus. A
+failed update (rolled back by CloudFormation: the endpoint keeps serving what it served) exits non-zero
+with the reasons from the stack events.
 
 The next run of the model's deploy pipeline deploys over the rollback, as it deploys over any release.
 

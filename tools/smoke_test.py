@@ -1,31 +1,42 @@
-"""Smoke test of a deployed churn endpoint, run by the deploy pipeline after each serving-stack deployment.
+"""Smoke test of a model's staging endpoint, run by the deploy pipeline after the staging deployment.
 
-    python smoke_test.py --endpoint-name NAME --payloads sample_payloads.json [more.json ...]
-                         [--max-p95-latency-ms 1000] [--rounds 5] [--region R]
+    python -m tools.smoke_test --endpoint-name NAME --model-package-arn ARN [--fallback-contract JSON]
+                               [--payloads FILE ...] [--max-p95-latency-ms 1000] [--rounds 5] [--region R]
 
-A single file on purpose: the deploy pipeline ships it next to the serving templates and runs it in
-CodeBuild, where only Python 3.12 and boto3 are available. It imports nothing from the repository.
+Run in CodeBuild from the deploy bundle (this module, `tools/inference_contract.py`, `tools/answers.py`
+and `lambdas/common/{contracts,errors,serving_state}.py`, with nothing but boto3 installed).
+
+What it sends and how it judges the answers come from the model package being deployed
+(`tools.inference_contract`): its inference contract (CustomerMetadataProperties, else
+`--fallback-contract`) and its sample payloads (`--payloads` files, else its SamplePayloadUrl). Requests
+are encoded and answers judged per that contract by `tools.answers`.
 
 What it checks, in order:
 1. The endpoint is InService (DescribeEndpoint); otherwise nothing is invoked.
 2. Every request is sent, for `--rounds` rounds, to every production variant of the endpoint
-   (TargetVariant), so that a challenger serving 10% of the traffic is tested as much as the champion.
-   Any error fails the test: ModelError, any 4xx/5xx, and throttling once its bounded retries are
-   spent (throttled attempts are retried with exponential backoff and are not counted as latency).
-3. Every answer is `{"predictions": [...]}` with one prediction per instance sent, each with a
-   `churn_probability` in [0, 1] and `churned` 0 or 1.
+   (TargetVariant), so that a challenger serving 10% of the traffic is tested as much as the champion,
+   with the contract's ContentType and Accept. Any error fails the test: ModelError, any 4xx/5xx, and
+   throttling once its bounded retries are spent (throttled attempts are retried with exponential
+   backoff and are not counted as latency).
+3. Every answer holds one prediction per instance sent (a JSON prediction or a CSV line), each with the
+   contract's prediction attribute valid for the problem type (binary: 0 or 1; multiclass: a class
+   name or number; regression: a finite number) and, when the contract has one, its probability
+   attribute a number in [0, 1].
 4. The client-side p95 latency of each variant (nearest-rank, successful calls only) is within
    `--max-p95-latency-ms`.
 
-Payload files: each holds one request body, `{"instances": [{<feature>: <value>, ...}, ...]}`. From
-each file the tool sends every instance on its own (what an online caller sends) and, when there are
-several, all of them together (the batch path). Several files may be given.
+From each payload document the tool sends every instance on its own (what an online caller sends)
+and, when there are several, all of them together (the batch path).
 
-Output: a JSON summary on stdout (requests, errors, malformed answers, p50/p95/max latency overall and
-per variant, pass/fail) and, when the test fails, a readable list of problems on stderr.
-Exit status: 0 passed, 1 failed, 2 bad arguments or an unusable payload file.
+Output: a JSON summary on stdout (the package, the contract used and its source, requests, errors,
+malformed answers, p50/p95/max latency overall and per variant, pass/fail) and, when the test fails,
+a readable list of problems on stderr.
+Exit status: 0 passed, 1 failed (including AWS that cannot be read), 2 bad arguments, no usable
+contract or no usable payloads.
 
-IAM: sagemaker:DescribeEndpoint and sagemaker:InvokeEndpoint on the endpoint's ARN.
+IAM: sagemaker:DescribeEndpoint and sagemaker:InvokeEndpoint on the endpoint's ARN;
+sagemaker:DescribeModelPackage on the model's packages; when the payloads come from the package,
+s3:GetObject on its SamplePayloadUrl (and kms:Decrypt on the key that encrypts it).
 """
 
 from __future__ import annotations
@@ -35,17 +46,28 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-JSON = "application/json"
+from lambdas.common.contracts import InferenceContract
+from tools.answers import check_answer, encode_instances
+from tools.inference_contract import (
+    AwsReadError,
+    Sample,
+    UnusableInput,
+    add_sample_arguments,
+    format_problems,
+    read_payload_files,
+    resolve_sample,
+)
+
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+TITLE = "SMOKE TEST"
 
 # Error codes SageMaker Runtime uses for throttling; anything else is a real failure of the endpoint.
 THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
@@ -53,15 +75,9 @@ MAX_THROTTLE_RETRIES = 3
 BACKOFF_BASE_SECONDS = 0.5
 # InvokeEndpoint gives the model 60 seconds; waiting longer would only hide a hung endpoint.
 READ_TIMEOUT_SECONDS = 70
-# The readable report lists this many problems, then counts the rest: 90 identical lines help nobody.
-MAX_REPORTED_PROBLEMS = 20
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
-
-
-class PayloadError(ValueError):
-    """A payload file cannot be used; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,7 @@ class Outcome:
 @dataclass
 class Report:
     endpoint_name: str
+    sample: Sample
     max_p95_latency_ms: float
     endpoint_problem: str | None = None
     outcomes: list[Outcome] = field(default_factory=list)
@@ -125,6 +142,7 @@ class Report:
         all_samples = [o.latency_ms for o in self.outcomes if o.latency_ms is not None]
         return {
             "endpoint": self.endpoint_name,
+            **self.sample.summary(),
             "passed": self.passed,
             **_counts(self.outcomes),
             "latency_ms": _latency_summary(all_samples),
@@ -167,30 +185,19 @@ def percentile(samples: Sequence[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
-def load_requests(paths: Iterable[Path]) -> list[Request]:
-    """The requests the payload files describe: each instance alone, then all of a file's instances together."""
+def build_requests(sample: Sample) -> list[Request]:
+    """The requests to send: each instance of a payload alone, then all of its instances together."""
     requests: list[Request] = []
-    for path in paths:
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise PayloadError(f"{path}: cannot read the payload file: {error.strerror}") from error
-        except ValueError as error:
-            raise PayloadError(f"{path}: not valid JSON: {error}") from error
-        instances = document.get("instances") if isinstance(document, dict) else None
-        if not isinstance(instances, list) or not instances:
-            raise PayloadError(f'{path}: expected {{"instances": [...]}} with at least one instance')
+    for payload in sample.payloads:
+        instances = payload.instances
         for number, instance in enumerate(instances, start=1):
-            if not isinstance(instance, dict) or not instance:
-                raise PayloadError(f"{path}: instance {number} is not an object of features")
-            requests.append(Request(f"{path.name} instance {number}", _body([instance]), 1))
+            requests.append(
+                Request(f"{payload.name} instance {number}", encode_instances(sample.contract, [instance]), 1)
+            )
         if len(instances) > 1:
-            requests.append(Request(f"{path.name} batch of {len(instances)}", _body(instances), len(instances)))
+            body = encode_instances(sample.contract, instances)
+            requests.append(Request(f"{payload.name} batch of {len(instances)}", body, len(instances)))
     return requests
-
-
-def _body(instances: list[Any]) -> bytes:
-    return json.dumps({"instances": instances}).encode("utf-8")
 
 
 def check_endpoint(sagemaker: Any, endpoint_name: str) -> tuple[list[str], str | None]:
@@ -208,35 +215,13 @@ def check_endpoint(sagemaker: Any, endpoint_name: str) -> tuple[list[str], str |
     return [variant["VariantName"] for variant in endpoint["ProductionVariants"]], None
 
 
-def check_answer(body: bytes, instances: int) -> str | None:
-    """What is wrong with an endpoint's answer to a request of `instances` instances, or None."""
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return f"answer is not JSON: {body[:200]!r}"
-    predictions = answer.get("predictions") if isinstance(answer, dict) else None
-    if not isinstance(predictions, list):
-        return f'answer has no "predictions" list: {body[:200]!r}'
-    if len(predictions) != instances:
-        return f"{len(predictions)} predictions for {instances} instances"
-    for number, prediction in enumerate(predictions, start=1):
-        if not isinstance(prediction, dict):
-            return f"prediction {number} is not an object: {prediction!r}"
-        probability, churned = prediction.get("churn_probability"), prediction.get("churned")
-        # bool is an int in Python, but `true` is not a probability nor a 0/1 label.
-        if isinstance(probability, bool) or not isinstance(probability, int | float) or not 0 <= probability <= 1:
-            return f"prediction {number}: churn_probability {probability!r} is not a number in [0, 1]"
-        if isinstance(churned, bool) or churned not in (0, 1):
-            return f"prediction {number}: churned {churned!r} is not 0 or 1"
-    return None
-
-
 def invoke(
     runtime: Any,
     endpoint_name: str,
     variant: str,
     request: Request,
     *,
+    contract: InferenceContract,
     round_number: int,
     clock: Clock,
     sleep: Sleep,
@@ -248,7 +233,11 @@ def invoke(
         started = clock()
         try:
             response = runtime.invoke_endpoint(
-                EndpointName=endpoint_name, Body=request.body, ContentType=JSON, Accept=JSON, TargetVariant=variant
+                EndpointName=endpoint_name,
+                Body=request.body,
+                ContentType=contract.content_type,
+                Accept=contract.accept,
+                TargetVariant=variant,
             )
             body = response["Body"].read()
         except ClientError as error:
@@ -264,7 +253,7 @@ def invoke(
         return replace(
             outcome,
             latency_ms=latency_ms,
-            malformed=check_answer(body, request.instances),
+            malformed=check_answer(contract, body, request.instances),
             throttled_retries=retries,
         )
 
@@ -290,16 +279,17 @@ def run_smoke_test(
     runtime: Any,
     *,
     endpoint_name: str,
-    requests: Sequence[Request],
+    sample: Sample,
     rounds: int,
     max_p95_latency_ms: float,
     clock: Clock = time.perf_counter,
     sleep: Sleep = time.sleep,
 ) -> Report:
-    report = Report(endpoint_name=endpoint_name, max_p95_latency_ms=max_p95_latency_ms)
+    report = Report(endpoint_name=endpoint_name, sample=sample, max_p95_latency_ms=max_p95_latency_ms)
     variants, report.endpoint_problem = check_endpoint(sagemaker, endpoint_name)
     if report.endpoint_problem:
         return report
+    requests = build_requests(sample)
     for round_number in range(1, rounds + 1):
         for variant in variants:
             for request in requests:
@@ -309,20 +299,13 @@ def run_smoke_test(
                         endpoint_name,
                         variant,
                         request,
+                        contract=sample.contract,
                         round_number=round_number,
                         clock=clock,
                         sleep=sleep,
                     )
                 )
     return report
-
-
-def format_problems(problems: Sequence[str]) -> str:
-    lines = [f"SMOKE TEST FAILED: {len(problems)} problem(s)"]
-    lines += [f"  - {problem}" for problem in problems[:MAX_REPORTED_PROBLEMS]]
-    if len(problems) > MAX_REPORTED_PROBLEMS:
-        lines.append(f"  ... and {len(problems) - MAX_REPORTED_PROBLEMS} more")
-    return "\n".join(lines)
 
 
 def _positive_int(text: str) -> int:
@@ -341,17 +324,11 @@ def _positive_float(text: str) -> float:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Smoke-test a deployed churn endpoint: InService, valid answers, p95 latency within a limit."
+        description="Smoke-test a model's endpoint with its package's inference contract and sample payloads: "
+        "InService, valid answers from every variant, p95 latency within a limit."
     )
     parser.add_argument("--endpoint-name", required=True, help="SageMaker endpoint to test")
-    parser.add_argument(
-        "--payloads",
-        required=True,
-        nargs="+",
-        type=Path,
-        metavar="FILE",
-        help='JSON files of {"instances": [...]}; each instance is sent alone, then all of a file together',
-    )
+    add_sample_arguments(parser)
     parser.add_argument(
         "--max-p95-latency-ms", type=_positive_float, default=1000.0, help="p95 limit per variant (default 1000)"
     )
@@ -360,36 +337,51 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def make_clients(region: str | None) -> tuple[Any, Any]:
-    """The SageMaker and SageMaker Runtime clients."""
+def make_clients(region: str | None) -> tuple[Any, Any, Any]:
+    """The SageMaker, SageMaker Runtime and S3 clients."""
     session = boto3.Session(region_name=region)
-    sagemaker = session.client("sagemaker", config=Config(retries={"mode": "standard"}))
+    standard = Config(retries={"mode": "standard"})
     # One attempt per call: throttling is retried (and counted) by `invoke`, anything else is a failure.
     runtime = session.client(
         "sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}, read_timeout=READ_TIMEOUT_SECONDS)
     )
-    return sagemaker, runtime
+    return session.client("sagemaker", config=standard), runtime, session.client("s3", config=standard)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        requests = load_requests(args.payloads)
-    except PayloadError as error:
+        payloads = read_payload_files(args.payloads) if args.payloads else None
+        sagemaker, runtime, s3 = make_clients(args.region)
+        sample = resolve_sample(
+            sagemaker,
+            s3,
+            model_package_arn=args.model_package_arn,
+            fallback_contract=args.fallback_contract,
+            payloads=payloads,
+        )
+    except UnusableInput as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    sagemaker, runtime = make_clients(args.region)
+    except AwsReadError as error:
+        print(
+            json.dumps(
+                {"endpoint": args.endpoint_name, "model_package": args.model_package_arn, "passed": False}, indent=2
+            )
+        )
+        print(format_problems(TITLE, [str(error)]), file=sys.stderr)
+        return EXIT_FAILED
     report = run_smoke_test(
         sagemaker,
         runtime,
         endpoint_name=args.endpoint_name,
-        requests=requests,
+        sample=sample,
         rounds=args.rounds,
         max_p95_latency_ms=args.max_p95_latency_ms,
     )
     print(json.dumps(report.summary(), indent=2))
     if problems := report.problems():
-        print(format_problems(problems), file=sys.stderr)
+        print(format_problems(TITLE, problems), file=sys.stderr)
         return EXIT_FAILED
     return EXIT_PASSED
 

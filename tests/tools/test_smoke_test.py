@@ -1,9 +1,11 @@
 """The endpoint smoke test (tools/smoke_test.py) against a fake endpoint.
 
-moto models the endpoint itself (DescribeEndpoint of an InService endpoint with its variants); the
-answers of SageMaker Runtime come from botocore's Stubber, which also asserts every request exactly
-(body, content types, target variant). A fake clock moves forward when the endpoint answers, by the
-latency the test gives each variant, so "slow" costs no time.
+moto models the endpoint itself (DescribeEndpoint of an InService endpoint with its variants), the
+model package and its sample archive; the answers of SageMaker Runtime come from botocore's Stubber,
+which also asserts every request exactly (body, content types, target variant). A fake clock moves
+forward when the endpoint answers, by the latency the test gives each variant, so "slow" costs no time.
+What a contract's answers must look like is tested with tools/answers.py; here, that the
+smoke test sends and judges by the package's contract.
 """
 
 from __future__ import annotations
@@ -21,13 +23,32 @@ from botocore.stub import Stubber
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.tools.conftest import ACCOUNT, REGION, client
+from lambdas.common.contracts import CSV_CONTENT_TYPE, SAMPLE_PAYLOADS_FILE, InferenceContract
+from tests.tools.conftest import (
+    ACCOUNT,
+    CONTRACTS,
+    INSTANCES,
+    REGION,
+    SAMPLE_URL,
+    answer_body,
+    client,
+    create_package,
+    payload_document,
+    prediction,
+    put_sample_archive,
+)
 from tools import smoke_test
-from tools.smoke_test import Request, check_answer, load_requests, percentile, run_smoke_test
+from tools.inference_contract import Payload, Sample
+from tools.smoke_test import Request, build_requests, percentile, run_smoke_test
 
-SAMPLE_PAYLOADS = Path(__file__).resolve().parents[2] / "seed" / "model_build" / "sample_payloads.json"
-ENDPOINT = "mlops-churn-staging"
+ENDPOINT = "mlops-model-staging"
 VARIANTS = ("champion", "challenger")
+PACKAGE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/model/1"
+BINARY = CONTRACTS["binary-json"]
+
+
+def sample_of(contract: InferenceContract = BINARY, instances: Sequence[dict[str, Any]] = INSTANCES) -> Sample:
+    return Sample(PACKAGE, contract, "package", (Payload(SAMPLE_PAYLOADS_FILE, tuple(instances)),), SAMPLE_URL)
 
 
 class FakeClock:
@@ -57,16 +78,14 @@ def endpoint(aws: None) -> str:
     role = f"arn:aws:iam::{ACCOUNT}:role/serving"
     for variant in VARIANTS:
         sagemaker.create_model(
-            ModelName=f"churn-{variant}",
-            ExecutionRoleArn=role,
-            Containers=[{"ModelPackageName": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/churn/1"}],
+            ModelName=f"model-{variant}", ExecutionRoleArn=role, Containers=[{"ModelPackageName": PACKAGE}]
         )
     sagemaker.create_endpoint_config(
-        EndpointConfigName="churn-config",
+        EndpointConfigName="model-config",
         ProductionVariants=[
             {
                 "VariantName": variant,
-                "ModelName": f"churn-{variant}",
+                "ModelName": f"model-{variant}",
                 "InitialInstanceCount": 1,
                 "InstanceType": "ml.m5.large",
                 "InitialVariantWeight": weight,
@@ -74,7 +93,7 @@ def endpoint(aws: None) -> str:
             for variant, weight in zip(VARIANTS, (0.9, 0.1), strict=True)
         ],
     )
-    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="churn-config")
+    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="model-config")
     return ENDPOINT
 
 
@@ -89,12 +108,11 @@ def runtime() -> Iterator[Stubber]:
 
 @pytest.fixture
 def requests() -> list[Request]:
-    return load_requests([SAMPLE_PAYLOADS])
+    return build_requests(sample_of())
 
 
-def good_answer(request: Request, variant: str) -> dict[str, Any]:
-    predictions = [{"churn_probability": 0.1 * (i % 10), "churned": i % 2} for i in range(request.instances)]
-    return answer(json.dumps({"predictions": predictions}).encode(), variant)
+def good_answer(request: Request, variant: str, contract: InferenceContract = BINARY) -> dict[str, Any]:
+    return answer(answer_body(contract, [prediction(contract, i) for i in range(request.instances)]), variant)
 
 
 def answer(body: bytes, variant: str) -> dict[str, Any]:
@@ -105,12 +123,12 @@ def answer(body: bytes, variant: str) -> dict[str, Any]:
     }
 
 
-def expected_request(request: Request, variant: str) -> dict[str, Any]:
+def expected_request(request: Request, variant: str, contract: InferenceContract = BINARY) -> dict[str, Any]:
     return {
         "EndpointName": ENDPOINT,
         "Body": request.body,
-        "ContentType": "application/json",
-        "Accept": "application/json",
+        "ContentType": contract.content_type,
+        "Accept": contract.accept,
         "TargetVariant": variant,
     }
 
@@ -121,18 +139,19 @@ def queue_answers(
     *,
     rounds: int,
     answer_for: Callable[[Request, str], dict[str, Any]] = good_answer,
+    contract: InferenceContract = BINARY,
 ) -> None:
     """Queue, in the order the smoke test sends them, the answers to every request of every round."""
     for _ in range(rounds):
         for variant in VARIANTS:
             for request in requests:
                 runtime.add_response(
-                    "invoke_endpoint", answer_for(request, variant), expected_request(request, variant)
+                    "invoke_endpoint", answer_for(request, variant), expected_request(request, variant, contract)
                 )
 
 
 def run(
-    requests: Sequence[Request],
+    sample: Sample | None = None,
     *,
     rounds: int = 1,
     max_p95_latency_ms: float = 1000,
@@ -147,7 +166,7 @@ def run(
             client("sagemaker"),
             runtime_client,
             endpoint_name=ENDPOINT,
-            requests=requests,
+            sample=sample or sample_of(),
             rounds=rounds,
             max_p95_latency_ms=max_p95_latency_ms,
             clock=clock,
@@ -161,27 +180,87 @@ def _no_sleep(seconds: float) -> None:
     raise AssertionError(f"unexpected backoff of {seconds} s")
 
 
+class TestRequests:
+    def test_each_instance_is_a_request_and_the_payload_a_batch(self, requests: list[Request]) -> None:
+        assert [json.loads(r.body) for r in requests] == [{"instances": [i]} for i in INSTANCES] + [
+            {"instances": INSTANCES}
+        ]
+        assert [r.instances for r in requests] == [1, 1, 1, 3]
+        assert [r.name for r in requests] == [
+            "sample_payloads.json instance 1",
+            "sample_payloads.json instance 2",
+            "sample_payloads.json instance 3",
+            "sample_payloads.json batch of 3",
+        ]
+
+    def test_csv_requests_are_rows(self) -> None:
+        requests = build_requests(sample_of(CONTRACTS["binary-csv"]))
+        assert [r.body for r in requests] == [
+            b"34,basic,20.5\n",
+            b'61,"premium, annual",99.0\n',
+            b"19,basic,0\n",
+            b'34,basic,20.5\n61,"premium, annual",99.0\n19,basic,0\n',
+        ]
+
+    def test_several_payloads_are_sent_in_order_and_a_single_instance_has_no_batch(self) -> None:
+        payloads = (Payload("first.json", ({"a": 1},)), Payload("second.json", ({"b": 2}, {"b": 3})))
+        sample = Sample(PACKAGE, BINARY, "package", payloads, "first.json, second.json")
+        assert [r.name for r in build_requests(sample)] == [
+            "first.json instance 1",
+            "second.json instance 1",
+            "second.json instance 2",
+            "second.json batch of 2",
+        ]
+
+
 class TestPasses:
     def test_good_answers_from_every_variant_within_the_limit_pass(
         self, endpoint: str, runtime: Stubber, requests: list[Request]
     ) -> None:
         queue_answers(runtime, requests, rounds=2)
 
-        report = run(requests, rounds=2, latency_ms=lambda variant: 120.0 if variant == "challenger" else 80.0)
+        report = run(rounds=2, latency_ms=lambda variant: 120.0 if variant == "challenger" else 80.0)
 
         assert report.problems() == []
         summary = report.summary()
         assert summary["passed"] is True
-        # 8 instances alone and as one batch, to both variants, twice.
-        assert (summary["requests"], summary["errors"], summary["malformed"]) == (9 * 2 * 2, 0, 0)
+        # 3 instances alone and as one batch, to both variants, twice.
+        assert (summary["requests"], summary["errors"], summary["malformed"]) == (4 * 2 * 2, 0, 0)
         assert summary["latency_ms"] == {"p50": 80.0, "p95": 120.0, "max": 120.0}
         assert summary["variants"]["champion"]["latency_ms"]["p95"] == 80.0
-        assert summary["variants"]["challenger"]["requests"] == 18
+        assert summary["variants"]["challenger"]["requests"] == 8
+        assert (summary["model_package"], summary["contract_source"], summary["payloads"]) == (
+            PACKAGE,
+            "package",
+            SAMPLE_URL,
+        )
+        assert summary["contract"]["prediction_attribute"] == "label"
+
+    @pytest.mark.parametrize("name", sorted(CONTRACTS))
+    def test_each_contract_s_content_types_are_sent_and_its_answers_judged(
+        self, endpoint: str, runtime: Stubber, name: str
+    ) -> None:
+        contract = CONTRACTS[name]
+        sample = sample_of(contract)
+        requests = build_requests(sample)
+        queue_answers(
+            runtime,
+            requests,
+            rounds=1,
+            contract=contract,
+            answer_for=lambda request, variant: good_answer(request, variant, contract),
+        )
+
+        report = run(sample)
+
+        assert report.problems() == []
+        assert report.summary()["requests"] == 8
 
     def test_throttling_is_retried_with_backoff_and_not_counted_as_latency(
         self, endpoint: str, runtime: Stubber
     ) -> None:
-        request = _single_request()
+        sample = sample_of(instances=INSTANCES[:1])
+        [request] = build_requests(sample)
         runtime.add_client_error("invoke_endpoint", "ThrottlingException", http_status_code=400)
         runtime.add_client_error("invoke_endpoint", "ThrottlingException", http_status_code=400)
         runtime.add_response("invoke_endpoint", good_answer(request, "champion"), expected_request(request, "champion"))
@@ -190,7 +269,7 @@ class TestPasses:
         )
         sleeps: list[float] = []
 
-        report = run([request], sleep=sleeps.append)
+        report = run(sample, sleep=sleeps.append)
 
         assert report.passed
         assert sleeps == [0.5, 1.0]
@@ -207,10 +286,10 @@ class TestFails:
                 424,
                 {
                     "OriginalStatusCode": 500,
-                    "OriginalMessage": "KeyError: 'tenure_months'",
+                    "OriginalMessage": "KeyError: 'age'",
                     "LogStreamArn": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/x",
                 },
-                ["ModelError (HTTP 424)", "the model answered 500: KeyError: 'tenure_months'", "logs: arn:aws:logs"],
+                ["ModelError (HTTP 424)", "the model answered 500: KeyError: 'age'", "logs: arn:aws:logs"],
                 id="model-error",
             ),
             pytest.param("ValidationError", 400, {}, ["ValidationError (HTTP 400)"], id="4xx"),
@@ -227,24 +306,26 @@ class TestFails:
         fields: dict[str, Any],
         expected: list[str],
     ) -> None:
-        request = _single_request()
+        sample = sample_of(instances=INSTANCES[:1])
+        [request] = build_requests(sample)
         runtime.add_response("invoke_endpoint", good_answer(request, "champion"), expected_request(request, "champion"))
         runtime.add_client_error(
             "invoke_endpoint", code, "the endpoint says no", http_status_code=status, modeled_fields=fields
         )
 
-        report = run([request])
+        report = run(sample)
 
         assert not report.passed
         assert report.summary()["errors"] == 1
         assert report.summary()["variants"]["challenger"]["errors"] == 1
         [problem] = report.problems()
-        assert problem.startswith("round 1, variant challenger, one.json instance 1: ")
+        assert problem.startswith("round 1, variant challenger, sample_payloads.json instance 1: ")
         for text in expected:
             assert text in problem
 
     def test_throttling_beyond_the_bounded_retries_is_an_error(self, endpoint: str, runtime: Stubber) -> None:
-        request = _single_request()
+        sample = sample_of(instances=INSTANCES[:1])
+        [request] = build_requests(sample)
         for _ in range(1 + smoke_test.MAX_THROTTLE_RETRIES):
             runtime.add_client_error("invoke_endpoint", "ThrottlingException", http_status_code=400)
         runtime.add_response(
@@ -252,7 +333,7 @@ class TestFails:
         )
         sleeps: list[float] = []
 
-        report = run([request], sleep=sleeps.append)
+        report = run(sample, sleep=sleeps.append)
 
         assert sleeps == [0.5, 1.0, 2.0]
         [problem] = report.problems()
@@ -262,28 +343,65 @@ class TestFails:
 
     def test_a_malformed_answer_fails(self, endpoint: str, runtime: Stubber, requests: list[Request]) -> None:
         batch = requests[-1]
-        assert batch.instances == 8
+        assert batch.instances == 3
 
         def one_prediction_short(request: Request, variant: str) -> dict[str, Any]:
             if request is batch and variant == "challenger":
-                predictions = [{"churn_probability": 0.5, "churned": 1}] * 7
-                return answer(json.dumps({"predictions": predictions}).encode(), variant)
+                return answer(json.dumps({"predictions": [{"label": 1, "probability": 0.5}] * 2}).encode(), variant)
             return good_answer(request, variant)
 
         queue_answers(runtime, requests, rounds=1, answer_for=one_prediction_short)
 
-        report = run(requests)
+        report = run()
 
         assert report.problems() == [
-            "round 1, variant challenger, sample_payloads.json batch of 8: 7 predictions for 8 instances"
+            "round 1, variant challenger, sample_payloads.json batch of 3: 2 predictions for 3 instances"
         ]
         assert report.summary()["malformed"] == 1
         assert report.summary()["errors"] == 0
 
+    @pytest.mark.parametrize(
+        ("name", "bad_body", "problem"),
+        [
+            (
+                "binary-json",
+                b'{"predictions": [{"label": true, "probability": 0.5}]}',
+                "prediction 1: label True is not 0 or 1",
+            ),
+            ("binary-csv", b"0.5,yes\n", "line 1: column 1 'yes' is not 0 or 1"),
+            (
+                "multiclass-json",
+                b'{"predictions": [{"score": 0.5}]}',
+                "prediction 1: no species (the prediction attribute)",
+            ),
+            ("multiclass-csv", b"\n", "line 1: no column 0 (the prediction attribute): ''"),
+            ("regression-json", b'{"predictions": [{"price": NaN}]}', "prediction 1: price nan is not a finite number"),
+            ("regression-csv", b"12.5\n3\n", "2 lines for 1 instances"),
+        ],
+    )
+    def test_an_answer_invalid_for_the_contract_fails(
+        self, endpoint: str, runtime: Stubber, name: str, bad_body: bytes, problem: str
+    ) -> None:
+        contract = CONTRACTS[name]
+        sample = sample_of(contract, INSTANCES[:1])
+        [request] = build_requests(sample)
+        runtime.add_response(
+            "invoke_endpoint",
+            good_answer(request, "champion", contract),
+            expected_request(request, "champion", contract),
+        )
+        runtime.add_response(
+            "invoke_endpoint", answer(bad_body, "challenger"), expected_request(request, "challenger", contract)
+        )
+
+        report = run(sample)
+
+        assert report.problems() == [f"round 1, variant challenger, sample_payloads.json instance 1: {problem}"]
+
     def test_a_slow_variant_fails_on_its_p95(self, endpoint: str, runtime: Stubber, requests: list[Request]) -> None:
         queue_answers(runtime, requests, rounds=1)
 
-        report = run(requests, latency_ms=lambda variant: 1500.0 if variant == "challenger" else 100.0)
+        report = run(latency_ms=lambda variant: 1500.0 if variant == "challenger" else 100.0)
 
         assert report.problems() == ["variant challenger: p95 latency 1500 ms exceeds the limit of 1000 ms"]
         assert report.summary()["variants"]["challenger"]["latency_ms"]["p95"] == 1500.0
@@ -293,23 +411,23 @@ class TestFails:
         self, endpoint: str, runtime: Stubber, slow_answers: int, passes: bool
     ) -> None:
         # 20 answers per variant: the p95 (nearest rank) is the 19th fastest, so one outlier is tolerated.
-        request = _single_request()
-        queue_answers(runtime, [request], rounds=20)
+        sample = sample_of(instances=INSTANCES[:1])
+        queue_answers(runtime, build_requests(sample), rounds=20)
         answered: dict[str | None, int] = {}
 
         def latency(variant: str | None) -> float:
             answered[variant] = answered.get(variant, 0) + 1
             return 5000.0 if answered[variant] <= slow_answers else 200.0
 
-        report = run([request], rounds=20, latency_ms=latency)
+        report = run(sample, rounds=20, latency_ms=latency)
 
         assert report.passed is passes
         assert report.summary()["latency_ms"]["max"] == 5000.0
 
     def test_exactly_the_limit_passes(self, endpoint: str, runtime: Stubber) -> None:
-        request = _single_request()
-        queue_answers(runtime, [request], rounds=1)
-        assert run([request], latency_ms=lambda _: 1000.0).passed
+        sample = sample_of(instances=INSTANCES[:1])
+        queue_answers(runtime, build_requests(sample), rounds=1)
+        assert run(sample, latency_ms=lambda _: 1000.0).passed
 
     @pytest.mark.parametrize(
         ("status", "failure_reason", "expected"),
@@ -331,61 +449,15 @@ class TestFails:
             describe.add_response(
                 "describe_endpoint", _described(status, failure_reason=failure_reason), {"EndpointName": ENDPOINT}
             )
-            report = run([_single_request()])  # the runtime stubber has no answer: any invocation would raise
+            report = run()  # the runtime stubber has no answer: any invocation would raise
 
         assert report.problems() == [expected]
         assert report.summary()["requests"] == 0
 
     def test_a_missing_endpoint_fails(self, aws: None, runtime: Stubber) -> None:
-        report = run([_single_request()])
+        report = run()
         [problem] = report.problems()
         assert problem.startswith(f"cannot describe endpoint {ENDPOINT}: ValidationException")
-
-
-class TestAnswerCheck:
-    @pytest.mark.parametrize(
-        ("body", "instances", "problem"),
-        [
-            (b"<html>502 Bad Gateway</html>", 1, "answer is not JSON"),
-            (b'"0.3"', 1, 'answer has no "predictions" list'),
-            (b'{"probabilities": [0.3]}', 1, 'answer has no "predictions" list'),
-            (b'{"predictions": "0.3"}', 1, 'answer has no "predictions" list'),
-            (b'{"predictions": []}', 1, "0 predictions for 1 instances"),
-            (b'{"predictions": [0.3]}', 1, "prediction 1 is not an object"),
-            (b'{"predictions": [{"churned": 1}]}', 1, "churn_probability None is not a number in [0, 1]"),
-            (b'{"predictions": [{"churn_probability": 1.5, "churned": 1}]}', 1, "churn_probability 1.5 is not"),
-            (b'{"predictions": [{"churn_probability": -0.1, "churned": 0}]}', 1, "churn_probability -0.1 is not"),
-            (b'{"predictions": [{"churn_probability": NaN, "churned": 0}]}', 1, "churn_probability nan is not"),
-            (b'{"predictions": [{"churn_probability": "0.3", "churned": 0}]}', 1, "churn_probability '0.3' is not"),
-            (b'{"predictions": [{"churn_probability": true, "churned": 1}]}', 1, "churn_probability True is not"),
-            (b'{"predictions": [{"churn_probability": 0.3, "churned": 2}]}', 1, "churned 2 is not 0 or 1"),
-            (b'{"predictions": [{"churn_probability": 0.3, "churned": true}]}', 1, "churned True is not 0 or 1"),
-            (b'{"predictions": [{"churn_probability": 0.3}]}', 1, "churned None is not 0 or 1"),
-            (
-                b'{"predictions": [{"churn_probability": 0.3, "churned": 0}, {"churn_probability": 0.9, "churned": "1"}]}',
-                2,
-                "prediction 2: churned '1' is not 0 or 1",
-            ),
-        ],
-    )
-    def test_a_malformed_answer_is_described(self, body: bytes, instances: int, problem: str) -> None:
-        found = check_answer(body, instances)
-        assert found is not None
-        assert problem in found
-
-    @given(
-        st.lists(
-            st.fixed_dictionaries(
-                {
-                    "churn_probability": st.floats(min_value=0, max_value=1) | st.sampled_from([0, 1]),
-                    "churned": st.sampled_from([0, 1]),
-                }
-            ),
-            min_size=1,
-        )
-    )
-    def test_any_well_formed_answer_is_accepted(self, predictions: list[dict[str, Any]]) -> None:
-        assert check_answer(json.dumps({"predictions": predictions}).encode(), len(predictions)) is None
 
 
 class TestPercentile:
@@ -405,223 +477,172 @@ class TestPercentile:
         assert percentile([7.0], 95) == 7.0
 
 
-class TestPayloads:
-    def test_each_instance_is_a_request_and_the_file_a_batch(self, requests: list[Request]) -> None:
-        instances = json.loads(SAMPLE_PAYLOADS.read_text())["instances"]
-        assert [json.loads(r.body) for r in requests] == [{"instances": [i]} for i in instances] + [
-            {"instances": instances}
-        ]
-        assert [r.instances for r in requests] == [1] * len(instances) + [len(instances)]
-        assert requests[0].name == "sample_payloads.json instance 1"
+def main(*arguments: str) -> int:
+    return smoke_test.main(["--endpoint-name", ENDPOINT, *arguments, "--rounds", "1"])
 
-    def test_several_files_are_read_in_order(self, tmp_path: Path) -> None:
-        first, second = (
-            _payload_file(tmp_path, "first.json", [{"a": 1}]),
-            _payload_file(tmp_path, "second.json", [{"b": 2}, {"b": 3}]),
-        )
-        names = [r.name for r in load_requests([first, second])]
-        assert names == [
-            "first.json instance 1",
-            "second.json instance 1",
-            "second.json instance 2",
-            "second.json batch of 2",
-        ]
 
-    @pytest.mark.parametrize(
-        ("content", "problem"),
-        [
-            ("{not json", "not valid JSON"),
-            ('[{"a": 1}]', 'expected {"instances": [...]}'),
-            ('{"instances": []}', 'expected {"instances": [...]}'),
-            ('{"records": [{"a": 1}]}', 'expected {"instances": [...]}'),
-            ('{"instances": [{"a": 1}, 5]}', "instance 2 is not an object of features"),
-            ('{"instances": [{}]}', "instance 1 is not an object of features"),
-        ],
+@pytest.fixture
+def clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """main() uses the test's clients (moto, and the stubbed runtime)."""
+    monkeypatch.setattr(
+        smoke_test, "make_clients", lambda region: (client("sagemaker"), client("sagemaker-runtime"), client("s3"))
     )
-    def test_an_unusable_file_is_refused_with_its_name(self, tmp_path: Path, content: str, problem: str) -> None:
-        path = tmp_path / "bad.json"
-        path.write_text(content)
-        with pytest.raises(smoke_test.PayloadError, match=r"bad\.json") as refused:
-            load_requests([path])
-        assert problem in str(refused.value)
-
-    def test_a_missing_file_is_refused(self, tmp_path: Path) -> None:
-        with pytest.raises(smoke_test.PayloadError, match="cannot read the payload file"):
-            load_requests([tmp_path / "missing.json"])
-
-
-# The data contract of the churn model's features (seed/binary-classification/workflow/schema.py): whole
-# numbers, numbers (low, high) and categories.
-INTEGER_FEATURES = {
-    "tenure_months": (0, 72),
-    "support_calls_90d": (0, 90),
-    "late_payments_12m": (0, 12),
-    "senior_citizen": (0, 1),
-    "paperless_billing": (0, 1),
-}
-NUMBER_FEATURES = {"monthly_charges": (15.0, 150.0), "total_charges": (0.0, math.inf)}
-CATEGORY_FEATURES = {
-    "contract_type": ("month-to-month", "one-year", "two-year"),
-    "payment_method": ("electronic-check", "mailed-check", "bank-transfer", "credit-card"),
-    "internet_service": ("dsl", "fiber-optic", "none"),
-}
-
-
-def contract_violations(instance: dict[str, Any]) -> dict[str, Any]:
-    """The features of an instance that are missing, unknown or outside the data contract."""
-    expected = {*INTEGER_FEATURES, *NUMBER_FEATURES, *CATEGORY_FEATURES}
-    violations = {name: "missing" for name in expected - set(instance)}
-    violations |= {name: "unknown feature" for name in set(instance) - expected}
-    for name, value in instance.items():
-        if name in INTEGER_FEATURES:
-            low, high = INTEGER_FEATURES[name]
-            valid = _is_int(value) and low <= value <= high
-        elif name in NUMBER_FEATURES:
-            low_number, high_number = NUMBER_FEATURES[name]
-            valid = _is_number(value) and low_number <= value <= high_number
-        else:
-            valid = value in CATEGORY_FEATURES.get(name, ())
-        if not valid and name in expected:
-            violations[name] = value
-    return violations
-
-
-@pytest.fixture(scope="module")
-def instances() -> list[dict[str, Any]]:
-    document = json.loads(SAMPLE_PAYLOADS.read_text())
-    assert list(document) == ["instances"]
-    instances: list[dict[str, Any]] = document["instances"]
-    return instances
-
-
-class TestSamplePayloads:
-    """The seed's sample payloads are what the smoke test sends: realistic customers, inside the data contract."""
-
-    def test_every_instance_has_every_feature_within_its_range(self, instances: list[dict[str, Any]]) -> None:
-        assert len(instances) >= 8
-        for number, instance in enumerate(instances, start=1):
-            assert contract_violations(instance) == {}, f"instance {number}"
-
-    @pytest.mark.parametrize(
-        ("change", "violation"),
-        [
-            ({"tenure_months": 73}, {"tenure_months": 73}),
-            ({"tenure_months": 12.5}, {"tenure_months": 12.5}),
-            ({"senior_citizen": True}, {"senior_citizen": True}),
-            ({"monthly_charges": 14.99}, {"monthly_charges": 14.99}),
-            ({"total_charges": -1}, {"total_charges": -1}),
-            ({"contract_type": "monthly"}, {"contract_type": "monthly"}),
-            ({"customer_id": "C000001"}, {"customer_id": "unknown feature"}),
-        ],
-    )
-    def test_the_contract_check_finds_violations(
-        self, instances: list[dict[str, Any]], change: dict[str, Any], violation: dict[str, Any]
-    ) -> None:
-        assert contract_violations({**instances[0], **change}) == violation
-        missing = dict(instances[0])
-        del missing["internet_service"]
-        assert contract_violations(missing) == {"internet_service": "missing"}
-
-    def test_instances_are_varied(self, instances: list[dict[str, Any]]) -> None:
-        for category, values in CATEGORY_FEATURES.items():
-            assert {i[category] for i in instances} == set(values), f"not every {category} is represented"
-        assert {i["senior_citizen"] for i in instances} == {0, 1}
-        assert len({json.dumps(i, sort_keys=True) for i in instances}) == len(instances)
-
-    def test_total_charges_are_consistent_with_tenure(self, instances: list[dict[str, Any]]) -> None:
-        # A customer pays about monthly_charges a month: within 25% (and a month) of tenure * monthly charges.
-        for instance in instances:
-            expected = instance["tenure_months"] * instance["monthly_charges"]
-            assert abs(instance["total_charges"] - expected) <= 0.25 * expected + instance["monthly_charges"]
 
 
 class TestMain:
-    def test_passes_prints_the_summary_and_exits_0(
-        self, endpoint: str, runtime: Stubber, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    @pytest.mark.parametrize("name", ["binary-json", "multiclass-csv", "regression-json-to-csv"])
+    def test_the_package_s_contract_and_sample_pass_prints_the_summary_and_exits_0(
+        self, endpoint: str, runtime: Stubber, clients: None, capsys: pytest.CaptureFixture[str], name: str
     ) -> None:
-        requests = load_requests([SAMPLE_PAYLOADS])
-        queue_answers(runtime, requests, rounds=1)
-        monkeypatch.setattr(
-            smoke_test, "make_clients", lambda region: (client("sagemaker"), client("sagemaker-runtime"))
+        contract = CONTRACTS[name]
+        package = create_package(properties=contract.to_properties(), sample_url=put_sample_archive())
+        queue_answers(
+            runtime,
+            build_requests(sample_of(contract)),
+            rounds=1,
+            contract=contract,
+            answer_for=lambda request, variant: good_answer(request, variant, contract),
         )
 
-        code = smoke_test.main(
-            [
-                "--endpoint-name",
-                ENDPOINT,
-                "--payloads",
-                str(SAMPLE_PAYLOADS),
-                "--rounds",
-                "1",
-                "--max-p95-latency-ms",
-                "60000",
-            ]
-        )
+        code = main("--model-package-arn", package, "--max-p95-latency-ms", "60000")
 
         out, err = capsys.readouterr()
-        assert code == 0
-        assert json.loads(out)["requests"] == 18
-        assert json.loads(out)["passed"] is True
-        assert err == ""
+        assert (code, err) == (0, "")
+        summary = json.loads(out)
+        assert (summary["requests"], summary["passed"]) == (8, True)
+        assert (summary["model_package"], summary["payloads"]) == (package, SAMPLE_URL)
+        assert (summary["contract"]["problem_type"], summary["contract_source"]) == (contract.problem_type, "package")
 
-    def test_fails_with_a_readable_report_and_exits_1(
-        self, aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    def test_a_package_without_a_contract_uses_the_fallback_and_files_replace_its_payloads(
+        self,
+        endpoint: str,
+        runtime: Stubber,
+        clients: None,
+        capsys: pytest.CaptureFixture[str],
+        tmp_path: Path,
     ) -> None:
-        monkeypatch.setattr(
-            smoke_test, "make_clients", lambda region: (client("sagemaker"), client("sagemaker-runtime"))
+        contract = CONTRACTS["regression-csv"]
+        package = create_package(sample_url="s3://nowhere/never-read.tar.gz")
+        payloads = tmp_path / "mine.json"
+        payloads.write_bytes(payload_document(INSTANCES[:1]))
+        [request] = build_requests(sample_of(contract, INSTANCES[:1]))
+        queue_answers(runtime, [request], rounds=1, contract=contract, answer_for=lambda r, v: answer(b"12.5\n", v))
+
+        code = main(
+            "--model-package-arn",
+            package,
+            "--fallback-contract",
+            json.dumps(
+                {
+                    "problem_type": "regression",
+                    "content_type": CSV_CONTENT_TYPE,
+                    "accept": CSV_CONTENT_TYPE,
+                    "prediction_attribute": "0",
+                }
+            ),
+            "--payloads",
+            str(payloads),
+            "--max-p95-latency-ms",
+            "60000",
         )
 
-        code = smoke_test.main(["--endpoint-name", ENDPOINT, "--payloads", str(SAMPLE_PAYLOADS)])
+        summary = json.loads(capsys.readouterr().out)
+        assert code == 0
+        assert (summary["contract_source"], summary["payloads"], summary["requests"]) == ("fallback", "mine.json", 2)
+
+    def test_fails_with_a_readable_report_and_exits_1(
+        self, aws: None, clients: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        package = create_package(properties=BINARY.to_properties(), sample_url=put_sample_archive())
+
+        code = main("--model-package-arn", package)
 
         out, err = capsys.readouterr()
         assert code == 1
         assert json.loads(out)["passed"] is False
-        assert err.startswith("SMOKE TEST FAILED: 1 problem(s)\n  - cannot describe endpoint mlops-churn-staging")
+        assert err.startswith(f"SMOKE TEST FAILED: 1 problem(s)\n  - cannot describe endpoint {ENDPOINT}")
+
+    def test_a_package_that_cannot_be_read_exits_1(
+        self, aws: None, clients: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code = main("--model-package-arn", PACKAGE)
+
+        out, err = capsys.readouterr()
+        assert code == 1
+        assert json.loads(out) == {"endpoint": ENDPOINT, "model_package": PACKAGE, "passed": False}
+        assert err.startswith(f"SMOKE TEST FAILED: 1 problem(s)\n  - cannot describe model package {PACKAGE}: ")
+
+    @pytest.mark.parametrize(
+        ("properties", "sample", "message"),
+        [
+            ({}, True, "records no inference contract"),
+            ({"mlops:problem-type": "regression"}, True, "records an unusable inference contract"),
+            (BINARY.to_properties(), False, "has no SamplePayloadUrl"),
+        ],
+    )
+    def test_no_usable_contract_or_payloads_exits_2(
+        self,
+        aws: None,
+        clients: None,
+        capsys: pytest.CaptureFixture[str],
+        properties: dict[str, str],
+        sample: bool,
+        message: str,
+    ) -> None:
+        package = create_package(properties=properties, sample_url=put_sample_archive() if sample else None)
+
+        code = main("--model-package-arn", package)
+
+        out, err = capsys.readouterr()
+        assert (code, out) == (2, "")
+        assert err.startswith("error: ")
+        assert message in err
 
     def test_an_unusable_payload_file_exits_2_before_any_call(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
         monkeypatch.setattr(smoke_test, "make_clients", _no_clients)
-        code = smoke_test.main(["--endpoint-name", ENDPOINT, "--payloads", str(tmp_path / "missing.json")])
+        code = main("--model-package-arn", PACKAGE, "--payloads", str(tmp_path / "missing.json"))
         assert code == 2
         assert "missing.json: cannot read the payload file" in capsys.readouterr().err
 
     @pytest.mark.parametrize(
-        "argument", [["--rounds", "0"], ["--max-p95-latency-ms", "-5"], ["--max-p95-latency-ms", "nan"]]
+        "arguments",
+        [
+            ["--model-package-arn", PACKAGE, "--rounds", "0"],
+            ["--model-package-arn", PACKAGE, "--max-p95-latency-ms", "-5"],
+            ["--model-package-arn", PACKAGE, "--max-p95-latency-ms", "nan"],
+            [],
+            ["--model-package-arn", "model/1"],
+            ["--model-package-arn", PACKAGE, "--fallback-contract", '{"problem_type": "regression"}'],
+        ],
     )
-    def test_bad_arguments_exit_2(self, argument: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_bad_arguments_exit_2(
+        self, arguments: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         monkeypatch.setattr(smoke_test, "make_clients", _no_clients)
         with pytest.raises(SystemExit) as exited:
-            smoke_test.main(["--endpoint-name", ENDPOINT, "--payloads", str(SAMPLE_PAYLOADS), *argument])
+            smoke_test.main(["--endpoint-name", ENDPOINT, *arguments])
         assert exited.value.code == 2
 
-    def test_the_problem_list_is_capped(self) -> None:
-        text = smoke_test.format_problems([f"problem {n}" for n in range(25)])
-        assert text.splitlines()[0] == "SMOKE TEST FAILED: 25 problem(s)"
-        assert "problem 19" in text
-        assert "problem 20" not in text
-        assert text.splitlines()[-1] == "  ... and 5 more"
+    def test_an_unusable_fallback_contract_says_why(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setattr(smoke_test, "make_clients", _no_clients)
+        with pytest.raises(SystemExit):
+            main("--model-package-arn", PACKAGE, "--fallback-contract", '{"problem_type": "regression"}')
+        assert "the fallback contract is unusable: no content_type" in capsys.readouterr().err
 
 
-def _no_clients(region: str | None) -> tuple[Any, Any]:
+def _no_clients(region: str | None) -> tuple[Any, Any, Any]:
     raise AssertionError("no AWS client may be created")
-
-
-def _single_request() -> Request:
-    return Request("one.json instance 1", json.dumps({"instances": [{"tenure_months": 3}]}).encode(), 1)
-
-
-def _payload_file(directory: Path, name: str, instances: list[dict[str, Any]]) -> Path:
-    path = directory / name
-    path.write_text(json.dumps({"instances": instances}))
-    return path
 
 
 def _described(status: str, *, failure_reason: str | None = None) -> dict[str, Any]:
     described: dict[str, Any] = {
         "EndpointName": ENDPOINT,
         "EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}",
-        "EndpointConfigName": "churn-config",
+        "EndpointConfigName": "model-config",
         "EndpointStatus": status,
         "CreationTime": "2026-01-01T00:00:00Z",
         "LastModifiedTime": "2026-01-01T00:00:00Z",
@@ -630,11 +651,3 @@ def _described(status: str, *, failure_reason: str | None = None) -> dict[str, A
     if failure_reason:
         described["FailureReason"] = failure_reason
     return described
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -34,6 +34,7 @@ COINCIDENCES = {
     ("lambdas/traffic_shift/shift.py", contracts.ENDPOINT_OUTPUT): "SageMaker's CloudWatch dimension",
     ("lambdas/traffic_shift/handler.py", contracts.ENDPOINT_OUTPUT): "a field of SageMaker's DescribeEndpoint",
     ("stacks/governance_stack.py", contracts.ALERT_TOPIC_PARAMETER): "the governance stack's output id",
+    ("tools/inference_contract.py", contracts.DEPLOY_PIPELINE_VARIABLE): "a field of SageMaker's DescribeModelPackage",
     ("mlops_constructs/runtime/model_monitor_preprocessor.py", contracts.INSTANCES_KEY): (
         "runs alone in the Model Monitor container; test_model_monitor_preprocessor checks it reads the contract's"
         " requests"

@@ -1,7 +1,9 @@
 """Processing job: score the trained model on the held-out test split.
 
-Writes evaluation.json in the SageMaker model-quality format
-({"binary_classification_metrics": {"auc": {"value": ..., "standard_deviation": "NaN"}, ...}}).
+Writes evaluation.json in the SageMaker model-quality format, under the section of the
+model's problem type:
+{"binary_classification_metrics": {"auc": {"value": ..., "standard_deviation": "NaN"}, ...}}
+or {"multiclass_classification_metrics": {"accuracy": {...}, "weighted_f1": {...}}}.
 The pipeline's condition step reads the gating metric from it, the model package
 references it as its ModelQuality statistics, and the platform's approval gate reads
 it again from S3.
@@ -19,15 +21,17 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from csv_io import read_csv_directory
-from features import TARGET_COLUMN
-from inference import ChurnModel, model_fn
+from inference import BINARY_CLASSIFICATION, MULTICLASS_CLASSIFICATION, ClassifierModel, model_fn
 
 LOGGER = logging.getLogger("evaluate")
 
 EVALUATION_FILE = "evaluation.json"
 MODEL_ARCHIVE = "model.tar.gz"
-# The names the pipeline condition and model_config.json "metric.name" can refer to.
-REPORTED_METRICS = ("auc", "f1", "precision", "recall", "accuracy")
+# The names the pipeline condition and model_config.json "metric.name" can refer to, per problem type.
+REPORTED_METRICS: dict[str, tuple[str, ...]] = {
+    BINARY_CLASSIFICATION: ("auc", "f1", "accuracy", "precision", "recall"),
+    MULTICLASS_CLASSIFICATION: ("accuracy", "weighted_f1"),
+}
 
 
 def unpack_model(model_dir: Path) -> Path:
@@ -39,24 +43,34 @@ def unpack_model(model_dir: Path) -> Path:
     return model_dir
 
 
-def compute_metrics(model: ChurnModel, test: pd.DataFrame) -> dict[str, float]:
-    labels = test[TARGET_COLUMN]
-    probabilities = model.predict_proba(test)
-    predictions = model.predict(test)
+def compute_metrics(model: ClassifierModel, test: pd.DataFrame) -> dict[str, float]:
+    """The metrics of the model's answers: the labels and probabilities the endpoint would return."""
+    truth = test[model.target]
+    answers = model.predict(test)
+    labels = [answer.label for answer in answers]
+    if model.problem_type == MULTICLASS_CLASSIFICATION:
+        return {
+            "accuracy": float(accuracy_score(truth, labels)),
+            "weighted_f1": float(f1_score(truth, labels, average="weighted")),
+        }
+    # A binary answer's probability is that of class 1.
     return {
-        "auc": float(roc_auc_score(labels, probabilities)),
-        "f1": float(f1_score(labels, predictions)),
-        "precision": float(precision_score(labels, predictions, zero_division=0)),
-        "recall": float(recall_score(labels, predictions)),
-        "accuracy": float(accuracy_score(labels, predictions)),
+        "auc": float(roc_auc_score(truth, [answer.probability for answer in answers])),
+        "f1": float(f1_score(truth, labels)),
+        "accuracy": float(accuracy_score(truth, labels)),
+        "precision": float(precision_score(truth, labels, zero_division=0)),
+        "recall": float(recall_score(truth, labels)),
     }
 
 
-def to_model_quality_report(metrics: dict[str, float]) -> dict[str, dict[str, dict[str, float | str]]]:
+def to_model_quality_report(
+    problem_type: str, metrics: dict[str, float]
+) -> dict[str, dict[str, dict[str, float | str]]]:
     # A single test split gives no spread: SageMaker's format spells that "NaN".
     return {
-        "binary_classification_metrics": {
-            name: {"value": metrics[name], "standard_deviation": "NaN"} for name in REPORTED_METRICS
+        f"{problem_type}_metrics": {
+            name: {"value": metrics[name], "standard_deviation": "NaN"}
+            for name in REPORTED_METRICS[problem_type]
         }
     }
 
@@ -75,10 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     model = model_fn(str(unpack_model(args.model_dir)))
     test = read_csv_directory(args.test_dir)
     metrics = compute_metrics(model, test)
-    LOGGER.info("test metrics: %s", json.dumps(metrics))
+    LOGGER.info("test metrics (%s): %s", model.problem_type, json.dumps(metrics))
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    report = to_model_quality_report(metrics)
+    report = to_model_quality_report(model.problem_type, metrics)
     (args.output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2))
 
 

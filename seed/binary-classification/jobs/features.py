@@ -1,4 +1,4 @@
-"""Columns the model reads, shared by the job scripts.
+"""Columns the model reads and the target it learns, shared by the job scripts.
 
 This folder is uploaded as the source directory of the SageMaker jobs, which run
 `python preprocess.py` (and friends) from inside it: the scripts therefore import
@@ -6,7 +6,14 @@ each other as top-level modules (`import features`), never as a package.
 """
 
 ID_COLUMN = "customer_id"
-TARGET_COLUMN = "churned"
+
+# The target of each problem type (problem_type in model_config.json, which the pipeline passes
+# to the jobs as --problem-type): what the model predicts.
+TARGET_COLUMNS: dict[str, str] = {
+    "binary_classification": "churned",
+    "multiclass_classification": "next_action",
+}
+PROBLEM_TYPES: tuple[str, ...] = tuple(TARGET_COLUMNS)
 
 NUMERIC_FEATURES: tuple[str, ...] = (
     "tenure_months",

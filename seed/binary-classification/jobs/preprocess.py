@@ -1,5 +1,8 @@
 """Processing job: clean the raw customer table and split it into train/validation/test.
 
+The target is that of --problem-type (binary_classification: churned, multiclass_classification:
+next_action; see features.py), which the pipeline sets from model_config.json.
+
 In SageMaker the raw CSV files are mounted under /opt/ml/processing/input and each
 split directory under /opt/ml/processing is uploaded to S3 when the job ends.
 Locally, pass --input-dir and --output-dir.
@@ -21,46 +24,51 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from csv_io import read_csv_directory
-from features import FEATURES, ID_COLUMN, TARGET_COLUMN
+from features import FEATURES, ID_COLUMN, PROBLEM_TYPES, TARGET_COLUMNS
+from inference import BINARY_CLASSIFICATION
 
 LOGGER = logging.getLogger("preprocess")
 
 TRAIN_FEATURES = "train_features"
 
 
-def clean(raw: pd.DataFrame) -> pd.DataFrame:
+def clean(raw: pd.DataFrame, problem_type: str) -> pd.DataFrame:
     """Keep one row per customer with a known label, and only the columns the model uses."""
+    target = TARGET_COLUMNS[problem_type]
     deduplicated = raw.drop_duplicates(subset=ID_COLUMN, keep="last")
-    labelled = deduplicated.dropna(subset=[TARGET_COLUMN])
+    labelled = deduplicated.dropna(subset=[target])
     dropped = len(raw) - len(labelled)
     if dropped:
         LOGGER.warning("dropped %d duplicate or unlabelled rows", dropped)
-    return labelled.loc[:, [*FEATURES, TARGET_COLUMN]].astype({TARGET_COLUMN: "int64"})
+    columns = labelled.loc[:, [*FEATURES, target]]
+    # A binary label read from a CSV with gaps comes as a float; the model answers 0 or 1.
+    return columns.astype({target: "int64"}) if problem_type == BINARY_CLASSIFICATION else columns
 
 
 def split(
-    dataset: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int
+    dataset: pd.DataFrame, target: str, validation_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, pd.DataFrame]:
-    """Stratified split, so every split keeps the churn rate of the whole table."""
+    """Stratified split, so every split keeps the class shares of the whole table."""
     train_and_validation, test = train_test_split(
-        dataset, test_size=test_fraction, stratify=dataset[TARGET_COLUMN], random_state=seed
+        dataset, test_size=test_fraction, stratify=dataset[target], random_state=seed
     )
     validation_share = validation_fraction / (1.0 - test_fraction)
     train, validation = train_test_split(
         train_and_validation,
         test_size=validation_share,
-        stratify=train_and_validation[TARGET_COLUMN],
+        stratify=train_and_validation[target],
         random_state=seed,
     )
     return {"train": train, "validation": validation, "test": test}
 
 
-def write_splits(splits: dict[str, pd.DataFrame], output_dir: Path) -> None:
+def write_splits(splits: dict[str, pd.DataFrame], target: str, output_dir: Path) -> None:
     for name, frame in splits.items():
         split_dir = output_dir / name
         split_dir.mkdir(parents=True, exist_ok=True)
         frame.to_csv(split_dir / f"{name}.csv", index=False)
-        LOGGER.info("%s: %d rows, churn rate %.3f", name, len(frame), frame[TARGET_COLUMN].mean())
+        shares = frame[target].value_counts(normalize=True).round(3).to_dict()
+        LOGGER.info("%s: %d rows, %s shares %s", name, len(frame), target, shares)
 
 
 def write_train_features(train: pd.DataFrame, output_dir: Path) -> None:
@@ -81,6 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input"))
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing"))
+    parser.add_argument("--problem-type", choices=PROBLEM_TYPES, default=BINARY_CLASSIFICATION)
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=42)
@@ -90,9 +99,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    dataset = clean(read_csv_directory(args.input_dir))
-    splits = split(dataset, args.validation_fraction, args.test_fraction, args.seed)
-    write_splits(splits, args.output_dir)
+    dataset = clean(read_csv_directory(args.input_dir), args.problem_type)
+    target = TARGET_COLUMNS[args.problem_type]
+    splits = split(dataset, target, args.validation_fraction, args.test_fraction, args.seed)
+    write_splits(splits, target, args.output_dir)
     write_train_features(splits["train"], args.output_dir)
 
 

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 import evaluate
 import preprocess
 import train
+from workflow.config import ModelConfig, ProblemType, load_model_config
 from workflow.environment import BuildEnvironment
 from workflow.synthetic_data import generate_customers
 
@@ -96,6 +97,32 @@ def customers() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def multiclass_customers() -> pd.DataFrame:
+    return generate_customers(problem_type="multiclass_classification")
+
+
+@pytest.fixture(scope="session")
+def config() -> ModelConfig:
+    return load_model_config()
+
+
+def multiclass_config(config: ModelConfig) -> ModelConfig:
+    """The shipped settings, as the platform writes them for a multiclass model."""
+    package = config.package_metadata
+    contract = package.customer_metadata_properties.model_copy(
+        update={"problem_type": "multiclass_classification"}
+    )
+    return config.model_copy(
+        update={
+            "problem_type": "multiclass_classification",
+            # What this table's multiclass model clears (README).
+            "metric": config.metric.model_copy(update={"name": "weighted_f1", "threshold": 0.55}),
+            "package_metadata": package.model_copy(update={"customer_metadata_properties": contract}),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
 def build_env() -> BuildEnvironment:
     return BuildEnvironment(
         pipeline_role_arn="arn:aws:iam::123456789012:role/churn-pipeline",
@@ -119,18 +146,26 @@ fake_aws = pytest.fixture(_fake_account)
 fake_aws_for_module = pytest.fixture(_fake_account, scope="module")
 
 
-@pytest.fixture(scope="session")
-def local_run(customers: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """preprocess -> train -> evaluate on the synthetic table, with the paths SageMaker would mount."""
-    root = tmp_path_factory.mktemp("local_run")
+def write_model_config(directory: Path, config: ModelConfig) -> Path:
+    """model_config.json as the platform writes it (the contract under its mlops:* names)."""
+    path = directory / "model_config.json"
+    path.write_text(config.model_dump_json(by_alias=True, indent=2))
+    return path
+
+
+def run_jobs(table: pd.DataFrame, root: Path, problem_type: ProblemType) -> Path:
+    """preprocess -> train -> evaluate on a table, with the paths and arguments of the pipeline."""
     (root / "input").mkdir()
-    customers.to_csv(root / "input" / "customers.csv", index=False)
-    preprocess.main(["--input-dir", str(root / "input"), "--output-dir", str(root)])
+    table.to_csv(root / "input" / "customers.csv", index=False)
+    preprocess.main(
+        ["--input-dir", str(root / "input"), "--output-dir", str(root), "--problem-type", problem_type]
+    )
     train.main(
         [
             "--train-dir", str(root / "train"),
             "--validation-dir", str(root / "validation"),
             "--model-dir", str(root / "model"),
+            "--problem-type", problem_type,
         ]
     )  # fmt: skip
     evaluate.main(
@@ -141,6 +176,20 @@ def local_run(customers: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory)
         ]
     )  # fmt: skip
     return root
+
+
+@pytest.fixture(scope="session")
+def local_run(customers: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The binary model of the shipped config, trained and evaluated locally."""
+    return run_jobs(customers, tmp_path_factory.mktemp("local_run"), "binary_classification")
+
+
+@pytest.fixture(scope="session")
+def multiclass_run(multiclass_customers: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A multiclass model (next_action), trained and evaluated locally."""
+    return run_jobs(
+        multiclass_customers, tmp_path_factory.mktemp("multiclass_run"), "multiclass_classification"
+    )
 
 
 class FakeClock:

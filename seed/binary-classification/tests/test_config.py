@@ -7,6 +7,7 @@ import pytest
 from workflow.config import DEFAULT_CONFIG_PATH, ModelConfigError, load_model_config
 
 DEFAULT_SETTINGS: dict[str, Any] = json.loads(DEFAULT_CONFIG_PATH.read_text())
+CONTRACT: dict[str, str] = DEFAULT_SETTINGS["package_metadata"]["customer_metadata_properties"]
 
 
 def write_config(directory: Path, settings: dict[str, Any]) -> Path:
@@ -15,42 +16,138 @@ def write_config(directory: Path, settings: dict[str, Any]) -> Path:
     return path
 
 
+def with_contract(**changes: str) -> dict[str, Any]:
+    """The shipped package_metadata with some of its customer metadata properties changed."""
+    package = DEFAULT_SETTINGS["package_metadata"]
+    return {"package_metadata": package | {"customer_metadata_properties": CONTRACT | changes}}
+
+
+def multiclass(metric: str, direction: str = "higher_is_better") -> dict[str, Any]:
+    return {
+        "problem_type": "multiclass_classification",
+        "metric": {"name": metric, "threshold": 0.6, "direction": direction},
+        **with_contract(**{"mlops:problem-type": "multiclass_classification"}),
+    }
+
+
 def test_the_shipped_config_loads_with_the_platform_defaults() -> None:
     config = load_model_config()
 
     assert config.model_name == "churn"
     assert config.model_package_group_name == "churn"
     assert config.pipeline_name == "churn-build"
-    assert (config.metric.name, config.metric.threshold) == ("auc", 0.75)
+    assert config.problem_type == "binary_classification"
+    assert (config.metric.name, config.metric.threshold, config.metric.direction) == (
+        "auc",
+        0.75,
+        "higher_is_better",
+    )
     assert config.processing_instance_type == config.training_instance_type == "ml.m5.large"
     assert config.inference_instance_types == ["ml.m5.large"]
     assert config.feature_group_name == "churn-customer-features"
+    assert config.package_metadata.task == "CLASSIFICATION"
+    assert config.package_metadata.sample_payloads_prefix == "churn/sample-payloads/"
 
 
-@pytest.mark.parametrize("name", ["churn-customer-features", "churn_features_v2", "A", "a" * 64])
-def test_a_feature_group_name_that_sagemaker_accepts_is_kept(tmp_path: Path, name: str) -> None:
-    path = write_config(tmp_path, DEFAULT_SETTINGS | {"feature_group_name": name})
+def test_the_inference_contract_is_kept_with_its_property_names() -> None:
+    properties = load_model_config().package_metadata.customer_metadata_properties.as_properties()
 
-    assert load_model_config(path).feature_group_name == name
+    assert properties == {
+        "mlops:problem-type": "binary_classification",
+        "mlops:content-type": "application/json",
+        "mlops:accept": "application/json",
+        "mlops:prediction-attribute": "label",
+        "mlops:probability-attribute": "probability",
+    }
 
 
-def test_a_model_without_a_feature_group_may_omit_the_key_or_set_it_to_null(tmp_path: Path) -> None:
-    without_key = {key: value for key, value in DEFAULT_SETTINGS.items() if key != "feature_group_name"}
+@pytest.mark.parametrize("metric", ["accuracy", "weighted_f1"])
+@pytest.mark.parametrize("direction", ["higher_is_better", "lower_is_better"])
+def test_a_multiclass_model_gates_on_a_multiclass_metric_in_either_direction(
+    tmp_path: Path, metric: str, direction: str
+) -> None:
+    config = load_model_config(write_config(tmp_path, DEFAULT_SETTINGS | multiclass(metric, direction)))
 
-    assert load_model_config(write_config(tmp_path, without_key)).feature_group_name is None
-    assert (
-        load_model_config(
-            write_config(tmp_path, without_key | {"feature_group_name": None})
-        ).feature_group_name
-        is None
-    )
+    assert config.problem_type == "multiclass_classification"
+    assert (config.metric.name, config.metric.higher_is_better) == (metric, direction == "higher_is_better")
+
+
+@pytest.mark.parametrize("metric", ["auc", "f1", "accuracy", "precision", "recall"])
+def test_a_binary_model_gates_on_any_binary_metric(tmp_path: Path, metric: str) -> None:
+    settings = DEFAULT_SETTINGS | {
+        "metric": {"name": metric, "threshold": 0.5, "direction": "lower_is_better"}
+    }
+
+    config = load_model_config(write_config(tmp_path, settings))
+
+    assert (config.metric.name, config.metric.higher_is_better) == (metric, False)
+
+
+def test_a_regression_model_is_sent_to_the_regression_template(tmp_path: Path) -> None:
+    path = write_config(tmp_path, DEFAULT_SETTINGS | {"problem_type": "regression"})
+
+    with pytest.raises(ModelConfigError) as error:
+        load_model_config(path)
+
+    (problem,) = str(error.value).splitlines()[1:]
+    assert problem.startswith("  - problem_type: ")
+    assert "create the model from the regression seed template" in problem
 
 
 @pytest.mark.parametrize(
     ("change", "expected_message"),
     [
-        ({"metric": {"name": "rmse", "threshold": 0.75}}, "metric.name"),
-        ({"metric": {"name": "auc", "threshold": 1.5}}, "metric.threshold"),
+        # A metric of the other problem type.
+        (multiclass("auc"), r"metric\.name 'auc' is not reported for multiclass_classification"),
+        (multiclass("f1"), r"metric\.name 'f1' is not reported for multiclass_classification"),
+        (
+            {"metric": {"name": "weighted_f1", "threshold": 0.7, "direction": "higher_is_better"}},
+            r"metric\.name 'weighted_f1' is not reported for binary_classification \(use one of auc, f1,",
+        ),
+        ({"metric": {"name": "rmse", "threshold": 0.75, "direction": "higher_is_better"}}, "metric.name"),
+        ({"metric": {"name": "auc", "threshold": 1.5, "direction": "higher_is_better"}}, "metric.threshold"),
+        ({"metric": {"name": "auc", "threshold": 0.75, "direction": "up"}}, "metric.direction"),
+        ({"metric": {"name": "auc", "threshold": 0.75}}, "metric.direction: Field required"),
+        ({"problem_type": "ranking"}, "problem_type: Input should be"),
+        # The contract must describe this model: its problem type, media types it serves, its answer.
+        (
+            with_contract(**{"mlops:problem-type": "multiclass_classification"}),
+            "package_metadata: .*mlops:problem-type is 'multiclass_classification' but problem_type is"
+            " 'binary_classification'",
+        ),
+        (
+            with_contract(**{"mlops:content-type": "application/x-parquet"}),
+            "customer_metadata_properties.mlops:content-type",
+        ),
+        (with_contract(**{"mlops:accept": "text/plain"}), "customer_metadata_properties.mlops:accept"),
+        (
+            with_contract(**{"mlops:prediction-attribute": "churned"}),
+            "customer_metadata_properties.mlops:prediction-attribute: Input should be 'label'",
+        ),
+        (
+            with_contract(**{"mlops:probability-attribute": "score"}),
+            "customer_metadata_properties.mlops:probability-attribute: Input should be 'probability'",
+        ),
+        (with_contract(**{"mlops:owner": "team-a"}), "mlops:owner: Extra inputs are not permitted"),
+        (
+            {"package_metadata": DEFAULT_SETTINGS["package_metadata"] | {"task": "REGRESSION"}},
+            "package_metadata.task",
+        ),
+        (
+            {"package_metadata": DEFAULT_SETTINGS["package_metadata"] | {"sample_payloads_prefix": "churn"}},
+            "package_metadata.sample_payloads_prefix: String should match pattern",
+        ),
+        (
+            {
+                "package_metadata": DEFAULT_SETTINGS["package_metadata"]
+                | {"sample_payloads_prefix": "/churn/"}
+            },
+            "package_metadata.sample_payloads_prefix: String should match pattern",
+        ),
+        (
+            {"package_metadata": DEFAULT_SETTINGS["package_metadata"] | {"sample_payloads_prefix": "a//b/"}},
+            "package_metadata.sample_payloads_prefix: String should match pattern",
+        ),
         ({"model_name": "Churn Model"}, "model_name"),
         ({"training_instance_type": "m5.large"}, "training_instance_type"),
         ({"inference_instance_types": []}, "inference_instance_types"),
@@ -74,9 +171,37 @@ def test_a_bad_value_is_rejected_naming_the_setting(
         load_model_config(path)
 
 
+@pytest.mark.parametrize("key", ["problem_type", "metric", "package_metadata"])
+def test_the_settings_of_the_inference_contract_are_required(tmp_path: Path, key: str) -> None:
+    settings = {name: value for name, value in DEFAULT_SETTINGS.items() if name != key}
+
+    with pytest.raises(ModelConfigError, match=f"{key}: Field required"):
+        load_model_config(write_config(tmp_path, settings))
+
+
+@pytest.mark.parametrize("name", ["churn-customer-features", "churn_features_v2", "A", "a" * 64])
+def test_a_feature_group_name_that_sagemaker_accepts_is_kept(tmp_path: Path, name: str) -> None:
+    path = write_config(tmp_path, DEFAULT_SETTINGS | {"feature_group_name": name})
+
+    assert load_model_config(path).feature_group_name == name
+
+
+def test_a_model_without_a_feature_group_may_omit_the_key_or_set_it_to_null(tmp_path: Path) -> None:
+    without_key = {key: value for key, value in DEFAULT_SETTINGS.items() if key != "feature_group_name"}
+
+    assert load_model_config(write_config(tmp_path, without_key)).feature_group_name is None
+    assert (
+        load_model_config(
+            write_config(tmp_path, without_key | {"feature_group_name": None})
+        ).feature_group_name
+        is None
+    )
+
+
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     settings = {key: value for key, value in DEFAULT_SETTINGS.items() if key != "pipeline_name"}
-    path = write_config(tmp_path, settings | {"metric": {"name": "auc", "threshold": 0}})
+    bad_metric = {"name": "auc", "threshold": 0, "direction": "higher_is_better"}
+    path = write_config(tmp_path, settings | {"metric": bad_metric})
 
     with pytest.raises(ModelConfigError) as error:
         load_model_config(path)

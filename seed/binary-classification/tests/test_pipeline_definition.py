@@ -9,11 +9,11 @@ import pytest
 
 import evaluate
 import preprocess
-from workflow.config import ModelConfig, load_model_config
+from workflow.config import ModelConfig
 from workflow.environment import BuildEnvironment
 from workflow.pipeline import TRAIN_FEATURES_OUTPUT, get_pipeline, pipeline_session
 
-from .conftest import BUCKET, REGION
+from .conftest import BUCKET, REGION, multiclass_config
 
 SKLEARN_IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 MODEL_MONITOR_IMAGE = "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer"
@@ -27,13 +27,15 @@ def build_definition(config: ModelConfig, env: BuildEnvironment) -> Definition:
 
 
 @pytest.fixture(scope="module")
-def config() -> ModelConfig:
-    return load_model_config()
+def definition(fake_aws_for_module: None, config: ModelConfig, build_env: BuildEnvironment) -> Definition:
+    return build_definition(config, build_env)
 
 
 @pytest.fixture(scope="module")
-def definition(fake_aws_for_module: None, config: ModelConfig, build_env: BuildEnvironment) -> Definition:
-    return build_definition(config, build_env)
+def multiclass_definition(
+    fake_aws_for_module: None, config: ModelConfig, build_env: BuildEnvironment
+) -> Definition:
+    return build_definition(multiclass_config(config), build_env)
 
 
 def all_steps(definition: Definition) -> dict[str, dict[str, Any]]:
@@ -56,6 +58,9 @@ def test_the_pipeline_has_the_expected_parameters_and_defaults(
 
     assert parameters == {
         "InputDataUrl": f"s3://{BUCKET}/churn/data/raw/{build_env.source_commit}/",
+        "SamplePayloadUrl": (
+            f"s3://{BUCKET}/churn/sample-payloads/{build_env.source_commit}/sample_payloads.tar.gz"
+        ),
         "ModelApprovalStatus": "PendingManualApproval",
         "ProcessingInstanceType": config.processing_instance_type,
         "TrainingInstanceType": config.training_instance_type,
@@ -133,6 +138,7 @@ def test_jobs_run_the_scikit_learn_image_on_the_parameterised_instance_types(def
         "max-iter": "150",
         "max-leaf-nodes": "8",
         "seed": "42",
+        "problem-type": "binary_classification",
     }
     for name in ("PreprocessData", "EvaluateModel"):
         processing = steps[name]["Arguments"]
@@ -241,7 +247,13 @@ def test_the_gate_compares_the_evaluation_metric_with_the_configured_threshold(
         }
     ]
     assert [step["Name"] for step in gate["IfSteps"]] == ["RegisterModel"]
-    assert [(step["Name"], step["Type"]) for step in gate["ElseSteps"]] == [("MetricBelowThreshold", "Fail")]
+    assert gate["ElseSteps"] == [
+        {
+            "Name": "MetricBelowThreshold",
+            "Type": "Fail",
+            "Arguments": {"ErrorMessage": "auc is below the required 0.75: model not registered"},
+        }
+    ]
 
 
 def test_the_gate_reads_the_report_that_evaluate_writes(definition: Definition) -> None:
@@ -307,6 +319,11 @@ def test_the_model_is_registered_pending_approval_with_metrics_and_lineage(
         "source_commit": build_env.source_commit,
         "training_data_s3_uri": get("Parameters.InputDataUrl"),
         "pipeline_execution_arn": get("Execution.PipelineExecutionArn"),
+        "mlops:problem-type": "binary_classification",
+        "mlops:content-type": "application/json",
+        "mlops:accept": "application/json",
+        "mlops:prediction-attribute": "label",
+        "mlops:probability-attribute": "probability",
     }
     assert arguments["MetadataProperties"] == {
         "CommitId": build_env.source_commit,
@@ -348,26 +365,129 @@ def test_the_registered_container_serves_the_trained_artifact_with_its_own_scrip
     assert specification["SupportedContentTypes"] == ["application/json", "text/csv"]
 
 
+def test_the_package_carries_the_models_inference_contract(
+    definition: Definition, config: ModelConfig
+) -> None:
+    arguments = all_steps(definition)["RegisterModel"]["Arguments"]
+    contract = config.package_metadata.customer_metadata_properties
+
+    # CreateModelPackage's Task and SamplePayloadUrl (register(task=..., sample_payload_url=...)).
+    assert arguments["Task"] == "CLASSIFICATION"
+    assert arguments["SamplePayloadUrl"] == get("Parameters.SamplePayloadUrl")
+    # The contract rides along with the lineage properties, under its mlops:* names.
+    assert {
+        key: value
+        for key, value in arguments["CustomerMetadataProperties"].items()
+        if key.startswith("mlops:")
+    } == contract.as_properties()
+    assert arguments["InferenceSpecification"]["SupportedResponseMIMETypes"] == [
+        "application/json",
+        "text/csv",
+    ]
+    assert contract.content_type in arguments["InferenceSpecification"]["SupportedContentTypes"]
+
+
+def test_the_jobs_are_told_the_problem_type(definition: Definition) -> None:
+    steps = all_steps(definition)
+
+    assert steps["PreprocessData"]["Arguments"]["AppSpecification"]["ContainerArguments"] == [
+        "--problem-type",
+        "binary_classification",
+    ]
+    assert steps["TrainModel"]["Arguments"]["HyperParameters"]["problem-type"] == "binary_classification"
+    # evaluate.py reads it from the model's metadata, which training writes.
+    assert "ContainerArguments" not in steps["EvaluateModel"]["Arguments"]["AppSpecification"]
+
+
+class TestMulticlassModel:
+    def test_the_jobs_train_and_evaluate_a_multiclass_model(self, multiclass_definition: Definition) -> None:
+        steps = all_steps(multiclass_definition)
+
+        assert steps["PreprocessData"]["Arguments"]["AppSpecification"]["ContainerArguments"] == [
+            "--problem-type",
+            "multiclass_classification",
+        ]
+        assert (
+            steps["TrainModel"]["Arguments"]["HyperParameters"]["problem-type"] == "multiclass_classification"
+        )
+
+    def test_the_gate_reads_the_multiclass_section_of_the_report(
+        self, multiclass_definition: Definition
+    ) -> None:
+        gate = all_steps(multiclass_definition)["CheckWeightedF1AtLeast0_55"]["Arguments"]
+
+        (condition,) = gate["Conditions"]
+        assert condition["Type"] == "GreaterThanOrEqualTo"
+        assert (
+            condition["LeftValue"]["Std:JsonGet"]["Path"]
+            == "multiclass_classification_metrics.weighted_f1.value"
+        )
+        assert condition["RightValue"] == 0.55
+        assert gate["ElseSteps"][0]["Arguments"]["ErrorMessage"] == (
+            "weighted_f1 is below the required 0.55: model not registered"
+        )
+
+    def test_the_gate_lets_through_the_multiclass_model_trained_locally(
+        self, multiclass_definition: Definition, multiclass_run: Path
+    ) -> None:
+        (condition,) = all_steps(multiclass_definition)["CheckWeightedF1AtLeast0_55"]["Arguments"][
+            "Conditions"
+        ]
+        report = json.loads((multiclass_run / "evaluation" / evaluate.EVALUATION_FILE).read_text())
+
+        measured = report
+        for key in condition["LeftValue"]["Std:JsonGet"]["Path"].split("."):
+            measured = measured[key]
+
+        assert measured >= condition["RightValue"]
+
+    def test_the_package_declares_the_multiclass_problem_type(
+        self, multiclass_definition: Definition
+    ) -> None:
+        arguments = all_steps(multiclass_definition)["RegisterModel"]["Arguments"]
+
+        assert arguments["CustomerMetadataProperties"]["mlops:problem-type"] == "multiclass_classification"
+        assert arguments["Task"] == "CLASSIFICATION"
+
+
 def test_another_models_settings_flow_into_the_definition(
     fake_aws_for_module: None, config: ModelConfig, build_env: BuildEnvironment
 ) -> None:
+    # Every metric of this template is better higher; a lower-is-better gate is the same mechanism
+    # the platform uses for, say, a regression model's error.
     fraud = config.model_copy(
         update={
             "model_name": "fraud",
             "model_package_group_name": "fraud-models",
             "pipeline_name": "fraud-build",
-            "metric": config.metric.model_copy(update={"name": "f1", "threshold": 0.6}),
+            "metric": config.metric.model_copy(
+                update={"name": "f1", "threshold": 0.6, "direction": "lower_is_better"}
+            ),
             "inference_instance_types": ["ml.c5.xlarge", "ml.m5.xlarge"],
+            "package_metadata": config.package_metadata.model_copy(
+                update={"sample_payloads_prefix": "fraud/sample-payloads/"}
+            ),
         }
     )
 
     definition = build_definition(fraud, build_env)
 
     steps = all_steps(definition)
-    (condition,) = steps["CheckF1AtLeast0_6"]["Arguments"]["Conditions"]
+    gate = steps["CheckF1AtMost0_6"]["Arguments"]
+    (condition,) = gate["Conditions"]
     register = steps["RegisterModel"]["Arguments"]
+    assert condition["Type"] == "LessThanOrEqualTo"
     assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.f1.value"
     assert condition["RightValue"] == 0.6
+    assert gate["ElseSteps"] == [
+        {
+            "Name": "MetricAboveThreshold",
+            "Type": "Fail",
+            "Arguments": {"ErrorMessage": "f1 is above the allowed 0.6: model not registered"},
+        }
+    ]
+    parameters = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+    assert parameters["SamplePayloadUrl"].startswith(f"s3://{BUCKET}/fraud/sample-payloads/")
     assert register["ModelPackageGroupName"] == "fraud-models"
     (baseline_output,) = steps["BaselineDataQuality"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     assert baseline_output["S3Output"]["S3Uri"]["Std:Join"]["Values"][0] == f"s3://{BUCKET}/fraud"

@@ -1,8 +1,11 @@
 """The CI entry point: the wait loop against a stubbed client, and a whole run against moto."""
 
+import io
+import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +15,12 @@ import pytest
 from botocore.stub import Stubber
 
 from workflow import run_pipeline
+from workflow.config import ModelConfig
 from workflow.environment import BuildEnvironment, MissingEnvironmentError
 from workflow.run_pipeline import ExecutionTimeoutError, follow_execution, wait_for_execution
+from workflow.sample_payloads import DEFAULT_SAMPLE_PAYLOADS_PATH
 
-from .conftest import BUCKET, REGION, FakeClock
+from .conftest import BUCKET, REGION, FakeClock, multiclass_config, write_model_config
 
 EXECUTION_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/churn-build/execution/k2x9q7r4m1ab"
 
@@ -156,12 +161,22 @@ def test_a_run_uploads_the_data_then_upserts_and_starts_the_pipeline(
         PipelineExecutionArn=execution["PipelineExecutionArn"]
     )["PipelineParameters"]
     data_prefix = f"s3://{BUCKET}/churn/data/raw/{platform_environment.source_commit}/"
+    payload_key = f"churn/sample-payloads/{platform_environment.source_commit}/sample_payloads.tar.gz"
     assert {"Name": "InputDataUrl", "Value": data_prefix} in parameters
-    uploaded = boto3.client("s3", region_name=REGION).head_object(
+    assert {"Name": "SamplePayloadUrl", "Value": f"s3://{BUCKET}/{payload_key}"} in parameters
+    s3 = boto3.client("s3", region_name=REGION)
+    uploaded = s3.head_object(
         Bucket=BUCKET, Key=f"churn/data/raw/{platform_environment.source_commit}/customers.csv"
     )
     assert uploaded["ServerSideEncryption"] == "aws:kms"
     assert uploaded["SSEKMSKeyId"] == platform_environment.kms_key_arn
+    payloads = s3.get_object(Bucket=BUCKET, Key=payload_key)
+    assert payloads["ServerSideEncryption"] == "aws:kms"
+    assert payloads["SSEKMSKeyId"] == platform_environment.kms_key_arn
+    with tarfile.open(fileobj=io.BytesIO(payloads["Body"].read()), mode="r:gz") as archive:
+        (member,) = archive.getmembers()
+        assert member.name == "sample_payloads.json"
+        assert archive.extractfile(member).read() == DEFAULT_SAMPLE_PAYLOADS_PATH.read_bytes()  # type: ignore[union-attr]
 
 
 def test_a_dataset_that_breaks_the_contract_stops_the_run_before_any_upload(
@@ -173,8 +188,59 @@ def test_a_dataset_that_breaks_the_contract_stops_the_run_before_any_upload(
 
     assert exit_code == 1
     assert "contract_type: isin(" in capsys.readouterr().out
-    assert "Contents" not in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)
-    assert boto3.client("sagemaker", region_name=REGION).list_pipelines()["PipelineSummaries"] == []
+    assert nothing_was_uploaded_or_started()
+
+
+def nothing_was_uploaded_or_started() -> bool:
+    bucket = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)
+    pipelines = boto3.client("sagemaker", region_name=REGION).list_pipelines()["PipelineSummaries"]
+    return "Contents" not in bucket and pipelines == []
+
+
+@pytest.mark.parametrize(
+    ("instances", "expected_error"),
+    [
+        ([], "with at least one instance"),
+        ([{"tenure_months": 3}], "instances[0]: missing features monthly_charges, total_charges"),
+    ],
+    ids=["empty", "missing-features"],
+)
+def test_sample_payloads_the_model_cannot_answer_stop_the_run_before_any_upload(
+    fake_aws: None,
+    platform_environment: BuildEnvironment,
+    dataset: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    instances: list[dict[str, Any]],
+    expected_error: str,
+) -> None:
+    payloads = tmp_path / "sample_payloads.json"
+    payloads.write_text(json.dumps({"instances": instances}))
+
+    exit_code = run_pipeline.main(["--dataset", str(dataset), "--sample-payloads", str(payloads)])
+
+    assert exit_code == 1
+    assert expected_error in capsys.readouterr().err
+    assert nothing_was_uploaded_or_started()
+
+
+def test_a_multiclass_model_refuses_a_table_without_its_target(
+    fake_aws: None,
+    platform_environment: BuildEnvironment,
+    dataset: Path,
+    config: ModelConfig,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    multiclass = write_model_config(tmp_path, multiclass_config(config))
+
+    exit_code = run_pipeline.main(["--dataset", str(dataset), "--config", str(multiclass)])
+
+    assert exit_code == 1
+    output = capsys.readouterr().out
+    assert "missing column: 1 failing; e.g. next_action" in output
+    assert "unexpected column: 1 failing; e.g. churned" in output
+    assert nothing_was_uploaded_or_started()
 
 
 def test_the_cli_starts_without_a_default_region(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,8 +16,9 @@ from pandas.testing import assert_frame_equal
 from workflow import training_set
 from workflow.feature_group import FeatureGroupError, GlueTable
 from workflow.feature_history import generate_feature_history
-from workflow.schema import CUSTOMER_TABLE, FEATURE_COLUMNS
+from workflow.schema import FEATURE_COLUMNS
 from workflow.training_set import (
+    TRAINING_SET_TABLE,
     AthenaSettings,
     TrainingSetError,
     build_training_set_in_athena,
@@ -35,7 +36,9 @@ from .conftest import (
     REGION,
     FakeClock,
     feature_group_description,
+    multiclass_config,
     stubbed,
+    write_model_config,
 )
 
 LABELS_TABLE = GlueTable("churn_labels", "labels")
@@ -135,9 +138,9 @@ class TestPointInTimeJoin:
 
         table = to_training_table(point_in_time_join(history.labels, history.records))
 
-        assert list(table.columns) == list(CUSTOMER_TABLE.columns)
+        assert list(table.columns) == list(TRAINING_SET_TABLE.columns)
         assert len(table) == 300  # every synthetic label follows a snapshot
-        report = validate_table(table)
+        report = validate_table(table, TRAINING_SET_TABLE)
         assert report.is_valid, report.render()
 
 
@@ -244,7 +247,7 @@ class TestAthenaQuery:
         result = run_query(LABELS, offline_store(HISTORY), FEATURE_COLUMNS)
 
         expected = to_training_table(point_in_time_join(LABELS, HISTORY))
-        assert list(result.columns) == list(CUSTOMER_TABLE.columns)
+        assert list(result.columns) == list(TRAINING_SET_TABLE.columns)
         assert_frame_equal(in_a_stable_order(result), in_a_stable_order(expected), check_dtype=False)
 
     def test_the_latest_write_wins_among_records_with_the_same_event_time(self) -> None:
@@ -427,7 +430,7 @@ class TestAthenaRunner:
             build(athena[0], sagemaker[0], clock)
 
 
-ATHENA_RESULT_HEADER = ",".join(f'"{column}"' for column in CUSTOMER_TABLE.columns)
+ATHENA_RESULT_HEADER = ",".join(f'"{column}"' for column in TRAINING_SET_TABLE.columns)
 
 
 def athena_csv(rows: list[str]) -> bytes:
@@ -475,7 +478,9 @@ class TestAthenaCommand:
 
         assert exit_code == 0
         assert athena_args.location_file.read_text() == RESULT_URI + "\n"
-        assert f"{RESULT_URI}: OK (2 rows match the customer table contract)" in capsys.readouterr().out
+        assert f"{RESULT_URI}: OK (2 rows match the customer table (binary_classification) contract)" in (
+            capsys.readouterr().out
+        )
 
     def test_a_result_that_breaks_the_contract_is_not_handed_on(
         self,
@@ -576,3 +581,25 @@ class TestLocalCommand:
         assert run_local(local_paths) == 1
         assert not local_paths["output"].exists()
         assert "customer_id: duplicate values: 2 failing" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["local", "--labels", "labels.csv", "--records", "records.csv", "--output", "out.csv"],
+        ["athena", "--labels-table", "churn_labels.labels", "--output-location", OUTPUT_PREFIX],
+    ],
+    ids=["local", "athena"],
+)
+def test_a_multiclass_model_is_told_that_training_sets_are_binary(
+    tmp_path: Path, config: Any, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    multiclass = write_model_config(tmp_path, multiclass_config(config))
+
+    with pytest.raises(SystemExit) as exit_info:
+        training_set.main([*command, "--config", str(multiclass)])
+
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "sets problem_type multiclass_classification, but the label table holds binary labels" in error
+    assert "point-in-time training sets only feed binary_classification models" in error

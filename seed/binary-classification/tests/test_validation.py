@@ -6,8 +6,11 @@ import pytest
 
 from workflow import validation
 from workflow.feature_history import FeatureHistory, generate_feature_history
-from workflow.schema import CUSTOMER_TABLE, FEATURE_COLUMNS, FEATURE_RECORDS, LABEL_TABLE
+from workflow.schema import CUSTOMER_TABLES, FEATURE_COLUMNS, FEATURE_RECORDS, LABEL_TABLE
 from workflow.validation import validate_table
+
+BINARY_TABLE = CUSTOMER_TABLES["binary_classification"]
+MULTICLASS_TABLE = CUSTOMER_TABLES["multiclass_classification"]
 
 Corruption = Callable[[pd.DataFrame], pd.DataFrame]
 
@@ -48,7 +51,12 @@ def sample(customers: pd.DataFrame) -> pd.DataFrame:
             "missing column: 1 failing; e.g. payment_method",
         ),
         (lambda table: table.assign(region="emea"), "unexpected column: 1 failing; e.g. region"),
-        (lambda table: table.assign(churned=0), "the target column must contain both classes"),
+        (lambda table: table.assign(churned=0), "the target column must contain every class (0, 1)"),
+        (with_value("churned", 4, 2), "churned: isin([0, 1]): 1 failing at rows 4; e.g. 2"),
+        (
+            lambda table: table.rename(columns={"churned": "next_action"}),
+            "unexpected column: 1 failing; e.g. next_action",
+        ),
     ],
     ids=[
         "null",
@@ -60,12 +68,14 @@ def sample(customers: pd.DataFrame) -> pd.DataFrame:
         "missing-column",
         "extra-column",
         "single-class",
+        "unknown-class",
+        "multiclass-target",
     ],
 )
 def test_corrupted_data_is_rejected_with_a_readable_report(
     sample: pd.DataFrame, corrupt: Corruption, expected_line: str
 ) -> None:
-    report = validate_table(corrupt(sample), source="customers.csv")
+    report = validate_table(corrupt(sample), BINARY_TABLE, source="customers.csv")
 
     assert not report.is_valid
     rendered = report.render()
@@ -74,7 +84,7 @@ def test_corrupted_data_is_rejected_with_a_readable_report(
 
 
 def test_an_unknown_category_is_shown_with_its_value(sample: pd.DataFrame) -> None:
-    rendered = validate_table(with_value("contract_type", 7, "weekly")(sample)).render()
+    rendered = validate_table(with_value("contract_type", 7, "weekly")(sample), BINARY_TABLE).render()
 
     assert (
         "contract_type: isin(('month-to-month', 'one-year', 'two-year')): 1 failing at rows 7; e.g. weekly"
@@ -85,9 +95,67 @@ def test_an_unknown_category_is_shown_with_its_value(sample: pd.DataFrame) -> No
 def test_all_problems_are_reported_together(sample: pd.DataFrame) -> None:
     corrupted = with_value("monthly_charges", 5, 999.0)(with_value("contract_type", 7, "weekly")(sample))
 
-    report = validate_table(corrupted)
+    report = validate_table(corrupted, BINARY_TABLE)
 
     assert {violation.column for violation in report.violations} == {"monthly_charges", "contract_type"}
+
+
+@pytest.fixture
+def multiclass_sample(multiclass_customers: pd.DataFrame) -> pd.DataFrame:
+    return multiclass_customers.head(200).copy()
+
+
+def test_a_multiclass_table_meets_the_multiclass_contract(multiclass_sample: pd.DataFrame) -> None:
+    report = validate_table(multiclass_sample, MULTICLASS_TABLE)
+
+    assert report.is_valid, report.render()
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected_line"),
+    [
+        (
+            with_value("next_action", 3, "upgrade"),
+            "next_action: isin(('stay', 'downgrade', 'cancel')): 1 failing",
+        ),
+        (with_value("next_action", 3, None), "next_action: null values: 1 failing at rows 3"),
+        (
+            lambda table: table.assign(next_action="stay"),
+            "the target column must contain every class (stay, downgrade, cancel)",
+        ),
+        (
+            lambda table: table.assign(next_action=table["next_action"].replace("cancel", "stay")),
+            "the target column must contain every class (stay, downgrade, cancel)",
+        ),
+        (lambda table: table.assign(churned=0), "unexpected column: 1 failing; e.g. churned"),
+        (lambda table: table.drop(columns="next_action"), "missing column: 1 failing; e.g. next_action"),
+    ],
+    ids=["unknown-class", "null", "single-class", "missing-class", "binary-target", "no-target"],
+)
+def test_a_corrupted_multiclass_table_is_rejected(
+    multiclass_sample: pd.DataFrame, corrupt: Corruption, expected_line: str
+) -> None:
+    report = validate_table(corrupt(multiclass_sample), MULTICLASS_TABLE)
+
+    assert not report.is_valid
+    assert expected_line in report.render()
+
+
+def test_cli_checks_the_customer_table_of_the_problem_type(
+    sample: pd.DataFrame, multiclass_sample: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary, multiclass = tmp_path / "binary.csv", tmp_path / "multiclass.csv"
+    sample.to_csv(binary, index=False)
+    multiclass_sample.to_csv(multiclass, index=False)
+
+    # The shipped model_config.json sets binary_classification.
+    assert validation.main([str(binary)]) == 0
+    assert validation.main([str(multiclass)]) == 1
+    assert validation.main(["--problem-type", "multiclass_classification", str(multiclass)]) == 0
+    assert validation.main(["--problem-type", "multiclass_classification", str(binary)]) == 1
+    assert "multiclass.csv: OK (200 rows match the customer table (multiclass_classification) contract)" in (
+        capsys.readouterr().out
+    )
 
 
 def test_cli_exits_non_zero_on_a_corrupt_file_and_zero_on_a_good_one(
@@ -152,7 +220,7 @@ def test_corrupted_feature_records_are_rejected(
 
 def test_feature_records_apply_the_customer_tables_rules_to_every_feature() -> None:
     for feature in FEATURE_COLUMNS:
-        record_rule, table_rule = FEATURE_RECORDS.columns[feature], CUSTOMER_TABLE.columns[feature]
+        record_rule, table_rule = FEATURE_RECORDS.columns[feature], BINARY_TABLE.columns[feature]
 
         assert str(record_rule.dtype) == str(table_rule.dtype), feature
         assert record_rule.checks == table_rule.checks, feature

@@ -2,14 +2,40 @@
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    model_validator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "model_config.json"
 
-# The metrics evaluate.py reports; tests/test_jobs.py checks the two lists agree.
-MetricName = Literal["auc", "f1", "precision", "recall", "accuracy"]
+# The problem types this template builds; "regression" has a seed template of its own.
+ProblemType = Literal["binary_classification", "multiclass_classification"]
+# The metrics evaluate.py reports for each problem type; tests/test_jobs.py checks they agree.
+MetricName = Literal["auc", "f1", "accuracy", "precision", "recall", "weighted_f1"]
+METRICS_BY_PROBLEM_TYPE: dict[str, tuple[MetricName, ...]] = {
+    "binary_classification": ("auc", "f1", "accuracy", "precision", "recall"),
+    "multiclass_classification": ("accuracy", "weighted_f1"),
+}
+MetricDirection = Literal["higher_is_better", "lower_is_better"]
+# What jobs/inference.py reads and answers, and the names of the fields of its answer
+# (tests/test_jobs.py checks them against the serving code).
+MediaType = Literal["application/json", "text/csv"]
+PredictionAttribute = Literal["label", "0"]
+ProbabilityAttribute = Literal["probability", "1"]
+# JSON answers name the fields; CSV answers (`label,probability` lines) number the columns.
+ANSWER_ATTRIBUTES: dict[str, tuple[str, str]] = {
+    "application/json": ("label", "probability"),
+    "text/csv": ("0", "1"),
+}
 
 # Naming rules of SageMaker and S3, checked here so a typo fails before any AWS call.
 ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](-?[a-z0-9]){0,39}$")]
@@ -20,6 +46,10 @@ FeatureGroupName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]([_-]*
 # SageMaker's tag rules (keys starting with "aws:" are AWS's own and refused by SageMaker itself).
 TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/=+\-@ ]+$", min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/=+\-@ ]*$", max_length=256)]
+# An S3 key prefix ("folder/sub/"): safe characters, no empty segment, ending with a slash.
+KeyPrefix = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", max_length=512)
+]
 
 
 class ModelConfigError(ValueError):
@@ -35,13 +65,54 @@ class _Settings(BaseModel):
 class MetricGate(_Settings):
     name: MetricName
     threshold: float = Field(gt=0.0, le=1.0)
+    direction: MetricDirection
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "higher_is_better"
+
+
+class InferenceContract(_Settings):
+    """The customer metadata properties that tell the platform how to call the model."""
+
+    problem_type: ProblemType = Field(alias="mlops:problem-type")
+    content_type: MediaType = Field(alias="mlops:content-type")
+    accept: MediaType = Field(alias="mlops:accept")
+    prediction_attribute: PredictionAttribute = Field(alias="mlops:prediction-attribute")
+    probability_attribute: ProbabilityAttribute = Field(alias="mlops:probability-attribute")
+
+    def as_properties(self) -> dict[str, str]:
+        return self.model_dump(by_alias=True)
+
+    @model_validator(mode="after")
+    def _attributes_of_the_answer_format(self) -> "InferenceContract":
+        expected = ANSWER_ATTRIBUTES[self.accept]
+        if (self.prediction_attribute, self.probability_attribute) != expected:
+            raise ValueError(
+                f"answers in {self.accept} carry the label and the probability as {expected[0]!r} and"
+                f" {expected[1]!r} (jobs/inference.py), not {self.prediction_attribute!r} and"
+                f" {self.probability_attribute!r}"
+            )
+        return self
+
+
+class PackageMetadata(_Settings):
+    """What the model package carries besides the model: its task, contract and sample payloads."""
+
+    task: Literal["CLASSIFICATION"]
+    customer_metadata_properties: InferenceContract
+    # Under the artifact bucket; the build uploads <prefix><commit>/sample_payloads.tar.gz.
+    sample_payloads_prefix: KeyPrefix
 
 
 class ModelConfig(_Settings):
     model_name: ModelName
     model_package_group_name: PackageGroupName
     pipeline_name: PipelineName
+    # Declared before the settings whose validity depends on it (validators see earlier fields only).
+    problem_type: ProblemType
     metric: MetricGate
+    package_metadata: PackageMetadata
     processing_instance_type: InstanceType
     training_instance_type: InstanceType
     inference_instance_types: list[InstanceType] = Field(min_length=1)
@@ -51,6 +122,44 @@ class ModelConfig(_Settings):
     # Tags every job of the pipeline carries. The platform scopes the pipeline role to jobs tagged with
     # this model (so no model's role can stop or read another model's jobs): keep the ones it writes.
     resource_tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=10)
+
+    @field_validator("problem_type", mode="before")
+    @classmethod
+    def _refuse_regression(cls, value: Any) -> Any:
+        if value == "regression":
+            raise ValueError(
+                "regression is not built by this repository (seeded from the classification template);"
+                " create the model from the regression seed template instead"
+            )
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_fits_the_problem_type(cls, metric: MetricGate, info: ValidationInfo) -> MetricGate:
+        problem_type = info.data.get("problem_type")
+        if problem_type is None:  # already reported
+            return metric
+        allowed = METRICS_BY_PROBLEM_TYPE[problem_type]
+        if metric.name not in allowed:
+            raise ValueError(
+                f"metric.name {metric.name!r} is not reported for {problem_type}"
+                f" (use one of {', '.join(allowed)})"
+            )
+        return metric
+
+    @field_validator("package_metadata")
+    @classmethod
+    def _contract_names_the_problem_type(
+        cls, metadata: PackageMetadata, info: ValidationInfo
+    ) -> PackageMetadata:
+        problem_type = info.data.get("problem_type")
+        declared = metadata.customer_metadata_properties.problem_type
+        if problem_type is not None and declared != problem_type:
+            raise ValueError(
+                f"customer_metadata_properties.mlops:problem-type is {declared!r}"
+                f" but problem_type is {problem_type!r}"
+            )
+        return metadata
 
 
 def load_model_config(path: Path = DEFAULT_CONFIG_PATH) -> ModelConfig:

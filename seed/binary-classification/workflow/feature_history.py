@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from workflow.schema import (
+    CHURNED_COLUMN,
     EVENT_TIME_COLUMN,
     FEATURE_COLUMNS,
     ID_COLUMN,
@@ -30,7 +31,6 @@ from workflow.schema import (
     MAX_SUPPORT_CALLS_90D,
     MAX_TENURE_MONTHS,
     MIN_MONTHLY_CHARGES,
-    TARGET_COLUMN,
 )
 from workflow.synthetic_data import DEFAULT_ROWS, DEFAULT_SEED, draw_churn, generate_customers
 
@@ -62,7 +62,7 @@ def generate_feature_history(
     if snapshots < 2:
         raise ValueError("a history needs at least 2 snapshots: one before each label, one after it")
     rng = np.random.default_rng((seed, _DRIFT_STREAM))
-    first = generate_customers(n_customers, seed).drop(columns=TARGET_COLUMN)
+    first = generate_customers(n_customers, seed).drop(columns=CHURNED_COLUMN)
     history = [first.assign(**{EVENT_TIME_COLUMN: HISTORY_START + _days(rng, 0.0, 28.0, n_customers)})]
     for _ in range(1, snapshots):
         previous = history[-1]
@@ -134,7 +134,7 @@ def _labels(rng: np.random.Generator, history: list[pd.DataFrame]) -> tuple[pd.D
     churned = draw_churn(rng, as_of_features)
     cancelled_at = np.where(churned == 1, label_time + _days(rng, 0.0, CHURN_WINDOW_DAYS, n), np.inf)
     labels = pd.DataFrame(
-        {ID_COLUMN: history[0][ID_COLUMN].to_numpy(), LABEL_TIME_COLUMN: label_time, TARGET_COLUMN: churned}
+        {ID_COLUMN: history[0][ID_COLUMN].to_numpy(), LABEL_TIME_COLUMN: label_time, CHURNED_COLUMN: churned}
     )
     return labels, cancelled_at
 
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     for path, table in ((args.records, history.records), (args.labels, history.labels)):
         path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False)
-    churn_rate = history.labels[TARGET_COLUMN].mean()
+    churn_rate = history.labels[CHURNED_COLUMN].mean()
     print(f"wrote {len(history.records)} feature records to {args.records}")
     print(f"wrote {len(history.labels)} labels ({churn_rate:.1%} churned) to {args.labels}")
 

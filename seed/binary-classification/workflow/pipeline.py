@@ -4,12 +4,12 @@ with the data-quality baseline of the training features computed alongside train
 Every S3 output is written under s3://<ARTIFACT_BUCKET>/<model_name>/ and encrypted with
 KMS_KEY_ARN, as are the job volumes. The model package is registered as
 PendingManualApproval with its evaluation report, its data-quality baseline (which the
-platform's Model Monitor checks the production endpoint's traffic against) and its lineage
-(commit, data, pipeline execution), which the platform's approval gate reads.
+platform's Model Monitor checks the production endpoint's traffic against), its inference
+contract (task, sample payloads, problem type, media types and answer fields) and its lineage
+(commit, data, pipeline execution), which the platform's approval gate and deployment read.
 """
 
 import json
-from pathlib import Path
 
 import boto3
 from sagemaker.core import image_uris
@@ -33,7 +33,11 @@ from sagemaker.core.training.configs import (
     SourceCode,
     StoppingCondition,
 )
-from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
+from sagemaker.core.workflow.conditions import (
+    ConditionComparison,
+    ConditionGreaterThanOrEqualTo,
+    ConditionLessThanOrEqualTo,
+)
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
 from sagemaker.core.workflow.parameters import ParameterString
@@ -49,10 +53,14 @@ from sagemaker.mlops.workflow.steps import ProcessingStep, TrainingStep
 from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train.model_trainer import ModelTrainer
 
-from workflow.config import ModelConfig
+from workflow.config import MetricGate, ModelConfig
 from workflow.environment import BuildEnvironment
+from workflow.model_code import JOBS_DIR
+from workflow.sample_payloads import sample_payload_url
 
-JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
+# The parameters run_pipeline.py sets on each execution.
+INPUT_DATA_PARAMETER = "InputDataUrl"
+SAMPLE_PAYLOAD_PARAMETER = "SamplePayloadUrl"
 
 # The scikit-learn framework image: its version must match scikit-learn in requirements.txt
 # (1.9.x), since the model is pickled in training and unpickled in this image at serving.
@@ -64,6 +72,8 @@ EVALUATION_FILE = "evaluation.json"
 TRAIN_FEATURES_OUTPUT = "train_features"
 BASELINE_OUTPUT = "baseline"
 APPROVAL_STATUS = "PendingManualApproval"
+# Both media types are served (jobs/inference.py), whatever the contract names as the default.
+SERVED_MEDIA_TYPES = ["application/json", "text/csv"]
 # Lets a run without network access (tests, a locked-down build) skip the SDK's usage pings.
 SDK_DEFAULTS = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 
@@ -84,7 +94,12 @@ def pipeline_session(config: ModelConfig, env: BuildEnvironment) -> PipelineSess
 
 
 def get_pipeline(config: ModelConfig, env: BuildEnvironment, session: PipelineSession) -> Pipeline:
-    input_data = ParameterString(name="InputDataUrl", default_value=env.raw_data_prefix(config.model_name))
+    input_data = ParameterString(
+        name=INPUT_DATA_PARAMETER, default_value=env.raw_data_prefix(config.model_name)
+    )
+    sample_payloads = ParameterString(
+        name=SAMPLE_PAYLOAD_PARAMETER, default_value=sample_payload_url(config, env)
+    )
     approval_status = ParameterString(name="ModelApprovalStatus", default_value=APPROVAL_STATUS)
     processing_instance = ParameterString(
         name="ProcessingInstanceType", default_value=config.processing_instance_type
@@ -101,12 +116,12 @@ def get_pipeline(config: ModelConfig, env: BuildEnvironment, session: PipelineSe
         name="EvaluationReport", output_name=EVALUATION_OUTPUT, path=EVALUATION_FILE
     )
     evaluate = steps.evaluate(preprocess, train, evaluation_report, processing_instance)
-    register = steps.register(train, evaluate, baseline, input_data, approval_status)
+    register = steps.register(train, evaluate, baseline, input_data, sample_payloads, approval_status)
     gate = steps.metric_gate(evaluate, evaluation_report, register, baseline)
 
     return Pipeline(
         name=config.pipeline_name,
-        parameters=[input_data, approval_status, processing_instance, training_instance],
+        parameters=[input_data, sample_payloads, approval_status, processing_instance, training_instance],
         steps=[preprocess, baseline, train, evaluate, gate],
         # No SageMaker Experiments records: lineage lives in the model package (commit, data,
         # execution ARN), and the pipeline role needs no Experiments permissions.
@@ -138,6 +153,7 @@ class _Steps:
             source_dir=str(JOBS_DIR),
             inputs=[_s3_input("raw", input_data, "/opt/ml/processing/input")],
             outputs=outputs,
+            arguments=["--problem-type", self.config.problem_type],
             kms_key=self.env.kms_key_arn,
         )
         return ProcessingStep(name="PreprocessData", step_args=step_args)
@@ -154,7 +170,7 @@ class _Steps:
                 s3_output_path=f"{self.prefix}/models", kms_key_id=self.env.kms_key_arn
             ),
             stopping_condition=StoppingCondition(max_runtime_in_seconds=3600),
-            hyperparameters=TRAINING_HYPERPARAMETERS,
+            hyperparameters=TRAINING_HYPERPARAMETERS | {"problem-type": self.config.problem_type},
             base_job_name=f"{self.config.model_name}-train",
             tags=[Tag(key=tag["Key"], value=tag["Value"]) for tag in self.tags],
             sagemaker_session=self.session,
@@ -227,8 +243,10 @@ class _Steps:
         evaluate: ProcessingStep,
         baseline: QualityCheckStep,
         input_data: ParameterString,
+        sample_payloads: ParameterString,
         approval_status: ParameterString,
     ) -> ModelStep:
+        package = self.config.package_metadata
         model = ModelBuilder(
             image_uri=self._sklearn_image("inference", self.config.inference_instance_types[0]),
             s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
@@ -243,8 +261,8 @@ class _Steps:
         evaluation_uri = Join(on="/", values=[_output_uri(evaluate, EVALUATION_OUTPUT), EVALUATION_FILE])
         step_args = model.register(
             model_package_group_name=self.config.model_package_group_name,
-            content_types=["application/json", "text/csv"],
-            response_types=["application/json", "text/csv"],
+            content_types=SERVED_MEDIA_TYPES,
+            response_types=SERVED_MEDIA_TYPES,
             inference_instances=self.config.inference_instance_types,
             transform_instances=self.config.inference_instance_types,
             approval_status=approval_status,
@@ -263,11 +281,15 @@ class _Steps:
             metadata_properties=MetadataProperties(
                 commit_id=self.env.source_commit, generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN
             ),
+            # The model's inference contract, for the platform to deploy, smoke-test and monitor it.
+            task=package.task,
+            sample_payload_url=sample_payloads,
             customer_metadata_properties={
                 "model_name": self.config.model_name,
                 "source_commit": self.env.source_commit,
                 "training_data_s3_uri": input_data,
                 "pipeline_execution_arn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
+                **package.customer_metadata_properties.as_properties(),
             },
         )
         # register() has no KMS argument; CreateModelPackage takes the key as SecurityConfig.
@@ -281,17 +303,13 @@ class _Steps:
         measured = JsonGet(
             step_name=evaluate.name,
             property_file=report,
-            json_path=f"binary_classification_metrics.{metric.name}.value",
-        )
-        below_threshold = FailStep(
-            name="MetricBelowThreshold",
-            error_message=f"{metric.name} is below the required {metric.threshold}: model not registered",
+            json_path=f"{self.config.problem_type}_metrics.{metric.name}.value",
         )
         return ConditionStep(
-            name=f"Check{metric.name.capitalize()}AtLeast{metric.threshold}".replace(".", "_"),
-            conditions=[ConditionGreaterThanOrEqualTo(left=measured, right=metric.threshold)],
+            name=gate_step_name(metric),
+            conditions=[_passes(metric, measured)],
             if_steps=[register],
-            else_steps=[below_threshold],
+            else_steps=[_fails(metric)],
             # Registration reads the baseline: no package without one, even if it runs long.
             depends_on=[baseline],
         )
@@ -332,6 +350,31 @@ class _Steps:
             instance_type=instance_type,
             image_scope=scope,
         )
+
+
+def gate_step_name(metric: MetricGate) -> str:
+    """Check<Metric>AtLeast<threshold> (or AtMost when lower is better); step names allow no dot."""
+    words = "".join(word.capitalize() for word in metric.name.split("_"))
+    bound = "AtLeast" if metric.higher_is_better else "AtMost"
+    return f"Check{words}{bound}{metric.threshold}".replace(".", "_")
+
+
+def _passes(metric: MetricGate, measured: JsonGet) -> ConditionComparison:
+    if metric.higher_is_better:
+        return ConditionGreaterThanOrEqualTo(left=measured, right=metric.threshold)
+    return ConditionLessThanOrEqualTo(left=measured, right=metric.threshold)
+
+
+def _fails(metric: MetricGate) -> FailStep:
+    if metric.higher_is_better:
+        return FailStep(
+            name="MetricBelowThreshold",
+            error_message=f"{metric.name} is below the required {metric.threshold}: model not registered",
+        )
+    return FailStep(
+        name="MetricAboveThreshold",
+        error_message=f"{metric.name} is above the allowed {metric.threshold}: model not registered",
+    )
 
 
 def _s3_input(name: str, s3_uri: str | PipelineVariable, local_path: str) -> ProcessingInput:

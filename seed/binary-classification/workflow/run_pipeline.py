@@ -3,11 +3,14 @@
     python -m workflow.run_pipeline --dataset data/generated/customers.csv
     python -m workflow.run_pipeline --input-data-uri s3://bucket/churn/data/raw/2024-06/
 
-With --dataset the table is validated, then uploaded (KMS-encrypted) under
-s3://<ARTIFACT_BUCKET>/<model_name>/data/raw/<commit>/; with --input-data-uri the data
-already in S3 is used as is. Prints the execution ARN, and exits non-zero when the
-execution fails, is stopped, or does not finish within --timeout-minutes (it is then
-stopped, so that no model gets registered by a run CI reported as failed).
+With --dataset the table is validated against the customer table of the model's problem type,
+then uploaded (KMS-encrypted) under s3://<ARTIFACT_BUCKET>/<model_name>/data/raw/<commit>/; with
+--input-data-uri the data already in S3 is used as is. The sample payloads (sample_payloads.json)
+are checked first, then packed and uploaded (KMS-encrypted) to
+s3://<ARTIFACT_BUCKET>/<sample_payloads_prefix><commit>/sample_payloads.tar.gz, the execution's
+SamplePayloadUrl. Prints the execution ARN, and exits non-zero when the execution fails, is
+stopped, or does not finish within --timeout-minutes (it is then stopped, so that no model gets
+registered by a run CI reported as failed).
 """
 
 import argparse
@@ -23,6 +26,14 @@ import boto3
 
 from workflow.config import DEFAULT_CONFIG_PATH, ModelConfig, load_model_config
 from workflow.environment import BuildEnvironment
+from workflow.model_code import model_features
+from workflow.sample_payloads import (
+    DEFAULT_SAMPLE_PAYLOADS_PATH,
+    SamplePayloadError,
+    check_sample_payloads,
+    upload_sample_payloads,
+)
+from workflow.schema import CUSTOMER_TABLES
 from workflow.validation import validate_csv
 
 TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped"})
@@ -126,6 +137,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     data.add_argument("--dataset", type=Path, help="local CSV to validate and upload")
     data.add_argument("--input-data-uri", help="S3 prefix holding the raw CSV files")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
+    parser.add_argument(
+        "--sample-payloads",
+        type=Path,
+        default=DEFAULT_SAMPLE_PAYLOADS_PATH,
+        help="request body registered as the package's sample payload",
+    )
     parser.add_argument("--timeout-minutes", type=float, default=50.0)
     parser.add_argument("--poll-seconds", type=float, default=30.0)
     return parser.parse_args(argv)
@@ -138,23 +155,37 @@ def main(argv: list[str] | None = None) -> int:
     # The SageMaker SDK creates boto3 clients as it is imported, and boto3 reads only
     # AWS_DEFAULT_REGION: import it once the region is known.
     os.environ.setdefault("AWS_DEFAULT_REGION", env.region)
-    from workflow.pipeline import get_pipeline, pipeline_session
+    from workflow.pipeline import (
+        INPUT_DATA_PARAMETER,
+        SAMPLE_PAYLOAD_PARAMETER,
+        get_pipeline,
+        pipeline_session,
+    )
 
     boto_session = boto3.Session(region_name=env.region)
+    s3_client = boto_session.client("s3")
 
+    # Nothing is uploaded or started unless the package can get sample payloads the model answers.
+    try:
+        instances = check_sample_payloads(args.sample_payloads, model_features())
+    except SamplePayloadError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"{args.sample_payloads}: OK ({len(instances)} instances)")
     if args.dataset:
         # Never train on a table that breaks the data contract, even if the test stage was skipped.
-        report = validate_csv(args.dataset)
+        report = validate_csv(args.dataset, CUSTOMER_TABLES[config.problem_type])
         print(report.render())
         if not report.is_valid:
             return 1
-        input_data_uri = upload_dataset(args.dataset, config, env, boto_session.client("s3"))
+        input_data_uri = upload_dataset(args.dataset, config, env, s3_client)
     else:
         input_data_uri = args.input_data_uri
+    sample_payload_url = upload_sample_payloads(args.sample_payloads, config, env, s3_client)
     pipeline = get_pipeline(config, env, pipeline_session(config, env))
     pipeline.upsert(role_arn=env.pipeline_role_arn, description=f"Model build for {config.model_name}")
     execution = pipeline.start(
-        parameters={"InputDataUrl": input_data_uri},
+        parameters={INPUT_DATA_PARAMETER: input_data_uri, SAMPLE_PAYLOAD_PARAMETER: sample_payload_url},
         execution_display_name=f"commit-{env.source_commit[:12]}",
     )
     print(f"started {execution.arn}", flush=True)

@@ -1,12 +1,23 @@
-"""The data contracts: columns, types, ranges and categories of the customer table, and of the
-feature records and labels it can be built from with a point-in-time join."""
+"""The data contracts: columns, types, ranges and categories of the customer table (with the
+target of each problem type), and of the feature records and labels a binary table can be built
+from with a point-in-time join."""
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from workflow.config import ProblemType
+
 ID_COLUMN = "customer_id"
-TARGET_COLUMN = "churned"
+# The target of a binary model: did the customer cancel (1) or not (0).
+CHURNED_COLUMN = "churned"
+# The target of a multiclass model: what the customer did next.
+NEXT_ACTION_COLUMN = "next_action"
+NEXT_ACTIONS = ("stay", "downgrade", "cancel")
+TARGET_COLUMNS: dict[ProblemType, str] = {
+    "binary_classification": CHURNED_COLUMN,
+    "multiclass_classification": NEXT_ACTION_COLUMN,
+}
 EVENT_TIME_COLUMN = "event_time"
 LABEL_TIME_COLUMN = "label_time"
 
@@ -21,10 +32,6 @@ MAX_MONTHLY_CHARGES = 150.0
 # Anything above this would be more than a call a day: a data error, not a customer.
 MAX_SUPPORT_CALLS_90D = 90
 MAX_LATE_PAYMENTS_12M = 12
-
-
-def _both_classes_present(frame: pd.DataFrame) -> bool:
-    return frame[TARGET_COLUMN].nunique() == 2
 
 
 def _is_finite(values: pd.Series) -> pd.Series:
@@ -51,6 +58,18 @@ def _churned() -> pa.Column:
     return pa.Column("int64", pa.Check.isin([0, 1]))
 
 
+def _next_action() -> pa.Column:
+    return pa.Column(str, pa.Check.isin(NEXT_ACTIONS))
+
+
+def _every_class_present(target: str, classes: tuple[object, ...]) -> pa.Check:
+    """A model only learns the classes it sees: each must occur (the split also stratifies on them)."""
+    return pa.Check(
+        lambda frame: set(frame[target]) >= set(classes),
+        error=f"the target column must contain every class ({', '.join(map(str, classes))})",
+    )
+
+
 def _features() -> dict[str, pa.Column]:
     """What the model may know about a customer at one point in time."""
     return {
@@ -69,13 +88,22 @@ def _features() -> dict[str, pa.Column]:
 
 FEATURE_COLUMNS: tuple[str, ...] = tuple(_features())
 
-# The table the SageMaker Pipeline trains on: one labelled row per customer.
-CUSTOMER_TABLE = pa.DataFrameSchema(
-    {ID_COLUMN: _customer_id(unique=True), **_features(), TARGET_COLUMN: _churned()},
-    checks=pa.Check(_both_classes_present, error="the target column must contain both classes"),
-    strict=True,
-    name="customer table",
-)
+# The tables the SageMaker Pipeline trains on: one labelled row per customer, with the target of
+# the model's problem type.
+CUSTOMER_TABLES: dict[ProblemType, pa.DataFrameSchema] = {
+    "binary_classification": pa.DataFrameSchema(
+        {ID_COLUMN: _customer_id(unique=True), **_features(), CHURNED_COLUMN: _churned()},
+        checks=_every_class_present(CHURNED_COLUMN, (0, 1)),
+        strict=True,
+        name="customer table (binary_classification)",
+    ),
+    "multiclass_classification": pa.DataFrameSchema(
+        {ID_COLUMN: _customer_id(unique=True), **_features(), NEXT_ACTION_COLUMN: _next_action()},
+        checks=_every_class_present(NEXT_ACTION_COLUMN, NEXT_ACTIONS),
+        strict=True,
+        name="customer table (multiclass_classification)",
+    ),
+}
 
 # Snapshots of the features over time, as ingested into the feature group: several per customer,
 # at most one per customer and event time (the feature group's record identifier and event time).
@@ -86,9 +114,10 @@ FEATURE_RECORDS = pa.DataFrameSchema(
     name="feature records",
 )
 
-# Outcomes observed over time: whether the customer churned, as known at label_time.
+# Outcomes observed over time: whether the customer churned, as known at label_time. Labels are
+# binary: point-in-time training sets feed binary models only.
 LABEL_TABLE = pa.DataFrameSchema(
-    {ID_COLUMN: _customer_id(unique=False), LABEL_TIME_COLUMN: _epoch_seconds(), TARGET_COLUMN: _churned()},
+    {ID_COLUMN: _customer_id(unique=False), LABEL_TIME_COLUMN: _epoch_seconds(), CHURNED_COLUMN: _churned()},
     unique=[ID_COLUMN, LABEL_TIME_COLUMN],
     strict=True,
     name="label table",

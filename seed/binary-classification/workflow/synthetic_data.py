@@ -1,8 +1,14 @@
-"""A deterministic synthetic customer-churn table, so the project runs without any download.
+"""A deterministic synthetic customer table, so the project runs without any download.
 
-Churn follows a logistic model of the usual drivers (month-to-month contracts, short
-tenure, high charges, support calls, late payments, electronic checks, fiber
-customers) plus noise, so a model has a real but imperfect signal to learn.
+The target depends on the model's problem type (model_config.json, or --problem-type):
+
+- binary_classification: `churned` (0/1). Churn follows a logistic model of the usual drivers
+  (month-to-month contracts, short tenure, high charges, support calls, late payments,
+  electronic checks, fiber customers) plus noise, so a model has a real but imperfect signal.
+- multiclass_classification: `next_action`, what the customer does next: `stay`, `downgrade`
+  (to a cheaper plan) or `cancel`. A multinomial logistic model of the same features: cancelling
+  has the drivers of churn, downgrading those of a bill that hurts (high charges, late payments,
+  seniors, fiber) without the urge to leave.
 
     python -m workflow.synthetic_data --output data/generated/customers.csv
 """
@@ -13,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workflow.config import DEFAULT_CONFIG_PATH, ProblemType, load_model_config
 from workflow.schema import (
+    CHURNED_COLUMN,
     CONTRACT_TYPES,
     ID_COLUMN,
     INTERNET_SERVICES,
@@ -21,8 +29,10 @@ from workflow.schema import (
     MAX_MONTHLY_CHARGES,
     MAX_TENURE_MONTHS,
     MIN_MONTHLY_CHARGES,
+    NEXT_ACTION_COLUMN,
+    NEXT_ACTIONS,
     PAYMENT_METHODS,
-    TARGET_COLUMN,
+    TARGET_COLUMNS,
 )
 
 DEFAULT_ROWS = 5000
@@ -34,7 +44,11 @@ _TENURE_GAMMA = {"month-to-month": (1.2, 12.0), "one-year": (2.5, 12.0), "two-ye
 _BASE_MONTHLY_CHARGE = {"dsl": 55.0, "fiber-optic": 85.0, "none": 22.0}
 
 
-def generate_customers(n_rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> pd.DataFrame:
+def generate_customers(
+    n_rows: int = DEFAULT_ROWS,
+    seed: int = DEFAULT_SEED,
+    problem_type: ProblemType = "binary_classification",
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     contract = rng.choice(CONTRACT_TYPES, size=n_rows, p=[0.55, 0.25, 0.20])
     internet = rng.choice(INTERNET_SERVICES, size=n_rows, p=[0.35, 0.45, 0.20])
@@ -68,7 +82,10 @@ def generate_customers(n_rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> 
             "internet_service": internet,
         }
     )
-    customers[TARGET_COLUMN] = draw_churn(rng, customers)
+    if problem_type == "binary_classification":
+        customers[CHURNED_COLUMN] = draw_churn(rng, customers)
+    else:
+        customers[NEXT_ACTION_COLUMN] = draw_next_action(rng, customers)
     return customers
 
 
@@ -95,6 +112,32 @@ def draw_churn(rng: np.random.Generator, customers: pd.DataFrame) -> np.ndarray:
     return (rng.random(len(customers)) < 1.0 / (1.0 + np.exp(-logit))).astype("int64")
 
 
+def next_action_logits(customers: pd.DataFrame) -> np.ndarray:
+    """Log-odds of each next action against staying, one column per NEXT_ACTIONS, without noise."""
+    stay = np.zeros(len(customers))
+    downgrade = (
+        -2.5
+        + 0.03 * (customers["monthly_charges"].to_numpy() - 60.0)
+        + 0.6 * customers["late_payments_12m"].to_numpy()
+        + 0.7 * customers["senior_citizen"].to_numpy()
+        + 0.6 * (customers["internet_service"] == "fiber-optic").to_numpy()
+        # Long-standing customers rather trade down than leave.
+        + 0.015 * customers["tenure_months"].to_numpy()
+    )
+    cancel = churn_logit(customers)
+    logits = {"stay": stay, "downgrade": downgrade, "cancel": cancel}
+    return np.column_stack([logits[action] for action in NEXT_ACTIONS])
+
+
+def draw_next_action(rng: np.random.Generator, customers: pd.DataFrame) -> np.ndarray:
+    """One of NEXT_ACTIONS per customer, drawn from the multinomial model plus unexplained noise."""
+    logits = next_action_logits(customers) + rng.normal(0.0, 0.5, (len(customers), len(NEXT_ACTIONS)))
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    drawn = (rng.random((len(customers), 1)) > probabilities.cumsum(axis=1)).sum(axis=1)
+    return np.asarray(NEXT_ACTIONS)[np.minimum(drawn, len(NEXT_ACTIONS) - 1)]
+
+
 def _tenure_months(rng: np.random.Generator, contract: np.ndarray) -> np.ndarray:
     shape = np.array([_TENURE_GAMMA[c][0] for c in contract])
     scale = np.array([_TENURE_GAMMA[c][1] for c in contract])
@@ -114,13 +157,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    args = parser.parse_args(argv)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    customers = generate_customers(args.rows, args.seed)
-    customers.to_csv(args.output, index=False)
-    print(
-        f"wrote {len(customers)} customers ({customers[TARGET_COLUMN].mean():.1%} churned) to {args.output}"
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
+    parser.add_argument(
+        "--problem-type", choices=sorted(TARGET_COLUMNS), help="default: problem_type of --config"
     )
+    args = parser.parse_args(argv)
+    problem_type = args.problem_type or load_model_config(args.config).problem_type
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    customers = generate_customers(args.rows, args.seed, problem_type)
+    customers.to_csv(args.output, index=False)
+    target = customers[TARGET_COLUMNS[problem_type]]
+    shares = ", ".join(
+        f"{label}: {share:.1%}" for label, share in target.value_counts(normalize=True).items()
+    )
+    print(f"wrote {len(customers)} customers ({target.name} {shares}) to {args.output}")
 
 
 if __name__ == "__main__":

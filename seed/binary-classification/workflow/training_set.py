@@ -20,6 +20,9 @@ Both produce the customer table of the data contract and validate it, so the Sag
 trains on it as on any table: `python -m workflow.run_pipeline --dataset FILE`, or
 `--input-data-uri` with the S3 URI the athena command prints. Athena reads the labels from a
 Glue table with the label-table columns (customer_id string, label_time double, churned int).
+
+The labels are binary (churned), so training sets feed binary_classification models only: both
+commands refuse to run for a model whose problem_type (model_config.json) is another.
 """
 
 import argparse
@@ -36,7 +39,7 @@ import boto3
 import numpy as np
 import pandas as pd
 
-from workflow.config import DEFAULT_CONFIG_PATH, load_model_config
+from workflow.config import DEFAULT_CONFIG_PATH, ModelConfig, ProblemType, load_model_config
 from workflow.environment import BuildEnvironment, athena_workgroup
 from workflow.feature_group import (
     FeatureGroupError,
@@ -46,18 +49,21 @@ from workflow.feature_group import (
     require_contract,
 )
 from workflow.schema import (
-    CUSTOMER_TABLE,
+    CHURNED_COLUMN,
+    CUSTOMER_TABLES,
     EVENT_TIME_COLUMN,
     FEATURE_COLUMNS,
     FEATURE_RECORDS,
     ID_COLUMN,
     LABEL_TABLE,
     LABEL_TIME_COLUMN,
-    TARGET_COLUMN,
 )
 from workflow.validation import validate_table
 
-TRAINING_SET_COLUMNS: tuple[str, ...] = tuple(CUSTOMER_TABLE.columns)
+# The label table holds binary outcomes: a training set is the binary model's customer table.
+TRAINING_SET_PROBLEM_TYPE: ProblemType = "binary_classification"
+TRAINING_SET_TABLE = CUSTOMER_TABLES[TRAINING_SET_PROBLEM_TYPE]
+TRAINING_SET_COLUMNS: tuple[str, ...] = tuple(TRAINING_SET_TABLE.columns)
 RUNNING_QUERY_STATES = frozenset({"QUEUED", "RUNNING"})
 
 _LABEL_POSITION = "__label_position"
@@ -126,14 +132,14 @@ def point_in_time_query(
     """
     q = quote_identifier
     selected_features = "".join(f"        features.{q(column)},\n" for column in feature_columns)
-    output_columns = ", ".join(q(column) for column in (ID_COLUMN, *feature_columns, TARGET_COLUMN))
+    output_columns = ", ".join(q(column) for column in (ID_COLUMN, *feature_columns, CHURNED_COLUMN))
     return f"""\
 -- Point-in-time training set: each label with its customer's latest features at or before label_time.
 SELECT {output_columns}
 FROM (
     SELECT
         labels.{q(ID_COLUMN)},
-        labels.{q(TARGET_COLUMN)},
+        labels.{q(CHURNED_COLUMN)},
 {selected_features}        features."is_deleted",
         ROW_NUMBER() OVER (
             PARTITION BY labels.{q(ID_COLUMN)}, labels.{q(LABEL_TIME_COLUMN)}
@@ -238,7 +244,7 @@ def run_local(args: argparse.Namespace) -> int:
     ]
     if all(report.is_valid for report in reports):
         training_table = to_training_table(point_in_time_join(labels, records))
-        reports.append(validate_table(training_table, source=str(args.output)))
+        reports.append(validate_table(training_table, TRAINING_SET_TABLE, source=str(args.output)))
     for report in reports:
         print(report.render())
     if not all(report.is_valid for report in reports):
@@ -265,7 +271,7 @@ def run_athena(
         labels_table=args.labels_table,
         settings=settings,
     )
-    report = validate_table(read_s3_csv(s3_client, result_uri), source=result_uri)
+    report = validate_table(read_s3_csv(s3_client, result_uri), TRAINING_SET_TABLE, source=result_uri)
     print(report.render())
     if not report.is_valid:
         return 1
@@ -284,6 +290,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     local.add_argument("--labels", type=Path, required=True, help="CSV file of the label table")
     local.add_argument("--records", type=Path, required=True, help="CSV file of feature records")
     local.add_argument("--output", type=Path, required=True, help="CSV file to write")
+    local.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
 
     athena = commands.add_parser("athena", help="join in Athena against the feature group's offline store")
     athena.add_argument("--labels-table", type=GlueTable.parse, required=True, help="database.table in Glue")
@@ -299,11 +306,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     athena.add_argument("--location-file", type=Path, help="file to write the result's S3 URI to")
     athena.add_argument("--timeout-minutes", type=float, default=30.0)
     args = parser.parse_args(argv)
+    config = load_model_config(args.config)
+    if config.problem_type != TRAINING_SET_PROBLEM_TYPE:
+        parser.error(_unsupported_problem_type(config, args.config))
     if args.command == "athena" and args.feature_group is None:
-        args.feature_group = load_model_config(args.config).feature_group_name
+        args.feature_group = config.feature_group_name
         if args.feature_group is None:
             parser.error(f"--feature-group is required: {args.config} sets no feature_group_name")
     return args
+
+
+def _unsupported_problem_type(config: ModelConfig, path: Path) -> str:
+    return (
+        f"{path} sets problem_type {config.problem_type}, but the label table holds binary labels"
+        f" ({CHURNED_COLUMN}): point-in-time training sets only feed {TRAINING_SET_PROBLEM_TYPE} models."
+        " Train a multiclass model on a customer table with its own target (run_pipeline --dataset)"
+    )
 
 
 def athena_settings(args: argparse.Namespace) -> AthenaSettings:

@@ -3,6 +3,8 @@
     python -m workflow.validation data/generated/customers.csv
     python -m workflow.validation --contract feature-records data/generated/feature_records.csv
 
+The customer table's target depends on the problem type (model_config.json, or --problem-type).
+
 Exits 1, with a report grouped by column and check, when any table breaks the contract.
 """
 
@@ -16,11 +18,13 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
-from workflow.schema import CUSTOMER_TABLE, FEATURE_RECORDS, LABEL_TABLE
+from workflow.config import DEFAULT_CONFIG_PATH, ProblemType, load_model_config
+from workflow.schema import CUSTOMER_TABLES, FEATURE_RECORDS, LABEL_TABLE
 
 MAX_EXAMPLES = 5
 
-CONTRACTS = {"customers": CUSTOMER_TABLE, "feature-records": FEATURE_RECORDS, "labels": LABEL_TABLE}
+CUSTOMERS_CONTRACT = "customers"
+CONTRACTS = {"feature-records": FEATURE_RECORDS, "labels": LABEL_TABLE}
 
 # pandera's check identifiers, in words a data scientist reading a CI log expects.
 _CHECK_WORDING = {
@@ -68,7 +72,7 @@ class ValidationReport:
 
 
 def validate_table(
-    table: pd.DataFrame, source: str = "table", contract: pa.DataFrameSchema = CUSTOMER_TABLE
+    table: pd.DataFrame, contract: pa.DataFrameSchema, source: str = "table"
 ) -> ValidationReport:
     try:
         contract.validate(table, lazy=True)
@@ -77,8 +81,8 @@ def validate_table(
     return ValidationReport(source, str(contract.name), len(table), ())
 
 
-def validate_csv(path: Path, contract: pa.DataFrameSchema = CUSTOMER_TABLE) -> ValidationReport:
-    return validate_table(pd.read_csv(path), source=str(path), contract=contract)
+def validate_csv(path: Path, contract: pa.DataFrameSchema) -> ValidationReport:
+    return validate_table(pd.read_csv(path), contract, source=str(path))
 
 
 def _violations(failure_cases: pd.DataFrame) -> tuple[Violation, ...]:
@@ -104,9 +108,22 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("paths", nargs="+", type=Path, help="CSV files to validate")
-    parser.add_argument("--contract", choices=sorted(CONTRACTS), default="customers")
+    parser.add_argument(
+        "--contract", choices=sorted([CUSTOMERS_CONTRACT, *CONTRACTS]), default=CUSTOMERS_CONTRACT
+    )
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
+    parser.add_argument(
+        "--problem-type",
+        choices=sorted(CUSTOMER_TABLES),
+        help="the target of the customer table (default: problem_type of --config)",
+    )
     args = parser.parse_args(argv)
-    reports = [validate_csv(path, CONTRACTS[args.contract]) for path in args.paths]
+    if args.contract == CUSTOMERS_CONTRACT:
+        problem_type: ProblemType = args.problem_type or load_model_config(args.config).problem_type
+        contract = CUSTOMER_TABLES[problem_type]
+    else:
+        contract = CONTRACTS[args.contract]
+    reports = [validate_csv(path, contract) for path in args.paths]
     for report in reports:
         print(report.render())
     return 0 if all(report.is_valid for report in reports) else 1

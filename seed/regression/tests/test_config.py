@@ -1,0 +1,172 @@
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workflow.config import DEFAULT_CONFIG_PATH, ModelConfigError, load_model_config
+
+DEFAULT_SETTINGS: dict[str, Any] = json.loads(DEFAULT_CONFIG_PATH.read_text())
+CONTRACT: dict[str, str] = DEFAULT_SETTINGS["package_metadata"]["customer_metadata_properties"]
+
+
+def write_config(directory: Path, settings: dict[str, Any]) -> Path:
+    path = directory / "model_config.json"
+    path.write_text(json.dumps(settings))
+    return path
+
+
+def with_metric(name: str, direction: str, threshold: float) -> dict[str, Any]:
+    return {"metric": {"name": name, "direction": direction, "threshold": threshold}}
+
+
+def with_properties(changes: dict[str, str]) -> dict[str, Any]:
+    properties = CONTRACT | changes
+    return {
+        "package_metadata": DEFAULT_SETTINGS["package_metadata"]
+        | {"customer_metadata_properties": properties}
+    }
+
+
+def test_the_shipped_config_is_the_platforms_default_byte_for_byte() -> None:
+    # The platform writes model_config.json with sorted keys, two-space indent and a final newline.
+    assert DEFAULT_CONFIG_PATH.read_text() == json.dumps(DEFAULT_SETTINGS, indent=2, sort_keys=True) + "\n"
+
+
+def test_the_shipped_config_loads_with_the_platform_defaults() -> None:
+    config = load_model_config()
+
+    assert config.model_name == config.model_package_group_name == "demand"
+    assert config.pipeline_name == "demand-build"
+    assert config.problem_type == "regression"
+    assert (config.metric.name, config.metric.direction, config.metric.threshold) == (
+        "rmse",
+        "lower_is_better",
+        12.0,
+    )
+    assert config.metric.lower_is_better
+    assert config.feature_group_name is None
+    assert config.resource_tags == {"mlops:model": "demand"}
+    assert config.package_metadata.task == "REGRESSION"
+    assert config.package_metadata.sample_payloads_prefix == "demand/sample-payloads/"
+    assert config.package_metadata.customer_metadata_properties["mlops:prediction-attribute"] == "prediction"
+
+
+@pytest.mark.parametrize(
+    ("name", "direction", "threshold"),
+    [
+        ("rmse", "lower_is_better", 12.0),
+        ("mae", "lower_is_better", 8.5),
+        ("mse", "lower_is_better", 144.0),
+        ("r2", "higher_is_better", 0.8),
+        ("r2", "higher_is_better", -0.5),
+    ],
+)
+def test_every_regression_metric_is_accepted_in_its_direction(
+    tmp_path: Path, name: str, direction: str, threshold: float
+) -> None:
+    config = load_model_config(
+        write_config(tmp_path, DEFAULT_SETTINGS | with_metric(name, direction, threshold))
+    )
+
+    assert (config.metric.name, config.metric.lower_is_better) == (name, direction == "lower_is_better")
+
+
+def test_csv_answers_name_the_prediction_by_its_column(tmp_path: Path) -> None:
+    change = with_properties({"mlops:accept": "text/csv", "mlops:prediction-attribute": "0"})
+
+    config = load_model_config(write_config(tmp_path, DEFAULT_SETTINGS | change))
+
+    assert config.package_metadata.customer_metadata_properties["mlops:accept"] == "text/csv"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected_message"),
+    [
+        (
+            {"problem_type": "binary_classification"},
+            "problem_type: Value error, 'binary_classification' is not what this template builds: it trains"
+            " regression models only; a classifier starts from the binary-classification seed template",
+        ),
+        (
+            {"feature_group_name": "demand-features"},
+            "feature_group_name: Value error, must be null: this template reads its training data"
+            " from S3 only",
+        ),
+        (
+            with_metric("auc", "higher_is_better", 0.75),
+            "metric.name: Input should be 'rmse', 'mae', 'mse' or 'r2'",
+        ),
+        (with_metric("rmse", "higher_is_better", 12.0), "rmse is lower_is_better, not higher_is_better"),
+        (with_metric("r2", "lower_is_better", 0.8), "r2 is higher_is_better, not lower_is_better"),
+        (
+            with_metric("mae", "lower_is_better", 0.0),
+            "mae is an error, never below 0: the threshold must be above 0",
+        ),
+        (with_metric("r2", "higher_is_better", 1.5), "r2 is at most 1"),
+        ({"metric": {"name": "rmse", "threshold": 12.0}}, "metric.direction: Field required"),
+        ({"model_name": "Demand Model"}, "model_name"),
+        ({"training_instance_type": "m5.large"}, "training_instance_type"),
+        ({"inference_instance_types": []}, "inference_instance_types"),
+        ({"pipline_name": "typo"}, "pipline_name: Extra inputs are not permitted"),
+        ({"resource_tags": {"mlops:model": "demand;rm"}}, "resource_tags"),
+        (
+            {"package_metadata": DEFAULT_SETTINGS["package_metadata"] | {"task": "CLASSIFICATION"}},
+            "package_metadata.task: Input should be 'REGRESSION'",
+        ),
+        (
+            {
+                "package_metadata": DEFAULT_SETTINGS["package_metadata"]
+                | {"sample_payloads_prefix": "/demand"}
+            },
+            "package_metadata.sample_payloads_prefix",
+        ),
+        (with_properties({"mlops:problem-type": "binary_classification"}), "but this model is a regression"),
+        (
+            with_properties({"mlops:probability-attribute": "probability"}),
+            "a regression model answers no probability",
+        ),
+        (
+            with_properties({"mlops:prediction-attribute": "label"}),
+            "mlops:prediction-attribute is 'label', but jobs/inference.py answers application/json with the"
+            " prediction as 'prediction'",
+        ),
+        (with_properties({"mlops:accept": "text/csv"}), "answers text/csv with the prediction as '0'"),
+        (with_properties({"mlops:content-type": "application/x-parquet"}), "mlops:content-type must be"),
+        (with_properties({"model_name": "other"}), "the pipeline records model_name itself"),
+    ],
+)
+def test_a_bad_value_is_rejected_naming_the_setting(
+    tmp_path: Path, change: dict[str, Any], expected_message: str
+) -> None:
+    path = write_config(tmp_path, DEFAULT_SETTINGS | change)
+
+    with pytest.raises(ModelConfigError) as error:
+        load_model_config(path)
+
+    assert expected_message in str(error.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    settings = {key: value for key, value in DEFAULT_SETTINGS.items() if key != "pipeline_name"}
+    path = write_config(tmp_path, settings | with_metric("rmse", "lower_is_better", -1.0))
+
+    with pytest.raises(ModelConfigError) as error:
+        load_model_config(path)
+
+    message = str(error.value)
+    assert "pipeline_name: Field required" in message
+    assert "metric: Value error, rmse is an error" in message
+
+
+def test_malformed_json_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "model_config.json"
+    path.write_text('{"model_name": "demand",')
+
+    with pytest.raises(ModelConfigError, match="not valid JSON"):
+        load_model_config(path)
+
+
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelConfigError, match="file not found"):
+        load_model_config(tmp_path / "absent.json")

@@ -1,0 +1,59 @@
+"""Runtime values the platform's CodeBuild project provides as environment variables."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SAMPLE_PAYLOADS_ARCHIVE = "sample_payloads.tar.gz"
+
+
+class MissingEnvironmentError(RuntimeError):
+    """A variable the build needs is not set."""
+
+
+class WrongModelError(RuntimeError):
+    """The build project is for another model than the one model_config.json describes."""
+
+
+@dataclass(frozen=True)
+class BuildEnvironment:
+    pipeline_role_arn: str
+    artifact_bucket: str
+    kms_key_arn: str
+    region: str
+    source_commit: str
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "BuildEnvironment":
+        names = {
+            "pipeline_role_arn": "SAGEMAKER_PIPELINE_ROLE_ARN",
+            "artifact_bucket": "ARTIFACT_BUCKET",
+            "kms_key_arn": "KMS_KEY_ARN",
+            "region": "AWS_REGION",
+            "source_commit": "CODEBUILD_RESOLVED_SOURCE_VERSION",
+        }
+        missing = sorted(variable for variable in names.values() if not environ.get(variable))
+        if missing:
+            raise MissingEnvironmentError(
+                f"missing environment variables: {', '.join(missing)} "
+                "(set by the platform's CodeBuild project; export them to run outside it)"
+            )
+        return cls(**{field: environ[variable] for field, variable in names.items()})
+
+    def raw_data_prefix(self, model_name: str) -> str:
+        """Where the build uploads the table it trains on: one folder per commit, never overwritten."""
+        return f"s3://{self.artifact_bucket}/{model_name}/data/raw/{self.source_commit}/"
+
+    def sample_payloads_url(self, sample_payloads_prefix: str) -> str:
+        """Where the build uploads the sample requests the package records: one archive per commit."""
+        return f"s3://{self.artifact_bucket}/{sample_payloads_prefix}{self.source_commit}/{SAMPLE_PAYLOADS_ARCHIVE}"
+
+
+def require_same_model(model_name: str, environ: Mapping[str, str] = os.environ) -> None:
+    """The platform names the model its build project is for (MODEL_NAME); it must be this repository's."""
+    project_model = environ.get("MODEL_NAME")
+    if project_model and project_model != model_name:
+        raise WrongModelError(
+            f"this build project is for the model {project_model!r} (MODEL_NAME), but model_config.json"
+            f" describes {model_name!r}: keep the model_config.json the platform wrote"
+        )

@@ -1,0 +1,206 @@
+"""Upsert the model's SageMaker Pipeline, start it and wait for the result (the CI train stage).
+
+    python -m workflow.run_pipeline --dataset data/generated/sales.csv
+    python -m workflow.run_pipeline --input-data-uri s3://bucket/demand/data/raw/2024-06/
+
+With --dataset the table is validated, then uploaded (KMS-encrypted) under
+s3://<ARTIFACT_BUCKET>/<model_name>/data/raw/<commit>/; with --input-data-uri the data
+already in S3 is used as is. sample_payloads.json is validated, packed into
+sample_payloads.tar.gz and uploaded (KMS-encrypted) to
+s3://<ARTIFACT_BUCKET>/<sample_payloads_prefix><commit>/, which the execution registers as
+the package's SamplePayloadUrl. Prints the execution ARN, and exits non-zero when the
+execution fails, is stopped, or does not finish within --timeout-minutes (it is then
+stopped, so that no model gets registered by a run CI reported as failed).
+"""
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from workflow.config import DEFAULT_CONFIG_PATH, ModelConfig, load_model_config
+from workflow.environment import BuildEnvironment, require_same_model
+from workflow.sample_payloads import (
+    DEFAULT_SAMPLE_PAYLOADS,
+    SamplePayloadsError,
+    pack_sample_payloads,
+    upload_sample_payloads,
+    validate_sample_payloads,
+)
+from workflow.validation import validate_csv
+
+TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped"})
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    status: str
+    failure_reasons: tuple[str, ...] = ()
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "Succeeded"
+
+
+class ExecutionTimeoutError(TimeoutError):
+    """The execution was still running when the time allowed to wait ran out."""
+
+
+def wait_for_execution(
+    sagemaker_client: Any,
+    execution_arn: str,
+    *,
+    timeout_seconds: float,
+    poll_seconds: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ExecutionOutcome:
+    """Poll until the execution reaches a terminal status; raise ExecutionTimeoutError past the deadline."""
+    deadline = clock() + timeout_seconds
+    while True:
+        status = sagemaker_client.describe_pipeline_execution(PipelineExecutionArn=execution_arn)[
+            "PipelineExecutionStatus"
+        ]
+        if status in TERMINAL_STATUSES:
+            reasons = () if status == "Succeeded" else failed_step_reasons(sagemaker_client, execution_arn)
+            return ExecutionOutcome(status, reasons)
+        if clock() + poll_seconds > deadline:
+            raise ExecutionTimeoutError(f"{execution_arn} still {status} after {timeout_seconds:.0f} s")
+        print(f"execution {status}, next check in {poll_seconds:.0f} s", flush=True)
+        sleep(poll_seconds)
+
+
+def follow_execution(
+    sagemaker_client: Any,
+    execution_arn: str,
+    *,
+    timeout_seconds: float,
+    poll_seconds: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Wait for the execution and report it; the exit code is 0 only when it succeeded."""
+    try:
+        outcome = wait_for_execution(
+            sagemaker_client,
+            execution_arn,
+            timeout_seconds=timeout_seconds,
+            poll_seconds=poll_seconds,
+            sleep=sleep,
+            clock=clock,
+        )
+    except ExecutionTimeoutError as timeout:
+        print(f"{timeout}: stopping it", file=sys.stderr)
+        sagemaker_client.stop_pipeline_execution(PipelineExecutionArn=execution_arn)
+        return 1
+    print(f"execution {outcome.status}: {execution_arn}")
+    for reason in outcome.failure_reasons:
+        print(f"  {reason}", file=sys.stderr)
+    return 0 if outcome.succeeded else 1
+
+
+def failed_step_reasons(sagemaker_client: Any, execution_arn: str) -> tuple[str, ...]:
+    paginator = sagemaker_client.get_paginator("list_pipeline_execution_steps")
+    return tuple(
+        f"{step['StepName']}: {step.get('FailureReason', step['StepStatus'])}"
+        for page in paginator.paginate(PipelineExecutionArn=execution_arn)
+        for step in page["PipelineExecutionSteps"]
+        if step["StepStatus"] in {"Failed", "Stopped"}
+    )
+
+
+def upload_dataset(dataset: Path, config: ModelConfig, env: BuildEnvironment, s3_client: Any) -> str:
+    """Upload the table to this commit's raw-data prefix and return the prefix."""
+    prefix = env.raw_data_prefix(config.model_name)
+    bucket, key_prefix = prefix.removeprefix("s3://").split("/", 1)
+    s3_client.upload_file(
+        str(dataset),
+        bucket,
+        key_prefix + dataset.name,
+        ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": env.kms_key_arn},
+    )
+    return prefix
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--dataset", type=Path, help="local CSV to validate and upload")
+    data.add_argument("--input-data-uri", help="S3 prefix holding the raw CSV files")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
+    parser.add_argument(
+        "--sample-payloads",
+        type=Path,
+        default=DEFAULT_SAMPLE_PAYLOADS,
+        help="the request the package records",
+    )
+    parser.add_argument("--timeout-minutes", type=float, default=50.0)
+    parser.add_argument("--poll-seconds", type=float, default=30.0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = load_model_config(args.config)
+    env = BuildEnvironment.from_environment()
+    require_same_model(config.model_name)
+    # The SageMaker SDK creates boto3 clients as it is imported, and boto3 reads only
+    # AWS_DEFAULT_REGION: import it once the region is known.
+    os.environ.setdefault("AWS_DEFAULT_REGION", env.region)
+    from workflow.pipeline import (
+        INPUT_DATA_PARAMETER,
+        SAMPLE_PAYLOAD_PARAMETER,
+        get_pipeline,
+        pipeline_session,
+    )
+
+    # Both local inputs are checked before anything is uploaded or started.
+    try:
+        validate_sample_payloads(args.sample_payloads)
+    except SamplePayloadsError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if args.dataset:
+        # Never train on a table that breaks the data contract, even if the test stage was skipped.
+        report = validate_csv(args.dataset)
+        print(report.render())
+        if not report.is_valid:
+            return 1
+
+    boto_session = boto3.Session(region_name=env.region)
+    s3_client = boto_session.client("s3")
+    input_data_uri = (
+        upload_dataset(args.dataset, config, env, s3_client) if args.dataset else args.input_data_uri
+    )
+    sample_payload_url = upload_sample_payloads(
+        pack_sample_payloads(args.sample_payloads),
+        env.sample_payloads_url(config.package_metadata.sample_payloads_prefix),
+        kms_key_arn=env.kms_key_arn,
+        s3_client=s3_client,
+    )
+    pipeline = get_pipeline(config, env, pipeline_session(config, env))
+    pipeline.upsert(role_arn=env.pipeline_role_arn, description=f"Model build for {config.model_name}")
+    execution = pipeline.start(
+        parameters={INPUT_DATA_PARAMETER: input_data_uri, SAMPLE_PAYLOAD_PARAMETER: sample_payload_url},
+        execution_display_name=f"commit-{env.source_commit[:12]}",
+    )
+    print(f"started {execution.arn}", flush=True)
+
+    return follow_execution(
+        boto_session.client("sagemaker"),
+        execution.arn,
+        timeout_seconds=args.timeout_minutes * 60,
+        poll_seconds=args.poll_seconds,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
