@@ -48,7 +48,7 @@ class GatedModel:
     # Where the deploy pipeline deploys production (contracts.serving_name): the endpoint of a real-time
     # model, the serving stack of a batch one (the two share the name). The gate reads which packages
     # it serves, so that an approval of one of them deploys nothing.
-    production_endpoint_name: str
+    production_serving_name: str
 
 
 class ApprovalGate(Construct):
@@ -91,7 +91,7 @@ class ApprovalGate(Construct):
                             "threshold": gated.model.metric.threshold,
                             "deploy_pipeline_name": gated.deploy_pipeline.pipeline_name,
                             "serving_mode": gated.model.serving.mode,
-                            "production_serving_name": gated.production_endpoint_name,
+                            "production_serving_name": gated.production_serving_name,
                         }
                         for gated in models
                     },
@@ -193,7 +193,7 @@ class ApprovalGate(Construct):
         acknowledgments the grants need."""
         role = self.handler.role
         acknowledgments: list[tuple[str, str]] = []
-        endpoints = [gated.production_endpoint_name for gated in models if not gated.model.is_batch]
+        endpoints = [gated.production_serving_name for gated in models if not gated.model.is_batch]
         if endpoints:
             any_endpoint_config = stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")
             any_model = stack.format_arn(service="sagemaker", resource="model", resource_name="*")
@@ -225,7 +225,7 @@ class ApprovalGate(Construct):
             ]
         batch_stacks = [
             stack.format_arn(
-                service="cloudformation", resource="stack", resource_name=f"{gated.production_endpoint_name}/*"
+                service="cloudformation", resource="stack", resource_name=f"{gated.production_serving_name}/*"
             )
             for gated in models
             if gated.model.is_batch

@@ -66,7 +66,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
                 model=model,
                 model_package_group_name=model_package_group_name(model.name),
                 deploy_pipeline=model_deploys[model.name].deploy.pipeline,
-                production_endpoint_name=serving_name(config.name, model.name, "production"),
+                production_serving_name=serving_name(config.name, model.name, "production"),
             )
             for model in config.models
         ],

@@ -5,15 +5,16 @@ Plain functions that take their AWS clients as arguments; the handler only wires
 Flow of one event (`process`):
 1. `screen` (no AWS calls): parse the event, drop statuses that need no action and the Rejected
    event caused by the gate's own rejection, look up the package's group in the configuration.
-2. `evaluate` (reads only): for an approval, leave a package that production already serves alone,
-   else describe the package and read its evaluation metric from
-   `ModelMetrics.ModelQuality.Statistics.S3Uri`.
+2. `evaluate` (reads only): for an approval, leave a package that production already serves alone
+   (an endpoint variant with traffic; for a batch model, its serving stack's champion), else describe
+   the package and read its evaluation metric from `ModelMetrics.ModelQuality.Statistics.S3Uri`.
 3. `act` (the side effects, made idempotent by the handler): start the deploy pipeline, or set the
    package back to Rejected and alert, or notify a rejection; then emit one audit event.
 
 Contract with the deploy pipeline
 ---------------------------------
-For an Approved package whose metric is >= its model's threshold the gate calls::
+For an Approved package whose metric is at least as good as its model's threshold (>= it when higher
+is better, <= it when lower is better) the gate calls::
 
     codepipeline.start_pipeline_execution(
         name=<deploy_pipeline_name of the package's group in MODELS_CONFIG>,
@@ -64,8 +65,9 @@ from lambdas.common.contracts import (
     APPROVAL_GATE_SOURCE,
     APPROVED,
     DEPLOY_PIPELINE_VARIABLE,
+    threshold_words,
 )
-from lambdas.common.endpoints import ServingVariant, serving_variants
+from lambdas.common.endpoints import ServingVariant, batch_champion, serving_variants
 from lambdas.common.settings import summarize
 
 # A model-metrics file is a few kilobytes; refuse to load anything far larger into memory.
@@ -88,6 +90,7 @@ class AwsClients:
     sns: Any
     events: Any
     codepipeline: Any
+    cloudformation: Any
 
 
 def process(
@@ -135,21 +138,18 @@ def screen(raw_event: object, models: Mapping[str, ModelGate]) -> Outcome | Verd
 def evaluate(verdict: Verdict, *, clients: AwsClients, alert_topic_arn: str) -> Outcome | Verdict:
     """For an approval, read the package's metric; a package that cannot be evaluated is alerted.
     For a rejection, read whether production still serves the package (its alert says so)."""
-    change = verdict.change
-    serving = serving_variant(clients.sagemaker, verdict.model.production_endpoint_name, change.model_package_arn)
+    change, model = verdict.change, verdict.model
+    serving = serving_in_production(clients, model, change.model_package_arn)
     if change.model_approval_status == REJECTED:
         return verdict.model_copy(update={"serving": serving})
     if serving is not None:
         return Outcome(
             result=Result.ALREADY_SERVING,
-            reason=(
-                f"already serving in production: {verdict.model.production_endpoint_name} variant"
-                f" {serving.variant_name} ({serving.traffic_percent:g} % of traffic); nothing to deploy"
-            ),
+            reason=f"already serving in production: {where_served(model, serving)}; nothing to deploy",
         )
     try:
         package = describe_package(clients.sagemaker, change.model_package_arn)
-        value = read_metric(clients.s3, package, verdict.model.metric_name)
+        value = read_metric(clients.s3, package, model.metric_name)
     except InvalidPackage as exc:
         reason = f"approved package cannot be evaluated: {exc}"
         publish_alert(
@@ -160,9 +160,11 @@ def evaluate(verdict: Verdict, *, clients: AwsClients, alert_topic_arn: str) -> 
         )
         return Outcome(result=Result.INVALID, reason=reason)
 
-    metric = MetricCheck(name=verdict.model.metric_name, value=value, threshold=verdict.model.threshold)
+    metric = MetricCheck(
+        name=model.metric_name, value=value, threshold=model.threshold, direction=model.metric_direction
+    )
     current_status = package.get("ModelApprovalStatus")
-    # Only deploying needs the approval to still stand; a rejection below threshold is safe to repeat,
+    # Only deploying needs the approval to still stand; a rejection short of the threshold is safe to repeat,
     # which is what a retry after a partial rejection does.
     if metric.passed and current_status != APPROVED:
         return Outcome(result=Result.IGNORED, reason=f"stale event: the package is now {current_status}")
@@ -180,17 +182,29 @@ def act(*, verdict: Verdict, clients: AwsClients, settings: GateSettings) -> Out
     return _reject_below_threshold(verdict, verdict.metric, clients=clients, settings=settings)
 
 
-def serving_variant(sagemaker: Any, endpoint_name: str, model_package_arn: str) -> ServingVariant | None:
-    """The production variant serving the package with some traffic, if one does.
+def serving_in_production(clients: AwsClients, model: ModelGate, model_package_arn: str) -> ServingVariant | None:
+    """Where production serves the package, if it does: the endpoint variant serving it with some
+    traffic, or, for a batch model, its serving stack's champion (a batch transform has no variants).
 
     A serving package's later updates (its ModelLifeCycle stage, for one, is announced with the same
     "Model Package State Change" event) arrive as approvals again, and SageMaker may send several
-    events per change: none of them deploys the package again. Only an endpoint that does not exist
-    (the first deployment) serves nothing; any other failure to read it is retried (`RetryableError`):
-    an unreadable production taken for an empty one would redeploy a serving package.
+    events per change: none of them deploys the package again. Only an endpoint or stack that does not
+    exist (the first deployment) serves nothing; any other failure to read it is retried
+    (`RetryableError`): an unreadable production taken for an empty one would redeploy a serving package.
     """
-    variants, _ = serving_variants(sagemaker, endpoint_name, strict=True)
+    name = model.production_serving_name
+    if model.is_batch:
+        champion, _ = batch_champion(clients.cloudformation, name, strict=True)
+        return champion if champion is not None and champion.model_package_arn == model_package_arn else None
+    variants, _ = serving_variants(clients.sagemaker, name, strict=True)
     return next((v for v in variants if v.model_package_arn == model_package_arn and (v.weight or 0) > 0), None)
+
+
+def where_served(model: ModelGate, serving: ServingVariant) -> str:
+    """Where production serves a package, in words."""
+    if model.is_batch:
+        return f"batch transform {model.production_serving_name}, as the champion of its serving stack"
+    return f"{model.production_serving_name} variant {serving.variant_name} ({serving.traffic_percent:g} % of traffic)"
 
 
 def describe_package(sagemaker: Any, model_package_arn: str) -> dict[str, Any]:
@@ -261,9 +275,13 @@ def _start_deploy(verdict: Verdict, metric: MetricCheck, *, clients: AwsClients,
         )
     audit = _audit_record(Result.DEPLOY_STARTED, verdict, pipeline_execution_id=execution["pipelineExecutionId"])
     _emit_audit_event(clients.events, settings.audit_event_bus_name, audit)
+    passing, _ = threshold_words(metric.direction)
     return Outcome(
         result=Result.DEPLOY_STARTED,
-        reason=f"{metric.name} {metric.value} >= {metric.threshold}: started {pipeline} ({audit.pipeline_execution_id})",
+        reason=(
+            f"{metric.name} {metric.value} {passing} {metric.threshold}:"
+            f" started {pipeline} ({audit.pipeline_execution_id})"
+        ),
         audit=audit,
     )
 
@@ -271,9 +289,11 @@ def _start_deploy(verdict: Verdict, metric: MetricCheck, *, clients: AwsClients,
 def _reject_below_threshold(
     verdict: Verdict, metric: MetricCheck, *, clients: AwsClients, settings: GateSettings
 ) -> Outcome:
+    """Short of the threshold in the metric's direction: below it (auc), or above it (rmse)."""
     change = verdict.change
+    _, failing = threshold_words(metric.direction)
     reason = (
-        f"{GATE_REJECTION_PREFIX} {metric.name} {metric.value} is below the threshold {metric.threshold}"
+        f"{GATE_REJECTION_PREFIX} {metric.name} {metric.value} is {failing} the threshold {metric.threshold}"
         f" of model {verdict.model.model_name}"
     )
     with aws_call("set the package back to Rejected"):
@@ -285,7 +305,7 @@ def _reject_below_threshold(
     publish_alert(
         clients.sns,
         topic_arn=settings.alert_topic_arn,
-        subject=f"Rejected below threshold: {change.model_package_group_name} v{change.model_package_version}",
+        subject=f"Rejected {failing} threshold: {change.model_package_group_name} v{change.model_package_version}",
         message=f"{change.model_package_arn} was approved by {change.changed_by} but not deployed. {reason}.",
     )
     audit = _audit_record(Result.REJECTED_BELOW_THRESHOLD, verdict)
@@ -300,8 +320,7 @@ def _note_rejection(verdict: Verdict, *, clients: AwsClients, settings: GateSett
     if verdict.serving is not None:
         # A rejection stops future deployments only: what production serves stays until someone acts.
         message += (
-            f" It still serves production: {verdict.model.production_endpoint_name} variant"
-            f" {verdict.serving.variant_name} ({verdict.serving.traffic_percent:g} % of traffic). To take it out, roll"
+            f" It still serves production: {where_served(verdict.model, verdict.serving)}. To take it out, roll"
             f" production back to another approved package: make rollback MODEL={verdict.model.model_name}"
             " PACKAGE=<model package ARN> (docs/runbook-rollback.md)."
         )
@@ -328,6 +347,7 @@ def _audit_record(decision: Result, verdict: Verdict, *, pipeline_execution_id: 
         metric_name=metric.name if metric else None,
         metric_value=metric.value if metric else None,
         threshold=metric.threshold if metric else None,
+        metric_direction=metric.direction if metric else None,
         deploy_pipeline_name=model.deploy_pipeline_name if pipeline_execution_id else None,
         pipeline_execution_id=pipeline_execution_id,
     )

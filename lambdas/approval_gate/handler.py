@@ -1,7 +1,8 @@
 """Lambda entry point of the approval gate: wiring only, the logic is in `gate`.
 
 Invoked asynchronously by EventBridge with "SageMaker Model Package State Change" events. For an
-Approved package whose metric meets its threshold it starts the model's deploy pipeline with::
+Approved package whose metric meets its threshold (in the metric's direction) it starts the model's
+deploy pipeline with::
 
     start_pipeline_execution(name=<deploy pipeline>,
                              variables=[{"name": "ModelPackageArn", "value": <package ARN>}],
@@ -41,6 +42,7 @@ CLIENTS = gate.AwsClients(
     sns=client("sns"),
     events=client("events"),
     codepipeline=client("codepipeline"),
+    cloudformation=client("cloudformation"),
 )
 
 METRIC_BY_RESULT = {

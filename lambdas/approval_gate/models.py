@@ -12,13 +12,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, StrictFloat, StrictInt, StrictStr
 
-from lambdas.common.contracts import PACKAGE_ARN_PATTERN, SAGEMAKER_NAME_PATTERN
+from lambdas.common.contracts import (
+    PACKAGE_ARN_PATTERN,
+    SAGEMAKER_NAME_PATTERN,
+    Direction,
+    ServingMode,
+    meets_threshold,
+)
 from lambdas.common.endpoints import ServingVariant
 from lambdas.common.settings import FunctionSettings, NonEmptyStr
 
-# SageMaker's constraint on model package group and endpoint names.
+# SageMaker's constraint on model package group and endpoint names (a serving stack's name is its
+# endpoint's, so a batch model's production stack fits it too).
 GroupName = Annotated[StrictStr, Field(pattern=f"^{SAGEMAKER_NAME_PATTERN}$")]
-EndpointName = GroupName
+ServingName = GroupName
 REJECTED = "Rejected"
 
 # Text that starts every ApprovalDescription the gate writes, so the Rejected event that its own
@@ -33,12 +40,21 @@ class ModelGate(BaseModel):
 
     model_name: NonEmptyStr
     metric_name: NonEmptyStr
-    # A package deploys when its metric is >= threshold (higher is better).
+    # A package deploys when its metric is at least as good as the threshold: >= it when higher is
+    # better (auc), <= it when lower is better (rmse).
+    metric_direction: Direction
     threshold: Annotated[float, Field(allow_inf_nan=False)]
     # CodePipeline's own constraint on pipeline names.
     deploy_pipeline_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9.@\-_]{1,100}$")]
-    # The endpoint the deploy pipeline deploys production to: a package it serves is not deployed again.
-    production_endpoint_name: EndpointName
+    # How production serves: a real-time endpoint, or a batch transform.
+    serving_mode: ServingMode
+    # What the deploy pipeline deploys production to (contracts.serving_name): the endpoint of a
+    # real-time model, the serving stack of a batch one. A package it serves is not deployed again.
+    production_serving_name: ServingName
+
+    @property
+    def is_batch(self) -> bool:
+        return self.serving_mode == "batch"
 
 
 class GateSettings(FunctionSettings):
@@ -109,17 +125,20 @@ class MetricCheck(BaseModel):
     name: str
     value: float
     threshold: float
+    direction: Direction
 
     @property
     def passed(self) -> bool:
-        return self.value >= self.threshold
+        """At least as good as the threshold, in the metric's direction (the threshold itself passes)."""
+        return meets_threshold(self.value, self.threshold, self.direction)
 
 
 class Verdict(BaseModel):
     """A change the gate will act on: the input of its one side-effecting step, `gate.act`.
 
     `metric` is set for an approval (once its metric was read) and None for a rejection; `serving` is
-    the production variant a rejected package still serves, if any. The idempotency key is taken
+    the production variant a rejected package still serves, if any (for a batch model, the champion of
+    its production serving stack). The idempotency key is taken
     from `change`: package ARN, approval status, version and the time it was set.
     """
 
@@ -134,6 +153,7 @@ class Verdict(BaseModel):
 class Result(StrEnum):
     # The three decisions, each audited:
     DEPLOY_STARTED = "deploy_started"
+    # Short of the threshold in the metric's direction (below it for auc, above it for rmse).
     REJECTED_BELOW_THRESHOLD = "rejected_below_threshold"
     REJECTION_NOTED = "rejection_noted"
     # Not decisions, only logged and counted:
@@ -154,6 +174,7 @@ class AuditRecord(BaseModel):
     metric_name: str | None = None
     metric_value: float | None = None
     threshold: float | None = None
+    metric_direction: Direction | None = None
     deploy_pipeline_name: str | None = None
     pipeline_execution_id: str | None = None
 

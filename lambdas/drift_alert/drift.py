@@ -4,12 +4,12 @@ handler only wires them.
 
 Flow of one event (`process`):
 1. `screen.screen` (no AWS calls): keep only a transition to ALARM of an alarm the function acts on
-   (named by `contracts.alerted_alarm_prefixes`) of a configured endpoint. Everything
+   (named by `contracts.alerted_alarm_prefixes`) of a configured endpoint or batch transform. Everything
    else becomes an ignored `Outcome`.
 2. `act`, once per EventBridge event (the handler wraps it in Powertools idempotency, keyed by the
    event id: a redelivery of a handled event gets its outcome back and nothing is done again):
-   a. `findings.enrich` (reads only, best effort): what serves the endpoint, the latest execution of
-      the monitoring schedule the alarm watches and its violations;
+   a. `findings.enrich` (reads only, best effort): what serves the endpoint (or the batch transform),
+      the latest execution of the monitoring schedule the alarm watches and its violations;
    b. `claims.claim_alert`: one alert per monitoring execution; sibling alarms of the same run end
       as `already_alerted`;
    c. `retraining.decide_retraining`: a "Retraining Requested" event at most once per cool-down;
@@ -47,6 +47,7 @@ class AwsClients:
     sns: Any
     events: Any
     dynamodb: Any
+    cloudformation: Any
 
 
 def process(
@@ -69,7 +70,7 @@ def process(
 
 def act(*, alarm: DriftAlarm, settings: DriftAlertSettings, clients: AwsClients, now: float) -> Outcome:
     """Enrich, claim the execution's alert, decide retraining, alert and audit one alarm."""
-    enrichment = enrich(alarm, sagemaker=clients.sagemaker, s3=clients.s3)
+    enrichment = enrich(alarm, sagemaker=clients.sagemaker, s3=clients.s3, cloudformation=clients.cloudformation)
     monitoring = enrichment.monitoring
     holder = claim_alert(clients.dynamodb, settings.state_table_name, alarm=alarm, findings=monitoring, now=now)
     if holder is not None:

@@ -1,10 +1,12 @@
 """What the alert says beyond the alarm itself (reads only, best effort).
 
-The model packages behind the endpoint's variants and their weights; the latest execution of the
-monitoring schedule the alarm watches and the violations in its constraint_violations.json; the
-features (data quality) or metrics (model quality) the alarm's own metrics watch. What cannot be read
-for a reason other than a transient one (no execution yet, report missing, endpoint gone) is noted in
-the findings instead of failing the alert; a transient error raises `RetryableError`.
+The model packages behind the endpoint's variants and their weights (for a batch transform, the
+champion package of its serving stack); the latest execution of the monitoring schedule the alarm
+watches and the violations in its constraint_violations.json; the features (data quality) or metrics
+(model quality) the alarm's own metrics watch, which Model Monitor publishes in the endpoint
+namespaces or, for a batch transform, in the batch ones. What cannot be read for a reason other than a
+transient one (no execution yet, report missing, endpoint or stack gone) is noted in the findings
+instead of failing the alert; a transient error raises `RetryableError`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pydantic import ValidationError
 
 from lambdas.common.aws import Unavailable, error_code, lookup
 from lambdas.common.contracts import (
+    BATCH_DATA_METRICS_NAMESPACE,
+    BATCH_MODEL_METRICS_NAMESPACE,
     DATA_METRICS_NAMESPACE,
     DATA_QUALITY,
     FEATURE_DRIFT_METRIC_PREFIX,
@@ -27,7 +31,7 @@ from lambdas.common.contracts import (
     VIOLATIONS_REPORT_NAME,
     monitoring_schedule_name,
 )
-from lambdas.common.endpoints import serving_variants
+from lambdas.common.endpoints import ServingVariant, batch_champion, serving_variants
 from lambdas.drift_alert.models import DriftAlarm, Enrichment, MonitoringFindings, Violation
 from lambdas.drift_alert.timestamps import iso_utc
 
@@ -35,10 +39,13 @@ from lambdas.drift_alert.timestamps import iso_utc
 COMPLETED_STATUSES = frozenset({"Completed", "CompletedWithViolations"})
 # A violations report is a few kilobytes per feature; refuse to load anything far larger.
 MAX_REPORT_BYTES = 5 * 1024 * 1024
+# Where Model Monitor publishes an endpoint's metrics and a batch transform's.
+DATA_METRICS_NAMESPACES = frozenset({DATA_METRICS_NAMESPACE, BATCH_DATA_METRICS_NAMESPACE})
+MODEL_METRICS_NAMESPACES = frozenset({MODEL_METRICS_NAMESPACE, BATCH_MODEL_METRICS_NAMESPACE})
 
 
-def enrich(alarm: DriftAlarm, *, sagemaker: Any, s3: Any) -> Enrichment:
-    variants, endpoint_notes = serving_variants(sagemaker, alarm.endpoint_name)
+def enrich(alarm: DriftAlarm, *, sagemaker: Any, s3: Any, cloudformation: Any) -> Enrichment:
+    variants, endpoint_notes = what_serves(alarm, sagemaker=sagemaker, cloudformation=cloudformation)
     kind, schedule = monitoring_schedule(alarm)
     return Enrichment(
         variants=variants,
@@ -47,6 +54,15 @@ def enrich(alarm: DriftAlarm, *, sagemaker: Any, s3: Any) -> Enrichment:
         alarm_features=alarm_drift_features(alarm),
         alarm_metrics=alarm_quality_metrics(alarm),
     )
+
+
+def what_serves(alarm: DriftAlarm, *, sagemaker: Any, cloudformation: Any) -> tuple[list[ServingVariant], list[str]]:
+    """The endpoint's variants, or a batch transform's champion (its serving stack's parameter), and
+    what could not be read."""
+    if alarm.endpoint.is_batch:
+        champion, notes = batch_champion(cloudformation, alarm.endpoint_name)
+        return ([champion] if champion else []), notes
+    return serving_variants(sagemaker, alarm.endpoint_name)
 
 
 def monitoring_schedule(alarm: DriftAlarm) -> tuple[str, str]:
@@ -67,7 +83,7 @@ def alarm_drift_features(alarm: DriftAlarm) -> list[str]:
         {
             metric.name.removeprefix(FEATURE_DRIFT_METRIC_PREFIX)
             for metric in alarm.change.metrics
-            if metric.namespace == DATA_METRICS_NAMESPACE
+            if metric.namespace in DATA_METRICS_NAMESPACES
             and metric.name
             and metric.name.startswith(FEATURE_DRIFT_METRIC_PREFIX)
             and len(metric.name) > len(FEATURE_DRIFT_METRIC_PREFIX)
@@ -76,9 +92,9 @@ def alarm_drift_features(alarm: DriftAlarm) -> list[str]:
 
 
 def alarm_quality_metrics(alarm: DriftAlarm) -> list[str]:
-    """Model Monitor model-quality metrics (auc, f1, ...) the alarm watches."""
+    """Model Monitor model-quality metrics (auc, rmse, ...) the alarm watches."""
     return sorted(
-        {metric.name for metric in alarm.change.metrics if metric.namespace == MODEL_METRICS_NAMESPACE and metric.name}
+        {metric.name for metric in alarm.change.metrics if metric.namespace in MODEL_METRICS_NAMESPACES and metric.name}
     )
 
 

@@ -1,7 +1,8 @@
 """Lambda entry point of the drift alert: wiring only, the logic is in `drift`.
 
 Invoked asynchronously by EventBridge with "CloudWatch Alarm State Change" events of the production
-endpoints' drift and model-quality alarms (named by `contracts.alerted_alarm_prefixes`).
+endpoints' (or batch transforms') drift and model-quality alarms (named by
+`contracts.alerted_alarm_prefixes`).
 For a change to ALARM it publishes an alert with the alarm's context (model packages and weights,
 drifted features or degraded metrics, link to the violations report) and, where the model retrains
 on drift, requests retraining at most once per cool-down: a "Retraining Requested" event on the audit
@@ -46,6 +47,7 @@ CLIENTS = drift.AwsClients(
     sns=client("sns"),
     events=client("events"),
     dynamodb=client("dynamodb"),
+    cloudformation=client("cloudformation"),
 )
 
 ALERT_METRIC = "DriftAlertPublished"

@@ -1,7 +1,8 @@
 """What the drift alert says: the SNS alert a person acts on, the audit record, the log line's summary.
 
 A drift alarm (data quality) names drifted features; a model-quality alarm names the model's metrics
-that fell below their threshold. Everything else reads the same for both.
+that are worse than their threshold (below it for auc, above it for rmse). Everything else reads the
+same for both, and for an endpoint and a batch transform but what serves them.
 """
 
 from __future__ import annotations
@@ -36,15 +37,18 @@ def compose_alert(alarm: DriftAlarm, enrichment: Enrichment, decision: Retrainin
     subject = sns_subject(f"{_headline(alarm, enrichment)}, retraining {_RETRAINING_WORDS[decision.retraining]}")
 
     lines = [
-        f"A Model Monitor {_alarm_words(enrichment)} went off for the SageMaker endpoint {alarm.endpoint_name}"
-        f" (model {model.model_name}).",
+        f"A Model Monitor {_alarm_words(enrichment)} went off for the {_served_by(alarm)} (model {model.model_name}).",
         "",
         f"Alarm:  {change.alarm_name}",
         f"State:  {change.previous_state.value if change.previous_state else 'unknown'} -> {change.state.value}"
         f" at {change.state.timestamp or alarm.event_time or 'an unknown time'}",
         f"Reason: {change.state.reason or 'none given'}",
         "",
-        "Serving (variant: model package, share of traffic):",
+        (
+            "Serving (the champion of its serving stack: model package):"
+            if model.is_batch
+            else "Serving (variant: model package, share of traffic):"
+        ),
     ]
     lines += [f"  - {_variant_line(variant)}" for variant in enrichment.variants] or ["  (unknown)"]
     lines += [f"  ! {note}" for note in enrichment.endpoint_notes]
@@ -107,6 +111,11 @@ def summary_line(alarm: DriftAlarm, enrichment: Enrichment, decision: Retraining
     )
 
 
+def _served_by(alarm: DriftAlarm) -> str:
+    kind = "batch transform" if alarm.endpoint.is_batch else "SageMaker endpoint"
+    return f"{kind} {alarm.endpoint_name}"
+
+
 def _alarm_words(enrichment: Enrichment) -> str:
     return "model-quality alarm" if enrichment.model_quality else "drift alarm"
 
@@ -118,7 +127,7 @@ def _problem(enrichment: Enrichment) -> str:
 def _headline(alarm: DriftAlarm, enrichment: Enrichment) -> str:
     if enrichment.model_quality:
         metrics = enrichment.degraded_metrics
-        quality = f"{', '.join(metrics)} below threshold" if metrics else "model-quality alarm"
+        quality = f"{', '.join(metrics)} worse than threshold" if metrics else "model-quality alarm"
         return f"Model quality on {alarm.endpoint_name}: {quality}"
     features = enrichment.drifted_features
     drift = f"{len(features)} feature{'s' if len(features) != 1 else ''} drifted" if features else "drift alarm"
@@ -129,7 +138,8 @@ def _next_steps(alarm: DriftAlarm, enrichment: Enrichment, decision: RetrainingD
     model = alarm.endpoint
     review = (
         "The new model package then waits for manual approval; the approval gate and the deploy pipeline"
-        " take it to staging and, after another approval, to production as the challenger."
+        " take it to staging and, after another approval, to production as the "
+        + ("champion (a batch transform runs one model)." if model.is_batch else "challenger.")
     )
     match decision.retraining:
         case Retraining.REQUESTED:
@@ -156,8 +166,8 @@ def _next_steps(alarm: DriftAlarm, enrichment: Enrichment, decision: RetrainingD
             ]
         case Retraining.SKIPPED_NO_DRIFT if enrichment.model_quality:
             return [
-                "Retraining not requested: neither the alarm nor the report shows a model-quality metric below"
-                " its threshold (a failed monitoring execution, or no ground truth for the period). Fix the"
+                "Retraining not requested: neither the alarm nor the report shows a model-quality metric worse"
+                " than its threshold (a failed monitoring execution, or no ground truth for the period). Fix the"
                 " monitoring or the ground-truth labels."
             ]
         case Retraining.SKIPPED_NO_DRIFT:

@@ -12,11 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, StrictBool, StrictInt, StrictStr
 
-from lambdas.common.contracts import MODEL_QUALITY
+from lambdas.common.contracts import MODEL_QUALITY, ServingMode
 from lambdas.common.endpoints import ServingVariant
 from lambdas.common.settings import FunctionSettings, NonEmptyStr
 
-# SageMaker's constraint on endpoint names.
+# SageMaker's constraint on endpoint names (a batch model's production serving stack has its endpoint's name).
 EndpointName = Annotated[StrictStr, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 
 ALARM = "ALARM"
@@ -25,15 +25,22 @@ BASELINE_DRIFT_CHECK = "baseline_drift_check"
 
 
 class MonitoredEndpoint(BaseModel):
-    """What the function needs to know about one production endpoint, keyed by the endpoint's name."""
+    """What the function needs to know about one model's production, keyed by its serving name
+    (contracts.serving_name): the endpoint of a real-time model, the batch transform of a batch one."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # The model's build stack starts its build pipeline on retraining requests for this name.
     model_name: NonEmptyStr
+    # A batch transform has no endpoint: what it serves is its serving stack's champion.
+    serving_mode: ServingMode
     retrain_on_drift: StrictBool
     # At most one retraining request per model within this many hours.
     retrain_cooldown_hours: Annotated[StrictInt, Field(ge=1, le=24 * 366)]
+
+    @property
+    def is_batch(self) -> bool:
+        return self.serving_mode == "batch"
 
 
 class DriftAlertSettings(FunctionSettings):
@@ -103,7 +110,7 @@ class AlarmStateChangeEvent(_EventModel):
 
 class DriftAlarm(BaseModel):
     """An alarm the function acts on: a transition to ALARM of a drift or model-quality alarm of a
-    configured endpoint."""
+    configured endpoint or batch transform."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -167,12 +174,13 @@ class Enrichment(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    # The endpoint's variants; for a batch transform, the champion of its serving stack.
     variants: list[ServingVariant] = Field(default_factory=list)
     endpoint_notes: list[str] = Field(default_factory=list)
     monitoring: MonitoringFindings
     # Features the alarm's own metrics watch (feature_baseline_drift_<feature>).
     alarm_features: list[str] = Field(default_factory=list)
-    # Model-quality metrics the alarm's own metrics watch (auc, f1, ...).
+    # Model-quality metrics the alarm's own metrics watch (auc, rmse, ...).
     alarm_metrics: list[str] = Field(default_factory=list)
 
     @property
@@ -187,7 +195,8 @@ class Enrichment(BaseModel):
 
     @property
     def degraded_metrics(self) -> list[str]:
-        """Model-quality metrics the report finds in violation, and those whose alarm went off."""
+        """Model-quality metrics the report finds in violation, and those whose alarm went off (worse than
+        their threshold: below it for auc, above it for rmse)."""
         reported = {v.metric_name for v in self.monitoring.violations if v.metric_name}
         return sorted(reported | set(self.alarm_metrics))
 

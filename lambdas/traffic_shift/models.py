@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from lambdas.common.contracts import SAGEMAKER_NAME_PATTERN
+from lambdas.common.contracts import HIGHER_IS_BETTER, SAGEMAKER_NAME_PATTERN, Direction
 from lambdas.common.settings import FunctionSettings
 from lambdas.traffic_shift.sequential_test import Design
 
@@ -29,6 +29,8 @@ class ShiftSettings(FunctionSettings):
     business_metric_name: Annotated[StrictStr, Field(min_length=1, max_length=255)] = Field(
         alias="BUSINESS_METRIC_NAME"
     )
+    # Whether more of the business metric per invocation is better (conversions) or worse (refunds).
+    business_metric_direction: Direction = Field(default=HIGHER_IS_BETTER, alias="BUSINESS_METRIC_DIRECTION")
     # The normal approximation of the test needs some hundreds of trials per variant.
     min_samples_per_variant: Annotated[int, Field(ge=100)] = Field(default=1000, alias="MIN_SAMPLES_PER_VARIANT")
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = Field(default=0.05, alias="ALPHA")
@@ -94,8 +96,11 @@ class DecisionTests(BaseModel):
     alpha: float
     min_samples_per_variant: int
     promotion_tested: bool  # False below the cap and once the window slides (see shift.decide)
-    success_rate_higher: SequentialTestResult  # promotion
-    success_rate_lower: SequentialTestResult  # guardrail
+    # Which of the two business-metric tests promotes: "success_rate_higher" when higher is better,
+    # "success_rate_lower" when lower is; the other is a guardrail.
+    business_metric_direction: Direction
+    success_rate_higher: SequentialTestResult  # the challenger's business-metric rate higher
+    success_rate_lower: SequentialTestResult  # the challenger's business-metric rate lower
     error_rate_5xx_higher: SequentialTestResult  # guardrail
     p99_latency_ratio: float | None  # guardrail: challenger p99 / champion p99
     p99_latency_ratio_limit: float

@@ -28,7 +28,10 @@ look, so each hourly invocation recomputes it from CloudWatch alone.
 
 Choices, each checked by the simulations of tests/lambdas/test_traffic_shift_statistics.py:
 - One-sided mixtures: "promote" tests theta > 0 at `alpha`; the harm guardrails test the other side
-  (challenger success rate lower, challenger 5xx rate higher), each at `alpha` too.
+  (challenger success rate lower, challenger 5xx rate higher), each at `alpha` too. A business metric
+  of which less is better (refunds, complaints per invocation) swaps the two business-metric tests:
+  "promote" tests theta < 0 and the guardrail theta > 0. The tests themselves are the same, each side
+  with its own one-sided mixture, so the figures below hold for either direction.
 - V is the variance under the null hypothesis, from the pooled rate: p(1 - p)(1/n_champion +
   1/n_challenger). With rare events and unequal traffic (0.2 % successes, 10 % of the traffic on the
   challenger) the unpooled plug-in variance underestimates V while the small variant has seen few
@@ -68,6 +71,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from lambdas.common.contracts import HIGHER_IS_BETTER
+from lambdas.common.contracts import Direction as MetricDirection
 
 # Beyond this, exp() overflows; an e-value of e^700 is as decisive as any larger one.
 _MAX_LOG_E_VALUE = 700.0
@@ -238,25 +244,40 @@ class Assessment:
 
     verdict: Verdict
     reasons: tuple[str, ...]
-    better: SequentialTest  # success rate, challenger higher
-    worse: SequentialTest  # success rate, challenger lower
+    # The business metric's rate, challenger better (higher; lower when lower is better): promotion ...
+    better: SequentialTest
+    # ... and challenger worse (lower; higher when lower is better): a guardrail.
+    worse: SequentialTest
     more_errors: SequentialTest  # 5xx rate, challenger higher
     latency_ratio: float | None  # challenger p99 / champion p99
     promotion_tested: bool
+    direction: MetricDirection  # of the business metric
+
+    def rate_test(self, side: Direction) -> SequentialTest:
+        """The business-metric test of one side, whichever role the metric's direction gives it."""
+        return self.better if self.better.direction is side else self.worse
 
 
 def assess(
-    champion: VariantSample, challenger: VariantSample, design: Design, *, test_promotion: bool = True
+    champion: VariantSample,
+    challenger: VariantSample,
+    design: Design,
+    *,
+    test_promotion: bool = True,
+    direction: MetricDirection = HIGHER_IS_BETTER,
 ) -> Assessment:
     """The verdict of one look at cumulative evidence; both variants need at least one invocation.
 
     Harm is checked before benefit: a challenger that is better on the business metric but fails
     more often or too slowly is rolled back. `test_promotion=False` reports the promotion test
-    without acting on it (the caller's policy says this look may not promote).
+    without acting on it (the caller's policy says this look may not promote). `direction` says
+    whether a higher business-metric rate is better (successes) or a lower one (refunds): it decides
+    which of the two one-sided tests promotes and which rolls back.
     """
     champion_success, challenger_success = champion.success, challenger.success
-    better = design.test(champion_success, challenger_success, Direction.GREATER)
-    worse = design.test(champion_success, challenger_success, Direction.LESS)
+    higher = design.test(champion_success, challenger_success, Direction.GREATER)
+    lower = design.test(champion_success, challenger_success, Direction.LESS)
+    better, worse = (higher, lower) if direction == HIGHER_IS_BETTER else (lower, higher)
     more_errors = design.test(champion.errors, challenger.errors, Direction.GREATER)
     latency_ratio = (
         challenger.p99_latency_us / champion.p99_latency_us
@@ -265,7 +286,15 @@ def assess(
     )
 
     def verdict(kind: Verdict, *reasons: str) -> Assessment:
-        return Assessment(kind, reasons, better, worse, more_errors, latency_ratio, test_promotion)
+        return Assessment(kind, reasons, better, worse, more_errors, latency_ratio, test_promotion, direction)
+
+    def rate_change(test: SequentialTest) -> str:
+        """The business metric's change a test looks for, in words, with the rates it saw."""
+        side = "higher" if test.direction is Direction.GREATER else "lower"
+        rates = f"{challenger_success.rate:.2%} vs {champion_success.rate:.2%}"
+        if direction == HIGHER_IS_BETTER:
+            return f"success rate {side}: {rates}"
+        return f"business metric rate {side}, and lower is better: {rates}"
 
     fewest = min(champion.invocations, challenger.invocations)
     if fewest < design.min_samples:
@@ -276,10 +305,7 @@ def assess(
 
     harms = []
     if worse.rejects(design.alpha):
-        harms.append(
-            f"success rate lower: {challenger_success.rate:.2%} vs {champion_success.rate:.2%},"
-            f" always-valid p = {worse.p_value:.3g} <= {design.alpha:g}"
-        )
+        harms.append(f"{rate_change(worse)}, always-valid p = {worse.p_value:.3g} <= {design.alpha:g}")
     if more_errors.rejects(design.alpha):
         harms.append(
             f"5xx rate higher: {challenger.errors.rate:.2%} vs {champion.errors.rate:.2%},"
@@ -294,12 +320,11 @@ def assess(
 
     if test_promotion and better.rejects(design.alpha):
         return verdict(
-            Verdict.BETTER,
-            f"success rate higher: {challenger_success.rate:.2%} vs {champion_success.rate:.2%},"
-            f" always-valid p = {better.p_value:.3g} <= {design.alpha:g}",
+            Verdict.BETTER, f"{rate_change(better)}, always-valid p = {better.p_value:.3g} <= {design.alpha:g}"
         )
+    rate = "success rate" if direction == HIGHER_IS_BETTER else "business metric rate (lower is better)"
     return verdict(
         Verdict.INCONCLUSIVE,
-        f"no harm and no significant benefit yet: success rate {challenger_success.rate:.2%} vs"
+        f"no harm and no significant benefit yet: {rate} {challenger_success.rate:.2%} vs"
         f" {champion_success.rate:.2%}, always-valid p = {better.p_value:.3g}",
     )

@@ -12,9 +12,10 @@ One scheduled run (`run`):
 3. `read_evidence`: one GetMetricData call: per variant Invocations (Sum), Invocation5XXErrors (Sum),
    ModelLatency (p99) and the business success metric (Sum), each over the whole window as a single
    period. A variant without invocations or without business-metric datapoints is a no-op.
-4. `decide` (no AWS calls): the sequential test of `statistics.assess` and the shift policy:
-   rollback on harm; promotion only at the traffic cap and while the window still starts at the
-   endpoint's last modification; otherwise one step up to the cap, or hold.
+4. `decide` (no AWS calls): the sequential test of `sequential_test.assess`, in the business metric's
+   direction (BUSINESS_METRIC_DIRECTION: a higher rate is better, or a lower one), and the shift
+   policy: rollback on harm; promotion only at the traffic cap and while the window still starts at
+   the endpoint's last modification; otherwise one step up to the cap, or hold.
 5. `apply`: UpdateEndpointWeightsAndCapacities (only when the weights change), then the audit event,
    then, for a promotion or a rollback, the alert.
 
@@ -35,6 +36,7 @@ from lambdas.common.aws import RetryableError, aws_call, emit_audit_event, publi
 from lambdas.common.contracts import (
     CHALLENGER_VARIANT,
     CHAMPION_VARIANT,
+    HIGHER_IS_BETTER,
     TRAFFIC_SHIFT_DETAIL_TYPE,
     TRAFFIC_SHIFT_SOURCE,
     VARIANTS,
@@ -50,7 +52,14 @@ from lambdas.traffic_shift.models import (
     VariantEvidence,
     Weights,
 )
-from lambdas.traffic_shift.sequential_test import Assessment, SequentialTest, VariantSample, Verdict, assess
+from lambdas.traffic_shift.sequential_test import (
+    Assessment,
+    Direction,
+    SequentialTest,
+    VariantSample,
+    Verdict,
+    assess,
+)
 
 IN_SERVICE = "InService"
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
@@ -269,6 +278,7 @@ def decide(endpoint: Endpoint, evidence: Mapping[str, VariantSample], window: Wi
         evidence[CHALLENGER_VARIANT],
         settings.design,
         test_promotion=at_cap and window.anchored,
+        direction=settings.business_metric_direction,
     )
     evidence_text = "; ".join(assessment.reasons)
 
@@ -361,8 +371,9 @@ def audit_record(
             alpha=settings.alpha,
             min_samples_per_variant=settings.min_samples_per_variant,
             promotion_tested=assessment.promotion_tested,
-            success_rate_higher=_test_result(assessment.better),
-            success_rate_lower=_test_result(assessment.worse),
+            business_metric_direction=assessment.direction,
+            success_rate_higher=_test_result(assessment.rate_test(Direction.GREATER)),
+            success_rate_lower=_test_result(assessment.rate_test(Direction.LESS)),
             error_rate_5xx_higher=_test_result(assessment.more_errors),
             p99_latency_ratio=assessment.latency_ratio,
             p99_latency_ratio_limit=settings.latency_ratio_limit,
@@ -378,6 +389,8 @@ def alert_message(audit: AuditRecord) -> str:
     """A readable account of a promotion or a rollback: what changed, why, on which evidence, what next."""
     tests = audit.tests
     hours = (audit.window_end - audit.window_start).total_seconds() / 3600
+    higher_is_better = tests.business_metric_direction == HIGHER_IS_BETTER
+    rate = "success rate" if higher_is_better else "business metric rate"
     lines = [
         f"The traffic shift {ALERTED[audit.decision]} the challenger of {audit.endpoint_name}.",
         "",
@@ -390,14 +403,15 @@ def alert_message(audit: AuditRecord) -> str:
     for name, variant in audit.variants.items():
         latency = f"{variant.p99_latency_ms:.0f} ms" if variant.p99_latency_ms is not None else "n/a"
         lines.append(
-            f"  {name:<10} {variant.invocations:>10,} invocations, success rate {variant.success_rate:.2%},"
+            f"  {name:<10} {variant.invocations:>10,} invocations, {rate} {variant.success_rate:.2%},"
             f" 5xx rate {variant.error_rate_5xx:.2%}, p99 latency {latency}"
         )
     lines += [
         "",
-        f"Sequential tests (mSPRT, always-valid p-values, alpha {tests.alpha:g}):",
-        f"  success rate higher: p = {tests.success_rate_higher.p_value:.3g} (z = {tests.success_rate_higher.z:.2f})",
-        f"  success rate lower:  p = {tests.success_rate_lower.p_value:.3g} (z = {tests.success_rate_lower.z:.2f})",
+        f"Sequential tests (mSPRT, always-valid p-values, alpha {tests.alpha:g};"
+        f" a {'higher' if higher_is_better else 'lower'} {rate} is better):",
+        f"  {rate} higher: p = {tests.success_rate_higher.p_value:.3g} (z = {tests.success_rate_higher.z:.2f})",
+        f"  {rate} lower:  p = {tests.success_rate_lower.p_value:.3g} (z = {tests.success_rate_lower.z:.2f})",
         f"  5xx rate higher:     p = {tests.error_rate_5xx_higher.p_value:.3g} (z = {tests.error_rate_5xx_higher.z:.2f})",
         f"  p99 latency ratio:   {tests.p99_latency_ratio:.2f} (limit {tests.p99_latency_ratio_limit:g})"
         if tests.p99_latency_ratio is not None

@@ -1,6 +1,7 @@
 """Fixtures for the Lambda handler tests: a fake AWS account (moto, in process) and the world around
 the approval gate in it: the model registry, the metrics bucket, the alert topic, the audit bus, the
-idempotency table and the deploy pipelines.
+idempotency table, the deploy pipelines and what they leave in production (endpoints, and the serving
+stacks of batch models).
 
 The environment is set here, before any test module imports a handler, because handlers read it and
 create their boto3 clients at import time. Credentials are fake and moto is imported first, so that
@@ -20,28 +21,39 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from lambdas.common.contracts import CHAMPION_PARAMETER
 from tests.sqs_queues import drain, rule_queue, topic_queue
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 
+
+def _gated(
+    model: str, metric: str, direction: str, threshold: float, *, serving_mode: str = "realtime"
+) -> dict[str, Any]:
+    """One model's entry in the gate's MODELS_CONFIG, named as the platform names its resources."""
+    return {
+        "model_name": model,
+        "metric_name": metric,
+        "metric_direction": direction,
+        "threshold": threshold,
+        "deploy_pipeline_name": f"{model}-deploy",
+        "serving_mode": serving_mode,
+        "production_serving_name": f"{model}-production",
+    }
+
+
 GATED_MODELS: dict[str, dict[str, Any]] = {
     # A classifier gated on AUC, as in the platform's default configuration.
-    "churn-model": {
-        "model_name": "churn",
-        "metric_name": "auc",
-        "threshold": 0.8,
-        "deploy_pipeline_name": "churn-deploy",
-        "production_endpoint_name": "churn-production",
-    },
-    # A regressor: the metric is looked up in whichever *_metrics section holds it.
-    "demand-model": {
-        "model_name": "demand",
-        "metric_name": "r2",
-        "threshold": 0.6,
-        "deploy_pipeline_name": "demand-deploy",
-        "production_endpoint_name": "demand-production",
-    },
+    "churn-model": _gated("churn", "auc", "higher_is_better", 0.8),
+    # A regressor gated on R²: the metric is looked up in whichever *_metrics section holds it.
+    "demand-model": _gated("demand", "r2", "higher_is_better", 0.6),
+    # A regressor gated on an error: lower is better, the threshold is a ceiling.
+    "price-model": _gated("price", "rmse", "lower_is_better", 12.0),
+    # A multiclass classifier.
+    "segment-model": _gated("segment", "weighted_f1", "higher_is_better", 0.7),
+    # A batch model: no endpoint, its production serving stack names the package it runs.
+    "forecast-model": _gated("forecast", "mae", "lower_is_better", 5.0, serving_mode="batch"),
 }
 
 GATE_ENVIRONMENT = {
@@ -101,6 +113,19 @@ def service_role(name: str, service: str) -> str:
     }
     arn: str = client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     return arn
+
+
+def batch_serving_stack(stack_name: str, champion_arn: str) -> None:
+    """A batch model's production serving stack, reduced to what is read of it: its champion parameter."""
+    template = {
+        "Parameters": {CHAMPION_PARAMETER: {"Type": "String"}},
+        "Resources": {"Results": {"Type": "AWS::SNS::Topic"}},  # a stack needs a resource; any will do
+    }
+    client("cloudformation").create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": CHAMPION_PARAMETER, "ParameterValue": champion_arn}],
+    )
 
 
 @dataclass
@@ -178,7 +203,7 @@ class FakeAccount:
     def serve_in_production(self, group: str, weights: dict[str, tuple[str, float]]) -> None:
         """What the deploy pipeline leaves behind: the model's production endpoint, a variant per
         name in `weights` serving (package ARN, weight)."""
-        endpoint = GATED_MODELS[group]["production_endpoint_name"]
+        endpoint = GATED_MODELS[group]["production_serving_name"]
         variants = []
         for variant, (package_arn, weight) in weights.items():
             model_name = f"{endpoint}-{variant}-{package_arn.rsplit('/', 1)[-1]}"
@@ -197,6 +222,11 @@ class FakeAccount:
         config = f"{endpoint}-config-{len(self.sagemaker.list_endpoint_configs()['EndpointConfigs'])}"
         self.sagemaker.create_endpoint_config(EndpointConfigName=config, ProductionVariants=variants)
         self.sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+
+    def serve_in_batch(self, group: str, champion_arn: str) -> None:
+        """What the deploy pipeline leaves behind for a batch model: its production serving stack, whose
+        champion parameter names the package the batch transform runs."""
+        batch_serving_stack(GATED_MODELS[group]["production_serving_name"], champion_arn)
 
     def package(self, arn: str) -> dict:
         return self.sagemaker.describe_model_package(ModelPackageName=arn)

@@ -15,6 +15,11 @@ through to moto.
 The audit bus has the rules the platform puts on it: one per model's build stack, which starts the
 build pipeline on that model's "Retraining Requested" events (here it forwards them to a queue), and
 one forwarding "Drift Alert" audit events to a queue.
+
+Two models serve in real time (an endpoint with a champion and a challenger variant), one in batch: its
+production is a serving stack (CloudFormation, modelled by moto) whose champion parameter names the
+package the batch transform runs, and Model Monitor publishes its metrics in the batch namespaces,
+with the MonitoringSchedule dimension only.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from unittest import mock
 from botocore.stub import Stubber
 
 from lambdas.common.contracts import (
+    BATCH_DATA_METRICS_NAMESPACE,
+    BATCH_MODEL_METRICS_NAMESPACE,
     DATA_METRICS_NAMESPACE,
     DATA_QUALITY,
     DRIFT_ALERT_DETAIL_TYPE,
@@ -47,22 +54,33 @@ from lambdas.common.contracts import (
     monitoring_schedule_name,
 )
 from lambdas.drift_alert.claims import CLAIM_KEY_PREFIX
-from tests.lambdas.conftest import ACCOUNT, REGION, client, service_role
+from tests.lambdas.conftest import ACCOUNT, REGION, batch_serving_stack, client, service_role
 from tests.sqs_queues import drain, rule_queue, topic_queue
 
 CHURN_ENDPOINT = "mlops-churn-production"
 DEMAND_ENDPOINT = "mlops-demand-production"
+# A batch model's production: its serving stack, transform pipeline and alarms share this name.
+FORECAST_TRANSFORM = "mlops-forecast-production"
 MONITORED_ENDPOINTS: dict[str, dict[str, Any]] = {
     # Retrains on drift, at most once a day.
     CHURN_ENDPOINT: {
         "model_name": "churn",
+        "serving_mode": "realtime",
         "retrain_on_drift": True,
         "retrain_cooldown_hours": 24,
     },
     # Alerts only.
     DEMAND_ENDPOINT: {
         "model_name": "demand",
+        "serving_mode": "realtime",
         "retrain_on_drift": False,
+        "retrain_cooldown_hours": 24,
+    },
+    # Scored in batch; retrains on drift.
+    FORECAST_TRANSFORM: {
+        "model_name": "forecast",
+        "serving_mode": "batch",
+        "retrain_on_drift": True,
         "retrain_cooldown_hours": 24,
     },
 }
@@ -181,6 +199,25 @@ class RetrainingRequestStubber(PartialStubber):
         )
 
 
+def is_batch(serving_name: str) -> bool:
+    return bool(MONITORED_ENDPOINTS.get(serving_name, {}).get("serving_mode") == "batch")
+
+
+def monitor_metric(serving_name: str, kind: str, name: str, schedule: str) -> dict[str, Any]:
+    """A Model Monitor metric in an alarm's configuration, as Model Monitor publishes it: an endpoint's
+    with the dimensions Endpoint and MonitoringSchedule, a batch transform's in the batch namespaces
+    with MonitoringSchedule only."""
+    if is_batch(serving_name):
+        namespace = BATCH_MODEL_METRICS_NAMESPACE if kind == MODEL_QUALITY else BATCH_DATA_METRICS_NAMESPACE
+        return {"namespace": namespace, "name": name, "dimensions": {"MonitoringSchedule": schedule}}
+    namespace = MODEL_METRICS_NAMESPACE if kind == MODEL_QUALITY else DATA_METRICS_NAMESPACE
+    return {
+        "namespace": namespace,
+        "name": name,
+        "dimensions": {"Endpoint": serving_name, "MonitoringSchedule": schedule},
+    }
+
+
 def alarm_event(
     alarm_name: str = drift_alarm_name(CHURN_ENDPOINT, "tenure"),
     *,
@@ -198,11 +235,7 @@ def alarm_event(
         {
             "id": f"m{index}",
             "metricStat": {
-                "metric": {
-                    "namespace": DATA_METRICS_NAMESPACE,
-                    "name": drift_metric_name(feature),
-                    "dimensions": {"Endpoint": endpoint, "MonitoringSchedule": schedule},
-                },
+                "metric": monitor_metric(endpoint, DATA_QUALITY, drift_metric_name(feature), schedule),
                 "period": 3600,
                 "stat": "Maximum",
             },
@@ -236,7 +269,7 @@ def model_quality_alarm_event(
     metric: str = "auc", *, endpoint: str = CHURN_ENDPOINT, event_id: str = "alarm-event-1"
 ) -> dict[str, Any]:
     """The state change of the model-quality alarm the production template has when the model has ground
-    truth (mlops_constructs.serving.monitor): the gate metric below the model's threshold."""
+    truth (mlops_constructs.serving.monitor): the gate metric worse than the model's threshold."""
     event = alarm_event(model_quality_alarm_name(endpoint, metric), endpoint=endpoint, event_id=event_id)
     detail = event["detail"]
     detail["state"]["reason"] = (
@@ -249,14 +282,9 @@ def model_quality_alarm_event(
             {
                 "id": "m0",
                 "metricStat": {
-                    "metric": {
-                        "namespace": MODEL_METRICS_NAMESPACE,
-                        "name": metric,
-                        "dimensions": {
-                            "Endpoint": endpoint,
-                            "MonitoringSchedule": monitoring_schedule_name(endpoint, MODEL_QUALITY),
-                        },
-                    },
+                    "metric": monitor_metric(
+                        endpoint, MODEL_QUALITY, metric, monitoring_schedule_name(endpoint, MODEL_QUALITY)
+                    ),
                     "period": 3600,
                     "stat": "Minimum",
                 },
@@ -310,7 +338,10 @@ class DriftWorld:
         role_arn = service_role("drift-world", "sagemaker.amazonaws.com")
         for endpoint, model in MONITORED_ENDPOINTS.items():
             self._build_stack_rule(model["model_name"])
-            self._serve(endpoint, model["model_name"], role_arn)
+            if is_batch(endpoint):
+                self._serve_in_batch(endpoint, model["model_name"])
+            else:
+                self._serve(endpoint, model["model_name"], role_arn)
         return self
 
     # --- Model Monitor ---------------------------------------------------------------------------------
@@ -357,6 +388,8 @@ class DriftWorld:
             self.s3.put_object(Bucket=MONITORING_BUCKET, Key=f"{prefix}/{VIOLATIONS_REPORT_NAME}", Body=body)
         scheduled = SCHEDULED + timedelta(hours=self._jobs - 1)
         types = {monitoring_schedule_name(endpoint, kind): type_ for kind, type_ in MONITORING_TYPES.items()}
+        # A batch transform's executions name no endpoint.
+        served = {} if is_batch(endpoint) else {"EndpointName": endpoint}
         return {
             "MonitoringScheduleName": schedule,
             "ScheduledTime": scheduled,
@@ -364,9 +397,8 @@ class DriftWorld:
             "LastModifiedTime": scheduled,
             "MonitoringExecutionStatus": status,
             "ProcessingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{job_name}",
-            "EndpointName": endpoint,
             "MonitoringType": types.get(schedule, MONITORING_TYPES[DATA_QUALITY]),
-        }
+        } | served
 
     # --- What the drift alert did ----------------------------------------------------------------------
 
@@ -452,6 +484,14 @@ class DriftWorld:
             )
         self.sagemaker.create_endpoint_config(EndpointConfigName=f"{endpoint}-config", ProductionVariants=variants)
         self.sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-config")
+
+    def _serve_in_batch(self, serving_name: str, model_name: str) -> None:
+        """The batch model's production serving stack as the deploy pipeline leaves it: its champion
+        parameter names the package the scheduled transform runs."""
+        self.sagemaker.create_model_package_group(ModelPackageGroupName=model_name)
+        champion = self._register(model_name)
+        self.package_arns[serving_name] = [champion]
+        batch_serving_stack(serving_name, champion)
 
     def _register(self, group: str) -> str:
         arn: str = self.sagemaker.create_model_package(

@@ -43,7 +43,15 @@ from tests.lambdas.conftest import (
     state_change_event,
 )
 from tests.lambdas.event_edits import DELETE, apply_edits, edit
-from tests.lambdas.handler_probes import ANY_AWS_FAILURE, PROPERTY_SETTINGS, Telemetry, aws_error, failing, json_values
+from tests.lambdas.handler_probes import (
+    ANY_AWS_FAILURE,
+    PROPERTY_SETTINGS,
+    Telemetry,
+    aws_error,
+    failing,
+    json_values,
+    recording_calls,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -118,6 +126,7 @@ def test_an_approval_above_threshold_starts_the_deploy_pipeline(
         "metric_name": "auc",
         "metric_value": 0.91,
         "threshold": 0.8,
+        "metric_direction": "higher_is_better",
         "deploy_pipeline_name": "churn-deploy",
         "pipeline_execution_id": execution["pipelineExecutionId"],
     }
@@ -143,15 +152,91 @@ def test_the_metric_is_found_in_whichever_metrics_section_holds_it(
     assert execution["variables"] == [{"name": "ModelPackageArn", "resolvedValue": arn}]
 
 
-@pytest.mark.parametrize(
-    ("auc", "result"),
-    [(0.8, Result.DEPLOY_STARTED), (0.7999, Result.REJECTED_BELOW_THRESHOLD)],
-    ids=["at-threshold-deploys", "just-below-rejects"],
-)
-def test_the_threshold_is_inclusive(
-    aws: FakeAccount, lambda_context: LambdaContext, auc: float, result: Result
+# --- The metric's direction: lower is better for errors (rmse, mae, mse) -----------------------------
+
+
+def price_metrics(rmse: float) -> dict[str, Any]:
+    """A regressor's evaluation report: rmse is an error, the lower the better."""
+    return {"regression_metrics": {"rmse": {"value": rmse}, "r2": {"value": 0.81}}}
+
+
+def test_a_regressor_whose_error_is_above_its_threshold_is_rejected_alerted_and_audited(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
 ) -> None:
-    arn = aws.register_package("churn-model", churn_metrics(auc=auc))
+    # price's rmse must stay at or under 12.0; the package misses by a wide margin (and its r2 is fine).
+    arn = aws.register_package("price-model", price_metrics(rmse=14.5))
+
+    outcome = handler.handler(aws.set_status(arn, "Approved", by="approver-alice"), lambda_context)
+
+    reason = "rmse 14.5 is above the threshold 12.0 of model price"
+    assert outcome["result"] == "rejected_below_threshold"
+    package = aws.package(arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["ApprovalDescription"] == f"{GATE_REJECTION_PREFIX} {reason}"
+    [alert] = aws.alerts()
+    assert alert["Subject"] == "Rejected above threshold: price-model v1"
+    assert reason in alert["Message"]
+    [audit] = aws.audit_events()
+    assert {key: audit["detail"][key] for key in ("decision", "metric_name", "metric_value", "threshold")} == {
+        "decision": "rejected_below_threshold",
+        "metric_name": "rmse",
+        "metric_value": 14.5,
+        "threshold": 12.0,
+    }
+    assert audit["detail"]["metric_direction"] == "lower_is_better"
+    assert aws.deploy_executions("price-deploy") == []
+    assert telemetry.metrics() == Counter({"ApprovalRejectedBelowThreshold": 1})
+
+
+def test_a_regressor_whose_error_is_below_its_threshold_deploys(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    arn = aws.register_package("price-model", price_metrics(rmse=9.8))
+
+    outcome = handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+
+    assert outcome["result"] == "deploy_started"
+    assert outcome["reason"].startswith("rmse 9.8 <= 12.0: started price-deploy (")
+    [execution] = aws.deploy_executions("price-deploy")
+    assert execution["variables"] == [{"name": "ModelPackageArn", "resolvedValue": arn}]
+    [audit] = aws.audit_events()
+    assert (audit["detail"]["metric_value"], audit["detail"]["metric_direction"]) == (9.8, "lower_is_better")
+    assert aws.package(arn)["ModelApprovalStatus"] == "Approved"
+    assert aws.alerts() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "result"),
+    [(0.7, Result.DEPLOY_STARTED), (0.8123, Result.DEPLOY_STARTED), (0.6999, Result.REJECTED_BELOW_THRESHOLD)],
+    ids=["at-threshold-deploys", "above-deploys", "just-below-rejects"],
+)
+def test_a_multiclass_classifier_is_gated_on_its_weighted_f1(
+    aws: FakeAccount, lambda_context: LambdaContext, value: float, result: Result
+) -> None:
+    report = {"multiclass_classification_metrics": {"accuracy": {"value": 0.5}, "weighted_f1": {"value": value}}}
+    arn = aws.register_package("segment-model", report)
+
+    outcome = handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+
+    assert outcome["result"] == result
+    assert (outcome["audit"]["metric_name"], outcome["audit"]["metric_value"]) == ("weighted_f1", value)
+    assert len(aws.deploy_executions("segment-deploy")) == (result is Result.DEPLOY_STARTED)
+
+
+@pytest.mark.parametrize(
+    ("group", "report", "result"),
+    [
+        ("churn-model", churn_metrics(auc=0.8), Result.DEPLOY_STARTED),
+        ("churn-model", churn_metrics(auc=0.7999), Result.REJECTED_BELOW_THRESHOLD),
+        ("price-model", price_metrics(rmse=12.0), Result.DEPLOY_STARTED),
+        ("price-model", price_metrics(rmse=12.0001), Result.REJECTED_BELOW_THRESHOLD),
+    ],
+    ids=["higher-is-better-at-threshold", "just-below", "lower-is-better-at-threshold", "just-above"],
+)
+def test_the_threshold_is_inclusive_in_either_direction(
+    aws: FakeAccount, lambda_context: LambdaContext, group: str, report: dict[str, Any], result: Result
+) -> None:
+    arn = aws.register_package(group, report)
 
     assert handler.handler(aws.set_status(arn, "Approved"), lambda_context)["result"] == result
 
@@ -383,6 +468,96 @@ def test_an_approval_withdrawn_before_the_gate_ran_is_not_deployed(
     assert outcome["result"] == "ignored"
     assert outcome["reason"] == "stale event: the package is now Rejected"
     assert aws.deploy_executions("churn-deploy") == []
+
+
+# --- Batch models: production is a serving stack whose champion parameter names the package ---------
+
+
+def forecast_metrics(mae: float) -> dict[str, Any]:
+    return {"regression_metrics": {"mae": {"value": mae}}}
+
+
+def test_an_approval_of_the_package_a_batch_transform_runs_deploys_nothing(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    champion = aws.register_package("forecast-model", forecast_metrics(mae=3.1))
+    aws.serve_in_batch("forecast-model", champion)
+
+    with recording_calls([handler.CLIENTS.sagemaker]) as sagemaker_calls:
+        outcome = handler.handler(aws.set_status(champion, "Approved"), lambda_context)
+
+    assert outcome["result"] == "already_serving"
+    assert outcome["reason"] == (
+        "already serving in production: batch transform forecast-production, as the champion of its serving"
+        " stack; nothing to deploy"
+    )
+    assert "DescribeEndpoint" not in sagemaker_calls  # a batch model has no endpoint to ask
+    assert aws.deploy_executions("forecast-deploy") == []
+    assert aws.alerts() == aws.audit_events() == []
+    assert telemetry.metrics() == Counter({"ApprovalAlreadyServing": 1})
+
+
+@pytest.mark.parametrize("deployed", [True, False], ids=["another-package-serves", "first-deployment"])
+def test_an_approval_of_a_new_package_of_a_batch_model_deploys_it(
+    aws: FakeAccount, lambda_context: LambdaContext, deployed: bool
+) -> None:
+    champion = aws.register_package("forecast-model", forecast_metrics(mae=3.1))
+    if deployed:
+        aws.serve_in_batch("forecast-model", champion)
+    candidate = aws.register_package("forecast-model", forecast_metrics(mae=2.7))
+
+    outcome = handler.handler(aws.set_status(candidate, "Approved"), lambda_context)
+
+    assert outcome["result"] == "deploy_started"
+    assert outcome["audit"]["metric_direction"] == "lower_is_better"
+    [execution] = aws.deploy_executions("forecast-deploy")
+    assert execution["variables"] == [{"name": "ModelPackageArn", "resolvedValue": candidate}]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [aws_error("AccessDenied", 403), aws_error("Throttling", 400), EndpointConnectionError(endpoint_url="https://cfn")],
+    ids=["denied", "throttled", "unreachable"],
+)
+def test_a_batch_production_that_cannot_be_read_is_retried_not_taken_for_an_empty_one(
+    aws: FakeAccount, lambda_context: LambdaContext, failure: Exception
+) -> None:
+    champion = aws.register_package("forecast-model", forecast_metrics(mae=3.1))
+    aws.serve_in_batch("forecast-model", champion)
+    event = aws.set_status(champion, "Approved")
+
+    with failing(handler.CLIENTS.cloudformation, "DescribeStacks", failure), pytest.raises(RetryableError):
+        handler.handler(event, lambda_context)
+
+    assert aws.deploy_executions("forecast-deploy") == aws.audit_events() == []
+    assert handler.handler(event, lambda_context)["result"] == "already_serving"  # EventBridge's retry
+
+
+def test_rejecting_the_package_a_batch_transform_runs_says_so_and_how_to_roll_back(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    champion = aws.register_package("forecast-model", forecast_metrics(mae=3.1))
+    aws.serve_in_batch("forecast-model", champion)
+
+    outcome = handler.handler(aws.set_status(champion, "Rejected", by="approver-bob"), lambda_context)
+
+    assert outcome["result"] == "rejection_noted"
+    [alert] = aws.alerts()
+    assert alert["Message"].endswith(
+        "It still serves production: batch transform forecast-production, as the champion of its serving stack."
+        " To take it out, roll production back to another approved package: make rollback MODEL=forecast"
+        " PACKAGE=<model package ARN> (docs/runbook-rollback.md)."
+    )
+
+
+def test_a_batch_model_is_gated_on_its_metric_like_any_other(aws: FakeAccount, lambda_context: LambdaContext) -> None:
+    arn = aws.register_package("forecast-model", forecast_metrics(mae=5.2))
+
+    outcome = handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+
+    assert outcome["reason"] == f"{GATE_REJECTION_PREFIX} mae 5.2 is above the threshold 5.0 of model forecast"
+    assert aws.package(arn)["ModelApprovalStatus"] == "Rejected"
+    assert aws.deploy_executions("forecast-deploy") == []
 
 
 # --- Input the gate cannot act on: logged, counted, alerted where someone waits, never retried ---------
@@ -649,7 +824,10 @@ def _models_config(**overrides: Any) -> dict[str, str]:
         _models_config(threshold="high"),
         _models_config(threshold=float("nan")),
         _models_config(deploy_pipeline_name=""),
-        _models_config(production_endpoint_name="churn_production"),
+        _models_config(production_serving_name="churn_production"),
+        _models_config(metric_direction="bigger_is_better"),
+        _models_config(metric_direction=None),
+        _models_config(serving_mode="streaming"),
         _models_config(unexpected="field"),
         {"ALERT_TOPIC_ARN": "mlops-alerts"},
         {"IDEMPOTENCY_TABLE_NAME": ""},
@@ -660,7 +838,10 @@ def _models_config(**overrides: Any) -> dict[str, str]:
         "threshold-not-a-number",
         "threshold-nan",
         "no-pipeline-name",
-        "bad-endpoint-name",
+        "bad-serving-name",
+        "unknown-direction",
+        "no-direction",
+        "unknown-serving-mode",
         "unknown-field",
         "topic-not-an-arn",
         "empty-table-name",

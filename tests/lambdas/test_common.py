@@ -1,7 +1,9 @@
 """What every handler relies on in `lambdas.common`: which AWS failures are retried, how a refused
-event surfaces, what SNS accepts as a subject, and the shared settings."""
+event surfaces, what SNS accepts as a subject, the shared settings, and what a batch model serves."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -17,6 +19,8 @@ from lambdas.common.aws import (
     put_event,
     sns_subject,
 )
+from lambdas.common.contracts import CHAMPION_PARAMETER
+from lambdas.common.endpoints import ServingVariant, batch_champion
 from lambdas.common.settings import FunctionSettings
 from tests.lambdas.conftest import GATE_ENVIRONMENT, REGION
 
@@ -123,3 +127,40 @@ def test_function_settings_name_the_missing_variable() -> None:
     assert (settings.service_name, settings.audit_event_bus_name) == ("approval-gate", "mlops-audit")
     with pytest.raises(ValidationError, match="ALERT_TOPIC_ARN"):
         FunctionSettings.from_env(GATE_ENVIRONMENT | {"ALERT_TOPIC_ARN": "not-an-arn"})
+
+
+def _described_stack(**parameters: str) -> dict:
+    stack = {"StackName": "forecast-production", "StackId": "id", "StackStatus": "UPDATE_COMPLETE"}
+    listed = [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()]
+    return {"Stacks": [stack | {"CreationTime": datetime(2026, 1, 1, tzinfo=UTC), "Parameters": listed}]}
+
+
+def test_a_batch_model_serves_its_serving_stacks_champion_and_nothing_without_one() -> None:
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/forecast/3"
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stacks", _described_stack(**{CHAMPION_PARAMETER: package}))
+        stub.add_response("describe_stacks", _described_stack(**{CHAMPION_PARAMETER: ""}))
+        stub.add_response("describe_stacks", _described_stack())
+        assert batch_champion(cloudformation, "forecast-production") == (
+            ServingVariant(variant_name="champion", model_package_arn=package),
+            [],
+        )
+        for _no_champion in range(2):
+            assert batch_champion(cloudformation, "forecast-production", strict=True) == (
+                None,
+                [f"the serving stack forecast-production has no {CHAMPION_PARAMETER}"],
+            )
+
+
+def test_an_unreadable_serving_stack_is_noted_or_raised_for_a_decision() -> None:
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    with Stubber(cloudformation) as stub:
+        for _attempt in range(2):
+            stub.add_client_error("describe_stacks", "AccessDenied", "no", 403)
+        assert batch_champion(cloudformation, "forecast-production") == (
+            None,
+            ["could not describe the serving stack forecast-production (AccessDenied)"],
+        )
+        with pytest.raises(RetryableError, match="could not describe the serving stack forecast-production"):
+            batch_champion(cloudformation, "forecast-production", strict=True)

@@ -46,6 +46,7 @@ from lambdas.common.contracts import (
     DATA_QUALITY,
     MODEL_QUALITY,
     alerted_alarm_prefixes,
+    drift_alarm_name,
     model_quality_alarm_name,
     monitoring_schedule_name,
 )
@@ -63,13 +64,14 @@ from lambdas.drift_alert.models import (
     Violation,
 )
 from lambdas.drift_alert.screen import screen
-from tests.lambdas.conftest import LambdaContext
+from tests.lambdas.conftest import LambdaContext, client
 from tests.lambdas.drift_alert_world import (
     AUC_VIOLATIONS,
     CHURN_ENDPOINT,
     CHURN_VIOLATIONS,
     DEMAND_ENDPOINT,
     DRIFT_ENVIRONMENT,
+    FORECAST_TRANSFORM,
     MONITORED_ENDPOINTS,
     RETRAINING_REQUESTED,
     DriftWorld,
@@ -132,7 +134,7 @@ def telemetry(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixtu
 
 def all_clients() -> list[Any]:
     clients = handler.CLIENTS
-    return [clients.sagemaker, clients.s3, clients.sns, clients.events, clients.dynamodb]
+    return [clients.sagemaker, clients.s3, clients.sns, clients.events, clients.dynamodb, clients.cloudformation]
 
 
 # --- The story: a drift alarm becomes an enriched alert and a retraining request -------------------------
@@ -654,7 +656,7 @@ def test_a_model_quality_alarm_reads_the_model_quality_schedule(
     assert "  Violations:\n    - auc (LessThanThreshold): auc 0.71 < 0.8" in alert["Message"]
 
 
-# --- Model quality: the gate metric below its threshold in production -------------------------------------
+# --- Model quality: the gate metric worse than its threshold in production --------------------------------
 
 
 def quality_execution(world: DriftWorld, **kwargs: Any) -> list[dict[str, Any]]:
@@ -673,7 +675,7 @@ def test_a_model_quality_alarm_is_alerted_with_the_degraded_metric_and_requests_
     outcome = handler.handler(model_quality_alarm_event("auc"), lambda_context)
 
     [alert] = world.alerts()
-    assert alert["Subject"] == f"Model quality on {CHURN_ENDPOINT}: auc below threshold, retraining requested"
+    assert alert["Subject"] == f"Model quality on {CHURN_ENDPOINT}: auc worse than threshold, retraining requested"
     message = alert["Message"]
     for expected in (
         f"A Model Monitor model-quality alarm went off for the SageMaker endpoint {CHURN_ENDPOINT} (model churn).",
@@ -714,7 +716,7 @@ def test_a_model_quality_alarm_without_a_violations_report_retrains_on_the_alarm
     outcome = handler.handler(model_quality_alarm_event("f1"), lambda_context)
 
     [alert] = world.alerts()
-    assert alert["Subject"] == f"Model quality on {CHURN_ENDPOINT}: f1 below threshold, retraining requested"
+    assert alert["Subject"] == f"Model quality on {CHURN_ENDPOINT}: f1 worse than threshold, retraining requested"
     assert (
         f"  ! no violations report at s3://mlops-monitoring/monitoring/{CHURN_ENDPOINT}/{CHURN_QUALITY_SCHEDULE}/"
         in alert["Message"]
@@ -759,7 +761,7 @@ def test_a_model_quality_alarm_after_a_drift_alarm_is_alerted_within_the_same_co
     assert (drifted["audit"]["retraining"], degraded["audit"]["retraining"]) == ("requested", "skipped_cooldown")
     assert degraded["audit"]["retraining_request_id"] == request["id"]
     [_, alert] = world.alerts()
-    assert alert["Subject"] == f"Model quality on {CHURN_ENDPOINT}: auc below threshold, retraining in cool-down"
+    assert alert["Subject"] == f"Model quality on {CHURN_ENDPOINT}: auc worse than threshold, retraining in cool-down"
     assert (
         "Check the model package that retraining produces against this drop in model quality before approving it."
         in alert["Message"]
@@ -778,9 +780,152 @@ def test_a_model_quality_alarm_of_a_model_that_does_not_retrain_is_only_alerted(
 
     assert (outcome["audit"]["monitoring_schedule"], outcome["audit"]["retraining"]) == (schedule, "disabled")
     [alert] = world.alerts()
-    assert alert["Subject"] == f"Model quality on {DEMAND_ENDPOINT}: auc below threshold, retraining off"
+    assert alert["Subject"] == f"Model quality on {DEMAND_ENDPOINT}: auc worse than threshold, retraining off"
     assert "Investigate the drop in model quality; if the model needs retraining" in alert["Message"]
     assert world.retraining_requests("demand") == []
+
+
+# --- Batch transforms: the same alarms in the batch namespaces; what serves is the stack's champion ------
+
+FORECAST_SCHEDULE = monitoring_schedule_name(FORECAST_TRANSFORM, DATA_QUALITY)
+FORECAST_QUALITY_SCHEDULE = monitoring_schedule_name(FORECAST_TRANSFORM, MODEL_QUALITY)
+
+
+def test_a_batch_transforms_drift_alarm_is_alerted_with_its_champion_and_requests_retraining(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    # Model Monitor's run over last night's transform found drift; its metric is in the batch namespace.
+    monitoring.answer_latest(
+        FORECAST_SCHEDULE, [world.monitoring_execution(FORECAST_TRANSFORM, report=CHURN_VIOLATIONS)]
+    )
+    alarm_name = drift_alarm_name(FORECAST_TRANSFORM, "tenure")
+    event = alarm_event(alarm_name, endpoint=FORECAST_TRANSFORM)
+    assert event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"] == {
+        "namespace": "aws/sagemaker/ModelMonitoring/data-metrics",
+        "name": "feature_baseline_drift_tenure",
+        "dimensions": {"MonitoringSchedule": FORECAST_SCHEDULE},
+    }
+
+    with recording_calls([handler.CLIENTS.sagemaker]) as sagemaker_calls:
+        outcome = handler.handler(event, lambda_context)
+
+    [champion] = world.package_arns[FORECAST_TRANSFORM]
+    [alert] = world.alerts()
+    assert alert["Subject"] == f"Drift on {FORECAST_TRANSFORM}: 2 features drifted, retraining requested"
+    message = alert["Message"]
+    for expected in (
+        f"A Model Monitor drift alarm went off for the batch transform {FORECAST_TRANSFORM} (model forecast).",
+        f"Serving (the champion of its serving stack: model package):\n  - champion: {champion}\n",
+        f"{FORECAST_SCHEDULE}:\n  CompletedWithViolations, scheduled 2026-01-01T13:00:00Z",
+        "  Drift metrics in the alarm: tenure",
+        "to production as the champion (a batch transform runs one model).",
+    ):
+        assert expected in message
+    assert "endpoint" not in message
+    assert not {"DescribeEndpoint", "DescribeEndpointConfig", "DescribeModel"} & set(sagemaker_calls)
+    [request] = world.retraining_requests("forecast")
+    assert request["detail"]["endpoint_name"] == FORECAST_TRANSFORM
+    [audit] = world.audit_events()
+    assert {
+        key: audit["detail"][key] for key in ("endpoint_name", "model_name", "monitoring_schedule", "features")
+    } == {
+        "endpoint_name": FORECAST_TRANSFORM,
+        "model_name": "forecast",
+        "monitoring_schedule": FORECAST_SCHEDULE,
+        "features": ["monthly_charges", "tenure"],
+    }
+    assert audit["detail"]["packages"] == [{"variant_name": "champion", "model_package_arn": champion, "weight": None}]
+    assert outcome["reason"] == (
+        f"drift alarm {alarm_name} on {FORECAST_TRANSFORM} alerted [monthly_charges, tenure];"
+        f" retraining requested ({request['id']})"
+    )
+    assert telemetry.metrics() == Counter({"DriftAlertPublished": 1, "DriftRetrainingRequested": 1})
+
+
+@pytest.mark.parametrize(
+    ("event", "schedule", "found"),
+    [
+        (
+            alarm_event(drift_alarm_name(FORECAST_TRANSFORM, "tenure"), endpoint=FORECAST_TRANSFORM),
+            FORECAST_SCHEDULE,
+            "tenure",
+        ),
+        (model_quality_alarm_event("mae", endpoint=FORECAST_TRANSFORM), FORECAST_QUALITY_SCHEDULE, "mae"),
+    ],
+    ids=["drift", "model-quality"],
+)
+def test_a_batch_transforms_alarm_metric_alone_is_evidence_enough_to_retrain(
+    world: DriftWorld,
+    monitoring: MonitoringStubber,
+    lambda_context: LambdaContext,
+    event: dict[str, Any],
+    schedule: str,
+    found: str,
+) -> None:
+    """Without a violations report, the feature or metric of the alarm's own metric, in the batch
+    namespace, is what names the problem and what justifies retraining."""
+    monitoring.answer_latest(
+        schedule, [world.monitoring_execution(FORECAST_TRANSFORM, status="Completed", schedule=schedule)]
+    )
+
+    outcome = handler.handler(event, lambda_context)
+
+    assert outcome["result"] == "alerted"
+    assert found in outcome["reason"]
+    assert (outcome["audit"]["monitoring_schedule"], outcome["audit"]["retraining"]) == (schedule, "requested")
+    [alert] = world.alerts()
+    assert alert["Subject"].startswith(
+        f"Model quality on {FORECAST_TRANSFORM}: mae worse than threshold"
+        if found == "mae"
+        else f"Drift on {FORECAST_TRANSFORM}: 1 feature drifted"
+    )
+    assert len(world.retraining_requests("forecast")) == 1
+
+
+def test_a_batch_transform_whose_serving_stack_cannot_be_read_is_noted(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    monitoring.answer_latest(FORECAST_SCHEDULE, [world.monitoring_execution(FORECAST_TRANSFORM)])
+
+    with failing(handler.CLIENTS.cloudformation, "DescribeStacks", aws_error("AccessDenied", 403)):
+        outcome = handler.handler(
+            alarm_event(drift_alarm_name(FORECAST_TRANSFORM, "tenure"), endpoint=FORECAST_TRANSFORM), lambda_context
+        )
+
+    [alert] = world.alerts()
+    assert (
+        f"  (unknown)\n  ! could not describe the serving stack {FORECAST_TRANSFORM} (AccessDenied)" in alert["Message"]
+    )
+    assert outcome["audit"]["packages"] == []
+    assert outcome["audit"]["retraining"] == "requested"
+
+
+def test_a_batch_transform_not_deployed_yet_is_noted(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    monitoring.answer_latest(FORECAST_SCHEDULE, [world.monitoring_execution(FORECAST_TRANSFORM)])
+    client("cloudformation").delete_stack(StackName=FORECAST_TRANSFORM)
+
+    handler.handler(
+        alarm_event(drift_alarm_name(FORECAST_TRANSFORM, "tenure"), endpoint=FORECAST_TRANSFORM), lambda_context
+    )
+
+    [alert] = world.alerts()
+    assert f"  ! the serving stack {FORECAST_TRANSFORM} does not exist (not deployed yet?)" in alert["Message"]
+
+
+def test_a_throttled_serving_stack_read_raises_for_a_retry(
+    world: DriftWorld, monitoring: MonitoringStubber, lambda_context: LambdaContext
+) -> None:
+    event = alarm_event(drift_alarm_name(FORECAST_TRANSFORM, "tenure"), endpoint=FORECAST_TRANSFORM)
+
+    with (
+        failing(handler.CLIENTS.cloudformation, "DescribeStacks", aws_error("Throttling", 400)),
+        pytest.raises(RetryableError, match=f"could not describe the serving stack {FORECAST_TRANSFORM}"),
+    ):
+        handler.handler(event, lambda_context)
+
+    assert world.alerts() == world.audit_events() == world.retraining_requests("forecast") == []
 
 
 def test_the_subject_fits_sns_limit_for_the_longest_endpoint_name() -> None:
@@ -1112,6 +1257,10 @@ def _models_config(**overrides: Any) -> dict[str, str]:
     return {"MODELS_CONFIG": json.dumps({CHURN_ENDPOINT: MONITORED_ENDPOINTS[CHURN_ENDPOINT] | overrides})}
 
 
+def _without(entry: dict[str, Any], key: str) -> dict[str, Any]:
+    return {name: value for name, value in entry.items() if name != key}
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -1122,6 +1271,8 @@ def _models_config(**overrides: Any) -> dict[str, str]:
         _models_config(retrain_cooldown_hours=0),
         _models_config(retrain_cooldown_hours=1.5),
         _models_config(model_name=""),
+        _models_config(serving_mode="streaming"),
+        {"MODELS_CONFIG": json.dumps({CHURN_ENDPOINT: _without(MONITORED_ENDPOINTS[CHURN_ENDPOINT], "serving_mode")})},
         # The build pipeline is no longer the function's to start: a config naming it is out of date.
         _models_config(build_pipeline_name="churn-build"),
         _models_config(unexpected="field"),
@@ -1136,6 +1287,8 @@ def _models_config(**overrides: Any) -> dict[str, str]:
         "no-cooldown",
         "cooldown-not-whole-hours",
         "no-model-name",
+        "unknown-serving-mode",
+        "no-serving-mode",
         "build-pipeline-named",
         "unknown-field",
         "topic-not-an-arn",
@@ -1185,11 +1338,13 @@ alarm_names = st.sampled_from(
         f"{CHURN_ENDPOINT}-drift-tenure",
         f"{CHURN_ENDPOINT}-drift-violating-executions",
         f"{DEMAND_ENDPOINT}-drift-tenure",
+        f"{FORECAST_TRANSFORM}-drift-tenure",
         f"{CHURN_ENDPOINT}-latency",
         "mlops-fraud-production-drift-tenure",
         f"{CHURN_ENDPOINT}-drift-",
         model_quality_alarm_name(CHURN_ENDPOINT, "auc"),
         model_quality_alarm_name(DEMAND_ENDPOINT, "f1"),
+        model_quality_alarm_name(FORECAST_TRANSFORM, "mae"),
     ]
 )
 
@@ -1198,7 +1353,7 @@ alarm_names = st.sampled_from(
 def alarm_events(draw: st.DrawFn) -> dict[str, Any]:
     """A plausible alarm state change (of configured and unknown endpoints, drift alarms and others, in
     any state, with or without drift metrics), then maybe fields deleted or replaced by any JSON value."""
-    endpoint = draw(st.sampled_from([CHURN_ENDPOINT, DEMAND_ENDPOINT]))
+    endpoint = draw(st.sampled_from([CHURN_ENDPOINT, DEMAND_ENDPOINT, FORECAST_TRANSFORM]))
     event = alarm_event(
         draw(alarm_names),
         state=draw(st.sampled_from(["ALARM", "OK", "INSUFFICIENT_DATA"])),
@@ -1252,8 +1407,9 @@ def test_any_alarm_shaped_event_ends_in_an_outcome(
         assert audit["alarm_name"].startswith(tuple(alerted_alarm_prefixes(audit["endpoint_name"]).values()))
         if audit["retraining"] == Retraining.REQUESTED and not audit["retraining_replayed"]:
             assert audit["retraining_request_id"] in [r["id"] for r in world.retraining_requests("churn")]
-    # Whatever arrived, retraining of the churn model is never requested twice within its cool-down.
+    # Whatever arrived, retraining of a model is never requested twice within its cool-down.
     assert len(world.retraining_requests("churn")) <= 1
+    assert len(world.retraining_requests("forecast")) <= 1
     assert world.retraining_requests("demand") == []
 
 

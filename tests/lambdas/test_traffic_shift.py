@@ -289,6 +289,99 @@ def test_a_rolled_back_challenger_is_not_decided_on_again(account: ProductionAcc
     assert account.audit_events() == account.alerts() == []
 
 
+# --- A business metric of which less is better: the same tests, their roles swapped ---------------------
+
+
+@pytest.fixture
+def lower_is_better(schedule: Schedule, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function deployed for a business metric that counts what should be rare (refunds)."""
+    settings = ShiftSettings.from_env(SHIFT_ENVIRONMENT | {"BUSINESS_METRIC_DIRECTION": "lower_is_better"})
+    monkeypatch.setattr(schedule.handler, "SETTINGS", settings)
+
+
+# Refunds per invocation: the challenger's 10.0 % against the champion's 12.5 %, on 5000 each.
+FEWER_REFUNDS = Traffic.at(5000, 0.125), Traffic.at(5000, 0.100)
+
+
+@pytest.mark.usefixtures("lower_is_better")
+def test_when_lower_is_better_a_challenger_with_a_significantly_lower_rate_is_promoted(
+    account: ProductionAccount, schedule: Schedule
+) -> None:
+    account.deploy(champion=50, challenger=50)
+
+    outcome = schedule.run(*FEWER_REFUNDS, hours=30)
+
+    assert outcome["decision"] == "promote"
+    assert account.weights() == {"champion": 0.0, "challenger": 1.0}
+    [audit] = account.audit_events()
+    detail = audit["detail"]
+    assert detail["reason"].startswith(
+        "promote the challenger: business metric rate lower, and lower is better: 10.00% vs 12.50%, always-valid p = "
+    )
+    tests = detail["tests"]
+    assert tests["business_metric_direction"] == "lower_is_better"
+    # The promotion test is the "lower" one; the "higher" one, a guardrail here, found nothing.
+    assert tests["success_rate_lower"]["p_value"] <= tests["alpha"]
+    assert tests["success_rate_lower"]["difference"] == pytest.approx(-0.025)
+    assert tests["success_rate_higher"]["p_value"] == 1
+    [alert] = account.alerts()
+    assert alert["Subject"] == f"Challenger promoted on {ENDPOINT}"
+    assert "a lower business metric rate is better" in alert["Message"]
+    assert "challenger      5,000 invocations, business metric rate 10.00%" in alert["Message"]
+
+
+@pytest.mark.usefixtures("lower_is_better")
+def test_when_lower_is_better_a_challenger_with_a_significantly_higher_rate_is_rolled_back(
+    account: ProductionAccount, schedule: Schedule
+) -> None:
+    account.deploy(champion=90, challenger=10)
+
+    outcome = schedule.run(Traffic.at(9000, 0.10), Traffic.at(1000, 0.13))
+
+    assert outcome["decision"] == "rollback"
+    assert account.weights() == {"champion": 1.0, "challenger": 0.0}
+    assert outcome["reason"].startswith(
+        "roll back the challenger: business metric rate higher, and lower is better: 13.00% vs 10.00%"
+    )
+    [alert] = account.alerts()
+    assert alert["Subject"] == f"Challenger rolled back on {ENDPOINT}"
+    assert outcome["audit"]["tests"]["success_rate_higher"]["p_value"] <= 0.05
+
+
+@pytest.mark.parametrize(("direction", "decision"), [("higher_is_better", "promote"), ("lower_is_better", "rollback")])
+def test_the_same_evidence_promotes_or_rolls_back_by_the_metrics_direction(
+    account: ProductionAccount, schedule: Schedule, monkeypatch: pytest.MonkeyPatch, direction: str, decision: str
+) -> None:
+    settings = ShiftSettings.from_env(SHIFT_ENVIRONMENT | {"BUSINESS_METRIC_DIRECTION": direction})
+    monkeypatch.setattr(schedule.handler, "SETTINGS", settings)
+    account.deploy(champion=50, challenger=50)
+
+    outcome = schedule.run(*AT_CAP_BETTER)  # the challenger's rate 12.5 % against 10.0 %
+
+    assert outcome["decision"] == decision
+    assert outcome["audit"]["tests"]["business_metric_direction"] == direction
+
+
+@pytest.mark.usefixtures("lower_is_better")
+@pytest.mark.parametrize(
+    ("challenger", "reason"),
+    [
+        (Traffic.at(1000, 0.05, error_rate=0.02), "5xx rate higher: 2.00% vs 0.10%"),
+        (Traffic.at(1000, 0.05, p99_ms=200), "p99 latency 2.50 x the champion's, above the limit 1.5"),
+    ],
+    ids=["more-5xx", "slower"],
+)
+def test_when_lower_is_better_the_5xx_and_latency_guardrails_are_unchanged(
+    account: ProductionAccount, schedule: Schedule, challenger: Traffic, reason: str
+) -> None:
+    account.deploy(champion=90, challenger=10)
+
+    outcome = schedule.run(Traffic.at(9000, 0.10), challenger)  # fewer refunds, but failing or slow
+
+    assert outcome["decision"] == "rollback"
+    assert reason in outcome["reason"]
+
+
 # --- Hold and increase --------------------------------------------------------------------------------------
 
 
@@ -671,7 +764,8 @@ def test_the_optional_settings_have_the_documented_defaults() -> None:
         settings.max_challenger_percent,
         settings.latency_ratio_limit,
         settings.lookback_hours,
-    ) == (1000, 0.05, 10, 50, 1.5, 168)
+        settings.business_metric_direction,
+    ) == (1000, 0.05, 10, 50, 1.5, 168, "higher_is_better")
 
 
 @pytest.mark.parametrize(
@@ -680,6 +774,8 @@ def test_the_optional_settings_have_the_documented_defaults() -> None:
         {"ENDPOINT_NAME": "churn production"},
         {"BUSINESS_METRIC_NAMESPACE": ":bad"},
         {"BUSINESS_METRIC_NAME": ""},
+        {"BUSINESS_METRIC_DIRECTION": "more_is_better"},
+        {"BUSINESS_METRIC_DIRECTION": ""},
         {"MIN_SAMPLES_PER_VARIANT": "10"},
         {"MIN_SAMPLES_PER_VARIANT": "many"},
         {"ALPHA": "0"},

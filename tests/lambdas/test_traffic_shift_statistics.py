@@ -168,6 +168,57 @@ def test_harm_is_found_before_benefit(challenger: VariantSample, reason: str) ->
     assert found.startswith(reason)
 
 
+# --- A business metric of which less is better (refunds, complaints per invocation) --------------------
+
+
+@pytest.mark.parametrize(
+    ("challenger_rate", "verdict", "reason"),
+    [
+        (0.10, Verdict.BETTER, "business metric rate lower, and lower is better: 10.00% vs 13.00%"),
+        (0.16, Verdict.HARMFUL, "business metric rate higher, and lower is better: 16.00% vs 13.00%"),
+        (0.13, Verdict.INCONCLUSIVE, "no harm and no significant benefit yet: business metric rate (lower is better)"),
+    ],
+    ids=["lower-promotes", "higher-rolls-back", "same-holds"],
+)
+def test_when_lower_is_better_the_business_metric_tests_swap_roles(
+    challenger_rate: float, verdict: Verdict, reason: str
+) -> None:
+    look = assess(
+        sample(6000, success=0.13), sample(6000, success=challenger_rate), DESIGN, direction="lower_is_better"
+    )
+    assert look.verdict is verdict
+    assert look.reasons[0].startswith(reason)
+    assert (look.better.direction, look.worse.direction) == (Direction.LESS, Direction.GREATER)
+    assert (look.rate_test(Direction.LESS), look.rate_test(Direction.GREATER)) == (look.better, look.worse)
+
+
+@pytest.mark.parametrize(("champion_rate", "challenger_rate"), [(0.13, 0.10), (0.10, 0.13), (0.002, 0.004), (0.1, 0.1)])
+def test_lower_is_better_is_the_same_statistics_as_higher_is_better_on_the_complementary_events(
+    champion_rate: float, challenger_rate: float
+) -> None:
+    """p(1 - p) and the smoothed pooled rate are symmetric: counting refunds with "lower is better" must
+    decide exactly as counting invocations without a refund with "higher is better"."""
+    lower = assess(
+        sample(6000, success=champion_rate), sample(6000, success=challenger_rate), DESIGN, direction="lower_is_better"
+    )
+    complement = assess(sample(6000, success=1 - champion_rate), sample(6000, success=1 - challenger_rate), DESIGN)
+    assert lower.verdict is complement.verdict
+    assert lower.better.e_value == pytest.approx(complement.better.e_value, rel=1e-9)
+    assert lower.worse.e_value == pytest.approx(complement.worse.e_value, rel=1e-9)
+
+
+def test_when_lower_is_better_the_5xx_and_latency_guardrails_still_roll_back() -> None:
+    champion = sample(6000, success=0.13, errors=0.001)
+    for challenger, reason in (
+        (sample(6000, success=0.10, errors=0.02), "5xx rate higher: 2.00% vs 0.10%"),
+        (sample(6000, success=0.10, p99_ms=130), "p99 latency 1.62 x the champion's"),
+    ):
+        look = assess(champion, challenger, DESIGN, direction="lower_is_better")
+        assert look.verdict is Verdict.HARMFUL
+        assert look.reasons[0].startswith(reason)
+        assert look.better.rejects(ALPHA)  # better on the business metric, and still rolled back
+
+
 def test_latency_within_the_ratio_and_without_datapoints_is_no_harm() -> None:
     champion = sample(6000, success=0.10)
     assert assess(champion, sample(6000, success=0.10, p99_ms=119), DESIGN).verdict is Verdict.INCONCLUSIVE

@@ -275,7 +275,7 @@ def _gate_of(models: list[ModelConfig]) -> tuple[App, Template]:
             deploy_pipeline=codepipeline.Pipeline.from_pipeline_arn(
                 stack, f"{model.name}-deploy", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:{model.name}-deploy"
             ),
-            production_endpoint_name=serving_name("mlops", model.name, "production"),
+            production_serving_name=serving_name("mlops", model.name, "production"),
         )
         for model in models
     ]
