@@ -125,7 +125,11 @@ def output_fn(predictions: list[Prediction], accept: str) -> tuple[str, str]:
         writer.writerows((p.label, p.probability) for p in predictions)
         # No newline after the last line: batch transform adds one between answers itself.
         return lines.getvalue().removesuffix("\n"), CSV_MEDIA_TYPE
-    answer = {"predictions": [{PREDICTION_ATTRIBUTE: p.label, PROBABILITY_ATTRIBUTE: p.probability} for p in predictions]}
+    answer = {
+        "predictions": [
+            {PREDICTION_ATTRIBUTE: p.label, PROBABILITY_ATTRIBUTE: p.probability} for p in predictions
+        ]
+    }
     return json.dumps(answer), JSON_MEDIA_TYPE
 
 

@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    model_validator,
     BaseModel,
     ConfigDict,
     Field,
@@ -13,6 +12,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "model_config.json"
