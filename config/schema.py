@@ -7,6 +7,8 @@ deploy time, so a bad name fails in seconds, not in the middle of a CloudFormati
 
 from __future__ import annotations
 
+import re
+import zoneinfo
 from collections import Counter
 from typing import Annotated, Any, Literal
 
@@ -310,13 +312,29 @@ class ServingAlarmsConfig(StrictModel):
     period_minutes: int = Field(default=5, ge=1, le=60)
 
 
-ScheduleExpression = Annotated[
-    str,
-    StringConstraints(
-        # EventBridge Scheduler: cron with six fields, or a rate.
-        pattern=r"^(cron\(\S+ \S+ \S+ \S+ \S+ \S+\)|rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\))$"
-    ),
-]
+def _scheduler_expression(expression: str) -> str:
+    """What EventBridge Scheduler accepts: cron with six fields, one of day-of-month and day-of-week
+    `?`, or a rate with a singular unit for 1 and a plural one otherwise."""
+    if cron := re.fullmatch(r"cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)", expression):
+        if (cron[3] == "?") == (cron[5] == "?"):
+            raise ValueError("a cron expression needs '?' in exactly one of day-of-month and day-of-week")
+        return expression
+    if rate := re.fullmatch(r"rate\(([1-9]\d*) (minute|hour|day)(s?)\)", expression):
+        if (rate[1] == "1") == (rate[3] == "s"):
+            raise ValueError(f"say rate(1 {rate[2]}) or rate(N {rate[2]}s)")
+        return expression
+    raise ValueError("expected cron(minutes hours day-of-month month day-of-week year) or rate(N unit)")
+
+
+def _time_zone(name: str) -> str:
+    # zoneinfo reads the pinned tzdata package when the machine has no time zone database.
+    if name not in zoneinfo.available_timezones():
+        raise ValueError(f"{name!r} is not an IANA time zone (e.g. UTC, Europe/Paris)")
+    return name
+
+
+ScheduleExpression = Annotated[str, AfterValidator(_scheduler_expression)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
 S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")]
 
 
@@ -331,9 +349,22 @@ class BatchServingConfig(StrictModel):
     instance_count: int = Field(default=1, ge=1, le=100)
     input_s3_uri: S3Uri | None = None
     output_s3_uri: S3Uri | None = None
-    max_runtime_minutes: int = Field(default=240, ge=10, le=48 * 60)
+    # CodeBuild runs the staging check for at most 36 hours, 15 minutes of which are its own.
+    max_runtime_minutes: int = Field(default=240, ge=10, le=36 * 60 - 15)
     # UTC unless set (EventBridge Scheduler's time zones, e.g. Europe/Paris).
-    schedule_timezone: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+\-]+)*$")] = "UTC"
+    schedule_timezone: TimeZone = "UTC"
+
+    @field_validator("input_s3_uri")
+    @classmethod
+    def _input_is_a_folder(cls, uri: str | None) -> str | None:
+        # A transform reads every object under its S3Prefix: "scores" would also read "scores-old/".
+        return None if uri is None else uri.rstrip("/") + "/"
+
+    @field_validator("output_s3_uri")
+    @classmethod
+    def _output_without_slash(cls, uri: str | None) -> str | None:
+        # Each run writes <output>/<execution id>/.
+        return None if uri is None else uri.rstrip("/")
 
     @model_validator(mode="after")
     def _distinct_locations(self) -> BatchServingConfig:
@@ -366,7 +397,10 @@ class ServingConfig(StrictModel):
         if self.mode == "batch":
             if self.batch is None:
                 raise ValueError("a batch model needs batch: {schedule_expression, ...}")
-            endpoint_only = sorted({"staging", "production", "rollout"} & self.model_fields_set)
+            endpoint_only = sorted(
+                {"staging", "production", "rollout", "alarms", "smoke_test_max_p95_ms", "data_capture_percent"}
+                & self.model_fields_set
+            )
             if endpoint_only:
                 raise ValueError(f"{', '.join(endpoint_only)} only apply to real-time models (mode: realtime)")
         elif self.batch is not None:
@@ -385,6 +419,9 @@ class MonitoringConfig(StrictModel):
     ground_truth_s3_uri: (
         Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")] | None
     ) = None
+    # How late labels land after the prediction they label: each hourly model-quality run joins the
+    # hour of predictions that ended this many hours ago (a nightly batch scored today is labelled later).
+    ground_truth_delay_hours: int = Field(default=1, ge=1, le=24 * 14)
     retrain_on_drift: bool = True
     retrain_cooldown_hours: int = Field(default=24, ge=1, le=24 * 30)
 

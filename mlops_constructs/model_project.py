@@ -45,7 +45,7 @@ from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, E
 from mlops_constructs.model_tags import tagged_for, tagging_for
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
-from mlops_constructs.storage import expiring_buckets
+from mlops_constructs.storage import expiring_buckets, prefix_access
 
 SEEDS_DIRECTORY = Path(__file__).resolve().parent.parent / "seed"
 
@@ -85,7 +85,8 @@ def model_settings(model: ModelConfig) -> dict[str, object]:
         "metric": {"name": model.metric.name, "threshold": model.metric.threshold, "direction": model.metric_direction},
         "processing_instance_type": model.instance_types.processing,
         "training_instance_type": model.instance_types.training,
-        "inference_instance_types": [model.instance_types.inference],
+        # Every instance type the package may be served on: SageMaker refuses a model package on others.
+        "inference_instance_types": serving_instance_types(model),
         "feature_group_name": model.feature_group,
         # The pipeline role acts only on jobs carrying the model's tag (_sagemaker_execution_role).
         "resource_tags": {MODEL_TAG: model.name},
@@ -97,6 +98,18 @@ def model_settings(model: ModelConfig) -> dict[str, object]:
             "sample_payloads_prefix": SAMPLE_PAYLOADS_PREFIX.format(model=model.name),
         },
     }
+
+
+def serving_instance_types(model: ModelConfig) -> list[str]:
+    """The model's inference instance type first, then any other its stages or batch transform use."""
+    types = [model.instance_types.inference]
+    if model.is_batch:
+        types.append(model.batch.instance_type or model.instance_types.inference)
+    else:
+        types += [
+            stage.instance_type for stage in (model.serving.staging, model.serving.production) if stage.instance_type
+        ]
+    return list(dict.fromkeys(types))
 
 
 def seed_asset(seed_directory: Path, settings: dict[str, object]) -> Path:
@@ -327,40 +340,16 @@ class ModelProject(Construct):
 
     def _grant_objects(self, grantee: iam.IRole, purpose: str, *, read: list[str], write: list[str]) -> None:
         """List, read and write objects under prefixes of the data bucket, as a managed policy on `grantee`."""
-        bucket, arn = self.data_bucket, nag_ref(self.data_bucket, "Arn")
-        policy = iam.ManagedPolicy(
+        prefix_access(
             self,
             f"{purpose}{Names.unique_id(grantee)}",
+            grantee=grantee,
+            bucket_arn=self.data_bucket.bucket_arn,
+            nag_bucket_arn=nag_ref(self.data_bucket, "Arn"),
+            read=read,
+            write=write,
             description=f"Batch data of model '{self.model_name}' in its data bucket",
-            roles=[grantee],
-            statements=[
-                iam.PolicyStatement(
-                    sid="ListThePrefixes",
-                    actions=["s3:ListBucket"],
-                    resources=[bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in read]}},
-                ),
-                iam.PolicyStatement(
-                    sid="ReadObjects",
-                    actions=["s3:GetObject"],
-                    resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in read],
-                ),
-                iam.PolicyStatement(
-                    sid="WriteObjects",
-                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                    resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in write],
-                ),
-            ],
-        )
-        acknowledge_each(
-            policy,
-            [
-                (
-                    f"AwsSolutions-IAM5[Resource::{arn}/{prefix}*]",
-                    "Batch inputs, outputs and samples are written per file and run under this prefix only.",
-                )
-                for prefix in sorted(set(read + write))
-            ],
+            reason="Batch inputs, outputs and samples are written per file and run under this prefix only.",
         )
 
     def _grant_read(self, grantee: iam.IRole, purpose: str, prefix: str) -> None:

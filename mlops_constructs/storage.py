@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -166,3 +167,56 @@ def expiring_state_table(
     )
     acknowledge_each(table, [("NIST.800.53.R5-DynamoDBInBackupPlan", f"Items expire {expiry}; PITR covers recovery.")])
     return table
+
+
+def prefix_access(
+    scope: Construct,
+    construct_id: str,
+    *,
+    grantee: iam.IRole,
+    bucket_arn: str,
+    read: list[str],
+    write: list[str],
+    description: str,
+    reason: str,
+    nag_bucket_arn: str | None = None,
+) -> iam.ManagedPolicy:
+    """List and read objects under the `read` prefixes, write under the `write` ones: a managed policy on
+    `grantee`, acknowledged per prefix with `reason`. Prefixes are S3 key prefixes ending in "/" (or "" for
+    the whole bucket); `nag_bucket_arn` is how cdk-nag writes `bucket_arn` when it is a token."""
+    statements = []
+    if read:
+        statements += [
+            iam.PolicyStatement(
+                sid="ListThePrefixes",
+                actions=["s3:ListBucket"],
+                resources=[bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in read]}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadObjects", actions=["s3:GetObject"], resources=[f"{bucket_arn}/{prefix}*" for prefix in read]
+            ),
+        ]
+    if write:
+        statements.append(
+            iam.PolicyStatement(
+                sid="WriteObjects",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[f"{bucket_arn}/{prefix}*" for prefix in write],
+            )
+        )
+    policy = iam.ManagedPolicy(scope, construct_id, description=description, roles=[grantee], statements=statements)
+    acknowledge_each(
+        policy,
+        [
+            (f"AwsSolutions-IAM5[Resource::{nag_bucket_arn or bucket_arn}/{prefix}*]", reason)
+            for prefix in sorted(set(read + write))
+        ],
+    )
+    return policy
+
+
+def key_prefix(uri_path: str) -> str:
+    """An S3 key prefix as a folder: "" for the bucket, else ending in one "/" ("a/b" and "a/b/" -> "a/b/")."""
+    path = uri_path.strip("/")
+    return f"{path}/" if path else ""

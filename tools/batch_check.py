@@ -106,7 +106,8 @@ class Run:
 
     @property
     def input_uri(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}input"
+        # A folder: the transform reads every object under this prefix and names its results after them.
+        return f"s3://{self.bucket}/{self.prefix}input/"
 
     @property
     def output_uri(self) -> str:
@@ -115,8 +116,11 @@ class Run:
     def input_key(self, file_name: str) -> str:
         return f"{self.prefix}input/{file_name}"
 
+    def output_prefix(self, execution_id: str) -> str:
+        return f"{self.prefix}output/{execution_id}/"
+
     def output_key(self, execution_id: str, input_file: str) -> str:
-        return f"{self.prefix}output/{execution_id}/{input_file}{OUTPUT_SUFFIX}"
+        return f"{self.output_prefix(execution_id)}{input_file}{OUTPUT_SUFFIX}"
 
     def token(self, purpose: str) -> str:
         """An idempotency token for one call of this run (32 hex digits, as SageMaker wants at least 32)."""
@@ -225,8 +229,28 @@ def run_batch_check(
     report.problems += problems
     if report.status == "Succeeded":
         execution_id = execution_arn.rsplit("/", 1)[-1]
-        check_output(s3, report, run.output_key(execution_id, file_name))
+        if present := results_present(
+            s3, report, run.output_prefix(execution_id), run.output_key(execution_id, file_name)
+        ):
+            check_output(s3, report, present)
     return report
+
+
+def results_present(s3: Any, report: BatchReport, prefix: str, expected_key: str) -> str | None:
+    """The key of the transform's results for the sample, after listing what it wrote; None (and the
+    problem, naming what is there instead) when they are not where a transform writes them."""
+    url = f"s3://{report.run.bucket}/{prefix}"
+    try:
+        pages = [s3.list_objects_v2(Bucket=report.run.bucket, Prefix=prefix)]
+        keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    except (ClientError, BotoCoreError) as error:
+        report.problems.append(f"cannot list the transform's results under {url}: {aws_error_text(error)}")
+        return None
+    if expected_key in keys:
+        return expected_key
+    found = ", ".join(sorted(keys)[:10]) or "nothing"
+    report.problems.append(f"the transform wrote no s3://{report.run.bucket}/{expected_key}; under {url}: {found}")
+    return None
 
 
 def wait_for(

@@ -73,7 +73,7 @@ from mlops_constructs.deploy.roles import (
 from mlops_constructs.personas import DEPLOYMENT_APPROVAL_ACTION
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure
 from mlops_constructs.serving import render_serving_template
-from mlops_constructs.storage import expiring_buckets
+from mlops_constructs.storage import expiring_buckets, key_prefix, prefix_access
 
 RECORD_PREPROCESSOR = Path(__file__).resolve().parent.parent / "runtime" / "model_monitor_preprocessor.py"
 APPROVAL_STAGE, APPROVAL_ACTION = "Approve", "ApproveProduction"
@@ -133,13 +133,13 @@ class DeployPipeline(Construct):
             self, names=names, encryption_key=encryption_key, data_capture_bucket=self.data_capture_bucket
         )
         if model.is_batch:
-            _grant_configured_batch_locations(self.serving_role, model)
+            _grant_configured_batch_locations(self, self.serving_role, model)
         self.transform_pipeline_role: iam.Role | None = None
         self.scheduler_role: iam.Role | None = None
         batch_parameters: dict[str, str] = {}
         if model.is_batch:
             self.transform_pipeline_role = transform_pipeline_role(self, names=names, encryption_key=encryption_key)
-            self.scheduler_role = scheduler_role(self, names=names, encryption_key=encryption_key)
+            self.scheduler_role = scheduler_role(self, names=names)
             # Runs the schedule could not start, after its retries: alarmed like every undelivered event.
             unstarted_runs = EventDeadLetters.of(self, encryption_key=encryption_key, alert_topic=alert_topic).queue
             unstarted_runs.grant_send_messages(self.scheduler_role)
@@ -372,39 +372,26 @@ def _approval_text(model: ModelConfig) -> str:
     )
 
 
-def _grant_configured_batch_locations(role: iam.Role, model: ModelConfig) -> None:
+def _grant_configured_batch_locations(scope: Construct, role: iam.Role, model: ModelConfig) -> None:
     """Let the transform jobs read `input_s3_uri` and write `output_s3_uri` when config names them
     (the default locations, in the model's data bucket, are granted by the build stack)."""
     batch = model.batch
-    partition = Stack.of(role).partition
-    for sid, uri, actions_on_objects, listed in (
-        ("ReadTheConfiguredBatchInput", batch.input_s3_uri, ["s3:GetObject"], True),
-        ("WriteTheConfiguredBatchOutput", batch.output_s3_uri, ["s3:PutObject", "s3:AbortMultipartUpload"], False),
+    partition = Stack.of(scope).partition
+    for purpose, uri, reading in (
+        ("BatchInput", batch.input_s3_uri, True),
+        ("BatchOutput", batch.output_s3_uri, False),
     ):
         if uri is None:
             continue
-        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid=sid, actions=actions_on_objects, resources=[f"arn:{partition}:s3:::{bucket}/{prefix}*"]
-            )
-        )
-        if listed:  # a transform lists its input prefix
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid=f"{sid}Prefix",
-                    actions=["s3:ListBucket"],
-                    resources=[f"arn:{partition}:s3:::{bucket}"],
-                    conditions={"StringLike": {"s3:prefix": f"{prefix}*"}},
-                )
-            )
-        acknowledge_each(
-            role,
-            [
-                (
-                    f"AwsSolutions-IAM5[Resource::arn:{partition}:s3:::{bucket}/{prefix}*]",
-                    "The batch location configured for this model: files are written per run under it.",
-                )
-            ],
+        bucket, _, path = uri.removeprefix("s3://").partition("/")
+        prefix = key_prefix(path)
+        prefix_access(
+            scope,
+            f"Configured{purpose}",
+            grantee=role,
+            bucket_arn=f"arn:{partition}:s3:::{bucket}",
+            read=[prefix] if reading else [],
+            write=[] if reading else [prefix],
+            description=f"The batch {'input' if reading else 'output'} location configured for model '{model.name}'",
+            reason="The batch location configured for this model: files are read or written per run under it.",
         )

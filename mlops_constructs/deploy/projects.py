@@ -233,9 +233,6 @@ def resolve_champion_project(
         # Stack, endpoint and dashboard of a stage share one name.
         environment={"PRODUCTION_STACK": production} | ({} if names.batch else {"PRODUCTION_ENDPOINT": production}),
     )
-    packages = stack.format_arn(
-        service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name(names.model_name)}/*"
-    )
     production_stack = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{production}/*")
     if not names.batch:
         project.add_to_role_policy(
@@ -247,25 +244,17 @@ def resolve_champion_project(
         )
     project.add_to_role_policy(
         iam.PolicyStatement(
-            sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[packages]
-        )
-    )
-    project.add_to_role_policy(
-        iam.PolicyStatement(
             sid="ReadTheProductionStack", actions=["cloudformation:DescribeStacks"], resources=[production_stack]
         )
     )
+    _read_packages(project, names)
     acknowledge_each(
         project,
         [
             (
                 f"AwsSolutions-IAM5[Resource::{production_stack}]",
                 "A stack ARN ends in a generated id; the name is this model's production stack.",
-            ),
-            (
-                f"AwsSolutions-IAM5[Resource::{packages}]",
-                "Package versions are numbered at registration; the scope is this model's group.",
-            ),
+            )
         ],
     )
     return project

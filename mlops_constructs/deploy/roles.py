@@ -179,8 +179,9 @@ def transform_pipeline_role(scope: Construct, *, names: ServingNames, encryption
     return role
 
 
-def scheduler_role(scope: Construct, *, names: ServingNames, encryption_key: kms.IKey) -> iam.Role:
-    """The role EventBridge Scheduler starts a batch model's production transform pipeline as."""
+def scheduler_role(scope: Construct, *, names: ServingNames) -> iam.Role:
+    """The role EventBridge Scheduler starts a batch model's production transform pipeline as (the deploy
+    stack lets it send what it could not start to its encrypted dead-letter queue)."""
     stack = Stack.of(scope)
     role = iam.Role(
         scope,
@@ -197,8 +198,6 @@ def scheduler_role(scope: Construct, *, names: ServingNames, encryption_key: kms
             resources=[stack.format_arn(service="sagemaker", resource="pipeline", resource_name=names.production)],
         )
     )
-    # The schedule is encrypted with the platform key; so is the dead-letter queue it writes to.
-    encryption_key.grant_encrypt_decrypt(role)
     acknowledge_each(
         role,
         [

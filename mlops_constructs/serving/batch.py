@@ -71,7 +71,7 @@ class BatchTransform(Construct):
         kms_key_arn: str,
         input_s3_uri: str,
         output_s3_uri: str,
-        data_capture_s3_uri: str | None,
+        data_capture_s3_uri: str,
         alert_topic_arn: str | None,
         schedule: TransformSchedule | None,
     ) -> None:
@@ -106,7 +106,6 @@ class BatchTransform(Construct):
                 schedule_expression=batch.schedule_expression,
                 schedule_expression_timezone=batch.schedule_timezone,
                 flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-                kms_key_arn=kms_key_arn,
                 target=scheduler.CfnSchedule.TargetProperty(
                     arn=self.pipeline_arn,
                     role_arn=schedule.role_arn,
@@ -131,7 +130,7 @@ class BatchTransform(Construct):
         *,
         input_s3_uri: str,
         output_s3_uri: str,
-        data_capture_s3_uri: str | None,
+        data_capture_s3_uri: str,
         kms_key_arn: str,
     ) -> dict[str, Any]:
         """The SageMaker Pipeline definition: two parameters, one transform step."""
@@ -176,12 +175,13 @@ class BatchTransform(Construct):
             },
             "Tags": [{"Key": MODEL_TAG, "Value": model.name}],
         }
-        if data_capture_s3_uri is not None:
-            arguments["DataCaptureConfig"] = {
-                "DestinationS3Uri": data_capture_s3_uri,
-                "KmsKeyId": kms_key_arn,
-                "GenerateInferenceId": True,
-            }
+        # Captured in both stages, so that staging writes its answers exactly as production does: an
+        # inference id (which model quality joins labels on) is appended to each answer.
+        arguments["DataCaptureConfig"] = {
+            "DestinationS3Uri": data_capture_s3_uri,
+            "KmsKeyId": kms_key_arn,
+            "GenerateInferenceId": model.monitoring.ground_truth_s3_uri is not None,
+        }
         return {
             "Version": PIPELINE_DEFINITION_VERSION,
             "Metadata": {},

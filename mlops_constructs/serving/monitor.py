@@ -263,7 +263,7 @@ class ServingMonitor(Construct):
 
     def _model_quality(self, model: ModelConfig, output_s3_uri: str, ground_truth_s3_uri: str) -> None:
         """Joins captured predictions with the labels in the ground-truth location, hourly, reading the
-        answers where the model's inference contract says (labels one hour late at most)."""
+        answers where the model's inference contract says (labels `ground_truth_delay_hours` late)."""
         contract = model.contract
         attributes: dict[str, Any] = {"inference_attribute": contract.monitor_attribute(contract.prediction_attribute)}
         # Binary classifiers' probabilities give AUC; a multiclass answer's probability is the predicted
@@ -281,7 +281,12 @@ class ServingMonitor(Construct):
             ),
             model_quality_job_input=job_definition.ModelQualityJobInputProperty(
                 **self._job_input(
-                    job_definition, contract, start_time_offset="-PT2H", end_time_offset="-PT1H", **attributes
+                    job_definition,
+                    contract,
+                    # The hour of predictions whose labels have landed by now.
+                    start_time_offset=f"-PT{model.monitoring.ground_truth_delay_hours + 1}H",
+                    end_time_offset=f"-PT{model.monitoring.ground_truth_delay_hours}H",
+                    **attributes,
                 ),
                 ground_truth_s3_input=sagemaker.CfnModelQualityJobDefinition.MonitoringGroundTruthS3InputProperty(
                     s3_uri=ground_truth_s3_uri

@@ -139,20 +139,17 @@ class ServingTemplateStack(Stack):
         if production:
             input_s3_uri = batch.input_s3_uri or Fn.join("", ["s3://", bucket, f"/{BATCH_INPUT_PREFIX}"])
             # Each run writes <output>/<execution id>/: the prefix without its slash.
-            output_s3_uri = (
-                batch.output_s3_uri.rstrip("/")
-                if batch.output_s3_uri
-                else Fn.join("", ["s3://", bucket, f"/{BATCH_OUTPUT_PREFIX.rstrip('/')}"])
-            )
+            output_s3_uri = batch.output_s3_uri or Fn.join("", ["s3://", bucket, f"/{BATCH_OUTPUT_PREFIX.rstrip('/')}"])
         else:
             # The staging check passes a sample's own locations; these defaults only keep the pipeline valid.
             input_s3_uri = Fn.join("", ["s3://", bucket, f"/{BATCH_STAGING_PREFIX}input/"])
             output_s3_uri = Fn.join("", ["s3://", bucket, f"/{BATCH_STAGING_PREFIX}output"])
         kms_key_arn = parameter(KMS_KEY_PARAMETER, "Platform key for volumes, outputs and captures")
+        # Staging captures too (its answers then read exactly as production's), in its own prefix.
         data_capture_s3_uri = (
             parameter(DATA_CAPTURE_PARAMETER, "Where production requests and answers are captured")
             if production
-            else None
+            else Fn.join("", ["s3://", bucket, f"/{BATCH_STAGING_PREFIX}captures"])
         )
         self.transform = BatchTransform(
             self,
@@ -174,7 +171,7 @@ class ServingTemplateStack(Stack):
             if production
             else None,
         )
-        if production and data_capture_s3_uri is not None:
+        if production:
             self._monitor(
                 MonitoredServing(
                     name=self.name, resource=self.transform.pipeline, batch_capture_s3_uri=data_capture_s3_uri

@@ -1,9 +1,10 @@
 """The batch staging check (tools/batch_check.py): the staging transform pipeline run on the sample.
 
 S3 is moto (the uploaded sample, its encryption, the transform's results the test writes where the
-pipeline would). The SageMaker Pipeline calls come from botocore's Stubber, which asserts every request
-exactly (the pipeline's parameters, the execution polled and stopped). A fake clock moves only when
-the check sleeps, so a 60-minute timeout costs no time.
+pipeline would, and their listing); an S3 call that fails or is paged is arranged with a handler on the
+S3 client's events (`s3_events`). The SageMaker Pipeline calls come from botocore's Stubber, which
+asserts every request exactly (the pipeline's parameters, the execution polled and stopped). A fake
+clock moves only when the check sleeps, so a 60-minute timeout costs no time.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
 
 from lambdas.common.contracts import (
@@ -94,7 +96,8 @@ def expect_start(pipeline: Stubber, run: Run = RUN) -> None:
         {
             "PipelineName": PIPELINE,
             "PipelineParameters": [
-                {"Name": TRANSFORM_INPUT_PARAMETER, "Value": f"s3://{BUCKET}/batch/staging/{run.run_id}/input"},
+                # A folder (ending "/"): the transform names its results after the objects under it.
+                {"Name": TRANSFORM_INPUT_PARAMETER, "Value": f"s3://{BUCKET}/batch/staging/{run.run_id}/input/"},
                 {"Name": TRANSFORM_OUTPUT_PARAMETER, "Value": f"s3://{BUCKET}/batch/staging/{run.run_id}/output"},
             ],
             "PipelineExecutionDescription": f"Staging check of {PACKAGE}",
@@ -122,10 +125,60 @@ def expect_steps(pipeline: Stubber, *pages: list[dict[str, Any]]) -> None:
         pipeline.add_response("list_pipeline_execution_steps", response, expected)
 
 
+OUTPUT_PREFIX = f"batch/staging/build-7/output/{EXECUTION_ID}/"
+EXPECTED_OUTPUT = f"s3://{BUCKET}/{OUTPUT_PREFIX}sample.jsonl.out"
+
+
 def put_output(body: bytes, *, input_file: str = "sample.jsonl", run: Run = RUN) -> str:
-    key = f"batch/staging/{run.run_id}/output/{EXECUTION_ID}/{input_file}.out"
+    return put_object(f"batch/staging/{run.run_id}/output/{EXECUTION_ID}/{input_file}.out", body)
+
+
+def put_object(key: str, body: bytes = b"") -> str:
     client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
     return f"s3://{BUCKET}/{key}"
+
+
+Register = Callable[[str, Callable[..., Any]], None]
+
+
+@pytest.fixture
+def s3_events() -> Iterator[Register]:
+    """Register handlers on the S3 client's events (`before-call.s3.GetObject`, ...) for one test: the
+    client is shared by the whole run, so they are unregistered after it."""
+    events = client("s3").meta.events
+    registered: list[tuple[str, Callable[..., Any]]] = []
+
+    def register(event: str, handler: Callable[..., Any]) -> None:
+        events.register(event, handler)
+        registered.append((event, handler))
+
+    yield register
+    for event, handler in registered:
+        events.unregister(event, handler)
+
+
+def s3_calls(s3_events: Register, operation: str, *, max_keys: int | None = None) -> list[dict[str, Any]]:
+    """The parameters of each call of `operation` (e.g. "ListObjectsV2") the S3 client makes from now on,
+    as the check passed them; the calls go on. With `max_keys`, each call asks for pages that small."""
+    calls: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        calls.append(dict(params))
+        if max_keys is not None:
+            params["MaxKeys"] = max_keys
+
+    s3_events(f"before-parameter-build.s3.{operation}", record)
+    return calls
+
+
+def s3_error(code: str, message: str, status: int) -> Callable[..., Any]:
+    """A `before-call` handler answering the call with an S3 error (botocore raises it as a ClientError)."""
+
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        parsed = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return AWSResponse(f"https://{BUCKET}.s3.amazonaws.com/", status, {}, None), parsed
+
+    return answer
 
 
 def good_output(contract: InferenceContract = BINARY, count: int = len(INSTANCES)) -> bytes:
@@ -179,7 +232,7 @@ class TestPasses:
             },
             "contract_source": "package",
             "payloads": SAMPLE_URL,
-            "input": f"s3://{BUCKET}/batch/staging/build-7/input",
+            "input": f"s3://{BUCKET}/batch/staging/build-7/input/",
             "output": f"s3://{BUCKET}/batch/staging/build-7/output",
             "execution_arn": EXECUTION_ARN,
             "status": "Succeeded",
@@ -215,6 +268,22 @@ class TestPasses:
         assert body == b'34,basic,20.5\n61,"premium, annual",99.0\n19,basic,0\n'
         assert (got["SSEKMSKeyId"], got["ContentType"]) == (KMS_KEY, CSV_CONTENT_TYPE)
 
+    def test_the_results_are_found_on_any_page_of_their_folder_s_listing(
+        self, bucket: str, pipeline: Stubber, s3_events: Register
+    ) -> None:
+        expect_start(pipeline)
+        expect_status(pipeline, "Succeeded")
+        put_object(f"{OUTPUT_PREFIX}a.out")
+        put_object(f"{OUTPUT_PREFIX}b.out")
+        put_output(good_output())  # sample.jsonl.out: listed last
+        listings = s3_calls(s3_events, "ListObjectsV2", max_keys=1)
+
+        report = check()
+
+        assert (report.problems, report.answers) == ([], 3)
+        assert len(listings) == 3
+        assert all(call["Bucket"] == BUCKET and call["Prefix"] == OUTPUT_PREFIX for call in listings)
+
     @pytest.mark.parametrize("name", sorted(CONTRACTS))
     def test_each_contract_s_answers_are_judged(self, bucket: str, pipeline: Stubber, name: str) -> None:
         contract = CONTRACTS[name]
@@ -229,7 +298,7 @@ class TestPasses:
 
 class TestFails:
     def test_a_failed_execution_names_its_failed_steps_and_reads_no_output(
-        self, bucket: str, pipeline: Stubber
+        self, bucket: str, pipeline: Stubber, s3_events: Register
     ) -> None:
         expect_start(pipeline)
         expect_status(pipeline, "Executing", "Failed", failure_reason="Step failure: One or multiple steps failed.")
@@ -241,9 +310,12 @@ class TestFails:
                 {"StepName": "Monitor", "StepStatus": "Failed"},
             ],
         )
+        put_output(good_output())
+        listings, reads = s3_calls(s3_events, "ListObjectsV2"), s3_calls(s3_events, "GetObject")
 
         report = check()
 
+        assert (listings, reads) == ([], [])
         assert report.problems == [
             f"pipeline execution {EXECUTION_ARN} Failed: Step failure: One or multiple steps failed.",
             "step Transform failed: ClientError: no model.tar.gz",
@@ -332,17 +404,90 @@ class TestFails:
         assert report.problems == [f"{url}: {problem}"]
         assert (report.status, report.passed) == ("Succeeded", False)
 
-    def test_missing_output_fails(self, bucket: str, pipeline: Stubber) -> None:
+    def test_no_results_at_all_fails_saying_nothing_is_there(self, bucket: str, pipeline: Stubber) -> None:
         expect_start(pipeline)
         expect_status(pipeline, "Succeeded")
+        # Results of other runs and executions are not the transform's: the listing stops at its folder.
+        put_object(f"batch/staging/build-7/output/{EXECUTION_ID}0/sample.jsonl.out")
+        put_object("batch/staging/build-70/output/x1y2z3abc/sample.jsonl.out")
+        put_object(f"batch/staging/build-7/output/{EXECUTION_ID}.out")
 
         report = check()
 
-        [problem] = report.problems
-        assert problem.startswith(
-            f"cannot read the transform's results s3://{BUCKET}/batch/staging/build-7/output/{EXECUTION_ID}/"
-            "sample.jsonl.out: NoSuchKey"
-        )
+        assert report.problems == [
+            f"the transform wrote no {EXPECTED_OUTPUT}; under s3://{BUCKET}/{OUTPUT_PREFIX}: nothing"
+        ]
+        assert (report.answers, report.passed) == (None, False)
+
+    def test_missing_results_name_the_keys_found_sorted_and_at_most_10(
+        self, bucket: str, pipeline: Stubber, s3_events: Register
+    ) -> None:
+        expect_start(pipeline)
+        expect_status(pipeline, "Succeeded")
+        found = [f"{OUTPUT_PREFIX}part-{n:02}.out" for n in (11, 3, 7, 0, 1, 2, 4, 5, 6, 8, 9, 10)]
+        for key in found:
+            put_object(key, good_output())
+        reads = s3_calls(s3_events, "GetObject")
+
+        report = check()
+
+        listed = ", ".join(f"{OUTPUT_PREFIX}part-{n:02}.out" for n in range(10))
+        assert report.problems == [
+            f"the transform wrote no {EXPECTED_OUTPUT}; under s3://{BUCKET}/{OUTPUT_PREFIX}: {listed}"
+        ]
+        assert (reads, report.answers) == ([], None)
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "sample.out",  # named after the input without its extension
+            "sample.jsonl",  # without the suffix
+            "input/sample.jsonl.out",  # under the input folder's name
+            "/sample.jsonl.out",  # under an empty folder (an input prefix without its "/")
+        ],
+    )
+    def test_results_under_another_name_fail_naming_them(
+        self, bucket: str, pipeline: Stubber, s3_events: Register, name: str
+    ) -> None:
+        expect_start(pipeline)
+        expect_status(pipeline, "Succeeded")
+        put_object(f"{OUTPUT_PREFIX}{name}", good_output())
+        reads = s3_calls(s3_events, "GetObject")
+
+        report = check()
+
+        assert report.problems == [
+            f"the transform wrote no {EXPECTED_OUTPUT}; under s3://{BUCKET}/{OUTPUT_PREFIX}: {OUTPUT_PREFIX}{name}"
+        ]
+        assert (reads, report.answers, report.passed) == ([], None, False)
+
+    def test_results_that_cannot_be_listed_fail_and_are_not_read(
+        self, bucket: str, pipeline: Stubber, s3_events: Register
+    ) -> None:
+        expect_start(pipeline)
+        expect_status(pipeline, "Succeeded")
+        put_output(good_output())
+        s3_events("before-call.s3.ListObjectsV2", s3_error("AccessDenied", "Access Denied", 403))
+        reads = s3_calls(s3_events, "GetObject")
+
+        report = check()
+
+        assert report.problems == [
+            f"cannot list the transform's results under s3://{BUCKET}/{OUTPUT_PREFIX}: AccessDenied: Access Denied"
+        ]
+        assert (reads, report.answers, report.passed) == ([], None, False)
+
+    def test_results_that_cannot_be_read_fail(self, bucket: str, pipeline: Stubber, s3_events: Register) -> None:
+        expect_start(pipeline)
+        expect_status(pipeline, "Succeeded")
+        put_output(good_output())
+        s3_events("before-call.s3.GetObject", s3_error("AccessDenied", "Access Denied", 403))
+
+        report = check()
+
+        assert report.problems == [
+            f"cannot read the transform's results {EXPECTED_OUTPUT}: AccessDenied: Access Denied"
+        ]
 
     def test_output_too_big_is_not_read(self, bucket: str, pipeline: Stubber, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(batch_check, "MAX_OUTPUT_BYTES", 10)
@@ -360,7 +505,7 @@ class TestFails:
 
         [problem] = report.problems
         assert problem.startswith(
-            f"cannot upload the sample to s3://{BUCKET}/batch/staging/build-7/input: NoSuchBucket"
+            f"cannot upload the sample to s3://{BUCKET}/batch/staging/build-7/input/: NoSuchBucket"
         )
         assert (report.execution_arn, report.passed) == (None, False)
 

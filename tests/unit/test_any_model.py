@@ -129,7 +129,8 @@ def test_the_production_transform_runs_the_champion_on_a_schedule(any_model: Syn
             "ScheduleExpression": "cron(0 2 * * ? *)",
             "ScheduleExpressionTimezone": "Europe/Paris",
             "FlexibleTimeWindow": {"Mode": "OFF"},
-            "KmsKeyArn": {"Ref": "KmsKeyArn"},
+            # No key: the schedule carries no input to encrypt.
+            "KmsKeyArn": Match.absent(),
             "Target": {
                 "Arn": Match.any_value(),
                 "RoleArn": {"Ref": "SchedulerRoleArn"},
@@ -192,7 +193,15 @@ def test_staging_has_no_schedule_capture_or_monitor(any_model: Synthesized) -> N
     staging = _serving(any_model, "renewals", "staging")
     for resource_type in ("Scheduler::Schedule", "SageMaker::MonitoringSchedule", "CloudWatch::Alarm"):
         staging.resource_count_is(f"AWS::{resource_type}", 0)
-    assert "DataCaptureConfig" not in _definition(staging)["Steps"][0]["Arguments"]
+    # Staging captures like production (its answers then read exactly as production's), in its own prefix.
+    staging_capture = _definition(staging)["Steps"][0]["Arguments"]["DataCaptureConfig"]
+    production_capture = _definition(_serving(any_model, "renewals", "production"))["Steps"][0]["Arguments"][
+        "DataCaptureConfig"
+    ]
+    assert staging_capture["DestinationS3Uri"].endswith("/batch/staging/captures")
+    assert production_capture["DestinationS3Uri"] == "{'Ref': 'DataCaptureS3Uri'}"
+    # Labels are joined on the inference id the transform appends (ground truth is configured).
+    assert staging_capture["GenerateInferenceId"] is production_capture["GenerateInferenceId"] is True
 
 
 def test_model_monitor_reads_the_batch_captures(any_model: Synthesized) -> None:
@@ -256,28 +265,54 @@ def test_the_batch_deploy_pipeline_checks_staging_with_a_transform_and_replaces_
     assert "--endpoint-name" not in resolve
 
 
-def test_the_batch_roles_start_only_this_models_transforms(any_model: Synthesized) -> None:
+def _statements(template: Template) -> dict[str, dict[str, Any]]:
+    """Every IAM statement of the stack with a Sid, by Sid (asserting each Sid names one statement)."""
+    found: dict[str, dict[str, Any]] = {}
+    for resource_type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for policy in template.find_resources(resource_type).values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if "Sid" in statement:
+                    found.setdefault(statement["Sid"], statement)
+    return found
+
+
+def test_the_batch_roles_start_and_run_only_this_models_transforms(any_model: Synthesized) -> None:
     deploy = _deploy(any_model, "renewals")
-    deploy.has_resource_properties(
-        "AWS::IAM::Role",
-        {
-            "AssumeRolePolicyDocument": {
-                "Statement": [
-                    Match.object_like(
-                        {
-                            "Principal": {"Service": "scheduler.amazonaws.com"},
-                            "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
-                        }
-                    )
-                ]
-            }
-        },
+    statements = _statements(deploy)
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012"
+    own_tag = {"StringEquals": {"aws:RequestTag/mlops:model": "renewals"}}
+    run = statements["RunThisModelsTaggedTransforms"]
+    assert (run["Action"], run["Resource"]) == (
+        ["sagemaker:AddTags", "sagemaker:CreateTransformJob"],
+        f"{arn}:transform-job/pipelines-*",
     )
-    text = json.dumps(deploy.to_json())
-    assert "pipeline/mlops-renewals-production" in text
-    assert "transform-job/pipelines-*" in text
-    # No endpoint: the deploy stack grants nothing on endpoints of this model.
-    assert "endpoint/mlops-renewals" not in text
+    assert own_tag["StringEquals"].items() <= run["Condition"]["StringEquals"].items()
+    follow = statements["FollowThisModelsTaggedTransforms"]
+    assert follow["Condition"] == {"StringEquals": {"aws:ResourceTag/mlops:model": "renewals"}}
+    start = statements["StartTheProductionTransform"]
+    assert (start["Action"], start["Resource"]) == (
+        "sagemaker:StartPipelineExecution",
+        f"{arn}:pipeline/mlops-renewals-production",
+    )
+    pipelines = statements["ThisModelsTransformPipelines"]
+    assert sorted(pipelines["Resource"]) == [
+        f"{arn}:pipeline/mlops-renewals-production",
+        f"{arn}:pipeline/mlops-renewals-staging",
+    ]
+    schedule = statements["ThisModelsTransformSchedule"]
+    assert schedule["Resource"] == "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/mlops-renewals-production"
+    passed = statements["PassTheSchedulerRole"]
+    assert passed["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    bucket_name = statements["ReadTheDataBucketName"]
+    assert bucket_name["Resource"] == "arn:aws:ssm:eu-west-1:123456789012:parameter/mlops/renewals/data-bucket"
+    # No endpoint: nothing in the deploy stack may act on one of this model's (there is none).
+    assert not [sid for sid, statement in statements.items() if "endpoint/mlops-renewals" in json.dumps(statement)]
+    # The staging check runs the staging transform only.
+    check = statements["RunTheStagingTransform"]
+    assert check["Resource"] == [
+        f"{arn}:pipeline/mlops-renewals-staging",
+        f"{arn}:pipeline/mlops-renewals-staging/execution/*",
+    ]
 
 
 def test_the_real_time_smoke_test_reads_the_packages_own_contract(synthesized: Synthesized) -> None:
@@ -319,8 +354,8 @@ def test_configured_batch_locations_are_granted_to_the_transform_jobs(tmp_path: 
             "mode": "batch",
             "batch": {
                 "schedule_expression": "rate(1 day)",
-                "input_s3_uri": "s3://scores-in/nightly/",
-                "output_s3_uri": "s3://scores-out/nightly",
+                "input_s3_uri": "s3://scores-in/nightly",  # a folder, slash or not
+                "output_s3_uri": "s3://scores-out/nightly/",
             },
         }
 
@@ -328,24 +363,26 @@ def test_configured_batch_locations_are_granted_to_the_transform_jobs(tmp_path: 
     app = App(context=cdk_json_context(), outdir=str(tmp_path / "out"))
     platform = build_platform(app, config)
     deploy = Template.from_stack(platform.model_deploys["churn"])
-    statements = [
-        statement
-        for policy in deploy.find_resources("AWS::IAM::Policy").values()
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if statement.get("Sid", "").startswith(("ReadTheConfiguredBatchInput", "WriteTheConfiguredBatchOutput"))
-    ]
-    by_sid = {statement["Sid"]: (statement["Action"], statement["Resource"]) for statement in statements}
-    assert by_sid == {
-        "ReadTheConfiguredBatchInput": ("s3:GetObject", "arn:aws:s3:::scores-in/nightly/*"),
-        "ReadTheConfiguredBatchInputPrefix": ("s3:ListBucket", "arn:aws:s3:::scores-in"),
-        "WriteTheConfiguredBatchOutput": (
-            ["s3:AbortMultipartUpload", "s3:PutObject"],
-            "arn:aws:s3:::scores-out/nightly/*",
-        ),
+    granted = {
+        policy["Properties"]["Description"]: {
+            statement["Sid"]: (statement["Action"], statement["Resource"], statement.get("Condition"))
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        }
+        for policy in deploy.find_resources("AWS::IAM::ManagedPolicy").values()
+        if "location configured" in policy["Properties"].get("Description", "")
     }
-    prefixes = {s["Sid"]: s["Condition"] for s in statements if s["Sid"].endswith("Prefix")}
-    assert prefixes == {
-        "ReadTheConfiguredBatchInputPrefix": {"StringLike": {"s3:prefix": "nightly/*"}},
+    assert granted == {
+        "The batch input location configured for model 'churn'": {
+            "ListThePrefixes": (
+                "s3:ListBucket",
+                "arn:aws:s3:::scores-in",
+                {"StringLike": {"s3:prefix": ["nightly/*"]}},
+            ),
+            "ReadObjects": ("s3:GetObject", "arn:aws:s3:::scores-in/nightly/*", None),
+        },
+        "The batch output location configured for model 'churn'": {
+            "WriteObjects": (["s3:AbortMultipartUpload", "s3:PutObject"], "arn:aws:s3:::scores-out/nightly/*", None),
+        },
     }
     # Acknowledged next to the grant: no unacknowledged finding in this configuration either.
     for pack in rule_packs(app):

@@ -474,8 +474,38 @@ def _batch_model(**changes: Any) -> Callable[[dict[str, Any]], None]:
         pytest.param(
             _batch_model(serving={**BATCH, "batch": {"schedule_expression": "cron(0 2 * * *)"}}),
             "models[0].serving.batch.schedule_expression",
-            "pattern",
+            "expected cron(minutes hours day-of-month month day-of-week year)",
             id="five-field-cron",
+        ),
+        pytest.param(
+            _batch_model(serving={**BATCH, "batch": {"schedule_expression": "cron(0 2 * * * *)"}}),
+            "models[0].serving.batch.schedule_expression",
+            "'?' in exactly one of day-of-month and day-of-week",
+            id="cron-without-question-mark",
+        ),
+        pytest.param(
+            _batch_model(serving={**BATCH, "batch": {"schedule_expression": "rate(1 days)"}}),
+            "models[0].serving.batch.schedule_expression",
+            "say rate(1 day) or rate(N days)",
+            id="plural-rate-of-one",
+        ),
+        pytest.param(
+            _batch_model(serving={**BATCH, "batch": {**BATCH["batch"], "schedule_timezone": "Paris"}}),
+            "models[0].serving.batch.schedule_timezone",
+            "not an IANA time zone",
+            id="unknown-time-zone",
+        ),
+        pytest.param(
+            _batch_model(serving={**BATCH, "batch": {**BATCH["batch"], "max_runtime_minutes": 2880}}),
+            "models[0].serving.batch.max_runtime_minutes",
+            "less than or equal to 2145",
+            id="check-longer-than-codebuild-allows",
+        ),
+        pytest.param(
+            _batch_model(serving={**BATCH, "smoke_test_max_p95_ms": 500, "data_capture_percent": 50}),
+            "models[0].serving",
+            "data_capture_percent, smoke_test_max_p95_ms only apply to real-time models",
+            id="batch-with-endpoint-settings",
         ),
         pytest.param(
             _batch_model(
@@ -541,3 +571,15 @@ def test_an_explicit_empty_probability_attribute_is_kept(tmp_path: Path) -> None
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
+
+
+def test_batch_locations_are_normalized_to_folders(tmp_path: Path) -> None:
+    batch = {
+        "schedule_expression": "rate(12 hours)",
+        "schedule_timezone": "America/New_York",
+        "input_s3_uri": "s3://scores/in",
+        "output_s3_uri": "s3://scores/out/",
+    }
+    config = load_config(write_config(tmp_path, _batch_model(serving={"mode": "batch", "batch": batch})))
+    settings = config.models[0].batch
+    assert (settings.input_s3_uri, settings.output_s3_uri) == ("s3://scores/in/", "s3://scores/out")

@@ -98,3 +98,14 @@ def test_the_sample_payloads_each_seed_registers_exist() -> None:
     for seed in SHIPPED_FOR:
         payloads = json.loads((seed_template(seed) / "sample_payloads.json").read_text())
         assert payloads["instances"], seed
+
+
+def test_packages_are_registered_for_every_instance_type_they_are_served_on(example: PlatformConfig) -> None:
+    """SageMaker refuses to serve a package on an instance type it was not registered for."""
+    types = {model.name: model_settings(model)["inference_instance_types"] for model in example.models}
+    assert types == {
+        "churn": ["ml.m5.large"],
+        "demand": ["ml.m5.large"],
+        "ticket-routing": ["ml.m5.large"],
+        "renewals": ["ml.m5.large", "ml.m5.xlarge"],  # its batch transform runs on ml.m5.xlarge
+    }
