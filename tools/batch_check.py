@@ -32,8 +32,8 @@ IAM:
 - sagemaker:StartPipelineExecution on the pipeline (arn:...:pipeline/<name>), and
   sagemaker:DescribePipelineExecution, sagemaker:ListPipelineExecutionSteps and
   sagemaker:StopPipelineExecution on its executions (arn:...:pipeline/<name>/execution/*);
-- s3:PutObject and s3:GetObject on arn:aws:s3:::<bucket>/batch/staging/*, and kms:GenerateDataKey and
-  kms:Decrypt on the key;
+- s3:PutObject and s3:GetObject on arn:aws:s3:::<bucket>/batch/staging/*, s3:ListBucket on the bucket
+  for that prefix, and kms:GenerateDataKey and kms:Decrypt on the key;
 - when the payloads come from the package, s3:GetObject on its SamplePayloadUrl (and kms:Decrypt on
   the key that encrypts it).
 """
@@ -241,7 +241,7 @@ def results_present(s3: Any, report: BatchReport, prefix: str, expected_key: str
     problem, naming what is there instead) when they are not where a transform writes them."""
     url = f"s3://{report.run.bucket}/{prefix}"
     try:
-        pages = [s3.list_objects_v2(Bucket=report.run.bucket, Prefix=prefix)]
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=report.run.bucket, Prefix=prefix)
         keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
     except (ClientError, BotoCoreError) as error:
         report.problems.append(f"cannot list the transform's results under {url}: {aws_error_text(error)}")

@@ -357,7 +357,7 @@ def test_schema_and_cdk_agree_on_log_retention() -> None:
 # --- problem types, metric directions, inference contracts, serving modes --------------------------
 
 REGRESSION = {"problem_type": "regression", "feature_group": None, "metric": {"name": "rmse", "threshold": 12.0}}
-BATCH = {"mode": "batch", "batch": {"schedule_expression": "cron(0 2 * * ? *)"}}
+BATCH: dict[str, Any] = {"mode": "batch", "batch": {"schedule_expression": "cron(0 2 * * ? *)"}}
 
 
 def _model(**changes: Any) -> Callable[[dict[str, Any]], None]:
