@@ -450,6 +450,31 @@ class TrafficShiftConfig(StrictModel):
     latency_ratio_limit: float = Field(default=1.5, gt=1)
 
 
+class CodeCommitSource(StrictModel):
+    """The platform creates the repository, seeded with the model's seed template."""
+
+    provider: Literal["codecommit"] = "codecommit"
+
+
+class CodeConnectionsSource(StrictModel):
+    """A repository on GitHub, GitLab or Bitbucket, reached through an AWS CodeConnections connection
+    (created and authorized in the console once; CloudFormation cannot seed such a repository)."""
+
+    provider: Literal["codeconnections"]
+    connection_arn: Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
+        ),
+    ]
+    # owner/name (GitLab groups may nest: group/subgroup/name).
+    repository: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$", max_length=255)]
+    branch: Annotated[str, StringConstraints(pattern=r"^[^\s~^:?*\[\\]+$", min_length=1, max_length=255)] = "main"
+
+
+ModelSource = Annotated[CodeCommitSource | CodeConnectionsSource, Field(discriminator="provider")]
+
+
 class ModelConfig(StrictModel):
     name: ModelName
     description: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
@@ -465,6 +490,8 @@ class ModelConfig(StrictModel):
     monitoring: MonitoringConfig = MonitoringConfig()
     traffic_shift: TrafficShiftConfig | None = None
     feature_group: FeatureGroupName | None = None
+    # Where the model's code lives: a CodeCommit repository the platform seeds (default), or a Git host.
+    source: ModelSource = CodeCommitSource()
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
 
     @model_validator(mode="before")
@@ -616,6 +643,59 @@ class FeatureGroupConfig(StrictModel):
         return self
 
 
+class CreatedNetworkConfig(StrictModel):
+    """A VPC the platform creates for Studio: private subnets only, no NAT, VPC endpoints instead."""
+
+    cidr: Annotated[str, StringConstraints(pattern=r"^\d{1,3}(\.\d{1,3}){3}/(1[6-9]|2[0-4])$")] = "10.40.0.0/16"
+    max_azs: int = Field(default=2, ge=2, le=3)
+
+
+class StudioNetworkConfig(StrictModel):
+    """Either an existing VPC (`vpc_id`, `subnet_ids`) or one the platform creates (`create`)."""
+
+    vpc_id: Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")] | None = None
+    subnet_ids: list[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
+        default_factory=list, max_length=16
+    )
+    create: CreatedNetworkConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_network(self) -> StudioNetworkConfig:
+        existing = self.vpc_id is not None or bool(self.subnet_ids)
+        if existing == (self.create is not None):
+            raise ValueError("give either vpc_id and subnet_ids (an existing VPC) or create (a new one), not both")
+        if existing and (self.vpc_id is None or not self.subnet_ids):
+            raise ValueError("an existing VPC needs both vpc_id and subnet_ids")
+        if len(set(self.subnet_ids)) != len(self.subnet_ids):
+            raise ValueError("duplicate subnet ids")
+        return self
+
+
+# SageMaker user profile names: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
+UserProfileName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+
+
+class StudioUserConfig(StrictModel):
+    name: UserProfileName
+    persona: Literal["data_scientist", "model_approver"]
+
+
+class StudioConfig(StrictModel):
+    """A SageMaker Studio domain for the personas: IAM auth, VPC only, encrypted with the platform key."""
+
+    enabled: bool = True
+    network: StudioNetworkConfig = StudioNetworkConfig(create=CreatedNetworkConfig())
+    users: list[StudioUserConfig] = Field(default_factory=list, max_length=100)
+
+    @field_validator("users")
+    @classmethod
+    def _unique_users(cls, users: list[StudioUserConfig]) -> list[StudioUserConfig]:
+        duplicates = _duplicates([user.name.lower() for user in users])
+        if duplicates:
+            raise ValueError(f"duplicate user profile names: {', '.join(duplicates)}")
+        return users
+
+
 class PlatformConfig(StrictModel):
     """The whole platform: what `config/platform.yaml` holds."""
 
@@ -628,6 +708,7 @@ class PlatformConfig(StrictModel):
     retention: RetentionConfig = RetentionConfig()
     models: list[ModelConfig] = Field(min_length=1)
     feature_groups: list[FeatureGroupConfig] = Field(default_factory=list)
+    studio: StudioConfig = StudioConfig(enabled=False)
 
     @model_validator(mode="after")
     def _models_use_declared_feature_groups(self) -> PlatformConfig:
