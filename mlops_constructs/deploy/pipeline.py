@@ -104,7 +104,7 @@ class DeployPipeline(Construct):
         # A stage's serving stack and its endpoint (or a batch model's transform pipeline) share one name.
         self.stack_names: dict[Stage, str] = {stage: serving_name(platform_name, model.name, stage) for stage in STAGES}
         self.endpoint_names: dict[Stage, str] = {} if model.is_batch else dict(self.stack_names)
-        names = ServingNames(model_name=model.name, endpoints=dict(self.stack_names), batch=model.is_batch)
+        names = ServingNames(model_name=model.name, stages=dict(self.stack_names), batch=model.is_batch)
         self.templates: dict[Stage, dict[str, Any]] = {
             stage: render_serving_template(
                 platform_name=platform_name,

@@ -50,7 +50,7 @@ def smoke_test_project(
     The pipeline sets NEW_PACKAGE_ARN; the model's build stack grants reading the sample payloads.
     """
     stack = Stack.of(scope)
-    staging = names.endpoints["staging"]
+    staging = names.stages["staging"]
     project = build_project(
         scope,
         "SmokeTest",
@@ -105,7 +105,7 @@ def batch_check_project(
     bucket and reading the sample payloads; the bucket's name comes from its SSM parameter.
     """
     stack = Stack.of(scope)
-    staging = names.endpoints["staging"]
+    staging = names.stages["staging"]
     timeout_minutes = model.batch.max_runtime_minutes
     project = build_project(
         scope,

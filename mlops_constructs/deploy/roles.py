@@ -49,12 +49,12 @@ class ServingNames:
     dashboard share one name."""
 
     model_name: str
-    endpoints: dict[Stage, str]
+    stages: dict[Stage, str]
     batch: bool = False
 
     @property
     def production(self) -> str:
-        return self.endpoints["production"]
+        return self.stages["production"]
 
 
 def serving_role(
@@ -70,7 +70,7 @@ def serving_role(
         # Transform jobs of every model log to one group, in streams named after the generated job name.
         log_groups=["/aws/sagemaker/TransformJobs"]
         if names.batch
-        else [f"/aws/sagemaker/Endpoints/{names.endpoints[stage]}" for stage in STAGES],
+        else [f"/aws/sagemaker/Endpoints/{names.stages[stage]}" for stage in STAGES],
         metric_namespace="/aws/sagemaker/*",
     ).role
     data_capture_bucket.grant_put(role, f"{model_name}/*")
@@ -239,7 +239,7 @@ class _ServingArns:
             )
 
         # A stage's serving name: its endpoint's (a real-time model's), its transform pipeline's (a batch model's).
-        serving = list(names.endpoints.values())
+        serving = list(names.stages.values())
         endpoints = [] if names.batch else serving
         return cls(
             endpoints=[sagemaker_arn(f"endpoint/{endpoint}") for endpoint in endpoints],
