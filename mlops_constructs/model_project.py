@@ -1,4 +1,7 @@
-"""A model's build project: seeded CodeCommit repository, build pipeline, roles and registry group.
+"""A model's build project: its source, build pipeline, roles and registry group.
+
+The source is a CodeCommit repository seeded with the model's seed template, or the team's own
+repository on GitHub, GitLab or Bitbucket read through a CodeConnections connection (`models[].source`).
 
 One instance per configured model. The construct takes typed props and reads no global state, so
 the same construct can back the SageMaker Projects (Service Catalog) template.
@@ -6,7 +9,6 @@ the same construct can back the SageMaker Projects (Service Catalog) template.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,43 +23,32 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from config.schema import ModelConfig, SeedName
+from config.schema import CodeConnectionsSource, ModelConfig
 from lambdas.common.contracts import (
     BATCH_INPUT_PREFIX,
     BATCH_OUTPUT_PREFIX,
     BATCH_STAGING_PREFIX,
-    MODEL_TAG,
-    PACKAGE_TASKS,
     RETRAINING_DETAIL_TYPE,
     RETRAINING_SOURCE,
     SAMPLE_PAYLOADS_PREFIX,
     data_bucket_parameter_name,
     model_package_group_name,
 )
-from mlops_constructs.assets import Content, compose, tree
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EventDeadLetters
 from mlops_constructs.model_tags import tagged_for, tagging_for
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
+from mlops_constructs.seeds import model_settings, seed_asset, seed_template
 from mlops_constructs.storage import expiring_buckets, prefix_access
 
-SEEDS_DIRECTORY = Path(__file__).resolve().parent.parent / "seed"
-
-
-def seed_template(seed: SeedName) -> Path:
-    """The seed template a model's repository starts from (`models[].seed`)."""
-    return SEEDS_DIRECTORY / seed
-
-
-# Local state of a data scientist's checkout that must never be pushed into a new repository.
 CODEBUILD_CACHE_PREFIX = "codebuild-cache"
-SEED_EXCLUDES = (".venv*", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache", "generated", "output")
 SEED_BRANCH = "main"
 # Where the seed's pipeline writes each execution's outputs, evaluation reports and baselines
 # included (seed/<template>/workflow/pipeline.py): <model>/pipelines/<execution id>/<output>/.
@@ -75,55 +66,12 @@ class BuildTimeouts:
     train_minutes: int = 240
 
 
-def model_settings(model: ModelConfig) -> dict[str, object]:
-    """The `model_config.json` written into the seeded repository (the seed's config contract)."""
-    return {
-        "model_name": model.name,
-        "model_package_group_name": model_package_group_name(model.name),
-        "pipeline_name": f"{model.name}-build",
-        "problem_type": model.problem_type,
-        "metric": {"name": model.metric.name, "threshold": model.metric.threshold, "direction": model.metric_direction},
-        "processing_instance_type": model.instance_types.processing,
-        "training_instance_type": model.instance_types.training,
-        # Every instance type the package may be served on: SageMaker refuses a model package on others.
-        "inference_instance_types": serving_instance_types(model),
-        "feature_group_name": model.feature_group,
-        # The pipeline role acts only on jobs carrying the model's tag (_sagemaker_execution_role).
-        "resource_tags": {MODEL_TAG: model.name},
-        # What every package the build registers records: the smoke test, Model Monitor and the
-        # batch check read the package's own contract, and its sample payloads, from it.
-        "package_metadata": {
-            "task": PACKAGE_TASKS[model.problem_type],
-            "customer_metadata_properties": model.contract.to_properties(),
-            "sample_payloads_prefix": SAMPLE_PAYLOADS_PREFIX.format(model=model.name),
-        },
-    }
-
-
-def serving_instance_types(model: ModelConfig) -> list[str]:
-    """The model's inference instance type first, then any other its stages or batch transform use."""
-    types = [model.instance_types.inference]
-    if model.is_batch:
-        types.append(model.batch.instance_type or model.instance_types.inference)
-    else:
-        types += [
-            stage.instance_type for stage in (model.serving.staging, model.serving.production) if stage.instance_type
-        ]
-    return list(dict.fromkeys(types))
-
-
-def seed_asset(seed_directory: Path, settings: dict[str, object]) -> Path:
-    """The seed without local state, plus this model's settings as `model_config.json`."""
-    settings_json = json.dumps(settings, indent=2, sort_keys=True) + "\n"
-    files: dict[str, Content] = {**tree(seed_directory, excludes=SEED_EXCLUDES), "model_config.json": settings_json}
-    return compose("mlops-seed", files)
-
-
 class ModelProject(Construct):
     """Where a data-science team's work enters the platform.
 
-    Push to `main` of the seeded repository -> EventBridge -> build pipeline (CodePipeline V2):
-    Source -> Test (unit tests, data validation) -> Train (upsert, start and wait for the model's
+    Push to `main` of the seeded CodeCommit repository (EventBridge), or to the configured branch of
+    the team's repository on its Git host (the pipeline's push trigger) -> build pipeline (CodePipeline
+    V2): Source -> Test (unit tests, data validation) -> Train (upsert, start and wait for the model's
     SageMaker Pipeline, which registers a `PendingManualApproval` package in the model's group).
     A failed execution alerts the platform topic. The model's data and SageMaker artifacts live in
     its own bucket, so every grant names this project's resources only.
@@ -184,17 +132,17 @@ class ModelProject(Construct):
         )
         pipeline_artifacts = bucket("PipelineArtifacts", f"{model.name}-build-pipeline/")
 
-        self.repository = codecommit.Repository(
-            self,
-            "Repository",
-            repository_name=f"{model.name}-model-build",
-            description=f"Model build code of '{model.name}': {model.description}"[:1000],
-            code=codecommit.Code.from_directory(
-                str(seed_asset(seed_directory or seed_template(model.seed), settings)), SEED_BRANCH
-            ),
-            kms_key=encryption_key,
-        )
-        self.repository.apply_removal_policy(RemovalPolicy.RETAIN)
+        seed = seed_asset(seed_directory or seed_template(model.seed), settings)
+        source = codepipeline.Artifact("Source")
+        # One of the two, by `model.source`: the repository the platform seeds, or the seed as an
+        # archive the team pushes to its own repository.
+        self.repository: codecommit.Repository | None = None
+        self.seed_archive: s3_assets.Asset | None = None
+        self.source = model.source
+        if isinstance(model.source, CodeConnectionsSource):
+            source_action: codepipeline.IAction = self._connection_source(model.source, seed, source)
+        else:
+            source_action = self._codecommit_source(model, seed, encryption_key, source)
 
         self.sagemaker_role = self._sagemaker_execution_role(stack, encryption_key)
 
@@ -227,7 +175,6 @@ class ModelProject(Construct):
         )
         self._grant_pipeline_upsert(stack, encryption_key)
 
-        source = codepipeline.Artifact("Source")
         self.pipeline = codepipeline.Pipeline(
             self,
             "Pipeline",
@@ -237,16 +184,7 @@ class ModelProject(Construct):
             stages=[
                 codepipeline.StageProps(
                     stage_name="Source",
-                    actions=[
-                        actions.CodeCommitSourceAction(
-                            action_name="Checkout",
-                            repository=self.repository,
-                            branch=SEED_BRANCH,
-                            output=source,
-                            # Started by the push rule below, whose target has retries and a DLQ.
-                            trigger=actions.CodeCommitTrigger.NONE,
-                        )
-                    ],
+                    actions=[source_action],
                 ),
                 codepipeline.StageProps(
                     stage_name="Test",
@@ -267,23 +205,98 @@ class ModelProject(Construct):
             ],
         )
         self.event_dead_letters = EventDeadLetters.of(self, encryption_key=encryption_key, alert_topic=alert_topic)
-        self._start_pipeline_on(
-            self.repository.on_commit(
-                "PushToMain",
-                description=f"Build model '{model.name}' on every push to {SEED_BRANCH}",
-                branches=[SEED_BRANCH],
-            )
-        )
+        self._start_on_push(source_action)
         alert_on_failure(self.pipeline, alert_topic=alert_topic, what=f"model build pipeline of '{model.name}'")
         acknowledge_pipeline_grants(
             self, projects=[test_project, self.train_project], own_buckets=[pipeline_artifacts, self.data_bucket]
+        )
+
+    def _codecommit_source(
+        self, model: ModelConfig, seed: Path, encryption_key: kms.IKey, output: codepipeline.Artifact
+    ) -> actions.CodeCommitSourceAction:
+        """A CodeCommit repository created with the seed as its first commit on `main`, kept on deletion."""
+        repository = codecommit.Repository(
+            self,
+            "Repository",
+            repository_name=f"{model.name}-model-build",
+            description=f"Model build code of '{model.name}': {model.description}"[:1000],
+            code=codecommit.Code.from_directory(str(seed), SEED_BRANCH),
+            kms_key=encryption_key,
+        )
+        repository.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.repository = repository
+        return actions.CodeCommitSourceAction(
+            action_name="Checkout",
+            repository=repository,
+            branch=SEED_BRANCH,
+            output=output,
+            # Started by the push rule (_start_on_push), whose target has retries and a DLQ.
+            trigger=actions.CodeCommitTrigger.NONE,
+        )
+
+    def _connection_source(
+        self, source: CodeConnectionsSource, seed: Path, output: codepipeline.Artifact
+    ) -> actions.CodeStarConnectionsSourceAction:
+        """The team's repository on its Git host, read through the connection.
+
+        CloudFormation cannot create or seed it: the seed is published as an archive instead (a zip in
+        the CDK assets bucket, keyed by its content hash, so every seed version is its own object).
+        """
+        self.seed_archive = s3_assets.Asset(self, "SeedArchive", path=str(seed))
+        role = iam.Role(
+            self,
+            "SourceConnectionRole",
+            assumed_by=iam.AccountPrincipal(Stack.of(self).account),
+            description=f"Checks out model '{self.model_name}' from {source.repository} through its connection",
+        )
+        # The action grants its role codestar-connections:UseConnection on the connection; since the
+        # service's rename AWS asks policies to grant the new name, codeconnections, as well.
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["codeconnections:UseConnection"], resources=[source.connection_arn])
+        )
+        # GitLab groups nest (group/subgroup/name): the owner is everything before the last "/".
+        owner, _, repo = source.repository.rpartition("/")
+        return actions.CodeStarConnectionsSourceAction(
+            action_name="Checkout",
+            connection_arn=source.connection_arn,
+            owner=owner,
+            repo=repo,
+            branch=source.branch,
+            output=output,
+            role=role,
+            # Pushes start the pipeline through its trigger, filtered on the branch (_start_on_push);
+            # the action's own change detection stays off, as CodePipeline sets it for filtered triggers.
+            trigger_on_push=False,
+            # A zip of the commit, as from CodeCommit: the build reads the commit id from
+            # CODEBUILD_RESOLVED_SOURCE_VERSION, which CodePipeline sets, and needs no Git metadata.
+            code_build_clone_output=False,
+        )
+
+    def _start_on_push(self, source_action: codepipeline.IAction) -> None:
+        """Pushes to the source branch start the build pipeline, pushes to other branches do not."""
+        if isinstance(self.source, CodeConnectionsSource):
+            self.pipeline.add_trigger(
+                provider_type=codepipeline.ProviderType.CODE_STAR_SOURCE_CONNECTION,
+                git_configuration=codepipeline.GitConfiguration(
+                    source_action=source_action,
+                    push_filter=[codepipeline.GitPushFilter(branches_includes=[self.source.branch])],
+                ),
+            )
+            return
+        assert self.repository is not None
+        self._start_pipeline_on(
+            self.repository.on_commit(
+                "PushToMain",
+                description=f"Build model '{self.model_name}' on every push to {SEED_BRANCH}",
+                branches=[SEED_BRANCH],
+            )
         )
 
     def retrain_on_request(self, bus: events.IEventBus) -> events.Rule:
         """Start the build pipeline when a "Retraining Requested" event for this model reaches `bus`.
 
         The drift alert asks for retraining this way (once per cool-down), so its stack needs
-        nothing from this one.
+        nothing from this one. The execution builds the head of the source branch, whatever the source.
         """
         rule = events.Rule(
             self,

@@ -11,7 +11,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from config.schema import DeploymentAccountsConfig, PlatformConfig
-from mlops_constructs.model_project import model_settings, seed_asset
+from mlops_constructs.seeds import model_settings, seed_asset
 from tests.iam_evaluation import role_principal
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"

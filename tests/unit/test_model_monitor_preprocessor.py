@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops_constructs.model_project import seed_template
 from mlops_constructs.runtime.model_monitor_preprocessor import preprocess_handler
+from mlops_constructs.seeds import seed_template
 
 SEED_DIRECTORY = seed_template("binary-classification")
 SAMPLE_PAYLOADS = json.loads((SEED_DIRECTORY / "sample_payloads.json").read_text())

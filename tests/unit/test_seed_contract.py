@@ -12,7 +12,7 @@ import pytest
 
 from config import DEFAULT_CONFIG_PATH, load_config
 from config.schema import ModelConfig, PlatformConfig, SeedName
-from mlops_constructs.model_project import SEEDS_DIRECTORY, model_settings, seed_asset, seed_template
+from mlops_constructs.seeds import SEEDS_DIRECTORY, model_settings, seed_asset, seed_template
 
 EXAMPLE = DEFAULT_CONFIG_PATH.parent / "examples" / "any-model.yaml"
 # The model each seed's shipped model_config.json is written for, and the configuration declaring it.
