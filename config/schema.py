@@ -33,6 +33,7 @@ from lambdas.common.contracts import (
     LOWER_IS_BETTER,
     METRIC_DIRECTIONS,
     MODEL_NAME_PATTERN,
+    MODELS_NAMESPACE,
     STAGES,
     ContentType,
     Direction,
@@ -67,6 +68,10 @@ MAX_TRAIL_OBJECT_LOCK_DAYS = 3653
 
 
 def _no_stage_segment(name: str) -> str:
+    if name == MODELS_NAMESPACE:
+        # `/<platform>/models/<group>` registers each model (contracts.model_registration_parameter): a
+        # model of this name would own `/<platform>/models/data-bucket`, a group's registration name.
+        raise ValueError(f"{MODELS_NAMESPACE!r} is reserved: it names the platform's model registry")
     segment = reserved_segment(name)
     if segment is not None:
         raise ValueError(

@@ -1,16 +1,27 @@
 """The approval gate: from "a person approved a model package" to "its deploy pipeline started".
 
-EventBridge sends the registry's "SageMaker Model Package State Change" events of the platform's
-groups (and only those) to the gate's Lambda (lambdas/approval_gate), with retries and a
-dead-letter queue. The gate re-checks the package's metric against the model's threshold in the
-metric's direction, rejects what falls short, leaves alone what production already serves (an
-endpoint's variant; a batch model's serving stack champion), and starts the model's deploy pipeline
-with the package ARN.
+EventBridge sends the registry's "SageMaker Model Package State Change" events, of any group, to the
+gate's Lambda (lambdas/approval_gate), with retries and a dead-letter queue. The gate re-checks the
+package's metric against the model's threshold in the metric's direction, rejects what falls short,
+leaves alone what production already serves (an endpoint's variant; a batch model's serving stack
+champion), and starts the model's deploy pipeline with the package ARN.
+
+Which models: the gate finds a package's model through the model's registration, not through a
+list in its own environment. Each model's deploy stack registers it (mlops_constructs/registration.py:
+the SSM parameter `/<platform>/models/<group>`, and why SSM); the gate reads the parameter of the
+event's group (`ssm:GetParameter` under that prefix only). A group without one is not the platform's:
+its events are logged, counted and ignored, never alerted or retried. So a model created after this
+stack (a SageMaker Project, another account's pipeline) needs no change here to be routed and judged.
+
+What a model lets the gate do stays per model, as least privilege wants: reading and rejecting its
+packages, reading what its production serves, starting its deploy pipeline. This construct grants
+that for the models declared in config (`GatedModel`); a model the platform does not deploy from
+config brings its own grants to the gate's role, with its registration (its template adds them, as
+`ModelProject.grant_read_pipeline_outputs` does for the evaluation reports of a config-declared model).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from aws_cdk import Stack, Tags
@@ -24,7 +35,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
-from lambdas.common.contracts import APPROVER_TAG
+from lambdas.common.contracts import APPROVER_TAG, model_registry_prefix
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS
 from mlops_constructs.functions import PlatformFunction
@@ -36,7 +47,9 @@ METRICS_NAMESPACE = "MLOps/ApprovalGate"
 
 @dataclass(frozen=True)
 class GatedModel:
-    """One model behind the gate: its config, its registry group, and the pipeline that deploys it.
+    """One model declared in config, behind the gate: its config, its registry group, and the pipeline
+    that deploys it; what the gate's role is granted for it. (What the gate knows of it at run time is
+    its registration, written by its deploy stack.)
 
     The gate also reads the model's evaluation reports; that grant is made by the model's project
     (ModelProject.grant_read_pipeline_outputs), next to the bucket, so this stack needs nothing from it.
@@ -57,6 +70,7 @@ class ApprovalGate(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        platform_name: str,
         models: list[GatedModel],
         encryption_key: kms.IKey,
         alert_topic: sns.ITopic,
@@ -67,7 +81,7 @@ class ApprovalGate(Construct):
         if not models:
             raise ValueError("the approval gate needs at least one model")
         stack = Stack.of(self)
-        groups = [gated.model_package_group_name for gated in models]
+        self.model_registry_prefix = model_registry_prefix(platform_name)
 
         self.idempotency_table = expiring_state_table(
             self, "IdempotencyTable", partition_key="id", encryption_key=encryption_key, expiry="within a day"
@@ -82,21 +96,7 @@ class ApprovalGate(Construct):
             log_retention=log_retention,
             metrics_namespace=METRICS_NAMESPACE,
             environment={
-                "MODELS_CONFIG": json.dumps(
-                    {
-                        gated.model_package_group_name: {
-                            "model_name": gated.model.name,
-                            "metric_name": gated.model.metric.name,
-                            "metric_direction": gated.model.metric_direction,
-                            "threshold": gated.model.metric.threshold,
-                            "deploy_pipeline_name": gated.deploy_pipeline.pipeline_name,
-                            "serving_mode": gated.model.serving.mode,
-                            "production_serving_name": gated.production_serving_name,
-                        }
-                        for gated in models
-                    },
-                    sort_keys=True,
-                ),
+                "MODEL_REGISTRY_PREFIX": self.model_registry_prefix,
                 "ALERT_TOPIC_ARN": alert_topic.topic_arn,
                 "IDEMPOTENCY_TABLE_NAME": self.idempotency_table.table_name,
                 "AUDIT_EVENT_BUS_NAME": audit_bus.event_bus_name,
@@ -107,11 +107,12 @@ class ApprovalGate(Construct):
         self.rule = events.Rule(
             self,
             "PackageStateChange",
-            description="Model package approval changes of the platform's model groups",
+            # Every group's: the gate tells the platform's models by their registrations, so a model
+            # registered after this rule was deployed is gated too.
+            description="Model package approval changes; the gate acts on those of registered models",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
                 detail_type=["SageMaker Model Package State Change"],
-                detail={"ModelPackageGroupName": groups},
             ),
             targets=[
                 targets.LambdaFunction(
@@ -136,6 +137,16 @@ class ApprovalGate(Construct):
         # The gate rejects packages that fall short of their threshold: it is an approver, and
         # the platform boundary lets only principals with this tag change an approval status.
         Tags.of(role).add(APPROVER_TAG, "true")
+        registrations = stack.format_arn(
+            service="ssm", resource="parameter", resource_name=f"{self.model_registry_prefix.strip('/')}/*"
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadTheModelRegistrations",
+                actions=["ssm:GetParameter"],
+                resources=[registrations],
+            )
+        )
         package_arns = [
             stack.format_arn(
                 service="sagemaker", resource="model-package", resource_name=f"{gated.model_package_group_name}/*"
@@ -164,6 +175,11 @@ class ApprovalGate(Construct):
         acknowledge_each(
             role,
             [
+                (
+                    f"AwsSolutions-IAM5[Resource::{registrations}]",
+                    "The registrations of the models (one parameter per model package group, written by each"
+                    " model's own stack): the gate reads the one of an event's group; read-only, this path only.",
+                ),
                 *[
                     (
                         f"AwsSolutions-IAM5[Resource::{package_arn}]",

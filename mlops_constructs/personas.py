@@ -194,3 +194,17 @@ class PersonaRoles(Construct):
                     for resource in ("model-package/*", "model-package-group/*", "pipeline/*")
                 ],
             )
+
+
+def let_studio_run_as(role: iam.Role) -> None:
+    """Let SageMaker Studio run as a persona role (a user profile's execution role), naming the user
+    profile as the session's source identity in CloudTrail. Only roles Studio profiles use get it; no
+    platform role may pass a persona role to anything else (no iam:PassRole grant names them)."""
+    assert role.assume_role_policy is not None  # an iam.Role always has its trust policy
+    role.assume_role_policy.add_statements(
+        iam.PolicyStatement(
+            sid="SageMakerStudioRunsAsThisPersona",
+            principals=[iam.ServicePrincipal("sagemaker.amazonaws.com")],
+            actions=["sts:AssumeRole", "sts:SetSourceIdentity"],
+        )
+    )

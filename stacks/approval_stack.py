@@ -1,4 +1,5 @@
-"""The approval gate of every configured model: registry events in, deploy pipelines started."""
+"""The approval gate of every registered model: registry events in, deploy pipelines started (the grants
+for the models declared in config made here)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class ApprovalStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
+        platform_name: str,
         models: list[GatedModel],
         encryption_key: kms.IKey,
         alert_topic: sns.ITopic,
@@ -34,6 +36,7 @@ class ApprovalStack(Stack):
         self.gate = ApprovalGate(
             self,
             "ApprovalGate",
+            platform_name=platform_name,
             models=models,
             encryption_key=encryption_key,
             alert_topic=alert_topic,

@@ -1,4 +1,5 @@
-"""One model's deploy pipeline and what its endpoints need (serving role, data capture bucket)."""
+"""One model's deploy pipeline and what its endpoints need (serving role, data capture bucket), and the
+model's registration with the platform's approval gate."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
+from lambdas.common.contracts import model_package_group_name
 from mlops_constructs.deploy import DeployPipeline
 from mlops_constructs.endpoint_automation import EndpointAutomation
+from mlops_constructs.registration import ModelRegistration
 
 
 class ModelDeployStack(Stack):
@@ -58,6 +61,20 @@ class ModelDeployStack(Stack):
             noncurrent_version_days=noncurrent_version_days,
         )
         self.deploy.grant_approval(model_approver_role)
+        # The approval gate finds this model through its registration, and starts this pipeline.
+        self.registration = ModelRegistration(
+            self,
+            "Registration",
+            platform_name=platform_name,
+            model_package_group_name=model_package_group_name(model.name),
+            model_name=model.name,
+            metric_name=model.metric.name,
+            threshold=model.metric.threshold,
+            metric_direction=model.metric_direction,
+            serving_mode=model.serving.mode,
+            deploy_pipeline=self.deploy.pipeline,
+            production_serving_name=self.deploy.stack_names["production"],
+        )
         self.automation = EndpointAutomation(
             self,
             "Automation",

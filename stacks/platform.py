@@ -14,6 +14,7 @@ from stacks.feature_store_stack import FeatureStoreStack
 from stacks.governance_stack import GovernanceStack
 from stacks.model_build_stack import ModelBuildStack
 from stacks.model_deploy_stack import ModelDeployStack
+from stacks.studio_stack import StudioStack
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Platform:
     model_deploys: dict[str, ModelDeployStack]
     model_builds: dict[str, ModelBuildStack]
     feature_store: FeatureStoreStack | None
+    studio: StudioStack | None
 
 
 def build_platform(app: App, config: PlatformConfig) -> Platform:
@@ -36,6 +38,21 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         description="MLOps platform governance: KMS key, artifact and audit buckets, CloudTrail, alerts, personas, budget",
         termination_protection=True,
     )
+    studio = None
+    if config.studio.enabled:
+        studio = StudioStack(
+            app,
+            f"{config.name}-studio",
+            platform_name=config.name,
+            studio=config.studio,
+            encryption_key=governance.key,
+            log_retention=governance.log_retention,
+            permissions_boundary=governance.permissions_boundary,
+            data_scientist_role=governance.data_scientist_role,
+            model_approver_role=governance.model_approver_role,
+            env=env,
+            description="MLOps platform SageMaker Studio: domain (IAM auth, VPC only), its network, persona user profiles",
+        )
     model_deploys = {
         model.name: ModelDeployStack(
             app,
@@ -61,6 +78,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
     approval = ApprovalStack(
         app,
         f"{config.name}-approval",
+        platform_name=config.name,
         models=[
             GatedModel(
                 model=model,
@@ -96,7 +114,9 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             permissions_boundary=governance.permissions_boundary,
             data_scientist_role=governance.data_scientist_role,
             env=env,
-            description=f"Build project of model '{model.name}': CodeCommit repository, build pipeline, SageMaker roles",
+            description=f"Build project of model '{model.name}': "
+            + ("CodeConnections source" if model.source.provider == "codeconnections" else "CodeCommit repository")
+            + ", build pipeline, SageMaker roles",
             tags=model.tags,
         )
         deploy = model_deploys[model.name].deploy
@@ -142,4 +162,5 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         model_deploys=model_deploys,
         model_builds=model_builds,
         feature_store=feature_store,
+        studio=studio,
     )

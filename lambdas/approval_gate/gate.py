@@ -4,11 +4,14 @@ Plain functions that take their AWS clients as arguments; the handler only wires
 
 Flow of one event (`process`):
 1. `screen` (no AWS calls): parse the event, drop statuses that need no action and the Rejected
-   event caused by the gate's own rejection, look up the package's group in the configuration.
-2. `evaluate` (reads only): for an approval, leave a package that production already serves alone
+   event caused by the gate's own rejection.
+2. `identify` (one SSM read, remembered for a minute: `registry`): find the model that registered the
+   package's group. A group no model registered is not the platform's: ignored (logged and counted,
+   no alert, no retry). A registration the gate cannot read as a model is alerted.
+3. `evaluate` (reads only): for an approval, leave a package that production already serves alone
    (an endpoint variant with traffic; for a batch model, its serving stack's champion), else describe
    the package and read its evaluation metric from `ModelMetrics.ModelQuality.Statistics.S3Uri`.
-3. `act` (the side effects, made idempotent by the handler): start the deploy pipeline, or set the
+4. `act` (the side effects, made idempotent by the handler): start the deploy pipeline, or set the
    package back to Rejected and alert, or notify a rejection; then emit one audit event.
 
 Contract with the deploy pipeline
@@ -17,7 +20,7 @@ For an Approved package whose metric is at least as good as its model's threshol
 is better, <= it when lower is better) the gate calls::
 
     codepipeline.start_pipeline_execution(
-        name=<deploy_pipeline_name of the package's group in MODELS_CONFIG>,
+        name=<deploy_pipeline_name in the registration of the package's group>,
         variables=[{"name": "ModelPackageArn", "value": <the approved model package ARN>}],
         clientRequestToken=<SHA-256 hex digest of "<that ARN>|<the approval's LastModifiedTime>">,
     )
@@ -59,6 +62,7 @@ from lambdas.approval_gate.models import (
     Result,
     Verdict,
 )
+from lambdas.approval_gate.registry import InvalidRegistration, ModelRegistry
 from lambdas.common.aws import aws_call, emit_audit_event, error_code, is_transient, publish_alert
 from lambdas.common.contracts import (
     APPROVAL_GATE_DETAIL_TYPE,
@@ -98,23 +102,27 @@ def process(
     *,
     settings: GateSettings,
     clients: AwsClients,
+    registry: ModelRegistry,
     perform: Callable[..., Outcome] | None = None,
 ) -> Outcome:
-    """Screen, evaluate and act on one EventBridge event.
+    """Screen, identify, evaluate and act on one EventBridge event.
 
     `perform` replaces `act`: the handler passes `act` wrapped in Powertools idempotency.
     """
-    screened = screen(raw_event, settings.models)
-    if isinstance(screened, Outcome):
-        return screened
-    verdict = evaluate(screened, clients=clients, alert_topic_arn=settings.alert_topic_arn)
+    change = screen(raw_event)
+    if isinstance(change, Outcome):
+        return change
+    identified = identify(change, registry=registry, sns=clients.sns, alert_topic_arn=settings.alert_topic_arn)
+    if isinstance(identified, Outcome):
+        return identified
+    verdict = evaluate(identified, clients=clients, alert_topic_arn=settings.alert_topic_arn)
     if isinstance(verdict, Outcome):
         return verdict
     return (perform or act)(verdict=verdict, clients=clients, settings=settings)
 
 
-def screen(raw_event: object, models: Mapping[str, ModelGate]) -> Outcome | Verdict:
-    """Decide without any AWS call whether the event needs action, and for which model."""
+def screen(raw_event: object) -> Outcome | ModelPackageStateChange:
+    """Decide without any AWS call whether the event needs action."""
     try:
         change = ModelPackageStateChangeEvent.model_validate(raw_event).detail
     except ValidationError as exc:
@@ -125,12 +133,37 @@ def screen(raw_event: object, models: Mapping[str, ModelGate]) -> Outcome | Verd
         return Outcome(result=Result.IGNORED, reason=f"approval status {status!r} needs no action")
     if status == REJECTED and (change.approval_description or "").startswith(GATE_REJECTION_PREFIX):
         return Outcome(result=Result.IGNORED, reason="the gate's own rejection, already alerted and audited")
+    return change
 
-    model = models.get(change.model_package_group_name)
+
+def identify(
+    change: ModelPackageStateChange, *, registry: ModelRegistry, sns: Any, alert_topic_arn: str
+) -> Outcome | Verdict:
+    """The model that registered the package's group; a group no model registered is ignored, and an
+    unreadable registration alerted (whoever approved or rejected waits for something to happen)."""
+    group = change.model_package_group_name
+    try:
+        model = registry.model_of(group)
+    except InvalidRegistration as exc:
+        reason = f"the registration of model package group {group!r} is invalid: {exc}"
+        publish_alert(
+            sns,
+            topic_arn=alert_topic_arn,
+            subject=f"Invalid model registration: {group} v{change.model_package_version}",
+            message=(
+                f"{change.model_package_arn} was {change.model_approval_status} by {change.changed_by}; the"
+                f" approval gate did not act on it: {reason}. The model's deploy stack writes the registration."
+            ),
+        )
+        return Outcome(result=Result.INVALID, reason=reason)
     if model is None:
         return Outcome(
-            result=Result.INVALID,
-            reason=f"model package group {change.model_package_group_name!r} is not configured",
+            result=Result.IGNORED,
+            reason=(
+                f"model package group {group!r} is not the platform's: no model registered it"
+                f" ({registry.parameter_name(group)} does not exist)"
+            ),
+            unregistered_group=group,
         )
     return Verdict(change=change, model=model)
 

@@ -8,12 +8,15 @@ deploy pipeline with::
                              variables=[{"name": "ModelPackageArn", "value": <package ARN>}],
                              clientRequestToken=<SHA-256 hex of "<package ARN>|<approval time>">)
 
-(the contract with the deploy pipeline, see `gate` and README.md). Returns normally for every event
-it decides on, including invalid ones; raises `RetryableError` (`lambdas.common.aws`) when AWS
-fails, so EventBridge retries and finally sends the event to the DLQ.
+(the contract with the deploy pipeline, see `gate` and README.md). A package's model is the one that
+registered its group under MODEL_REGISTRY_PREFIX (SSM, see `registry`); a group no model registered
+is ignored. Returns normally for every event it decides on, including invalid ones; raises
+`RetryableError` (`lambdas.common.aws`) when AWS fails, so EventBridge retries and finally sends the
+event to the DLQ.
 
-Environment (validated once, at cold start, by `models.GateSettings`): MODELS_CONFIG, ALERT_TOPIC_ARN,
-IDEMPOTENCY_TABLE_NAME, AUDIT_EVENT_BUS_NAME, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+Environment (validated once, at cold start, by `models.GateSettings`): MODEL_REGISTRY_PREFIX,
+ALERT_TOPIC_ARN, IDEMPOTENCY_TABLE_NAME, AUDIT_EVENT_BUS_NAME, POWERTOOLS_SERVICE_NAME,
+POWERTOOLS_METRICS_NAMESPACE.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.approval_gate import gate
 from lambdas.approval_gate.models import GateSettings, Outcome, Result
+from lambdas.approval_gate.registry import ModelRegistry
 from lambdas.common.aws import client
 from lambdas.common.idempotency import ActOnce
 
@@ -44,6 +48,8 @@ CLIENTS = gate.AwsClients(
     codepipeline=client("codepipeline"),
     cloudformation=client("cloudformation"),
 )
+# Remembers SSM's answers for a minute, across the invocations this execution environment serves.
+REGISTRY = ModelRegistry(client("ssm"), prefix=SETTINGS.model_registry_prefix)
 
 METRIC_BY_RESULT = {
     Result.DEPLOY_STARTED: "ApprovalDeployStarted",
@@ -53,6 +59,8 @@ METRIC_BY_RESULT = {
     Result.ALREADY_SERVING: "ApprovalAlreadyServing",
 }
 ERROR_METRIC = "ApprovalError"
+# Events of groups no model registered: not the platform's, ignored, counted apart from other ignored events.
+UNREGISTERED_GROUP_METRIC = "ApprovalUnregisteredGroup"
 
 
 # The same approval (or rejection) of the same package version acts once, however often delivered;
@@ -73,7 +81,7 @@ ACT_ONCE = ActOnce(
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     ACT_ONCE.register_lambda_context(context)
     try:
-        outcome = gate.process(event, settings=SETTINGS, clients=CLIENTS, perform=ACT_ONCE)
+        outcome = gate.process(event, settings=SETTINGS, clients=CLIENTS, registry=REGISTRY, perform=ACT_ONCE)
     except Exception:
         metrics.add_metric(name=ERROR_METRIC, unit=MetricUnit.Count, value=1)
         logger.exception("approval gate failed; EventBridge will retry the event")
@@ -89,4 +97,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         logger.info(outcome.reason, extra=fields)
     if metric_name := METRIC_BY_RESULT.get(outcome.result):
         metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=1)
+    if outcome.unregistered_group is not None:
+        metrics.add_metric(name=UNREGISTERED_GROUP_METRIC, unit=MetricUnit.Count, value=1)
     return fields

@@ -1,8 +1,9 @@
 """Typed shapes of the approval gate: its configuration, the event it reads, the decisions it records.
 
 Everything that crosses the function's boundary is validated here, once, by pydantic: the environment
-at cold start (`GateSettings`), each EventBridge event (`ModelPackageStateChange`), and the audit
-record and outcome it produces (`AuditRecord`, `Outcome`).
+at cold start (`GateSettings`), each EventBridge event (`ModelPackageStateChange`), each model's
+registration (`ModelGate`, read by `registry`), and the audit record and outcome it produces
+(`AuditRecord`, `Outcome`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from lambdas.common.contracts import (
     PACKAGE_ARN_PATTERN,
@@ -26,6 +27,8 @@ from lambdas.common.settings import FunctionSettings, NonEmptyStr
 # endpoint's, so a batch model's production stack fits it too).
 GroupName = Annotated[StrictStr, Field(pattern=f"^{SAGEMAKER_NAME_PATTERN}$")]
 ServingName = GroupName
+# An SSM parameter path ending in "/", under which the registration of a group is `<prefix><group>`.
+RegistryPrefix = Annotated[StrictStr, Field(pattern=r"^(/[A-Za-z0-9_.-]+)+/$", max_length=500)]
 REJECTED = "Rejected"
 
 # Text that starts every ApprovalDescription the gate writes, so the Rejected event that its own
@@ -34,7 +37,7 @@ GATE_REJECTION_PREFIX = "Rejected by the approval gate:"
 
 
 class ModelGate(BaseModel):
-    """What the gate needs to know about one model, keyed by its model package group."""
+    """What the gate needs to know about one model: the registration of its model package group."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -60,7 +63,8 @@ class ModelGate(BaseModel):
 class GateSettings(FunctionSettings):
     """The approval gate's environment (and the common one, see `FunctionSettings`)."""
 
-    models: Json[dict[GroupName, ModelGate]] = Field(alias="MODELS_CONFIG")
+    # Where the models register themselves (contracts.model_registry_prefix), e.g. "/mlops/models/".
+    model_registry_prefix: RegistryPrefix = Field(alias="MODEL_REGISTRY_PREFIX")
     idempotency_table_name: NonEmptyStr = Field(alias="IDEMPOTENCY_TABLE_NAME")
 
 
@@ -88,7 +92,8 @@ class ModelPackageStateChange(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    model_package_group_name: NonEmptyStr = Field(alias="ModelPackageGroupName")
+    # SageMaker's own constraint on group names: also what makes it part of a registration's name.
+    model_package_group_name: GroupName = Field(alias="ModelPackageGroupName")
     model_package_arn: Annotated[StrictStr, Field(pattern=f"^{PACKAGE_ARN_PATTERN}$")] = Field(alias="ModelPackageArn")
     model_package_version: Annotated[StrictInt, Field(ge=1)] = Field(alias="ModelPackageVersion")
     model_approval_status: NonEmptyStr = Field(alias="ModelApprovalStatus")
@@ -158,7 +163,8 @@ class Result(StrEnum):
     REJECTION_NOTED = "rejection_noted"
     # Not decisions, only logged and counted:
     INVALID = "invalid"  # the event or the package cannot be acted on
-    IGNORED = "ignored"  # nothing to do: a pending package, the gate's own rejection, a stale event
+    # Nothing to do: a pending package, the gate's own rejection, a stale event, a group no model registered.
+    IGNORED = "ignored"
     ALREADY_SERVING = "already_serving"  # an approval of a package production serves already
 
 
@@ -180,9 +186,11 @@ class AuditRecord(BaseModel):
 
 
 class Outcome(BaseModel):
-    """What one invocation did. `replayed` marks an outcome returned from the idempotency store."""
+    """What one invocation did. `replayed` marks an outcome returned from the idempotency store;
+    `unregistered_group` names the group of an event ignored because no model registered it."""
 
     result: Result
     reason: str
     audit: AuditRecord | None = None
     replayed: bool = False
+    unregistered_group: str | None = None

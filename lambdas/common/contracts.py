@@ -44,6 +44,22 @@ def model_package_group_name(model_name: str) -> str:
     return model_name
 
 
+# The path segment under which models register themselves (a model may not be called so).
+MODELS_NAMESPACE: Final = "models"
+
+
+def model_registry_prefix(platform_name: str) -> str:
+    """Where models register themselves with the platform (SSM Parameter Store): one parameter per
+    model package group under this path, written by the stack that deploys the model."""
+    return f"/{platform_name}/{MODELS_NAMESPACE}/"
+
+
+def model_registration_parameter(platform_name: str, group_name: str) -> str:
+    """The SSM parameter that registers one model package group: what the approval gate needs of its
+    model, as JSON (see mlops_constructs/registration.py)."""
+    return f"{model_registry_prefix(platform_name)}{group_name}"
+
+
 # --- what a model is: its problem type, its metric's direction, its inference contract ---------------
 
 ProblemType = Literal["binary_classification", "multiclass_classification", "regression"]

@@ -1,5 +1,6 @@
 """Fixtures for the Lambda handler tests: a fake AWS account (moto, in process) and the world around
-the approval gate in it: the model registry, the metrics bucket, the alert topic, the audit bus, the
+the approval gate in it: the model registry, the models' registrations with the platform (SSM), the
+metrics bucket, the alert topic, the audit bus, the
 idempotency table, the deploy pipelines and what they leave in production (endpoints, and the serving
 stacks of batch models).
 
@@ -21,17 +22,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdas.common.contracts import CHAMPION_PARAMETER
+from lambdas.common.contracts import CHAMPION_PARAMETER, model_registration_parameter, model_registry_prefix
 from tests.sqs_queues import drain, rule_queue, topic_queue
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+PLATFORM = "mlops"
 
 
 def _gated(
     model: str, metric: str, direction: str, threshold: float, *, serving_mode: str = "realtime"
 ) -> dict[str, Any]:
-    """One model's entry in the gate's MODELS_CONFIG, named as the platform names its resources."""
+    """One model's registration with the gate, named as the platform names its resources."""
     return {
         "model_name": model,
         "metric_name": metric,
@@ -57,7 +59,7 @@ GATED_MODELS: dict[str, dict[str, Any]] = {
 }
 
 GATE_ENVIRONMENT = {
-    "MODELS_CONFIG": json.dumps(GATED_MODELS),
+    "MODEL_REGISTRY_PREFIX": model_registry_prefix(PLATFORM),
     "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:mlops-alerts",
     "IDEMPOTENCY_TABLE_NAME": "approval-gate-idempotency",
     "AUDIT_EVENT_BUS_NAME": "mlops-audit",
@@ -133,6 +135,7 @@ class FakeAccount:
     """The approval gate's surroundings in moto, with the verbs the tests read like a story with."""
 
     sagemaker: Any = field(default_factory=lambda: client("sagemaker"))
+    ssm: Any = field(default_factory=lambda: client("ssm"))
     s3: Any = field(default_factory=lambda: client("s3"))
     sqs: Any = field(default_factory=lambda: client("sqs"))
     codepipeline: Any = field(default_factory=lambda: client("codepipeline"))
@@ -162,12 +165,22 @@ class FakeAccount:
             pattern={"source": ["mlops.approval-gate"]},
             queue="audit",
         )
-        # The model registry and each model's deploy pipeline.
-        self.role_arn = role_arn = service_role("deploy-pipeline", "codepipeline.amazonaws.com")
+        # The model registry, each model's deploy pipeline, and the registration its deploy stack writes.
+        self.role_arn = service_role("deploy-pipeline", "codepipeline.amazonaws.com")
         for group, model in GATED_MODELS.items():
             self.sagemaker.create_model_package_group(ModelPackageGroupName=group)
-            self.codepipeline.create_pipeline(pipeline=_deploy_pipeline(model["deploy_pipeline_name"], role_arn))
+            self.create_deploy_pipeline(model["deploy_pipeline_name"])
+            self.register_model(group, json.dumps(model))
         return self
+
+    def create_deploy_pipeline(self, name: str) -> None:
+        self.codepipeline.create_pipeline(pipeline=_deploy_pipeline(name, self.role_arn))
+
+    def register_model(self, group: str, registration: str) -> None:
+        """What a model's deploy stack does: register the model's group with the platform."""
+        self.ssm.put_parameter(
+            Name=model_registration_parameter(PLATFORM, group), Value=registration, Type="String", Overwrite=True
+        )
 
     def register_package(self, group: str, metrics: dict[str, Any] | bytes | None) -> str:
         """What the build pipeline does: upload the evaluation report, register a pending package."""

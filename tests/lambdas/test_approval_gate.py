@@ -9,9 +9,14 @@ their variables can be read back). Where moto falls short, botocore's Stubber st
   codepipeline client and asserts the exact request, retry included;
 - AWS answers moto never gives: a failed StartPipelineExecution, a PutEvents entry that was not
   accepted.
-Failures injected anywhere else in the flow (a throttled DescribeModelPackage, the transient-failure
-cases and the fault-injection property) are raised from a botocore hook instead (`failing`): a Stubber
-must answer every call of its client, and cannot raise the connection errors that happen below the API.
+Failures injected anywhere else in the flow (a throttled DescribeModelPackage or GetParameter, the
+transient-failure cases and the fault-injection property) are raised from a botocore hook instead
+(`failing`): a Stubber must answer every call of its client, and cannot raise the connection errors
+that happen below the API.
+
+The gate knows the models by their registrations (SSM parameters the fake account writes as each
+model's deploy stack would); it remembers SSM's answers for a minute, so every test starts with a
+registry that remembers nothing (`fresh_registry`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -33,10 +38,14 @@ from pydantic import ValidationError
 
 from lambdas.approval_gate import handler
 from lambdas.approval_gate.models import GATE_REJECTION_PREFIX, GateSettings, Result
+from lambdas.approval_gate.registry import REGISTRATION_MAX_AGE_SECONDS, ModelRegistry
 from lambdas.common.aws import RetryableError
+from lambdas.common.contracts import model_registration_parameter
 from tests.lambdas.conftest import (
     ACCOUNT,
     GATE_ENVIRONMENT,
+    GATED_MODELS,
+    PLATFORM,
     REGION,
     FakeAccount,
     LambdaContext,
@@ -90,6 +99,20 @@ def plausible_event(group: str, arn: str, version: int, status: str, description
 @pytest.fixture
 def telemetry(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Telemetry:
     return Telemetry(capsys, caplog, handler.logger)
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry() -> Iterator[None]:
+    """Each test's account registers its own models: nothing remembered from another test's."""
+    handler.REGISTRY.forget()
+    yield
+    handler.REGISTRY.forget()
+
+
+def all_clients() -> list[Any]:
+    """Every client the handler calls AWS with."""
+    clients = [getattr(handler.CLIENTS, name) for name in handler.CLIENTS.__dataclass_fields__]
+    return [*clients, handler.REGISTRY.ssm, handler.ACT_ONCE.persistence_store.client]
 
 
 # --- The story: an approval becomes a deployment ------------------------------------------------------
@@ -563,22 +586,121 @@ def test_a_batch_model_is_gated_on_its_metric_like_any_other(aws: FakeAccount, l
 # --- Input the gate cannot act on: logged, counted, alerted where someone waits, never retried ---------
 
 
-def test_a_package_of_a_group_that_is_not_configured_is_counted_and_left_alone(
+def test_a_package_of_a_group_no_model_registered_is_counted_and_ignored_without_a_write(
     aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
 ) -> None:
+    """Every group's events reach the gate: those of groups that are not the platform's (another team's
+    registry in the same account) end in a log line and a metric, no alert, no retry, no write."""
     aws.sagemaker.create_model_package_group(ModelPackageGroupName="someone-elses-model")
     arn = aws.register_package("someone-elses-model", churn_metrics(auc=0.99))
+    event = aws.set_status(arn, "Approved")
 
-    outcome = handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+    with recording_calls(all_clients()) as calls:
+        outcome = handler.handler(event, lambda_context)
 
+    parameter = model_registration_parameter(PLATFORM, "someone-elses-model")
     assert outcome == {
-        "result": "invalid",
-        "reason": "model package group 'someone-elses-model' is not configured",
+        "result": "ignored",
+        "reason": (
+            "model package group 'someone-elses-model' is not the platform's: no model registered it"
+            f" ({parameter} does not exist)"
+        ),
         "replayed": False,
+        "unregistered_group": "someone-elses-model",
     }
-    assert telemetry.metrics() == Counter({"ApprovalInvalidEvent": 1})
-    assert aws.alerts() == aws.audit_events() == aws.deploy_executions("churn-deploy") == []
+    assert calls == ["GetParameter"]
+    assert telemetry.metrics() == Counter({"ApprovalUnregisteredGroup": 1})
+    [log] = [line for line in telemetry.logs() if line.get("result") == "ignored"]
+    assert (log["level"], log["unregistered_group"]) == ("INFO", "someone-elses-model")
+    assert aws.alerts() == aws.audit_events() == []
     assert aws.package(arn)["ModelApprovalStatus"] == "Approved"
+
+
+def test_a_model_registered_after_the_gate_started_is_gated_like_a_configured_one(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    """A SageMaker Project's model: its stack created the group and the deploy pipeline and wrote the
+    registration; nothing of the gate changed."""
+    aws.sagemaker.create_model_package_group(ModelPackageGroupName="fraud")
+    aws.create_deploy_pipeline("fraud-project-deploy")
+    registration = GATED_MODELS["churn-model"] | {
+        "model_name": "fraud",
+        "deploy_pipeline_name": "fraud-project-deploy",
+        "threshold": 0.9,
+        "production_serving_name": "mlops-fraud-production",
+    }
+    aws.register_model("fraud", json.dumps(registration))
+    passing = aws.register_package("fraud", churn_metrics(auc=0.93))
+    failing_package = aws.register_package("fraud", churn_metrics(auc=0.85))
+
+    deployed = handler.handler(aws.set_status(passing, "Approved"), lambda_context)
+    rejected = handler.handler(aws.set_status(failing_package, "Approved"), lambda_context)
+
+    assert deployed["result"] == "deploy_started"
+    assert deployed["audit"]["model_name"] == "fraud"
+    [execution] = aws.deploy_executions("fraud-project-deploy")
+    assert execution["variables"] == [{"name": "ModelPackageArn", "resolvedValue": passing}]
+    assert rejected["reason"].endswith("auc 0.85 is below the threshold 0.9 of model fraud")
+    assert aws.package(failing_package)["ModelApprovalStatus"] == "Rejected"
+    assert aws.deploy_executions("churn-deploy") == []
+    assert telemetry.metrics() == Counter({"ApprovalDeployStarted": 1, "ApprovalRejectedBelowThreshold": 1})
+
+
+def _registration(**overrides: Any) -> str:
+    """The churn model's registration, changed."""
+    return json.dumps({key: value for key, value in (GATED_MODELS["churn-model"] | overrides).items() if value != ...})
+
+
+@pytest.mark.parametrize(
+    ("registration", "problem"),
+    [
+        ("{not json", "Invalid JSON"),
+        ("[]", "Input should be an object"),
+        (_registration(threshold="high"), "threshold"),
+        (_registration(threshold=float("nan")), "threshold"),
+        (_registration(deploy_pipeline_name=""), "deploy_pipeline_name"),
+        (_registration(production_serving_name="churn_production"), "production_serving_name"),
+        (_registration(metric_direction="bigger_is_better"), "metric_direction"),
+        (_registration(metric_direction=...), "metric_direction: Field required"),
+        (_registration(serving_mode="streaming"), "serving_mode"),
+        (_registration(unexpected="field"), "unexpected: Extra inputs are not permitted"),
+    ],
+    ids=[
+        "not-json",
+        "not-an-object",
+        "threshold-not-a-number",
+        "threshold-nan",
+        "no-pipeline-name",
+        "bad-serving-name",
+        "unknown-direction",
+        "no-direction",
+        "unknown-serving-mode",
+        "unknown-field",
+    ],
+)
+@pytest.mark.parametrize("status", ["Approved", "Rejected"])
+def test_an_invalid_registration_is_alerted_and_nothing_is_done(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry, registration: str, problem: str, status: str
+) -> None:
+    aws.register_model("churn-model", registration)
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    event = aws.set_status(arn, status, by="approver-alice")
+
+    outcome = handler.handler(event, lambda_context)
+
+    parameter = model_registration_parameter(PLATFORM, "churn-model")
+    assert outcome["result"] == "invalid"
+    assert outcome["reason"].startswith(
+        f"the registration of model package group 'churn-model' is invalid: {parameter}: "
+    )
+    assert problem in outcome["reason"]
+    [alert] = aws.alerts()
+    assert alert["Subject"] == "Invalid model registration: churn-model v1"
+    assert f"{arn} was {status} by approver-alice" in alert["Message"]
+    assert problem in alert["Message"]
+    assert telemetry.metrics() == Counter({"ApprovalInvalidEvent": 1})
+    assert aws.audit_events() == aws.deploy_executions("churn-deploy") == []
+    assert aws.package(arn)["ModelApprovalStatus"] == status
 
 
 @pytest.mark.parametrize(
@@ -660,6 +782,7 @@ def test_an_approved_package_that_cannot_be_evaluated_is_alerted_and_not_deploye
         edit("source", "aws.codepipeline"),
         edit("detail-type", "SageMaker Model State Change"),
         edit("detail.ModelPackageGroupName", delete=True),
+        edit("detail.ModelPackageGroupName", "Churn Model!"),
         edit("detail.ModelPackageArn", delete=True),
         edit("detail.ModelPackageArn", "churn-model/1"),
         edit("detail.ModelPackageVersion", "1"),
@@ -678,6 +801,7 @@ def test_an_approved_package_that_cannot_be_evaluated_is_alerted_and_not_deploye
         "other-source",
         "other-detail-type",
         "no-group",
+        "group-not-a-group-name",
         "no-arn",
         "arn-not-an-arn",
         "version-a-string",
@@ -748,13 +872,16 @@ def test_a_failed_pipeline_start_raises_without_a_success_audit_and_the_retry_de
 
 
 def _flow_client(service: str) -> Any:
-    """The handler's client for a service: the gate's clients, and the idempotency store's."""
+    """The handler's client for a service: the gate's clients, the registry's and the idempotency store's."""
+    if service == "ssm":
+        return handler.REGISTRY.ssm
     return handler.ACT_ONCE.persistence_store.client if service == "dynamodb" else getattr(handler.CLIENTS, service)
 
 
 @pytest.mark.parametrize(
     ("service", "operation", "failure"),
     [
+        ("ssm", "GetParameter", aws_error("ThrottlingException", 400)),
         ("sagemaker", "DescribeEndpoint", aws_error("ThrottlingException", 400)),
         ("sagemaker", "DescribeModelPackage", aws_error("ThrottlingException", 400)),
         ("s3", "GetObject", aws_error("SlowDown", 503)),
@@ -763,6 +890,7 @@ def _flow_client(service: str) -> Any:
         ("events", "PutEvents", ReadTimeoutError(endpoint_url="https://events")),
     ],
     ids=[
+        "registration-read-throttled",
         "endpoint-read-throttled",
         "describe-throttled",
         "metrics-read-5xx",
@@ -808,41 +936,107 @@ def test_a_production_that_cannot_be_read_is_retried_not_taken_for_an_empty_one(
     assert aws.audit_events() == []
 
 
+# --- Registrations: read from SSM, remembered for a minute --------------------------------------------
+
+
+def test_a_registration_that_cannot_be_read_raises_and_the_retry_deploys(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    """Only ParameterNotFound means "not the platform's": a throttled read is retried, never taken for it."""
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    event = aws.set_status(arn, "Approved")
+
+    throttled = aws_error("ThrottlingException", 400, "GetParameter")
+    with (
+        failing(handler.REGISTRY.ssm, "GetParameter", throttled),
+        pytest.raises(RetryableError, match="could not read the model registration /mlops/models/churn-model"),
+    ):
+        handler.handler(event, lambda_context)
+
+    assert telemetry.metrics() == Counter({"ApprovalError": 1})
+    assert aws.alerts() == aws.audit_events() == aws.deploy_executions("churn-deploy") == []
+    assert handler.handler(event, lambda_context)["result"] == "deploy_started"  # EventBridge's retry
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        aws_error("AccessDeniedException", 400),
+        aws_error("InternalServerError", 500),
+        ReadTimeoutError(endpoint_url="x"),
+    ],
+    ids=["denied", "5xx", "timeout"],
+)
+def test_any_other_registry_failure_is_retried(
+    aws: FakeAccount, lambda_context: LambdaContext, failure: Exception
+) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+
+    with failing(handler.REGISTRY.ssm, "GetParameter", failure), pytest.raises(RetryableError):
+        handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+
+    assert aws.alerts() == aws.audit_events() == aws.deploy_executions("churn-deploy") == []
+
+
+def test_a_burst_of_events_reads_each_registration_once(aws: FakeAccount, lambda_context: LambdaContext) -> None:
+    packages = [aws.register_package("churn-model", churn_metrics(auc=0.91)) for _ in range(3)]
+    aws.sagemaker.create_model_package_group(ModelPackageGroupName="someone-elses-model")
+    strangers = [aws.register_package("someone-elses-model", churn_metrics(auc=0.91)) for _ in range(2)]
+    events = [aws.set_status(arn, "Approved") for arn in packages + strangers]
+
+    with recording_calls([handler.REGISTRY.ssm]) as calls:
+        outcomes = [handler.handler(event, lambda_context)["result"] for event in events]
+
+    assert outcomes == ["deploy_started"] * 3 + ["ignored"] * 2
+    # One read for the registered group, one for the group nobody registered: absence is remembered too.
+    assert calls == ["GetParameter", "GetParameter"]
+    assert len(aws.deploy_executions("churn-deploy")) == 3
+
+
+def test_a_remembered_answer_expires_so_a_new_or_changed_registration_is_seen(aws: FakeAccount) -> None:
+    now = [1000.0]
+    reader = handler.REGISTRY.ssm  # the function's client; the fake account writes with another
+    registry = ModelRegistry(reader, prefix=GATE_ENVIRONMENT["MODEL_REGISTRY_PREFIX"], clock=lambda: now[0])
+
+    with recording_calls([reader]) as calls:
+        churn = registry.model_of("churn-model")
+        assert registry.model_of("fraud") is None
+        aws.register_model("churn-model", _registration(threshold=0.95))
+        aws.register_model("fraud", _registration(model_name="fraud"))
+        now[0] += REGISTRATION_MAX_AGE_SECONDS - 1
+        assert (registry.model_of("churn-model"), registry.model_of("fraud")) == (churn, None)
+        assert calls == ["GetParameter", "GetParameter"]
+
+        now[0] += 1  # a minute after the first reads
+        changed, registered = registry.model_of("churn-model"), registry.model_of("fraud")
+
+    assert calls == ["GetParameter"] * 4
+    assert (churn, changed, registered) != (None, None, None)
+    assert [model.threshold if model else None for model in (churn, changed)] == [0.8, 0.95]
+    assert registered is not None
+    assert registered.model_name == "fraud"
+
+
 # --- Configuration ------------------------------------------------------------------------------------
-
-
-def _models_config(**overrides: Any) -> dict[str, str]:
-    model = json.loads(GATE_ENVIRONMENT["MODELS_CONFIG"])["churn-model"]
-    return {"MODELS_CONFIG": json.dumps({"churn-model": model | overrides})}
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        {"MODELS_CONFIG": "{not json"},
-        {"MODELS_CONFIG": json.dumps({"Churn Model!": json.loads(GATE_ENVIRONMENT["MODELS_CONFIG"])["churn-model"]})},
-        _models_config(threshold="high"),
-        _models_config(threshold=float("nan")),
-        _models_config(deploy_pipeline_name=""),
-        _models_config(production_serving_name="churn_production"),
-        _models_config(metric_direction="bigger_is_better"),
-        _models_config(metric_direction=None),
-        _models_config(serving_mode="streaming"),
-        _models_config(unexpected="field"),
+        {"MODEL_REGISTRY_PREFIX": ""},
+        {"MODEL_REGISTRY_PREFIX": "mlops/models/"},
+        {"MODEL_REGISTRY_PREFIX": "/mlops/models"},
+        {"MODEL_REGISTRY_PREFIX": "/mlops models/"},
+        {"MODEL_REGISTRY_PREFIX": "//"},
         {"ALERT_TOPIC_ARN": "mlops-alerts"},
         {"IDEMPOTENCY_TABLE_NAME": ""},
     ],
     ids=[
-        "config-not-json",
-        "bad-group-name",
-        "threshold-not-a-number",
-        "threshold-nan",
-        "no-pipeline-name",
-        "bad-serving-name",
-        "unknown-direction",
-        "no-direction",
-        "unknown-serving-mode",
-        "unknown-field",
+        "empty-prefix",
+        "prefix-not-a-path",
+        "prefix-not-a-folder",
+        "prefix-not-a-parameter-path",
+        "prefix-without-a-name",
         "topic-not-an-arn",
         "empty-table-name",
     ],
@@ -850,6 +1044,12 @@ def _models_config(**overrides: Any) -> dict[str, str]:
 def test_a_bad_environment_fails_the_cold_start(change: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
         GateSettings.from_env(GATE_ENVIRONMENT | change)
+
+
+def test_the_environment_names_the_registry_and_no_model() -> None:
+    settings = GateSettings.from_env(GATE_ENVIRONMENT)
+    assert settings.model_registry_prefix == "/mlops/models/"
+    assert "MODELS_CONFIG" not in GATE_ENVIRONMENT
 
 
 def test_a_missing_variable_fails_the_cold_start() -> None:
@@ -978,6 +1178,7 @@ def test_any_metrics_file_deploys_rejects_or_is_reported_and_only_a_passing_one_
 
 
 FLOW_CALLS = [
+    ("ssm", "GetParameter"),
     ("sagemaker", "DescribeEndpoint"),
     ("sagemaker", "DescribeModelPackage"),
     ("sagemaker", "UpdateModelPackage"),

@@ -1,7 +1,8 @@
-"""ApprovalGate / ApprovalStack: the rule, its target, the DLQ and alarms, and the gate's least privilege.
+"""ApprovalGate / ApprovalStack: the rule, its target, the DLQ and alarms, and the gate's least privilege;
+ModelRegistration: how each model's deploy stack registers the model the gate finds.
 
 The gate's behaviour on events is tested in tests/lambdas/test_approval_gate.py; this file checks
-the wiring that delivers those events and the permissions the handler runs with.
+the wiring that delivers those events, the registrations it reads and the permissions it runs with.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from aws_cdk import App, Environment, Stack
+from aws_cdk import App, CfnElement, Environment, Stack
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
@@ -20,10 +21,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
 from config.schema import ModelConfig, PlatformConfig
-from lambdas.common.contracts import serving_name
+from lambdas.common.contracts import model_registration_parameter, serving_name
 from mlops_constructs.approval_gate import ApprovalGate, GatedModel
 from mlops_constructs.compliance import rule_packs
-from tests.conftest import cdk_json_context
+from tests.conftest import Synthesized, cdk_json_context
 from tests.iam_evaluation import Principal, render, role_principal
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -49,12 +50,13 @@ def properties(template: Template, logical_id: str) -> dict[str, Any]:
     return template.to_json()["Resources"][logical_id]["Properties"]
 
 
-def test_only_the_platforms_package_groups_reach_the_gate(approval: Template) -> None:
+def test_every_groups_package_state_changes_reach_the_gate(approval: Template) -> None:
+    """Not only the configured groups': a model registered later (a SageMaker Project) must reach the
+    gate without this rule changing; the gate ignores the groups no model registered."""
     rule = next(iter(of_type(approval, "AWS::Events::Rule").values()))["Properties"]
     assert rule["EventPattern"] == {
         "source": ["aws.sagemaker"],
         "detail-type": ["SageMaker Model Package State Change"],
-        "detail": {"ModelPackageGroupName": ["churn"]},
     }
     assert "EventBusName" not in rule, "SageMaker emits to the default bus"
 
@@ -117,17 +119,9 @@ def test_function_runs_the_handler_with_powertools_tracing_and_its_contract(appr
     (layer,) = function["Layers"]
     assert set(layer) == {"Ref"}
     variables = function["Environment"]["Variables"]
-    assert json.loads(render(variables["MODELS_CONFIG"], IMPORTS)) == {
-        "churn": {
-            "model_name": "churn",
-            "metric_name": "auc",
-            "metric_direction": "higher_is_better",
-            "threshold": 0.75,
-            "deploy_pipeline_name": IMPORTS[DEPLOY_PIPELINE_EXPORT],
-            "serving_mode": "realtime",
-            "production_serving_name": "mlops-churn-production",
-        }
-    }
+    # The gate knows no model by itself: it reads each group's registration under this prefix.
+    assert variables["MODEL_REGISTRY_PREFIX"] == "/mlops/models/"
+    assert "MODELS_CONFIG" not in variables
     assert variables["ALERT_TOPIC_ARN"] == TOPIC_IMPORT
     assert variables["IDEMPOTENCY_TABLE_NAME"] == {"Ref": TABLE}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "approval-gate"
@@ -152,7 +146,7 @@ def test_environment_satisfies_the_handlers_settings_model(approval: Template) -
     settings = GateSettings.from_env(
         {name: value if isinstance(value, str) else deploy_time_values[name] for name, value in rendered.items()}
     )
-    assert set(settings.models) == {"churn"}
+    assert settings.model_registry_prefix == "/mlops/models/"
 
 
 def test_idempotency_table_expires_records_and_is_encrypted(approval: Template) -> None:
@@ -191,6 +185,20 @@ def test_gate_starts_only_the_models_deploy_pipeline(gate_role) -> None:
     assert not gate_role.is_allowed(
         "codepipeline:StartPipelineExecution", f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:other"
     )
+
+
+def test_gate_reads_the_registrations_and_nothing_else_in_parameter_store(approval: Template, gate_role) -> None:
+    statements = properties(approval, "ApprovalGateHandlerRoleDefaultPolicyA8E6058F")["PolicyDocument"]["Statement"]
+    [statement] = [s for s in statements if s.get("Sid") == "ReadTheModelRegistrations"]
+    assert (statement["Effect"], statement["Action"]) == ("Allow", "ssm:GetParameter")
+    assert statement["Resource"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mlops/models/*"
+    parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter"
+    assert gate_role.is_allowed("ssm:GetParameter", f"{parameter}/mlops/models/churn")
+    assert gate_role.is_allowed("ssm:GetParameter", f"{parameter}/mlops/models/a-project-model")
+    for other in ("/mlops/churn/data-bucket", "/other-platform/models/churn", "/mlops/modelsx"):
+        assert not gate_role.is_allowed("ssm:GetParameter", f"{parameter}{other}")
+    for write in ("PutParameter", "DeleteParameter", "LabelParameterVersion"):
+        assert not gate_role.is_allowed(f"ssm:{write}", f"{parameter}/mlops/models/churn")
 
 
 def test_gate_reads_what_the_models_production_endpoint_serves_and_changes_nothing_there(gate_role) -> None:
@@ -282,6 +290,7 @@ def _gate_of(models: list[ModelConfig]) -> tuple[App, Template]:
     ApprovalGate(
         stack,
         "ApprovalGate",
+        platform_name="mlops",
         models=gated,
         encryption_key=key,
         alert_topic=sns.Topic(stack, "Topic", master_key=key),
@@ -299,34 +308,6 @@ def mixed_gate(default_config: PlatformConfig) -> tuple[App, Template]:
 @pytest.fixture(scope="module")
 def mixed_gate_role(mixed_gate: tuple[App, Template]) -> Principal:
     return role_principal(mixed_gate[1], ROLE)
-
-
-def test_the_gate_knows_each_models_metric_direction_and_serving_mode(mixed_gate: tuple[App, Template]) -> None:
-    from lambdas.approval_gate.models import GateSettings
-
-    variables = properties(mixed_gate[1], FUNCTION)["Environment"]["Variables"]
-    models = json.loads(variables["MODELS_CONFIG"])
-    assert models["forecast"] == {
-        "model_name": "forecast",
-        "metric_name": "mae",
-        "metric_direction": "lower_is_better",
-        "threshold": 5.0,
-        "deploy_pipeline_name": "forecast-deploy",
-        "serving_mode": "batch",
-        "production_serving_name": "mlops-forecast-production",
-    }
-    assert (models["churn"]["metric_direction"], models["churn"]["serving_mode"]) == ("higher_is_better", "realtime")
-    settings = GateSettings.from_env(
-        {"MODELS_CONFIG": variables["MODELS_CONFIG"]}
-        | {
-            "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts",
-            "IDEMPOTENCY_TABLE_NAME": "table",
-            "AUDIT_EVENT_BUS_NAME": "bus",
-            "POWERTOOLS_SERVICE_NAME": "approval-gate",
-            "POWERTOOLS_METRICS_NAMESPACE": "MLOps/ApprovalGate",
-        }
-    )
-    assert settings.models["forecast"].is_batch
 
 
 def test_the_gate_reads_a_batch_models_production_stack_and_only_that(mixed_gate_role: Principal) -> None:
@@ -359,3 +340,68 @@ def test_the_batch_grants_pass_the_rule_packs(mixed_gate: tuple[App, Template]) 
         if (resource.construct_path or "").startswith("Probe/ApprovalGate/")
     ]
     assert findings == []
+
+
+# --- Registrations: each model's deploy stack registers what the gate needs to know of it ----------------
+
+# What each configured model's registration says (the deploy pipeline's name aside: generated by CloudFormation).
+REGISTRATIONS = {
+    "churn": ("auc", 0.75, "higher_is_better", "realtime"),
+    "demand": ("rmse", 12.0, "lower_is_better", "realtime"),
+    "ticket-routing": ("weighted_f1", 0.7, "higher_is_better", "realtime"),
+    "renewals": ("auc", 0.7, "higher_is_better", "batch"),
+}
+
+
+def _registration(synthesized: Synthesized, model_name: str) -> dict[str, Any]:
+    """The registration parameter of a model's deploy stack, its value rendered with the deploy pipeline's
+    Ref replaced by the name CloudFormation gives the pipeline."""
+    stack = synthesized.platform.model_deploys[model_name]
+    pipeline = stack.deploy.pipeline.node.default_child
+    assert isinstance(pipeline, CfnElement)
+    pipeline_name = f"{model_name}-deploy-pipeline-ABC123"
+    [parameter] = [
+        resource["Properties"]
+        for resource in of_type(synthesized.template(stack), "AWS::SSM::Parameter").values()
+        if resource["Properties"]["Name"] == model_registration_parameter("mlops", model_name)
+    ]
+    separator, parts = parameter["Value"]["Fn::Join"]
+    rendered = [pipeline_name if part == {"Ref": stack.get_logical_id(pipeline)} else part for part in parts]
+    return {**parameter, "Value": json.loads(separator.join(rendered)), "PipelineName": pipeline_name}
+
+
+@pytest.mark.parametrize("configuration", ["synthesized", "any_model"])
+def test_each_configured_model_registers_exactly_what_the_gate_needs(
+    configuration: str, request: pytest.FixtureRequest
+) -> None:
+    from lambdas.approval_gate.models import ModelGate
+
+    synthesized: Synthesized = request.getfixturevalue(configuration)
+    models = list(synthesized.platform.model_deploys)
+    assert models == (["churn"] if configuration == "synthesized" else list(REGISTRATIONS))
+    for model_name in models:
+        registration = _registration(synthesized, model_name)
+        metric, threshold, direction, serving_mode = REGISTRATIONS[model_name]
+        assert registration["Value"] == {
+            "model_name": model_name,
+            "deploy_pipeline_name": registration["PipelineName"],
+            "metric_name": metric,
+            "threshold": threshold,
+            "metric_direction": direction,
+            "serving_mode": serving_mode,
+            "production_serving_name": f"mlops-{model_name}-production",
+        }
+        assert (registration["Type"], registration["Tier"]) == ("String", "Standard")
+        assert registration["Description"] == f"Registers model '{model_name}' with the platform's approval gate"
+        # The gate's own model reads it as it is written.
+        ModelGate.model_validate(registration["Value"])
+
+
+def test_the_registration_is_the_deploy_stacks_and_the_gate_reads_it_by_name(synthesized: Synthesized) -> None:
+    """No cross-stack reference: the approval stack does not depend on the registration, and the gate's
+    prefix is the one the registrations are written under."""
+    approval = synthesized.template(synthesized.platform.approval)
+    variables = properties(approval, FUNCTION)["Environment"]["Variables"]
+    parameter = model_registration_parameter("mlops", "churn")
+    assert parameter == f"{variables['MODEL_REGISTRY_PREFIX']}churn"
+    assert parameter not in json.dumps(approval.to_json())

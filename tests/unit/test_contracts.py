@@ -23,6 +23,7 @@ WORDS = {
     contracts.NO_CHALLENGER,
     contracts.DATA_QUALITY,
     contracts.MODEL_QUALITY,
+    contracts.MODELS_NAMESPACE,
     *contracts.STAGES,
 }
 
