@@ -14,7 +14,6 @@ from pathlib import Path
 
 from aws_cdk import CfnTag, Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
-from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_events as events
@@ -23,7 +22,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
@@ -42,6 +40,7 @@ from lambdas.common.contracts import (
 )
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EventDeadLetters
+from mlops_constructs.model_source import SEED_BRANCH, pipeline_source
 from mlops_constructs.model_tags import tagged_for, tagging_for
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
@@ -49,7 +48,6 @@ from mlops_constructs.seeds import model_settings, seed_asset, seed_template
 from mlops_constructs.storage import expiring_buckets, prefix_access
 
 CODEBUILD_CACHE_PREFIX = "codebuild-cache"
-SEED_BRANCH = "main"
 # Where the seed's pipeline writes each execution's outputs, evaluation reports and baselines
 # included (seed/<template>/workflow/pipeline.py): <model>/pipelines/<execution id>/<output>/.
 PIPELINE_OUTPUTS_PREFIX = "{model}/pipelines/"
@@ -136,13 +134,11 @@ class ModelProject(Construct):
         source = codepipeline.Artifact("Source")
         # One of the two, by `model.source`: the repository the platform seeds, or the seed as an
         # archive the team pushes to its own repository.
-        self.repository: codecommit.Repository | None = None
-        self.seed_archive: s3_assets.Asset | None = None
+        build_source = pipeline_source(self, model=model, seed=seed, encryption_key=encryption_key, output=source)
+        self.repository = build_source.repository
+        self.seed_archive = build_source.seed_archive
         self.source = model.source
-        if isinstance(model.source, CodeConnectionsSource):
-            source_action: codepipeline.IAction = self._connection_source(model.source, seed, source)
-        else:
-            source_action = self._codecommit_source(model, seed, encryption_key, source)
+        source_action = build_source.action
 
         self.sagemaker_role = self._sagemaker_execution_role(stack, encryption_key)
 
@@ -209,67 +205,6 @@ class ModelProject(Construct):
         alert_on_failure(self.pipeline, alert_topic=alert_topic, what=f"model build pipeline of '{model.name}'")
         acknowledge_pipeline_grants(
             self, projects=[test_project, self.train_project], own_buckets=[pipeline_artifacts, self.data_bucket]
-        )
-
-    def _codecommit_source(
-        self, model: ModelConfig, seed: Path, encryption_key: kms.IKey, output: codepipeline.Artifact
-    ) -> actions.CodeCommitSourceAction:
-        """A CodeCommit repository created with the seed as its first commit on `main`, kept on deletion."""
-        repository = codecommit.Repository(
-            self,
-            "Repository",
-            repository_name=f"{model.name}-model-build",
-            description=f"Model build code of '{model.name}': {model.description}"[:1000],
-            code=codecommit.Code.from_directory(str(seed), SEED_BRANCH),
-            kms_key=encryption_key,
-        )
-        repository.apply_removal_policy(RemovalPolicy.RETAIN)
-        self.repository = repository
-        return actions.CodeCommitSourceAction(
-            action_name="Checkout",
-            repository=repository,
-            branch=SEED_BRANCH,
-            output=output,
-            # Started by the push rule (_start_on_push), whose target has retries and a DLQ.
-            trigger=actions.CodeCommitTrigger.NONE,
-        )
-
-    def _connection_source(
-        self, source: CodeConnectionsSource, seed: Path, output: codepipeline.Artifact
-    ) -> actions.CodeStarConnectionsSourceAction:
-        """The team's repository on its Git host, read through the connection.
-
-        CloudFormation cannot create or seed it: the seed is published as an archive instead (a zip in
-        the CDK assets bucket, keyed by its content hash, so every seed version is its own object).
-        """
-        self.seed_archive = s3_assets.Asset(self, "SeedArchive", path=str(seed))
-        role = iam.Role(
-            self,
-            "SourceConnectionRole",
-            assumed_by=iam.AccountPrincipal(Stack.of(self).account),
-            description=f"Checks out model '{self.model_name}' from {source.repository} through its connection",
-        )
-        # The action grants its role codestar-connections:UseConnection on the connection; since the
-        # service's rename AWS asks policies to grant the new name, codeconnections, as well.
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["codeconnections:UseConnection"], resources=[source.connection_arn])
-        )
-        # GitLab groups nest (group/subgroup/name): the owner is everything before the last "/".
-        owner, _, repo = source.repository.rpartition("/")
-        return actions.CodeStarConnectionsSourceAction(
-            action_name="Checkout",
-            connection_arn=source.connection_arn,
-            owner=owner,
-            repo=repo,
-            branch=source.branch,
-            output=output,
-            role=role,
-            # Pushes start the pipeline through its trigger, filtered on the branch (_start_on_push);
-            # the action's own change detection stays off, as CodePipeline sets it for filtered triggers.
-            trigger_on_push=False,
-            # A zip of the commit, as from CodeCommit: the build reads the commit id from
-            # CODEBUILD_RESOLVED_SOURCE_VERSION, which CodePipeline sets, and needs no Git metadata.
-            code_build_clone_output=False,
         )
 
     def _start_on_push(self, source_action: codepipeline.IAction) -> None:
