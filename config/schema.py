@@ -34,6 +34,7 @@ from lambdas.common.contracts import (
     METRIC_DIRECTIONS,
     MODEL_NAME_PATTERN,
     MODELS_NAMESPACE,
+    PLATFORM_NAMESPACE,
     STAGES,
     ContentType,
     Direction,
@@ -68,10 +69,10 @@ MAX_TRAIL_OBJECT_LOCK_DAYS = 3653
 
 
 def _no_stage_segment(name: str) -> str:
-    if name == MODELS_NAMESPACE:
-        # `/<platform>/models/<group>` registers each model (contracts.model_registration_parameter): a
-        # model of this name would own `/<platform>/models/data-bucket`, a group's registration name.
-        raise ValueError(f"{MODELS_NAMESPACE!r} is reserved: it names the platform's model registry")
+    if name in (MODELS_NAMESPACE, PLATFORM_NAMESPACE):
+        # `/<platform>/models/<group>` registers each model and `/<platform>/platform/<key>` holds the
+        # platform's shared values: a model of either name would own `/<platform>/<name>/data-bucket`.
+        raise ValueError(f"{name!r} is reserved: it names a path of the platform's SSM parameters")
     segment = reserved_segment(name)
     if segment is not None:
         raise ValueError(

@@ -14,6 +14,7 @@ from mlops_constructs.audit import AuditEventBus, AuditTrail
 from mlops_constructs.budget import CostBudget
 from mlops_constructs.encryption import PlatformKey
 from mlops_constructs.personas import PersonaRoles
+from mlops_constructs.platform_parameters import publish_platform_values
 from mlops_constructs.retention import retention_days
 from mlops_constructs.storage import AccessLogBucket, SecureBucket
 
@@ -75,6 +76,22 @@ class GovernanceStack(Stack):
             alert_topic=self.alert_topic,
         )
 
+        self.platform_parameters = publish_platform_values(
+            self,
+            platform_name=config.name,
+            values={
+                "key-arn": self.key.key_arn,
+                "access-log-bucket": self.access_log_bucket.bucket_name,
+                "artifact-bucket": self.artifact_bucket.bucket_name,
+                "alert-topic-arn": self.alert_topic.topic_arn,
+                "approval-topic-arn": self.approval_topic.topic_arn,
+                "audit-bus-name": self.audit_bus.event_bus_name,
+                "permissions-boundary-arn": self.permissions_boundary.managed_policy_arn,
+                "data-scientist-role-arn": self.data_scientist_role.role_arn,
+                "model-approver-role-arn": self.model_approver_role.role_arn,
+                "log-retention-days": str(retention.log_days),
+            },
+        )
         for output_id, value, description in [
             ("PlatformKeyArn", self.key.key_arn, "KMS key that encrypts every platform store"),
             ("ArtifactBucketName", self.artifact_bucket.bucket_name, "Bucket for data and pipeline artifacts"),

@@ -44,8 +44,31 @@ def model_package_group_name(model_name: str) -> str:
     return model_name
 
 
-# The path segment under which models register themselves (a model may not be called so).
+# The path segment under which models register themselves, and the one under which the governance
+# stack publishes the platform's shared resources (a model may be called neither).
 MODELS_NAMESPACE: Final = "models"
+PLATFORM_NAMESPACE: Final = "platform"
+# What the governance stack publishes there, for what is deployed without this app's cross-stack
+# references (a SageMaker Projects product, another account's stacks): key -> what it holds.
+PLATFORM_PARAMETERS: Final = {
+    "key-arn": "ARN of the platform KMS key",
+    "access-log-bucket": "name of the S3 access-log bucket",
+    "artifact-bucket": "name of the artifact bucket",
+    "alert-topic-arn": "ARN of the alert topic",
+    "approval-topic-arn": "ARN of the approvals topic",
+    "audit-bus-name": "name of the audit event bus",
+    "permissions-boundary-arn": "ARN of the permissions boundary every platform role carries",
+    "data-scientist-role-arn": "ARN of the data-scientist persona role",
+    "model-approver-role-arn": "ARN of the model-approver persona role",
+    "log-retention-days": "CloudWatch Logs retention, in days",
+}
+
+
+def platform_parameter_name(platform_name: str, key: str) -> str:
+    """The SSM parameter holding one of the platform's shared values (a key of PLATFORM_PARAMETERS)."""
+    if key not in PLATFORM_PARAMETERS:
+        raise ValueError(f"{key!r} is not a published platform value; one of {', '.join(PLATFORM_PARAMETERS)}")
+    return f"/{platform_name}/{PLATFORM_NAMESPACE}/{key}"
 
 
 def model_registry_prefix(platform_name: str) -> str:

@@ -94,7 +94,7 @@ def _duplicate_first(key: str) -> Callable[[dict[str, Any]], None]:
         pytest.param(_set("models.0.name", "Churn_Model"), "models[0].name", "pattern", id="model-name-characters"),
         pytest.param(_set("models.0.name", "c" * 33), "models[0].name", "at most 32", id="model-name-length"),
         pytest.param(
-            _set("models.0.name", "models"), "models[0].name", "names the platform's model registry", id="registry"
+            _set("models.0.name", "models"), "models[0].name", "names a path of the platform's SSM", id="registry"
         ),
         pytest.param(
             _set("models.0.instance_types.training", "m5.large"),

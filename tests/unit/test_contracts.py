@@ -24,6 +24,7 @@ WORDS = {
     contracts.DATA_QUALITY,
     contracts.MODEL_QUALITY,
     contracts.MODELS_NAMESPACE,
+    contracts.PLATFORM_NAMESPACE,
     *contracts.STAGES,
 }
 

@@ -10,6 +10,7 @@ from aws_cdk import App, Environment
 from aws_cdk.assertions import Match, Template
 
 from config.schema import PlatformConfig
+from lambdas.common.contracts import PLATFORM_PARAMETERS, platform_parameter_name
 from stacks.governance_stack import GovernanceStack
 from tests.conftest import cdk_json_context
 from tests.iam_evaluation import Principal, key_policy, role_principal
@@ -538,3 +539,31 @@ def test_outputs_name_what_later_stacks_and_people_need(governance: Template) ->
         "DataScientistRoleArn",
         "ModelApproverRoleArn",
     }
+
+
+def test_the_platforms_shared_values_are_published_for_what_this_app_does_not_deploy(
+    governance: Template,
+) -> None:
+    """A SageMaker Projects product or another account's stack reads them from SSM, not from exports."""
+    parameters = {
+        resource["Properties"]["Name"]: resource["Properties"]["Value"]
+        for resource in governance.find_resources("AWS::SSM::Parameter").values()
+    }
+    assert sorted(parameters) == sorted(platform_parameter_name("mlops", key) for key in PLATFORM_PARAMETERS)
+    key_id = next(iter(governance.find_resources("AWS::KMS::Key")))
+    assert parameters["/mlops/platform/key-arn"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert parameters["/mlops/platform/log-retention-days"] == "365"
+    boundary_id = logical_id(governance, "AWS::IAM::ManagedPolicy", "PersonasWorkloadBoundary")
+    assert parameters["/mlops/platform/permissions-boundary-arn"] == {"Ref": boundary_id}
+
+
+def test_publishing_needs_every_platform_value_and_no_other() -> None:
+    from aws_cdk import Stack
+
+    from mlops_constructs.platform_parameters import publish_platform_values
+
+    with pytest.raises(ValueError, match=r"missing \['log-retention-days'\], unknown \['extra'\]"):
+        values = {key: "x" for key in PLATFORM_PARAMETERS if key != "log-retention-days"} | {"extra": "x"}
+        publish_platform_values(Stack(App(), "Probe"), platform_name="mlops", values=values)
+    with pytest.raises(ValueError, match="is not a published platform value"):
+        platform_parameter_name("mlops", "data-bucket")
