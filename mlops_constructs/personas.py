@@ -26,7 +26,7 @@ def _sagemaker_arn(stack: Stack, resource: str) -> str:
 
 
 class PersonaRoles(Construct):
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, platform_name: str) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.boundary = iam.ManagedPolicy(
@@ -66,6 +66,21 @@ class PersonaRoles(Construct):
                         "iam:SetDefaultPolicyVersion",
                     ],
                     resources=["*"],
+                ),
+                # What models register and the platform publishes in SSM is written by CloudFormation
+                # only (the deploying stacks): no platform role may point a model's registration at
+                # another pipeline or threshold, or change a published platform value.
+                iam.PolicyStatement(
+                    sid="NoWritesToThePlatformsParameters",
+                    effect=iam.Effect.DENY,
+                    actions=[
+                        "ssm:PutParameter",
+                        "ssm:DeleteParameter",
+                        "ssm:DeleteParameters",
+                        "ssm:LabelParameterVersion",
+                        "ssm:UnlabelParameterVersion",
+                    ],
+                    resources=[f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:parameter/{platform_name}/*"],
                 ),
                 iam.PolicyStatement(
                     sid="NoTamperingWithTheAuditTrail",

@@ -208,6 +208,12 @@ class StudioDomain(Construct):
                 execution_role=execution_roles[default_persona].role_arn,
                 security_groups=[self.security_group.security_group_id],
             ),
+            # Shared spaces take neither a profile's role nor its security groups: without these they
+            # would run with no role, outside the group the VPC endpoints accept.
+            default_space_settings=sagemaker.CfnDomain.DefaultSpaceSettingsProperty(
+                execution_role=execution_roles[default_persona].role_arn,
+                security_groups=[self.security_group.security_group_id],
+            ),
             domain_settings=sagemaker.CfnDomain.DomainSettingsProperty(
                 execution_role_identity_config="USER_PROFILE_NAME"
             ),

@@ -64,7 +64,7 @@ class GovernanceStack(Stack):
             encryption_key=self.key,
             retention_days=retention.audit_event_days,
         ).bus
-        personas = PersonaRoles(self, "Personas")
+        personas = PersonaRoles(self, "Personas", platform_name=config.name)
         self.permissions_boundary = personas.boundary
         self.data_scientist_role = personas.data_scientist
         self.model_approver_role = personas.model_approver

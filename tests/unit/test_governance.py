@@ -567,3 +567,18 @@ def test_publishing_needs_every_platform_value_and_no_other() -> None:
         publish_platform_values(Stack(App(), "Probe"), platform_name="mlops", values=values)
     with pytest.raises(ValueError, match="is not a published platform value"):
         platform_parameter_name("mlops", "data-bucket")
+
+
+def test_no_platform_role_may_write_the_platforms_parameters(governance: Template) -> None:
+    """Registrations and published values are written by CloudFormation only (the boundary denies the rest)."""
+    boundary = governance.find_resources("AWS::IAM::ManagedPolicy")[
+        logical_id(governance, "AWS::IAM::ManagedPolicy", "PersonasWorkloadBoundary")
+    ]
+    [deny] = [
+        statement
+        for statement in boundary["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "NoWritesToThePlatformsParameters"
+    ]
+    assert deny["Effect"] == "Deny"
+    assert {"ssm:PutParameter", "ssm:DeleteParameter", "ssm:DeleteParameters"} <= set(deny["Action"])
+    assert deny["Resource"] == "arn:aws:ssm:eu-west-1:123456789012:parameter/mlops/*"

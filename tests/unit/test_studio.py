@@ -425,3 +425,14 @@ def test_invalid_studio_config_names_file_and_field(
         load_config(write_config(tmp_path, mutate))
     assert f"platform.yaml: {field}: " in str(error.value)
     assert reason in str(error.value)
+
+
+def test_shared_spaces_run_as_the_data_scientist_inside_the_studio_security_group(
+    synthesized: Synthesized,
+) -> None:
+    assert synthesized.platform.studio is not None
+    template = synthesized.template(synthesized.platform.studio)
+    [domain] = template.find_resources("AWS::SageMaker::Domain").values()
+    settings = domain["Properties"]
+    assert settings["DefaultSpaceSettings"]["ExecutionRole"] == settings["DefaultUserSettings"]["ExecutionRole"]
+    assert settings["DefaultSpaceSettings"]["SecurityGroups"] == settings["DefaultUserSettings"]["SecurityGroups"]
