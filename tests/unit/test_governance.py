@@ -562,8 +562,8 @@ def test_publishing_needs_every_platform_value_and_no_other() -> None:
 
     from mlops_constructs.platform_parameters import publish_platform_values
 
+    values = {key: "x" for key in PLATFORM_PARAMETERS if key != "log-retention-days"} | {"extra": "x"}
     with pytest.raises(ValueError, match=r"missing \['log-retention-days'\], unknown \['extra'\]"):
-        values = {key: "x" for key in PLATFORM_PARAMETERS if key != "log-retention-days"} | {"extra": "x"}
         publish_platform_values(Stack(App(), "Probe"), platform_name="mlops", values=values)
     with pytest.raises(ValueError, match="is not a published platform value"):
         platform_parameter_name("mlops", "data-bucket")
