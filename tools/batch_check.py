@@ -64,17 +64,19 @@ from lambdas.common.contracts import (
 )
 from tools.answers import check_answer_lines, encode_instances
 from tools.inference_contract import (
+    EXIT_FAILED,
+    EXIT_PASSED,
     AwsReadError,
     Sample,
     UnusableInput,
     add_sample_arguments,
     aws_error_text,
+    exit_without_sample,
     format_problems,
     read_payload_files,
     resolve_sample,
 )
 
-EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TITLE = "BATCH CHECK"
 # The input object, by the contract's content type: one line per instance either way.
 INPUT_FILES: Final[Mapping[str, str]] = {JSON_CONTENT_TYPE: "sample.jsonl", CSV_CONTENT_TYPE: "sample.csv"}
@@ -377,14 +379,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             fallback_contract=args.fallback_contract,
             payloads=payloads,
         )
-    except UnusableInput as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except AwsReadError as error:
+    except (UnusableInput, AwsReadError) as error:
         summary = {"pipeline": args.pipeline_name, "model_package": args.model_package_arn, "passed": False}
-        print(json.dumps({**summary, "problems": [str(error)]}, indent=2))
-        print(format_problems(TITLE, [str(error)]), file=sys.stderr)
-        return EXIT_FAILED
+        return exit_without_sample(error, title=TITLE, summary={**summary, "problems": [str(error)]})
     report = run_batch_check(
         sagemaker,
         s3,

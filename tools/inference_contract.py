@@ -22,6 +22,7 @@ import dataclasses
 import gzip
 import io
 import json
+import sys
 import tarfile
 import zlib
 from collections.abc import Mapping, Sequence
@@ -335,3 +336,18 @@ def format_problems(title: str, problems: Sequence[str]) -> str:
     if len(problems) > MAX_REPORTED_PROBLEMS:
         lines.append(f"  ... and {len(problems) - MAX_REPORTED_PROBLEMS} more")
     return "\n".join(lines)
+
+
+# The checks' exit status: passed, failed, or bad arguments / unusable input.
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def exit_without_sample(error: UnusableInput | AwsReadError, *, title: str, summary: Mapping[str, Any]) -> int:
+    """Report why a check has nothing to send, and its exit status: unusable input is a usage error
+    (stderr only); AWS that cannot be read fails the check (`summary` on stdout, the problem on stderr)."""
+    if isinstance(error, UnusableInput):
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(summary, indent=2))
+    print(format_problems(title, [str(error)]), file=sys.stderr)
+    return EXIT_FAILED

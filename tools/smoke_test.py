@@ -57,16 +57,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.common.contracts import InferenceContract
 from tools.answers import check_answer, encode_instances
 from tools.inference_contract import (
+    EXIT_FAILED,
+    EXIT_PASSED,
     AwsReadError,
     Sample,
     UnusableInput,
     add_sample_arguments,
+    exit_without_sample,
     format_problems,
     read_payload_files,
     resolve_sample,
 )
 
-EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TITLE = "SMOKE TEST"
 
 # Error codes SageMaker Runtime uses for throttling; anything else is a real failure of the endpoint.
@@ -360,17 +362,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             fallback_contract=args.fallback_contract,
             payloads=payloads,
         )
-    except UnusableInput as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except AwsReadError as error:
-        print(
-            json.dumps(
-                {"endpoint": args.endpoint_name, "model_package": args.model_package_arn, "passed": False}, indent=2
-            )
-        )
-        print(format_problems(TITLE, [str(error)]), file=sys.stderr)
-        return EXIT_FAILED
+    except (UnusableInput, AwsReadError) as error:
+        summary = {"endpoint": args.endpoint_name, "model_package": args.model_package_arn, "passed": False}
+        return exit_without_sample(error, title=TITLE, summary=summary)
     report = run_smoke_test(
         sagemaker,
         runtime,
