@@ -60,15 +60,14 @@ from lambdas.common.contracts import (
 )
 from mlops_constructs.compliance import acknowledge_each
 from mlops_constructs.dead_letters import EventDeadLetters
+from mlops_constructs.deploy.batch_roles import scheduler_role, transform_pipeline_role
 from mlops_constructs.deploy.bundle import compose_deploy_bundle, template_file
 from mlops_constructs.deploy.projects import batch_check_project, resolve_champion_project, smoke_test_project
 from mlops_constructs.deploy.roles import (
     ServingNames,
     cloudformation_role,
     monitoring_role,
-    scheduler_role,
     serving_role,
-    transform_pipeline_role,
 )
 from mlops_constructs.personas import DEPLOYMENT_APPROVAL_ACTION
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure

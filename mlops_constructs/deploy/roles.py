@@ -1,5 +1,6 @@
-"""The roles of a model's serving: what its endpoints run as, what its monitors run as, and what
-CloudFormation may do when the deploy pipeline deploys its serving stacks.
+"""The roles of a model's serving: what its endpoints (or batch transforms) run as, what its monitors
+run as, and what CloudFormation may do when the deploy pipeline deploys its serving stacks. A batch
+model's own two roles (its transform pipelines', its scheduler's) are in batch_roles.py.
 
 One model's roles never reach another model's resources (DESIGN.md convention 7), though model
 names may be prefixes of each other (`demand`, `demand-v2`):
@@ -123,89 +124,6 @@ def monitoring_role(
             (
                 "NIST.800.53.R5-IAMNoInlinePolicy",
                 "The S3 and KMS L2 grants attach their resource-scoped statements as the role's default policy.",
-            ),
-        ],
-    )
-    return role
-
-
-def transform_pipeline_role(scope: Construct, *, names: ServingNames, encryption_key: kms.IKey) -> iam.Role:
-    """The role a batch model's transform pipelines run as: start and follow this model's transform jobs
-    (which run as the serving role: it reads the input and writes the output)."""
-    stack = Stack.of(scope)
-    model_name = names.model_name
-    role = iam.Role(
-        scope,
-        "TransformPipeline",
-        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-        description=f"Transform pipelines of model '{model_name}'",
-    )
-    # Pipelines name their jobs pipelines-<execution>-<step>-<id>: the model's tag says whose they are.
-    jobs = stack.format_arn(service="sagemaker", resource="transform-job", resource_name="pipelines-*")
-    policy = iam.ManagedPolicy(
-        scope,
-        "TransformPipelinePolicy",
-        roles=[role],
-        statements=[
-            iam.PolicyStatement(
-                sid="RunThisModelsTaggedTransforms",
-                actions=["sagemaker:CreateTransformJob", "sagemaker:AddTags"],
-                resources=[jobs],
-                conditions=tagging_for(model_name),
-            ),
-            iam.PolicyStatement(
-                sid="FollowThisModelsTaggedTransforms",
-                actions=["sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob"],
-                resources=[jobs],
-                conditions=tagged_for(model_name),
-            ),
-            iam.PolicyStatement(
-                sid="EncryptOutputsAndVolumes",
-                actions=["kms:CreateGrant", "kms:DescribeKey"],
-                resources=[encryption_key.key_arn],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            ),
-        ],
-    )
-    acknowledge_each(
-        policy,
-        [
-            (
-                f"AwsSolutions-IAM5[Resource::{jobs}]",
-                f"SageMaker Pipelines name their jobs per execution; only jobs tagged {MODEL_TAG}={model_name}.",
-            )
-        ],
-    )
-    return role
-
-
-def scheduler_role(scope: Construct, *, names: ServingNames) -> iam.Role:
-    """The role EventBridge Scheduler starts a batch model's production transform pipeline as (the deploy
-    stack lets it send what it could not start to its encrypted dead-letter queue)."""
-    stack = Stack.of(scope)
-    role = iam.Role(
-        scope,
-        "TransformScheduler",
-        assumed_by=iam.ServicePrincipal(
-            SCHEDULER_SERVICE, conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
-        ),
-        description=f"EventBridge Scheduler runs the production transform of model '{names.model_name}'",
-    )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="StartTheProductionTransform",
-            actions=["sagemaker:StartPipelineExecution"],
-            resources=[stack.format_arn(service="sagemaker", resource="pipeline", resource_name=names.production)],
-        )
-    )
-    acknowledge_each(
-        role,
-        [
-            ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "L2 grant on the platform key: the encrypted DLQ."),
-            ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "L2 grant on the platform key: the encrypted DLQ."),
-            (
-                "NIST.800.53.R5-IAMNoInlinePolicy",
-                "The KMS and SQS L2 grants attach their resource-scoped statements as the role's default policy.",
             ),
         ],
     )
