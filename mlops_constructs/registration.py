@@ -3,9 +3,9 @@
 The stack that deploys a model writes `/<platform>/models/<model package group>` (a String parameter,
 contracts.model_registration_parameter) whose value is the JSON the gate needs to gate that group:
 
-    {"model_name": "churn", "deploy_pipeline_name": "<the deploy pipeline>", "metric_name": "auc",
-     "threshold": 0.75, "metric_direction": "higher_is_better", "serving_mode": "realtime",
-     "production_serving_name": "mlops-churn-production"}
+    {"model_name": "demand", "deploy_pipeline_name": "<the deploy pipeline>", "metric_name": "rmse",
+     "threshold": 12.0, "metric_direction": "lower_is_better", "serving_mode": "realtime",
+     "production_serving_name": "mlops-demand-production"}
 
 The gate (lambdas/approval_gate) reads it when one of the group's packages is approved or rejected; a
 group without one is not the platform's, and its packages are ignored. So a model joins the gate by
