@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections import Counter
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -702,6 +702,22 @@ class StudioConfig(StrictModel):
         return users
 
 
+class ProjectsConfig(StrictModel):
+    """SageMaker Projects: a Service Catalog portfolio the data scientists create model projects from in
+    Studio, one product per seed template, each provisioning what a model declared in `models` gets."""
+
+    enabled: bool = True
+    templates: list[SeedName] = Field(default_factory=lambda: list(get_args(SeedName)), min_length=1)
+
+    @field_validator("templates")
+    @classmethod
+    def _unique_templates(cls, templates: list[SeedName]) -> list[SeedName]:
+        duplicates = _duplicates(list(templates))
+        if duplicates:
+            raise ValueError(f"duplicate project templates: {', '.join(duplicates)}")
+        return templates
+
+
 class PlatformConfig(StrictModel):
     """The whole platform: what `config/platform.yaml` holds."""
 
@@ -715,6 +731,7 @@ class PlatformConfig(StrictModel):
     models: list[ModelConfig] = Field(min_length=1)
     feature_groups: list[FeatureGroupConfig] = Field(default_factory=list)
     studio: StudioConfig = StudioConfig(enabled=False)
+    projects: ProjectsConfig = ProjectsConfig(enabled=False)
 
     @model_validator(mode="after")
     def _models_use_declared_feature_groups(self) -> PlatformConfig:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Stack, Tags
+from aws_cdk import Stack, Tags, Token
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -147,27 +147,9 @@ class ApprovalGate(Construct):
                 resources=[registrations],
             )
         )
-        package_arns = [
-            stack.format_arn(
-                service="sagemaker", resource="model-package", resource_name=f"{gated.model_package_group_name}/*"
-            )
-            for gated in models
-        ]
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadAndRejectPackagesOfTheGatedGroups",
-                actions=["sagemaker:DescribeModelPackage", PACKAGE_APPROVAL_ACTION],
-                resources=package_arns,
-            )
-        )
-        acknowledgments = self._grant_reading_what_production_serves(stack, models)
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="StartTheDeployPipelines",
-                actions=["codepipeline:StartPipelineExecution"],
-                resources=[gated.deploy_pipeline.pipeline_arn for gated in models],
-            )
-        )
+        statements, model_acknowledgments = gated_model_grants(stack, models)
+        for statement in statements:
+            role.add_to_principal_policy(statement)
         encryption_key.grant_encrypt_decrypt(role)
         alert_topic.grant_publish(role)
         audit_bus.grant_put_events_to(role)
@@ -180,14 +162,7 @@ class ApprovalGate(Construct):
                     "The registrations of the models (one parameter per model package group, written by each"
                     " model's own stack): the gate reads the one of an event's group; read-only, this path only.",
                 ),
-                *[
-                    (
-                        f"AwsSolutions-IAM5[Resource::{package_arn}]",
-                        "Package versions are numbered at registration; the scope is the gated groups only.",
-                    )
-                    for package_arn in package_arns
-                ],
-                *acknowledgments,
+                *model_acknowledgments,
                 (
                     "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
                     "Publishing to the encrypted topic and writing the encrypted idempotency table.",
@@ -203,62 +178,99 @@ class ApprovalGate(Construct):
             ],
         )
 
-    def _grant_reading_what_production_serves(self, stack: Stack, models: list[GatedModel]) -> list[tuple[str, str]]:
-        """Read access to what each model's production serves: a real-time model's endpoint (with its
-        configs and models), a batch model's serving stack (its champion parameter). The cdk-nag
-        acknowledgments the grants need."""
-        role = self.handler.role
-        acknowledgments: list[tuple[str, str]] = []
-        endpoints = [gated.production_serving_name for gated in models if not gated.model.is_batch]
-        if endpoints:
-            any_endpoint_config = stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")
-            any_model = stack.format_arn(service="sagemaker", resource="model", resource_name="*")
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="ReadWhatProductionServes",
-                    actions=[
-                        "sagemaker:DescribeEndpoint",
-                        "sagemaker:DescribeEndpointConfig",
-                        "sagemaker:DescribeModel",
+
+def gated_model_grants(
+    stack: Stack, models: list[GatedModel]
+) -> tuple[list[iam.PolicyStatement], list[tuple[str, str]]]:
+    """What the gate's role needs for `models`, and the cdk-nag acknowledgments of those statements:
+    reading and rejecting their packages, reading what their production serves (a real-time model's
+    endpoint, with its configs and models; a batch model's serving stack, for its champion parameter),
+    starting their deploy pipelines. The gate's own stack grants them for the models declared in config;
+    a SageMaker Project's template, for its model."""
+    statements: list[iam.PolicyStatement] = []
+    package_arns = [
+        stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{gated.model_package_group_name}/*"
+        )
+        for gated in models
+    ]
+    statements.append(
+        iam.PolicyStatement(
+            sid="ReadAndRejectPackagesOfTheGatedGroups",
+            actions=["sagemaker:DescribeModelPackage", PACKAGE_APPROVAL_ACTION],
+            resources=package_arns,
+        )
+    )
+    acknowledgments: list[tuple[str, str]] = [
+        (
+            f"AwsSolutions-IAM5[Resource::{package_arn}]",
+            "Package versions are numbered at registration; the scope is the gated groups only.",
+        )
+        for package_arn in package_arns
+    ]
+    endpoints = [gated.production_serving_name for gated in models if not gated.model.is_batch]
+    if endpoints:
+        any_endpoint_config = stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")
+        any_model = stack.format_arn(service="sagemaker", resource="model", resource_name="*")
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadWhatProductionServes",
+                actions=[
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DescribeModel",
+                ],
+                resources=[
+                    # SageMaker ARNs carry the lower-cased name.
+                    *[
+                        stack.format_arn(
+                            service="sagemaker", resource="endpoint", resource_name=_endpoint_arn_name(name)
+                        )
+                        for name in endpoints
                     ],
-                    resources=[
-                        # SageMaker ARNs carry the lower-cased name.
-                        *[
-                            stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name.lower())
-                            for name in endpoints
-                        ],
-                        any_endpoint_config,
-                        any_model,
-                    ],
-                )
+                    any_endpoint_config,
+                    any_model,
+                ],
             )
-            acknowledgments += [
-                (
-                    f"AwsSolutions-IAM5[Resource::{arn}]",
-                    "Endpoint configs and models are named by CloudFormation; read-only Describe calls.",
-                )
-                for arn in (any_endpoint_config, any_model)
-            ]
-        batch_stacks = [
-            stack.format_arn(
-                service="cloudformation", resource="stack", resource_name=f"{gated.production_serving_name}/*"
+        )
+        acknowledgments += [
+            (
+                f"AwsSolutions-IAM5[Resource::{arn}]",
+                "Endpoint configs and models are named by CloudFormation; read-only Describe calls.",
             )
-            for gated in models
-            if gated.model.is_batch
+            for arn in (any_endpoint_config, any_model)
         ]
-        if batch_stacks:
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="ReadWhatBatchProductionServes",
-                    actions=["cloudformation:DescribeStacks"],
-                    resources=batch_stacks,
-                )
+    batch_stacks = [
+        stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{gated.production_serving_name}/*")
+        for gated in models
+        if gated.model.is_batch
+    ]
+    if batch_stacks:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadWhatBatchProductionServes",
+                actions=["cloudformation:DescribeStacks"],
+                resources=batch_stacks,
             )
-            acknowledgments += [
-                (
-                    f"AwsSolutions-IAM5[Resource::{arn}]",
-                    "A stack ARN ends in a generated id; the name is a batch model's production serving stack.",
-                )
-                for arn in batch_stacks
-            ]
-        return acknowledgments
+        )
+        acknowledgments += [
+            (
+                f"AwsSolutions-IAM5[Resource::{arn}]",
+                "A stack ARN ends in a generated id; the name is a batch model's production serving stack.",
+            )
+            for arn in batch_stacks
+        ]
+    statements.append(
+        iam.PolicyStatement(
+            sid="StartTheDeployPipelines",
+            actions=["codepipeline:StartPipelineExecution"],
+            resources=[gated.deploy_pipeline.pipeline_arn for gated in models],
+        )
+    )
+    return statements, acknowledgments
+
+
+def _endpoint_arn_name(name: str) -> str:
+    """SageMaker ARNs carry the lower-cased name (a SageMaker Project's name is a token already
+    constrained to lower case by its template's parameter)."""
+    return name if Token.is_unresolved(name) else name.lower()

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_servicecatalog as servicecatalog
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -57,8 +59,22 @@ def powertools_layer_arn(scope: Construct) -> str:
     """The layer's ARN, read from the public parameter when CloudFormation deploys the stack (a stack
     parameter of type AWS::SSM::Parameter::Value<String>, one per stack, whose resolved value the
     stack shows), never at synth. A release whose parameter does not exist fails the deployment
-    before any resource changes."""
-    return ssm.StringParameter.value_for_string_parameter(scope, powertools_layer_parameter())
+    before any resource changes.
+
+    In a SageMaker Projects product's template, a dynamic reference instead: Studio would show a stack
+    parameter in the form a data scientist fills in to create a project."""
+    stack = Stack.of(scope)
+    if not isinstance(stack, servicecatalog.ProductStack):
+        return ssm.StringParameter.value_for_string_parameter(scope, powertools_layer_parameter())
+    existing = stack.node.try_find_child("PowertoolsLayerArn")
+    parameter = (
+        cast(ssm.IStringParameter, existing)
+        if existing is not None
+        else ssm.StringParameter.from_string_parameter_attributes(
+            stack, "PowertoolsLayerArn", parameter_name=powertools_layer_parameter(), force_dynamic_reference=True
+        )
+    )
+    return parameter.string_value
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,14 @@ The source is a CodeCommit repository seeded with the model's seed template, or 
 repository on GitHub, GitLab or Bitbucket read through a CodeConnections connection (`models[].source`).
 
 One instance per configured model. The construct takes typed props and reads no global state, so
-the same construct can back the SageMaker Projects (Service Catalog) template.
+the same construct backs the SageMaker Projects (Service Catalog) templates, whose model name and a few
+settings are template parameters (tokens) known only at deploy time.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +47,7 @@ from mlops_constructs.model_source import SEED_BRANCH, pipeline_source
 from mlops_constructs.model_tags import tagged_for, tagging_for
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
-from mlops_constructs.seeds import model_settings, seed_asset, seed_template
+from mlops_constructs.seeds import MODEL_SETTINGS_VARIABLE, model_settings, seed_asset, seed_template
 from mlops_constructs.storage import expiring_buckets, prefix_access
 
 CODEBUILD_CACHE_PREFIX = "codebuild-cache"
@@ -73,6 +76,12 @@ class ModelProject(Construct):
     SageMaker Pipeline, which registers a `PendingManualApproval` package in the model's group).
     A failed execution alerts the platform topic. The model's data and SageMaker artifacts live in
     its own bucket, so every grant names this project's resources only.
+
+    Both stages get the model's settings (`model_settings`) in `MODEL_SETTINGS_VARIABLE`, rendered at
+    deploy time, so `model` may hold tokens. The repository starts with `repository_settings` as its
+    `model_config.json` (local runs read it): by default the model's settings, which must then be
+    literal; a model named by a template parameter needs literal ones (its product's defaults under
+    `seeds.PLACEHOLDER_MODEL_NAME`).
     """
 
     def __init__(
@@ -90,6 +99,7 @@ class ModelProject(Construct):
         registry_reader_accounts: list[str],
         athena_workgroup_name: str | None = None,
         seed_directory: Path | None = None,
+        repository_settings: Mapping[str, object] | None = None,
         timeouts: BuildTimeouts = BuildTimeouts(),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -125,12 +135,17 @@ class ModelProject(Construct):
             self,
             "DataBucketName",
             parameter_name=data_bucket_parameter_name(platform_name, model.name),
+            # A path ("/<platform>/<model>/data-bucket"), also when the model's name is a token.
+            simple_name=False,
             string_value=self.data_bucket.bucket_name,
             description=f"Data bucket of model '{model.name}'",
         )
         pipeline_artifacts = bucket("PipelineArtifacts", f"{model.name}-build-pipeline/")
 
-        seed = seed_asset(seed_directory or seed_template(model.seed), settings)
+        seed = seed_asset(
+            seed_directory or seed_template(model.seed),
+            settings if repository_settings is None else repository_settings,
+        )
         source = codepipeline.Artifact("Source")
         # One of the two, by `model.source`: the repository the platform seeds, or the seed as an
         # archive the team pushes to its own repository.
@@ -151,7 +166,12 @@ class ModelProject(Construct):
                 timeout=Duration.minutes(minutes),
                 encryption_key=encryption_key,
                 log_retention=log_retention,
-                environment={"MODEL_NAME": model.name, **environment},
+                environment={
+                    "MODEL_NAME": model.name,
+                    # What the seed's workflow/config.py reads first; tokens resolve at deploy time.
+                    MODEL_SETTINGS_VARIABLE: stack.to_json_string(settings),
+                    **environment,
+                },
                 # The seed's buildspecs cache pip's downloads (the SageMaker SDK is about 1 GB) here,
                 # in the bucket the stage already reads and writes for its artifacts.
                 cache=codebuild.Cache.bucket(pipeline_artifacts, prefix=f"{CODEBUILD_CACHE_PREFIX}/{stage.lower()}"),
@@ -322,7 +342,7 @@ class ModelProject(Construct):
             policy,
             [
                 (
-                    f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_bucket, 'Arn')}/{prefix}*]",
+                    f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_bucket, 'Arn')}/{_nag_spelling(self, prefix)}*]",
                     "Objects are written per pipeline execution and training job; read-only, under one prefix.",
                 )
             ],
@@ -391,13 +411,13 @@ class ModelProject(Construct):
             [
                 *[
                     (
-                        f"AwsSolutions-IAM5[Resource::{job_arn}]",
+                        f"AwsSolutions-IAM5[Resource::{_nag_spelling(self, job_arn)}]",
                         "SageMaker Pipelines name their jobs pipelines-<execution>-<step>; only jobs tagged with this model.",
                     )
                     for job_arn in job_arns
                 ],
                 (
-                    f"AwsSolutions-IAM5[Resource::{packages_arn}]",
+                    f"AwsSolutions-IAM5[Resource::{_nag_spelling(self, packages_arn)}]",
                     "Package versions are numbered at registration; the scope is this model's group only.",
                 ),
             ],
@@ -441,7 +461,7 @@ class ModelProject(Construct):
             role,
             [
                 (
-                    f"AwsSolutions-IAM5[Resource::{pipeline_arn}/execution/*]",
+                    f"AwsSolutions-IAM5[Resource::{_nag_spelling(self, pipeline_arn)}/execution/*]",
                     "Execution ids are generated at start; the scope is this model's pipeline only.",
                 )
             ],
@@ -470,3 +490,33 @@ def _registry_read_policy(stack: Stack, group_name: str, reader_accounts: list[s
             }
         ],
     }
+
+
+def _nag_spelling(scope: Construct, value: str) -> str:
+    """`value` as cdk-nag writes it in a finding id, so that an acknowledgment names it exactly.
+
+    A literal stays as it is; a reference reads `<LogicalId>` (a model named by the template parameter
+    SageMakerProjectName: `<SageMakerProjectName>`), `<LogicalId.Attribute>` or `<AWS::Region>`: cdk-nag
+    flattens the resolved value this way (its utils/flatten-cfn-reference). An id holding a token would
+    match nothing, and fail the synthesis.
+    """
+    return _flatten(Stack.of(scope).resolve(value))
+
+
+def _flatten(node: object) -> str:
+    if isinstance(node, str):
+        return node.replace("${", "<").replace("}", ">")
+    if isinstance(node, dict):
+        if "Fn::Join" in node:
+            delimiter, items = node["Fn::Join"]
+            return str(delimiter).join(_flatten(item) for item in items)
+        if "Fn::Sub" in node:
+            return _flatten(node["Fn::Sub"])
+        if "Fn::GetAtt" in node:
+            resource, attribute = node["Fn::GetAtt"]
+            return f"<{_flatten(resource)}.{_flatten(attribute)}>"
+        if "Fn::ImportValue" in node:
+            return _flatten(node["Fn::ImportValue"])
+        if "Ref" in node:
+            return f"<{_flatten(node['Ref'])}>"
+    return json.dumps(node, separators=(",", ":"))

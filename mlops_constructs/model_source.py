@@ -47,7 +47,9 @@ def _codecommit_source(
         scope,
         "Repository",
         repository_name=f"{model.name}-model-build",
-        description=f"Model build code of '{model.name}': {model.description}"[:1000],
+        # The model's own description (config allows CodeCommit's 1,000 characters): never cut, as a
+        # deploy-time value (a product's parameter) cannot be.
+        description=model.description,
         code=codecommit.Code.from_directory(str(seed), SEED_BRANCH),
         kms_key=encryption_key,
     )

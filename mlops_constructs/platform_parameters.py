@@ -4,7 +4,8 @@ A SageMaker Projects product or a stack in another account cannot import the gov
 CloudFormation exports (exports are per account and region, and an imported export blocks every
 change of its value); they read `/<platform>/platform/<key>` instead, at deploy time (a parameter of
 type `AWS::SSM::Parameter::Value<String>` or a `{{resolve:ssm:...}}` reference). The keys are the
-contract `lambdas.common.contracts.PLATFORM_PARAMETERS`; every one of them is published.
+contract `lambdas.common.contracts.PLATFORM_PARAMETERS`; every one of them is published, by the stack
+that owns the value (the approval stack its gate's role, the governance stack the rest).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from lambdas.common.contracts import PLATFORM_PARAMETERS, platform_parameter_nam
 def publish_platform_values(
     scope: Construct, *, platform_name: str, values: dict[str, str]
 ) -> dict[str, ssm.StringParameter]:
-    """One String parameter per platform value; `values` must name exactly the contract's keys."""
-    if set(values) != set(PLATFORM_PARAMETERS):
-        missing, unknown = set(PLATFORM_PARAMETERS) - set(values), set(values) - set(PLATFORM_PARAMETERS)
-        raise ValueError(f"platform values: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    """One String parameter per platform value; `values` must name keys of the contract only (the stack
+    that owns a value publishes it; tests/unit/test_platform_parameters.py checks the app publishes all)."""
+    unknown = set(values) - set(PLATFORM_PARAMETERS)
+    if unknown or not values:
+        raise ValueError(f"platform values: unknown {sorted(unknown)}; publish some of {sorted(PLATFORM_PARAMETERS)}")
     group = Construct(scope, "PlatformParameters")
     return {
         key: ssm.StringParameter(
@@ -32,4 +34,5 @@ def publish_platform_values(
             description=f"{PLATFORM_PARAMETERS[key].capitalize()} (platform '{platform_name}')",
         )
         for key in PLATFORM_PARAMETERS
+        if key in values
     }

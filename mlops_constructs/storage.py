@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -75,6 +75,7 @@ class SecureBucket(Construct):
         access_log_prefix: str,
         noncurrent_version_days: int | None = None,
         archive_after_days: int | None = None,
+        bucket_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if (noncurrent_version_days is None) == (archive_after_days is None):
@@ -103,6 +104,7 @@ class SecureBucket(Construct):
         self.bucket = s3.Bucket(
             self,
             "Bucket",
+            bucket_name=bucket_name,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=encryption_key,
             bucket_key_enabled=True,
@@ -147,24 +149,42 @@ def expiring_buckets(
 
 def expiring_state_table(
     scope: Construct, construct_id: str, *, partition_key: str, encryption_key: kms.IKey, expiry: str
-) -> dynamodb.TableV2:
+) -> dynamodb.ITableV2 | dynamodb.ITable:
     """A handler's small state table whose items expire (TTL attribute `expiration`).
 
     KMS with the platform key, point-in-time recovery, and RETAIN: a stack rollback must not drop
     in-flight records (idempotency keys, cool-down claims). `expiry` says how soon items expire,
     which is why the table needs no backup plan.
+
+    In a region-agnostic template (a SageMaker Projects product's: Service Catalog deploys it in the
+    region it is provisioned in) the table is an AWS::DynamoDB::Table with the same settings: a global
+    table's customer-managed-key replica needs its region at synth time.
     """
-    table = dynamodb.TableV2(
-        scope,
-        construct_id,
-        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
-        time_to_live_attribute="expiration",
-        encryption=dynamodb.TableEncryptionV2.customer_managed_key(encryption_key),
-        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
-        ),
-        removal_policy=RemovalPolicy.RETAIN,
-    )
+    key = dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING)
+    recovery = dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True)
+    table: dynamodb.ITableV2 | dynamodb.ITable
+    if Token.is_unresolved(Stack.of(scope).region):
+        table = dynamodb.Table(
+            scope,
+            construct_id,
+            partition_key=key,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="expiration",
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=encryption_key,
+            point_in_time_recovery_specification=recovery,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+    else:
+        table = dynamodb.TableV2(
+            scope,
+            construct_id,
+            partition_key=key,
+            time_to_live_attribute="expiration",
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(encryption_key),
+            point_in_time_recovery_specification=recovery,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
     acknowledge_each(table, [("NIST.800.53.R5-DynamoDBInBackupPlan", f"Items expire {expiry}; PITR covers recovery.")])
     return table
 

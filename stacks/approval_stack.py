@@ -14,6 +14,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlops_constructs.approval_gate import ApprovalGate, GatedModel
+from mlops_constructs.platform_parameters import publish_platform_values
 
 
 class ApprovalStack(Stack):
@@ -42,6 +43,9 @@ class ApprovalStack(Stack):
             alert_topic=alert_topic,
             audit_bus=audit_bus,
             log_retention=log_retention,
+        )
+        publish_platform_values(
+            self, platform_name=platform_name, values={"approval-gate-role-name": self.gate.handler.role.role_name}
         )
         for output_id, value, description in [
             ("ApprovalGateFunctionName", self.gate.handler.function.function_name, "Lambda that gates approvals"),

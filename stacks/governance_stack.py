@@ -89,6 +89,8 @@ class GovernanceStack(Stack):
                 "permissions-boundary-arn": self.permissions_boundary.managed_policy_arn,
                 "data-scientist-role-arn": self.data_scientist_role.role_arn,
                 "model-approver-role-arn": self.model_approver_role.role_arn,
+                "data-scientist-role-name": self.data_scientist_role.role_name,
+                "model-approver-role-name": self.model_approver_role.role_name,
                 "log-retention-days": str(retention.log_days),
             },
         )

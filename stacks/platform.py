@@ -9,11 +9,13 @@ from aws_cdk import App, Environment, Tags
 from config.schema import PlatformConfig
 from lambdas.common.contracts import PLATFORM_TAG, model_package_group_name, serving_name
 from mlops_constructs.approval_gate import GatedModel
+from mlops_constructs.model_lifecycle import PlatformResources, connect_model
 from stacks.approval_stack import ApprovalStack
 from stacks.feature_store_stack import FeatureStoreStack
 from stacks.governance_stack import GovernanceStack
 from stacks.model_build_stack import ModelBuildStack
 from stacks.model_deploy_stack import ModelDeployStack
+from stacks.projects_stack import ProjectsStack
 from stacks.studio_stack import StudioStack
 
 
@@ -25,6 +27,7 @@ class Platform:
     model_builds: dict[str, ModelBuildStack]
     feature_store: FeatureStoreStack | None
     studio: StudioStack | None
+    projects: ProjectsStack | None
 
 
 def build_platform(app: App, config: PlatformConfig) -> Platform:
@@ -53,6 +56,18 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             env=env,
             description="MLOps platform SageMaker Studio: domain (IAM auth, VPC only), its network, persona user profiles",
         )
+    platform = PlatformResources(
+        encryption_key=governance.key,
+        access_log_bucket=governance.access_log_bucket,
+        alert_topic=governance.alert_topic,
+        approval_topic=governance.approval_topic,
+        audit_bus=governance.audit_bus,
+        permissions_boundary=governance.permissions_boundary,
+        data_scientist_role=governance.data_scientist_role,
+        model_approver_role=governance.model_approver_role,
+        log_retention=governance.log_retention,
+        noncurrent_version_days=config.retention.noncurrent_version_days,
+    )
     model_deploys = {
         model.name: ModelDeployStack(
             app,
@@ -60,15 +75,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             platform_name=config.name,
             model=model,
             monitored_features=config.monitored_features(model),
-            encryption_key=governance.key,
-            access_log_bucket=governance.access_log_bucket,
-            alert_topic=governance.alert_topic,
-            approval_topic=governance.approval_topic,
-            audit_bus=governance.audit_bus,
-            log_retention=governance.log_retention,
-            noncurrent_version_days=config.retention.noncurrent_version_days,
-            permissions_boundary=governance.permissions_boundary,
-            model_approver_role=governance.model_approver_role,
+            platform=platform,
             env=env,
             description=f"Deploy pipeline of model '{model.name}': staging and its check, approval, "
             + ("scheduled batch transform" if model.is_batch else "A/B production endpoint"),
@@ -104,32 +111,22 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
             f"{config.name}-{model.name}-build",
             platform_name=config.name,
             model=model,
-            encryption_key=governance.key,
-            access_log_bucket=governance.access_log_bucket,
-            alert_topic=governance.alert_topic,
-            log_retention=governance.log_retention,
-            noncurrent_version_days=config.retention.noncurrent_version_days,
+            platform=platform,
             registry_reader_accounts=config.environment.registry_reader_accounts(),
             athena_workgroup_name=athena_workgroup if model.feature_group else None,
-            permissions_boundary=governance.permissions_boundary,
-            data_scientist_role=governance.data_scientist_role,
             env=env,
             description=f"Build project of model '{model.name}': "
             + ("CodeConnections source" if model.source.provider == "codeconnections" else "CodeCommit repository")
             + ", build pipeline, SageMaker roles",
             tags=model.tags,
         )
-        deploy = model_deploys[model.name].deploy
-        build.project.grant_read_pipeline_outputs(approval.gate.handler.role)
-        build.project.grant_read_pipeline_outputs(deploy.monitoring_role)
-        build.project.grant_read_models(deploy.serving_role)
-        check_role = deploy.staging_check.role
-        assert check_role is not None
-        build.project.grant_read_sample_payloads(check_role)
-        if model.is_batch:
-            build.project.grant_batch_transform(deploy.serving_role)
-            build.project.grant_batch_staging(check_role)
-        build.project.retrain_on_request(governance.audit_bus)
+        connect_model(
+            build.project,
+            model_deploys[model.name].deployed,
+            model=model,
+            gate_role=approval.gate.handler.role,
+            audit_bus=governance.audit_bus,
+        )
         model_builds[model.name] = build
     feature_store = None
     if config.feature_groups:
@@ -156,6 +153,25 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
                 store.grant_read_offline(build_role, model.feature_group)
                 store.grant_read_offline(model_builds[model.name].project.sagemaker_role, model.feature_group)
                 store.grant_read_online(model_deploys[model.name].deploy.serving_role, model.feature_group)
+    projects = None
+    if config.projects.enabled:
+        projects = ProjectsStack(
+            app,
+            f"{config.name}-projects",
+            platform_name=config.name,
+            projects=config.projects,
+            encryption_key=governance.key,
+            access_log_bucket=governance.access_log_bucket,
+            log_retention=governance.log_retention,
+            noncurrent_version_days=config.retention.noncurrent_version_days,
+            registry_reader_accounts=config.environment.registry_reader_accounts(),
+            permissions_boundary=governance.permissions_boundary,
+            data_scientist_role=governance.data_scientist_role,
+            env=env,
+            description="MLOps platform SageMaker Projects: portfolio, one product per seed template, launch role",
+        )
+        # Products read the gate's role from its SSM parameter at deployment: it must exist first.
+        projects.node.add_dependency(approval)
     return Platform(
         governance=governance,
         approval=approval,
@@ -163,4 +179,5 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         model_builds=model_builds,
         feature_store=feature_store,
         studio=studio,
+        projects=projects,
     )

@@ -67,9 +67,21 @@ class Assembly:
                 yield f"{stack}/{asset.get('displayName', source.name)}", source, asset
 
     def assets(self) -> dict[str, Path]:
-        """Each stack's file and directory assets (not its template), as `<stack>/<construct path>`."""
+        """Each stack's file and directory assets (not its template), as `<stack>/<construct path>`.
+
+        The SageMaker Projects products' assets are named by their path in the product's template, the
+        same in every product: the second one of a name is `<name> (2)`, and so on, in manifest order."""
         templates = set(self.stacks().values())
-        return {name: source for name, source, _ in self.file_assets() if source not in templates}
+        assets: dict[str, Path] = {}
+        for name, source, _ in self.file_assets():
+            if source in templates:
+                continue
+            unique, count = name, 1
+            while unique in assets:
+                count += 1
+                unique = f"{name} ({count})"
+            assets[unique] = source
+        return assets
 
     def _stacks(self) -> list[tuple[str, dict[str, Any]]]:
         manifest = json.loads((self.directory / "manifest.json").read_text())

@@ -60,7 +60,13 @@ PLATFORM_PARAMETERS: Final = {
     "permissions-boundary-arn": "ARN of the permissions boundary every platform role carries",
     "data-scientist-role-arn": "ARN of the data-scientist persona role",
     "model-approver-role-arn": "ARN of the model-approver persona role",
+    # Role names too: a template cannot cut a name out of an ARN it reads from SSM (Fn::Split does not
+    # take dynamic references), and policies are attached to roles by name.
+    "data-scientist-role-name": "name of the data-scientist persona role",
+    "model-approver-role-name": "name of the model-approver persona role",
     "log-retention-days": "CloudWatch Logs retention, in days",
+    # Published by the approval stack; every other value by the governance stack.
+    "approval-gate-role-name": "name of the approval gate's role (a project's template grants it its model)",
 }
 
 
@@ -272,7 +278,15 @@ BASELINE_PARAMETERS: Final = {
     BASELINE_STATISTICS_PARAMETER: "Statistics",
     BASELINE_CONSTRAINTS_PARAMETER: "Constraints",
 }
-# ... and the parameters the deploy stack sets once, from the platform resources it owns.
+# ... and the parameters the deploy stack sets once: the model's name and the settings a SageMaker
+# Projects product takes as its own parameters (so that one template serves any model, and a Project's
+# model, whose name, threshold and inference instance type are known at deploy time only, too), and
+# the platform resources it owns. A template declares the settings only where it uses them: the
+# threshold (a Number) in production's model-quality alarm, the inference instance type where no
+# instance type of the stage's (or the batch transform's) own applies.
+MODEL_NAME_PARAMETER: Final = "ModelName"
+METRIC_THRESHOLD_PARAMETER: Final = "MetricThreshold"
+INFERENCE_INSTANCE_TYPE_PARAMETER: Final = "InferenceInstanceType"
 EXECUTION_ROLE_PARAMETER: Final = "ExecutionRoleArn"
 KMS_KEY_PARAMETER: Final = "KmsKeyArn"
 DATA_CAPTURE_PARAMETER: Final = "DataCaptureS3Uri"

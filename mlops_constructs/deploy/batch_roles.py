@@ -58,7 +58,7 @@ def transform_pipeline_role(scope: Construct, *, names: ServingNames, encryption
         [
             (
                 f"AwsSolutions-IAM5[Resource::{jobs}]",
-                f"SageMaker Pipelines name their jobs per execution; only jobs tagged {MODEL_TAG}={model_name}.",
+                f"SageMaker Pipelines name their jobs per execution; only jobs tagged {MODEL_TAG} for this model.",
             )
         ],
     )

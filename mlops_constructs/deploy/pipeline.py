@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Environment, Names, Stack
+from aws_cdk import Environment, Names, Stack, Tokenization
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
@@ -43,11 +43,15 @@ from lambdas.common.contracts import (
     ALERT_TOPIC_PARAMETER,
     CHAMPION_PARAMETER,
     CHAMPION_VARIABLES,
+    DATA_BUCKET_PARAMETER,
     DATA_CAPTURE_PARAMETER,
     DEAD_LETTER_QUEUE_PARAMETER,
     DEPLOY_PIPELINE_VARIABLE,
     EXECUTION_ROLE_PARAMETER,
+    INFERENCE_INSTANCE_TYPE_PARAMETER,
     KMS_KEY_PARAMETER,
+    METRIC_THRESHOLD_PARAMETER,
+    MODEL_NAME_PARAMETER,
     MONITORING_OUTPUT_PARAMETER,
     MONITORING_ROLE_PARAMETER,
     RECORD_PREPROCESSOR_PARAMETER,
@@ -81,6 +85,14 @@ NEW_PACKAGE = f"#{{variables.{DEPLOY_PIPELINE_VARIABLE}}}"
 
 
 class DeployPipeline(Construct):
+    """A model's deploy pipeline and what its serving needs (roles, data capture bucket, checks).
+
+    `model.name`, `model.metric.threshold` and `model.instance_types.inference` may be tokens (a
+    SageMaker Projects product's parameters, known at deploy time only): nothing here decides on them
+    in Python, and the serving templates take them as their parameters (`MODEL_NAME_PARAMETER`,
+    `METRIC_THRESHOLD_PARAMETER`, `INFERENCE_INSTANCE_TYPE_PARAMETER`), whatever the model.
+    """
+
     def __init__(
         self,
         scope: Construct,
@@ -104,6 +116,7 @@ class DeployPipeline(Construct):
         self.stack_names: dict[Stage, str] = {stage: serving_name(platform_name, model.name, stage) for stage in STAGES}
         self.endpoint_names: dict[Stage, str] = {} if model.is_batch else dict(self.stack_names)
         names = ServingNames(model_name=model.name, stages=dict(self.stack_names), batch=model.is_batch)
+        data_bucket_parameter = data_bucket_parameter_name(platform_name, model.name)
         self.templates: dict[Stage, dict[str, Any]] = {
             stage: render_serving_template(
                 platform_name=platform_name,
@@ -143,12 +156,19 @@ class DeployPipeline(Construct):
             unstarted_runs = EventDeadLetters.of(self, encryption_key=encryption_key, alert_topic=alert_topic).queue
             unstarted_runs.grant_send_messages(self.scheduler_role)
             batch_parameters = {
+                # The SSM parameter the template reads the data bucket's name from (it names the model).
+                DATA_BUCKET_PARAMETER: data_bucket_parameter,
                 TRANSFORM_ROLE_PARAMETER: self.transform_pipeline_role.role_arn,
                 SCHEDULER_ROLE_PARAMETER: self.scheduler_role.role_arn,
                 DEAD_LETTER_QUEUE_PARAMETER: unstarted_runs.queue_arn,
             }
         record_preprocessor = self._record_preprocessor()
         self._stage_parameters = {
+            MODEL_NAME_PARAMETER: model.name,
+            # CloudFormation takes every parameter value as a string, a Number's too ("0.75"; a token
+            # becomes its Ref between the quotes of the overrides' JSON).
+            METRIC_THRESHOLD_PARAMETER: Tokenization.stringify_number(model.metric.threshold),
+            INFERENCE_INSTANCE_TYPE_PARAMETER: model.instance_types.inference,
             **batch_parameters,
             EXECUTION_ROLE_PARAMETER: self.serving_role.role_arn,
             KMS_KEY_PARAMETER: encryption_key.key_arn,
@@ -169,7 +189,7 @@ class DeployPipeline(Construct):
             encryption_key=encryption_key,
             passed_roles=sagemaker_roles,
             scheduler=self.scheduler_role,
-            data_bucket_parameter=data_bucket_parameter_name(platform_name, model.name),
+            data_bucket_parameter=data_bucket_parameter,
         )
         # What checks the staging deployment: the smoke test of the endpoint, or the batch check.
         self.staging_check = (
@@ -177,7 +197,7 @@ class DeployPipeline(Construct):
                 self,
                 model=model,
                 names=names,
-                data_bucket_parameter=data_bucket_parameter_name(platform_name, model.name),
+                data_bucket_parameter=data_bucket_parameter,
                 encryption_key=encryption_key,
                 log_retention=log_retention,
             )
@@ -339,18 +359,16 @@ class DeployPipeline(Construct):
     def _acknowledge_stack_grants(self) -> None:
         stack = Stack.of(self)
         reason = "CloudFormation action L2: its own serving stack (the ARN ends in a generated id)."
+        stack_arns = [
+            stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{name}/*")
+            for name in self.stack_names.values()
+        ]
         acknowledge_each(
             self.pipeline,
             [
                 ("AwsSolutions-IAM5[Action::cloudformation:DescribeStack*]", reason),
                 ("AwsSolutions-IAM5[Action::cloudformation:GetTemplate*]", reason),
-                *[
-                    (
-                        f"AwsSolutions-IAM5[Resource::{stack.format_arn(service='cloudformation', resource='stack', resource_name=f'{name}/*')}]",
-                        reason,
-                    )
-                    for name in self.stack_names.values()
-                ],
+                *[(f"AwsSolutions-IAM5[Resource::{arn}]", reason) for arn in stack_arns],
             ],
         )
 

@@ -249,8 +249,9 @@ def cloudformation_role(
         ),
     ]
     policy = iam.ManagedPolicy(scope, "DeploymentPolicy", roles=[role], statements=statements)
+    # Reasons hold no token (acknowledgments are metadata): the model's name may be one.
     generated_reason = (
-        f"Named by CloudFormation or SageMaker (generated ids); only resources tagged {MODEL_TAG}={model_name}."
+        f"Named by CloudFormation or SageMaker (generated ids); only resources tagged {MODEL_TAG} for this model."
     )
     acknowledge_each(
         policy,

@@ -2,8 +2,9 @@
 
 The deploy pipeline deploys this as a CloudFormation template that the app synthesizes (one per
 stage, stage settings decided here in Python) and that takes only what is known at deploy time as
-parameters: the model package ARNs, and the platform resources the deploy stack owns. So no step
-of the pipeline needs the platform's source code, and nothing calls AWS at synth time.
+parameters: the model package ARNs, the platform resources the deploy stack owns, and the model's
+name (so one template serves any model with the same settings, a SageMaker Project's too). So no
+step of the pipeline needs the platform's source code, and nothing calls AWS at synth time.
 
 - `endpoint`: a real-time model's endpoint, its variants, alarms, guardrails, autoscaling and dashboard;
 - `batch`: a batch model's transform pipeline, its schedule and its alarm;

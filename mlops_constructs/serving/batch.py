@@ -169,6 +169,7 @@ class BatchTransform(Construct):
                 "KmsKeyId": kms_key_arn,
             },
             "TransformResources": {
+                # The serving template's InferenceInstanceType parameter when the transform has none of its own.
                 "InstanceType": batch.instance_type or model.instance_types.inference,
                 "InstanceCount": batch.instance_count,
                 "VolumeKmsKeyId": kms_key_arn,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import CfnCondition, CfnResource, Fn, Stack
+from aws_cdk import CfnCondition, CfnResource, Fn, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
@@ -327,16 +327,20 @@ class ServingMonitor(Construct):
 
     def _model_quality_alarm(self, schedule_name: str, model: ModelConfig) -> cloudwatch.CfnAlarm:
         """The model's gate metric, as the model-quality schedule measures it in production, worse than
-        the gate's threshold in the metric's direction (below it for auc, above it for rmse)."""
+        the gate's threshold in the metric's direction (below it for auc, above it for rmse).
+
+        `model.metric.threshold` may be a token (the serving template's parameter): it is only passed on."""
         metric, name = model.metric, self._serving.name
         higher_is_better = model.metric_direction == HIGHER_IS_BETTER
         alarm = cloudwatch.CfnAlarm(
             self,
             "ModelQualityAlarm",
             alarm_name=model_quality_alarm_name(name, metric.name),
+            # The threshold is the template's Number parameter: its token is rendered by CloudFormation,
+            # never formatted here.
             alarm_description=(
                 f"Model-quality {metric.name} of {name} {'below' if higher_is_better else 'above'}"
-                f" the gate's {metric.threshold:g}"
+                f" the gate's {Token.as_string(metric.threshold)}"
             ),
             namespace=BATCH_MODEL_METRICS_NAMESPACE if self._serving.is_batch else MODEL_METRICS_NAMESPACE,
             metric_name=metric.name,

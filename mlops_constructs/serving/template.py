@@ -2,18 +2,30 @@
 a batch transform and its schedule), its monitor, its parameters.
 
 It takes as parameters only what is known at deploy time: the model package ARNs (and the champion's
-baseline), and the platform resources the deploy stack owns. Their names are the contract in
-`lambdas.common.contracts`, which the deploy pipeline and the rollback tool use too.
+baseline), the platform resources the deploy stack owns, the model's name, and the model's settings a
+SageMaker Projects product takes as its own parameters (its gate's threshold, its inference instance
+type). Their names are the contract in `lambdas.common.contracts`, which the deploy pipeline and the
+rollback tool use too.
+
+The model's name is a parameter, never a literal: every name, tag and description in the template
+that carries it refers to `MODEL_NAME_PARAMETER`. So are the threshold (`METRIC_THRESHOLD_PARAMETER`,
+a Number, declared where production's model-quality alarm uses it) and the inference instance type
+(`INFERENCE_INSTANCE_TYPE_PARAMETER`, declared where no instance type of the stage's or the batch
+transform's own applies), for every model: the values `model` comes with (literals from config, or
+another stack's tokens) never enter the template. So the template depends only on the model's other
+settings, and the same constructs serve a model declared in config and one a SageMaker Project
+creates, whose name and those settings are known at deploy time only (DESIGN.md convention 2).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from aws_cdk import CfnOutput, CfnParameter, Fn, Stack, Tags
 from constructs import Construct
+from pydantic import StringConstraints
 
-from config.schema import ModelConfig
+from config.schema import UNIT_INTERVAL_METRICS, InstanceType, ModelConfig, ModelName
 from lambdas.common.contracts import (
     ALERT_TOPIC_PARAMETER,
     BASELINE_CONSTRAINTS_PARAMETER,
@@ -28,7 +40,12 @@ from lambdas.common.contracts import (
     DEAD_LETTER_QUEUE_PARAMETER,
     ENDPOINT_OUTPUT,
     EXECUTION_ROLE_PARAMETER,
+    INFERENCE_INSTANCE_TYPE_PARAMETER,
     KMS_KEY_PARAMETER,
+    LOWER_IS_BETTER,
+    METRIC_THRESHOLD_PARAMETER,
+    MODEL_NAME_PARAMETER,
+    MODEL_NAME_PATTERN,
     MODEL_TAG,
     MONITORING_OUTPUT_PARAMETER,
     MONITORING_ROLE_PARAMETER,
@@ -39,7 +56,6 @@ from lambdas.common.contracts import (
     TRANSFORM_PIPELINE_OUTPUT,
     TRANSFORM_ROLE_PARAMETER,
     Stage,
-    data_bucket_parameter_name,
     serving_name,
 )
 from mlops_constructs.serving.batch import BatchTransform, TransformSchedule
@@ -62,11 +78,20 @@ class ServingTemplateStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        # The name `model` comes with (a literal from config, or another stack's token) never enters
+        # the template: everything below names the model by this parameter.
+        self.model_name = self._parameter(
+            MODEL_NAME_PARAMETER,
+            "Name of the model served (its stage resources are named <platform>-<model>-<stage>)",
+            allowed_pattern=f"^{MODEL_NAME_PATTERN}$",
+            **_model_name_length(),
+        )
+        model = model.model_copy(update={"name": self.model_name})
         # The model's roles reach resources with generated names only through this tag (deploy/roles.py).
-        Tags.of(self).add(MODEL_TAG, model.name)
+        Tags.of(self).add(MODEL_TAG, self.model_name)
         Tags.of(self).add(PLATFORM_TAG, platform_name)
         self._platform_name, self._model, self._stage = platform_name, model, stage
-        self.name = serving_name(platform_name, model.name, stage)
+        self.name = serving_name(platform_name, self.model_name, stage)
         self.production = stage == "production"
         self.champion = self._parameter(
             CHAMPION_PARAMETER, "Model package served as champion", allowed_pattern=f"^{PACKAGE_ARN_PATTERN}$"
@@ -87,7 +112,7 @@ class ServingTemplateStack(Stack):
         model, production, parameter = self._model, self.production, self._parameter
         stage_config = model.serving.production if production else model.serving.staging
         if stage_config.instance_type is None and stage_config.serverless is None:
-            stage_config = stage_config.model_copy(update={"instance_type": model.instance_types.inference})
+            stage_config = stage_config.model_copy(update={"instance_type": self._inference_instance_type()})
         challenger = (
             parameter(
                 CHALLENGER_PARAMETER,
@@ -129,11 +154,14 @@ class ServingTemplateStack(Stack):
         """The package behind a transform pipeline; production adds its schedule, capture and monitor."""
         model, production, parameter = self._model, self.production, self._parameter
         batch = model.batch
+        if batch.instance_type is None:
+            inference = model.instance_types.model_copy(update={"inference": self._inference_instance_type()})
+            model = model.model_copy(update={"instance_types": inference})
+        # No default: its name holds the model's (the deploy pipeline passes data_bucket_parameter_name).
         bucket = CfnParameter(
             self,
             DATA_BUCKET_PARAMETER,
             type="AWS::SSM::Parameter::Value<String>",
-            default=data_bucket_parameter_name(self._platform_name, model.name),
             description="SSM parameter holding the model's data bucket (published by its build stack)",
         ).value_as_string
         if production:
@@ -182,12 +210,16 @@ class ServingTemplateStack(Stack):
         CfnOutput(self, TRANSFORM_PIPELINE_OUTPUT, value=self.transform.pipeline.ref)
 
     def _monitor(self, serving: MonitoredServing, monitored_features: list[str], kms_key_arn: str | None) -> None:
-        parameter = self._parameter
+        parameter, model = self._parameter, self._model
+        if model.monitoring.ground_truth_s3_uri:  # the model-quality alarm holds the gate's threshold
+            model = model.model_copy(
+                update={"metric": model.metric.model_copy(update={"threshold": self._threshold()})}
+            )
         self.monitor = ServingMonitor(
             self,
             "Monitor",
             serving=serving,
-            model=self._model,
+            model=model,
             monitored_features=monitored_features,
             role_arn=parameter(MONITORING_ROLE_PARAMETER, "Role the Model Monitor jobs run as"),
             output_s3_uri=parameter(MONITORING_OUTPUT_PARAMETER, "Where monitoring reports are written"),
@@ -207,7 +239,44 @@ class ServingTemplateStack(Stack):
                     RECORD_PREPROCESSOR_PARAMETER, "Script that flattens captured requests for the monitor"
                 ),
             )
-            if self._model.contract.names_features
+            if model.contract.names_features
             else None,
             kms_key_arn=kms_key_arn,
         )
+
+    def _inference_instance_type(self) -> str:
+        """The model's inference instance type, where no instance type of the stage's own applies."""
+        return self._parameter(
+            INFERENCE_INSTANCE_TYPE_PARAMETER,
+            "Instance type the model serves on (the model's inference instance type)",
+            allowed_pattern=_instance_type_pattern(),
+            constraint_description="an ml instance type, such as ml.m5.large",
+        )
+
+    def _threshold(self) -> float:
+        """The gate's threshold (a Number), within the bounds the configuration holds the metric to."""
+        metric = self._model.metric
+        unit_interval = metric.name in UNIT_INTERVAL_METRICS
+        return CfnParameter(
+            self,
+            METRIC_THRESHOLD_PARAMETER,
+            type="Number",
+            description=f"Threshold of the model's gate metric ({metric.name}), which its model-quality alarm holds",
+            min_value=0 if unit_interval or self._model.metric_direction == LOWER_IS_BETTER else None,
+            max_value=1 if unit_interval or metric.name == "r2" else None,
+        ).value_as_number
+
+
+def _instance_type_pattern() -> str:
+    """The configuration's rule for an instance type (config/schema.py), as an AllowedPattern."""
+    (constraints,) = [c for c in get_args(InstanceType)[1:] if isinstance(c, StringConstraints)]
+    pattern = constraints.pattern
+    assert isinstance(pattern, str)
+    return pattern
+
+
+def _model_name_length() -> dict[str, int]:
+    """The configuration's length limits of a model's name (config/schema.py), as MinLength and MaxLength."""
+    (constraints,) = [c for c in get_args(ModelName)[1:] if isinstance(c, StringConstraints)]
+    limits = {"min_length": constraints.min_length, "max_length": constraints.max_length}
+    return {option: limit for option, limit in limits.items() if limit is not None}

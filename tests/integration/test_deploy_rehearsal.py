@@ -43,8 +43,19 @@ def test_every_template_and_asset_is_published_where_its_stack_expects_it(
         "mlops-churn-deploy/Deploy/RecordPreprocessor",
         # CDK's own handler that empties the default security group of the VPC created for Studio.
         "mlops-studio/mlops-studio/Custom::VpcRestrictDefaultSGCustomResourceProvider Code",
+        # The SageMaker Projects products' templates, and their own assets (the same kinds as a model's,
+        # named relative to the product's template), which CDK's BucketDeployment copies into the
+        # product asset bucket at deployment.
+        "mlops-projects/mlops-projects/BinaryClassificationTemplate Template",
+        "mlops-projects/mlops-projects/RegressionTemplate Template",
+        "mlops-projects/Project/Repository/PathResolvedCodeAsset",
+        "mlops-projects/Automation/DriftAlert/Function/Code",
+        "mlops-projects/Deploy/DeployBundle",
+        "mlops-projects/Deploy/RecordPreprocessor",
+        "mlops-projects/Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C/Code",
+        "mlops-projects/ProductAssets/Bucket/ProductAssetsDeployment/AwsCliLayer/Code",
     }
-    assert rehearsal.report().startswith("6 templates and 7 assets published as synthesized")
+    assert rehearsal.report().startswith("9 templates and 13 assets published as synthesized")
 
 
 def test_the_published_archives_hold_what_each_consumer_needs(rehearsal: Rehearsal) -> None:

@@ -26,6 +26,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -644,6 +645,59 @@ def test_a_model_registered_after_the_gate_started_is_gated_like_a_configured_on
     assert aws.package(failing_package)["ModelApprovalStatus"] == "Rejected"
     assert aws.deploy_executions("churn-deploy") == []
     assert telemetry.metrics() == Counter({"ApprovalDeployStarted": 1, "ApprovalRejectedBelowThreshold": 1})
+
+
+def _resolved(node: Any, references: dict[str, str]) -> Any:
+    """A template value as CloudFormation makes it: Refs replaced by `references`, joins joined."""
+    if isinstance(node, dict) and set(node) == {"Ref"}:
+        return references[node["Ref"]]
+    if isinstance(node, dict) and set(node) == {"Fn::Join"}:
+        separator, parts = node["Fn::Join"]
+        return separator.join(_resolved(part, references) for part in parts)
+    return node
+
+
+def test_a_sagemaker_projects_package_is_gated_by_what_its_template_registers(
+    aws: FakeAccount, lambda_context: LambdaContext, synthesized: Any
+) -> None:
+    """The registration a project's template writes (the binary-classification product's, rendered as
+    CloudFormation would for a project named "fraud") is what the gate acts on: a package above the
+    product's threshold starts the project's deploy pipeline; a group nobody registered is ignored."""
+    projects = synthesized.platform.projects
+    product = projects.templates["binary-classification"]
+    [path] = Path(synthesized.assembly.directory).glob(f"*{product.node.id}*.product.template.json")
+    template = json.loads(path.read_text())
+    [registration] = [
+        resource["Properties"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::SSM::Parameter" and "Registers model" in json.dumps(resource)
+    ]
+    [deploy_pipeline] = [
+        key
+        for key, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CodePipeline::Pipeline" and key.startswith("DeployPipeline")
+    ]
+    threshold = product.template.model.metric.threshold
+    references = {
+        "SageMakerProjectName": "fraud",
+        deploy_pipeline: "fraud-deploy-pipeline",
+        # The product's parameter, as the data scientist set it when creating the project.
+        "MetricThreshold": str(threshold),
+    }
+    assert _resolved(registration["Name"], references) == model_registration_parameter(PLATFORM, "fraud")
+    aws.sagemaker.create_model_package_group(ModelPackageGroupName="fraud")
+    aws.create_deploy_pipeline("fraud-deploy-pipeline")
+    aws.register_model("fraud", _resolved(registration["Value"], references))
+    passing = aws.register_package("fraud", churn_metrics(auc=threshold + 0.1))
+
+    outcome = handler.handler(aws.set_status(passing, "Approved"), lambda_context)
+
+    assert outcome["result"] == "deploy_started"
+    [execution] = aws.deploy_executions("fraud-deploy-pipeline")
+    assert execution["variables"] == [{"name": "ModelPackageArn", "resolvedValue": passing}]
+    aws.sagemaker.create_model_package_group(ModelPackageGroupName="unregistered")
+    stray = aws.register_package("unregistered", churn_metrics(auc=0.99))
+    assert handler.handler(aws.set_status(stray, "Approved"), lambda_context)["result"] == "ignored"
 
 
 def _registration(**overrides: Any) -> str:

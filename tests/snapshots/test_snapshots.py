@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,3 +49,13 @@ def test_every_serving_template_has_a_snapshot(any_model: Synthesized, snapshot_
     for deploy in any_model.platform.model_deploys.values():
         for stage, template in deploy.deploy.templates.items():
             assert normalized(template) == snapshot_json(name=f"{deploy.deploy.stack_names[stage]}.template")
+
+
+def test_every_product_template_has_a_snapshot(synthesized: Synthesized, snapshot_json: SnapshotAssertion) -> None:
+    """What Service Catalog provisions for a SageMaker Project, per seed template."""
+    projects = synthesized.platform.projects
+    assert projects is not None
+    directory = Path(synthesized.assembly.directory)
+    for seed, product_stack in projects.templates.items():
+        [path] = directory.glob(f"*{product_stack.node.id}*.product.template.json")
+        assert normalized(json.loads(path.read_text())) == snapshot_json(name=f"project-{seed}.product.template")

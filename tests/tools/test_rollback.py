@@ -21,6 +21,12 @@ import pytest
 from botocore.stub import Stubber
 
 from config import ConfigError
+from lambdas.common.contracts import (
+    DATA_BUCKET_PARAMETER,
+    INFERENCE_INSTANCE_TYPE_PARAMETER,
+    METRIC_THRESHOLD_PARAMETER,
+    MODEL_NAME_PARAMETER,
+)
 from tests.conftest import Synthesized
 from tests.sqs_queues import drain, rule_queue
 from tests.tools.conftest import ACCOUNT, PLATFORM, REGION, client
@@ -41,20 +47,24 @@ def package_arn(group: str, version: int) -> str:
 KNOWN_GOOD, CHAMPION, CHALLENGER, REJECTED = (package_arn("churn", v) for v in (1, 2, 3, 4))
 OTHER_MODELS_PACKAGE = package_arn("fraud", 1)
 
-# The parameters the serving stack keeps through a rollback, NoEcho included.
+# The parameters the serving stack keeps through a rollback, NoEcho included: the model's settings too
+# (its inference instance type, and its gate's threshold, a Number, which CloudFormation keeps as a string).
 KEPT_PARAMETERS = {
     "ExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/mlops-churn-serving",
     "DataCaptureS3Uri": "s3://mlops-data-capture/churn/production",
     "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "AlertTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:mlops-alerts",
+    "InferenceInstanceType": "ml.m5.large",
+    "MetricThreshold": "0.75",
 }
+NUMBERS = {"MetricThreshold"}
 
 # The serving stack as far as moto models it: the same parameters and output as the real template.
 SERVING_TEMPLATE = {
     "Parameters": {
         "ChampionModelPackageArn": {"Type": "String"},
         "ChallengerModelPackageArn": {"Type": "String", "Default": ""},
-        **{name: {"Type": "String"} for name in KEPT_PARAMETERS},
+        **{name: {"Type": "Number" if name in NUMBERS else "String"} for name in KEPT_PARAMETERS},
     },
     "Resources": {
         "Champion": {
@@ -73,7 +83,7 @@ SERVING_TEMPLATE = {
                         "VariantName": "champion",
                         "ModelName": {"Fn::GetAtt": ["Champion", "ModelName"]},
                         "InitialInstanceCount": 1,
-                        "InstanceType": "ml.m5.large",
+                        "InstanceType": {"Ref": "InferenceInstanceType"},
                         "InitialVariantWeight": 1,
                     }
                 ],
@@ -215,7 +225,8 @@ class TestRollback:
             f"          ->  {KNOWN_GOOD}",
             f"  challenger: {CHALLENGER}",
             "          ->  (none)",
-            "  unchanged:  template and parameters ExecutionRoleArn, DataCaptureS3Uri, KmsKeyArn, AlertTopicArn",
+            "  unchanged:  template and parameters ExecutionRoleArn, DataCaptureS3Uri, KmsKeyArn, AlertTopicArn,"
+            " InferenceInstanceType, MetricThreshold",
             "  CloudFormation acts with your credentials (the stack has no service role)",
         ]
 
@@ -414,6 +425,8 @@ def described_stack(status: str, *, reason: str | None = None) -> dict[str, Any]
             {"ParameterKey": "ChampionModelPackageArn", "ParameterValue": CHAMPION},
             {"ParameterKey": "DataCaptureS3Uri", "ParameterValue": "****"},
             {"ParameterKey": "ExecutionRoleArn", "ParameterValue": KEPT_PARAMETERS["ExecutionRoleArn"]},
+            {"ParameterKey": "InferenceInstanceType", "ParameterValue": KEPT_PARAMETERS["InferenceInstanceType"]},
+            {"ParameterKey": "MetricThreshold", "ParameterValue": KEPT_PARAMETERS["MetricThreshold"]},
         ],
         "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
         "RoleARN": DEPLOY_ROLE,
@@ -432,6 +445,8 @@ EXPECTED_UPDATE: dict[str, Any] = {
         {"ParameterKey": "AlertTopicArn", "UsePreviousValue": True},
         {"ParameterKey": "DataCaptureS3Uri", "UsePreviousValue": True},
         {"ParameterKey": "ExecutionRoleArn", "UsePreviousValue": True},
+        {"ParameterKey": "InferenceInstanceType", "UsePreviousValue": True},
+        {"ParameterKey": "MetricThreshold", "UsePreviousValue": True},
     ],
     "ClientRequestToken": TOKEN,
     "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
@@ -788,7 +803,7 @@ class TestBaselines:
 
 def test_a_batch_models_production_stack_rolls_back_to_the_package_alone(any_model: Synthesized) -> None:
     """The batch template (a scheduled transform) has no challenger: the package replaces the champion,
-    gets its own baseline, and every other parameter (roles, data bucket, queue) is kept."""
+    gets its own baseline, and every other parameter (model name, roles, data bucket, queue) is kept."""
     template = any_model.platform.model_deploys["renewals"].deploy.templates["production"]
     stack = rollback.ServingStack(
         name="mlops-renewals-production",
@@ -804,3 +819,27 @@ def test_a_batch_models_production_stack_rolls_back_to_the_package_alone(any_mod
     assert [u for u in updates if "ParameterValue" in u][1:] == [
         {"ParameterKey": key, "ParameterValue": value} for key, value in baselines.items()
     ]
+    kept = {u["ParameterKey"] for u in updates if u.get("UsePreviousValue")}
+    assert {MODEL_NAME_PARAMETER, DATA_BUCKET_PARAMETER, METRIC_THRESHOLD_PARAMETER} <= kept, (
+        "the stack stays the same model's, with the same gate"
+    )
+
+
+def test_a_real_time_models_stack_keeps_its_settings_through_a_rollback(any_model: Synthesized) -> None:
+    """The production template of a monitored real-time model takes the model's gate threshold and
+    inference instance type as parameters: a rollback keeps them, with every parameter but the packages."""
+    template = any_model.platform.model_deploys["demand"].deploy.templates["production"]
+    stack = rollback.ServingStack(
+        name="mlops-demand-production",
+        stack_id=STACK_ID,
+        status="UPDATE_COMPLETE",
+        parameters={name: "previous" for name in template["Parameters"]},
+    )
+    updates = rollback.update_parameters(stack, CHAMPION, {})
+    assert {u["ParameterKey"] for u in updates} == set(template["Parameters"])
+    assert [u for u in updates if "ParameterValue" in u] == [
+        {"ParameterKey": "ChampionModelPackageArn", "ParameterValue": CHAMPION},
+        {"ParameterKey": "ChallengerModelPackageArn", "ParameterValue": ""},
+    ]
+    kept = {u["ParameterKey"] for u in updates if u.get("UsePreviousValue")}
+    assert {MODEL_NAME_PARAMETER, METRIC_THRESHOLD_PARAMETER, INFERENCE_INSTANCE_TYPE_PARAMETER} <= kept

@@ -4,29 +4,82 @@ contract; a batch model serves through a scheduled transform, with no endpoint (
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from config import load_config
+from config.schema import ModelConfig
 from lambdas.common.contracts import (
     BATCH_DATA_METRICS_NAMESPACE,
     BATCH_MODEL_METRICS_NAMESPACE,
     CHAMPION_PARAMETER,
     DATA_BUCKET_PARAMETER,
+    INFERENCE_INSTANCE_TYPE_PARAMETER,
+    METRIC_THRESHOLD_PARAMETER,
     MODEL_METRICS_NAMESPACE,
+    MODEL_NAME_PARAMETER,
     MODEL_TAG,
     TRANSFORM_INPUT_PARAMETER,
     TRANSFORM_OUTPUT_PARAMETER,
     Stage,
     data_bucket_parameter_name,
 )
-from tests.conftest import Synthesized
+from tests.conftest import ANY_MODEL_CONFIG_PATH, Synthesized
+
+
+@cache
+def _model(name: str) -> ModelConfig:
+    (model,) = [model for model in load_config(ANY_MODEL_CONFIG_PATH).models if model.name == name]
+    return model
 
 
 def _serving(any_model: Synthesized, model: str, stage: Stage) -> Template:
-    return Template.from_json(any_model.platform.model_deploys[model].deploy.templates[stage])
+    """A stage's serving template as the model's deploy pipeline deploys it: with the model's name, gate
+    threshold and inference instance type from config for the template's parameters that take them
+    (names that join them become the strings CloudFormation makes of them)."""
+    template = any_model.platform.model_deploys[model].deploy.templates[stage]
+    config = _model(model)
+    values = {
+        MODEL_NAME_PARAMETER: model,
+        METRIC_THRESHOLD_PARAMETER: config.metric.threshold,
+        INFERENCE_INSTANCE_TYPE_PARAMETER: config.instance_types.inference,
+    }
+    return Template.from_json(_with_parameters(template, values))
+
+
+def _as_text(value: Any) -> Any:
+    """A Number parameter's value where a text joins it: the string the deploy pipeline passed ("12")."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return value
+
+
+def _with_parameters(node: Any, values: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_with_parameters(item, values) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Ref"} and node["Ref"] in values:
+        return values[node["Ref"]]
+    resolved = {key: _with_parameters(value, values) for key, value in node.items()}
+    if set(resolved) == {"Fn::Join"}:
+        separator, parts = resolved["Fn::Join"]
+        parts = [_as_text(part) for part in parts]
+        if all(isinstance(part, str) for part in parts):
+            return separator.join(parts)
+        # Adjacent literals merge, so the definition body keeps reading as one text.
+        merged: list[Any] = []
+        for part in parts:
+            if isinstance(part, str) and merged and isinstance(merged[-1], str) and separator == "":
+                merged[-1] += part
+            else:
+                merged.append(part)
+        return {"Fn::Join": [separator, merged]}
+    return resolved
 
 
 def _deploy(any_model: Synthesized, model: str) -> Template:
@@ -67,25 +120,33 @@ def test_model_quality_reads_each_models_answers_for_its_problem_type(
 
 
 @pytest.mark.parametrize(
-    ("model", "metric", "comparison", "statistic", "threshold"),
+    ("model", "metric", "comparison", "statistic", "threshold", "description"),
     [
-        ("demand", "rmse", "GreaterThanThreshold", "Maximum", 12.0),
-        ("ticket-routing", "weighted_f1", "LessThanThreshold", "Minimum", 0.7),
+        ("demand", "rmse", "GreaterThanThreshold", "Maximum", 12.0, "above the gate's 12"),
+        ("ticket-routing", "weighted_f1", "LessThanThreshold", "Minimum", 0.7, "below the gate's 0.7"),
     ],
 )
 def test_the_model_quality_alarm_fires_on_the_wrong_side_of_the_threshold(
-    any_model: Synthesized, model: str, metric: str, comparison: str, statistic: str, threshold: float
+    any_model: Synthesized, model: str, metric: str, comparison: str, statistic: str, threshold: float, description: str
 ) -> None:
     _serving(any_model, model, "production").has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
             "AlarmName": f"mlops-{model}-production-model-quality-{metric}",
+            "AlarmDescription": f"Model-quality {metric} of mlops-{model}-production {description}",
             "Namespace": MODEL_METRICS_NAMESPACE,
             "MetricName": metric,
             "ComparisonOperator": comparison,
             "Statistic": statistic,
             "Threshold": threshold,
         },
+    )
+    # The threshold is the template's Number parameter (the deploy pipeline passes the model's).
+    assert (
+        any_model.platform.model_deploys[model].deploy.templates["production"]["Parameters"][
+            METRIC_THRESHOLD_PARAMETER
+        ]["Type"]
+        == "Number"
     )
 
 
@@ -168,11 +229,9 @@ def test_the_production_transform_runs_the_champion_on_a_schedule(any_model: Syn
     defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
     assert defaults[TRANSFORM_INPUT_PARAMETER].endswith("/batch/input/")
     assert defaults[TRANSFORM_OUTPUT_PARAMETER].endswith("/batch/output")
+    # The SSM parameter's name holds the model's: the deploy pipeline passes it (test_deploy.py).
     bucket = production.to_json()["Parameters"][DATA_BUCKET_PARAMETER]
-    assert (bucket["Type"], bucket["Default"]) == (
-        "AWS::SSM::Parameter::Value<String>",
-        data_bucket_parameter_name("mlops", "renewals"),
-    )
+    assert (bucket["Type"], "Default" in bucket) == ("AWS::SSM::Parameter::Value<String>", False)
 
 
 def test_a_failed_production_run_alarms(any_model: Synthesized) -> None:
@@ -393,3 +452,9 @@ def test_configured_batch_locations_are_granted_to_the_transform_jobs(tmp_path: 
         TRANSFORM_INPUT_PARAMETER: "s3://scores-in/nightly/",
         TRANSFORM_OUTPUT_PARAMETER: "s3://scores-out/nightly",
     }
+
+
+def test_production_serves_on_the_models_inference_instance_type(any_model: Synthesized) -> None:
+    """Production has no instance type of its own: the template's InferenceInstanceType, passed the model's."""
+    config = _only(_serving(any_model, "demand", "production"), "AWS::SageMaker::EndpointConfig")["Properties"]
+    assert config["ProductionVariants"][0]["InstanceType"] == _model("demand").instance_types.inference

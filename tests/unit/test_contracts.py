@@ -37,6 +37,9 @@ COINCIDENCES = {
     ("lambdas/traffic_shift/handler.py", contracts.ENDPOINT_OUTPUT): "a field of SageMaker's DescribeEndpoint",
     ("stacks/governance_stack.py", contracts.ALERT_TOPIC_PARAMETER): "the governance stack's output id",
     ("tools/inference_contract.py", contracts.DEPLOY_PIPELINE_VARIABLE): "a field of SageMaker's DescribeModelPackage",
+    ("mlops_constructs/serving/batch.py", contracts.MODEL_NAME_PARAMETER): "a field of SageMaker's transform step",
+    ("mlops_constructs/serving/endpoint.py", contracts.MODEL_NAME_PARAMETER): "a field of an endpoint config's variant",
+    ("lambdas/common/endpoints.py", contracts.MODEL_NAME_PARAMETER): "a field of SageMaker's DescribeEndpointConfig",
     ("mlops_constructs/runtime/model_monitor_preprocessor.py", contracts.INSTANCES_KEY): (
         "runs alone in the Model Monitor container; test_model_monitor_preprocessor checks it reads the contract's"
         " requests"

@@ -18,6 +18,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from config.schema import PlatformConfig
+from lambdas.common.contracts import STAGES, Stage, data_bucket_parameter_name
 from tests.conftest import ROOT, Synthesized
 from tests.iam_evaluation import render, role_principal
 from tools import resolve_champion
@@ -90,7 +91,8 @@ def test_staging_deploys_the_new_package_alone(pipeline: dict[str, Any]) -> None
     assert staging["Configuration"]["RoleArn"] == {"Fn::GetAtt": [DEPLOYMENT_ROLE, "Arn"]}
     parameters = overrides(staging)
     assert parameters["ChampionModelPackageArn"] == "#{variables.ModelPackageArn}"
-    assert set(parameters) == {"ChampionModelPackageArn", "ExecutionRoleArn", "AlertTopicArn"}
+    assert parameters["ModelName"] == "churn", "the template names the model by this parameter"
+    assert set(parameters) == {"ModelName", "ChampionModelPackageArn", "ExecutionRoleArn", "AlertTopicArn"}
 
 
 def test_production_gets_the_new_package_as_challenger_of_the_resolved_champion(pipeline: dict[str, Any]) -> None:
@@ -107,7 +109,11 @@ def test_production_gets_the_new_package_as_challenger_of_the_resolved_champion(
     assert parameters["ChallengerModelPackageArn"] == "#{Champion.CHALLENGER_ARN}"
     assert parameters["BaselineStatisticsS3Uri"] == "#{Champion.BASELINE_STATISTICS}"
     assert parameters["BaselineConstraintsS3Uri"] == "#{Champion.BASELINE_CONSTRAINTS}"
+    assert parameters["ModelName"] == "churn"
+    assert parameters["InferenceInstanceType"] == "ml.m5.large", "production has no instance type of its own"
     assert set(parameters) == {
+        "ModelName",
+        "InferenceInstanceType",
         "ChampionModelPackageArn",
         "ChallengerModelPackageArn",
         "BaselineStatisticsS3Uri",
@@ -120,6 +126,46 @@ def test_production_gets_the_new_package_as_challenger_of_the_resolved_champion(
         "MonitoringOutputS3Uri",
         "RecordPreprocessorS3Uri",
     }
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_batch_models_deployments_name_the_model_and_its_data_bucket(any_model: Synthesized, stage: Stage) -> None:
+    """The batch templates read the data bucket's name from the build stack's SSM parameter, which
+    names the model: the pipeline passes that parameter's name, as it passes the model's."""
+    deploy = any_model.template(any_model.platform.model_deploys["renewals"]).to_json()
+    (pipeline_id,) = [k for k, v in deploy["Resources"].items() if v["Type"] == "AWS::CodePipeline::Pipeline"]
+    action = actions(deploy["Resources"][pipeline_id]["Properties"])[f"Deploy{stage.capitalize()}"]
+    parameters = overrides(action)
+    assert parameters["ModelName"] == "renewals"
+    assert parameters["ModelDataBucket"] == data_bucket_parameter_name("mlops", "renewals")
+    template = any_model.platform.model_deploys["renewals"].deploy.templates[stage]
+    assert "Default" not in template["Parameters"]["ModelDataBucket"], "its default would name a model"
+    assert "InferenceInstanceType" not in parameters, "the transform's own instance type (batch.instance_type) applies"
+
+
+# The settings a SageMaker Projects product takes as parameters, as each stage of a model's deploy
+# pipeline passes them: strings (CloudFormation takes a Number parameter's value as one too), and only
+# to a template that declares them.
+PASSED_SETTINGS: dict[tuple[str, Stage], dict[str, str]] = {
+    ("demand", "staging"): {},  # serverless, and no model-quality alarm
+    ("demand", "production"): {"MetricThreshold": "12", "InferenceInstanceType": "ml.m5.large"},
+    ("ticket-routing", "production"): {"MetricThreshold": "0.7", "InferenceInstanceType": "ml.m5.large"},
+    ("renewals", "staging"): {},  # its transform's own instance type
+    ("renewals", "production"): {"MetricThreshold": "0.7"},
+}
+
+
+@pytest.mark.parametrize(("model", "stage"), list(PASSED_SETTINGS))
+def test_the_models_threshold_and_inference_instance_type_are_passed_where_declared(
+    any_model: Synthesized, model: str, stage: Stage
+) -> None:
+    deploy = any_model.template(any_model.platform.model_deploys[model]).to_json()
+    (pipeline_id,) = [k for k, v in deploy["Resources"].items() if v["Type"] == "AWS::CodePipeline::Pipeline"]
+    parameters = overrides(actions(deploy["Resources"][pipeline_id]["Properties"])[f"Deploy{stage.capitalize()}"])
+    settings = {k: v for k, v in parameters.items() if k in ("MetricThreshold", "InferenceInstanceType")}
+    assert settings == PASSED_SETTINGS[model, stage]
+    declared = any_model.platform.model_deploys[model].deploy.templates[stage]["Parameters"]
+    assert set(settings) == set(declared) & {"MetricThreshold", "InferenceInstanceType"}
 
 
 def _project(churn_deploy: Template, prefix: str) -> dict[str, Any]:

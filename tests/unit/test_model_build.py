@@ -11,7 +11,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from config.schema import DeploymentAccountsConfig, PlatformConfig
-from mlops_constructs.seeds import model_settings, seed_asset
+from mlops_constructs.seeds import MODEL_SETTINGS_VARIABLE, model_settings, seed_asset
 from tests.iam_evaluation import role_principal
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -233,6 +233,7 @@ def test_codebuild_projects_are_encrypted_unprivileged_logged_and_bounded(
 def test_train_stage_gets_the_sagemaker_contract_as_environment(churn_build: Template) -> None:
     project = of_type(churn_build, "AWS::CodeBuild::Project")[TRAIN_PROJECT]["Properties"]
     variables = {variable["Name"]: variable["Value"] for variable in project["Environment"]["EnvironmentVariables"]}
+    assert json.loads(variables.pop(MODEL_SETTINGS_VARIABLE))["model_name"] == "churn"  # test_project_settings.py
     assert variables == {
         "MODEL_NAME": "churn",
         "SAGEMAKER_PIPELINE_ROLE_ARN": {"Fn::GetAtt": [SAGEMAKER_ROLE, "Arn"]},

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
 from config import DEFAULT_CONFIG_PATH, load_config
 from config.schema import ModelConfig, PlatformConfig, SeedName
-from mlops_constructs.seeds import SEEDS_DIRECTORY, model_settings, seed_asset, seed_template
+from mlops_constructs.model_product import product_templates
+from mlops_constructs.seeds import (
+    MODEL_SETTINGS_VARIABLE,
+    PLACEHOLDER_MODEL_NAME,
+    SEEDS_DIRECTORY,
+    model_settings,
+    seed_asset,
+    seed_template,
+)
 
+ROOT = DEFAULT_CONFIG_PATH.parent.parent
 EXAMPLE = DEFAULT_CONFIG_PATH.parent / "examples" / "any-model.yaml"
 # The model each seed's shipped model_config.json is written for, and the configuration declaring it.
 SHIPPED_FOR: dict[SeedName, tuple[Path, str]] = {
@@ -63,6 +79,30 @@ def test_each_seed_accepts_the_settings_the_platform_writes_for_its_models(examp
     }
 
 
+@pytest.mark.parametrize("seed", sorted(SHIPPED_FOR))
+def test_each_seed_reads_the_settings_variable_the_platform_sets(seed: SeedName) -> None:
+    assert _seed_config_module(seed).MODEL_SETTINGS_VARIABLE == MODEL_SETTINGS_VARIABLE
+
+
+def test_each_seed_accepts_the_settings_the_platform_gives_its_builds(example: PlatformConfig) -> None:
+    for model in example.models:
+        seed_config = _seed_config_module(model.seed)
+        settings = json.dumps(model_settings(model))
+        loaded = seed_config.load_model_config(environ={MODEL_SETTINGS_VARIABLE: settings})
+        staged = seed_asset(seed_template(model.seed), model_settings(model))
+        assert loaded == seed_config.load_model_config(staged / "model_config.json")
+
+
+@pytest.mark.parametrize("seed", sorted(SHIPPED_FOR))
+def test_each_seed_accepts_the_placeholder_a_projects_repository_holds(seed: SeedName) -> None:
+    """A model named at deploy time starts from settings under the placeholder name (test_project_settings.py)."""
+    path, name = SHIPPED_FOR[seed]
+    model = next(m for m in load_config(path).models if m.name == name)
+    staged = seed_asset(seed_template(seed), model_settings(model.model_copy(update={"name": PLACEHOLDER_MODEL_NAME})))
+    loaded = _seed_config_module(seed).load_model_config(staged / "model_config.json")
+    assert (loaded.model_name, loaded.pipeline_name) == (PLACEHOLDER_MODEL_NAME, f"{PLACEHOLDER_MODEL_NAME}-build")
+
+
 def test_the_settings_carry_the_packages_contract(example: PlatformConfig) -> None:
     demand = next(model for model in example.models if model.name == "demand")
     metadata = model_settings(demand)["package_metadata"]
@@ -109,3 +149,185 @@ def test_packages_are_registered_for_every_instance_type_they_are_served_on(exam
         "ticket-routing": ["ml.m5.large"],
         "renewals": ["ml.m5.large", "ml.m5.xlarge"],  # its batch transform runs on ml.m5.xlarge
     }
+
+
+@pytest.mark.parametrize("seed", sorted(SHIPPED_FOR))
+def test_each_seeds_tests_use_the_settings_of_the_model_it_is_shipped_for(seed: SeedName) -> None:
+    """The seed's tests build and check an example model of their own (never the repository's
+    model_config.json, which is another model's in every repository but the example's): what the
+    platform writes for it."""
+    path, name = SHIPPED_FOR[seed]
+    model = next(m for m in load_config(path).models if m.name == name)
+    example = json.loads((seed_template(seed) / "tests" / "example_model_config.json").read_text())
+    assert example == model_settings(model)
+
+
+# --- the seeds' own tests, in the repositories the platform creates ---------------------------------------
+
+SEED_VENV = ROOT / ".venv-seed"
+# The seed test modules that read the repository's model_config.json (the others build their own
+# settings): all that differs between two repositories of one seed and one problem type.
+REPOSITORY_SETTINGS_TESTS = ("tests/test_config.py",)
+# The name a SageMaker Project gives its model: its build's MODEL_SETTINGS (the repository holds the placeholder).
+PROJECT_MODEL_NAME = "fraud-project"
+
+
+@dataclass(frozen=True)
+class SeedRepository:
+    """A repository the platform creates from a seed: its model_config.json, and the settings its
+    build projects give the build (MODEL_NAME, MODEL_SETTINGS)."""
+
+    name: str
+    seed: SeedName
+    settings: dict[str, Any]
+    build_settings: dict[str, Any]
+
+    @property
+    def group(self) -> str:
+        return f"{self.seed}:{self.settings['problem_type']}"
+
+
+def _seed_repositories() -> list[SeedRepository]:
+    """A repository for each model of the example configuration, and the one every SageMaker Project
+    of each seed starts with: the product's defaults under the placeholder name."""
+    repositories = [
+        SeedRepository(model.name, model.seed, model_settings(model), model_settings(model))
+        for model in load_config(EXAMPLE).models
+    ]
+    for template in product_templates(sorted(SHIPPED_FOR)):
+        repositories.append(
+            SeedRepository(
+                f"{template.seed} project",
+                template.seed,
+                model_settings(template.model.model_copy(update={"name": PLACEHOLDER_MODEL_NAME})),
+                model_settings(template.model.model_copy(update={"name": PROJECT_MODEL_NAME})),
+            )
+        )
+    return repositories
+
+
+def _distance_from_the_example(repository: SeedRepository) -> int:
+    """How many of the settings differ from those the seed's tests use (its example model's)."""
+    example = json.loads((seed_template(repository.seed) / "tests" / "example_model_config.json").read_text())
+    return sum(
+        json.dumps(repository.settings.get(key), sort_keys=True) != json.dumps(example.get(key), sort_keys=True)
+        for key in example
+    )
+
+
+SEED_REPOSITORIES = _seed_repositories()
+# The seed's tests read the repository's model_config.json only in REPOSITORY_SETTINGS_TESTS. Per seed
+# and problem type, the whole suite runs once (in the repository least like the seed's example), and
+# only those tests in the group's other repositories.
+GROUPS = sorted({repository.group for repository in SEED_REPOSITORIES})
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """The seed's tests (none: the whole suite) in a copy of what the platform pushes into a repository."""
+
+    repository: SeedRepository
+    checkout: Path
+    tests: tuple[str, ...]
+
+    def run(self) -> subprocess.CompletedProcess[str]:
+        # Nothing of this process's own: no AWS credentials, pytest options or import path.
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("AWS_", "PYTEST_")) and name != "PYTHONPATH"
+        }
+        return subprocess.run(  # noqa: S603 - the seeds' own interpreter on our own files
+            [str(SEED_VENV / "bin" / "python"), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *self.tests],
+            cwd=self.checkout,
+            # As in the repository's Test stage: the build project names the model and gives its settings.
+            env=environment
+            | {
+                "MODEL_NAME": str(self.repository.build_settings["model_name"]),
+                MODEL_SETTINGS_VARIABLE: json.dumps(self.repository.build_settings),
+                "AWS_EC2_METADATA_DISABLED": "true",
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+
+    def describe(self, result: subprocess.CompletedProcess[str]) -> str:
+        ran = " ".join(self.tests) or "the whole suite"
+        return f"{self.repository.name} ({ran}):\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+
+
+def _group_runs(group: str, directory: Path) -> list[SeedRun]:
+    """The whole suite in the group's repository least like the seed's example, the tests that read
+    model_config.json in the others."""
+    first, *others = sorted(
+        (repository for repository in SEED_REPOSITORIES if repository.group == group),
+        key=_distance_from_the_example,
+        reverse=True,
+    )
+    runs = [(first, ()), *((repository, REPOSITORY_SETTINGS_TESTS) for repository in others)]
+    return [
+        SeedRun(repository, _checkout(repository, directory / repository.name.replace(" ", "-")), tests)
+        for repository, tests in runs
+    ]
+
+
+def _checkout(repository: SeedRepository, directory: Path) -> Path:
+    # seed_asset composes a shared, content-addressed directory: the tests run in a copy of it.
+    return Path(shutil.copytree(seed_asset(seed_template(repository.seed), repository.settings), directory))
+
+
+Outcomes = list[tuple[SeedRun, subprocess.CompletedProcess[str]]]
+
+
+def _run_all(runs: list[SeedRun]) -> Outcomes:
+    return [(run, run.run()) for run in runs]
+
+
+@pytest.fixture(scope="module")
+def seed_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[Outcomes]]]:
+    """The runs of the selected groups, started together: one process (one CPU) per group."""
+    if not (SEED_VENV / "bin" / "python").exists():
+        pytest.fail(f"the seeds' virtualenv {SEED_VENV} is missing: run `make test` (it installs it)")
+    test = test_the_seeds_tests_pass_in_every_repository_the_platform_creates.__name__
+    selected = sorted(
+        {
+            str(item.callspec.params["group"])
+            for item in request.session.items
+            if isinstance(item, pytest.Function) and item.originalname == test
+        }
+    )
+    # Composed here, in one thread: seed_asset calls the CDK (jsii), which hangs when called from two.
+    runs = {group: _group_runs(group, tmp_path_factory.mktemp("seed-runs")) for group in selected}
+    with ThreadPoolExecutor(max_workers=max(len(runs), 1)) as pool:
+        yield {group: pool.submit(_run_all, group_runs) for group, group_runs in runs.items()}
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_the_seeds_tests_pass_in_every_repository_the_platform_creates(
+    group: str, seed_runs: dict[str, Future[Outcomes]]
+) -> None:
+    """A repository's Test stage runs the seed's tests: they pass whatever model the platform wrote its
+    model_config.json for (for a SageMaker Project, the product's defaults under the placeholder name),
+    and whatever settings its build gives (MODEL_SETTINGS)."""
+    for run, result in seed_runs[group].result():
+        assert result.returncode == 0, run.describe(result)
+
+
+def test_every_model_and_project_repository_is_run() -> None:
+    assert sorted(repository.name for repository in SEED_REPOSITORIES) == [
+        "binary-classification project",
+        "churn",
+        "demand",
+        "regression project",
+        "renewals",
+        "ticket-routing",
+    ]
+    assert GROUPS == [
+        "binary-classification:binary_classification",
+        "binary-classification:multiclass_classification",
+        "regression:regression",
+    ]

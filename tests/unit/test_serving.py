@@ -1,22 +1,44 @@
 """The serving templates: variants, weights, KMS, data capture, autoscaling, guardrails, alarms.
 
 These are the templates the deploy pipeline deploys (rendered once per session by the deploy stack).
+They name the model by their `ModelName` parameter, never by a literal, and take its gate's threshold
+(`MetricThreshold`) and its inference instance type (`InferenceInstanceType`) as parameters where they
+use them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
-from aws_cdk import App, Environment
+from aws_cdk import App, CfnParameter, Environment, Stack
 
-from config.schema import PlatformConfig
-from lambdas.common.contracts import MODEL_TAG, PLATFORM_TAG
+from config.schema import ModelConfig, PlatformConfig
+from lambdas.common.contracts import (
+    INFERENCE_INSTANCE_TYPE_PARAMETER,
+    METRIC_THRESHOLD_PARAMETER,
+    MODEL_NAME_PARAMETER,
+    MODEL_TAG,
+    PLATFORM_TAG,
+    STAGES,
+    Stage,
+)
 from mlops_constructs.compliance import rule_packs
-from mlops_constructs.serving import ServingTemplateStack
+from mlops_constructs.serving import ServingTemplateStack, render_serving_template
+from tests.conftest import cdk_json_context
 
 PACKAGE = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/3"
+ENV = Environment(account="123456789012", region="eu-west-1")
+MODEL = {"Ref": MODEL_NAME_PARAMETER}
+THRESHOLD = {"Ref": METRIC_THRESHOLD_PARAMETER}
+INSTANCE_TYPE = {"Ref": INFERENCE_INSTANCE_TYPE_PARAMETER}
+
+
+def named(stage: str, suffix: str = "", prefix: str = "") -> dict[str, Any]:
+    """A name of the model's stage resources (`[prefix]mlops-<model>-<stage>[suffix]`), as the template joins it."""
+    return {"Fn::Join": ["", [f"{prefix}mlops-", MODEL, f"-{stage}{suffix}"]]}
 
 
 def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -44,6 +66,8 @@ def staging(serving_templates: dict[str, dict]) -> dict[str, Any]:
 def test_production_takes_only_deploy_time_values_as_parameters(production: dict[str, Any]) -> None:
     parameters = production["Parameters"]
     assert set(parameters) == {
+        "ModelName",
+        "InferenceInstanceType",  # production has no instance type of its own in config
         "ChampionModelPackageArn",
         "ChallengerModelPackageArn",
         "ExecutionRoleArn",
@@ -55,7 +79,7 @@ def test_production_takes_only_deploy_time_values_as_parameters(production: dict
         "BaselineStatisticsS3Uri",
         "BaselineConstraintsS3Uri",
         "RecordPreprocessorS3Uri",
-    }
+    }, "no MetricThreshold: without ground truth no model-quality alarm holds it"
     assert "Default" not in parameters["ChampionModelPackageArn"], "a champion is always required"
     assert parameters["ChallengerModelPackageArn"]["Default"] == ""
     champion_pattern = re.compile(parameters["ChampionModelPackageArn"]["AllowedPattern"])
@@ -65,6 +89,34 @@ def test_production_takes_only_deploy_time_values_as_parameters(production: dict
     assert not champion_pattern.fullmatch("arn:aws:sagemaker:eu-west-1:123456789012:model-package-group/churn")
     assert challenger_pattern.fullmatch("")
     assert challenger_pattern.fullmatch(PACKAGE)
+
+
+@pytest.mark.parametrize("stage", ["staging", "production"])
+def test_the_model_is_named_by_a_parameter_that_takes_model_names(
+    serving_templates: dict[str, dict], stage: str
+) -> None:
+    """One template serves any model (a SageMaker Project's too): its name is set at deploy time."""
+    parameter = serving_templates[stage]["Parameters"]["ModelName"]
+    assert "Default" not in parameter, "the deploy pipeline always passes the model's name"
+    assert (parameter["Type"], parameter["MinLength"], parameter["MaxLength"]) == ("String", 2, 32)
+    pattern = re.compile(parameter["AllowedPattern"])
+    for name in ("churn", "churn-v2", "ab", "a" * 40):
+        assert pattern.fullmatch(name), name
+    for name in ("Churn", "churn_v2", "-churn", "churn-", "churn--v2", "churn v2", ""):
+        assert not pattern.fullmatch(name), name
+    assert "churn" not in json.dumps(serving_templates[stage]["Resources"]), "no literal model name"
+
+
+def test_the_inference_instance_type_is_a_parameter_that_takes_ml_instance_types(production: dict[str, Any]) -> None:
+    """Set by the deploy pipeline to the model's inference instance type (a product's own parameter)."""
+    parameter = production["Parameters"]["InferenceInstanceType"]
+    assert "Default" not in parameter, "the deploy pipeline always passes the model's"
+    assert parameter["Type"] == "String"
+    pattern = re.compile(parameter["AllowedPattern"])
+    for instance_type in ("ml.m5.large", "ml.c5.2xlarge", "ml.g4dn.xlarge", "ml.inf2.xlarge"):
+        assert pattern.fullmatch(instance_type), instance_type
+    for instance_type in ("m5.large", "ml.m5", "ML.M5.LARGE", "ml.m5.large ", ""):
+        assert not pattern.fullmatch(instance_type), instance_type
 
 
 def test_champion_and_challenger_variants_with_configured_weights(
@@ -79,7 +131,7 @@ def test_champion_and_challenger_variants_with_configured_weights(
     weights = default_config.models[0].endpoint_variants
     assert champion["VariantName"] == "champion"
     assert champion["InitialVariantWeight"] == weights.champion_percent
-    assert (champion["InstanceType"], champion["InitialInstanceCount"]) == ("ml.m5.large", 1)
+    assert (champion["InstanceType"], champion["InitialInstanceCount"]) == (INSTANCE_TYPE, 1)
     condition_name, challenger_variant, no_value = challenger["Fn::If"]
     assert condition_name == condition
     assert no_value == {"Ref": "AWS::NoValue"}
@@ -113,17 +165,19 @@ def test_volumes_and_captured_data_are_encrypted(production: dict[str, Any], def
 
 def test_each_variant_autoscales_on_invocations_per_instance(production: dict[str, Any]) -> None:
     targets = {
-        resource["Properties"]["ResourceId"]: resource
+        json.dumps(resource["Properties"]["ResourceId"]): resource
         for resource in of_type(production, "AWS::ApplicationAutoScaling::ScalableTarget").values()
     }
-    assert set(targets) == {
-        "endpoint/mlops-churn-production/variant/champion",
-        "endpoint/mlops-churn-production/variant/challenger",
+    resource_ids = {
+        "champion": named("production", "/variant/champion", prefix="endpoint/"),
+        "challenger": named("production", "/variant/challenger", prefix="endpoint/"),
     }
+    assert sorted(targets) == sorted(json.dumps(r) for r in resource_ids.values())
     for target in targets.values():
         assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (1, 4)
         assert target["Properties"]["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
-    assert "Condition" in targets["endpoint/mlops-churn-production/variant/challenger"]
+    assert "Condition" in targets[json.dumps(resource_ids["challenger"])]
+    assert "Condition" not in targets[json.dumps(resource_ids["champion"])]
     for policy in of_type(production, "AWS::ApplicationAutoScaling::ScalingPolicy").values():
         tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
         assert tracking["TargetValue"] == 100
@@ -134,7 +188,7 @@ def test_each_variant_autoscales_on_invocations_per_instance(production: dict[st
 
 def test_updates_roll_out_blue_green_canary_and_roll_back_on_alarms(production: dict[str, Any]) -> None:
     endpoint = only(production, "AWS::SageMaker::Endpoint")["Properties"]
-    assert endpoint["EndpointName"] == "mlops-churn-production"
+    assert endpoint["EndpointName"] == named("production")
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
         "Type": "CANARY",
@@ -170,7 +224,7 @@ def test_per_variant_alarms_alert_the_topic(production: dict[str, Any]) -> None:
         500_000,
     )
     assert latency["Dimensions"] == [
-        {"Name": "EndpointName", "Value": "mlops-churn-production"},
+        {"Name": "EndpointName", "Value": named("production")},
         {"Name": "VariantName", "Value": "champion"},
     ]
     errors = next(v["Properties"] for k, v in alarms.items() if k.startswith("EndpointChampionErrors5xx"))
@@ -183,7 +237,7 @@ def test_per_variant_alarms_alert_the_topic(production: dict[str, Any]) -> None:
 
 def test_dashboard_never_references_a_resource_that_may_not_exist(production: dict[str, Any]) -> None:
     dashboard = only(production, "AWS::CloudWatch::Dashboard")
-    assert dashboard["Properties"]["DashboardName"] == "mlops-churn-production"
+    assert dashboard["Properties"]["DashboardName"] == named("production")
     conditional = {k for k, v in production["Resources"].items() if "Condition" in v}
     assert conditional, "the challenger's resources are conditional"
     body = str(dashboard["Properties"]["DashboardBody"])
@@ -194,7 +248,7 @@ def test_dashboard_never_references_a_resource_that_may_not_exist(production: di
 
 
 def test_staging_serves_the_new_package_alone_serverless(staging: dict[str, Any]) -> None:
-    assert set(staging["Parameters"]) == {"ChampionModelPackageArn", "ExecutionRoleArn", "AlertTopicArn"}
+    assert set(staging["Parameters"]) == {"ModelName", "ChampionModelPackageArn", "ExecutionRoleArn", "AlertTopicArn"}
     config = only(staging, "AWS::SageMaker::EndpointConfig")["Properties"]
     (variant,) = config["ProductionVariants"]
     assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
@@ -220,7 +274,7 @@ def _render(config: PlatformConfig, **serving_updates: Any) -> tuple[App, dict[s
         model=model,
         stage="production",
         monitored_features=["tenure_months"],
-        env=Environment(account="123456789012", region="eu-west-1"),
+        env=ENV,
     )
     return app, app.synth().get_stack_by_name(stack.stack_name).template
 
@@ -238,6 +292,7 @@ def test_linear_rollout_and_instance_override(default_config: PlatformConfig) ->
     assert routing["LinearStepSize"] == {"Type": "CAPACITY_PERCENT", "Value": 25}
     champion = only(template, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"][0]
     assert champion["InstanceType"] == "ml.c5.xlarge"
+    assert "InferenceInstanceType" not in template["Parameters"], "the stage's own instance type applies"
 
 
 def test_no_data_capture_when_disabled(default_config: PlatformConfig) -> None:
@@ -272,7 +327,7 @@ def test_data_quality_monitor_runs_hourly_against_the_champions_baseline(product
         "ConstraintsResource": {"S3Uri": {"Ref": "BaselineConstraintsS3Uri"}},
         "StatisticsResource": {"S3Uri": {"Ref": "BaselineStatisticsS3Uri"}},
     }
-    assert properties["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == "mlops-churn-production"
+    assert properties["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == named("production")
     assert properties["DataQualityJobOutputConfig"]["KmsKeyId"] == {"Ref": "KmsKeyArn"}
     assert properties["JobResources"]["ClusterConfig"]["VolumeKmsKeyId"] == {"Ref": "KmsKeyArn"}
     assert properties["NetworkConfig"] == {
@@ -284,25 +339,25 @@ def test_data_quality_monitor_runs_hourly_against_the_champions_baseline(product
     schedule = only(production, "AWS::SageMaker::MonitoringSchedule")
     assert schedule["Condition"] == has_baseline
     config = schedule["Properties"]["MonitoringScheduleConfig"]
-    assert schedule["Properties"]["MonitoringScheduleName"] == "mlops-churn-production-data-quality"
+    assert schedule["Properties"]["MonitoringScheduleName"] == named("production", "-data-quality")
     assert config["MonitoringType"] == "DataQuality"
     assert config["ScheduleConfig"] == {"ScheduleExpression": "cron(0 * ? * * *)"}
 
 
 def test_each_monitored_feature_has_a_drift_alarm(production: dict[str, Any], default_config: PlatformConfig) -> None:
     drift = {
-        alarm["Properties"]["AlarmName"]: alarm
+        json.dumps(alarm["Properties"]["AlarmName"]): alarm
         for alarm in of_type(production, "AWS::CloudWatch::Alarm").values()
-        if "-drift-" in alarm["Properties"].get("AlarmName", "")
+        if "-drift-" in json.dumps(alarm["Properties"].get("AlarmName", ""))
     }
     features = default_config.monitored_features(default_config.models[0])
-    assert set(drift) == {f"mlops-churn-production-drift-{feature}" for feature in features}
-    alarm = drift["mlops-churn-production-drift-tenure_months"]["Properties"]
+    assert set(drift) == {json.dumps(named("production", f"-drift-{feature}")) for feature in features}
+    alarm = drift[json.dumps(named("production", "-drift-tenure_months"))]["Properties"]
     assert alarm["Namespace"] == "aws/sagemaker/Endpoints/data-metrics"
     assert alarm["MetricName"] == "feature_baseline_drift_tenure_months"
     assert alarm["Dimensions"] == [
-        {"Name": "Endpoint", "Value": "mlops-churn-production"},
-        {"Name": "MonitoringSchedule", "Value": "mlops-churn-production-data-quality"},
+        {"Name": "Endpoint", "Value": named("production")},
+        {"Name": "MonitoringSchedule", "Value": named("production", "-data-quality")},
     ]
     assert alarm["Threshold"] == default_config.models[0].monitoring.drift_threshold
     assert "AlarmActions" not in alarm, "EventBridge takes drift alarms to the drift alert Lambda"
@@ -327,11 +382,13 @@ def test_model_quality_monitor_when_ground_truth_is_configured(with_ground_truth
     assert job["ModelQualityJobInput"]["EndpointInput"]["InferenceAttribute"] == "predictions[0].label"
     assert job["ModelQualityJobInput"]["EndpointInput"]["ProbabilityAttribute"] == "predictions[0].probability"
     assert job["NetworkConfig"]["EnableNetworkIsolation"] is True
-    names = {
+    names = [
         s["Properties"]["MonitoringScheduleName"]
         for s in of_type(template, "AWS::SageMaker::MonitoringSchedule").values()
-    }
-    assert names == {"mlops-churn-production-data-quality", "mlops-churn-production-model-quality"}
+    ]
+    assert sorted(map(json.dumps, names)) == sorted(
+        json.dumps(named("production", f"-{kind}")) for kind in ("data-quality", "model-quality")
+    )
 
 
 def test_the_gate_metric_falling_below_its_threshold_in_production_alarms(
@@ -348,18 +405,23 @@ def test_the_gate_metric_falling_below_its_threshold_in_production_alarms(
     ]
     assert quality == [
         {
-            "AlarmName": f"mlops-churn-production-model-quality-{gate.name}",
-            "AlarmDescription": f"Model-quality {gate.name} of mlops-churn-production below the gate's {gate.threshold:g}",
+            "AlarmName": named("production", f"-model-quality-{gate.name}"),
+            "AlarmDescription": {
+                "Fn::Join": [
+                    "",
+                    [f"Model-quality {gate.name} of mlops-", MODEL, "-production below the gate's ", THRESHOLD],
+                ]
+            },
             "Namespace": "aws/sagemaker/Endpoints/model-metrics",
             "MetricName": gate.name,  # Model Monitor publishes auc, f1, accuracy, precision, recall by these names
             "Dimensions": [
-                {"Name": "Endpoint", "Value": "mlops-churn-production"},
-                {"Name": "MonitoringSchedule", "Value": "mlops-churn-production-model-quality"},
+                {"Name": "Endpoint", "Value": named("production")},
+                {"Name": "MonitoringSchedule", "Value": named("production", "-model-quality")},
             ],
             "Statistic": "Minimum",
             "Period": 3600,
             "EvaluationPeriods": 1,
-            "Threshold": gate.threshold,
+            "Threshold": THRESHOLD,  # the deploy pipeline passes the gate's (tests/unit/test_deploy.py)
             "ComparisonOperator": "LessThanThreshold",  # auc: higher is better (rmse: test_any_model.py)
             "TreatMissingData": "notBreaching",
         }
@@ -370,6 +432,13 @@ def test_the_gate_metric_falling_below_its_threshold_in_production_alarms(
         if alarm["Properties"].get("Namespace") == "aws/sagemaker/Endpoints/model-metrics"
     ]
     assert "Condition" not in template["Resources"][alarm_id], "the model-quality schedule needs no baseline"
+    # A Number, within the bounds the configuration holds auc to.
+    assert template["Parameters"]["MetricThreshold"] == {
+        "Type": "Number",
+        "Description": "Threshold of the model's gate metric (auc), which its model-quality alarm holds",
+        "MinValue": 0,
+        "MaxValue": 1,
+    }
 
 
 def test_the_model_quality_monitor_passes_the_rule_packs(with_ground_truth: tuple[App, dict[str, Any]]) -> None:
@@ -384,7 +453,7 @@ def test_no_model_quality_monitor_without_ground_truth(production: dict[str, Any
     assert not [
         alarm
         for alarm in of_type(production, "AWS::CloudWatch::Alarm").values()
-        if "-model-quality-" in alarm["Properties"].get("AlarmName", "")
+        if "-model-quality-" in json.dumps(alarm["Properties"].get("AlarmName", ""))
     ]
 
 
@@ -412,5 +481,54 @@ def test_every_serving_resource_carries_the_model_tag(serving_templates: dict[st
         tags = serving_templates[stage]["Resources"][logical_id]["Properties"]["Tags"]
         # Scalable targets take tags as a list of {Key, Value} too.
         pairs = {tag["Key"]: tag["Value"] for tag in tags}
-        assert pairs.get(MODEL_TAG) == "churn", (logical_id, resource_type, tags)
+        assert pairs.get(MODEL_TAG) == MODEL, (logical_id, resource_type, tags)
         assert pairs.get(PLATFORM_TAG) == "mlops", (logical_id, resource_type, tags)
+
+
+# --- one template for every model -------------------------------------------------------------------
+
+
+def _renamed(model: ModelConfig, name: str, threshold: float, instance_type: str) -> ModelConfig:
+    return model.model_copy(
+        update={
+            "name": name,
+            "metric": model.metric.model_copy(update={"threshold": threshold}),
+            "instance_types": model.instance_types.model_copy(update={"inference": instance_type}),
+        }
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_models_with_the_same_settings_share_one_template(default_config: PlatformConfig, stage: Stage) -> None:
+    """The name, the gate's threshold and the inference instance type are parameters: another model's
+    (even tokens of another app, as a SageMaker Projects product's parameters are) render exactly the
+    same template."""
+    model = default_config.models[0]
+    # Monitored with labels, so that production's model-quality alarm holds the threshold.
+    monitoring = model.monitoring.model_copy(update={"ground_truth_s3_uri": "s3://labels/churn/"})
+    model = model.model_copy(update={"monitoring": monitoring})
+    features = default_config.monitored_features(model)
+    product = Stack(App(), "Product")
+    project = CfnParameter(product, "SageMakerProjectName").value_as_string
+    threshold = CfnParameter(product, "MetricThreshold", type="Number").value_as_number
+    instance_type = CfnParameter(product, "InferenceInstanceType").value_as_string
+
+    def rendered(name: str, threshold: float, instance_type: str) -> dict[str, Any]:
+        return render_serving_template(
+            platform_name="mlops",
+            model=_renamed(model, name, threshold, instance_type),
+            stage=stage,
+            monitored_features=features,
+            env=ENV,
+            context=cdk_json_context(),
+        )
+
+    churn = rendered("churn", 0.75, "ml.m5.large")
+    assert rendered("churn-v2", 0.9, "ml.c5.xlarge") == churn
+    assert rendered(project, threshold, instance_type) == churn
+    text = json.dumps(churn)
+    assert "${Token[" not in text
+    assert not re.search(r"\d[eE]\+\d", text), "no number token's encoding (-1.888...e+289)"
+    # Staging is serverless (no instance type); only production's model-quality alarm holds the threshold.
+    settings = {"InferenceInstanceType", "MetricThreshold"}
+    assert set(churn["Parameters"]) & settings == (settings if stage == "production" else set())

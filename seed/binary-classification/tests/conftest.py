@@ -19,7 +19,8 @@ from threadpoolctl import threadpool_limits
 import evaluate
 import preprocess
 import train
-from workflow.config import ModelConfig, ProblemType, load_model_config
+import workflow.config
+from workflow.config import MODEL_SETTINGS_VARIABLE, ModelConfig, ProblemType, load_model_config
 from workflow.environment import BuildEnvironment
 from workflow.synthetic_data import generate_customers
 
@@ -34,6 +35,9 @@ os.environ.update(
     SAGEMAKER_VALIDATE_ROLE="false",
 )
 os.environ.pop("AWS_PROFILE", None)
+# The build sets the model's settings here; no test depends on them: the tests build their own
+# settings (EXAMPLE_CONFIG_PATH below).
+os.environ.pop(MODEL_SETTINGS_VARIABLE, None)
 
 # Property tests explore the same examples on every run, and keep Hypothesis' files out of this
 # folder: the platform pushes the folder, as it is, into every new model repository.
@@ -101,13 +105,38 @@ def multiclass_customers() -> pd.DataFrame:
     return generate_customers(problem_type="multiclass_classification")
 
 
+# The settings of the model these tests build, train and check: the platform's example model (churn,
+# binary, with a feature group), as the platform writes them. Never this repository's model_config.json:
+# the platform writes that file for whichever model the repository builds (any name, problem type,
+# contract or feature group; for a SageMaker Projects template, its defaults under a placeholder name),
+# and the tests must pass for every one of them. tests/test_config.py checks that file. The platform's
+# own tests keep this file equal to what it writes for its example model.
+EXAMPLE_CONFIG_PATH = Path(__file__).resolve().with_name("example_model_config.json")
+
+
 @pytest.fixture(scope="session")
 def config() -> ModelConfig:
-    return load_model_config()
+    """The example model's settings (EXAMPLE_CONFIG_PATH)."""
+    return load_model_config(EXAMPLE_CONFIG_PATH)
+
+
+def use_as_repository_config(config: ModelConfig, directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make `config`, written to `directory`, the model_config.json that the commands read by default."""
+    path = write_model_config(directory, config)
+    monkeypatch.setattr(workflow.config, "DEFAULT_CONFIG_PATH", path)
+    return path
+
+
+@pytest.fixture
+def example_repository(config: ModelConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository of the example model: the commands read its settings when given no --config."""
+    directory = tmp_path / "repository"
+    directory.mkdir()
+    return use_as_repository_config(config, directory, monkeypatch)
 
 
 def multiclass_config(config: ModelConfig) -> ModelConfig:
-    """The shipped settings, as the platform writes them for a multiclass model."""
+    """The example's settings, as the platform writes them for a multiclass model."""
     package = config.package_metadata
     contract = package.customer_metadata_properties.model_copy(
         update={"problem_type": "multiclass_classification"}
@@ -180,7 +209,7 @@ def run_jobs(table: pd.DataFrame, root: Path, problem_type: ProblemType) -> Path
 
 @pytest.fixture(scope="session")
 def local_run(customers: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The binary model of the shipped config, trained and evaluated locally."""
+    """The binary model of the example's settings, trained and evaluated locally."""
     return run_jobs(customers, tmp_path_factory.mktemp("local_run"), "binary_classification")
 
 

@@ -4,10 +4,22 @@ from typing import Any
 
 import pytest
 
-from workflow.config import DEFAULT_CONFIG_PATH, ModelConfigError, load_model_config
+from workflow.config import (
+    DEFAULT_CONFIG_PATH,
+    MODEL_SETTINGS_VARIABLE,
+    ModelConfigError,
+    load_model_config,
+    settings_source,
+)
 
-DEFAULT_SETTINGS: dict[str, Any] = json.loads(DEFAULT_CONFIG_PATH.read_text())
-CONTRACT: dict[str, str] = DEFAULT_SETTINGS["package_metadata"]["customer_metadata_properties"]
+from .conftest import EXAMPLE_CONFIG_PATH
+
+# The example model's settings (tests/conftest.py), which these tests vary: never the repository's
+# model_config.json, which the platform writes for whichever model this repository builds.
+EXAMPLE_SETTINGS: dict[str, Any] = json.loads(EXAMPLE_CONFIG_PATH.read_text())
+CONTRACT: dict[str, str] = EXAMPLE_SETTINGS["package_metadata"]["customer_metadata_properties"]
+# The tag by which the platform scopes the pipeline role to this model's jobs.
+MODEL_TAG = "mlops:model"
 
 
 def write_config(directory: Path, settings: dict[str, Any]) -> Path:
@@ -17,8 +29,8 @@ def write_config(directory: Path, settings: dict[str, Any]) -> Path:
 
 
 def with_contract(**changes: str) -> dict[str, Any]:
-    """The shipped package_metadata with some of its customer metadata properties changed."""
-    package = DEFAULT_SETTINGS["package_metadata"]
+    """The example's package_metadata with some of its customer metadata properties changed."""
+    package = EXAMPLE_SETTINGS["package_metadata"]
     return {"package_metadata": package | {"customer_metadata_properties": CONTRACT | changes}}
 
 
@@ -30,8 +42,20 @@ def multiclass(metric: str, direction: str = "higher_is_better") -> dict[str, An
     }
 
 
-def test_the_shipped_config_loads_with_the_platform_defaults() -> None:
-    config = load_model_config()
+def test_the_repositorys_model_config_is_valid_and_names_one_model_throughout() -> None:
+    """Whichever model the platform wrote it for (or, for a SageMaker Projects template, its defaults
+    under a placeholder name): it loads, and every name derived from the model's is the platform's."""
+    config = load_model_config(DEFAULT_CONFIG_PATH)
+    name = config.model_name
+
+    assert config.model_package_group_name == name
+    assert config.pipeline_name == f"{name}-build"
+    assert config.package_metadata.sample_payloads_prefix == f"{name}/sample-payloads/"
+    assert config.resource_tags.get(MODEL_TAG) == name
+
+
+def test_the_example_settings_load_with_the_platform_defaults() -> None:
+    config = load_model_config(EXAMPLE_CONFIG_PATH)
 
     assert config.model_name == "churn"
     assert config.model_package_group_name == "churn"
@@ -45,14 +69,15 @@ def test_the_shipped_config_loads_with_the_platform_defaults() -> None:
     assert config.processing_instance_type == config.training_instance_type == "ml.m5.large"
     assert config.inference_instance_types == ["ml.m5.large"]
     assert config.feature_group_name == "churn-customer-features"
+    assert config.resource_tags == {MODEL_TAG: "churn"}
     assert config.package_metadata.task == "CLASSIFICATION"
     assert config.package_metadata.sample_payloads_prefix == "churn/sample-payloads/"
 
 
 def test_the_inference_contract_is_kept_with_its_property_names() -> None:
-    properties = load_model_config().package_metadata.customer_metadata_properties.as_properties()
+    properties = load_model_config(EXAMPLE_CONFIG_PATH).package_metadata.customer_metadata_properties
 
-    assert properties == {
+    assert properties.as_properties() == {
         "mlops:problem-type": "binary_classification",
         "mlops:content-type": "application/json",
         "mlops:accept": "application/json",
@@ -66,7 +91,7 @@ def test_the_inference_contract_is_kept_with_its_property_names() -> None:
 def test_a_multiclass_model_gates_on_a_multiclass_metric_in_either_direction(
     tmp_path: Path, metric: str, direction: str
 ) -> None:
-    config = load_model_config(write_config(tmp_path, DEFAULT_SETTINGS | multiclass(metric, direction)))
+    config = load_model_config(write_config(tmp_path, EXAMPLE_SETTINGS | multiclass(metric, direction)))
 
     assert config.problem_type == "multiclass_classification"
     assert (config.metric.name, config.metric.higher_is_better) == (metric, direction == "higher_is_better")
@@ -74,7 +99,7 @@ def test_a_multiclass_model_gates_on_a_multiclass_metric_in_either_direction(
 
 @pytest.mark.parametrize("metric", ["auc", "f1", "accuracy", "precision", "recall"])
 def test_a_binary_model_gates_on_any_binary_metric(tmp_path: Path, metric: str) -> None:
-    settings = DEFAULT_SETTINGS | {
+    settings = EXAMPLE_SETTINGS | {
         "metric": {"name": metric, "threshold": 0.5, "direction": "lower_is_better"}
     }
 
@@ -84,7 +109,7 @@ def test_a_binary_model_gates_on_any_binary_metric(tmp_path: Path, metric: str) 
 
 
 def test_a_regression_model_is_sent_to_the_regression_template(tmp_path: Path) -> None:
-    path = write_config(tmp_path, DEFAULT_SETTINGS | {"problem_type": "regression"})
+    path = write_config(tmp_path, EXAMPLE_SETTINGS | {"problem_type": "regression"})
 
     with pytest.raises(ModelConfigError) as error:
         load_model_config(path)
@@ -130,22 +155,22 @@ def test_a_regression_model_is_sent_to_the_regression_template(tmp_path: Path) -
         ),
         (with_contract(**{"mlops:owner": "team-a"}), "mlops:owner: Extra inputs are not permitted"),
         (
-            {"package_metadata": DEFAULT_SETTINGS["package_metadata"] | {"task": "REGRESSION"}},
+            {"package_metadata": EXAMPLE_SETTINGS["package_metadata"] | {"task": "REGRESSION"}},
             "package_metadata.task",
         ),
         (
-            {"package_metadata": DEFAULT_SETTINGS["package_metadata"] | {"sample_payloads_prefix": "churn"}},
+            {"package_metadata": EXAMPLE_SETTINGS["package_metadata"] | {"sample_payloads_prefix": "churn"}},
             "package_metadata.sample_payloads_prefix: String should match pattern",
         ),
         (
             {
-                "package_metadata": DEFAULT_SETTINGS["package_metadata"]
+                "package_metadata": EXAMPLE_SETTINGS["package_metadata"]
                 | {"sample_payloads_prefix": "/churn/"}
             },
             "package_metadata.sample_payloads_prefix: String should match pattern",
         ),
         (
-            {"package_metadata": DEFAULT_SETTINGS["package_metadata"] | {"sample_payloads_prefix": "a//b/"}},
+            {"package_metadata": EXAMPLE_SETTINGS["package_metadata"] | {"sample_payloads_prefix": "a//b/"}},
             "package_metadata.sample_payloads_prefix: String should match pattern",
         ),
         ({"model_name": "Churn Model"}, "model_name"),
@@ -165,7 +190,7 @@ def test_a_regression_model_is_sent_to_the_regression_template(tmp_path: Path) -
 def test_a_bad_value_is_rejected_naming_the_setting(
     tmp_path: Path, change: dict[str, Any], expected_message: str
 ) -> None:
-    path = write_config(tmp_path, DEFAULT_SETTINGS | change)
+    path = write_config(tmp_path, EXAMPLE_SETTINGS | change)
 
     with pytest.raises(ModelConfigError, match=expected_message):
         load_model_config(path)
@@ -173,7 +198,7 @@ def test_a_bad_value_is_rejected_naming_the_setting(
 
 @pytest.mark.parametrize("key", ["problem_type", "metric", "package_metadata"])
 def test_the_settings_of_the_inference_contract_are_required(tmp_path: Path, key: str) -> None:
-    settings = {name: value for name, value in DEFAULT_SETTINGS.items() if name != key}
+    settings = {name: value for name, value in EXAMPLE_SETTINGS.items() if name != key}
 
     with pytest.raises(ModelConfigError, match=f"{key}: Field required"):
         load_model_config(write_config(tmp_path, settings))
@@ -181,13 +206,13 @@ def test_the_settings_of_the_inference_contract_are_required(tmp_path: Path, key
 
 @pytest.mark.parametrize("name", ["churn-customer-features", "churn_features_v2", "A", "a" * 64])
 def test_a_feature_group_name_that_sagemaker_accepts_is_kept(tmp_path: Path, name: str) -> None:
-    path = write_config(tmp_path, DEFAULT_SETTINGS | {"feature_group_name": name})
+    path = write_config(tmp_path, EXAMPLE_SETTINGS | {"feature_group_name": name})
 
     assert load_model_config(path).feature_group_name == name
 
 
 def test_a_model_without_a_feature_group_may_omit_the_key_or_set_it_to_null(tmp_path: Path) -> None:
-    without_key = {key: value for key, value in DEFAULT_SETTINGS.items() if key != "feature_group_name"}
+    without_key = {key: value for key, value in EXAMPLE_SETTINGS.items() if key != "feature_group_name"}
 
     assert load_model_config(write_config(tmp_path, without_key)).feature_group_name is None
     assert (
@@ -199,7 +224,7 @@ def test_a_model_without_a_feature_group_may_omit_the_key_or_set_it_to_null(tmp_
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    settings = {key: value for key, value in DEFAULT_SETTINGS.items() if key != "pipeline_name"}
+    settings = {key: value for key, value in EXAMPLE_SETTINGS.items() if key != "pipeline_name"}
     bad_metric = {"name": "auc", "threshold": 0, "direction": "higher_is_better"}
     path = write_config(tmp_path, settings | {"metric": bad_metric})
 
@@ -222,3 +247,66 @@ def test_malformed_json_is_a_config_error(tmp_path: Path) -> None:
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ModelConfigError, match="file not found"):
         load_model_config(tmp_path / "absent.json")
+
+
+# --- from the build's environment ---------------------------------------------------------------------
+
+# The settings the platform gives a build project whose model was named when its project was created.
+FRAUD_SETTINGS = EXAMPLE_SETTINGS | {
+    "model_name": "fraud",
+    "model_package_group_name": "fraud",
+    "pipeline_name": "fraud-build",
+    "resource_tags": {"mlops:model": "fraud"},
+}
+
+
+def test_the_build_projects_settings_come_before_the_file(tmp_path: Path) -> None:
+    environ = {MODEL_SETTINGS_VARIABLE: json.dumps(FRAUD_SETTINGS)}
+
+    config = load_model_config(environ=environ)
+
+    assert (config.model_name, config.pipeline_name) == ("fraud", "fraud-build")
+    assert config == load_model_config(write_config(tmp_path, FRAUD_SETTINGS))
+    assert settings_source(environ=environ) == "$MODEL_SETTINGS"
+
+
+def test_the_variable_is_read_from_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MODEL_SETTINGS_VARIABLE, json.dumps(FRAUD_SETTINGS))
+
+    assert load_model_config().model_name == "fraud"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_message"),
+    [
+        ("{", r"^\$MODEL_SETTINGS: not valid JSON"),
+        ("[]", r"^\$MODEL_SETTINGS is invalid:\n  - \(top level\): "),
+        (
+            json.dumps(EXAMPLE_SETTINGS | {"model_name": "Fraud Model"}),
+            r"^\$MODEL_SETTINGS is invalid:\n  - model_name: ",
+        ),
+        (
+            json.dumps({key: value for key, value in EXAMPLE_SETTINGS.items() if key != "metric"}),
+            r"^\$MODEL_SETTINGS is invalid:\n  - metric: Field required$",
+        ),
+    ],
+)
+def test_invalid_settings_in_the_variable_are_refused_naming_it(value: str, expected_message: str) -> None:
+    with pytest.raises(ModelConfigError, match=expected_message):
+        load_model_config(environ={MODEL_SETTINGS_VARIABLE: value})
+
+
+def test_an_empty_variable_falls_back_to_model_config_json() -> None:
+    environ = {MODEL_SETTINGS_VARIABLE: ""}
+
+    assert load_model_config(environ=environ) == load_model_config(DEFAULT_CONFIG_PATH)
+    assert settings_source(environ=environ) == str(DEFAULT_CONFIG_PATH)
+
+
+def test_a_file_given_explicitly_comes_before_the_variable() -> None:
+    environ = {MODEL_SETTINGS_VARIABLE: json.dumps(FRAUD_SETTINGS)}
+
+    config = load_model_config(EXAMPLE_CONFIG_PATH, environ=environ)
+
+    assert config.model_name == "churn"
+    assert settings_source(EXAMPLE_CONFIG_PATH, environ=environ) == str(EXAMPLE_CONFIG_PATH)

@@ -11,10 +11,18 @@ import pytest
 from botocore.stub import Stubber
 
 from workflow import ingest_features
+from workflow.config import ModelConfig
 from workflow.feature_history import generate_feature_history
 from workflow.ingest_features import RetryPolicy, ingest_records, run
 
-from .conftest import FEATURE_GROUP, PLATFORM_FEATURE_DEFINITIONS, REGION, feature_group_description, stubbed
+from .conftest import (
+    FEATURE_GROUP,
+    PLATFORM_FEATURE_DEFINITIONS,
+    REGION,
+    feature_group_description,
+    stubbed,
+    write_model_config,
+)
 
 FIRST_RECORD = {
     "customer_id": "C000001",
@@ -283,21 +291,21 @@ def test_records_are_written_concurrently_but_never_more_than_the_limit(
     assert len(set(probe.written)) == 8
 
 
-def test_the_feature_group_defaults_to_the_one_in_model_config() -> None:
+def test_the_feature_group_defaults_to_the_one_in_model_config(example_repository: Path) -> None:
     args = ingest_features.parse_args(["--records", "records.csv"])
 
     assert args.feature_group == FEATURE_GROUP
 
 
 def test_without_a_feature_group_anywhere_the_cli_says_which_flag_is_needed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    config: ModelConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "model_config.json"
-    settings = json.loads(ingest_features.DEFAULT_CONFIG_PATH.read_text()) | {"feature_group_name": None}
-    config.write_text(json.dumps(settings))
+    without_feature_group = write_model_config(
+        tmp_path, config.model_copy(update={"feature_group_name": None})
+    )
 
     with pytest.raises(SystemExit) as exit_:
-        ingest_features.parse_args(["--records", "records.csv", "--config", str(config)])
+        ingest_features.parse_args(["--records", "records.csv", "--config", str(without_feature_group)])
 
     assert exit_.value.code == 2
     assert "--feature-group is required" in capsys.readouterr().err

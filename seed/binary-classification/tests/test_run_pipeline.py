@@ -15,7 +15,7 @@ import pytest
 from botocore.stub import Stubber
 
 from workflow import run_pipeline
-from workflow.config import ModelConfig
+from workflow.config import MODEL_SETTINGS_VARIABLE, ModelConfig
 from workflow.environment import BuildEnvironment, MissingEnvironmentError
 from workflow.run_pipeline import ExecutionTimeoutError, follow_execution, wait_for_execution
 from workflow.sample_payloads import DEFAULT_SAMPLE_PAYLOADS_PATH
@@ -129,8 +129,11 @@ def test_an_execution_past_the_deadline_is_stopped_and_exits_non_zero(
 
 
 @pytest.fixture
-def platform_environment(monkeypatch: pytest.MonkeyPatch, build_env: BuildEnvironment) -> BuildEnvironment:
-    """The variables the platform's CodeBuild project sets."""
+def platform_environment(
+    monkeypatch: pytest.MonkeyPatch, build_env: BuildEnvironment, config: ModelConfig
+) -> BuildEnvironment:
+    """The variables the platform's CodeBuild project sets, for the example model."""
+    monkeypatch.setenv(MODEL_SETTINGS_VARIABLE, config.model_dump_json(by_alias=True))
     monkeypatch.setenv("SAGEMAKER_PIPELINE_ROLE_ARN", build_env.pipeline_role_arn)
     monkeypatch.setenv("ARTIFACT_BUCKET", build_env.artifact_bucket)
     monkeypatch.setenv("KMS_KEY_ARN", build_env.kms_key_arn)

@@ -5,9 +5,12 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from workflow import synthetic_data
+from workflow.config import ModelConfig
 from workflow.schema import CHURNED_COLUMN, CUSTOMER_TABLES, NEXT_ACTION_COLUMN, NEXT_ACTIONS
 from workflow.synthetic_data import generate_customers
 from workflow.validation import validate_table
+
+from .conftest import multiclass_config, use_as_repository_config
 
 
 def test_the_same_seed_gives_the_same_table() -> None:
@@ -81,12 +84,16 @@ class TestMulticlassTable:
 @pytest.mark.parametrize(
     ("arguments", "target"),
     [
-        ([], CHURNED_COLUMN),  # the shipped model_config.json: binary_classification
+        ([], CHURNED_COLUMN),  # the example's model_config.json: binary_classification
         (["--problem-type", "multiclass_classification"], NEXT_ACTION_COLUMN),
     ],
 )
 def test_the_cli_writes_the_target_of_the_problem_type(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], target: str
+    example_repository: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    arguments: list[str],
+    target: str,
 ) -> None:
     output = tmp_path / "customers.csv"
 
@@ -94,3 +101,14 @@ def test_the_cli_writes_the_target_of_the_problem_type(
 
     assert pd.read_csv(output).columns[-1] == target
     assert f"wrote 300 customers ({target} " in capsys.readouterr().out
+
+
+def test_without_a_problem_type_the_cli_generates_the_one_model_config_sets(
+    config: ModelConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_as_repository_config(multiclass_config(config), tmp_path, monkeypatch)
+    output = tmp_path / "customers.csv"
+
+    synthetic_data.main(["--rows", "300", "--output", str(output)])
+
+    assert pd.read_csv(output).columns[-1] == NEXT_ACTION_COLUMN

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 from workflow import training_set
+from workflow.config import MODEL_SETTINGS_VARIABLE, ModelConfig
 from workflow.feature_group import FeatureGroupError, GlueTable
 from workflow.feature_history import generate_feature_history
 from workflow.schema import FEATURE_COLUMNS
@@ -446,7 +447,7 @@ GOOD_RESULT = [
 
 
 @pytest.fixture
-def athena_args(tmp_path: Path) -> Any:
+def athena_args(example_repository: Path, tmp_path: Path) -> Any:
     return training_set.parse_args(
         [
             "athena",
@@ -458,6 +459,7 @@ def athena_args(tmp_path: Path) -> Any:
     )  # fmt: skip
 
 
+@pytest.mark.usefixtures("example_repository")
 class TestAthenaCommand:
     def test_a_valid_result_is_handed_on_by_its_uri(
         self,
@@ -549,6 +551,7 @@ def run_local(paths: dict[str, Path]) -> int:
     return training_set.main(["local", *(f"--{option}={path}" for option, path in paths.items())])
 
 
+@pytest.mark.usefixtures("example_repository")
 class TestLocalCommand:
     def test_it_writes_the_training_table_the_pipeline_trains_on(
         self, local_paths: dict[str, Path], capsys: pytest.CaptureFixture[str]
@@ -603,3 +606,17 @@ def test_a_multiclass_model_is_told_that_training_sets_are_binary(
     error = capsys.readouterr().err
     assert "sets problem_type multiclass_classification, but the label table holds binary labels" in error
     assert "point-in-time training sets only feed binary_classification models" in error
+
+
+def test_in_the_build_the_settings_come_from_the_build_project(
+    config: ModelConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = multiclass_config(config).model_dump_json(by_alias=True)
+    monkeypatch.setenv(MODEL_SETTINGS_VARIABLE, settings)
+
+    with pytest.raises(SystemExit):
+        training_set.main(
+            ["athena", "--labels-table", "churn_labels.labels", "--output-location", OUTPUT_PREFIX]
+        )
+
+    assert "$MODEL_SETTINGS sets problem_type multiclass_classification" in capsys.readouterr().err

@@ -142,13 +142,17 @@ def test_a_corrupted_multiclass_table_is_rejected(
 
 
 def test_cli_checks_the_customer_table_of_the_problem_type(
-    sample: pd.DataFrame, multiclass_sample: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    example_repository: Path,
+    sample: pd.DataFrame,
+    multiclass_sample: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     binary, multiclass = tmp_path / "binary.csv", tmp_path / "multiclass.csv"
     sample.to_csv(binary, index=False)
     multiclass_sample.to_csv(multiclass, index=False)
 
-    # The shipped model_config.json sets binary_classification.
+    # The example's model_config.json sets binary_classification.
     assert validation.main([str(binary)]) == 0
     assert validation.main([str(multiclass)]) == 1
     assert validation.main(["--problem-type", "multiclass_classification", str(multiclass)]) == 0
@@ -159,7 +163,7 @@ def test_cli_checks_the_customer_table_of_the_problem_type(
 
 
 def test_cli_exits_non_zero_on_a_corrupt_file_and_zero_on_a_good_one(
-    sample: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    example_repository: Path, sample: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     sample.to_csv(good, index=False)
@@ -251,7 +255,7 @@ def test_corrupted_labels_are_rejected(
 
 
 def test_cli_validates_against_the_contract_it_is_asked_for(
-    history: FeatureHistory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    example_repository: Path, history: FeatureHistory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     records = tmp_path / "records.csv"
     history.records.to_csv(records, index=False)

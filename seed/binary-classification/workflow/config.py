@@ -1,6 +1,14 @@
-"""model_config.json: the model's settings, written by the platform when it creates the repo."""
+"""The model's settings: what the platform's build projects set in MODEL_SETTINGS, else model_config.json.
+
+The platform writes model_config.json when it creates the repository (local runs read it), and gives
+its build projects the model's settings in the MODEL_SETTINGS environment variable (JSON, the same
+contract): a model created from a SageMaker Projects template is named only when the project is
+created, so its repository's model_config.json holds the template's example settings.
+"""
 
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,6 +24,13 @@ from pydantic import (
 )
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "model_config.json"
+# The environment variable in which the platform's build projects give the model's settings as JSON.
+# The platform spells it too (mlops_constructs/seeds.py); its tests check the two agree.
+MODEL_SETTINGS_VARIABLE = "MODEL_SETTINGS"
+# The --config option of the command-line tools, whose default (None) is load_model_config's.
+CONFIG_OPTION_HELP = (
+    f"JSON file of the model's settings (default: ${MODEL_SETTINGS_VARIABLE} if set, else model_config.json)"
+)
 
 # The problem types this template builds; "regression" has a seed template of its own.
 ProblemType = Literal["binary_classification", "multiclass_classification"]
@@ -53,7 +68,7 @@ KeyPrefix = Annotated[
 
 
 class ModelConfigError(ValueError):
-    """model_config.json is missing, not JSON, or does not match the expected settings."""
+    """The model's settings are missing, not JSON, or do not match the expected settings."""
 
 
 class _Settings(BaseModel):
@@ -162,17 +177,35 @@ class ModelConfig(_Settings):
         return metadata
 
 
-def load_model_config(path: Path = DEFAULT_CONFIG_PATH) -> ModelConfig:
+def load_model_config(path: Path | None = None, environ: Mapping[str, str] = os.environ) -> ModelConfig:
+    """The settings in `path`; by default those in MODEL_SETTINGS when it is set (in the platform's
+    build projects), else those in model_config.json."""
+    if path is None and environ.get(MODEL_SETTINGS_VARIABLE):
+        return _validate(environ[MODEL_SETTINGS_VARIABLE], f"${MODEL_SETTINGS_VARIABLE}")
+    path = path or DEFAULT_CONFIG_PATH
     try:
-        raw = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError as error:
         raise ModelConfigError(f"{path}: file not found") from error
+    return _validate(text, str(path))
+
+
+def settings_source(path: Path | None = None, environ: Mapping[str, str] = os.environ) -> str:
+    """Where `load_model_config(path, environ)` reads the settings from: a file, or $MODEL_SETTINGS."""
+    if path is None and environ.get(MODEL_SETTINGS_VARIABLE):
+        return f"${MODEL_SETTINGS_VARIABLE}"
+    return str(path or DEFAULT_CONFIG_PATH)
+
+
+def _validate(text: str, source: str) -> ModelConfig:
+    try:
+        raw = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ModelConfigError(f"{path}: not valid JSON ({error})") from error
+        raise ModelConfigError(f"{source}: not valid JSON ({error})") from error
     try:
         return ModelConfig.model_validate(raw)
     except ValidationError as error:
-        raise ModelConfigError(f"{path} is invalid:\n{_describe(error)}") from error
+        raise ModelConfigError(f"{source} is invalid:\n{_describe(error)}") from error
 
 
 def _describe(error: ValidationError) -> str:

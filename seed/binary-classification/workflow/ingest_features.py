@@ -33,7 +33,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ReadTimeoutError as BotocoreReadTimeoutError
 
-from workflow.config import DEFAULT_CONFIG_PATH, load_model_config
+from workflow.config import CONFIG_OPTION_HELP, load_model_config, settings_source
 from workflow.feature_group import FeatureGroup, FeatureGroupError, describe_feature_group, require_contract
 from workflow.schema import EVENT_TIME_COLUMN, FEATURE_RECORDS, ID_COLUMN
 from workflow.validation import ValidationReport, validate_table
@@ -241,9 +241,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--records", type=Path, required=True, help="CSV file of feature records")
     parser.add_argument(
-        "--feature-group", help="feature group name (default: feature_group_name of model_config.json)"
+        "--feature-group", help="feature group name (default: feature_group_name of the model's settings)"
     )
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
+    parser.add_argument("--config", type=Path, help=CONFIG_OPTION_HELP)
     parser.add_argument(
         "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="records written at once"
     )
@@ -252,7 +252,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.feature_group is None:
         args.feature_group = load_model_config(args.config).feature_group_name
         if args.feature_group is None:
-            parser.error(f"--feature-group is required: {args.config} sets no feature_group_name")
+            parser.error(
+                f"--feature-group is required: {settings_source(args.config)} sets no feature_group_name"
+            )
     if not 1 <= args.concurrency <= 16:
         parser.error("--concurrency must be between 1 and 16")
     if args.max_attempts < 1:

@@ -1,6 +1,6 @@
 """A deterministic synthetic customer table, so the project runs without any download.
 
-The target depends on the model's problem type (model_config.json, or --problem-type):
+The target depends on the model's problem type (the model's settings, or --problem-type):
 
 - binary_classification: `churned` (0/1). Churn follows a logistic model of the usual drivers
   (month-to-month contracts, short tenure, high charges, support calls, late payments,
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workflow.config import DEFAULT_CONFIG_PATH, ProblemType, load_model_config
+from workflow.config import CONFIG_OPTION_HELP, ProblemType, load_model_config
 from workflow.schema import (
     CHURNED_COLUMN,
     CONTRACT_TYPES,
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
+    parser.add_argument("--config", type=Path, help=CONFIG_OPTION_HELP)
     parser.add_argument(
         "--problem-type", choices=sorted(TARGET_COLUMNS), help="default: problem_type of --config"
     )

@@ -22,7 +22,7 @@ trains on it as on any table: `python -m workflow.run_pipeline --dataset FILE`, 
 Glue table with the label-table columns (customer_id string, label_time double, churned int).
 
 The labels are binary (churned), so training sets feed binary_classification models only: both
-commands refuse to run for a model whose problem_type (model_config.json) is another.
+commands refuse to run for a model whose problem_type (its settings) is another.
 """
 
 import argparse
@@ -39,7 +39,7 @@ import boto3
 import numpy as np
 import pandas as pd
 
-from workflow.config import DEFAULT_CONFIG_PATH, ModelConfig, ProblemType, load_model_config
+from workflow.config import CONFIG_OPTION_HELP, ModelConfig, ProblemType, load_model_config, settings_source
 from workflow.environment import BuildEnvironment, athena_workgroup
 from workflow.feature_group import (
     FeatureGroupError,
@@ -290,14 +290,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     local.add_argument("--labels", type=Path, required=True, help="CSV file of the label table")
     local.add_argument("--records", type=Path, required=True, help="CSV file of feature records")
     local.add_argument("--output", type=Path, required=True, help="CSV file to write")
-    local.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
+    local.add_argument("--config", type=Path, help=CONFIG_OPTION_HELP)
 
     athena = commands.add_parser("athena", help="join in Athena against the feature group's offline store")
     athena.add_argument("--labels-table", type=GlueTable.parse, required=True, help="database.table in Glue")
     athena.add_argument(
-        "--feature-group", help="feature group name (default: feature_group_name of model_config.json)"
+        "--feature-group", help="feature group name (default: feature_group_name of the model's settings)"
     )
-    athena.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
+    athena.add_argument("--config", type=Path, help=CONFIG_OPTION_HELP)
     athena.add_argument(
         "--output-location",
         help="S3 prefix for the result (default, in CodeBuild: the commit's training-sets/ folder)",
@@ -308,17 +308,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     config = load_model_config(args.config)
     if config.problem_type != TRAINING_SET_PROBLEM_TYPE:
-        parser.error(_unsupported_problem_type(config, args.config))
+        parser.error(_unsupported_problem_type(config, settings_source(args.config)))
     if args.command == "athena" and args.feature_group is None:
         args.feature_group = config.feature_group_name
         if args.feature_group is None:
-            parser.error(f"--feature-group is required: {args.config} sets no feature_group_name")
+            parser.error(
+                f"--feature-group is required: {settings_source(args.config)} sets no feature_group_name"
+            )
     return args
 
 
-def _unsupported_problem_type(config: ModelConfig, path: Path) -> str:
+def _unsupported_problem_type(config: ModelConfig, source: str) -> str:
     return (
-        f"{path} sets problem_type {config.problem_type}, but the label table holds binary labels"
+        f"{source} sets problem_type {config.problem_type}, but the label table holds binary labels"
         f" ({CHURNED_COLUMN}): point-in-time training sets only feed {TRAINING_SET_PROBLEM_TYPE} models."
         " Train a multiclass model on a customer table with its own target (run_pipeline --dataset)"
     )

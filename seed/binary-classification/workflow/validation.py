@@ -3,7 +3,7 @@
     python -m workflow.validation data/generated/customers.csv
     python -m workflow.validation --contract feature-records data/generated/feature_records.csv
 
-The customer table's target depends on the problem type (model_config.json, or --problem-type).
+The customer table's target depends on the problem type (the model's settings, or --problem-type).
 
 Exits 1, with a report grouped by column and check, when any table breaks the contract.
 """
@@ -18,7 +18,7 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
-from workflow.config import DEFAULT_CONFIG_PATH, ProblemType, load_model_config
+from workflow.config import CONFIG_OPTION_HELP, ProblemType, load_model_config
 from workflow.schema import CUSTOMER_TABLES, FEATURE_RECORDS, LABEL_TABLE
 
 MAX_EXAMPLES = 5
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--contract", choices=sorted([CUSTOMERS_CONTRACT, *CONTRACTS]), default=CUSTOMERS_CONTRACT
     )
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
+    parser.add_argument("--config", type=Path, help=CONFIG_OPTION_HELP)
     parser.add_argument(
         "--problem-type",
         choices=sorted(CUSTOMER_TABLES),

@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 import evaluate
 import preprocess
 import train
+from workflow.config import MODEL_SETTINGS_VARIABLE, ModelConfig, load_model_config
 from workflow.environment import BuildEnvironment
 from workflow.synthetic_data import generate_sales
 
@@ -31,8 +32,10 @@ os.environ.update(
     SAGEMAKER_VALIDATE_ROLE="false",
 )
 os.environ.pop("AWS_PROFILE", None)
-# The platform's CodeBuild project names its model; a developer's shell may too.
+# The platform's CodeBuild project names its model and gives its settings; a developer's shell may too.
+# No test depends on them: the tests build their own settings (EXAMPLE_CONFIG_PATH below).
 os.environ.pop("MODEL_NAME", None)
+os.environ.pop(MODEL_SETTINGS_VARIABLE, None)
 
 # On the small (2 vCPU) build machines, OpenMP threads make these small gradient-boosting
 # fits many times slower than a single thread does.
@@ -56,6 +59,19 @@ SageMakerConfig.validate_sagemaker_config = staticmethod(_validate_each_config_o
 
 REGION = "eu-west-1"
 BUCKET = "mlops-artifacts-test"
+# The settings of the model these tests build, train and check: the platform's example regression
+# model (demand), as the platform writes them. Never this repository's model_config.json: the platform
+# writes that file for whichever model the repository builds (any name, metric or contract; for a
+# SageMaker Projects template, its defaults under a placeholder name), and the tests must pass for
+# every one of them. tests/test_config.py checks that file. The platform's own tests keep this file
+# equal to what it writes for its example model.
+EXAMPLE_CONFIG_PATH = Path(__file__).resolve().with_name("example_model_config.json")
+
+
+@pytest.fixture(scope="session")
+def config() -> ModelConfig:
+    """The example model's settings (EXAMPLE_CONFIG_PATH)."""
+    return load_model_config(EXAMPLE_CONFIG_PATH)
 
 
 @pytest.fixture(scope="session")

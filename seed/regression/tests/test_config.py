@@ -4,10 +4,22 @@ from typing import Any
 
 import pytest
 
-from workflow.config import DEFAULT_CONFIG_PATH, ModelConfigError, load_model_config
+from workflow.config import (
+    DEFAULT_CONFIG_PATH,
+    MODEL_SETTINGS_VARIABLE,
+    ModelConfigError,
+    load_model_config,
+    settings_source,
+)
 
-DEFAULT_SETTINGS: dict[str, Any] = json.loads(DEFAULT_CONFIG_PATH.read_text())
-CONTRACT: dict[str, str] = DEFAULT_SETTINGS["package_metadata"]["customer_metadata_properties"]
+from .conftest import EXAMPLE_CONFIG_PATH
+
+# The example model's settings (tests/conftest.py), which these tests vary: never the repository's
+# model_config.json, which the platform writes for whichever model this repository builds.
+EXAMPLE_SETTINGS: dict[str, Any] = json.loads(EXAMPLE_CONFIG_PATH.read_text())
+CONTRACT: dict[str, str] = EXAMPLE_SETTINGS["package_metadata"]["customer_metadata_properties"]
+# The tag by which the platform scopes the pipeline role to this model's jobs.
+MODEL_TAG = "mlops:model"
 
 
 def write_config(directory: Path, settings: dict[str, Any]) -> Path:
@@ -23,18 +35,32 @@ def with_metric(name: str, direction: str, threshold: float) -> dict[str, Any]:
 def with_properties(changes: dict[str, str]) -> dict[str, Any]:
     properties = CONTRACT | changes
     return {
-        "package_metadata": DEFAULT_SETTINGS["package_metadata"]
+        "package_metadata": EXAMPLE_SETTINGS["package_metadata"]
         | {"customer_metadata_properties": properties}
     }
 
 
-def test_the_shipped_config_is_the_platforms_default_byte_for_byte() -> None:
+def test_the_repositorys_model_config_is_written_as_the_platform_writes_it() -> None:
     # The platform writes model_config.json with sorted keys, two-space indent and a final newline.
-    assert DEFAULT_CONFIG_PATH.read_text() == json.dumps(DEFAULT_SETTINGS, indent=2, sort_keys=True) + "\n"
+    text = DEFAULT_CONFIG_PATH.read_text()
+
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
 
 
-def test_the_shipped_config_loads_with_the_platform_defaults() -> None:
-    config = load_model_config()
+def test_the_repositorys_model_config_is_valid_and_names_one_model_throughout() -> None:
+    """Whichever model the platform wrote it for (or, for a SageMaker Projects template, its defaults
+    under a placeholder name): it loads, and every name derived from the model's is the platform's."""
+    config = load_model_config(DEFAULT_CONFIG_PATH)
+    name = config.model_name
+
+    assert config.model_package_group_name == name
+    assert config.pipeline_name == f"{name}-build"
+    assert config.package_metadata.sample_payloads_prefix == f"{name}/sample-payloads/"
+    assert config.resource_tags.get(MODEL_TAG) == name
+
+
+def test_the_example_settings_load_with_the_platform_defaults() -> None:
+    config = load_model_config(EXAMPLE_CONFIG_PATH)
 
     assert config.model_name == config.model_package_group_name == "demand"
     assert config.pipeline_name == "demand-build"
@@ -46,7 +72,7 @@ def test_the_shipped_config_loads_with_the_platform_defaults() -> None:
     )
     assert config.metric.lower_is_better
     assert config.feature_group_name is None
-    assert config.resource_tags == {"mlops:model": "demand"}
+    assert config.resource_tags == {MODEL_TAG: "demand"}
     assert config.package_metadata.task == "REGRESSION"
     assert config.package_metadata.sample_payloads_prefix == "demand/sample-payloads/"
     assert config.package_metadata.customer_metadata_properties["mlops:prediction-attribute"] == "prediction"
@@ -66,7 +92,7 @@ def test_every_regression_metric_is_accepted_in_its_direction(
     tmp_path: Path, name: str, direction: str, threshold: float
 ) -> None:
     config = load_model_config(
-        write_config(tmp_path, DEFAULT_SETTINGS | with_metric(name, direction, threshold))
+        write_config(tmp_path, EXAMPLE_SETTINGS | with_metric(name, direction, threshold))
     )
 
     assert (config.metric.name, config.metric.lower_is_better) == (name, direction == "lower_is_better")
@@ -75,7 +101,7 @@ def test_every_regression_metric_is_accepted_in_its_direction(
 def test_csv_answers_name_the_prediction_by_its_column(tmp_path: Path) -> None:
     change = with_properties({"mlops:accept": "text/csv", "mlops:prediction-attribute": "0"})
 
-    config = load_model_config(write_config(tmp_path, DEFAULT_SETTINGS | change))
+    config = load_model_config(write_config(tmp_path, EXAMPLE_SETTINGS | change))
 
     assert config.package_metadata.customer_metadata_properties["mlops:accept"] == "text/csv"
 
@@ -111,12 +137,12 @@ def test_csv_answers_name_the_prediction_by_its_column(tmp_path: Path) -> None:
         ({"pipline_name": "typo"}, "pipline_name: Extra inputs are not permitted"),
         ({"resource_tags": {"mlops:model": "demand;rm"}}, "resource_tags"),
         (
-            {"package_metadata": DEFAULT_SETTINGS["package_metadata"] | {"task": "CLASSIFICATION"}},
+            {"package_metadata": EXAMPLE_SETTINGS["package_metadata"] | {"task": "CLASSIFICATION"}},
             "package_metadata.task: Input should be 'REGRESSION'",
         ),
         (
             {
-                "package_metadata": DEFAULT_SETTINGS["package_metadata"]
+                "package_metadata": EXAMPLE_SETTINGS["package_metadata"]
                 | {"sample_payloads_prefix": "/demand"}
             },
             "package_metadata.sample_payloads_prefix",
@@ -139,7 +165,7 @@ def test_csv_answers_name_the_prediction_by_its_column(tmp_path: Path) -> None:
 def test_a_bad_value_is_rejected_naming_the_setting(
     tmp_path: Path, change: dict[str, Any], expected_message: str
 ) -> None:
-    path = write_config(tmp_path, DEFAULT_SETTINGS | change)
+    path = write_config(tmp_path, EXAMPLE_SETTINGS | change)
 
     with pytest.raises(ModelConfigError) as error:
         load_model_config(path)
@@ -148,7 +174,7 @@ def test_a_bad_value_is_rejected_naming_the_setting(
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    settings = {key: value for key, value in DEFAULT_SETTINGS.items() if key != "pipeline_name"}
+    settings = {key: value for key, value in EXAMPLE_SETTINGS.items() if key != "pipeline_name"}
     path = write_config(tmp_path, settings | with_metric("rmse", "lower_is_better", -1.0))
 
     with pytest.raises(ModelConfigError) as error:
@@ -170,3 +196,66 @@ def test_malformed_json_is_a_config_error(tmp_path: Path) -> None:
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ModelConfigError, match="file not found"):
         load_model_config(tmp_path / "absent.json")
+
+
+# --- from the build's environment ---------------------------------------------------------------------
+
+# The settings the platform gives a build project whose model was named when its project was created.
+FOOTFALL_SETTINGS = EXAMPLE_SETTINGS | {
+    "model_name": "footfall",
+    "model_package_group_name": "footfall",
+    "pipeline_name": "footfall-build",
+    "resource_tags": {"mlops:model": "footfall"},
+}
+
+
+def test_the_build_projects_settings_come_before_the_file(tmp_path: Path) -> None:
+    environ = {MODEL_SETTINGS_VARIABLE: json.dumps(FOOTFALL_SETTINGS)}
+
+    config = load_model_config(environ=environ)
+
+    assert (config.model_name, config.pipeline_name) == ("footfall", "footfall-build")
+    assert config == load_model_config(write_config(tmp_path, FOOTFALL_SETTINGS))
+    assert settings_source(environ=environ) == "$MODEL_SETTINGS"
+
+
+def test_the_variable_is_read_from_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MODEL_SETTINGS_VARIABLE, json.dumps(FOOTFALL_SETTINGS))
+
+    assert load_model_config().model_name == "footfall"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_message"),
+    [
+        ("{", r"^\$MODEL_SETTINGS: not valid JSON"),
+        ("[]", r"^\$MODEL_SETTINGS is invalid:\n  - \(top level\): "),
+        (
+            json.dumps(EXAMPLE_SETTINGS | {"model_name": "Footfall Model"}),
+            r"^\$MODEL_SETTINGS is invalid:\n  - model_name: ",
+        ),
+        (
+            json.dumps({key: value for key, value in EXAMPLE_SETTINGS.items() if key != "metric"}),
+            r"^\$MODEL_SETTINGS is invalid:\n  - metric: Field required$",
+        ),
+    ],
+)
+def test_invalid_settings_in_the_variable_are_refused_naming_it(value: str, expected_message: str) -> None:
+    with pytest.raises(ModelConfigError, match=expected_message):
+        load_model_config(environ={MODEL_SETTINGS_VARIABLE: value})
+
+
+def test_an_empty_variable_falls_back_to_model_config_json() -> None:
+    environ = {MODEL_SETTINGS_VARIABLE: ""}
+
+    assert load_model_config(environ=environ) == load_model_config(DEFAULT_CONFIG_PATH)
+    assert settings_source(environ=environ) == str(DEFAULT_CONFIG_PATH)
+
+
+def test_a_file_given_explicitly_comes_before_the_variable() -> None:
+    environ = {MODEL_SETTINGS_VARIABLE: json.dumps(FOOTFALL_SETTINGS)}
+
+    config = load_model_config(EXAMPLE_CONFIG_PATH, environ=environ)
+
+    assert config.model_name == "demand"
+    assert settings_source(EXAMPLE_CONFIG_PATH, environ=environ) == str(EXAMPLE_CONFIG_PATH)

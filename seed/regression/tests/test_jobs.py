@@ -15,7 +15,7 @@ import features
 import inference
 import preprocess
 from workflow import sample_payloads, schema
-from workflow.config import METRIC_DIRECTIONS, SERVED_PREDICTION_ATTRIBUTES, MetricName, load_model_config
+from workflow.config import METRIC_DIRECTIONS, SERVED_PREDICTION_ATTRIBUTES, MetricName, ModelConfig
 from workflow.pipeline import CONTENT_TYPES, EVALUATION_FILE, REPORT_SECTION
 from workflow.sample_payloads import DEFAULT_SAMPLE_PAYLOADS
 
@@ -89,8 +89,10 @@ def rmse(actual: pd.Series, forecast: pd.Series | float) -> float:
     return math.sqrt(((actual - forecast) ** 2).mean())
 
 
-def test_the_model_clears_the_threshold_that_naive_forecasts_miss(local_run: Path) -> None:
-    gate = load_model_config().metric
+def test_the_model_clears_the_threshold_that_naive_forecasts_miss(
+    local_run: Path, config: ModelConfig
+) -> None:
+    gate = config.metric
     test, train = read_split(local_run, "test"), read_split(local_run, "train")
     actual = test[features.TARGET_COLUMN]
 

@@ -9,7 +9,7 @@ import pytest
 
 import evaluate
 import preprocess
-from workflow.config import ModelConfig, load_model_config
+from workflow.config import ModelConfig
 from workflow.environment import BuildEnvironment
 from workflow.pipeline import TRAIN_FEATURES_OUTPUT, get_pipeline, pipeline_session
 
@@ -26,11 +26,6 @@ def build_definition(config: ModelConfig, env: BuildEnvironment) -> Definition:
     pipeline = get_pipeline(config, env, pipeline_session(config, env))
     definition: Definition = json.loads(pipeline.definition())
     return definition
-
-
-@pytest.fixture(scope="module")
-def config() -> ModelConfig:
-    return load_model_config()
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pytest
 from botocore.stub import Stubber
 
 from workflow import run_pipeline
+from workflow.config import MODEL_SETTINGS_VARIABLE, ModelConfig
 from workflow.environment import BuildEnvironment, MissingEnvironmentError, WrongModelError
 from workflow.run_pipeline import ExecutionTimeoutError, follow_execution, wait_for_execution
 from workflow.sample_payloads import DEFAULT_SAMPLE_PAYLOADS
@@ -130,14 +131,17 @@ def test_an_execution_past_the_deadline_is_stopped_and_exits_non_zero(
 
 
 @pytest.fixture
-def platform_environment(monkeypatch: pytest.MonkeyPatch, build_env: BuildEnvironment) -> BuildEnvironment:
-    """The variables the platform's CodeBuild project sets."""
+def platform_environment(
+    monkeypatch: pytest.MonkeyPatch, build_env: BuildEnvironment, config: ModelConfig
+) -> BuildEnvironment:
+    """The variables the platform's CodeBuild project sets, for the example model."""
+    monkeypatch.setenv(MODEL_SETTINGS_VARIABLE, config.model_dump_json())
     monkeypatch.setenv("SAGEMAKER_PIPELINE_ROLE_ARN", build_env.pipeline_role_arn)
     monkeypatch.setenv("ARTIFACT_BUCKET", build_env.artifact_bucket)
     monkeypatch.setenv("KMS_KEY_ARN", build_env.kms_key_arn)
     monkeypatch.setenv("AWS_REGION", build_env.region)
     monkeypatch.setenv("CODEBUILD_RESOLVED_SOURCE_VERSION", build_env.source_commit)
-    monkeypatch.setenv("MODEL_NAME", "demand")
+    monkeypatch.setenv("MODEL_NAME", config.model_name)
     return build_env
 
 
@@ -252,6 +256,51 @@ def test_a_build_project_for_another_model_is_refused(
 
     with pytest.raises(WrongModelError, match="this build project is for the model 'churn'"):
         run_pipeline.main(["--dataset", str(dataset)])
+
+
+def test_a_build_runs_the_model_its_project_names_in_model_settings_not_the_files(
+    fake_aws: None,
+    platform_environment: BuildEnvironment,
+    dataset: Path,
+    config: ModelConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model created from a SageMaker Projects template: its repository's model_config.json holds the
+    template's example settings, its build project its own (MODEL_SETTINGS)."""
+    example = config.model_dump()
+    settings = example | {
+        "model_name": "footfall",
+        "model_package_group_name": "footfall",
+        "pipeline_name": "footfall-build",
+        "resource_tags": {"mlops:model": "footfall"},
+        "package_metadata": example["package_metadata"]
+        | {"sample_payloads_prefix": "footfall/sample-payloads/"},
+    }
+    monkeypatch.setenv(MODEL_SETTINGS_VARIABLE, json.dumps(settings))
+    monkeypatch.setenv("MODEL_NAME", "footfall")
+    built: list[str] = []
+
+    class RecordingPipeline:
+        def upsert(self, **_: Any) -> None:
+            pass
+
+        def start(self, **_: Any) -> Any:
+            return type("Execution", (), {"arn": EXECUTION_ARN})()
+
+    def get_pipeline(config: ModelConfig, *_: Any) -> RecordingPipeline:
+        built.append(config.pipeline_name)
+        return RecordingPipeline()
+
+    monkeypatch.setattr("workflow.pipeline.get_pipeline", get_pipeline)
+    monkeypatch.setattr(run_pipeline, "follow_execution", lambda *_, **__: 0)
+
+    assert run_pipeline.main(["--dataset", str(dataset)]) == 0
+    assert built == ["footfall-build"]
+    commit = platform_environment.source_commit
+    assert s3_keys() == [
+        f"footfall/data/raw/{commit}/sales.csv",
+        f"footfall/sample-payloads/{commit}/sample_payloads.tar.gz",
+    ]
 
 
 def test_a_run_outside_codebuild_names_the_missing_variables(

@@ -12,7 +12,7 @@ class MissingEnvironmentError(RuntimeError):
 
 
 class WrongModelError(RuntimeError):
-    """The build project is for another model than the one model_config.json describes."""
+    """The build project is for another model than the one the model's settings describe."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ def require_same_model(model_name: str, environ: Mapping[str, str] = os.environ)
     project_model = environ.get("MODEL_NAME")
     if project_model and project_model != model_name:
         raise WrongModelError(
-            f"this build project is for the model {project_model!r} (MODEL_NAME), but model_config.json"
-            f" describes {model_name!r}: keep the model_config.json the platform wrote"
+            f"this build project is for the model {project_model!r} (MODEL_NAME), but the model's settings"
+            f" (MODEL_SETTINGS, else model_config.json) describe {model_name!r}: keep the settings the"
+            " platform wrote"
         )

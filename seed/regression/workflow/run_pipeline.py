@@ -24,7 +24,7 @@ from typing import Any
 
 import boto3
 
-from workflow.config import DEFAULT_CONFIG_PATH, ModelConfig, load_model_config
+from workflow.config import CONFIG_OPTION_HELP, ModelConfig, load_model_config
 from workflow.environment import BuildEnvironment, require_same_model
 from workflow.sample_payloads import (
     DEFAULT_SAMPLE_PAYLOADS,
@@ -135,7 +135,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--dataset", type=Path, help="local CSV to validate and upload")
     data.add_argument("--input-data-uri", help="S3 prefix holding the raw CSV files")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
+    parser.add_argument("--config", type=Path, help=CONFIG_OPTION_HELP)
     parser.add_argument(
         "--sample-payloads",
         type=Path,

@@ -1,0 +1,326 @@
+"""The template of a SageMaker Projects product: what a data scientist gets when creating a model project
+from SageMaker Studio, from one of the platform's seed templates.
+
+It is made by the same functions as a model declared in config (`mlops_constructs.model_lifecycle`:
+build project, deploy pipeline, registration with the approval gate, endpoint automation, and what
+connects them), with the model's name taken from the project: `SageMakerProjectName`, which SageMaker
+passes, like `SageMakerProjectId`, when it provisions the product. The model's other choices are
+parameters of the template too (`ProductChoices`). Everything else is the platform's, read at deploy
+time from the SSM parameters the governance and approval stacks publish
+(`/<platform>/platform/<key>`): exports cannot be imported by a template Service Catalog deploys, and
+would pin the platform's values forever.
+
+What the template cannot know at synth time stays out of Python decisions: the model's name is a token
+in names, tags, policies and the build's settings (`MODEL_SETTINGS`), never sliced or validated here;
+the template's parameter checks it instead (lower case, as the seeds, S3 and SageMaker need).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import CfnOutput, CfnParameter, Environment, Tags
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3_deployment
+from aws_cdk import aws_servicecatalog as servicecatalog
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from config.schema import UNIT_INTERVAL_METRICS, ModelConfig, SeedName
+from lambdas.common.contracts import (
+    HIGHER_IS_BETTER,
+    INFERENCE_INSTANCE_TYPE_PARAMETER,
+    METRIC_THRESHOLD_PARAMETER,
+    model_package_group_name,
+    platform_parameter_name,
+)
+from mlops_constructs.approval_gate import GatedModel, gated_model_grants
+from mlops_constructs.compliance import acknowledge_each
+from mlops_constructs.model_lifecycle import (
+    PlatformResources,
+    build_model,
+    build_outputs,
+    connect_model,
+    deploy_model,
+    deploy_outputs,
+)
+from mlops_constructs.seeds import PLACEHOLDER_MODEL_NAME, model_settings
+
+# SageMaker project names are 1-32 characters; a model's name is what S3 prefixes, SageMaker resources
+# and the seeds accept: lower-case letters, digits and single hyphens (config.schema.ModelName).
+PROJECT_NAME_PATTERN = "^[a-z0-9](-?[a-z0-9]){1,31}$"
+PROJECT_NAME_TAG, PROJECT_ID_TAG = "sagemaker:project-name", "sagemaker:project-id"
+INFERENCE_INSTANCE_TYPES = (
+    "ml.m5.large",
+    "ml.m5.xlarge",
+    "ml.m5.2xlarge",
+    "ml.c5.large",
+    "ml.c5.xlarge",
+    "ml.c5.2xlarge",
+)
+TRAINING_INSTANCE_TYPES = (
+    "ml.m5.large",
+    "ml.m5.xlarge",
+    "ml.m5.2xlarge",
+    "ml.m5.4xlarge",
+    "ml.c5.xlarge",
+    "ml.c5.2xlarge",
+)
+
+
+@dataclass(frozen=True)
+class ProductTemplate:
+    """One product: a seed template and the settings a project starts with."""
+
+    seed: SeedName
+    title: str
+    description: str
+    model: ModelConfig
+
+
+def product_templates(seeds: list[SeedName]) -> list[ProductTemplate]:
+    """The products of the portfolio, one per seed template of `projects.templates`."""
+    defaults: dict[SeedName, tuple[str, str, dict[str, Any]]] = {
+        "binary-classification": (
+            "Binary classification model",
+            "A gradient-boosted binary classifier (JSON requests, label and probability answers), gated on AUC",
+            {"problem_type": "binary_classification", "metric": {"name": "auc", "threshold": 0.75}},
+        ),
+        "regression": (
+            "Regression model",
+            "A gradient-boosted regressor (JSON requests, prediction answers), gated on RMSE",
+            {"problem_type": "regression", "metric": {"name": "rmse", "threshold": 12.0}},
+        ),
+    }
+    templates = []
+    for seed in seeds:
+        title, description, settings = defaults[seed]
+        model = ModelConfig.model_validate(
+            {
+                # Replaced by the project's name (a token) in each product's template.
+                "name": "project",
+                "description": description,
+                "seed": seed,
+                "variants": {"champion_percent": 90, "challenger_percent": 10},
+                **settings,
+            }
+        )
+        templates.append(ProductTemplate(seed=seed, title=title, description=description, model=model))
+    return templates
+
+
+def imported_platform(
+    scope: Construct, *, platform_name: str, log_retention: logs.RetentionDays, noncurrent_version_days: int
+) -> tuple[PlatformResources, iam.IRole]:
+    """The platform's resources as a product's template sees them (SSM dynamic references, resolved by
+    CloudFormation at each deployment), and the approval gate's role."""
+    values = Construct(scope, "Platform")
+
+    def value(key: str) -> str:
+        return ssm.StringParameter.from_string_parameter_attributes(
+            values,
+            "".join(part.capitalize() for part in key.split("-")),
+            parameter_name=platform_parameter_name(platform_name, key),
+            force_dynamic_reference=True,
+        ).string_value
+
+    key_arn = value("key-arn")
+    platform = PlatformResources(
+        encryption_key=kms.Key.from_key_arn(values, "Key", key_arn),
+        access_log_bucket=s3.Bucket.from_bucket_name(values, "AccessLogs", value("access-log-bucket")),
+        alert_topic=sns.Topic.from_topic_attributes(
+            values, "AlertTopic", topic_arn=value("alert-topic-arn"), key_arn=key_arn
+        ),
+        approval_topic=sns.Topic.from_topic_attributes(
+            values, "ApprovalTopic", topic_arn=value("approval-topic-arn"), key_arn=key_arn
+        ),
+        audit_bus=events.EventBus.from_event_bus_name(values, "AuditBus", value("audit-bus-name")),
+        permissions_boundary=iam.ManagedPolicy.from_managed_policy_arn(
+            values, "Boundary", value("permissions-boundary-arn")
+        ),
+        data_scientist_role=iam.Role.from_role_name(values, "DataScientist", value("data-scientist-role-name")),
+        model_approver_role=iam.Role.from_role_name(values, "ModelApprover", value("model-approver-role-name")),
+        log_retention=log_retention,
+        noncurrent_version_days=noncurrent_version_days,
+    )
+    gate_role = iam.Role.from_role_name(values, "ApprovalGateRole", value("approval-gate-role-name"))
+    return platform, gate_role
+
+
+class ModelProductStack(servicecatalog.ProductStack):
+    """A product's template: one model's build, deploy, registration and automation, named by the project."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        platform_name: str,
+        template: ProductTemplate,
+        env: Environment,
+        template_context: dict[str, Any],
+        asset_bucket: s3.IBucket,
+        asset_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        noncurrent_version_days: int,
+        registry_reader_accounts: list[str],
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            asset_bucket=asset_bucket,
+            server_side_encryption=s3_deployment.ServerSideEncryption.AWS_KMS,
+            server_side_encryption_aws_kms_key_id=asset_key.key_id,
+            description=f"{template.title} (SageMaker Project of platform '{platform_name}', seed {template.seed})",
+        )
+        project_name = CfnParameter(
+            self,
+            "SageMakerProjectName",
+            type="String",
+            description="The project's name (SageMaker passes it): the model's name, in lower case",
+            allowed_pattern=PROJECT_NAME_PATTERN,
+            constraint_description="lower-case letters, digits and single hyphens, 2 to 32 characters",
+        )
+        self.project_id = CfnParameter(
+            self, "SageMakerProjectId", type="String", description="The project's id (SageMaker passes it)"
+        )
+        training_instance_type = CfnParameter(
+            self,
+            "TrainingInstanceType",
+            type="String",
+            default=template.model.instance_types.training,
+            allowed_values=list(TRAINING_INSTANCE_TYPES),
+            description="Instance type of the training job",
+        )
+        processing_instance_type = CfnParameter(
+            self,
+            "ProcessingInstanceType",
+            type="String",
+            default=template.model.instance_types.processing,
+            allowed_values=list(TRAINING_INSTANCE_TYPES),
+            description="Instance type of the preprocessing, evaluation and baseline jobs",
+        )
+        inference_instance_type = CfnParameter(
+            self,
+            INFERENCE_INSTANCE_TYPE_PARAMETER,
+            type="String",
+            default=template.model.instance_types.inference,
+            allowed_values=list(INFERENCE_INSTANCE_TYPES),
+            description="Instance type of the production endpoint (staging is serverless)",
+        )
+        metric = template.model.metric
+        unit_interval = metric.name in UNIT_INTERVAL_METRICS
+        threshold = CfnParameter(
+            self,
+            METRIC_THRESHOLD_PARAMETER,
+            type="Number",
+            default=metric.threshold,
+            # An error metric's threshold is a ceiling above 0; a score's a floor within its range.
+            min_value=0 if unit_interval else 0.000001,
+            max_value=1 if unit_interval else None,
+            description=f"The gate's threshold on {metric.name} "
+            + (
+                "(higher is better: at least this)"
+                if template.model.metric_direction == HIGHER_IS_BETTER
+                else "(lower is better: at most this)"
+            ),
+        )
+        model = template.model.model_copy(
+            update={
+                "name": project_name.value_as_string,
+                "metric": metric.model_copy(update={"threshold": threshold.value_as_number}),
+                "instance_types": template.model.instance_types.model_copy(
+                    update={
+                        "training": training_instance_type.value_as_string,
+                        "processing": processing_instance_type.value_as_string,
+                        "inference": inference_instance_type.value_as_string,
+                    }
+                ),
+            }
+        )
+        self.model, self.template = model, template
+        # What SageMaker shows of a project (its model group, pipelines, repositories) it finds by these tags.
+        for key, value in (
+            (PROJECT_NAME_TAG, project_name.value_as_string),
+            (PROJECT_ID_TAG, self.project_id.value_as_string),
+        ):
+            Tags.of(self).add(key, value)
+        platform, gate_role = imported_platform(
+            self,
+            platform_name=platform_name,
+            log_retention=log_retention,
+            noncurrent_version_days=noncurrent_version_days,
+        )
+        iam.PermissionsBoundary.of(self).apply(platform.permissions_boundary)
+        # The access-log bucket is imported here: its statement for the project's buckets is added by the
+        # projects stack (ProjectsStack._let_project_buckets_log).
+        acknowledge_each(
+            self,
+            [
+                (
+                    "Annotation::@aws-cdk/aws-s3:accessLogsPolicyNotAdded",
+                    "The projects stack lets every provisioned product's buckets log to the access-log bucket.",
+                )
+            ],
+        )
+        self.project = build_model(
+            self,
+            platform_name=platform_name,
+            model=model,
+            platform=platform,
+            registry_reader_accounts=registry_reader_accounts,
+            # The repository's model_config.json, for local runs: the product's defaults under a placeholder
+            # name (the build itself gets the project's settings in MODEL_SETTINGS).
+            repository_settings=model_settings(template.model.model_copy(update={"name": PLACEHOLDER_MODEL_NAME})),
+        )
+        self.deployed = deploy_model(
+            self,
+            platform_name=platform_name,
+            model=model,
+            monitored_features=[],
+            platform=platform,
+            env=env,
+            template_context=template_context,
+        )
+        connect_model(self.project, self.deployed, model=model, gate_role=gate_role, audit_bus=platform.audit_bus)
+        self._grant_the_gate(gate_role, model)
+        self._outputs()
+
+    def _grant_the_gate(self, gate_role: iam.IRole, model: ModelConfig) -> None:
+        """What the approval gate's role needs for this model: the gate's stack grants it for the models
+        declared in config; a project brings it with its registration."""
+        statements, acknowledgments = gated_model_grants(
+            self,
+            [
+                GatedModel(
+                    model=model,
+                    model_package_group_name=model_package_group_name(model.name),
+                    deploy_pipeline=self.deployed.deploy.pipeline,
+                    production_serving_name=self.deployed.deploy.stack_names["production"],
+                )
+            ],
+        )
+        policy = iam.ManagedPolicy(
+            self,
+            "ApprovalGateAccess",
+            description="The platform's approval gate gates this project's model",
+            roles=[gate_role],
+            statements=statements,
+        )
+        acknowledge_each(policy, acknowledgments)
+
+    def _outputs(self) -> None:
+        repository = self.project.repository
+        assert repository is not None
+        for output_id, value, description in [
+            ("RepositoryCloneUrl", repository.repository_clone_url_grc, "git clone URL (git-remote-codecommit)"),
+            *build_outputs(self.project),
+            *deploy_outputs(self.model, self.deployed.deploy),
+        ]:
+            CfnOutput(self, output_id, value=value, description=description)

@@ -1,0 +1,408 @@
+"""SageMaker Projects: the portfolio, its products, their templates and the launch role.
+
+The products' templates are synthesized with the default configuration (the session's `synthesized`):
+`<stack>.product.template.json` in the assembly. A product's template must hold what a model declared in
+config gets (the same functions build both: mlops_constructs/model_lifecycle.py); the comparison below
+synthesizes one config-declared model with a product's own settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Match, Template
+
+from config import ConfigError, load_config
+from config.schema import PlatformConfig
+from lambdas.common.contracts import PLATFORM_PARAMETERS, platform_parameter_name
+from mlops_constructs.launch_role import PROVISIONED_STACK_PREFIX
+from mlops_constructs.model_product import PROJECT_NAME_PATTERN, ModelProductStack
+from mlops_constructs.model_product import product_templates as product_templates_of
+from stacks.platform import build_platform
+from stacks.projects_stack import STUDIO_VISIBILITY_TAG
+from tests.conftest import Synthesized, cdk_json_context, write_config
+from tests.iam_evaluation import role_principal
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def projects(synthesized: Synthesized) -> Template:
+    assert synthesized.platform.projects is not None
+    return synthesized.template(synthesized.platform.projects)
+
+
+def product_template_path(synthesized: Synthesized, product_stack: ModelProductStack) -> Path:
+    [path] = Path(synthesized.assembly.directory).glob(f"*{product_stack.node.id}*.product.template.json")
+    return path
+
+
+@pytest.fixture(scope="module")
+def product_templates(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    """Each product's template, by seed template."""
+    assert synthesized.platform.projects is not None
+    return {
+        seed: json.loads(product_template_path(synthesized, stack).read_text())
+        for seed, stack in synthesized.platform.projects.templates.items()
+    }
+
+
+def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {key: value for key, value in template["Resources"].items() if value["Type"] == resource_type}
+
+
+def logical_id(template: Template, resource_type: str, id_prefix: str) -> str:
+    [found] = [key for key in template.find_resources(resource_type) if key.startswith(id_prefix)]
+    return found
+
+
+# --- the portfolio ------------------------------------------------------------------------------------
+
+
+def test_the_portfolio_is_shared_with_the_data_scientists(projects: Template) -> None:
+    projects.resource_count_is("AWS::ServiceCatalog::Portfolio", 1)
+    projects.has_resource_properties(
+        "AWS::ServiceCatalog::PortfolioPrincipalAssociation",
+        {
+            "PrincipalType": "IAM",
+            "PrincipalARN": {"Fn::ImportValue": Match.string_like_regexp("PersonasDataScientist.*Arn")},
+        },
+    )
+
+
+def test_each_seed_template_is_a_studio_visible_product_launched_with_the_launch_role(projects: Template) -> None:
+    products = projects.find_resources("AWS::ServiceCatalog::CloudFormationProduct")
+    assert sorted(product["Properties"]["Name"] for product in products.values()) == [
+        "mlops binary classification model",
+        "mlops regression model",
+    ]
+    for product in products.values():
+        assert {"Key": STUDIO_VISIBILITY_TAG, "Value": "true"} in product["Properties"]["Tags"]
+        assert product["DeletionPolicy"] == "Retain"
+    launch_role = logical_id(projects, "AWS::IAM::Role", "LaunchRole")
+    constraints = projects.find_resources("AWS::ServiceCatalog::LaunchRoleConstraint")
+    assert sorted(c["Properties"]["ProductId"]["Ref"] for c in constraints.values()) == sorted(products)
+    assert all(c["Properties"]["RoleArn"] == {"Fn::GetAtt": [launch_role, "Arn"]} for c in constraints.values())
+    associations = projects.find_resources("AWS::ServiceCatalog::PortfolioProductAssociation")
+    assert sorted(a["Properties"]["ProductId"]["Ref"] for a in associations.values()) == sorted(products)
+    projects.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [Match.object_like({"Principal": {"Service": "servicecatalog.amazonaws.com"}})]
+            }
+        },
+    )
+
+
+def _evaluate(node: Any) -> Any:
+    """The intrinsic functions a product version's name uses, evaluated as CloudFormation would."""
+    if isinstance(node, dict) and len(node) == 1:
+        [(function, argument)] = node.items()
+        if function == "Fn::Sub":
+            return argument.replace("${AWS::URLSuffix}", "amazonaws.com")
+        if function == "Fn::Split":
+            return _evaluate(argument[1]).split(argument[0])
+        if function == "Fn::Select":
+            return _evaluate(argument[1])[argument[0]]
+        if function == "Fn::Join":
+            return argument[0].join(_evaluate(part) for part in argument[1])
+    return node
+
+
+def test_a_product_version_is_named_by_its_templates_content(projects: Template, synthesized: Synthesized) -> None:
+    """A changed template is a new version existing projects can update to; an unchanged one keeps it."""
+    assert synthesized.platform.projects is not None
+    products = projects.find_resources("AWS::ServiceCatalog::CloudFormationProduct")
+    names = {}
+    for seed, stack in synthesized.platform.projects.templates.items():
+        digest = hashlib.sha256(product_template_path(synthesized, stack).read_bytes()).hexdigest()
+        [artifact] = [
+            product["Properties"]["ProvisioningArtifactParameters"][0]
+            for product in products.values()
+            if digest in json.dumps(product)
+        ]
+        assert artifact["Info"]["LoadTemplateFromURL"]["Fn::Sub"].endswith(f"/{digest}.json")
+        names[seed] = _evaluate(artifact["Name"])
+        assert names[seed] == f"v-{digest}"
+    assert len(set(names.values())) == len(names)
+
+
+def test_data_scientists_may_create_projects_from_the_platforms_products_only(projects: Template) -> None:
+    policy_id = logical_id(projects, "AWS::IAM::ManagedPolicy", "DataScientistProjects")
+    statements = projects.to_json()["Resources"][policy_id]["Properties"]["PolicyDocument"]["Statement"]
+    provision = next(s for s in statements if s["Sid"] == "ProvisionThePlatformsProducts")
+    products = sorted(projects.find_resources("AWS::ServiceCatalog::CloudFormationProduct"))
+    assert "servicecatalog:ProvisionProduct" in provision["Action"]
+    assert len(provision["Resource"]) == len(products)
+    assert all(any(product in json.dumps(resource) for product in products) for resource in provision["Resource"])
+
+
+def test_project_buckets_may_deliver_access_logs(governance: Template) -> None:
+    governance.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Sid": "ProjectBucketsDeliverAccessLogs",
+                                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                                "Condition": {
+                                    "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::sc-{ACCOUNT}-pp-*"},
+                                    "StringEquals": {"aws:SourceAccount": ACCOUNT},
+                                },
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+# --- the launch role ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def launch_role(projects: Template, governance: Template) -> Any:
+    boundary_id = logical_id(governance, "AWS::IAM::ManagedPolicy", "PersonasWorkloadBoundary")
+    boundary_export = next(
+        output["Export"]["Name"]
+        for output in governance.to_json()["Outputs"].values()
+        if output.get("Value") == {"Ref": boundary_id} and "Export" in output
+    )
+    principal = role_principal(
+        projects,
+        logical_id(projects, "AWS::IAM::Role", "LaunchRole"),
+        imports={boundary_export: BOUNDARY_ARN},
+    )
+    return principal
+
+
+BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/mlops-workload-boundary"
+A_PROJECT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/{PROVISIONED_STACK_PREFIX}{ACCOUNT}-pp-abc123-ProjectRole-XYZ"
+
+
+def _conditions_rendered(principal: Any) -> Any:
+    """The boundary condition's value is the governance stack's export: render it as its ARN."""
+    for statement in principal.identity_statements:
+        for values in statement.get("Condition", {}).values():
+            for key, value in list(values.items()):
+                if isinstance(value, dict) and "Fn::ImportValue" in value:
+                    values[key] = BOUNDARY_ARN
+    return principal
+
+
+def test_the_launch_role_creates_roles_only_with_the_platforms_boundary(launch_role: Any) -> None:
+    role = _conditions_rendered(launch_role)
+    for action in ("iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:AttachRolePolicy", "iam:PutRolePolicy"):
+        assert role.is_allowed(action, A_PROJECT_ROLE, **{"iam:PermissionsBoundary": BOUNDARY_ARN}), action
+        assert not role.is_allowed(action, A_PROJECT_ROLE), f"{action} without a boundary"
+        other = f"arn:aws:iam::{ACCOUNT}:policy/AdministratorAccess"
+        assert not role.is_allowed(action, A_PROJECT_ROLE, **{"iam:PermissionsBoundary": other}), action
+
+
+def test_the_launch_role_cannot_escape_the_guardrails(launch_role: Any) -> None:
+    role = _conditions_rendered(launch_role)
+    assert not role.is_allowed("iam:DeleteRolePermissionsBoundary", A_PROJECT_ROLE)
+    for action in ("iam:CreateUser", "iam:CreateAccessKey", "iam:CreateGroup", "iam:AttachUserPolicy"):
+        assert not role.is_allowed(action, f"arn:aws:iam::{ACCOUNT}:user/someone"), action
+    # Only the roles of provisioned products: not the platform's own roles.
+    assert role.is_allowed("iam:PassRole", A_PROJECT_ROLE)
+    assert not role.is_allowed("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/mlops-governance-PersonasDataScientist")
+    assert not role.is_allowed("iam:DeleteRole", f"arn:aws:iam::{ACCOUNT}:role/mlops-governance-PersonasDataScientist")
+    # Only the stacks Service Catalog provisions.
+    assert role.is_allowed(
+        "cloudformation:CreateStack", f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/SC-{ACCOUNT}-pp-abc/1"
+    )
+    assert not role.is_allowed(
+        "cloudformation:DeleteStack", f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/mlops-governance/1"
+    )
+    # Registrations and data-bucket parameters under the platform's path only.
+    assert role.is_allowed("ssm:PutParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mlops/models/fraud")
+    assert not role.is_allowed("ssm:PutParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/other/value")
+
+
+# --- a product's template -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", ["binary-classification", "regression"])
+def test_a_products_template_takes_the_project_from_sagemaker(
+    product_templates: dict[str, dict[str, Any]], seed: str
+) -> None:
+    template = product_templates[seed]
+    parameters = template["Parameters"]
+    assert list(parameters) == [
+        "SageMakerProjectName",
+        "SageMakerProjectId",
+        "TrainingInstanceType",
+        "ProcessingInstanceType",
+        "InferenceInstanceType",
+        "MetricThreshold",
+    ]
+    assert parameters["SageMakerProjectName"]["AllowedPattern"] == PROJECT_NAME_PATTERN
+    project = {"Ref": "SageMakerProjectName"}
+    [group] = of_type(template, "AWS::SageMaker::ModelPackageGroup").values()
+    assert group["Properties"]["ModelPackageGroupName"] == project
+    assert {"Key": "sagemaker:project-id", "Value": {"Ref": "SageMakerProjectId"}} in group["Properties"]["Tags"]
+    assert len(of_type(template, "AWS::CodePipeline::Pipeline")) == 2  # build and deploy
+    [repository] = of_type(template, "AWS::CodeCommit::Repository").values()
+    assert repository["Properties"]["RepositoryName"] == {"Fn::Join": ["", [project, "-model-build"]]}
+    registration = next(
+        p for p in of_type(template, "AWS::SSM::Parameter").values() if "Registers model" in json.dumps(p)
+    )
+    assert registration["Properties"]["Name"] == {"Fn::Join": ["", ["/mlops/models/", project]]}
+
+
+@pytest.mark.parametrize("seed", ["binary-classification", "regression"])
+def test_a_products_template_reads_the_platform_from_ssm_not_from_exports(
+    product_templates: dict[str, dict[str, Any]], seed: str
+) -> None:
+    text = json.dumps(product_templates[seed])
+    assert "Fn::ImportValue" not in text
+    assert "${Token" not in text
+    used = {
+        key for key in PLATFORM_PARAMETERS if f"{{{{resolve:ssm:{platform_parameter_name('mlops', key)}}}}}" in text
+    }
+    assert used >= {
+        "key-arn",
+        "alert-topic-arn",
+        "audit-bus-name",
+        "permissions-boundary-arn",
+        "approval-gate-role-name",
+    }
+
+
+@pytest.mark.parametrize("seed", ["binary-classification", "regression"])
+def test_a_projects_data_is_kept_when_the_project_is_deleted(
+    product_templates: dict[str, dict[str, Any]], seed: str
+) -> None:
+    template = product_templates[seed]
+    for resource_type in (
+        "AWS::CodeCommit::Repository",
+        "AWS::SageMaker::ModelPackageGroup",
+        "AWS::S3::Bucket",
+        "AWS::DynamoDB::Table",
+    ):
+        resources = of_type(template, resource_type)
+        assert resources, resource_type
+        assert {r.get("DeletionPolicy") for r in resources.values()} == {"Retain"}, resource_type
+
+
+@pytest.mark.parametrize("seed", ["binary-classification", "regression"])
+def test_every_role_of_a_product_carries_the_platforms_boundary(
+    product_templates: dict[str, dict[str, Any]], seed: str
+) -> None:
+    boundary = "{{resolve:ssm:/mlops/platform/permissions-boundary-arn}}"
+    roles = of_type(product_templates[seed], "AWS::IAM::Role")
+    assert roles
+    assert {json.dumps(role["Properties"].get("PermissionsBoundary")) for role in roles.values()} == {
+        json.dumps(boundary)
+    }
+
+
+def test_the_approval_gate_is_granted_a_projects_model_by_its_template(
+    product_templates: dict[str, dict[str, Any]],
+) -> None:
+    template = product_templates["binary-classification"]
+    [policy] = [
+        p for key, p in of_type(template, "AWS::IAM::ManagedPolicy").items() if key.startswith("ApprovalGateAccess")
+    ]
+    assert policy["Properties"]["Roles"] == ["{{resolve:ssm:/mlops/platform/approval-gate-role-name}}"]
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    [deploy_pipeline] = [
+        key for key, p in of_type(template, "AWS::CodePipeline::Pipeline").items() if key.startswith("DeployPipeline")
+    ]
+    assert json.dumps({"Ref": deploy_pipeline}) in json.dumps(statements["StartTheDeployPipelines"]["Resource"])
+    assert "sagemaker:UpdateModelPackage" in statements["ReadAndRejectPackagesOfTheGatedGroups"]["Action"]
+
+
+@pytest.fixture(scope="module")
+def same_model_from_config(
+    synthesized: Synthesized, default_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """A model declared in config with a product's own settings: its build and deploy templates."""
+    assert synthesized.platform.projects is not None
+    product = synthesized.platform.projects.templates["binary-classification"]
+    model = product.template.model.model_copy(update={"name": "probe"})
+    config = default_config.model_copy(
+        update={
+            "models": [model],
+            "feature_groups": [],
+            "projects": default_config.projects.model_copy(update={"enabled": False}),
+            "studio": default_config.studio.model_copy(update={"enabled": False}),
+        }
+    )
+    app = App(context=cdk_json_context(), outdir=str(tmp_path_factory.mktemp("probe.out")))
+    platform = build_platform(app, config)
+    assembly = app.synth()
+    return {
+        kind: assembly.get_stack_by_name(stack.stack_name).template
+        for kind, stack in (("build", platform.model_builds["probe"]), ("deploy", platform.model_deploys["probe"]))
+    }
+
+
+def test_a_product_holds_what_a_config_declared_model_gets(
+    product_templates: dict[str, dict[str, Any]], same_model_from_config: dict[str, dict[str, Any]]
+) -> None:
+    """The same functions build both: the same resources, but for what the products' region-agnostic
+    template needs (a plain table for a global one) and the gate's grant, which a project brings."""
+
+    def kinds(template: dict[str, Any]) -> Counter[str]:
+        return Counter(r["Type"] for r in template["Resources"].values() if r["Type"] != "AWS::CDK::Metadata")
+
+    declared = kinds(same_model_from_config["build"]) + kinds(same_model_from_config["deploy"])
+    declared["AWS::DynamoDB::Table"] += declared.pop("AWS::DynamoDB::GlobalTable")
+    declared["AWS::IAM::ManagedPolicy"] += 1  # ApprovalGateAccess
+    # Undelivered events go to one alarmed queue per stack (EventDeadLetters.of): two stacks, one template.
+    for kind in ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"):
+        declared[kind] -= 1
+    assert kinds(product_templates["binary-classification"]) == declared
+
+
+# --- configuration ------------------------------------------------------------------------------------
+
+
+def _templates(templates: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(raw: dict[str, Any]) -> None:
+        raw["projects"] = {"enabled": True, "templates": templates}
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "reason"),
+    [
+        pytest.param(
+            _templates(["regression", "regression"]), "projects.templates", "duplicate project templates", id="twice"
+        ),
+        pytest.param(_templates(["time-series"]), "projects.templates[0]", "Input should be", id="unknown-seed"),
+        pytest.param(_templates([]), "projects.templates", "at least 1 item", id="none"),
+    ],
+)
+def test_invalid_projects_config_names_file_and_field(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], field: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(tmp_path, mutate))
+    assert f"platform.yaml: {field}: " in str(error.value)
+    assert reason in str(error.value)
+
+
+def test_projects_are_off_unless_configured(any_model: Synthesized) -> None:
+    assert any_model.platform.projects is None
+    assert not any("projects" in stack.stack_name for stack in any_model.assembly.stacks)
+
+
+def test_one_product_per_configured_seed_template(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, _templates(["regression"])))
+    assert [template.seed for template in product_templates_of(config.projects.templates)] == ["regression"]
