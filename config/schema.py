@@ -456,6 +456,12 @@ class TrafficShiftConfig(StrictModel):
     latency_ratio_limit: float = Field(default=1.5, gt=1)
 
 
+CONNECTION_ARN_PATTERN = (
+    r"^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
+)
+SourceProvider = Literal["codecommit", "codeconnections"]
+
+
 class CodeCommitSource(StrictModel):
     """The platform creates the repository, seeded with the model's seed template."""
 
@@ -467,12 +473,7 @@ class CodeConnectionsSource(StrictModel):
     (created and authorized in the console once; CloudFormation cannot seed such a repository)."""
 
     provider: Literal["codeconnections"]
-    connection_arn: Annotated[
-        str,
-        StringConstraints(
-            pattern=r"^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
-        ),
-    ]
+    connection_arn: Annotated[str, StringConstraints(pattern=CONNECTION_ARN_PATTERN)]
     # owner/name (GitLab groups may nest: group/subgroup/name).
     repository: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$", max_length=255)]
     branch: Annotated[str, StringConstraints(pattern=r"^[^\s~^:?*\[\\]+$", min_length=1, max_length=255)] = "main"
@@ -708,14 +709,17 @@ class ProjectsConfig(StrictModel):
 
     enabled: bool = True
     templates: list[SeedName] = Field(default_factory=lambda: list(get_args(SeedName)), min_length=1)
+    # Where a project's code lives: a CodeCommit repository the platform seeds, or the team's repository
+    # on GitHub, GitLab or Bitbucket (a product per seed template and source).
+    sources: list[SourceProvider] = Field(default_factory=lambda: list(get_args(SourceProvider)), min_length=1)
 
-    @field_validator("templates")
+    @field_validator("templates", "sources")
     @classmethod
-    def _unique_templates(cls, templates: list[SeedName]) -> list[SeedName]:
-        duplicates = _duplicates(list(templates))
+    def _unique(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        duplicates = _duplicates(list(values))
         if duplicates:
-            raise ValueError(f"duplicate project templates: {', '.join(duplicates)}")
-        return templates
+            raise ValueError(f"duplicate project {info.field_name}: {', '.join(duplicates)}")
+        return values
 
 
 class PlatformConfig(StrictModel):

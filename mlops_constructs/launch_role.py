@@ -185,6 +185,16 @@ class ProductLaunchRole(Construct):
                 ],
                 resources=[arn("iam", "policy", f"{sc}*", region=False)],
             ),
+            # A project on a Git host: its pipeline's source action uses the connection the project names.
+            iam.PolicyStatement(
+                sid="PassTheProjectsConnection",
+                actions=["codeconnections:PassConnection", "codestar-connections:PassConnection"],
+                resources=[
+                    arn("codeconnections", "connection", "*"),
+                    arn("codestar-connections", "connection", "*"),
+                ],
+                conditions={"StringEquals": {"codeconnections:PassedToService": "codepipeline.amazonaws.com"}},
+            ),
             # --- the kinds of resources a product's template holds -----------------------------------
             iam.PolicyStatement(
                 sid="ManageTheProjectsResources",
@@ -336,6 +346,13 @@ class ProductLaunchRole(Construct):
                     f"AwsSolutions-IAM5[Resource::{arn('iam', 'policy', f'{sc}*', region=False)}]",
                     "The managed policies CloudFormation creates for a project are named after its stack.",
                 ),
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Resource::{arn(service, 'connection', '*')}]",
+                        "A project names its connection when it is created; passed to CodePipeline only.",
+                    )
+                    for service in ("codeconnections", "codestar-connections")
+                ],
                 (
                     "AwsSolutions-IAM5[Resource::*]",
                     "CloudFormation names a project's resources when it creates them (SC-<account>-pp-<id>-...); "

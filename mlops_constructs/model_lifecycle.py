@@ -231,6 +231,32 @@ def connect_model(
     project.retrain_on_request(audit_bus)
 
 
+def source_outputs(project: ModelProject) -> list[tuple[str, str, str]]:
+    """Where the team's code lives: the repository to clone, or the Git host's repository and the seed
+    archive to start it from."""
+    source = project.source
+    if isinstance(source, CodeConnectionsSource):
+        seed_archive = project.seed_archive
+        assert seed_archive is not None
+        return [
+            (
+                "RepositoryCloneUrl",
+                source.repository,
+                "Repository (owner/name) on the Git host of the model's connection; pushes to its branch start the build",
+            ),
+            (
+                "SeedArchiveS3Uri",
+                seed_archive.s3_object_url,
+                "The model's seed (zip) to start the repository from: aws s3 cp <this> seed.zip, unzip, git init, "
+                "commit, push (README: Use GitHub/GitLab/Bitbucket). Its key is the content's hash: each seed "
+                "version is its own object",
+            ),
+        ]
+    repository = project.repository
+    assert repository is not None
+    return [("RepositoryCloneUrl", repository.repository_clone_url_grc, "git clone URL (git-remote-codecommit)")]
+
+
 def build_outputs(project: ModelProject) -> list[tuple[str, str, str]]:
     """The outputs every model's build shows its team (a product's template shows them in Studio)."""
     return [

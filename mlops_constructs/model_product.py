@@ -32,7 +32,14 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from config.schema import UNIT_INTERVAL_METRICS, ModelConfig, SeedName
+from config.schema import (
+    CONNECTION_ARN_PATTERN,
+    UNIT_INTERVAL_METRICS,
+    CodeConnectionsSource,
+    ModelConfig,
+    SeedName,
+    SourceProvider,
+)
 from lambdas.common.contracts import (
     HIGHER_IS_BETTER,
     INFERENCE_INSTANCE_TYPE_PARAMETER,
@@ -49,7 +56,9 @@ from mlops_constructs.model_lifecycle import (
     connect_model,
     deploy_model,
     deploy_outputs,
+    source_outputs,
 )
+from mlops_constructs.model_source import SEED_BRANCH
 from mlops_constructs.seeds import PLACEHOLDER_MODEL_NAME, model_settings
 
 # SageMaker project names are 1-32 characters; a model's name is what S3 prefixes, SageMaker resources
@@ -76,16 +85,29 @@ TRAINING_INSTANCE_TYPES = (
 
 @dataclass(frozen=True)
 class ProductTemplate:
-    """One product: a seed template and the settings a project starts with."""
+    """One product: a seed template, where the project's code lives, and the settings it starts with."""
 
     seed: SeedName
+    source: SourceProvider
     title: str
     description: str
     model: ModelConfig
 
+    @property
+    def key(self) -> str:
+        """`<seed>`, or `<seed>-git` for a repository on a Git host."""
+        return self.seed if self.source == "codecommit" else f"{self.seed}-git"
 
-def product_templates(seeds: list[SeedName]) -> list[ProductTemplate]:
-    """The products of the portfolio, one per seed template of `projects.templates`."""
+    @property
+    def construct_id(self) -> str:
+        words = [*self.seed.split("-"), *(["git"] if self.source == "codeconnections" else [])]
+        return "".join(word.capitalize() for word in words)
+
+
+def product_templates(seeds: list[SeedName], sources: list[SourceProvider]) -> list[ProductTemplate]:
+    """The products of the portfolio: one per seed template of `projects.templates` and source of
+    `projects.sources` (a CodeCommit repository the platform seeds, or the team's repository on GitHub,
+    GitLab or Bitbucket, named when the project is created)."""
     defaults: dict[SeedName, tuple[str, str, dict[str, Any]]] = {
         "binary-classification": (
             "Binary classification model",
@@ -99,8 +121,11 @@ def product_templates(seeds: list[SeedName]) -> list[ProductTemplate]:
         ),
     }
     templates = []
-    for seed in seeds:
+    for seed, source in ((seed, source) for seed in seeds for source in sources):
         title, description, settings = defaults[seed]
+        if source == "codeconnections":
+            title = f"{title} (GitHub, GitLab or Bitbucket)"
+            description = f"{description}; its code in the team's repository on a Git host, through a connection"
         model = ModelConfig.model_validate(
             {
                 # Replaced by the project's name (a token) in each product's template.
@@ -111,7 +136,7 @@ def product_templates(seeds: list[SeedName]) -> list[ProductTemplate]:
                 **settings,
             }
         )
-        templates.append(ProductTemplate(seed=seed, title=title, description=description, model=model))
+        templates.append(ProductTemplate(seed=seed, source=source, title=title, description=description, model=model))
     return templates
 
 
@@ -231,9 +256,11 @@ class ModelProductStack(servicecatalog.ProductStack):
                 else "(lower is better: at most this)"
             ),
         )
+        source = self._source_parameters() if template.source == "codeconnections" else template.model.source
         model = template.model.model_copy(
             update={
                 "name": project_name.value_as_string,
+                "source": source,
                 "metric": metric.model_copy(update={"threshold": threshold.value_as_number}),
                 "instance_types": template.model.instance_types.model_copy(
                     update={
@@ -279,6 +306,8 @@ class ModelProductStack(servicecatalog.ProductStack):
             # name (the build itself gets the project's settings in MODEL_SETTINGS).
             repository_settings=model_settings(template.model.model_copy(update={"name": PLACEHOLDER_MODEL_NAME})),
         )
+        if template.source == "codeconnections":
+            self._let_data_scientists_read_the_seed(platform)
         self.deployed = deploy_model(
             self,
             platform_name=platform_name,
@@ -291,6 +320,65 @@ class ModelProductStack(servicecatalog.ProductStack):
         connect_model(self.project, self.deployed, model=model, gate_role=gate_role, audit_bus=platform.audit_bus)
         self._grant_the_gate(gate_role, model)
         self._outputs()
+
+    def _let_data_scientists_read_the_seed(self, platform: PlatformResources) -> None:
+        """The seed archive of a project on a Git host lies in the products' asset bucket, encrypted with
+        the platform key: reading it (build_model grants the object) needs the key, through S3 only."""
+        iam.ManagedPolicy(
+            self,
+            "DataScientistSeedArchiveKey",
+            description="Data scientists decrypt the project's seed archive",
+            roles=[platform.data_scientist_role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="DecryptTheSeedArchiveThroughS3",
+                    actions=["kms:Decrypt"],
+                    resources=[platform.encryption_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
+                )
+            ],
+        )
+
+    def _source_parameters(self) -> CodeConnectionsSource:
+        """The team's repository on its Git host: the project's parameters (the schema's patterns).
+
+        Owner and name are separate parameters: the owner/name the source action needs is joined from
+        them, as a template cannot split a value it does not know."""
+        connection_arn, owner, name, branch = (
+            CfnParameter(
+                self,
+                parameter_id,
+                type="String",
+                description=description,
+                allowed_pattern=pattern,
+                default=default,
+            ).value_as_string
+            for parameter_id, description, pattern, default in (
+                (
+                    "ConnectionArn",
+                    "ARN of the AWS CodeConnections connection to the Git host (Available, authorized for the repository)",
+                    CONNECTION_ARN_PATTERN,
+                    None,
+                ),
+                (
+                    "RepositoryOwner",
+                    "Owner of the repository: organization, user, workspace or group/subgroup",
+                    r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+                    None,
+                ),
+                (
+                    "RepositoryName",
+                    "Name of the repository (created empty on the Git host)",
+                    r"^[A-Za-z0-9_.-]+$",
+                    None,
+                ),
+                ("BranchName", "Branch whose pushes start the build", r"^[^\s~^:?*\[\\]+$", SEED_BRANCH),
+            )
+        )
+        # Not validated: the values are tokens, checked by the parameters' patterns at deployment.
+        return CodeConnectionsSource.model_construct(
+            provider="codeconnections", connection_arn=connection_arn, repository=f"{owner}/{name}", branch=branch
+        )
 
     def _grant_the_gate(self, gate_role: iam.IRole, model: ModelConfig) -> None:
         """What the approval gate's role needs for this model: the gate's stack grants it for the models
@@ -316,10 +404,8 @@ class ModelProductStack(servicecatalog.ProductStack):
         acknowledge_each(policy, acknowledgments)
 
     def _outputs(self) -> None:
-        repository = self.project.repository
-        assert repository is not None
         for output_id, value, description in [
-            ("RepositoryCloneUrl", repository.repository_clone_url_grc, "git clone URL (git-remote-codecommit)"),
+            *source_outputs(self.project),
             *build_outputs(self.project),
             *deploy_outputs(self.model, self.deployed.deploy),
         ]:

@@ -8,8 +8,8 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from config.schema import CodeConnectionsSource, ModelConfig
-from mlops_constructs.model_lifecycle import PlatformResources, build_model, build_outputs
+from config.schema import ModelConfig
+from mlops_constructs.model_lifecycle import PlatformResources, build_model, build_outputs, source_outputs
 
 
 class ModelBuildStack(Stack):
@@ -35,29 +35,8 @@ class ModelBuildStack(Stack):
             registry_reader_accounts=registry_reader_accounts,
             athena_workgroup_name=athena_workgroup_name,
         )
-        source = model.source
-        if isinstance(source, CodeConnectionsSource):
-            seed_archive = self.project.seed_archive
-            assert seed_archive is not None
-            repository_output = (
-                source.repository,
-                f"Repository (owner/name) on the Git host of connection {source.connection_arn}; "
-                f"pushes to {source.branch} start the build",
-            )
-            CfnOutput(
-                self,
-                "SeedArchiveS3Uri",
-                value=seed_archive.s3_object_url,
-                description="The model's seed (zip) to start the repository from: aws s3 cp <this> seed.zip, unzip, "
-                f"git init -b {source.branch}, commit, push (README: Use GitHub/GitLab/Bitbucket). Its key is the "
-                "content's hash: each seed version is its own object",
-            )
-        else:
-            repository = self.project.repository
-            assert repository is not None
-            repository_output = (repository.repository_clone_url_grc, "git clone URL (git-remote-codecommit)")
         for output_id, value, description in [
-            ("RepositoryCloneUrl", *repository_output),
+            *source_outputs(self.project),
             *build_outputs(self.project),
         ]:
             CfnOutput(self, output_id, value=value, description=description)

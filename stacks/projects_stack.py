@@ -77,7 +77,7 @@ class ProjectsStack(Stack):
         )
         self.templates: dict[str, ModelProductStack] = {}
         self.products: dict[str, servicecatalog.CloudFormationProduct] = {}
-        for template in product_templates(list(projects.templates)):
+        for template in product_templates(list(projects.templates), list(projects.sources)):
             self._product(
                 platform_name,
                 template,
@@ -103,7 +103,7 @@ class ProjectsStack(Stack):
         noncurrent_version_days: int,
         registry_reader_accounts: list[str],
     ) -> None:
-        construct_suffix = "".join(part.capitalize() for part in template.seed.split("-"))
+        construct_suffix = template.construct_id
         product_stack = ModelProductStack(
             self,
             f"{construct_suffix}Template",
@@ -138,8 +138,8 @@ class ProjectsStack(Stack):
         self.portfolio.add_product(product)
         self.portfolio.set_launch_role(product, self.launch_role.role)
         product.node.default_child.apply_removal_policy(RemovalPolicy.RETAIN)  # type: ignore[union-attr]
-        self.templates[template.seed] = product_stack
-        self.products[template.seed] = product
+        self.templates[template.key] = product_stack
+        self.products[template.key] = product
 
     def _let_project_buckets_log(self, access_log_bucket: s3.IBucket) -> None:
         """A project's buckets log to the platform's access-log bucket like every other bucket; CDK cannot

@@ -45,9 +45,12 @@ def test_every_template_and_asset_is_published_where_its_stack_expects_it(
         "mlops-studio/mlops-studio/Custom::VpcRestrictDefaultSGCustomResourceProvider Code",
         # The SageMaker Projects products' templates, and their own assets (the same kinds as a model's,
         # named relative to the product's template), which CDK's BucketDeployment copies into the
-        # product asset bucket at deployment.
+        # product asset bucket at deployment. (A Git-host product's seed archive is the same zip as the
+        # seeded repository's: one asset.)
         "mlops-projects/mlops-projects/BinaryClassificationTemplate Template",
         "mlops-projects/mlops-projects/RegressionTemplate Template",
+        "mlops-projects/mlops-projects/BinaryClassificationGitTemplate Template",
+        "mlops-projects/mlops-projects/RegressionGitTemplate Template",
         "mlops-projects/Project/Repository/PathResolvedCodeAsset",
         "mlops-projects/Automation/DriftAlert/Function/Code",
         "mlops-projects/Deploy/DeployBundle",
@@ -55,7 +58,7 @@ def test_every_template_and_asset_is_published_where_its_stack_expects_it(
         "mlops-projects/Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C/Code",
         "mlops-projects/ProductAssets/Bucket/ProductAssetsDeployment/AwsCliLayer/Code",
     }
-    assert rehearsal.report().startswith("9 templates and 13 assets published as synthesized")
+    assert rehearsal.report().startswith("11 templates and 13 assets published as synthesized")
 
 
 def test_the_published_archives_hold_what_each_consumer_needs(rehearsal: Rehearsal) -> None:

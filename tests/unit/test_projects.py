@@ -20,7 +20,7 @@ from aws_cdk import App
 from aws_cdk.assertions import Match, Template
 
 from config import ConfigError, load_config
-from config.schema import PlatformConfig
+from config.schema import CodeConnectionsSource, PlatformConfig
 from lambdas.common.contracts import PLATFORM_PARAMETERS, platform_parameter_name
 from mlops_constructs.launch_role import PROVISIONED_STACK_PREFIX
 from mlops_constructs.model_product import PROJECT_NAME_PATTERN, ModelProductStack
@@ -81,7 +81,9 @@ def test_each_seed_template_is_a_studio_visible_product_launched_with_the_launch
     products = projects.find_resources("AWS::ServiceCatalog::CloudFormationProduct")
     assert sorted(product["Properties"]["Name"] for product in products.values()) == [
         "mlops binary classification model",
+        "mlops binary classification model (github, gitlab or bitbucket)",
         "mlops regression model",
+        "mlops regression model (github, gitlab or bitbucket)",
     ]
     for product in products.values():
         assert {"Key": STUDIO_VISIBILITY_TAG, "Value": "true"} in product["Properties"]["Tags"]
@@ -249,6 +251,7 @@ def test_a_products_template_takes_the_project_from_sagemaker(
         "InferenceInstanceType",
         "MetricThreshold",
     ]
+    assert parameters["MetricThreshold"]["Type"] == "Number"
     assert parameters["SageMakerProjectName"]["AllowedPattern"] == PROJECT_NAME_PATTERN
     project = {"Ref": "SageMakerProjectName"}
     [group] = of_type(template, "AWS::SageMaker::ModelPackageGroup").values()
@@ -263,7 +266,48 @@ def test_a_products_template_takes_the_project_from_sagemaker(
     assert registration["Properties"]["Name"] == {"Fn::Join": ["", ["/mlops/models/", project]]}
 
 
-@pytest.mark.parametrize("seed", ["binary-classification", "regression"])
+@pytest.mark.parametrize("seed", ["binary-classification-git", "regression-git"])
+def test_a_git_host_products_template_reads_the_teams_repository_through_its_connection(
+    product_templates: dict[str, dict[str, Any]], seed: str
+) -> None:
+    template = product_templates[seed]
+    parameters = template["Parameters"]
+    assert list(parameters)[-4:] == ["ConnectionArn", "RepositoryOwner", "RepositoryName", "BranchName"]
+    assert parameters["BranchName"]["Default"] == "main"
+    assert of_type(template, "AWS::CodeCommit::Repository") == {}
+    [build] = [p for key, p in of_type(template, "AWS::CodePipeline::Pipeline").items() if key.startswith("Project")]
+    [action] = build["Properties"]["Stages"][0]["Actions"]
+    assert action["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    assert action["Configuration"]["ConnectionArn"] == {"Ref": "ConnectionArn"}
+    assert action["Configuration"]["FullRepositoryId"] == {
+        "Fn::Join": ["", [{"Ref": "RepositoryOwner"}, "/", {"Ref": "RepositoryName"}]]
+    }
+    assert build["Properties"]["Triggers"] == [
+        {
+            "GitConfiguration": {
+                "Push": [{"Branches": {"Includes": [{"Ref": "BranchName"}]}}],
+                "SourceActionName": "Checkout",
+            },
+            "ProviderType": "CodeStarSourceConnection",
+        }
+    ]
+    assert template["Outputs"]["SeedArchiveS3Uri"]["Value"].startswith("s3://mlops-product-assets-")
+    # The data scientists read the seed archive (its object only) and decrypt it through S3.
+    policies = json.dumps(of_type(template, "AWS::IAM::ManagedPolicy"))
+    assert "ReadTheSeedArchive" in policies
+    assert "DecryptTheSeedArchiveThroughS3" in policies
+
+
+def test_the_launch_role_passes_a_projects_connection_to_codepipeline_only(launch_role: Any) -> None:
+    connection = f"arn:aws:codeconnections:{REGION}:{ACCOUNT}:connection/0f4c8e2a-5b7d-4e1a-9c3f-2d6b8a1e7f90"
+    passed_to = "codeconnections:PassedToService"
+    assert launch_role.is_allowed(
+        "codeconnections:PassConnection", connection, **{passed_to: "codepipeline.amazonaws.com"}
+    )
+    assert not launch_role.is_allowed("codeconnections:UseConnection", connection)
+
+
+@pytest.mark.parametrize("seed", ["binary-classification", "regression", "binary-classification-git", "regression-git"])
 def test_a_products_template_reads_the_platform_from_ssm_not_from_exports(
     product_templates: dict[str, dict[str, Any]], seed: str
 ) -> None:
@@ -282,13 +326,13 @@ def test_a_products_template_reads_the_platform_from_ssm_not_from_exports(
     }
 
 
-@pytest.mark.parametrize("seed", ["binary-classification", "regression"])
+@pytest.mark.parametrize("seed", ["binary-classification", "regression", "binary-classification-git", "regression-git"])
 def test_a_projects_data_is_kept_when_the_project_is_deleted(
     product_templates: dict[str, dict[str, Any]], seed: str
 ) -> None:
     template = product_templates[seed]
     for resource_type in (
-        "AWS::CodeCommit::Repository",
+        *(["AWS::CodeCommit::Repository"] if not seed.endswith("-git") else []),
         "AWS::SageMaker::ModelPackageGroup",
         "AWS::S3::Bucket",
         "AWS::DynamoDB::Table",
@@ -298,7 +342,7 @@ def test_a_projects_data_is_kept_when_the_project_is_deleted(
         assert {r.get("DeletionPolicy") for r in resources.values()} == {"Retain"}, resource_type
 
 
-@pytest.mark.parametrize("seed", ["binary-classification", "regression"])
+@pytest.mark.parametrize("seed", ["binary-classification", "regression", "binary-classification-git", "regression-git"])
 def test_every_role_of_a_product_carries_the_platforms_boundary(
     product_templates: dict[str, dict[str, Any]], seed: str
 ) -> None:
@@ -327,16 +371,27 @@ def test_the_approval_gate_is_granted_a_projects_model_by_its_template(
 
 
 @pytest.fixture(scope="module")
-def same_model_from_config(
+def same_models_from_config(
     synthesized: Synthesized, default_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, dict[str, Any]]:
-    """A model declared in config with a product's own settings: its build and deploy templates."""
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Models declared in config with the products' own settings (one with a CodeCommit repository, one
+    on a Git host): their build and deploy templates, by product key."""
     assert synthesized.platform.projects is not None
-    product = synthesized.platform.projects.templates["binary-classification"]
-    model = product.template.model.model_copy(update={"name": "probe"})
+    products = synthesized.platform.projects.templates
+    connection = CodeConnectionsSource(
+        provider="codeconnections",
+        connection_arn=f"arn:aws:codeconnections:{REGION}:{ACCOUNT}:connection/0f4c8e2a-5b7d-4e1a-9c3f-2d6b8a1e7f90",
+        repository="acme/probe",
+    )
+    models = {
+        "binary-classification": products["binary-classification"].template.model.model_copy(update={"name": "probe"}),
+        "binary-classification-git": products["binary-classification-git"].template.model.model_copy(
+            update={"name": "probe-git", "source": connection}
+        ),
+    }
     config = default_config.model_copy(
         update={
-            "models": [model],
+            "models": list(models.values()),
             "feature_groups": [],
             "projects": default_config.projects.model_copy(update={"enabled": False}),
             "studio": default_config.studio.model_copy(update={"enabled": False}),
@@ -346,27 +401,37 @@ def same_model_from_config(
     platform = build_platform(app, config)
     assembly = app.synth()
     return {
-        kind: assembly.get_stack_by_name(stack.stack_name).template
-        for kind, stack in (("build", platform.model_builds["probe"]), ("deploy", platform.model_deploys["probe"]))
+        key: {
+            "build": assembly.get_stack_by_name(platform.model_builds[model.name].stack_name).template,
+            "deploy": assembly.get_stack_by_name(platform.model_deploys[model.name].stack_name).template,
+        }
+        for key, model in models.items()
     }
 
 
+@pytest.mark.parametrize("key", ["binary-classification", "binary-classification-git"])
 def test_a_product_holds_what_a_config_declared_model_gets(
-    product_templates: dict[str, dict[str, Any]], same_model_from_config: dict[str, dict[str, Any]]
+    product_templates: dict[str, dict[str, Any]],
+    same_models_from_config: dict[str, dict[str, dict[str, Any]]],
+    key: str,
 ) -> None:
     """The same functions build both: the same resources, but for what the products' region-agnostic
-    template needs (a plain table for a global one) and the gate's grant, which a project brings."""
+    template needs (a plain table for a global one), the gate's grant, which a project brings, and (on a
+    Git host) the key to read its seed archive, which lies in the encrypted product asset bucket."""
 
     def kinds(template: dict[str, Any]) -> Counter[str]:
         return Counter(r["Type"] for r in template["Resources"].values() if r["Type"] != "AWS::CDK::Metadata")
 
+    same_model_from_config = same_models_from_config[key]
     declared = kinds(same_model_from_config["build"]) + kinds(same_model_from_config["deploy"])
     declared["AWS::DynamoDB::Table"] += declared.pop("AWS::DynamoDB::GlobalTable")
     declared["AWS::IAM::ManagedPolicy"] += 1  # ApprovalGateAccess
+    if key.endswith("-git"):
+        declared["AWS::IAM::ManagedPolicy"] += 1  # DataScientistSeedArchiveKey
     # Undelivered events go to one alarmed queue per stack (EventDeadLetters.of): two stacks, one template.
     for kind in ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"):
         declared[kind] -= 1
-    assert kinds(product_templates["binary-classification"]) == declared
+    assert kinds(product_templates[key]) == declared
 
 
 # --- configuration ------------------------------------------------------------------------------------
@@ -405,4 +470,5 @@ def test_projects_are_off_unless_configured(any_model: Synthesized) -> None:
 
 def test_one_product_per_configured_seed_template(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, _templates(["regression"])))
-    assert [template.seed for template in product_templates_of(config.projects.templates)] == ["regression"]
+    templates = product_templates_of(config.projects.templates, config.projects.sources)
+    assert [template.key for template in templates] == ["regression", "regression-git"]

@@ -194,7 +194,7 @@ def _seed_repositories() -> list[SeedRepository]:
         SeedRepository(model.name, model.seed, model_settings(model), model_settings(model))
         for model in load_config(EXAMPLE).models
     ]
-    for template in product_templates(sorted(SHIPPED_FOR)):
+    for template in product_templates(sorted(SHIPPED_FOR), ["codecommit"]):
         repositories.append(
             SeedRepository(
                 f"{template.seed} project",
