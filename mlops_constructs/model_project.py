@@ -10,7 +10,6 @@ settings are template parameters (tokens) known only at deploy time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -342,7 +341,7 @@ class ModelProject(Construct):
             policy,
             [
                 (
-                    f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_bucket, 'Arn')}/{_nag_spelling(self, prefix)}*]",
+                    f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_bucket, 'Arn')}/{prefix}*]",
                     "Objects are written per pipeline execution and training job; read-only, under one prefix.",
                 )
             ],
@@ -411,13 +410,13 @@ class ModelProject(Construct):
             [
                 *[
                     (
-                        f"AwsSolutions-IAM5[Resource::{_nag_spelling(self, job_arn)}]",
+                        f"AwsSolutions-IAM5[Resource::{job_arn}]",
                         "SageMaker Pipelines name their jobs pipelines-<execution>-<step>; only jobs tagged with this model.",
                     )
                     for job_arn in job_arns
                 ],
                 (
-                    f"AwsSolutions-IAM5[Resource::{_nag_spelling(self, packages_arn)}]",
+                    f"AwsSolutions-IAM5[Resource::{packages_arn}]",
                     "Package versions are numbered at registration; the scope is this model's group only.",
                 ),
             ],
@@ -461,7 +460,7 @@ class ModelProject(Construct):
             role,
             [
                 (
-                    f"AwsSolutions-IAM5[Resource::{_nag_spelling(self, pipeline_arn)}/execution/*]",
+                    f"AwsSolutions-IAM5[Resource::{pipeline_arn}/execution/*]",
                     "Execution ids are generated at start; the scope is this model's pipeline only.",
                 )
             ],
@@ -490,33 +489,3 @@ def _registry_read_policy(stack: Stack, group_name: str, reader_accounts: list[s
             }
         ],
     }
-
-
-def _nag_spelling(scope: Construct, value: str) -> str:
-    """`value` as cdk-nag writes it in a finding id, so that an acknowledgment names it exactly.
-
-    A literal stays as it is; a reference reads `<LogicalId>` (a model named by the template parameter
-    SageMakerProjectName: `<SageMakerProjectName>`), `<LogicalId.Attribute>` or `<AWS::Region>`: cdk-nag
-    flattens the resolved value this way (its utils/flatten-cfn-reference). An id holding a token would
-    match nothing, and fail the synthesis.
-    """
-    return _flatten(Stack.of(scope).resolve(value))
-
-
-def _flatten(node: object) -> str:
-    if isinstance(node, str):
-        return node.replace("${", "<").replace("}", ">")
-    if isinstance(node, dict):
-        if "Fn::Join" in node:
-            delimiter, items = node["Fn::Join"]
-            return str(delimiter).join(_flatten(item) for item in items)
-        if "Fn::Sub" in node:
-            return _flatten(node["Fn::Sub"])
-        if "Fn::GetAtt" in node:
-            resource, attribute = node["Fn::GetAtt"]
-            return f"<{_flatten(resource)}.{_flatten(attribute)}>"
-        if "Fn::ImportValue" in node:
-            return _flatten(node["Fn::ImportValue"])
-        if "Ref" in node:
-            return f"<{_flatten(node['Ref'])}>"
-    return json.dumps(node, separators=(",", ":"))
