@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnParameter, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -61,20 +61,41 @@ def powertools_layer_arn(scope: Construct) -> str:
     stack shows), never at synth. A release whose parameter does not exist fails the deployment
     before any resource changes.
 
-    In a SageMaker Projects product's template, a dynamic reference instead: Studio would show a stack
-    parameter in the form a data scientist fills in to create a project."""
+    In a SageMaker Projects product's template, Studio shows that parameter in the form a data
+    scientist fills in to create a project: there it is `PowertoolsLayerArn`, described and pinned to
+    the public parameter (pinned_ssm_value), rather than CDK's generated `SsmParameterValue...`."""
     stack = Stack.of(scope)
     if not isinstance(stack, servicecatalog.ProductStack):
         return ssm.StringParameter.value_for_string_parameter(scope, powertools_layer_parameter())
-    existing = stack.node.try_find_child("PowertoolsLayerArn")
-    parameter = (
-        cast(ssm.IStringParameter, existing)
-        if existing is not None
-        else ssm.StringParameter.from_string_parameter_attributes(
-            stack, "PowertoolsLayerArn", parameter_name=powertools_layer_parameter(), force_dynamic_reference=True
-        )
+    return pinned_ssm_value(
+        stack,
+        "PowertoolsLayerArn",
+        parameter_name=powertools_layer_parameter(),
+        description=f"ARN of the Powertools for AWS Lambda {POWERTOOLS_VERSION} layer, as AWS publishes it",
     )
-    return parameter.string_value
+
+
+def pinned_ssm_value(scope: Construct, parameter_id: str, *, parameter_name: str, description: str) -> str:
+    """An SSM parameter's value, read by CloudFormation at each deployment through a parameter of the
+    stack (`parameter_id`, of type AWS::SSM::Parameter::Value<String>) that allows `parameter_name`
+    only: in a template whose parameters a person fills in (a product's, in Studio's form), it cannot
+    be pointed at another SSM parameter. One parameter per id and stack, however often it is used: a
+    `Ref`, unlike a `{{resolve:ssm:...}}` dynamic reference (at most 60 per template), each one a use."""
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child(parameter_id)
+    if existing is not None:
+        parameter = cast(CfnParameter, existing)
+        if parameter.default != parameter_name:
+            raise ValueError(f"{parameter_id} already reads {parameter.default}, not {parameter_name}")
+        return parameter.value_as_string
+    return CfnParameter(
+        stack,
+        parameter_id,
+        type="AWS::SSM::Parameter::Value<String>",
+        default=parameter_name,
+        allowed_values=[parameter_name],
+        description=f"{description}: set by the platform, leave as it is",
+    ).value_as_string
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,22 @@
 constraint): CloudFormation runs a product's template as this role, so it may create exactly the kinds
 of resources a product's template holds, and nothing that escapes the platform's guardrails.
 
-- Every role it creates or changes must carry the platform's permissions boundary: each IAM action that
-  creates a role or changes a role's permissions is allowed only with the condition
-  `iam:PermissionsBoundary` = the boundary (tests/unit/test_projects.py proves it with the IAM evaluator).
-  It cannot remove a boundary (`iam:DeleteRolePermissionsBoundary` is never allowed), nor create users,
-  groups or access keys.
-- It changes only what Service Catalog's stacks create: CloudFormation names a provisioned product's
-  stack `SC-<account>-pp-<id>`, and the resources it names after the stack start the same way
-  (S3 lower-cases it); what a template names itself is under the platform's prefixes (SSM parameters
-  `/<platform>/...`, serving names `<platform>-...`) or the project's name.
-- It reads the products' assets (their bucket, through S3 only with the platform key) and the
-  platform's published values (`/<platform>/platform/*`), for the templates' dynamic references.
+- Roles: it creates and changes only the roles of provisioned products' stacks (CloudFormation names
+  them after the stack, `SC-<account>-pp-<id>-...`), each only with the platform's permissions boundary
+  (`iam:PermissionsBoundary`), never with the approver tag (the boundary's separation of duties keys
+  on it). On the platform's shared roles (the personas, the approval gate: roles of the governance and
+  approval stacks, which carry the boundary) it may only attach and detach the managed policies a
+  provisioned product created (`iam:PolicyARN`), never write inline policies. It cannot remove a
+  boundary, nor create users, groups or access keys (tests/unit/test_launch_role.py proves it with the
+  IAM evaluator).
+- Everything else it changes is what Service Catalog's stacks create: the resources CloudFormation
+  names after the stack, or what a template names itself under the platform's prefixes (a model's
+  registration `/<platform>/models/<project>` and data-bucket parameter; never `/<platform>/platform/*`,
+  the published platform values).
+- It reads the products' assets (their bucket, through S3, with the platform key), the platform's
+  published values, and AWS's public Powertools layer.
+
+Three managed policies (stacks and reads; roles; resources): IAM caps one at 6,144 characters.
 """
 
 from __future__ import annotations
@@ -23,10 +28,15 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from lambdas.common.contracts import APPROVER_TAG, MODELS_NAMESPACE, PLATFORM_NAMESPACE
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 
 # How CloudFormation names a provisioned product's stack, and so the resources it names after it.
 PROVISIONED_STACK_PREFIX = "SC-"
+# The account AWS publishes the Powertools for AWS Lambda layers from, in every commercial region.
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+# The services that use the platform key on a project's behalf when CloudFormation creates its resources.
+KEY_USING_SERVICES = ("codecommit", "lambda", "s3", "sqs", "dynamodb", "logs", "codebuild", "codepipeline")
 
 
 class ProductLaunchRole(Construct):
@@ -49,16 +59,32 @@ class ProductLaunchRole(Construct):
             description=f"Service Catalog creates model projects of platform '{platform_name}' with this role",
         )
         sc = PROVISIONED_STACK_PREFIX
-        account = stack.account
 
         def arn(service: str, resource: str, name: str, *, region: bool = True) -> str:
             return stack.format_arn(
                 service=service, resource=resource, resource_name=name, region=None if region else ""
             )
 
-        boundary = {"StringEquals": {"iam:PermissionsBoundary": permissions_boundary.managed_policy_arn}}
-        roles = arn("iam", "role", f"{sc}*", region=False)
-        statements = [
+        self._arn = arn
+        project_roles = arn("iam", "role", f"{sc}*", region=False)
+        # The platform's shared roles a project grants access to: the personas' (governance stack) and the
+        # approval gate's (approval stack), named by CloudFormation after their stacks.
+        platform_roles = [
+            arn("iam", "role", f"{platform_name}-{owner}-*", region=False) for owner in ("governance", "approval")
+        ]
+        project_policies = arn("iam", "policy", f"{sc}*", region=False)
+        parameters = arn("ssm", "parameter", f"{platform_name}/*")
+        written_parameters = [
+            arn("ssm", "parameter", f"{platform_name}/{MODELS_NAMESPACE}/*"),
+            arn("ssm", "parameter", f"{platform_name}/*/data-bucket"),
+        ]
+        published_values = arn("ssm", "parameter", f"{platform_name}/{PLATFORM_NAMESPACE}/*")
+        boundary = {"iam:PermissionsBoundary": permissions_boundary.managed_policy_arn}
+        key_services = [f"{service}.{stack.region}.amazonaws.com" for service in KEY_USING_SERVICES]
+        powertools_layers = f"arn:{stack.partition}:lambda:{stack.region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:AWSLambdaPowertoolsPythonV3-*"
+        public_parameters = f"arn:{stack.partition}:ssm:{stack.region}::parameter/aws/service/powertools/*"
+
+        stacks_and_reads = [
             iam.PolicyStatement(
                 sid="RunTheProvisionedStacks",
                 actions=[
@@ -96,32 +122,27 @@ class ProductLaunchRole(Construct):
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
                 resources=[asset_bucket.arn_for_objects("*")],
             ),
+            # The key through the services that use it for a project: S3 (the assets, the buckets),
+            # CodeCommit (the repository), Lambda (environment), SQS, DynamoDB, Logs, CodeBuild, CodePipeline.
             iam.PolicyStatement(
-                sid="DecryptTheProductsAssetsThroughS3",
-                actions=["kms:Decrypt", "kms:DescribeKey"],
+                sid="UseThePlatformKeyThroughItsServices",
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
                 resources=[encryption_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+                conditions={"StringEquals": {"kms:ViaService": key_services}},
             ),
-            # Encrypted resources (logs, queues, tables, functions) use the platform key through their service.
             iam.PolicyStatement(
-                sid="LetServicesUseThePlatformKey",
-                actions=["kms:CreateGrant", "kms:DescribeKey", "kms:Decrypt", "kms:GenerateDataKey*", "kms:Encrypt"],
+                sid="LetServicesHoldGrantsOnThePlatformKey",
+                actions=["kms:CreateGrant"],
                 resources=[encryption_key.key_arn],
                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
             ),
             iam.PolicyStatement(
-                sid="DescribeThePlatformKey",
-                actions=["kms:DescribeKey"],
-                resources=[encryption_key.key_arn],
+                sid="DescribeThePlatformKey", actions=["kms:DescribeKey"], resources=[encryption_key.key_arn]
             ),
             iam.PolicyStatement(
                 sid="ReadThePlatformsValues",
                 actions=["ssm:GetParameters", "ssm:GetParameter"],
-                resources=[
-                    arn("ssm", "parameter", f"{platform_name}/*"),
-                    # The public parameter of the Powertools layer release the functions use.
-                    f"arn:{stack.partition}:ssm:{stack.region}::parameter/aws/service/powertools/*",
-                ],
+                resources=[parameters, public_parameters],
             ),
             iam.PolicyStatement(
                 sid="RegisterTheProjectsModel",
@@ -132,22 +153,61 @@ class ProductLaunchRole(Construct):
                     "ssm:RemoveTagsFromResource",
                     "ssm:ListTagsForResource",
                 ],
-                resources=[arn("ssm", "parameter", f"{platform_name}/*")],
+                resources=written_parameters,
             ),
-            # --- roles: only with the platform's boundary ------------------------------------------
             iam.PolicyStatement(
-                sid="CreateAndChangeRolesOnlyWithTheBoundary",
+                sid="NeverThePublishedPlatformValues",
+                effect=iam.Effect.DENY,
+                actions=[
+                    "ssm:PutParameter",
+                    "ssm:DeleteParameter",
+                    "ssm:AddTagsToResource",
+                    "ssm:RemoveTagsFromResource",
+                ],
+                resources=[published_values],
+            ),
+            iam.PolicyStatement(
+                sid="UseThePowertoolsLayer",
+                actions=["lambda:GetLayerVersion"],
+                resources=[f"{powertools_layers}:*"],
+            ),
+            # A project on a Git host: its pipeline's source action uses the connection the project names.
+            # Each service prefix has its own condition key (connections created before the 2024 rename
+            # keep the codestar-connections ARN).
+            *[
+                iam.PolicyStatement(
+                    sid=f"PassTheProjectsConnection{index}",
+                    actions=[f"{prefix}:PassConnection"],
+                    resources=[arn(prefix, "connection", "*")],
+                    conditions={"StringEquals": {f"{prefix}:PassedToService": "codepipeline.amazonaws.com"}},
+                )
+                for index, prefix in enumerate(("codeconnections", "codestar-connections"), start=1)
+            ],
+        ]
+        roles = [
+            iam.PolicyStatement(
+                sid="CreateTheProjectsRolesOnlyWithTheBoundary",
                 actions=[
                     "iam:CreateRole",
                     "iam:PutRolePermissionsBoundary",
-                    "iam:AttachRolePolicy",
-                    "iam:DetachRolePolicy",
                     "iam:PutRolePolicy",
                     "iam:DeleteRolePolicy",
                 ],
-                # Its own roles, and the platform roles a project grants access to (the personas, the gate).
-                resources=[arn("iam", "role", "*", region=False)],
-                conditions=boundary,
+                resources=[project_roles],
+                conditions={"StringEquals": boundary},
+            ),
+            iam.PolicyStatement(
+                sid="AttachOnlyTheProjectsPoliciesToRolesWithTheBoundary",
+                actions=["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+                resources=[project_roles, *platform_roles],
+                conditions={"StringEquals": boundary, "ArnLike": {"iam:PolicyARN": project_policies}},
+            ),
+            iam.PolicyStatement(
+                sid="NeverTheApproverTag",
+                effect=iam.Effect.DENY,
+                actions=["iam:CreateRole", "iam:TagRole"],
+                resources=["*"],
+                conditions={"StringLike": {f"aws:RequestTag/{APPROVER_TAG}": "*"}},
             ),
             iam.PolicyStatement(
                 sid="ManageTheProjectsRoles",
@@ -162,13 +222,9 @@ class ProductLaunchRole(Construct):
                     "iam:UpdateRoleDescription",
                     "iam:UpdateAssumeRolePolicy",
                 ],
-                resources=[roles],
+                resources=[project_roles],
             ),
-            iam.PolicyStatement(
-                sid="PassTheProjectsRoles",
-                actions=["iam:PassRole"],
-                resources=[roles],
-            ),
+            iam.PolicyStatement(sid="PassTheProjectsRoles", actions=["iam:PassRole"], resources=[project_roles]),
             iam.PolicyStatement(
                 sid="ManageTheProjectsPolicies",
                 actions=[
@@ -183,191 +239,284 @@ class ProductLaunchRole(Construct):
                     "iam:TagPolicy",
                     "iam:UntagPolicy",
                 ],
-                resources=[arn("iam", "policy", f"{sc}*", region=False)],
-            ),
-            # A project on a Git host: its pipeline's source action uses the connection the project names.
-            iam.PolicyStatement(
-                sid="PassTheProjectsConnection",
-                actions=["codeconnections:PassConnection", "codestar-connections:PassConnection"],
-                resources=[
-                    arn("codeconnections", "connection", "*"),
-                    arn("codestar-connections", "connection", "*"),
-                ],
-                conditions={"StringEquals": {"codeconnections:PassedToService": "codepipeline.amazonaws.com"}},
-            ),
-            # --- the kinds of resources a product's template holds -----------------------------------
-            iam.PolicyStatement(
-                sid="ManageTheProjectsResources",
-                actions=[
-                    "codecommit:CreateRepository",
-                    "codecommit:DeleteRepository",
-                    "codecommit:GetRepository",
-                    "codecommit:UpdateRepositoryDescription",
-                    "codecommit:UpdateRepositoryEncryptionKey",
-                    "codecommit:TagResource",
-                    "codecommit:UntagResource",
-                    "codecommit:ListTagsForResource",
-                    "codepipeline:CreatePipeline",
-                    "codepipeline:UpdatePipeline",
-                    "codepipeline:DeletePipeline",
-                    "codepipeline:GetPipeline",
-                    "codepipeline:GetPipelineState",
-                    "codepipeline:TagResource",
-                    "codepipeline:UntagResource",
-                    "codepipeline:ListTagsForResource",
-                    "codebuild:CreateProject",
-                    "codebuild:UpdateProject",
-                    "codebuild:DeleteProject",
-                    "codebuild:BatchGetProjects",
-                    "s3:CreateBucket",
-                    "s3:DeleteBucket",
-                    "s3:PutBucket*",
-                    "s3:GetBucket*",
-                    "s3:DeleteBucketPolicy",
-                    "s3:PutEncryptionConfiguration",
-                    "s3:GetEncryptionConfiguration",
-                    "s3:PutLifecycleConfiguration",
-                    "s3:GetLifecycleConfiguration",
-                    "s3:ListBucket",
-                    "sagemaker:CreateModelPackageGroup",
-                    "sagemaker:DeleteModelPackageGroup",
-                    "sagemaker:DescribeModelPackageGroup",
-                    "sagemaker:PutModelPackageGroupPolicy",
-                    "sagemaker:GetModelPackageGroupPolicy",
-                    "sagemaker:DeleteModelPackageGroupPolicy",
-                    "sagemaker:AddTags",
-                    "sagemaker:DeleteTags",
-                    "sagemaker:ListTags",
-                    "events:PutRule",
-                    "events:DeleteRule",
-                    "events:DescribeRule",
-                    "events:EnableRule",
-                    "events:DisableRule",
-                    "events:PutTargets",
-                    "events:RemoveTargets",
-                    "events:ListTargetsByRule",
-                    "events:TagResource",
-                    "events:UntagResource",
-                    "sqs:CreateQueue",
-                    "sqs:DeleteQueue",
-                    "sqs:GetQueueAttributes",
-                    "sqs:SetQueueAttributes",
-                    "sqs:GetQueueUrl",
-                    "sqs:TagQueue",
-                    "sqs:UntagQueue",
-                    "sqs:ListQueueTags",
-                    "lambda:CreateFunction",
-                    "lambda:DeleteFunction",
-                    "lambda:GetFunction",
-                    "lambda:GetFunctionConfiguration",
-                    "lambda:UpdateFunctionCode",
-                    "lambda:UpdateFunctionConfiguration",
-                    "lambda:AddPermission",
-                    "lambda:RemovePermission",
-                    "lambda:PutFunctionEventInvokeConfig",
-                    "lambda:UpdateFunctionEventInvokeConfig",
-                    "lambda:DeleteFunctionEventInvokeConfig",
-                    "lambda:PutFunctionConcurrency",
-                    "lambda:DeleteFunctionConcurrency",
-                    "lambda:GetLayerVersion",
-                    "lambda:TagResource",
-                    "lambda:UntagResource",
-                    "lambda:ListTags",
-                    "logs:CreateLogGroup",
-                    "logs:DeleteLogGroup",
-                    "logs:DescribeLogGroups",
-                    "logs:PutRetentionPolicy",
-                    "logs:DeleteRetentionPolicy",
-                    "logs:AssociateKmsKey",
-                    "logs:DisassociateKmsKey",
-                    "logs:TagResource",
-                    "logs:UntagResource",
-                    "logs:ListTagsForResource",
-                    "cloudwatch:PutMetricAlarm",
-                    "cloudwatch:DeleteAlarms",
-                    "cloudwatch:DescribeAlarms",
-                    "cloudwatch:TagResource",
-                    "cloudwatch:UntagResource",
-                    "dynamodb:CreateTable",
-                    "dynamodb:DeleteTable",
-                    "dynamodb:DescribeTable",
-                    "dynamodb:UpdateTable",
-                    "dynamodb:DescribeContinuousBackups",
-                    "dynamodb:UpdateContinuousBackups",
-                    "dynamodb:DescribeTimeToLive",
-                    "dynamodb:UpdateTimeToLive",
-                    "dynamodb:TagResource",
-                    "dynamodb:UntagResource",
-                    "dynamodb:ListTagsOfResource",
-                ],
-                resources=["*"],
-                # In this account and region only; and never on the platform's own resources' tags.
-                conditions={"StringEquals": {"aws:ResourceAccount": account}},
+                resources=[project_policies],
             ),
         ]
-        policy = iam.ManagedPolicy(
-            self,
-            "Policy",
-            description="What Service Catalog needs to provision the platform's model projects",
-            roles=[self.role],
-            statements=statements,
-        )
-        self.policy = policy
-        acknowledge_each(
-            policy,
-            [
+        resources = [
+            iam.PolicyStatement(
+                sid="ManageTheProjectsResources",
+                actions=PROJECT_RESOURCE_ACTIONS,
+                resources=["*"],
+                # In this account only.
+                conditions={"StringEquals": {"aws:ResourceAccount": stack.account}},
+            ),
+            iam.PolicyStatement(
+                sid="ListWhatTakesNoResource",
+                actions=["codecommit:ListRepositories", "events:ListRules", "logs:DescribeLogGroups"],
+                resources=["*"],
+            ),
+        ]
+        self.policies = [
+            iam.ManagedPolicy(self, policy_id, description=description, roles=[self.role], statements=statements)
+            for policy_id, description, statements in (
                 (
-                    f"AwsSolutions-IAM5[Resource::{arn('cloudformation', 'stack', f'{sc}*')}]",
-                    "Service Catalog names a provisioned product's stack SC-<account>-pp-<id> when it creates it.",
+                    "Policy",
+                    "Service Catalog runs a model project's stack, reads its assets and the platform's values",
+                    stacks_and_reads,
+                ),
+                (
+                    "RolesPolicy",
+                    "Service Catalog creates a model project's roles, only with the platform's boundary",
+                    roles,
+                ),
+                ("ResourcesPolicy", "Service Catalog creates a model project's resources", resources),
+            )
+        ]
+        self._acknowledge(
+            platform_name, asset_bucket, parameters, written_parameters, public_parameters, powertools_layers
+        )
+
+    def _acknowledge(
+        self,
+        platform_name: str,
+        asset_bucket: s3.IBucket,
+        parameters: str,
+        written_parameters: list[str],
+        public_parameters: str,
+        powertools_layers: str,
+    ) -> None:
+        arn, sc = self._arn, PROVISIONED_STACK_PREFIX
+        named_by_cloudformation = "CloudFormation names a project's resources after its SC-<account>-pp-<id> stack."
+        acknowledge_each(
+            self.policies[0],
+            [
+                (f"AwsSolutions-IAM5[Resource::{arn('cloudformation', 'stack', f'{sc}*')}]", named_by_cloudformation),
+                (
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "Template validation and Service Catalog's own template copies (tagged).",
                 ),
                 (
                     f"AwsSolutions-IAM5[Resource::{nag_ref(asset_bucket, 'Arn')}/*]",
                     "The products' assets (seed, deploy bundle, functions' code), named by content hash; read-only.",
                 ),
                 (
-                    f"AwsSolutions-IAM5[Resource::{arn('ssm', 'parameter', f'{platform_name}/*')}]",
-                    "The platform's published values the templates read, and the project's own registration and"
-                    " data-bucket parameters (named by the project); only under the platform's path.",
-                ),
-                (
-                    f"AwsSolutions-IAM5[Resource::arn:{stack.partition}:ssm:{stack.region}::parameter/aws/service/powertools/*]",
-                    "AWS's public parameters of the Powertools layer releases; read-only.",
-                ),
-                (
-                    f"AwsSolutions-IAM5[Resource::{arn('iam', 'role', '*', region=False)}]",
-                    "Creating or changing any role's permissions is allowed only when the role carries the platform's"
-                    " boundary (iam:PermissionsBoundary condition): a project's roles and the platform roles it grants.",
-                ),
-                (
-                    f"AwsSolutions-IAM5[Resource::{roles}]",
-                    "The roles CloudFormation creates for a project are named after its SC-<account>-pp-<id> stack.",
-                ),
-                (
-                    f"AwsSolutions-IAM5[Resource::{arn('iam', 'policy', f'{sc}*', region=False)}]",
-                    "The managed policies CloudFormation creates for a project are named after its stack.",
+                    f"AwsSolutions-IAM5[Resource::{parameters}]",
+                    "The platform's published values the templates read; read-only.",
                 ),
                 *[
                     (
-                        f"AwsSolutions-IAM5[Resource::{arn(service, 'connection', '*')}]",
-                        "A project names its connection when it is created; passed to CodePipeline only.",
+                        f"AwsSolutions-IAM5[Resource::{parameter}]",
+                        "A project's registration and data-bucket parameter, named by the project.",
                     )
-                    for service in ("codeconnections", "codestar-connections")
+                    for parameter in written_parameters
                 ],
                 (
-                    "AwsSolutions-IAM5[Resource::*]",
-                    "CloudFormation names a project's resources when it creates them (SC-<account>-pp-<id>-...); "
-                    "only the kinds a product's template holds, in this account; roles only with the boundary.",
+                    f"AwsSolutions-IAM5[Resource::{public_parameters}]",
+                    "AWS's public parameters of the Powertools layer releases; read-only.",
                 ),
+                (f"AwsSolutions-IAM5[Resource::{powertools_layers}:*]", "AWS's Powertools layer versions; read-only."),
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Resource::{arn(prefix, 'connection', '*')}]",
+                        "A project names its connection when it is created; passed to CodePipeline only.",
+                    )
+                    for prefix in ("codeconnections", "codestar-connections")
+                ],
                 (
-                    "AwsSolutions-IAM5[Action::s3:PutBucket*]",
-                    "The bucket settings CloudFormation applies to a project's buckets (encryption, policy, logging,"
-                    " versioning, public access block, ownership, tags).",
+                    "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+                    "Through the services that encrypt a project's resources.",
                 ),
-                ("AwsSolutions-IAM5[Action::s3:GetBucket*]", "CloudFormation reads back the bucket settings."),
                 (
                     "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-                    "Services encrypt a project's logs, queues and tables with the platform key (grants for AWS"
-                    " resources only).",
+                    "Through the services that encrypt a project's resources.",
                 ),
             ],
         )
+        acknowledge_each(
+            self.policies[1],
+            [
+                (f"AwsSolutions-IAM5[Resource::{arn('iam', 'role', f'{sc}*', region=False)}]", named_by_cloudformation),
+                (
+                    f"AwsSolutions-IAM5[Resource::{arn('iam', 'policy', f'{sc}*', region=False)}]",
+                    named_by_cloudformation,
+                ),
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Resource::{arn('iam', 'role', f'{platform_name}-{owner}-*', region=False)}]",
+                        "The platform's shared roles (named after their stacks): only a project's own managed policies"
+                        " are attached to them, and only while they carry the boundary.",
+                    )
+                    for owner in ("governance", "approval")
+                ],
+                ("AwsSolutions-IAM5[Resource::*]", "A deny: no role is ever created or tagged as an approver."),
+            ],
+        )
+        acknowledge_each(
+            self.policies[2],
+            [
+                (
+                    "AwsSolutions-IAM5[Resource::*]",
+                    named_by_cloudformation + " Only the kinds a product holds, in this account.",
+                ),
+                (
+                    "AwsSolutions-IAM5[Action::s3:PutBucket*]",
+                    "The bucket settings CloudFormation applies to a project's buckets.",
+                ),
+                ("AwsSolutions-IAM5[Action::s3:GetBucket*]", "CloudFormation reads back the bucket settings."),
+            ],
+        )
+
+
+# The create, read, update, delete and tag actions of the resource types a product's template holds
+# (CloudFormation's resource handlers call them as the launch role).
+PROJECT_RESOURCE_ACTIONS = [
+    *(
+        f"codecommit:{action}"
+        for action in (
+            "CreateRepository",
+            "DeleteRepository",
+            "GetRepository",
+            "CreateCommit",
+            "GetBranch",
+            "GetRepositoryTriggers",
+            "UpdateRepositoryDescription",
+            "UpdateRepositoryEncryptionKey",
+            "TagResource",
+            "UntagResource",
+            "ListTagsForResource",
+        )
+    ),
+    *(
+        f"codepipeline:{action}"
+        for action in (
+            "CreatePipeline",
+            "UpdatePipeline",
+            "DeletePipeline",
+            "GetPipeline",
+            "GetPipelineState",
+            "TagResource",
+            "UntagResource",
+            "ListTagsForResource",
+        )
+    ),
+    "codebuild:CreateProject",
+    "codebuild:UpdateProject",
+    "codebuild:DeleteProject",
+    "codebuild:BatchGetProjects",
+    "s3:CreateBucket",
+    "s3:DeleteBucket",
+    "s3:PutBucket*",
+    "s3:GetBucket*",
+    "s3:DeleteBucketPolicy",
+    "s3:PutEncryptionConfiguration",
+    "s3:GetEncryptionConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:GetLifecycleConfiguration",
+    "s3:ListBucket",
+    *(
+        f"sagemaker:{action}"
+        for action in (
+            "CreateModelPackageGroup",
+            "DeleteModelPackageGroup",
+            "DescribeModelPackageGroup",
+            "PutModelPackageGroupPolicy",
+            "GetModelPackageGroupPolicy",
+            "DeleteModelPackageGroupPolicy",
+            "AddTags",
+            "DeleteTags",
+            "ListTags",
+        )
+    ),
+    *(
+        f"events:{action}"
+        for action in (
+            "PutRule",
+            "DeleteRule",
+            "DescribeRule",
+            "EnableRule",
+            "DisableRule",
+            "PutTargets",
+            "RemoveTargets",
+            "ListTargetsByRule",
+            "TagResource",
+            "UntagResource",
+            "ListTagsForResource",
+        )
+    ),
+    *(
+        f"sqs:{action}"
+        for action in (
+            "CreateQueue",
+            "DeleteQueue",
+            "GetQueueAttributes",
+            "SetQueueAttributes",
+            "GetQueueUrl",
+            "TagQueue",
+            "UntagQueue",
+            "ListQueueTags",
+        )
+    ),
+    *(
+        f"lambda:{action}"
+        for action in (
+            "CreateFunction",
+            "DeleteFunction",
+            "GetFunction",
+            "GetFunctionConfiguration",
+            "GetFunctionCodeSigningConfig",
+            "GetRuntimeManagementConfig",
+            "GetFunctionRecursionConfig",
+            "GetFunctionEventInvokeConfig",
+            "GetPolicy",
+            "UpdateFunctionCode",
+            "UpdateFunctionConfiguration",
+            "AddPermission",
+            "RemovePermission",
+            "PutFunctionEventInvokeConfig",
+            "UpdateFunctionEventInvokeConfig",
+            "DeleteFunctionEventInvokeConfig",
+            "PutFunctionConcurrency",
+            "DeleteFunctionConcurrency",
+            "TagResource",
+            "UntagResource",
+            "ListTags",
+        )
+    ),
+    *(
+        f"logs:{action}"
+        for action in (
+            "CreateLogGroup",
+            "DeleteLogGroup",
+            "PutRetentionPolicy",
+            "DeleteRetentionPolicy",
+            "AssociateKmsKey",
+            "DisassociateKmsKey",
+            "GetDataProtectionPolicy",
+            "TagResource",
+            "UntagResource",
+            "ListTagsForResource",
+        )
+    ),
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DeleteAlarms",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:TagResource",
+    "cloudwatch:UntagResource",
+    "cloudwatch:ListTagsForResource",
+    *(
+        f"dynamodb:{action}"
+        for action in (
+            "CreateTable",
+            "DeleteTable",
+            "DescribeTable",
+            "UpdateTable",
+            "DescribeContinuousBackups",
+            "UpdateContinuousBackups",
+            "DescribeTimeToLive",
+            "UpdateTimeToLive",
+            "TagResource",
+            "UntagResource",
+            "ListTagsOfResource",
+        )
+    ),
+]

@@ -11,7 +11,7 @@ always used, so the logical ids of deployed resources do not change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,11 +65,14 @@ def build_model(
     registry_reader_accounts: list[str],
     athena_workgroup_name: str | None = None,
     repository_settings: Mapping[str, object] | None = None,
+    extra_data_scientist_statements: Sequence[iam.PolicyStatement] = (),
 ) -> ModelProject:
     """The model's build project ("Project") and the data scientists' access to it ("DataScientistAccess").
 
     `repository_settings`: the `model_config.json` the repository starts with, when the model's own
-    settings hold tokens (ModelProject)."""
+    settings hold tokens (ModelProject). `extra_data_scientist_statements`: more of the data scientists'
+    access that only one entry point needs (a product's seed archive lies in its encrypted asset bucket),
+    in the same policy: one managed policy per model on their role (IAM attaches at most 10 to a role)."""
     project = ModelProject(
         scope,
         "Project",
@@ -91,7 +94,10 @@ def build_model(
         "DataScientistAccess",
         description=f"Data scientists work on model '{model.name}'",
         roles=[platform.data_scientist_role],
-        statements=_data_scientist_statements(project, platform.encryption_key),
+        statements=[
+            *_data_scientist_statements(project, platform.encryption_key),
+            *extra_data_scientist_statements,
+        ],
     )
     return project
 

@@ -6,9 +6,9 @@ build project, deploy pipeline, registration with the approval gate, endpoint au
 connects them), with the model's name taken from the project: `SageMakerProjectName`, which SageMaker
 passes, like `SageMakerProjectId`, when it provisions the product. The model's other choices are
 parameters of the template too (`ProductChoices`). Everything else is the platform's, read at deploy
-time from the SSM parameters the governance and approval stacks publish
-(`/<platform>/platform/<key>`): exports cannot be imported by a template Service Catalog deploys, and
-would pin the platform's values forever.
+time from the SSM parameters the governance and approval stacks publish (`/<platform>/platform/<key>`),
+through parameters of the template pinned to them: exports cannot be imported by a template Service
+Catalog deploys, and would pin the platform's values forever.
 
 What the template cannot know at synth time stays out of Python decisions: the model's name is a token
 in names, tags, policies and the build's settings (`MODEL_SETTINGS`), never sliced or validated here;
@@ -29,7 +29,6 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3_deployment
 from aws_cdk import aws_servicecatalog as servicecatalog
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from config.schema import (
@@ -44,11 +43,13 @@ from lambdas.common.contracts import (
     HIGHER_IS_BETTER,
     INFERENCE_INSTANCE_TYPE_PARAMETER,
     METRIC_THRESHOLD_PARAMETER,
+    PLATFORM_PARAMETERS,
     model_package_group_name,
     platform_parameter_name,
 )
 from mlops_constructs.approval_gate import GatedModel, gated_model_grants
 from mlops_constructs.compliance import acknowledge_each
+from mlops_constructs.functions import pinned_ssm_value, powertools_layer_arn
 from mlops_constructs.model_lifecycle import (
     PlatformResources,
     build_model,
@@ -143,17 +144,22 @@ def product_templates(seeds: list[SeedName], sources: list[SourceProvider]) -> l
 def imported_platform(
     scope: Construct, *, platform_name: str, log_retention: logs.RetentionDays, noncurrent_version_days: int
 ) -> tuple[PlatformResources, iam.IRole]:
-    """The platform's resources as a product's template sees them (SSM dynamic references, resolved by
-    CloudFormation at each deployment), and the approval gate's role."""
+    """The platform's resources as a product's template sees them, and the approval gate's role.
+
+    Each value is read once, through a parameter of the template (`Platform<Key>`, of type
+    `AWS::SSM::Parameter::Value<String>`) that CloudFormation resolves at each deployment, and used
+    as a `Ref`: dynamic references (`{{resolve:ssm:...}}`) would be one per use, and CloudFormation
+    takes at most 60 of them in a template. Studio shows these parameters in its form; each allows only
+    its SSM parameter's name, so whoever creates a project cannot point the template elsewhere."""
     values = Construct(scope, "Platform")
 
     def value(key: str) -> str:
-        return ssm.StringParameter.from_string_parameter_attributes(
-            values,
-            "".join(part.capitalize() for part in key.split("-")),
+        return pinned_ssm_value(
+            scope,
+            "Platform" + "".join(part.capitalize() for part in key.split("-")),
             parameter_name=platform_parameter_name(platform_name, key),
-            force_dynamic_reference=True,
-        ).string_value
+            description=PLATFORM_PARAMETERS[key][:1].upper() + PLATFORM_PARAMETERS[key][1:],
+        )
 
     key_arn = value("key-arn")
     platform = PlatformResources(
@@ -256,6 +262,16 @@ class ModelProductStack(servicecatalog.ProductStack):
                 else "(lower is better: at most this)"
             ),
         )
+        # The platform's values, then the Powertools layer: parameters pinned to their SSM parameters, which
+        # Studio's form lists after the model's choices and before a Git host's repository (the form's order
+        # is the template's).
+        platform, gate_role = imported_platform(
+            self,
+            platform_name=platform_name,
+            log_retention=log_retention,
+            noncurrent_version_days=noncurrent_version_days,
+        )
+        powertools_layer_arn(self)
         source = self._source_parameters() if template.source == "codeconnections" else template.model.source
         model = template.model.model_copy(
             update={
@@ -278,12 +294,6 @@ class ModelProductStack(servicecatalog.ProductStack):
             (PROJECT_ID_TAG, self.project_id.value_as_string),
         ):
             Tags.of(self).add(key, value)
-        platform, gate_role = imported_platform(
-            self,
-            platform_name=platform_name,
-            log_retention=log_retention,
-            noncurrent_version_days=noncurrent_version_days,
-        )
         iam.PermissionsBoundary.of(self).apply(platform.permissions_boundary)
         # The access-log bucket is imported here: its statement for the project's buckets is added by the
         # projects stack (ProjectsStack._let_project_buckets_log).
@@ -305,9 +315,10 @@ class ModelProductStack(servicecatalog.ProductStack):
             # The repository's model_config.json, for local runs: the product's defaults under a placeholder
             # name (the build itself gets the project's settings in MODEL_SETTINGS).
             repository_settings=model_settings(template.model.model_copy(update={"name": PLACEHOLDER_MODEL_NAME})),
+            extra_data_scientist_statements=(
+                [self._seed_archive_key_statement(platform)] if template.source == "codeconnections" else []
+            ),
         )
-        if template.source == "codeconnections":
-            self._let_data_scientists_read_the_seed(platform)
         self.deployed = deploy_model(
             self,
             platform_name=platform_name,
@@ -321,22 +332,14 @@ class ModelProductStack(servicecatalog.ProductStack):
         self._grant_the_gate(gate_role, model)
         self._outputs()
 
-    def _let_data_scientists_read_the_seed(self, platform: PlatformResources) -> None:
+    def _seed_archive_key_statement(self, platform: PlatformResources) -> iam.PolicyStatement:
         """The seed archive of a project on a Git host lies in the products' asset bucket, encrypted with
         the platform key: reading it (build_model grants the object) needs the key, through S3 only."""
-        iam.ManagedPolicy(
-            self,
-            "DataScientistSeedArchiveKey",
-            description="Data scientists decrypt the project's seed archive",
-            roles=[platform.data_scientist_role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="DecryptTheSeedArchiveThroughS3",
-                    actions=["kms:Decrypt"],
-                    resources=[platform.encryption_key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
-                )
-            ],
+        return iam.PolicyStatement(
+            sid="DecryptTheSeedArchiveThroughS3",
+            actions=["kms:Decrypt"],
+            resources=[platform.encryption_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
         )
 
     def _source_parameters(self) -> CodeConnectionsSource:

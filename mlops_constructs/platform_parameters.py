@@ -2,8 +2,9 @@
 
 A SageMaker Projects product or a stack in another account cannot import the governance stack's
 CloudFormation exports (exports are per account and region, and an imported export blocks every
-change of its value); they read `/<platform>/platform/<key>` instead, at deploy time (a parameter of
-type `AWS::SSM::Parameter::Value<String>` or a `{{resolve:ssm:...}}` reference). The keys are the
+change of its value); they read `/<platform>/platform/<key>` instead, at deploy time (a product's
+template through parameters of type `AWS::SSM::Parameter::Value<String>` pinned to these names:
+CloudFormation resolves at most 60 `{{resolve:ssm:...}}` references per template). The keys are the
 contract `lambdas.common.contracts.PLATFORM_PARAMETERS`; every one of them is published, by the stack
 that owns the value (the approval stack its gate's role, the governance stack the rest).
 """

@@ -121,7 +121,7 @@ class ProjectsStack(Stack):
         product = servicecatalog.CloudFormationProduct(
             self,
             f"{construct_suffix}Product",
-            product_name=f"{platform_name} {template.title.lower()}",
+            product_name=f"{platform_name} {template.title}",
             owner=f"{platform_name} platform team",
             description=template.description,
             distributor=f"{platform_name} platform team",
@@ -230,12 +230,13 @@ class ProjectsStack(Stack):
                     actions=[
                         "sagemaker:CreateProject",
                         "sagemaker:DescribeProject",
-                        "sagemaker:ListProjects",
                         "sagemaker:UpdateProject",
                         "sagemaker:DeleteProject",
                     ],
                     resources=[self.format_arn(service="sagemaker", resource="project", resource_name="*")],
                 ),
+                # ListProjects takes no resource: scoped to projects' ARNs, it would never be allowed.
+                iam.PolicyStatement(sid="ListProjects", actions=["sagemaker:ListProjects"], resources=["*"]),
                 iam.PolicyStatement(
                     sid="ProvisionThePlatformsProducts",
                     actions=[
@@ -271,8 +272,8 @@ class ProjectsStack(Stack):
                 ),
                 (
                     "AwsSolutions-IAM5[Resource::*]",
-                    "Search and record actions take no resource; provisioned products are only the platform's"
-                    " portfolio's, and launch with the launch role.",
+                    "sagemaker:ListProjects and Service Catalog's search and record actions take no resource;"
+                    " provisioned products are only the platform's portfolio's, and launch with the launch role.",
                 ),
             ],
         )

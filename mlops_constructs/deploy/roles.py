@@ -217,51 +217,67 @@ def cloudformation_role(
         description=f"CloudFormation deploys the serving stacks of model '{model_name}'",
     )
     arns = _ServingArns.of(stack, names, data_bucket_parameter)
-    statements = [
-        *_sagemaker_statements(arns, model_name),
-        iam.PolicyStatement(
-            sid="PassTheServingAndMonitoringRoles",
-            actions=["iam:PassRole"],
-            resources=[passed.role_arn for passed in passed_roles],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        ),
-        iam.PolicyStatement(
-            sid="AlarmsAndDashboards",
-            actions=[
-                "cloudwatch:PutMetricAlarm",
-                "cloudwatch:DeleteAlarms",
-                "cloudwatch:DescribeAlarms",
-                "cloudwatch:TagResource",
-                "cloudwatch:UntagResource",
-                "cloudwatch:ListTagsForResource",
-                "cloudwatch:PutDashboard",
-                "cloudwatch:DeleteDashboards",
-                "cloudwatch:GetDashboard",
-            ],
-            resources=arns.alarms + arns.dashboards,
-        ),
-        *(_batch_statements(arns, scheduler) if scheduler is not None else _autoscaling_statements(arns, model_name)),
-        iam.PolicyStatement(
-            sid="EncryptVolumesAndCaptures",
-            actions=["kms:CreateGrant", "kms:DescribeKey"],
-            resources=[encryption_key.key_arn],
-            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-        ),
-    ]
-    policy = iam.ManagedPolicy(scope, "DeploymentPolicy", roles=[role], statements=statements)
+    # Two managed policies, by topic: IAM takes at most 6,144 characters in one (references resolved), and
+    # one model's statements take more (tests/compliance/test_iam_limits.py).
+    serving_resources = iam.ManagedPolicy(
+        scope, "DeploymentPolicy", roles=[role], statements=_sagemaker_statements(arns, model_name)
+    )
+    around_them = iam.ManagedPolicy(
+        scope,
+        "DeploymentOperationsPolicy",
+        roles=[role],
+        statements=[
+            iam.PolicyStatement(
+                sid="PassTheServingAndMonitoringRoles",
+                actions=["iam:PassRole"],
+                resources=[passed.role_arn for passed in passed_roles],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            ),
+            iam.PolicyStatement(
+                sid="AlarmsAndDashboards",
+                actions=[
+                    "cloudwatch:PutMetricAlarm",
+                    "cloudwatch:DeleteAlarms",
+                    "cloudwatch:DescribeAlarms",
+                    "cloudwatch:TagResource",
+                    "cloudwatch:UntagResource",
+                    "cloudwatch:ListTagsForResource",
+                    "cloudwatch:PutDashboard",
+                    "cloudwatch:DeleteDashboards",
+                    "cloudwatch:GetDashboard",
+                ],
+                resources=arns.alarms + arns.dashboards,
+            ),
+            *(
+                _batch_statements(arns, scheduler)
+                if scheduler is not None
+                else _autoscaling_statements(arns, model_name)
+            ),
+            iam.PolicyStatement(
+                sid="EncryptVolumesAndCaptures",
+                actions=["kms:CreateGrant", "kms:DescribeKey"],
+                resources=[encryption_key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            ),
+        ],
+    )
     # Reasons hold no token (acknowledgments are metadata): the model's name may be one.
     generated_reason = (
         f"Named by CloudFormation or SageMaker (generated ids); only resources tagged {MODEL_TAG} for this model."
     )
     acknowledge_each(
-        policy,
+        serving_resources,
         [
             *[(f"AwsSolutions-IAM5[Resource::{arn}]", generated_reason) for arn in arns.generated],
-            (f"AwsSolutions-IAM5[Resource::{arns.scalable_targets}]", generated_reason),
             (
                 f"AwsSolutions-IAM5[Resource::{arns.packages}]",
                 "Package versions are numbered at registration; read-only, this model's group only.",
             ),
+        ],
+    )
+    acknowledge_each(
+        around_them,
+        [
             *[
                 (
                     f"AwsSolutions-IAM5[Resource::{arn}]",
@@ -269,9 +285,16 @@ def cloudformation_role(
                 )
                 for arn in arns.alarms
             ],
-            (
-                "AwsSolutions-IAM5[Resource::*]",
-                "DescribeScalableTargets and DescribeScalingPolicies are List actions without resource-level permissions.",
+            *(
+                []
+                if scheduler is not None
+                else [
+                    (f"AwsSolutions-IAM5[Resource::{arns.scalable_targets}]", generated_reason),
+                    (
+                        "AwsSolutions-IAM5[Resource::*]",
+                        "DescribeScalableTargets and DescribeScalingPolicies are List actions without resource-level permissions.",
+                    ),
+                ]
             ),
         ],
     )

@@ -21,14 +21,12 @@ from aws_cdk.assertions import Match, Template
 
 from config import ConfigError, load_config
 from config.schema import CodeConnectionsSource, PlatformConfig
-from lambdas.common.contracts import PLATFORM_PARAMETERS, platform_parameter_name
-from mlops_constructs.launch_role import PROVISIONED_STACK_PREFIX
+from lambdas.common.contracts import platform_parameter_name
 from mlops_constructs.model_product import PROJECT_NAME_PATTERN, ModelProductStack
 from mlops_constructs.model_product import product_templates as product_templates_of
 from stacks.platform import build_platform
 from stacks.projects_stack import STUDIO_VISIBILITY_TAG
-from tests.conftest import Synthesized, cdk_json_context, write_config
-from tests.iam_evaluation import role_principal
+from tests.conftest import CONFIGURATIONS, Synthesized, cdk_json_context, write_config
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 
@@ -52,6 +50,23 @@ def product_templates(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
         seed: json.loads(product_template_path(synthesized, stack).read_text())
         for seed, stack in synthesized.platform.projects.templates.items()
     }
+
+
+# The parameter each platform value a product's template reads comes through (pinned to its SSM parameter).
+PLATFORM_VALUE_PARAMETERS = {
+    key: "Platform" + "".join(part.capitalize() for part in key.split("-"))
+    for key in (
+        "key-arn",
+        "access-log-bucket",
+        "alert-topic-arn",
+        "approval-topic-arn",
+        "audit-bus-name",
+        "permissions-boundary-arn",
+        "data-scientist-role-name",
+        "model-approver-role-name",
+        "approval-gate-role-name",
+    )
+}
 
 
 def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -80,10 +95,10 @@ def test_the_portfolio_is_shared_with_the_data_scientists(projects: Template) ->
 def test_each_seed_template_is_a_studio_visible_product_launched_with_the_launch_role(projects: Template) -> None:
     products = projects.find_resources("AWS::ServiceCatalog::CloudFormationProduct")
     assert sorted(product["Properties"]["Name"] for product in products.values()) == [
-        "mlops binary classification model",
-        "mlops binary classification model (github, gitlab or bitbucket)",
-        "mlops regression model",
-        "mlops regression model (github, gitlab or bitbucket)",
+        "mlops Binary classification model",
+        "mlops Binary classification model (GitHub, GitLab or Bitbucket)",
+        "mlops Regression model",
+        "mlops Regression model (GitHub, GitLab or Bitbucket)",
     ]
     for product in products.values():
         assert {"Key": STUDIO_VISIBILITY_TAG, "Value": "true"} in product["Properties"]["Tags"]
@@ -171,67 +186,7 @@ def test_project_buckets_may_deliver_access_logs(governance: Template) -> None:
     )
 
 
-# --- the launch role ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def launch_role(projects: Template, governance: Template) -> Any:
-    boundary_id = logical_id(governance, "AWS::IAM::ManagedPolicy", "PersonasWorkloadBoundary")
-    boundary_export = next(
-        output["Export"]["Name"]
-        for output in governance.to_json()["Outputs"].values()
-        if output.get("Value") == {"Ref": boundary_id} and "Export" in output
-    )
-    principal = role_principal(
-        projects,
-        logical_id(projects, "AWS::IAM::Role", "LaunchRole"),
-        imports={boundary_export: BOUNDARY_ARN},
-    )
-    return principal
-
-
-BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/mlops-workload-boundary"
-A_PROJECT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/{PROVISIONED_STACK_PREFIX}{ACCOUNT}-pp-abc123-ProjectRole-XYZ"
-
-
-def _conditions_rendered(principal: Any) -> Any:
-    """The boundary condition's value is the governance stack's export: render it as its ARN."""
-    for statement in principal.identity_statements:
-        for values in statement.get("Condition", {}).values():
-            for key, value in list(values.items()):
-                if isinstance(value, dict) and "Fn::ImportValue" in value:
-                    values[key] = BOUNDARY_ARN
-    return principal
-
-
-def test_the_launch_role_creates_roles_only_with_the_platforms_boundary(launch_role: Any) -> None:
-    role = _conditions_rendered(launch_role)
-    for action in ("iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:AttachRolePolicy", "iam:PutRolePolicy"):
-        assert role.is_allowed(action, A_PROJECT_ROLE, **{"iam:PermissionsBoundary": BOUNDARY_ARN}), action
-        assert not role.is_allowed(action, A_PROJECT_ROLE), f"{action} without a boundary"
-        other = f"arn:aws:iam::{ACCOUNT}:policy/AdministratorAccess"
-        assert not role.is_allowed(action, A_PROJECT_ROLE, **{"iam:PermissionsBoundary": other}), action
-
-
-def test_the_launch_role_cannot_escape_the_guardrails(launch_role: Any) -> None:
-    role = _conditions_rendered(launch_role)
-    assert not role.is_allowed("iam:DeleteRolePermissionsBoundary", A_PROJECT_ROLE)
-    for action in ("iam:CreateUser", "iam:CreateAccessKey", "iam:CreateGroup", "iam:AttachUserPolicy"):
-        assert not role.is_allowed(action, f"arn:aws:iam::{ACCOUNT}:user/someone"), action
-    # Only the roles of provisioned products: not the platform's own roles.
-    assert role.is_allowed("iam:PassRole", A_PROJECT_ROLE)
-    assert not role.is_allowed("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/mlops-governance-PersonasDataScientist")
-    assert not role.is_allowed("iam:DeleteRole", f"arn:aws:iam::{ACCOUNT}:role/mlops-governance-PersonasDataScientist")
-    # Only the stacks Service Catalog provisions.
-    assert role.is_allowed(
-        "cloudformation:CreateStack", f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/SC-{ACCOUNT}-pp-abc/1"
-    )
-    assert not role.is_allowed(
-        "cloudformation:DeleteStack", f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/mlops-governance/1"
-    )
-    # Registrations and data-bucket parameters under the platform's path only.
-    assert role.is_allowed("ssm:PutParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mlops/models/fraud")
-    assert not role.is_allowed("ssm:PutParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/other/value")
+# The launch role: tests/unit/test_launch_role.py.
 
 
 # --- a product's template -----------------------------------------------------------------------------
@@ -250,6 +205,8 @@ def test_a_products_template_takes_the_project_from_sagemaker(
         "ProcessingInstanceType",
         "InferenceInstanceType",
         "MetricThreshold",
+        *PLATFORM_VALUE_PARAMETERS.values(),
+        "PowertoolsLayerArn",
     ]
     assert parameters["MetricThreshold"]["Type"] == "Number"
     assert parameters["SageMakerProjectName"]["AllowedPattern"] == PROJECT_NAME_PATTERN
@@ -298,25 +255,17 @@ def test_a_git_host_products_template_reads_the_teams_repository_through_its_con
     assert "DecryptTheSeedArchiveThroughS3" in policies
 
 
-def test_the_launch_role_passes_a_projects_connection_to_codepipeline_only(launch_role: Any) -> None:
-    connection = f"arn:aws:codeconnections:{REGION}:{ACCOUNT}:connection/0f4c8e2a-5b7d-4e1a-9c3f-2d6b8a1e7f90"
-    passed_to = "codeconnections:PassedToService"
-    assert launch_role.is_allowed(
-        "codeconnections:PassConnection", connection, **{passed_to: "codepipeline.amazonaws.com"}
-    )
-    assert not launch_role.is_allowed("codeconnections:UseConnection", connection)
-
-
 @pytest.mark.parametrize("seed", ["binary-classification", "regression", "binary-classification-git", "regression-git"])
 def test_a_products_template_reads_the_platform_from_ssm_not_from_exports(
     product_templates: dict[str, dict[str, Any]], seed: str
 ) -> None:
-    text = json.dumps(product_templates[seed])
+    template = product_templates[seed]
+    text = json.dumps(template)
     assert "Fn::ImportValue" not in text
     assert "${Token" not in text
-    used = {
-        key for key in PLATFORM_PARAMETERS if f"{{{{resolve:ssm:{platform_parameter_name('mlops', key)}}}}}" in text
-    }
+    # Each value through one parameter pinned to its SSM parameter: no dynamic reference (60 at most).
+    assert "{{resolve:" not in text
+    used = {key for key, parameter in PLATFORM_VALUE_PARAMETERS.items() if json.dumps({"Ref": parameter}) in text}
     assert used >= {
         "key-arn",
         "alert-topic-arn",
@@ -324,6 +273,11 @@ def test_a_products_template_reads_the_platform_from_ssm_not_from_exports(
         "permissions-boundary-arn",
         "approval-gate-role-name",
     }
+    parameters = template["Parameters"]
+    for key, parameter in PLATFORM_VALUE_PARAMETERS.items():
+        assert parameters[parameter]["Type"] == "AWS::SSM::Parameter::Value<String>"
+        assert parameters[parameter]["Default"] == platform_parameter_name("mlops", key)
+        assert parameters[parameter]["AllowedValues"] == [parameters[parameter]["Default"]]
 
 
 @pytest.mark.parametrize("seed", ["binary-classification", "regression", "binary-classification-git", "regression-git"])
@@ -346,7 +300,7 @@ def test_a_projects_data_is_kept_when_the_project_is_deleted(
 def test_every_role_of_a_product_carries_the_platforms_boundary(
     product_templates: dict[str, dict[str, Any]], seed: str
 ) -> None:
-    boundary = "{{resolve:ssm:/mlops/platform/permissions-boundary-arn}}"
+    boundary = {"Ref": PLATFORM_VALUE_PARAMETERS["permissions-boundary-arn"]}
     roles = of_type(product_templates[seed], "AWS::IAM::Role")
     assert roles
     assert {json.dumps(role["Properties"].get("PermissionsBoundary")) for role in roles.values()} == {
@@ -361,7 +315,7 @@ def test_the_approval_gate_is_granted_a_projects_model_by_its_template(
     [policy] = [
         p for key, p in of_type(template, "AWS::IAM::ManagedPolicy").items() if key.startswith("ApprovalGateAccess")
     ]
-    assert policy["Properties"]["Roles"] == ["{{resolve:ssm:/mlops/platform/approval-gate-role-name}}"]
+    assert policy["Properties"]["Roles"] == [{"Ref": PLATFORM_VALUE_PARAMETERS["approval-gate-role-name"]}]
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     [deploy_pipeline] = [
         key for key, p in of_type(template, "AWS::CodePipeline::Pipeline").items() if key.startswith("DeployPipeline")
@@ -416,8 +370,9 @@ def test_a_product_holds_what_a_config_declared_model_gets(
     key: str,
 ) -> None:
     """The same functions build both: the same resources, but for what the products' region-agnostic
-    template needs (a plain table for a global one), the gate's grant, which a project brings, and (on a
-    Git host) the key to read its seed archive, which lies in the encrypted product asset bucket."""
+    template needs (a plain table for a global one) and the gate's grant, which a project brings. (On a Git
+    host, the key to read its seed archive, which lies in the encrypted product asset bucket, is one more
+    statement of the data scientists' policy, not one more policy.)"""
 
     def kinds(template: dict[str, Any]) -> Counter[str]:
         return Counter(r["Type"] for r in template["Resources"].values() if r["Type"] != "AWS::CDK::Metadata")
@@ -426,8 +381,6 @@ def test_a_product_holds_what_a_config_declared_model_gets(
     declared = kinds(same_model_from_config["build"]) + kinds(same_model_from_config["deploy"])
     declared["AWS::DynamoDB::Table"] += declared.pop("AWS::DynamoDB::GlobalTable")
     declared["AWS::IAM::ManagedPolicy"] += 1  # ApprovalGateAccess
-    if key.endswith("-git"):
-        declared["AWS::IAM::ManagedPolicy"] += 1  # DataScientistSeedArchiveKey
     # Undelivered events go to one alarmed queue per stack (EventDeadLetters.of): two stacks, one template.
     for kind in ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"):
         declared[kind] -= 1
@@ -472,3 +425,37 @@ def test_one_product_per_configured_seed_template(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, _templates(["regression"])))
     templates = product_templates_of(config.projects.templates, config.projects.sources)
     assert [template.key for template in templates] == ["regression", "regression-git"]
+
+
+# --- CloudFormation's limits --------------------------------------------------------------------------
+
+# CloudFormation resolves at most 60 dynamic references ({{resolve:...}}) in one template.
+DYNAMIC_REFERENCES_PER_TEMPLATE = 60
+
+
+@pytest.mark.parametrize("configuration", CONFIGURATIONS)
+def test_no_template_holds_more_dynamic_references_than_cloudformation_resolves(
+    configuration: str, request: pytest.FixtureRequest
+) -> None:
+    synthesized: Synthesized = request.getfixturevalue(configuration)
+    directory = Path(synthesized.assembly.directory)
+    templates = {stack.stack_name: json.dumps(stack.template) for stack in synthesized.assembly.stacks}
+    templates |= {path.name: path.read_text() for path in directory.glob("*.product.template.json")}
+    templates |= {str(path.relative_to(directory)): path.read_text() for path in directory.glob("asset.*/*.json")}
+    counts = {name: text.count("{{resolve:") for name, text in templates.items()}
+    assert {name: count for name, count in counts.items() if count > DYNAMIC_REFERENCES_PER_TEMPLATE} == {}
+
+
+@pytest.mark.parametrize("seed", ["binary-classification", "regression", "binary-classification-git", "regression-git"])
+def test_every_ssm_value_of_a_products_template_is_pinned_to_its_parameter(
+    product_templates: dict[str, dict[str, Any]], seed: str
+) -> None:
+    """Studio shows a product's parameters in the form a data scientist fills in: the ones the platform
+    sets allow only their SSM parameter, and say so."""
+    parameters = product_templates[seed]["Parameters"]
+    ssm_values = {k: p for k, p in parameters.items() if p["Type"] == "AWS::SSM::Parameter::Value<String>"}
+    assert set(ssm_values) == {*PLATFORM_VALUE_PARAMETERS.values(), "PowertoolsLayerArn"}
+    for name, parameter in ssm_values.items():
+        assert parameter["AllowedValues"] == [parameter["Default"]], name
+        assert parameter["Description"].endswith("set by the platform, leave as it is"), name
+    assert parameters["PowertoolsLayerArn"]["Default"].startswith("/aws/service/powertools/python/")
