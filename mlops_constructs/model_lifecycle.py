@@ -218,14 +218,19 @@ def connect_model(
     deployed: DeployedModel,
     *,
     model: ModelConfig,
-    gate_role: iam.IRole,
+    gate_role: iam.IRole | None,
     audit_bus: events.IEventBus,
 ) -> None:
     """What the other side reads of the build project: the gate and Model Monitor its evaluation reports
     and baselines, the serving its models, the staging checks its sample payloads (a batch model's
-    transforms and check their data); and retraining requests start its build."""
+    transforms and check their data); and retraining requests start its build.
+
+    `gate_role` None: the caller grants the gate its read itself (a project, in the one policy that holds
+    all the gate needs for its model: the gate's role is shared by every model, and IAM caps the managed
+    policies a role may have)."""
     deploy = deployed.deploy
-    project.grant_read_pipeline_outputs(gate_role)
+    if gate_role is not None:
+        project.grant_read_pipeline_outputs(gate_role)
     project.grant_read_pipeline_outputs(deploy.monitoring_role)
     project.grant_read_models(deploy.serving_role)
     check_role = deploy.staging_check.role

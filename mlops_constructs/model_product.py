@@ -328,7 +328,7 @@ class ModelProductStack(servicecatalog.ProductStack):
             env=env,
             template_context=template_context,
         )
-        connect_model(self.project, self.deployed, model=model, gate_role=gate_role, audit_bus=platform.audit_bus)
+        connect_model(self.project, self.deployed, model=model, gate_role=None, audit_bus=platform.audit_bus)
         self._grant_the_gate(gate_role, model)
         self._outputs()
 
@@ -397,14 +397,17 @@ class ModelProductStack(servicecatalog.ProductStack):
                 )
             ],
         )
+        # The evaluation reports the gate re-checks, in the same policy: one policy per project on the
+        # gate's shared role.
+        read_reports, read_acknowledgment = self.project.pipeline_outputs_read(sid="ReadTheEvaluationReports")
         policy = iam.ManagedPolicy(
             self,
             "ApprovalGateAccess",
             description="The platform's approval gate gates this project's model",
             roles=[gate_role],
-            statements=statements,
+            statements=[*statements, read_reports],
         )
-        acknowledge_each(policy, acknowledgments)
+        acknowledge_each(policy, [*acknowledgments, read_acknowledgment])
 
     def _outputs(self) -> None:
         for output_id, value, description in [

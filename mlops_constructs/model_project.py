@@ -319,33 +319,38 @@ class ModelProject(Construct):
             reason="Batch inputs, outputs and samples are written per file and run under this prefix only.",
         )
 
+    def pipeline_outputs_read(self, sid: str) -> tuple[iam.PolicyStatement, tuple[str, str]]:
+        """The statement that reads what this model's pipeline executions wrote, and its cdk-nag
+        acknowledgment: for a policy of the grantee's own (a project's grant to the approval gate, in
+        one policy with the rest of the gate's grants for the model)."""
+        return self._read_statement(PIPELINE_OUTPUTS_PREFIX.format(model=self.model_name), sid)
+
+    def _read_statement(self, prefix: str, sid: str = "ReadObjects") -> tuple[iam.PolicyStatement, tuple[str, str]]:
+        statement = iam.PolicyStatement(
+            sid=sid,
+            actions=["s3:GetObject"],
+            resources=[self.data_bucket.arn_for_objects(f"{prefix}*")],
+        )
+        acknowledgment = (
+            f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_bucket, 'Arn')}/{prefix}*]",
+            "Objects are written per pipeline execution and training job; read-only, under one prefix.",
+        )
+        return statement, acknowledgment
+
     def _grant_read(self, grantee: iam.IRole, purpose: str, prefix: str) -> None:
         """s3:GetObject under `prefix` of the data bucket, as a managed policy attached to `grantee`.
 
         Made here, next to the bucket: the grantee's stack then needs nothing from this one.
         """
+        statement, acknowledgment = self._read_statement(prefix)
         policy = iam.ManagedPolicy(
             self,
             f"{purpose}{Names.unique_id(grantee)}",
             description=f"Read s3://<data bucket>/{prefix} of model '{self.model_name}'",
             roles=[grantee],
-            statements=[
-                iam.PolicyStatement(
-                    sid="ReadObjects",
-                    actions=["s3:GetObject"],
-                    resources=[self.data_bucket.arn_for_objects(f"{prefix}*")],
-                )
-            ],
+            statements=[statement],
         )
-        acknowledge_each(
-            policy,
-            [
-                (
-                    f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_bucket, 'Arn')}/{prefix}*]",
-                    "Objects are written per pipeline execution and training job; read-only, under one prefix.",
-                )
-            ],
-        )
+        acknowledge_each(policy, [acknowledgment])
 
     def _sagemaker_execution_role(self, stack: Stack, encryption_key: kms.IKey) -> iam.Role:
         """The role the SageMaker Pipeline and its jobs run as: this model's data, group and logs only."""

@@ -322,6 +322,18 @@ def test_the_approval_gate_is_granted_a_projects_model_by_its_template(
     ]
     assert json.dumps({"Ref": deploy_pipeline}) in json.dumps(statements["StartTheDeployPipelines"]["Resource"])
     assert "sagemaker:UpdateModelPackage" in statements["ReadAndRejectPackagesOfTheGatedGroups"]["Action"]
+    # The evaluation reports the gate re-checks: in the same policy (one per project on the shared role).
+    [data_bucket] = [key for key in of_type(template, "AWS::S3::Bucket") if key.startswith("ProjectDataBucket")]
+    reports = statements["ReadTheEvaluationReports"]
+    assert reports["Action"] == "s3:GetObject"
+    assert reports["Resource"] == {
+        "Fn::Join": ["", [{"Fn::GetAtt": [data_bucket, "Arn"]}, "/", {"Ref": "SageMakerProjectName"}, "/pipelines/*"]]
+    }
+    gate_role = {"Ref": PLATFORM_VALUE_PARAMETERS["approval-gate-role-name"]}
+    attached = [
+        p for p in of_type(template, "AWS::IAM::ManagedPolicy").values() if gate_role in p["Properties"]["Roles"]
+    ]
+    assert len(attached) == 1
 
 
 @pytest.fixture(scope="module")
@@ -370,7 +382,8 @@ def test_a_product_holds_what_a_config_declared_model_gets(
     key: str,
 ) -> None:
     """The same functions build both: the same resources, but for what the products' region-agnostic
-    template needs (a plain table for a global one) and the gate's grant, which a project brings. (On a Git
+    template needs (a plain table for a global one). The gate's grant, which a project brings, takes the
+    place of the gate's read of the evaluation reports (one policy on the gate's role). (On a Git
     host, the key to read its seed archive, which lies in the encrypted product asset bucket, is one more
     statement of the data scientists' policy, not one more policy.)"""
 
@@ -380,7 +393,6 @@ def test_a_product_holds_what_a_config_declared_model_gets(
     same_model_from_config = same_models_from_config[key]
     declared = kinds(same_model_from_config["build"]) + kinds(same_model_from_config["deploy"])
     declared["AWS::DynamoDB::Table"] += declared.pop("AWS::DynamoDB::GlobalTable")
-    declared["AWS::IAM::ManagedPolicy"] += 1  # ApprovalGateAccess
     # Undelivered events go to one alarmed queue per stack (EventDeadLetters.of): two stacks, one template.
     for kind in ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"):
         declared[kind] -= 1
