@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 ARGS ?=
 
-.PHONY: help synth diff test deploy deploy-local rollback lint clean
+.PHONY: help synth diff test deploy deploy-local rollback lineage lint clean
 
 help:
 	@echo "make synth   synthesize every stack of config/platform.yaml (no AWS account needed)"
@@ -26,6 +26,7 @@ help:
 	@echo "make deploy  cdk deploy --all on real AWS (ARGS='--require-approval never ...')"
 	@echo "make deploy-local  rehearse bootstrap and asset publishing against a local moto server"
 	@echo "make rollback MODEL=churn PACKAGE=<model package ARN>  serve that package alone in production"
+	@echo "make lineage MODEL=churn [STAGE=production] [PACKAGE=<arn>]  what is served and where it came from (ARGS=--json)"
 	@echo "make lint    ruff and mypy on all Python (the seed checked in its own virtualenv)"
 	@echo "make clean   remove build outputs and composed assets (keeps the virtualenvs)"
 
@@ -70,6 +71,12 @@ deploy-local: $(VENV)/.dev-installed node_modules/.installed
 rollback: $(VENV)/.dev-installed
 	@test -n "$(MODEL)" -a -n "$(PACKAGE)" || { echo "usage: make rollback MODEL=<model> PACKAGE=<model package ARN> [ARGS=--yes]"; exit 2; }
 	$(PYTHON) -m tools.rollback --model $(MODEL) --package-arn $(PACKAGE) $(ARGS)
+
+# Read-only: endpoint -> model packages -> pipeline execution -> training data; see tools/lineage.py.
+STAGE ?= production
+lineage: $(VENV)/.dev-installed
+	@test -n "$(MODEL)" || { echo "usage: make lineage MODEL=<model> [STAGE=production|staging] [PACKAGE=<model package ARN>] [ARGS=--json]"; exit 2; }
+	$(PYTHON) -m tools.lineage --model $(MODEL) --stage $(STAGE) $(if $(PACKAGE),--package $(PACKAGE)) $(ARGS)
 
 lint: $(VENV)/.dev-installed $(SEED_VENV)/.installed
 	ruff check .
