@@ -72,7 +72,8 @@ rollback: $(VENV)/.dev-installed
 	@test -n "$(MODEL)" -a -n "$(PACKAGE)" || { echo "usage: make rollback MODEL=<model> PACKAGE=<model package ARN> [ARGS=--yes]"; exit 2; }
 	$(PYTHON) -m tools.rollback --model $(MODEL) --package-arn $(PACKAGE) $(ARGS)
 
-# Read-only: endpoint -> model packages -> pipeline execution -> training data; see tools/lineage.py.
+# Read-only: endpoint -> model packages (approvals, model cards) -> pipeline execution -> training jobs -> data
+# versions; see tools/lineage.py.
 STAGE ?= production
 lineage: $(VENV)/.dev-installed
 	@test -n "$(MODEL)" || { echo "usage: make lineage MODEL=<model> [STAGE=production|staging] [PACKAGE=<model package ARN>] [ARGS=--json]"; exit 2; }

@@ -36,10 +36,12 @@ from lambdas.common.contracts import (
     MODELS_NAMESPACE,
     PLATFORM_NAMESPACE,
     STAGES,
+    BiasPolicy,
     ContentType,
     Direction,
     InferenceContract,
     ProblemType,
+    RiskRating,
     ServingMode,
     metric_direction,
     reserved_segment,
@@ -147,8 +149,8 @@ class EnvironmentConfig(StrictModel):
             raise ValueError(f"'{region}' is not an AWS region (e.g. eu-west-1)")
         if region not in SUPPORTED_REGIONS:
             raise ValueError(
-                f"the platform cannot serve models in '{region}': SageMaker Model Monitor publishes no analyzer"
-                f" image there (config/regions.py); use one of {', '.join(sorted(SUPPORTED_REGIONS))}"
+                f"the platform cannot serve models in '{region}': SageMaker publishes no Model Monitor analyzer"
+                f" or no Clarify image there (config/regions.py); use one of {', '.join(sorted(SUPPORTED_REGIONS))}"
             )
         return region
 
@@ -432,6 +434,53 @@ class MonitoringConfig(StrictModel):
     retrain_cooldown_hours: int = Field(default=24, ge=1, le=24 * 30)
 
 
+LabelValue = Annotated[str, StringConstraints(min_length=1, max_length=256)] | int | float
+
+
+class ClarifyFacetConfig(StrictModel):
+    """A sensitive group: a feature column and the values (or, for a numeric column, the one threshold
+    above which a row belongs to the group) that Clarify compares with every other row."""
+
+    name: FeatureName
+    values: list[LabelValue] = Field(min_length=1)
+
+
+class ClarifyConfig(StrictModel):
+    """Clarify's bias checks of the build: pre-training (data) and post-training (model) bias of each
+    facet, registered with the package and checked again in production (when ground truth is configured).
+
+    `label_values`: the outcomes counted as positive (a classifier's labels), or, for regression, the
+    one threshold above which a prediction counts as positive. `block_on_bias_violation`: the approval
+    gate rejects a package whose post-training bias is outside the platform's bounds
+    (contracts.POST_TRAINING_BIAS_BOUNDS); false records the violations and deploys."""
+
+    facets: list[ClarifyFacetConfig] = Field(min_length=1)
+    label_values: list[LabelValue] = Field(min_length=1)
+    block_on_bias_violation: bool = True
+
+    @field_validator("facets")
+    @classmethod
+    def _one_entry_per_facet(cls, facets: list[ClarifyFacetConfig]) -> list[ClarifyFacetConfig]:
+        repeated = sorted(name for name, count in Counter(facet.name for facet in facets).items() if count > 1)
+        if repeated:
+            raise ValueError(f"facet {', '.join(repeated)} is listed more than once")
+        return facets
+
+    @property
+    def bias_policy(self) -> BiasPolicy:
+        return "block" if self.block_on_bias_violation else "report"
+
+
+class ModelCardConfig(StrictModel):
+    """What every package's model card says beyond what the build measures: who owns the model, what it
+    is for and not for, and how risky a wrong answer is."""
+
+    intended_uses: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    limitations: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    risk_rating: RiskRating
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
 class BusinessMetricConfig(StrictModel):
     """A custom CloudWatch metric per variant (dimensions EndpointName, VariantName): successes."""
 
@@ -497,6 +546,10 @@ class ModelConfig(StrictModel):
     monitoring: MonitoringConfig = MonitoringConfig()
     traffic_shift: TrafficShiftConfig | None = None
     feature_group: FeatureGroupName | None = None
+    # Clarify's bias checks (none: the build explains the model, SHAP, but does not assess its bias).
+    clarify: ClarifyConfig | None = None
+    # The model card's owner, uses, limitations and risk (none: the card says they are not stated).
+    card: ModelCardConfig | None = None
     # Where the model's code lives: a CodeCommit repository the platform seeds (default), or a Git host.
     source: ModelSource = CodeCommitSource()
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
@@ -569,9 +622,25 @@ class ModelConfig(StrictModel):
                 f"monitoring.drift_alarm_features needs inference.content_type {JSON_CONTENT_TYPE}: the builds'"
                 " data-quality baselines profile named features, which header-less CSV rows do not carry"
             )
+        if self.clarify is not None:
+            self._clarify_fits(self.clarify)
         if self.feature_group is not None and self.seed == "regression":
             raise ValueError("the regression seed template reads its data from S3, not from a feature group")
         return self
+
+    def _clarify_fits(self, clarify: ClarifyConfig) -> None:
+        if self.problem_type == "regression":
+            threshold = clarify.label_values
+            if len(threshold) != 1 or isinstance(threshold[0], str | bool):
+                raise ValueError(
+                    "clarify.label_values of a regression model is one number: the threshold above which a"
+                    " prediction counts as positive"
+                )
+
+    @property
+    def bias_policy(self) -> BiasPolicy:
+        """What the approval gate does with the package's bias report (contracts.BiasPolicy)."""
+        return "none" if self.clarify is None else self.clarify.bias_policy
 
     @property
     def contract(self) -> InferenceContract:
@@ -745,6 +814,25 @@ class PlatformConfig(StrictModel):
                 raise ValueError(
                     f"models[{index}].feature_group '{model.feature_group}' is not declared in feature_groups"
                 )
+            group = next((g for g in self.feature_groups if g.name == model.feature_group), None)
+            if model.clarify is not None and group is not None:
+                features = {f.name for f in group.features} - {group.record_identifier, group.event_time}
+                unknown = [facet.name for facet in model.clarify.facets if facet.name not in features]
+                if unknown:
+                    raise ValidationError.from_exception_data(
+                        "PlatformConfig",
+                        [
+                            InitErrorDetails(
+                                type=PydanticCustomError(
+                                    "value_error",
+                                    f"{', '.join(unknown)} is not a feature of the model's feature group"
+                                    f" '{group.name}' (facets are features the model receives)",
+                                ),
+                                loc=("models", index, "clarify", "facets"),
+                                input=unknown,
+                            )
+                        ],
+                    )
         return self
 
     def monitored_features(self, model: ModelConfig) -> list[str]:

@@ -11,6 +11,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from lambdas.common.contracts import COMPLETED_WITH_VIOLATIONS
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EventDeadLetters
 
@@ -87,7 +88,9 @@ def alert_on_monitoring_executions(scope: Construct, construct_id: str, *, topic
     in its exit message. Drift alarms (and the drift alert Lambda) cover the features' drift
     metrics; this rule covers what publishes no metric: failed runs and non-drift violations
     (types, completeness). Jobs of SageMaker Pipelines (`pipelines-*`) are left out: their
-    failures already fail, and alert, the build pipeline.
+    failures already fail, and alert, the build pipeline. Runs of Clarify's monitors (bias and
+    feature attribution drift) with violations match too: the drift alert also gets them, and sends
+    its own message per run, with the violations and the serving packages.
     """
     rule = events.Rule(
         scope,
@@ -100,7 +103,7 @@ def alert_on_monitoring_executions(scope: Construct, construct_id: str, *, topic
                 "ProcessingJobName": [{"anything-but": {"prefix": "pipelines-"}}],
                 "$or": [
                     {"ProcessingJobStatus": ["Failed"]},
-                    {"ExitMessage": [{"prefix": "CompletedWithViolations"}]},
+                    {"ExitMessage": [{"prefix": COMPLETED_WITH_VIOLATIONS}]},
                 ],
             },
         ),

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from typing import Literal
 
-from aws_cdk import RemovalPolicy, Stack
+import jsii
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.interfaces import aws_events as events_interfaces
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge
+from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EventDeadLetters
+from mlops_constructs.retention import SUPPORTED_RETENTION_DAYS, retention_days
 from mlops_constructs.storage import SecureBucket
+
+# Every platform decision is an event whose source starts with this (contracts.*_SOURCE).
+PLATFORM_EVENT_SOURCE_PREFIX = "mlops."
 
 
 class AuditTrail(Construct):
@@ -117,13 +126,20 @@ class AuditTrail(Construct):
 
 
 class AuditEventBus(Construct):
-    """The bus the platform's handlers publish their decisions to, archived for audit and replay.
+    """The bus the platform's handlers publish their decisions to, archived for audit and replay, and
+    logged where they can be queried.
 
     Every approval, deployment, drift alert and traffic shift is one event on this bus (source
-    `mlops.*`); the archive keeps them for `retention_days` and can replay them into a rule.
+    `mlops.*`); the archive keeps them for `retention_days` and can replay them into a rule, but
+    cannot be searched. A rule copies each of them, whole, to the log group `log_group_name`
+    (encrypted with the platform key, kept at least as long as the archive, retained on stack
+    deletion), where `logs:FilterLogEvents` finds a package's decisions: the lineage tool reads who
+    approved a package there. Events the rule cannot deliver go, after its retries, to the stack's
+    event dead letters (alarmed).
 
     Bus and archive are named so the key policy can name them: the L2 would add a key-policy
-    statement referencing the bus by attribute while the bus references the key, a cycle.
+    statement referencing the bus by attribute while the bus references the key, a cycle. The
+    platform key's policy already lets CloudWatch Logs encrypt this account's log groups.
     """
 
     def __init__(
@@ -132,8 +148,10 @@ class AuditEventBus(Construct):
         construct_id: str,
         *,
         bus_name: str,
+        log_group_name: str,
         encryption_key: kms.Key,
         retention_days: int,
+        alert_topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -163,8 +181,90 @@ class AuditEventBus(Construct):
             "Archive",
             archive_name=archive_name,
             source_arn=cfn_bus.attr_arn,
-            event_pattern={"source": [{"prefix": "mlops."}]},
+            event_pattern={"source": [{"prefix": PLATFORM_EVENT_SOURCE_PREFIX}]},
             description="Every platform decision, for audit and replay",
             retention_days=retention_days,
             kms_key_identifier=encryption_key.key_arn,
+        )
+        log_retention = covering_retention(retention_days)
+        self.log_group = logs.LogGroup(
+            self,
+            "DecisionLog",
+            log_group_name=log_group_name,
+            encryption_key=encryption_key,
+            retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        if log_retention == logs.RetentionDays.INFINITE:
+            acknowledge(
+                self.log_group,
+                f"retention.audit_event_days ({retention_days}) is longer than any CloudWatch Logs retention: "
+                "the platform's decisions are kept until a person deletes them.",
+                "NIST.800.53.R5-CloudWatchLogGroupRetentionPeriod",
+            )
+        self.log_rule = events.Rule(
+            self,
+            "ToDecisionLog",
+            event_bus=self.bus,
+            event_pattern=events.EventPattern(source=events.Match.prefix(PLATFORM_EVENT_SOURCE_PREFIX)),
+            description="Every platform decision, to its queryable log group",
+        )
+        dead_letters = EventDeadLetters.of(self, encryption_key=encryption_key, alert_topic=alert_topic)
+        self.log_rule.add_target(LogGroupTarget(self.log_group, dead_letter_queue=dead_letters.queue))
+        dead_letters.accept_events_of(self.log_rule)
+        # EventBridge writes with the log group's resource policy, not a role. CreateLogStream is not
+        # called on behalf of a rule (no aws:SourceArn to pin); PutLogEvents is, and only this rule's.
+        self.log_group.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeCreatesStreams",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["logs:CreateLogStream"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.log_group.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="TheAuditRuleWritesDecisions",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": self.log_rule.rule_arn}},
+            )
+        )
+
+
+def covering_retention(days: int) -> logs.RetentionDays:
+    """The shortest CloudWatch Logs retention that keeps `days` days; forever past the longest one."""
+    covering = [supported for supported in SUPPORTED_RETENTION_DAYS if supported >= days]
+    return retention_days(min(covering)) if covering else logs.RetentionDays.INFINITE
+
+
+@jsii.implements(events.IRuleTarget)
+class LogGroupTarget:
+    """A log group as a rule's target, with the platform's retries and dead letters.
+
+    Not the L2 `CloudWatchLogGroup` target: it writes the log group's resource policy through a
+    custom resource (a Lambda function allowed every logs:PutResourcePolicy), where a native
+    AWS::Logs::ResourcePolicy does (AuditEventBus adds it, pinned to the rule).
+    """
+
+    def __init__(self, log_group: logs.ILogGroup, *, dead_letter_queue: sqs.IQueue) -> None:
+        self.log_group = log_group
+        self.dead_letter_queue = dead_letter_queue
+
+    def bind(self, rule: events_interfaces.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(
+            # EventBridge takes the log group's ARN without the `:*` of its Arn attribute.
+            arn=Stack.of(self.log_group).format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=self.log_group.log_group_name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
+            retry_policy=events.CfnRule.RetryPolicyProperty(
+                maximum_retry_attempts=EVENT_RETRY_ATTEMPTS,
+                maximum_event_age_in_seconds=EVENT_MAX_AGE.to_seconds(),
+            ),
+            target_resource=self.log_group,
         )

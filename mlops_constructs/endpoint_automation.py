@@ -1,7 +1,8 @@
 """What watches and steers a model's production: the drift alert and the traffic shift Lambdas.
 
 - Drift alert (lambdas/drift_alert): the drift and model-quality alarms of the production endpoint (or
-  batch transform) reach it through EventBridge (its state table also keeps its Powertools
+  batch transform), and the runs of its Clarify monitors (bias and feature attribution drift) that
+  found violations, reach it through EventBridge (its state table also keeps its Powertools
   idempotency records); it publishes an alert with context and, where config enables it, asks for
   retraining at most once per cool-down by putting a "Retraining Requested" event on the audit bus,
   which the model's build stack routes to its build pipeline (so this stack needs nothing from that
@@ -26,7 +27,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
-from lambdas.common.contracts import alerted_alarm_prefixes
+from lambdas.common.contracts import COMPLETED_WITH_VIOLATIONS, alerted_alarm_prefixes, alerted_run_schedules
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS
 from mlops_constructs.functions import PlatformFunction
@@ -142,14 +143,28 @@ class EndpointAutomation(Construct):
                     "state": {"value": ["ALARM"]},
                 },
             ),
-            targets=[
-                targets.LambdaFunction(
-                    self.drift_alert.function,
-                    dead_letter_queue=self.drift_alert.event_dead_letter_queue,
-                    retry_attempts=EVENT_RETRY_ATTEMPTS,
-                    max_event_age=EVENT_MAX_AGE,
-                )
-            ],
+            targets=[self._to_the_drift_alert()],
+        )
+        # Clarify's monitors publish no metric that says a run violated its baseline (the bias metrics
+        # carry no verdict; attribution drift has no metric at all): the runs themselves come instead,
+        # those that ended with violations, one event per run. The schedules are matched by ARN: the
+        # platform's names are lower case, as SageMaker writes them in ARNs.
+        self.violations_rule = events.Rule(
+            self,
+            "ClarifyViolations",
+            description=f"Clarify monitoring runs of {endpoint_name} that found violations",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Processing Job State Change"],
+                detail={
+                    "MonitoringScheduleArn": [
+                        stack.format_arn(service="sagemaker", resource="monitoring-schedule", resource_name=name)
+                        for name in alerted_run_schedules(endpoint_name).values()
+                    ],
+                    "ExitMessage": events.Match.prefix(COMPLETED_WITH_VIOLATIONS),
+                },
+            ),
+            targets=[self._to_the_drift_alert()],
         )
 
         # --- traffic shift ------------------------------------------------------------------------
@@ -220,6 +235,15 @@ class EndpointAutomation(Construct):
 
         for function in filter(None, (self.drift_alert, self.traffic_shift)):
             function.alarm_on_failures(alert_topic)
+
+    def _to_the_drift_alert(self) -> targets.LambdaFunction:
+        """The drift alert as a rule's target: retried like every event target, then dead-lettered."""
+        return targets.LambdaFunction(
+            self.drift_alert.function,
+            dead_letter_queue=self.drift_alert.event_dead_letter_queue,
+            retry_attempts=EVENT_RETRY_ATTEMPTS,
+            max_event_age=EVENT_MAX_AGE,
+        )
 
     def _grant_reading_what_serves(self, model: ModelConfig, serving_name: str) -> list[tuple[str, str]]:
         """Let the drift alert read what production serves: the endpoint, its configs and models, or a

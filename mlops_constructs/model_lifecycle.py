@@ -194,6 +194,7 @@ def deploy_model(
         threshold=model.metric.threshold,
         metric_direction=model.metric_direction,
         serving_mode=model.serving.mode,
+        bias_policy=model.bias_policy,
         deploy_pipeline=deploy.pipeline,
         production_serving_name=deploy.stack_names["production"],
     )
@@ -231,7 +232,7 @@ def connect_model(
     deploy = deployed.deploy
     if gate_role is not None:
         project.grant_read_pipeline_outputs(gate_role)
-    project.grant_read_pipeline_outputs(deploy.monitoring_role)
+    project.grant_read_monitoring_baselines(deploy.monitoring_role)
     project.grant_read_models(deploy.serving_role)
     check_role = deploy.staging_check.role
     assert check_role is not None

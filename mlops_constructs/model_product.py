@@ -35,6 +35,7 @@ from config.schema import (
     CONNECTION_ARN_PATTERN,
     UNIT_INTERVAL_METRICS,
     CodeConnectionsSource,
+    ModelCardConfig,
     ModelConfig,
     SeedName,
     SourceProvider,
@@ -44,6 +45,7 @@ from lambdas.common.contracts import (
     INFERENCE_INSTANCE_TYPE_PARAMETER,
     METRIC_THRESHOLD_PARAMETER,
     PLATFORM_PARAMETERS,
+    RISK_RATINGS,
     model_package_group_name,
     platform_parameter_name,
 )
@@ -123,7 +125,8 @@ def product_templates(seeds: list[SeedName], sources: list[SourceProvider]) -> l
     }
     templates = []
     for seed, source in ((seed, source) for seed in seeds for source in sources):
-        title, description, settings = defaults[seed]
+        title, model_description, settings = defaults[seed]
+        description = model_description
         if source == "codeconnections":
             title = f"{title} (GitHub, GitLab or Bitbucket)"
             description = f"{description}; its code in the team's repository on a Git host, through a connection"
@@ -131,7 +134,9 @@ def product_templates(seeds: list[SeedName], sources: list[SourceProvider]) -> l
             {
                 # Replaced by the project's name (a token) in each product's template.
                 "name": "project",
-                "description": description,
+                # What the model card says the model is: the same wherever its code lives (so the seeded
+                # repository and a Git host's seed archive are one asset).
+                "description": model_description,
                 "seed": seed,
                 "variants": {"champion_percent": 90, "challenger_percent": 10},
                 **settings,
@@ -262,6 +267,7 @@ class ModelProductStack(servicecatalog.ProductStack):
                 else "(lower is better: at most this)"
             ),
         )
+        card = self._card_parameters()
         # The platform's values, then the Powertools layer: parameters pinned to their SSM parameters, which
         # Studio's form lists after the model's choices and before a Git host's repository (the form's order
         # is the template's).
@@ -278,6 +284,7 @@ class ModelProductStack(servicecatalog.ProductStack):
                 "name": project_name.value_as_string,
                 "source": source,
                 "metric": metric.model_copy(update={"threshold": threshold.value_as_number}),
+                "card": card,
                 "instance_types": template.model.instance_types.model_copy(
                     update={
                         "training": training_instance_type.value_as_string,
@@ -383,6 +390,37 @@ class ModelProductStack(servicecatalog.ProductStack):
             provider="codeconnections", connection_arn=connection_arn, repository=f"{owner}/{name}", branch=branch
         )
 
+    def _card_parameters(self) -> ModelCardConfig:
+        """What the model card of every package says besides what the build measures, asked when the project
+        is created (tokens: validated by the parameters' own constraints, not by the config schema)."""
+        values = {
+            field: CfnParameter(
+                self, parameter_id, type="String", description=description, **constraints
+            ).value_as_string
+            for field, parameter_id, description, constraints in (
+                ("owner", "ModelOwner", "Who owns the model (team and contact), for its model card", {"min_length": 1}),
+                (
+                    "risk_rating",
+                    "ModelRiskRating",
+                    "How risky a wrong answer of the model is, for its model card",
+                    {"allowed_values": list(RISK_RATINGS), "default": "medium"},
+                ),
+                (
+                    "intended_uses",
+                    "ModelIntendedUses",
+                    "What the model is for, for its model card",
+                    {"min_length": 1, "max_length": 2048},
+                ),
+                (
+                    "limitations",
+                    "ModelLimitations",
+                    "What the model is not for, and its known limitations, for its model card",
+                    {"min_length": 1, "max_length": 2048},
+                ),
+            )
+        }
+        return ModelCardConfig.model_construct(None, **values)
+
     def _grant_the_gate(self, gate_role: iam.IRole, model: ModelConfig) -> None:
         """What the approval gate's role needs for this model: the gate's stack grants it for the models
         declared in config; a project brings it with its registration."""
@@ -399,7 +437,7 @@ class ModelProductStack(servicecatalog.ProductStack):
         )
         # The evaluation reports the gate re-checks, in the same policy: one policy per project on the
         # gate's shared role.
-        read_reports, read_acknowledgment = self.project.pipeline_outputs_read(sid="ReadTheEvaluationReports")
+        read_reports, read_acknowledgments = self.project.pipeline_outputs_read(sid="ReadTheEvaluationReports")
         policy = iam.ManagedPolicy(
             self,
             "ApprovalGateAccess",
@@ -407,7 +445,7 @@ class ModelProductStack(servicecatalog.ProductStack):
             roles=[gate_role],
             statements=[*statements, read_reports],
         )
-        acknowledge_each(policy, [*acknowledgments, read_acknowledgment])
+        acknowledge_each(policy, [*acknowledgments, *read_acknowledgments])
 
     def _outputs(self) -> None:
         for output_id, value, description in [

@@ -53,6 +53,11 @@ CODEBUILD_CACHE_PREFIX = "codebuild-cache"
 # Where the seed's pipeline writes each execution's outputs, evaluation reports and baselines
 # included (seed/<template>/workflow/pipeline.py): <model>/pipelines/<execution id>/<output>/.
 PIPELINE_OUTPUTS_PREFIX = "{model}/pipelines/"
+# Where the build uploads the Clarify analysis configs with the pipeline's definition (the seeds'
+# workflow/clarify_steps.py): per commit, read by the production monitors.
+CLARIFY_CONFIGS_PREFIX = "{model}/clarify/"
+# What SageMaker Clarify names the endpoint it serves a model on during a bias or explainability check.
+CLARIFY_SHADOW_ENDPOINT_PREFIX = "sm-clarify-"
 # Where its training jobs write model.tar.gz (<model>/models/<job>/output/).
 MODELS_PREFIX = "{model}/models/"
 
@@ -279,9 +284,19 @@ class ModelProject(Construct):
         return rule
 
     def grant_read_pipeline_outputs(self, grantee: iam.IRole) -> None:
-        """Read what this model's pipeline executions wrote: evaluation reports (the approval gate) and
-        data-quality baselines (Model Monitor)."""
+        """Read what this model's pipeline executions wrote: evaluation and bias reports (the approval gate)."""
         self._grant_read(grantee, "PipelineOutputReaders", PIPELINE_OUTPUTS_PREFIX.format(model=self.model_name))
+
+    def grant_read_monitoring_baselines(self, grantee: iam.IRole) -> None:
+        """Read the baselines Model Monitor checks production against: what the pipeline executions wrote
+        (data- and model-quality baselines, Clarify's constraints) and the Clarify analysis configs the
+        build uploads with the pipeline's definition."""
+        self._grant_read(
+            grantee,
+            "PipelineOutputReaders",
+            PIPELINE_OUTPUTS_PREFIX.format(model=self.model_name),
+            CLARIFY_CONFIGS_PREFIX.format(model=self.model_name),
+        )
 
     def grant_read_models(self, grantee: iam.IRole) -> None:
         """Read the trained model artifacts (the endpoints' serving role)."""
@@ -319,38 +334,44 @@ class ModelProject(Construct):
             reason="Batch inputs, outputs and samples are written per file and run under this prefix only.",
         )
 
-    def pipeline_outputs_read(self, sid: str) -> tuple[iam.PolicyStatement, tuple[str, str]]:
+    def pipeline_outputs_read(self, sid: str) -> tuple[iam.PolicyStatement, list[tuple[str, str]]]:
         """The statement that reads what this model's pipeline executions wrote, and its cdk-nag
         acknowledgment: for a policy of the grantee's own (a project's grant to the approval gate, in
         one policy with the rest of the gate's grants for the model)."""
         return self._read_statement(PIPELINE_OUTPUTS_PREFIX.format(model=self.model_name), sid)
 
-    def _read_statement(self, prefix: str, sid: str = "ReadObjects") -> tuple[iam.PolicyStatement, tuple[str, str]]:
+    def _read_statement(
+        self, prefix: str, sid: str = "ReadObjects", *more_prefixes: str
+    ) -> tuple[iam.PolicyStatement, list[tuple[str, str]]]:
+        prefixes = [prefix, *more_prefixes]
         statement = iam.PolicyStatement(
             sid=sid,
             actions=["s3:GetObject"],
-            resources=[self.data_bucket.arn_for_objects(f"{prefix}*")],
+            resources=[self.data_bucket.arn_for_objects(f"{each}*") for each in prefixes],
         )
-        acknowledgment = (
-            f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_bucket, 'Arn')}/{prefix}*]",
-            "Objects are written per pipeline execution and training job; read-only, under one prefix.",
-        )
-        return statement, acknowledgment
+        acknowledgments = [
+            (
+                f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_bucket, 'Arn')}/{each}*]",
+                "Objects are written per pipeline execution, training job or commit; read-only, under this prefix.",
+            )
+            for each in prefixes
+        ]
+        return statement, acknowledgments
 
-    def _grant_read(self, grantee: iam.IRole, purpose: str, prefix: str) -> None:
-        """s3:GetObject under `prefix` of the data bucket, as a managed policy attached to `grantee`.
+    def _grant_read(self, grantee: iam.IRole, purpose: str, prefix: str, *more_prefixes: str) -> None:
+        """s3:GetObject under the prefixes of the data bucket, as a managed policy attached to `grantee`.
 
         Made here, next to the bucket: the grantee's stack then needs nothing from this one.
         """
-        statement, acknowledgment = self._read_statement(prefix)
+        statement, acknowledgments = self._read_statement(prefix, "ReadObjects", *more_prefixes)
         policy = iam.ManagedPolicy(
             self,
             f"{purpose}{Names.unique_id(grantee)}",
-            description=f"Read s3://<data bucket>/{prefix} of model '{self.model_name}'",
+            description=f"Read s3://<data bucket>/{', '.join([prefix, *more_prefixes])} of model '{self.model_name}'",
             roles=[grantee],
             statements=[statement],
         )
-        acknowledge_each(policy, [acknowledgment])
+        acknowledge_each(policy, acknowledgments)
 
     def _sagemaker_execution_role(self, stack: Stack, encryption_key: kms.IKey) -> iam.Role:
         """The role the SageMaker Pipeline and its jobs run as: this model's data, group and logs only."""
@@ -359,8 +380,13 @@ class ModelProject(Construct):
             "SageMakerExecution",
             description=f"SageMaker Pipeline and jobs of model '{self.model_name}'",
             encryption_key=encryption_key,
-            # The job types the pipeline runs log to one group each (streams per job).
-            log_groups=["/aws/sagemaker/ProcessingJobs", "/aws/sagemaker/TrainingJobs"],
+            # The job types the pipeline runs log to one group each (streams per job), and the endpoint
+            # Clarify serves the model on (which runs as this role) to its own.
+            log_groups=[
+                "/aws/sagemaker/ProcessingJobs",
+                "/aws/sagemaker/TrainingJobs",
+                f"/aws/sagemaker/Endpoints/{CLARIFY_SHADOW_ENDPOINT_PREFIX}*",
+            ],
             metric_namespace="/aws/sagemaker/*",
         )
         role = execution.role
@@ -372,6 +398,11 @@ class ModelProject(Construct):
         packages_arn = stack.format_arn(
             service="sagemaker", resource="model-package", resource_name=f"{self.model_package_group_name}/*"
         )
+        model_arns = stack.format_arn(service="sagemaker", resource="model", resource_name="pipelines-*")
+        clarify_endpoint_arns = [
+            stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{CLARIFY_SHADOW_ENDPOINT_PREFIX}*")
+            for kind in ("endpoint", "endpoint-config")
+        ]
         execution.policy.add_statements(
             # Job names are generated per pipeline execution and say nothing of the model: its tag does.
             # Tagging too: only with this model, and only jobs untagged (being created) or this model's.
@@ -403,6 +434,37 @@ class ModelProject(Construct):
                 ],
                 resources=[self.model_package_group.attr_model_package_group_arn, packages_arn],
             ),
+            # Clarify's model bias and explainability checks ask the model for predictions through a
+            # shadow endpoint: the pipeline creates the SageMaker model (tagged, like its jobs) ...
+            iam.PolicyStatement(
+                sid="CreateThisModelsTaggedModels",
+                actions=["sagemaker:CreateModel", "sagemaker:AddTags"],
+                resources=[model_arns],
+                conditions=tagging_for(self.model_name),
+            ),
+            iam.PolicyStatement(
+                sid="ReadAndDeleteThisModelsTaggedModels",
+                actions=["sagemaker:DescribeModel", "sagemaker:DeleteModel"],
+                resources=[model_arns],
+                conditions=tagged_for(self.model_name),
+            ),
+            # ... and the Clarify job, running as this role, serves it on an endpoint it names
+            # sm-clarify-*, untagged, for the length of the job.
+            iam.PolicyStatement(
+                sid="ServeTheModelToClarify",
+                actions=[
+                    "sagemaker:CreateEndpointConfig",
+                    "sagemaker:CreateEndpoint",
+                    # SageMaker authorizes the (empty) tags of a create too.
+                    "sagemaker:AddTags",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:InvokeEndpoint",
+                    "sagemaker:DeleteEndpoint",
+                    "sagemaker:DeleteEndpointConfig",
+                ],
+                resources=clarify_endpoint_arns,
+            ),
             iam.PolicyStatement(
                 sid="PassThisRoleToItsJobs",
                 actions=["iam:PassRole"],
@@ -424,6 +486,19 @@ class ModelProject(Construct):
                     f"AwsSolutions-IAM5[Resource::{packages_arn}]",
                     "Package versions are numbered at registration; the scope is this model's group only.",
                 ),
+                (
+                    f"AwsSolutions-IAM5[Resource::{model_arns}]",
+                    "SageMaker Pipelines name the models they create pipelines-<execution>-<step>; only models"
+                    " tagged with this model.",
+                ),
+                *[
+                    (
+                        f"AwsSolutions-IAM5[Resource::{arn}]",
+                        "Clarify names its shadow endpoint sm-clarify-<time>-<id> per job, and tags it not: the"
+                        " prefix is the narrowest scope (its own model's tag scopes what it serves).",
+                    )
+                    for arn in clarify_endpoint_arns
+                ],
             ],
         )
         return role

@@ -5,7 +5,7 @@ contracts.model_registration_parameter) whose value is the JSON the gate needs t
 
     {"model_name": "demand", "deploy_pipeline_name": "<the deploy pipeline>", "metric_name": "rmse",
      "threshold": 12.0, "metric_direction": "lower_is_better", "serving_mode": "realtime",
-     "production_serving_name": "mlops-demand-production"}
+     "production_serving_name": "mlops-demand-production", "bias_policy": "none"}
 
 The gate (lambdas/approval_gate) reads it when one of the group's packages is approved or rejected; a
 group without one is not the platform's, and its packages are ignored. So a model joins the gate by
@@ -35,7 +35,7 @@ from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from lambdas.common.contracts import Direction, ServingMode, model_registration_parameter
+from lambdas.common.contracts import BiasPolicy, Direction, ServingMode, model_registration_parameter
 
 
 class ModelRegistration(Construct):
@@ -56,6 +56,7 @@ class ModelRegistration(Construct):
         threshold: float,
         metric_direction: Direction,
         serving_mode: ServingMode,
+        bias_policy: BiasPolicy,
         deploy_pipeline: codepipeline.IPipeline,
         production_serving_name: str,
     ) -> None:
@@ -76,6 +77,7 @@ class ModelRegistration(Construct):
                     "metric_direction": metric_direction,
                     "serving_mode": serving_mode,
                     "production_serving_name": production_serving_name,
+                    "bias_policy": bias_policy,
                 }
             ),
             description=f"Registers model '{model_name}' with the platform's approval gate",

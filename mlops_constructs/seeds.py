@@ -65,11 +65,49 @@ def model_settings(model: ModelConfig) -> dict[str, object]:
         "resource_tags": {MODEL_TAG: model.name},
         # What every package the build registers records: the smoke test, Model Monitor and the
         # batch check read the package's own contract, and its sample payloads, from it.
+        # Clarify's bias checks (None: explainability only), and what the model card says besides what the
+        # build measures.
+        "clarify": _clarify_settings(model),
+        "card": _card_settings(model),
         "package_metadata": {
             "task": PACKAGE_TASKS[model.problem_type],
             "customer_metadata_properties": model.contract.to_properties(),
             "sample_payloads_prefix": SAMPLE_PAYLOADS_PREFIX.format(model=model.name),
         },
+    }
+
+
+# What a model card says of what config does not state.
+NOT_STATED: Final = "Not stated in the platform's configuration (models[].card)."
+
+
+def _clarify_settings(model: ModelConfig) -> dict[str, object] | None:
+    clarify = model.clarify
+    if clarify is None:
+        return None
+    return {
+        "facets": [{"name": facet.name, "values": list(facet.values)} for facet in clarify.facets],
+        "label_values": list(clarify.label_values),
+        "bias_policy": clarify.bias_policy,
+    }
+
+
+def _card_settings(model: ModelConfig) -> dict[str, object]:
+    card = model.card
+    if card is None:
+        return {
+            "description": model.description,
+            "intended_uses": NOT_STATED,
+            "limitations": NOT_STATED,
+            "risk_rating": "unknown",
+            "owner": NOT_STATED,
+        }
+    return {
+        "description": model.description,
+        "intended_uses": card.intended_uses,
+        "limitations": card.limitations,
+        "risk_rating": card.risk_rating,
+        "owner": card.owner,
     }
 
 

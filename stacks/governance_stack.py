@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from config.schema import PlatformConfig
-from lambdas.common.contracts import audit_bus_name
+from lambdas.common.contracts import audit_bus_name, audit_log_group_name
 from mlops_constructs.alerts import AlertTopic, alert_on_monitoring_executions
 from mlops_constructs.audit import AuditEventBus, AuditTrail
 from mlops_constructs.budget import CostBudget
@@ -61,8 +61,10 @@ class GovernanceStack(Stack):
             self,
             "AuditEvents",
             bus_name=audit_bus_name(config.name),
+            log_group_name=audit_log_group_name(config.name),
             encryption_key=self.key,
             retention_days=retention.audit_event_days,
+            alert_topic=self.alert_topic,
         ).bus
         personas = PersonaRoles(self, "Personas", platform_name=config.name)
         self.permissions_boundary = personas.boundary

@@ -1,4 +1,5 @@
-"""What a model's stage serves and where it came from: endpoint -> packages -> pipeline execution -> training data.
+"""What a model's stage serves and where it came from: variant -> package -> pipeline execution ->
+training job -> input data, with who approved it and what its model card says.
 
     python -m tools.lineage --model <model> [--stage production|staging] [--package ARN] [--json]
                             [--platform <name>] [--region R]
@@ -9,19 +10,27 @@ default to `name` and `environment.region` of config/platform.yaml.
 What is served is read as the platform's other readers read it (`lambdas.common.endpoints`): a
 real-time model's endpoint `<platform>-<model>-<stage>`, each production variant's SageMaker model and
 the model package behind it; a batch model's serving stack of that name and its champion parameter.
-`--package` skips that lookup and explains one package. For each package: its approval (status, who,
-when, why), source (repository, commit), customer metadata, model card status and metrics reports; the
-pipeline execution that registered it (`MetadataProperties.GeneratedBy`), its training steps' jobs,
-their input data and times. A package registered by hand, or before lineage was recorded, says
-"not recorded" where the record is missing.
+`--package` skips that lookup and explains one package. For each package (tools/lineage_sources.py
+reads it): its approval status and the approval gate's decisions on it, from the platform's audit log
+group (who approved, when, the metric against its threshold, the card status, bias violations); source
+(repository, commit); model card (status, owner, risk rating, intended uses, whether bias was
+assessed); feature group and event-time range, raw training data, other customer metadata; metrics
+reports; the pipeline execution that registered it (`MetadataProperties.GeneratedBy`), its training
+jobs, their input data with the object versions current when each job started; and SageMaker's
+lineage graph above the package. A package registered by hand, or before a record existed, says "not
+recorded" (or "no approval decision recorded", "none recorded") where the record is missing.
 
 Exit status: 0 answered (missing records included), 1 nothing served (no endpoint or serving stack),
 2 a read failed (access denied, throttled, not found behind a recorded reference) or bad arguments.
 
-IAM (region R, account A): sagemaker:DescribeEndpoint, DescribeEndpointConfig, DescribeModel on the
-stage's endpoint and its models; cloudformation:DescribeStacks on the serving stack (batch models);
-sagemaker:DescribeModelPackage on arn:aws:sagemaker:R:A:model-package/<model>/*;
-sagemaker:ListPipelineExecutionSteps on the model's pipeline executions; sagemaker:DescribeTrainingJob.
+IAM (region R, account A, platform P): sagemaker:DescribeEndpoint, DescribeEndpointConfig,
+DescribeModel on the stage's endpoint and its models; cloudformation:DescribeStacks on the serving
+stack (batch models); sagemaker:DescribeModelPackage on arn:aws:sagemaker:R:A:model-package/<model>/*;
+sagemaker:ListPipelineExecutionSteps on the model's pipeline executions; sagemaker:DescribeTrainingJob;
+logs:FilterLogEvents on arn:aws:logs:R:A:log-group:/P/audit-decisions (CloudWatch Logs decrypts it
+with the platform key itself); s3:ListBucketVersions on the buckets of the training data and of the
+jobs' input channels; sagemaker:ListArtifacts and sagemaker:QueryLineage (the lineage graph above the
+package).
 """
 
 from __future__ import annotations
@@ -29,95 +38,39 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Any
+import textwrap
+from collections.abc import Sequence
+from dataclasses import asdict
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from config import ConfigError, load_config
 from lambdas.common.aws import RetryableError
-from lambdas.common.contracts import STAGES, Stage, serving_name
+from lambdas.common.contracts import STAGES, Stage, audit_log_group_name, serving_name
 from lambdas.common.endpoints import ServingVariant, batch_champion, serving_variants
-from lambdas.common.errors import error_code, error_message
+from tools.lineage_records import (
+    READ_METADATA_KEYS,
+    ApprovalDecision,
+    DataLocation,
+    Lineage,
+    ModelCardSummary,
+    PackageLineage,
+    VariantLineage,
+)
+from tools.lineage_sources import AwsClients, ReadFailed, describe_package
 
 EXIT_OK, EXIT_NOT_SERVING, EXIT_READ_FAILED = 0, 1, 2
 NOT_RECORDED = "not recorded"
+NOT_STATED = "not stated"
 NO_MODEL_CARD = "no model card (registered before model cards)"
+NO_DECISION = "no approval decision recorded"
+# The tree shows this much of a card's intended uses (--json has all of it).
+INTENDED_USES_WIDTH = 160
 
 
 class NotServing(Exception):
     """Nothing is served where the model's stage should be: no endpoint or serving stack."""
-
-
-class ReadFailed(Exception):
-    """An AWS read failed; the message names the call and the resource."""
-
-
-@dataclass(frozen=True)
-class AwsClients:
-    sagemaker: Any
-    cloudformation: Any
-
-
-@dataclass
-class TrainingLineage:
-    step_name: str
-    job_arn: str
-    status: str | None = None
-    started: str | None = None
-    ended: str | None = None
-    inputs: dict[str, str] = field(default_factory=dict)  # channel -> S3 URI
-
-
-@dataclass
-class PackageLineage:
-    arn: str
-    approval: str | None = None
-    approved_by: str | None = None
-    approved_at: str | None = None
-    approval_description: str | None = None
-    repository: str | None = None
-    commit: str | None = None
-    pipeline_execution: str | None = None
-    customer_metadata: dict[str, str] = field(default_factory=dict)
-    model_card_status: str | None = None
-    metrics: dict[str, str] = field(default_factory=dict)  # report (e.g. ModelQuality.Statistics) -> S3 URI
-    training: list[TrainingLineage] = field(default_factory=list)
-
-
-@dataclass
-class VariantLineage:
-    variant: str | None  # None for a package given with --package
-    model: str | None
-    traffic_percent: float | None
-    package: PackageLineage | None
-
-
-@dataclass
-class Lineage:
-    serving: str | None  # the endpoint or serving stack read; None with --package
-    kind: str  # "endpoint", "serving stack" or "package"
-    variants: list[VariantLineage]
-
-
-@contextmanager
-def reading(operation: str, resource: str) -> Iterator[None]:
-    """Any failure of the read becomes ReadFailed naming the call and the resource."""
-    try:
-        yield
-    except ClientError as error:
-        raise ReadFailed(f"{operation} {resource} failed: {error_code(error)}: {error_message(error)}") from error
-    except BotoCoreError as error:
-        raise ReadFailed(f"{operation} {resource} failed: {error}") from error
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def served_variants(clients: AwsClients, name: str, *, batch: bool) -> list[ServingVariant]:
@@ -135,86 +88,31 @@ def served_variants(clients: AwsClients, name: str, *, batch: bool) -> list[Serv
     return variants
 
 
-def approver(user: Mapping[str, Any]) -> str | None:
-    """Who changed the package last: the IAM identity, else the Studio user profile."""
-    return user.get("IamIdentity", {}).get("Arn") or user.get("UserProfileName") or user.get("UserProfileArn")
-
-
-def metrics_reports(metrics: Mapping[str, Any]) -> dict[str, str]:
-    """The package's metrics reports by `<section>.<report>` (ModelQuality.Statistics, Bias.Report, ...)."""
-    return {
-        f"{section}.{report}": source["S3Uri"]
-        for section, reports in metrics.items()
-        for report, source in reports.items()
-        if isinstance(source, Mapping) and source.get("S3Uri")
-    }
-
-
-def describe_package(sagemaker: Any, arn: str) -> PackageLineage:
-    with reading("DescribeModelPackage", arn):
-        package = sagemaker.describe_model_package(ModelPackageName=arn)
-    metadata = package.get("MetadataProperties", {})
-    lineage = PackageLineage(
-        arn=arn,
-        approval=package.get("ModelApprovalStatus"),
-        approved_by=approver(package.get("LastModifiedBy", {})),
-        approved_at=_time(package.get("LastModifiedTime")),
-        approval_description=package.get("ApprovalDescription"),
-        repository=metadata.get("Repository"),
-        commit=metadata.get("CommitId"),
-        pipeline_execution=metadata.get("GeneratedBy"),
-        customer_metadata=dict(package.get("CustomerMetadataProperties", {})),
-        model_card_status=package.get("ModelCard", {}).get("ModelCardStatus"),
-        metrics=metrics_reports(package.get("ModelMetrics", {})),
-    )
-    if lineage.pipeline_execution:
-        lineage.training = training_of(sagemaker, lineage.pipeline_execution)
-    return lineage
-
-
-def training_of(sagemaker: Any, execution_arn: str) -> list[TrainingLineage]:
-    """The execution's training steps, each with its job's input data and times."""
-    steps: list[TrainingLineage] = []
-    with reading("ListPipelineExecutionSteps", execution_arn):
-        for page in sagemaker.get_paginator("list_pipeline_execution_steps").paginate(
-            PipelineExecutionArn=execution_arn
-        ):
-            steps += [
-                TrainingLineage(step_name=step["StepName"], job_arn=step["Metadata"]["TrainingJob"]["Arn"])
-                for step in page["PipelineExecutionSteps"]
-                if step.get("Metadata", {}).get("TrainingJob", {}).get("Arn")
-            ]
-    for step in steps:
-        with reading("DescribeTrainingJob", step.job_arn):
-            job = sagemaker.describe_training_job(TrainingJobName=step.job_arn.rsplit("/", 1)[-1])
-        step.status = job.get("TrainingJobStatus")
-        step.started = _time(job.get("TrainingStartTime"))
-        step.ended = _time(job.get("TrainingEndTime"))
-        step.inputs = {
-            channel["ChannelName"]: channel.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", "(not in S3)")
-            for channel in job.get("InputDataConfig", [])
-        }
-    return steps
-
-
 def lineage(
     clients: AwsClients, *, platform: str, model: str, stage: Stage, batch: bool, package_arn: str | None
 ) -> Lineage:
+    audit_log_group = audit_log_group_name(platform)
     if package_arn:
-        return Lineage(
-            None, "package", [VariantLineage(None, None, None, describe_package(clients.sagemaker, package_arn))]
-        )
+        package = describe_package(clients, package_arn, audit_log_group=audit_log_group)
+        return Lineage(None, "package", [VariantLineage(None, None, None, package)])
     name = serving_name(platform, model, stage)
     variants = [
         VariantLineage(
             variant=served.variant_name,
             model=served.model_name,
             traffic_percent=served.traffic_percent,
-            package=describe_package(clients.sagemaker, served.model_package_arn) if served.model_package_arn else None,
+            package=(
+                describe_package(clients, served.model_package_arn, audit_log_group=audit_log_group)
+                if served.model_package_arn
+                else None
+            ),
         )
         for served in served_variants(clients, name, batch=batch)
     ]
     return Lineage(name, "serving stack" if batch else "endpoint", variants)
+
+
+# --- the tree ------------------------------------------------------------------------------------
 
 
 def render(answer: Lineage) -> str:
@@ -226,8 +124,12 @@ def render(answer: Lineage) -> str:
         traffic = f", {variant.traffic_percent:g}% of traffic" if variant.traffic_percent is not None else ""
         model = f", model {variant.model}" if variant.model else ""
         lines.append(f"variant {variant.variant}{traffic}{model}")
-        lines += ["  " + line for line in render_package(variant.package)]
+        lines += indented(render_package(variant.package))
     return "\n".join(lines)
+
+
+def indented(lines: Sequence[str], depth: int = 1) -> list[str]:
+    return ["  " * depth + line for line in lines]
 
 
 def render_package(package: PackageLineage | None) -> list[str]:
@@ -235,12 +137,19 @@ def render_package(package: PackageLineage | None) -> list[str]:
         return ["package: none (a model not created from a model package: no lineage)"]
     why = f': "{package.approval_description}"' if package.approval_description else ""
     source = f"{package.repository or NOT_RECORDED} @ {package.commit or NOT_RECORDED}"
+    event_times = f"event time {package.event_time_from or NOT_RECORDED} to {package.event_time_to or NOT_RECORDED}"
+    metadata = {key: value for key, value in package.customer_metadata.items() if key not in READ_METADATA_KEYS}
     lines = [
         f"package {package.arn}",
-        f"  approval: {package.approval} by {package.approved_by or NOT_RECORDED} at {package.approved_at}{why}",
+        f"  approval: {package.approval}{why}",
+        *indented(render_decisions(package.approval_decisions), 2),
         f"  source: {source}" if package.repository or package.commit else f"  source: {NOT_RECORDED}",
-        f"  model card: {package.model_card_status or NO_MODEL_CARD}",
-        *(f"  metadata {key}: {value}" for key, value in sorted(package.customer_metadata.items())),
+        *indented(render_card(package.model_card)),
+        f"  feature group: {package.feature_group}, {event_times}"
+        if package.feature_group
+        else f"  feature group: {NOT_RECORDED}",
+        *indented(render_data("training data", package.training_data)),
+        *(f"  metadata {key}: {value}" for key, value in sorted(metadata.items())),
         *(f"  metrics {report}: {uri}" for report, uri in package.metrics.items()),
         f"  pipeline execution: {package.pipeline_execution or NOT_RECORDED}",
     ]
@@ -250,8 +159,69 @@ def render_package(package: PackageLineage | None) -> list[str]:
         lines += [
             f"    training step {step.step_name}: {step.job_arn} ({step.status})",
             f"      started {step.started}, ended {step.ended}",
-            *(f"      input {channel}: {uri}" for channel, uri in step.inputs.items()),
+            *(
+                line
+                for channel, data in step.inputs.items()
+                for line in indented(render_data(f"input {channel}", data), 3)
+            ),
         ]
+    if not package.sagemaker_lineage:
+        return [*lines, "  sagemaker lineage: none recorded"]
+    entities = (f"{entity.type} ({entity.lineage_type}): {entity.arn}" for entity in package.sagemaker_lineage)
+    return [*lines, "  sagemaker lineage:", *indented(list(entities), 2)]
+
+
+def render_decisions(decisions: list[ApprovalDecision] | None) -> list[str]:
+    if not decisions:
+        return [f"decision: {NO_DECISION}" + (" (the audit log group does not exist yet)" if decisions is None else "")]
+    lines = []
+    for decision in decisions:
+        lines.append(f"decision {decision.decision} at {decision.time} by {decision.changed_by}")
+        if decision.metric_name:
+            lines.append(
+                f"  metric: {decision.metric_name} {decision.metric_value}, threshold {decision.threshold}"
+                f" ({decision.metric_direction})"
+            )
+        lines.append(f"  model card: {decision.model_card_status or 'none'}")
+        if decision.bias_policy:
+            violations = decision.bias_violations
+            found = "not read" if violations is None else "; ".join(violations) or "no violation"
+            lines.append(f"  bias policy {decision.bias_policy}: {found}")
+        if decision.deploy_pipeline_name:
+            lines.append(f"  deployed by {decision.deploy_pipeline_name}, execution {decision.pipeline_execution_id}")
+    return lines
+
+
+def render_card(card: ModelCardSummary | None) -> list[str]:
+    if card is None:
+        return [f"model card: {NO_MODEL_CARD}"]
+    if not card.readable:
+        return [f"model card: {card.status}, unreadable card content"]
+    uses = textwrap.shorten(card.intended_uses, INTENDED_USES_WIDTH, placeholder=" ...") if card.intended_uses else None
+    bias = {True: "bias assessed", False: "bias not assessed", None: f"bias {NOT_STATED}"}[card.bias_assessed]
+    return [
+        f"model card: {card.status}, owner {card.owner or NOT_STATED}, risk rating {card.risk_rating or NOT_STATED}",
+        f"  intended uses: {uses or NOT_STATED}",
+        f"  evaluations: {', '.join(card.evaluations) or NOT_STATED}; {bias}",
+    ]
+
+
+def render_data(name: str, data: DataLocation | None) -> list[str]:
+    """A location and the object versions current at its time (at most MAX_LISTED_OBJECTS, then a count)."""
+    if data is None:
+        return [f"{name}: {NOT_RECORDED}"]
+    if data.as_of is None:
+        return [f"{name}: {data.uri} (not in S3: versions not listed)"]
+    lines = [f"{name}: {data.uri}, objects as of {data.as_of}"]
+    for version in data.objects:
+        which = f"version {version.version_id}" if version.version_id else "unversioned"
+        lines.append(f"  {version.key} {which} (written {version.last_modified})")
+    if not data.objects:
+        lines.append("  no object")
+    if data.more:
+        lines.append(f"  and {data.more} more")
+    if data.later:
+        lines.append(f"  {data.later} more written since (not listed)")
     return lines
 
 
@@ -274,6 +244,8 @@ def make_clients(region: str | None) -> AwsClients:
     return AwsClients(
         sagemaker=session.client("sagemaker", config=retries),
         cloudformation=session.client("cloudformation", config=retries),
+        logs=session.client("logs", config=retries),
+        s3=session.client("s3", config=retries),
     )
 
 

@@ -1,4 +1,4 @@
-"""Champion resolution: which packages production serves after this deployment, and the baseline to monitor.
+"""Champion resolution: which packages production serves after this deployment, and the baselines to monitor.
 
     python -m tools.resolve_champion --stack-name S (--endpoint-name E | --replace) --new-package-arn ARN
                                      --output champion.env [--region R]
@@ -15,11 +15,12 @@ stack's package parameters and the endpoint's current weights) and decides:
 - with `--replace` (a batch model: no endpoint, no A/B) the new package replaces the champion; the
   stack is still read, so that one CloudFormation would not update stops here.
 
-The baseline is the champion package's data-quality baseline (empty when it registered none: the
-template then creates no monitoring schedule).
+The baselines are the champion package's (`lambdas.common.serving_state.package_baselines`): its
+data-quality baseline, and its Clarify explainability and bias baselines, each empty when the package
+registered none (the template then creates no monitor of that kind).
 
-It writes `export NAME=value` lines (CHAMPION_ARN, CHALLENGER_ARN, BASELINE_STATISTICS,
-BASELINE_CONSTRAINTS) to `--output`, which the buildspec sources so CodeBuild exports them to the
+It writes `export NAME=value` lines (`contracts.CHAMPION_VARIABLES`: CHAMPION_ARN, CHALLENGER_ARN and
+a variable per baseline) to `--output`, which the buildspec sources so CodeBuild exports them to the
 pipeline, and prints what it decided.
 
 Any failure to read AWS fails the action (exit 1), except the one answer that means "nothing there
@@ -49,7 +50,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.contracts import (
     BASELINE_CONSTRAINTS_PARAMETER,
-    BASELINE_STATISTICS_PARAMETER,
+    BASELINE_PARAMETERS,
     CHALLENGER_PARAMETER,
     CHAMPION_PARAMETER,
     CHAMPION_VARIABLES,
@@ -74,19 +75,19 @@ EXPORTED = tuple(CHAMPION_VARIABLES)
 class Resolution:
     champion: str
     challenger: str  # NO_CHALLENGER for none
-    baseline_statistics: str
-    baseline_constraints: str
+    # The champion's baselines, by template parameter (contracts.BASELINE_PARAMETERS; "" for none).
+    baselines: Mapping[str, str]
     reason: str
 
     def variables(self) -> dict[str, str]:
         """The exported variables, by the template parameter each one sets."""
-        values = {
-            CHAMPION_PARAMETER: self.champion,
-            CHALLENGER_PARAMETER: self.challenger,
-            BASELINE_STATISTICS_PARAMETER: self.baseline_statistics,
-            BASELINE_CONSTRAINTS_PARAMETER: self.baseline_constraints,
-        }
+        values = {CHAMPION_PARAMETER: self.champion, CHALLENGER_PARAMETER: self.challenger, **self.baselines}
         return {variable: values[parameter] for variable, parameter in CHAMPION_VARIABLES.items()}
+
+    def monitored(self) -> str:
+        """Which of the champion's baselines production is monitored against, in words."""
+        present = [parameter for parameter in BASELINE_PARAMETERS if self.baselines.get(parameter)]
+        return ", ".join(present) or "none"
 
 
 class ProductionNotUpdatable(Exception):
@@ -134,13 +135,7 @@ def resolve(
     serving = current_serving(cloudformation, sagemaker, stack_name, endpoint_name)
     champion, challenger, reason = decide(serving, new_package_arn, replace=endpoint_name is None)
     baselines = package_baselines(sagemaker.describe_model_package(ModelPackageName=champion))
-    return Resolution(
-        champion=champion,
-        challenger=challenger,
-        baseline_statistics=baselines[BASELINE_STATISTICS_PARAMETER],
-        baseline_constraints=baselines[BASELINE_CONSTRAINTS_PARAMETER],
-        reason=reason,
-    )
+    return Resolution(champion=champion, challenger=challenger, baselines=baselines, reason=reason)
 
 
 def render_exports(variables: Mapping[str, str]) -> str:
@@ -191,7 +186,8 @@ def main(argv: Sequence[str] | None = None, *, clients: tuple[Any, Any] | None =
     print(resolution.reason)
     print(
         f"champion={resolution.champion} challenger={resolution.challenger or 'none'} "
-        f"baseline={resolution.baseline_constraints or 'none'}"
+        f"baseline={resolution.baselines[BASELINE_CONSTRAINTS_PARAMETER] or 'none'} "
+        f"baselines={resolution.monitored()}"
     )
     return EXIT_OK
 

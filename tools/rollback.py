@@ -8,8 +8,9 @@ Run from the repository root (`make rollback MODEL=<model> PACKAGE=<model packag
 and then `--model` must be one of its models.
 
 The stack `<platform>-<model>-<stage>` is updated with its current template and parameters, except
-ChampionModelPackageArn (the package) and ChallengerModelPackageArn (cleared; staging templates have
-none). Before that the tool refuses a package that does not exist, is in another model's group or is
+ChampionModelPackageArn (the package), ChallengerModelPackageArn (cleared; staging templates have
+none) and the baselines the template monitors production with (the package's own data-quality and
+Clarify baselines, `contracts.BASELINE_PARAMETERS`, "" where it has none). Before that the tool refuses a package that does not exist, is in another model's group or is
 not Approved, and a stack that is not in a stable state; it shows the change and asks for confirmation
 unless `--yes`. After UPDATE_COMPLETE it puts a "Model Rollback" event on the `<platform>-audit` bus. A
 failed update (rolled back by CloudFormation: the endpoint keeps serving what it served) exits non-zero
@@ -163,8 +164,8 @@ def updatable_serving_stack(cloudformation: Any, stack_name: str) -> ServingStac
 def update_parameters(
     stack: ServingStack, package_arn: str, baselines: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    """The package as champion, no challenger, its baseline where the template monitors one, every other
-    parameter as it is (NoEcho values included)."""
+    """The package as champion, no challenger, its baselines where the template monitors with them, every
+    other parameter as it is (NoEcho values included)."""
     baselines = baselines or {}
     no_challenger = (
         [{"ParameterKey": CHALLENGER_PARAMETER, "ParameterValue": NO_CHALLENGER}]

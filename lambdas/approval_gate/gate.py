@@ -10,9 +10,14 @@ Flow of one event (`process`):
    no alert, no retry). A registration the gate cannot read as a model is alerted.
 3. `evaluate` (reads only): for an approval, leave a package that production already serves alone
    (an endpoint variant with traffic; for a batch model, its serving stack's champion), else describe
-   the package and read its evaluation metric from `ModelMetrics.ModelQuality.Statistics.S3Uri`.
-4. `act` (the side effects, made idempotent by the handler): start the deploy pipeline, or set the
-   package back to Rejected and alert, or notify a rejection; then emit one audit event.
+   the package, read its evaluation metric from `ModelMetrics.ModelQuality.Statistics.S3Uri`, and its
+   governance (`governance`: a model card, and its post-training bias report against the platform's
+   bounds, as the model's bias policy says).
+4. `act` (the side effects, made idempotent by the handler): move the model card to Approved and start
+   the deploy pipeline; or set the package back to Rejected with its card Archived and alert (metric
+   short of the threshold, no card, bias outside the bounds where the model blocks on it); or notify a
+   person's rejection, archiving the card; then emit one audit event. The package changes the gate
+   makes come back as events, which `screen` recognises as the gate's own and ignores.
 
 Contract with the deploy pipeline
 ---------------------------------
@@ -39,21 +44,21 @@ its retry policy, sends it to the DLQ.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
-from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from lambdas.approval_gate import governance
+from lambdas.approval_gate.documents import InvalidPackage, describe_package, read_json_document
 from lambdas.approval_gate.models import (
     GATE_REJECTION_PREFIX,
     REJECTED,
     AuditRecord,
     GateSettings,
+    GovernanceCheck,
     MetricCheck,
     ModelGate,
     ModelPackageStateChange,
@@ -63,26 +68,18 @@ from lambdas.approval_gate.models import (
     Verdict,
 )
 from lambdas.approval_gate.registry import InvalidRegistration, ModelRegistry
-from lambdas.common.aws import aws_call, emit_audit_event, error_code, is_transient, publish_alert
+from lambdas.common.aws import aws_call, emit_audit_event, publish_alert
 from lambdas.common.contracts import (
     APPROVAL_GATE_DETAIL_TYPE,
     APPROVAL_GATE_SOURCE,
     APPROVED,
+    CARD_APPROVED,
+    CARD_ARCHIVED,
     DEPLOY_PIPELINE_VARIABLE,
     threshold_words,
 )
 from lambdas.common.endpoints import ServingVariant, batch_champion, serving_variants
 from lambdas.common.settings import summarize
-
-# A model-metrics file is a few kilobytes; refuse to load anything far larger into memory.
-MAX_METRICS_BYTES = 1024 * 1024
-
-# What DescribeModelPackage answers for a package that was deleted (or never existed).
-PACKAGE_GONE_ERROR_CODES = frozenset({"ValidationException", "ResourceNotFound", "ResourceNotFoundException"})
-
-
-class InvalidPackage(Exception):
-    """The approved package cannot be evaluated; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +106,7 @@ def process(
 
     `perform` replaces `act`: the handler passes `act` wrapped in Powertools idempotency.
     """
-    change = screen(raw_event)
+    change = screen(raw_event, settings)
     if isinstance(change, Outcome):
         return change
     identified = identify(change, registry=registry, sns=clients.sns, alert_topic_arn=settings.alert_topic_arn)
@@ -121,7 +118,7 @@ def process(
     return (perform or act)(verdict=verdict, clients=clients, settings=settings)
 
 
-def screen(raw_event: object) -> Outcome | ModelPackageStateChange:
+def screen(raw_event: object, settings: GateSettings) -> Outcome | ModelPackageStateChange:
     """Decide without any AWS call whether the event needs action."""
     try:
         change = ModelPackageStateChangeEvent.model_validate(raw_event).detail
@@ -133,6 +130,10 @@ def screen(raw_event: object) -> Outcome | ModelPackageStateChange:
         return Outcome(result=Result.IGNORED, reason=f"approval status {status!r} needs no action")
     if status == REJECTED and (change.approval_description or "").startswith(GATE_REJECTION_PREFIX):
         return Outcome(result=Result.IGNORED, reason="the gate's own rejection, already alerted and audited")
+    if settings.is_own_change(change):
+        # Moving the model card (when it deploys, or archives a rejected package's card) changes the package
+        # again: that change is the gate's own, and must not deploy or notify a second time.
+        return Outcome(result=Result.IGNORED, reason="the gate's own model card update, already audited")
     return change
 
 
@@ -169,12 +170,13 @@ def identify(
 
 
 def evaluate(verdict: Verdict, *, clients: AwsClients, alert_topic_arn: str) -> Outcome | Verdict:
-    """For an approval, read the package's metric; a package that cannot be evaluated is alerted.
-    For a rejection, read whether production still serves the package (its alert says so)."""
+    """For an approval, read the package's metric, card and bias report; a package that cannot be
+    evaluated is alerted. For a rejection, read whether production still serves the package (its alert
+    says so) and whether it has a card to archive."""
     change, model = verdict.change, verdict.model
     serving = serving_in_production(clients, model, change.model_package_arn)
     if change.model_approval_status == REJECTED:
-        return verdict.model_copy(update={"serving": serving})
+        return verdict.model_copy(update={"serving": serving, "governance": _card_of(clients.sagemaker, verdict)})
     if serving is not None:
         return Outcome(
             result=Result.ALREADY_SERVING,
@@ -183,6 +185,7 @@ def evaluate(verdict: Verdict, *, clients: AwsClients, alert_topic_arn: str) -> 
     try:
         package = describe_package(clients.sagemaker, change.model_package_arn)
         value = read_metric(clients.s3, package, model.metric_name)
+        checked = governance.check(clients.s3, package, model)
     except InvalidPackage as exc:
         reason = f"approved package cannot be evaluated: {exc}"
         publish_alert(
@@ -197,22 +200,50 @@ def evaluate(verdict: Verdict, *, clients: AwsClients, alert_topic_arn: str) -> 
         name=model.metric_name, value=value, threshold=model.threshold, direction=model.metric_direction
     )
     current_status = package.get("ModelApprovalStatus")
-    # Only deploying needs the approval to still stand; a rejection short of the threshold is safe to repeat,
-    # which is what a retry after a partial rejection does.
-    if metric.passed and current_status != APPROVED:
+    # Only deploying needs the approval to still stand; a rejection is safe to repeat, which is what a
+    # retry after a partial rejection does.
+    if metric.passed and checked.blocking_reason is None and current_status != APPROVED:
         return Outcome(result=Result.IGNORED, reason=f"stale event: the package is now {current_status}")
-    return verdict.model_copy(update={"metric": metric})
+    return verdict.model_copy(update={"metric": metric, "governance": checked})
+
+
+def _card_of(sagemaker: Any, verdict: Verdict) -> GovernanceCheck | None:
+    """A rejected package's card (to archive); None when the package is gone."""
+    try:
+        package = describe_package(sagemaker, verdict.change.model_package_arn)
+    except InvalidPackage:
+        return None
+    return GovernanceCheck(card_status=governance.card_status(package), bias_policy=verdict.model.bias_policy)
 
 
 def act(*, verdict: Verdict, clients: AwsClients, settings: GateSettings) -> Outcome:
     """The side effects of a verdict, each ending with one audit event."""
     if verdict.change.model_approval_status == REJECTED:
         return _note_rejection(verdict, clients=clients, settings=settings)
-    if verdict.metric is None:
-        raise ValueError("an approval is acted on only once evaluate() has read its metric")
-    if verdict.metric.passed:
-        return _start_deploy(verdict, verdict.metric, clients=clients, settings=settings)
-    return _reject_below_threshold(verdict, verdict.metric, clients=clients, settings=settings)
+    metric, checked = verdict.metric, verdict.governance
+    if metric is None or checked is None:
+        raise ValueError("an approval is acted on only once evaluate() has read its metric and governance")
+    if not metric.passed:
+        _, failing = threshold_words(metric.direction)
+        return _reject(
+            verdict,
+            Result.REJECTED_BELOW_THRESHOLD,
+            f"{metric.name} {metric.value} is {failing} the threshold {metric.threshold}"
+            f" of model {verdict.model.model_name}",
+            subject=f"Rejected {failing} threshold",
+            clients=clients,
+            settings=settings,
+        )
+    if (blocking := checked.blocking_reason) is not None:
+        return _reject(
+            verdict,
+            Result.REJECTED_GOVERNANCE,
+            f"{blocking} (model {verdict.model.model_name})",
+            subject="Rejected on governance",
+            clients=clients,
+            settings=settings,
+        )
+    return _start_deploy(verdict, metric, checked, clients=clients, settings=settings)
 
 
 def serving_in_production(clients: AwsClients, model: ModelGate, model_package_arn: str) -> ServingVariant | None:
@@ -240,37 +271,12 @@ def where_served(model: ModelGate, serving: ServingVariant) -> str:
     return f"{model.production_serving_name} variant {serving.variant_name} ({serving.traffic_percent:g} % of traffic)"
 
 
-def describe_package(sagemaker: Any, model_package_arn: str) -> dict[str, Any]:
-    def gone(exc: ClientError) -> str | None:
-        return "the model package no longer exists" if error_code(exc) in PACKAGE_GONE_ERROR_CODES else None
-
-    with aws_call("describe the model package", translate=_invalid_package_when(gone)):
-        package: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=model_package_arn)
-    return package
-
-
 def read_metric(s3: Any, package: Mapping[str, Any], metric_name: str) -> float:
     """The value of `metric_name` in the package's model-quality statistics file."""
     uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
     if not uri:
         raise InvalidPackage("it has no ModelMetrics.ModelQuality.Statistics.S3Uri")
-    location = urlparse(uri)
-    bucket, key = location.netloc, location.path.lstrip("/")
-    if location.scheme != "s3" or not bucket or not key:
-        raise InvalidPackage(f"its metrics location {uri!r} is not an s3:// object URI")
-
-    def unreadable(exc: ClientError) -> str | None:
-        return None if is_transient(exc) else f"its metrics file {uri} cannot be read ({error_code(exc)})"
-
-    with aws_call(f"read {uri}", translate=_invalid_package_when(unreadable)):
-        content = s3.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_METRICS_BYTES + 1)
-    if len(content) > MAX_METRICS_BYTES:
-        raise InvalidPackage(f"its metrics file {uri} is larger than {MAX_METRICS_BYTES} bytes")
-    try:
-        document = json.loads(content)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidPackage(f"its metrics file {uri} is not valid JSON ({type(exc).__name__})") from exc
-    return find_metric(document, metric_name)
+    return find_metric(read_json_document(s3, uri, "metrics file"), metric_name)
 
 
 def find_metric(document: object, metric_name: str) -> float:
@@ -298,52 +304,64 @@ def deploy_request_token(change: ModelPackageStateChange) -> str:
     return hashlib.sha256(f"{change.model_package_arn}|{change.last_modified_time}".encode()).hexdigest()
 
 
-def _start_deploy(verdict: Verdict, metric: MetricCheck, *, clients: AwsClients, settings: GateSettings) -> Outcome:
+def _start_deploy(
+    verdict: Verdict, metric: MetricCheck, checked: GovernanceCheck, *, clients: AwsClients, settings: GateSettings
+) -> Outcome:
     change, pipeline = verdict.change, verdict.model.deploy_pipeline_name
+    # The card first: a deployment never starts for a package whose card still reads "pending review".
+    if checked.card_status != CARD_APPROVED:
+        governance.set_card_status(clients.sagemaker, change.model_package_arn, CARD_APPROVED)
     with aws_call(f"start the deploy pipeline {pipeline}"):
         execution = clients.codepipeline.start_pipeline_execution(
             name=pipeline,
             variables=[{"name": DEPLOY_PIPELINE_VARIABLE, "value": change.model_package_arn}],
             clientRequestToken=deploy_request_token(change),
         )
-    audit = _audit_record(Result.DEPLOY_STARTED, verdict, pipeline_execution_id=execution["pipelineExecutionId"])
+    audit = _audit_record(
+        Result.DEPLOY_STARTED,
+        verdict,
+        card_status=CARD_APPROVED,
+        pipeline_execution_id=execution["pipelineExecutionId"],
+    )
     _emit_audit_event(clients.events, settings.audit_event_bus_name, audit)
     passing, _ = threshold_words(metric.direction)
+    bias = (
+        f"; bias outside the bounds, reported: {'; '.join(checked.bias_violations)}" if checked.bias_violations else ""
+    )
     return Outcome(
         result=Result.DEPLOY_STARTED,
         reason=(
-            f"{metric.name} {metric.value} {passing} {metric.threshold}:"
+            f"{metric.name} {metric.value} {passing} {metric.threshold}{bias}:"
             f" started {pipeline} ({audit.pipeline_execution_id})"
         ),
         audit=audit,
     )
 
 
-def _reject_below_threshold(
-    verdict: Verdict, metric: MetricCheck, *, clients: AwsClients, settings: GateSettings
+def _reject(
+    verdict: Verdict, decision: Result, why: str, *, subject: str, clients: AwsClients, settings: GateSettings
 ) -> Outcome:
-    """Short of the threshold in the metric's direction: below it (auc), or above it (rmse)."""
-    change = verdict.change
-    _, failing = threshold_words(metric.direction)
-    reason = (
-        f"{GATE_REJECTION_PREFIX} {metric.name} {metric.value} is {failing} the threshold {metric.threshold}"
-        f" of model {verdict.model.model_name}"
-    )
+    """Set the approved package back to Rejected (its card, if any, to Archived, in the same call), alert
+    and audit: the metric fell short of the threshold in its direction, or its governance does."""
+    change, checked = verdict.change, verdict.governance
+    reason = f"{GATE_REJECTION_PREFIX} {why}"
+    has_card = checked is not None and checked.has_card
     with aws_call("set the package back to Rejected"):
         clients.sagemaker.update_model_package(
             ModelPackageArn=change.model_package_arn,
             ModelApprovalStatus=REJECTED,
             ApprovalDescription=reason[:1024],
+            **({"ModelCard": {"ModelCardStatus": CARD_ARCHIVED}} if has_card else {}),
         )
     publish_alert(
         clients.sns,
         topic_arn=settings.alert_topic_arn,
-        subject=f"Rejected {failing} threshold: {change.model_package_group_name} v{change.model_package_version}",
+        subject=f"{subject}: {change.model_package_group_name} v{change.model_package_version}",
         message=f"{change.model_package_arn} was approved by {change.changed_by} but not deployed. {reason}.",
     )
-    audit = _audit_record(Result.REJECTED_BELOW_THRESHOLD, verdict)
+    audit = _audit_record(decision, verdict, card_status=CARD_ARCHIVED if has_card else None)
     _emit_audit_event(clients.events, settings.audit_event_bus_name, audit)
-    return Outcome(result=Result.REJECTED_BELOW_THRESHOLD, reason=reason, audit=audit)
+    return Outcome(result=decision, reason=reason, audit=audit)
 
 
 def _note_rejection(verdict: Verdict, *, clients: AwsClients, settings: GateSettings) -> Outcome:
@@ -357,19 +375,27 @@ def _note_rejection(verdict: Verdict, *, clients: AwsClients, settings: GateSett
             f" production back to another approved package: make rollback MODEL={verdict.model.model_name}"
             " PACKAGE=<model package ARN> (docs/runbook-rollback.md)."
         )
+    card_status = verdict.governance.card_status if verdict.governance else None
+    if card_status is not None and card_status != CARD_ARCHIVED:
+        governance.set_card_status(clients.sagemaker, change.model_package_arn, CARD_ARCHIVED)
+        card_status = CARD_ARCHIVED
     publish_alert(
         clients.sns,
         topic_arn=settings.alert_topic_arn,
         subject=f"Model package rejected: {change.model_package_group_name} v{change.model_package_version}",
         message=message,
     )
-    audit = _audit_record(Result.REJECTION_NOTED, verdict)
+    audit = _audit_record(Result.REJECTION_NOTED, verdict, card_status=card_status)
     _emit_audit_event(clients.events, settings.audit_event_bus_name, audit)
     return Outcome(result=Result.REJECTION_NOTED, reason=reason, audit=audit)
 
 
-def _audit_record(decision: Result, verdict: Verdict, *, pipeline_execution_id: str | None = None) -> AuditRecord:
-    change, model, metric = verdict.change, verdict.model, verdict.metric
+def _audit_record(
+    decision: Result, verdict: Verdict, *, card_status: str | None, pipeline_execution_id: str | None = None
+) -> AuditRecord:
+    change, model, metric, checked = verdict.change, verdict.model, verdict.metric, verdict.governance
+    # The bias check is recorded where it was made: for an approval.
+    bias_read = checked is not None and metric is not None
     return AuditRecord(
         decision=decision,
         changed_by=change.changed_by,
@@ -383,6 +409,9 @@ def _audit_record(decision: Result, verdict: Verdict, *, pipeline_execution_id: 
         metric_direction=metric.direction if metric else None,
         deploy_pipeline_name=model.deploy_pipeline_name if pipeline_execution_id else None,
         pipeline_execution_id=pipeline_execution_id,
+        model_card_status=card_status,
+        bias_policy=model.bias_policy if bias_read else None,
+        bias_violations=list(checked.bias_violations) if bias_read and checked else None,
     )
 
 
@@ -395,16 +424,6 @@ def _emit_audit_event(events: Any, event_bus_name: str, audit: AuditRecord) -> N
         record=audit,
         resources=[audit.model_package_arn],
     )
-
-
-def _invalid_package_when(explain: Callable[[ClientError], str | None]) -> Callable[[ClientError], Exception | None]:
-    """An `aws_call` translation: the errors `explain` gives a reason for make the package invalid."""
-
-    def translate(exc: ClientError) -> Exception | None:
-        reason = explain(exc)
-        return InvalidPackage(reason) if reason else None
-
-    return translate
 
 
 def _finite_number(entry: object, metric_name: str) -> float:

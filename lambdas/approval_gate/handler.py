@@ -54,6 +54,7 @@ REGISTRY = ModelRegistry(client("ssm"), prefix=SETTINGS.model_registry_prefix)
 METRIC_BY_RESULT = {
     Result.DEPLOY_STARTED: "ApprovalDeployStarted",
     Result.REJECTED_BELOW_THRESHOLD: "ApprovalRejectedBelowThreshold",
+    Result.REJECTED_GOVERNANCE: "ApprovalRejectedGovernance",
     Result.REJECTION_NOTED: "ApprovalRejectionNoted",
     Result.INVALID: "ApprovalInvalidEvent",
     Result.ALREADY_SERVING: "ApprovalAlreadyServing",

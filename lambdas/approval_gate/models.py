@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from lambdas.common.contracts import (
     PACKAGE_ARN_PATTERN,
     SAGEMAKER_NAME_PATTERN,
+    BiasPolicy,
     Direction,
     ServingMode,
     meets_threshold,
@@ -54,6 +55,9 @@ class ModelGate(BaseModel):
     # What the deploy pipeline deploys production to (contracts.serving_name): the endpoint of a
     # real-time model, the serving stack of a batch one. A package it serves is not deployed again.
     production_serving_name: ServingName
+    # What a bias report outside the platform's bounds does (contracts.BiasPolicy); registrations written
+    # before models had Clarify checks have none: their bias is not assessed.
+    bias_policy: BiasPolicy = "none"
 
     @property
     def is_batch(self) -> bool:
@@ -66,6 +70,15 @@ class GateSettings(FunctionSettings):
     # Where the models register themselves (contracts.model_registry_prefix), e.g. "/mlops/models/".
     model_registry_prefix: RegistryPrefix = Field(alias="MODEL_REGISTRY_PREFIX")
     idempotency_table_name: NonEmptyStr = Field(alias="IDEMPOTENCY_TABLE_NAME")
+    # Set by Lambda: the session name of the role the function runs as, so the gate knows the state
+    # changes its own model card updates cause (`is_own_change`).
+    function_name: NonEmptyStr = Field(alias="AWS_LAMBDA_FUNCTION_NAME")
+
+    def is_own_change(self, change: ModelPackageStateChange) -> bool:
+        """Whether the gate itself made `change` (Lambda's session name is the function's name)."""
+        identity = change.last_modified_by.iam_identity if change.last_modified_by else None
+        arn = identity.arn if identity else None
+        return arn is not None and ":assumed-role/" in arn and arn.endswith(f"/{self.function_name}")
 
 
 class IamIdentity(BaseModel):
@@ -138,6 +151,35 @@ class MetricCheck(BaseModel):
         return meets_threshold(self.value, self.threshold, self.direction)
 
 
+class GovernanceCheck(BaseModel):
+    """What the gate found of a package's governance: its model card, and its post-training bias against
+    the platform's bounds (contracts.POST_TRAINING_BIAS_BOUNDS), judged by its model's bias policy."""
+
+    model_config = ConfigDict(frozen=True)
+
+    card_status: str | None
+    bias_policy: BiasPolicy
+    bias_report_uri: str | None = None
+    bias_violations: tuple[str, ...] = ()
+
+    @property
+    def has_card(self) -> bool:
+        return self.card_status is not None
+
+    @property
+    def blocking_reason(self) -> str | None:
+        """Why the package may not deploy, or None."""
+        if not self.has_card:
+            return "it has no model card (ModelCard): every package the platform deploys carries one"
+        if self.bias_policy != "block":
+            return None
+        if self.bias_report_uri is None:
+            return "its model blocks on bias, and it has no post-training bias report (ModelMetrics.Bias)"
+        if self.bias_violations:
+            return f"its post-training bias is outside the platform's bounds: {'; '.join(self.bias_violations)}"
+        return None
+
+
 class Verdict(BaseModel):
     """A change the gate will act on: the input of its one side-effecting step, `gate.act`.
 
@@ -152,14 +194,18 @@ class Verdict(BaseModel):
     change: ModelPackageStateChange
     model: ModelGate
     metric: MetricCheck | None = None
+    # The package's card and bias (for an approval); for a rejection, only its card (None: no package).
+    governance: GovernanceCheck | None = None
     serving: ServingVariant | None = None
 
 
 class Result(StrEnum):
-    # The three decisions, each audited:
+    # The decisions, each audited:
     DEPLOY_STARTED = "deploy_started"
     # Short of the threshold in the metric's direction (below it for auc, above it for rmse).
     REJECTED_BELOW_THRESHOLD = "rejected_below_threshold"
+    # No model card, or (for a model that blocks on bias) post-training bias outside the bounds.
+    REJECTED_GOVERNANCE = "rejected_governance"
     REJECTION_NOTED = "rejection_noted"
     # Not decisions, only logged and counted:
     INVALID = "invalid"  # the event or the package cannot be acted on
@@ -183,6 +229,11 @@ class AuditRecord(BaseModel):
     metric_direction: Direction | None = None
     deploy_pipeline_name: str | None = None
     pipeline_execution_id: str | None = None
+    # The package's model card status after the decision (None: the package has no card), and its bias
+    # check: the model's policy and the violations found (None: not read).
+    model_card_status: str | None = None
+    bias_policy: BiasPolicy | None = None
+    bias_violations: list[str] | None = None
 
 
 class Outcome(BaseModel):

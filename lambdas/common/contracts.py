@@ -273,10 +273,21 @@ CHALLENGER_PARAMETER: Final = "ChallengerModelPackageArn"  # production only; ""
 NO_CHALLENGER: Final = ""
 BASELINE_STATISTICS_PARAMETER: Final = "BaselineStatisticsS3Uri"
 BASELINE_CONSTRAINTS_PARAMETER: Final = "BaselineConstraintsS3Uri"
-# ... where a package carries that baseline (DriftCheckBaselines.ModelDataQuality.<kind>.S3Uri) ...
-BASELINE_PARAMETERS: Final = {
-    BASELINE_STATISTICS_PARAMETER: "Statistics",
-    BASELINE_CONSTRAINTS_PARAMETER: "Constraints",
+# The champion's Clarify baselines: the analysis config each Clarify monitor runs (its ConfigUri) and the
+# constraints it judges a run against (production only; bias only where ground truth is configured).
+BIAS_ANALYSIS_CONFIG_PARAMETER: Final = "BiasAnalysisConfigS3Uri"
+BIAS_CONSTRAINTS_PARAMETER: Final = "BiasConstraintsS3Uri"
+EXPLAINABILITY_ANALYSIS_CONFIG_PARAMETER: Final = "ExplainabilityAnalysisConfigS3Uri"
+EXPLAINABILITY_CONSTRAINTS_PARAMETER: Final = "ExplainabilityConstraintsS3Uri"
+# ... where a package carries each baseline: DriftCheckBaselines.<section>.<kind>.S3Uri ("" when it has
+# none, as a package registered before its build ran that check: the template then creates no monitor) ...
+BASELINE_PARAMETERS: Final[Mapping[str, tuple[str, str]]] = {
+    BASELINE_STATISTICS_PARAMETER: ("ModelDataQuality", "Statistics"),
+    BASELINE_CONSTRAINTS_PARAMETER: ("ModelDataQuality", "Constraints"),
+    BIAS_ANALYSIS_CONFIG_PARAMETER: ("Bias", "ConfigFile"),
+    BIAS_CONSTRAINTS_PARAMETER: ("Bias", "PostTrainingConstraints"),
+    EXPLAINABILITY_ANALYSIS_CONFIG_PARAMETER: ("Explainability", "ConfigFile"),
+    EXPLAINABILITY_CONSTRAINTS_PARAMETER: ("Explainability", "Constraints"),
 }
 # ... and the parameters the deploy stack sets once: the model's name and the settings a SageMaker
 # Projects product takes as its own parameters (so that one template serves any model, and a Project's
@@ -302,6 +313,10 @@ CHAMPION_VARIABLES: Final = {
     "CHALLENGER_ARN": CHALLENGER_PARAMETER,
     "BASELINE_STATISTICS": BASELINE_STATISTICS_PARAMETER,
     "BASELINE_CONSTRAINTS": BASELINE_CONSTRAINTS_PARAMETER,
+    "BIAS_ANALYSIS_CONFIG": BIAS_ANALYSIS_CONFIG_PARAMETER,
+    "BIAS_CONSTRAINTS": BIAS_CONSTRAINTS_PARAMETER,
+    "EXPLAINABILITY_ANALYSIS_CONFIG": EXPLAINABILITY_ANALYSIS_CONFIG_PARAMETER,
+    "EXPLAINABILITY_CONSTRAINTS": EXPLAINABILITY_CONSTRAINTS_PARAMETER,
 }
 # The endpoint's variants.
 CHAMPION_VARIANT: Final = "champion"
@@ -348,11 +363,22 @@ FEATURE_DRIFT_METRIC_PREFIX: Final = "feature_baseline_drift_"
 # A drift alarm is `<endpoint>-drift-<feature>`: the drift alert's rule matches the prefix.
 DRIFT_ALARM_INFIX: Final = "-drift-"
 VIOLATIONS_REPORT_NAME: Final = "constraint_violations.json"
+# A monitoring run that found violations: its execution status, and how its processing job's exit
+# message starts (Model Monitor's and Clarify's monitors alike).
+COMPLETED_WITH_VIOLATIONS: Final = "CompletedWithViolations"
 
 
 def monitoring_schedule_name(endpoint_name: str, kind: str) -> str:
-    """The endpoint's monitoring schedule of `kind` (DATA_QUALITY or MODEL_QUALITY)."""
+    """The endpoint's monitoring schedule of `kind` (DATA_QUALITY, MODEL_QUALITY, MODEL_BIAS or
+    MODEL_EXPLAINABILITY)."""
     return f"{endpoint_name}-{kind}"
+
+
+def alerted_run_schedules(endpoint_name: str) -> dict[str, str]:
+    """The endpoint's monitoring schedules whose runs the drift alert acts on, by kind: Clarify's bias
+    and feature attribution drift monitors, whose violations no CloudWatch metric carries (the drift
+    alert's rule matches their runs that end COMPLETED_WITH_VIOLATIONS)."""
+    return {kind: monitoring_schedule_name(endpoint_name, kind) for kind in (MODEL_BIAS, MODEL_EXPLAINABILITY)}
 
 
 def drift_alarm_prefix(endpoint_name: str) -> str:
@@ -385,11 +411,77 @@ def alerted_alarm_prefixes(endpoint_name: str) -> dict[str, str]:
     return {kind: f"{endpoint_name}{infix}" for kind, infix in ALERTED_ALARM_INFIXES.items()}
 
 
+# --- governance: Clarify reports and model cards ----------------------------------------------------
+
+MODEL_BIAS: Final = "model-bias"
+MODEL_EXPLAINABILITY: Final = "model-explainability"
+# What a model's bias check does at the approval gate (its registration's `bias_policy`): "block" rejects
+# a package whose post-training bias report has a metric outside POST_TRAINING_BIAS_BOUNDS, or that has
+# no bias report; "report" records the violations in the decision and the alert but deploys; "none" is a
+# model without `clarify` facets (explainability only: bias is not assessed, its card says so).
+BiasPolicy = Literal["block", "report", "none"]
+BIAS_POLICIES: Final[tuple[BiasPolicy, ...]] = get_args(BiasPolicy)
+# The bounds of the post-training bias metrics of a package's bias report (Clarify's analysis.json,
+# ModelMetrics.Bias.PostTrainingReport), per facet value: a metric outside them is a violation.
+# DI (disparate impact): the four-fifths rule, both ways; DPPL (difference in positive proportions in
+# predicted labels): at most ten points apart. The seeds' model cards state the same bounds.
+POST_TRAINING_BIAS_BOUNDS: Final[Mapping[str, tuple[float, float]]] = {"DI": (0.8, 1.25), "DPPL": (-0.1, 0.1)}
+# A package's model card (CreateModelPackage's ModelCard): PendingReview when the build registers it;
+# the approval gate moves it to Approved when it deploys the package, to Archived when it rejects it.
+ModelCardStatus = Literal["Draft", "PendingReview", "Approved", "Archived"]
+CARD_PENDING_REVIEW: Final[ModelCardStatus] = "PendingReview"
+CARD_APPROVED: Final[ModelCardStatus] = "Approved"
+CARD_ARCHIVED: Final[ModelCardStatus] = "Archived"
+# The model card's risk rating, as config spells it (`models[].card.risk_rating`) and as the card does.
+RiskRating = Literal["low", "medium", "high"]
+RISK_RATINGS: Final[tuple[RiskRating, ...]] = get_args(RiskRating)
+CARD_RISK_RATINGS: Final[Mapping[str, str]] = {"low": "Low", "medium": "Medium", "high": "High", "unknown": "Unknown"}
+
+
+def bias_violations(report: Mapping[str, object]) -> list[str]:
+    """The post-training bias metrics of a Clarify analysis.json outside POST_TRAINING_BIAS_BOUNDS, in
+    words ("DI 0.71 for senior_citizen=1 is outside [0.8, 1.25]"); ValueError when it is not a bias report.
+
+    The report's `post_training_bias_metrics.facets` maps each facet to a list of
+    {"value_or_threshold": ..., "metrics": [{"name": "DI", "value": 0.71, ...}, ...]}."""
+    section = report.get("post_training_bias_metrics")
+    facets = section.get("facets") if isinstance(section, Mapping) else None
+    if not isinstance(facets, Mapping) or not facets:
+        raise ValueError("not a post-training bias report: no post_training_bias_metrics.facets")
+    found = []
+    for facet, groups in facets.items():
+        if not isinstance(groups, list):
+            raise ValueError(f"facet {facet!r}: expected a list of facet values")
+        for group in groups:
+            if not isinstance(group, Mapping) or not isinstance(group.get("metrics"), list):
+                raise ValueError(f"facet {facet!r}: a facet value without metrics")
+            for metric in group["metrics"]:
+                if not isinstance(metric, Mapping):
+                    raise ValueError(f"facet {facet!r}: a metric that is not an object")
+                name, value = str(metric.get("name")), metric.get("value")
+                if name not in POST_TRAINING_BIAS_BOUNDS or value is None:
+                    continue  # other metrics are reported, not bounded; Clarify writes null where undefined
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"facet {facet!r}: {name} is not a number ({value!r})")
+                low, high = POST_TRAINING_BIAS_BOUNDS[name]
+                if not low <= value <= high:
+                    found.append(
+                        f"{name} {value:.3g} for {facet}={group.get('value_or_threshold')} is outside [{low}, {high}]"
+                    )
+    return found
+
+
 # --- events on the audit bus -----------------------------------------------------------------------
 
 
 def audit_bus_name(platform_name: str) -> str:
     return f"{platform_name}-audit"
+
+
+def audit_log_group_name(platform_name: str) -> str:
+    """The CloudWatch Logs log group that receives every `mlops.*` event of the audit bus: where the
+    platform's decisions can be queried (the lineage tool reads the approval gate's from it)."""
+    return f"/{platform_name}/audit-decisions"
 
 
 # The drift alert's events: its audit record and the retraining request that the model's build stack

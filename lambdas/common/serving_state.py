@@ -145,13 +145,17 @@ def who_serves(stack: ServingStack, weights: Mapping[str, Any] | None) -> Servin
 
 
 def package_baselines(package: Mapping[str, Any]) -> dict[str, str]:
-    """The package's data-quality baseline as the serving template's parameters ("" when it has none).
+    """The package's baselines (a DescribeModelPackage answer's DriftCheckBaselines) as the serving
+    template's parameters, `contracts.BASELINE_PARAMETERS`: "" for each one it has none of.
 
-    Model Monitor compares production traffic with the champion's baseline, so whoever makes a package
-    the champion brings its baseline along.
+    Model Monitor and Clarify compare production with the champion's baselines (data quality,
+    explainability, bias), so whoever makes a package the champion brings its baselines along.
     """
-    quality = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
-    return {parameter: quality.get(kind, {}).get("S3Uri", "") for parameter, kind in BASELINE_PARAMETERS.items()}
+    baselines = package.get("DriftCheckBaselines") or {}
+    return {
+        parameter: str(((baselines.get(section) or {}).get(kind) or {}).get("S3Uri", ""))
+        for parameter, (section, kind) in BASELINE_PARAMETERS.items()
+    }
 
 
 def _weight(value: Any) -> float:

@@ -1,11 +1,14 @@
 """The drift alert's two claims: conditional writes to its state table, each atomic in DynamoDB.
 
-Alert claim: one alert per monitoring execution (`pk` = "alerted#<endpoint>#<schedule>#<scheduled time>")
+Alert claim: one alert per monitoring execution (`pk` = "alerted#<endpoint>#<schedule>#<scheduled time>",
+or for a Clarify run "alerted#<endpoint>#<schedule>#<processing job name>")
 ---------------------------------------------------------------------------------------------------------
 One hourly run sets off the alarms of every drifting feature at once. The first alarm event to claim
 the run alerts, listing every drifted feature of the run's report; its sibling alarms end as
 `already_alerted`. The claim belongs to that event: its own redeliveries and retries pass, so an alert
-whose publish failed is sent by the retry, never lost to a sibling that arrived meanwhile.
+whose publish failed is sent by the retry, never lost to a sibling that arrived meanwhile. A Clarify
+monitoring run comes as its processing job's state change: another event of the same job (a duplicate
+EventBridge sends with an id of its own) ends as `already_alerted` the same way.
 
 Retraining claim: one request per model and cool-down (`pk` = "retraining#<model>")
 ------------------------------------------------------------------------------------
@@ -52,11 +55,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas.common.aws import aws_call
-from lambdas.drift_alert.models import DriftAlarm, MonitoringFindings
+from lambdas.drift_alert.models import DriftAlarm, MonitoringFindings, Trigger
+from lambdas.drift_alert.run_models import MonitoringRun
 
 CLAIM_KEY_PREFIX = "retraining#"
 ALERT_KEY_PREFIX = "alerted#"
-# An alert claim only needs to outlive the alarms of its execution (they fire within minutes).
+# An alert claim only needs to outlive the alarms of its execution (they fire within minutes), and the
+# redeliveries of a run's event (EventBridge gives up on an event after hours).
 ALERT_CLAIM_SECONDS = 2 * 24 * 3600
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -73,30 +78,28 @@ def claim_alert(
     """
     if findings.scheduled_time is None:
         return None
-    key = f"{ALERT_KEY_PREFIX}{alarm.endpoint_name}#{findings.schedule_name}#{findings.scheduled_time}"
-    holder = _claim(
-        dynamodb,
-        table_name,
-        action=f"claim the alert of {findings.schedule_name}",
-        item={
-            "pk": {"S": key},
-            "claimed_by": {"S": alarm.event_id},
-            "alarm_name": {"S": alarm.change.alarm_name},
-            "expiration": {"N": str(int(now) + ALERT_CLAIM_SECONDS)},
-        },
-        condition="attribute_not_exists(pk) OR claimed_by = :event_id",
-        values={":event_id": {"S": alarm.event_id}},
-    )
+    key = f"{alarm.endpoint_name}#{findings.schedule_name}#{findings.scheduled_time}"
+    holder = _claim_alert(dynamodb, table_name, key=key, trigger=alarm, schedule_name=findings.schedule_name, now=now)
     if holder is None:
         return None
     return attribute_string(holder.get("alarm_name")) or "another alarm"
 
 
+def claim_run_alert(dynamodb: Any, table_name: str, *, run: MonitoringRun, now: float) -> str | None:
+    """Claim the alert of a Clarify monitoring run (its processing job), for this event. None when this
+    event alerts (it claimed the run, or holds the claim already); else the event that holds it."""
+    key = f"{run.endpoint_name}#{run.schedule_name}#{run.job_name}"
+    holder = _claim_alert(dynamodb, table_name, key=key, trigger=run, schedule_name=run.schedule_name, now=now)
+    if holder is None:
+        return None
+    return f"event {attribute_string(holder.get('claimed_by')) or 'unknown'}"
+
+
 def claim_retraining(
-    dynamodb: Any, table_name: str, *, model_name: str, alarm: DriftAlarm, now: float, cooldown_seconds: int
+    dynamodb: Any, table_name: str, *, model_name: str, alarm: Trigger, now: float, cooldown_seconds: int
 ) -> dict[str, Any] | None:
-    """Claim the model's retraining for this alarm event. None when claimed; else the holder's item
-    (DynamoDB attribute values) that keeps this alarm inside the cool-down."""
+    """Claim the model's retraining for this alarm (or monitoring run) event. None when claimed; else the
+    holder's item (DynamoDB attribute values) that keeps this event inside the cool-down."""
     requested = int(now)
     return _claim(
         dynamodb,
@@ -105,7 +108,8 @@ def claim_retraining(
         item={
             "pk": {"S": _claim_key(model_name)},
             "claimed_by": {"S": alarm.event_id},
-            "alarm_name": {"S": alarm.change.alarm_name},
+            "alarm_name": {"S": alarm.trigger_name},
+            "trigger": {"S": alarm.trigger_label},
             "endpoint_name": {"S": alarm.endpoint_name},
             "last_requested": {"N": str(requested)},
             "expiration": {"N": str(requested + cooldown_seconds)},
@@ -118,7 +122,7 @@ def claim_retraining(
     )
 
 
-def record_retraining(dynamodb: Any, table_name: str, *, model_name: str, alarm: DriftAlarm, request_id: str) -> None:
+def record_retraining(dynamodb: Any, table_name: str, *, model_name: str, alarm: Trigger, request_id: str) -> None:
     """Write the request's EventId onto this event's claim: the claim can no longer be released."""
     try:
         with aws_call(f"record the retraining request of {model_name}", passthrough=(CONDITION_FAILED,)):
@@ -134,7 +138,7 @@ def record_retraining(dynamodb: Any, table_name: str, *, model_name: str, alarm:
         return
 
 
-def release_retraining(dynamodb: Any, table_name: str, *, model_name: str, alarm: DriftAlarm) -> None:
+def release_retraining(dynamodb: Any, table_name: str, *, model_name: str, alarm: Trigger) -> None:
     """Give up this event's claim after a refused request, unless a request was already recorded on it."""
     try:
         with aws_call(f"release the retraining claim of {model_name}", passthrough=(CONDITION_FAILED,)):
@@ -159,6 +163,25 @@ def attribute_number(value: Any) -> int | None:
         return int(value["N"]) if isinstance(value, dict) and "N" in value else None
     except ValueError:
         return None
+
+
+def _claim_alert(
+    dynamodb: Any, table_name: str, *, key: str, trigger: Trigger, schedule_name: str, now: float
+) -> dict[str, Any] | None:
+    """Claim the alert under "alerted#<key>" for the trigger's event (re-entrant for that event)."""
+    return _claim(
+        dynamodb,
+        table_name,
+        action=f"claim the alert of {schedule_name}",
+        item={
+            "pk": {"S": f"{ALERT_KEY_PREFIX}{key}"},
+            "claimed_by": {"S": trigger.event_id},
+            "alarm_name": {"S": trigger.trigger_name},
+            "expiration": {"N": str(int(now) + ALERT_CLAIM_SECONDS)},
+        },
+        condition="attribute_not_exists(pk) OR claimed_by = :event_id",
+        values={":event_id": {"S": trigger.event_id}},
+    )
 
 
 def _claim(

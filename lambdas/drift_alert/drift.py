@@ -1,11 +1,13 @@
 """Drift alert logic: from a CloudWatch drift or model-quality alarm to an enriched alert and, where
 configured, a retraining request. Plain functions that take their AWS clients as arguments; the
-handler only wires them.
+handler only wires them. A run of a Clarify monitor that found violations takes its own path
+(`runs.act_on_run`) after the same screening.
 
 Flow of one event (`process`):
 1. `screen.screen` (no AWS calls): keep only a transition to ALARM of an alarm the function acts on
-   (named by `contracts.alerted_alarm_prefixes`) of a configured endpoint or batch transform. Everything
-   else becomes an ignored `Outcome`.
+   (named by `contracts.alerted_alarm_prefixes`) of a configured endpoint or batch transform, or a run
+   with violations of one of their Clarify monitors (`runs`). Everything else becomes an ignored
+   `Outcome`.
 2. `act`, once per EventBridge event (the handler wraps it in Powertools idempotency, keyed by the
    event id: a redelivery of a handled event gets its outcome back and nothing is done again):
    a. `findings.enrich` (reads only, best effort): what serves the endpoint (or the batch transform),
@@ -34,7 +36,9 @@ from lambdas.drift_alert.claims import claim_alert
 from lambdas.drift_alert.findings import enrich
 from lambdas.drift_alert.message import audit_record, compose_alert, summary_line
 from lambdas.drift_alert.models import DriftAlarm, DriftAlertSettings, Outcome, Result
-from lambdas.drift_alert.retraining import decide_retraining
+from lambdas.drift_alert.retraining import decide_retraining, shows_drift
+from lambdas.drift_alert.run_models import MonitoringRun
+from lambdas.drift_alert.runs import act_on_run
 from lambdas.drift_alert.screen import screen
 
 
@@ -57,14 +61,18 @@ def process(
     clients: AwsClients,
     now: float,
     perform: Callable[..., Outcome] | None = None,
+    perform_run: Callable[..., Outcome] | None = None,
 ) -> Outcome:
     """Screen one EventBridge event and act on it; `now` is the epoch time in seconds.
 
-    `perform` replaces `act`: the handler passes `act` wrapped in Powertools idempotency.
+    `perform` replaces `act`, `perform_run` `runs.act_on_run`: the handler passes them wrapped in
+    Powertools idempotency.
     """
     screened = screen(raw_event, settings.endpoints)
     if isinstance(screened, Outcome):
         return screened
+    if isinstance(screened, MonitoringRun):
+        return (perform_run or act_on_run)(run=screened, settings=settings, clients=clients, now=now)
     return (perform or act)(alarm=screened, settings=settings, clients=clients, now=now)
 
 
@@ -84,7 +92,7 @@ def act(*, alarm: DriftAlarm, settings: DriftAlertSettings, clients: AwsClients,
         )
     decision = decide_retraining(
         alarm,
-        enrichment,
+        drift_shown=shows_drift(enrichment),
         dynamodb=clients.dynamodb,
         events=clients.events,
         table_name=settings.state_table_name,

@@ -23,6 +23,7 @@ from lambdas.common.aws import Unavailable, error_code, lookup
 from lambdas.common.contracts import (
     BATCH_DATA_METRICS_NAMESPACE,
     BATCH_MODEL_METRICS_NAMESPACE,
+    COMPLETED_WITH_VIOLATIONS,
     DATA_METRICS_NAMESPACE,
     DATA_QUALITY,
     FEATURE_DRIFT_METRIC_PREFIX,
@@ -32,11 +33,11 @@ from lambdas.common.contracts import (
     monitoring_schedule_name,
 )
 from lambdas.common.endpoints import ServingVariant, batch_champion, serving_variants
-from lambdas.drift_alert.models import DriftAlarm, Enrichment, MonitoringFindings, Violation
+from lambdas.drift_alert.models import DriftAlarm, Enrichment, MonitoringFindings, Trigger, Violation
 from lambdas.drift_alert.timestamps import iso_utc
 
 # Executions that wrote (or would have written) a violations report.
-COMPLETED_STATUSES = frozenset({"Completed", "CompletedWithViolations"})
+COMPLETED_STATUSES = frozenset({"Completed", COMPLETED_WITH_VIOLATIONS})
 # A violations report is a few kilobytes per feature; refuse to load anything far larger.
 MAX_REPORT_BYTES = 5 * 1024 * 1024
 # Where Model Monitor publishes an endpoint's metrics and a batch transform's.
@@ -56,7 +57,7 @@ def enrich(alarm: DriftAlarm, *, sagemaker: Any, s3: Any, cloudformation: Any) -
     )
 
 
-def what_serves(alarm: DriftAlarm, *, sagemaker: Any, cloudformation: Any) -> tuple[list[ServingVariant], list[str]]:
+def what_serves(alarm: Trigger, *, sagemaker: Any, cloudformation: Any) -> tuple[list[ServingVariant], list[str]]:
     """The endpoint's variants, or a batch transform's champion (its serving stack's parameter), and
     what could not be read."""
     if alarm.endpoint.is_batch:
@@ -127,7 +128,7 @@ def latest_findings(sagemaker: Any, s3: Any, *, schedule_name: str, kind: str) -
     if not job_arn:
         return findings.model_copy(update={"notes": ["the latest execution names no processing job"]})
     try:
-        report_uri = violations_report_uri(sagemaker, job_arn)
+        report_uri = violations_report_uri(sagemaker, job_arn.rsplit("/", 1)[-1])
         violations, notes = read_violations(s3, report_uri)
     except Unavailable as exc:
         return findings.model_copy(update={"notes": [str(exc)]})
@@ -141,9 +142,8 @@ def latest_findings(sagemaker: Any, s3: Any, *, schedule_name: str, kind: str) -
     )
 
 
-def violations_report_uri(sagemaker: Any, processing_job_arn: str) -> str:
+def violations_report_uri(sagemaker: Any, job_name: str) -> str:
     """Where the monitoring job wrote constraint_violations.json: its (first) S3 output."""
-    job_name = processing_job_arn.rsplit("/", 1)[-1]
     with lookup(f"describe the monitoring job {job_name}"):
         job = sagemaker.describe_processing_job(ProcessingJobName=job_name)
     outputs = job.get("ProcessingOutputConfig", {}).get("Outputs", [])

@@ -2,7 +2,8 @@
 
 Invoked asynchronously by EventBridge with "CloudWatch Alarm State Change" events of the production
 endpoints' (or batch transforms') drift and model-quality alarms (named by
-`contracts.alerted_alarm_prefixes`).
+`contracts.alerted_alarm_prefixes`), and with "SageMaker Processing Job State Change" events of the runs
+of their Clarify monitors that found violations (`contracts.alerted_run_schedules`; `runs`).
 For a change to ALARM it publishes an alert with the alarm's context (model packages and weights,
 drifted features or degraded metrics, link to the violations report) and, where the model retrains
 on drift, requests retraining at most once per cool-down: a "Retraining Requested" event on the audit
@@ -10,7 +11,7 @@ bus, on which the model's build stack starts its build pipeline. Returns normall
 decides on, including those it ignores; raises `RetryableError` (`lambdas.common.aws`) when AWS fails
 transiently, so EventBridge retries and finally sends the event to the DLQ.
 
-Each alarm event is acted on once (Powertools idempotency on its event id, in the state table): a
+Each alarm or run event is acted on once (Powertools idempotency on its event id, in the state table): a
 redelivery after it was handled returns the stored outcome, marked `replayed`, and does nothing. The
 claims that span different events (one alert per monitoring run, one retraining per cool-down) are
 `claims`' own conditional writes; its docstring says why.
@@ -32,7 +33,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common.aws import client
 from lambdas.common.idempotency import ActOnce
-from lambdas.drift_alert import drift
+from lambdas.drift_alert import drift, runs
 from lambdas.drift_alert.models import DriftAlertSettings, Outcome, Result, Retraining
 
 SETTINGS = DriftAlertSettings.from_env(os.environ)
@@ -63,6 +64,7 @@ METRIC_BY_RETRAINING = {
 
 # The records' keys are "<prefix>#<hash of the event id>": stable across renames of the module or function.
 IDEMPOTENCY_KEY_PREFIX = "drift-alert"
+RUN_IDEMPOTENCY_KEY_PREFIX = "drift-alert-run"
 # EventBridge redelivers an event with its id; CloudWatch gives each state change an event of its own.
 # The state table holds the records next to the claims: its partition key is `pk`, its TTL `expiration`
 # (Powertools' default expiry attribute); the records' keys are not claim keys (`claims`).
@@ -75,6 +77,16 @@ ACT_ONCE = ActOnce(
     table_name=SETTINGS.state_table_name,
     key_attr="pk",
 )
+# The same for a Clarify monitoring run's event; its claim (one alert per run) spans its events.
+ACT_ON_RUN_ONCE = ActOnce(
+    runs.act_on_run,
+    outcome_type=Outcome,
+    data_keyword_argument="run",
+    event_key_jmespath="event_id",
+    key_prefix=RUN_IDEMPOTENCY_KEY_PREFIX,
+    table_name=SETTINGS.state_table_name,
+    key_attr="pk",
+)
 
 
 @logger.inject_lambda_context
@@ -82,8 +94,11 @@ ACT_ONCE = ActOnce(
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     ACT_ONCE.register_lambda_context(context)
+    ACT_ON_RUN_ONCE.register_lambda_context(context)
     try:
-        outcome = drift.process(event, settings=SETTINGS, clients=CLIENTS, now=time.time(), perform=ACT_ONCE)
+        outcome = drift.process(
+            event, settings=SETTINGS, clients=CLIENTS, now=time.time(), perform=ACT_ONCE, perform_run=ACT_ON_RUN_ONCE
+        )
     except Exception:
         metrics.add_metric(name=ERROR_METRIC, unit=MetricUnit.Count, value=1)
         logger.exception("drift alert failed; EventBridge will retry the event")

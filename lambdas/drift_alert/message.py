@@ -1,8 +1,9 @@
 """What the drift alert says: the SNS alert a person acts on, the audit record, the log line's summary.
 
 A drift alarm (data quality) names drifted features; a model-quality alarm names the model's metrics
-that are worse than their threshold (below it for auc, above it for rmse). Everything else reads the
-same for both, and for an endpoint and a batch transform but what serves them.
+that are worse than their threshold (below it for auc, above it for rmse); a Clarify monitoring run
+names its bias or feature attribution drift violations. Everything else reads the same for all, and
+for an endpoint and a batch transform but what serves them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from lambdas.drift_alert.models import (
     AuditRecord,
     DriftAlarm,
     Enrichment,
+    MonitoredEndpoint,
     PackageRecord,
     Retraining,
     RetrainingDecision,
+    RunAuditRecord,
+    Trigger,
     Violation,
 )
+from lambdas.drift_alert.run_models import MONITORED_STAGE, MonitoringRun, RunFindings
 
 # Violations listed in the alert; the report has them all (an SNS message is at most 256 KB).
 MAX_LISTED_VIOLATIONS = 50
@@ -44,14 +49,8 @@ def compose_alert(alarm: DriftAlarm, enrichment: Enrichment, decision: Retrainin
         f" at {change.state.timestamp or alarm.event_time or 'an unknown time'}",
         f"Reason: {change.state.reason or 'none given'}",
         "",
-        (
-            "Serving (the champion of its serving stack: model package):"
-            if model.is_batch
-            else "Serving (variant: model package, share of traffic):"
-        ),
+        *_serving_lines(model, enrichment.variants, enrichment.endpoint_notes),
     ]
-    lines += [f"  - {_variant_line(variant)}" for variant in enrichment.variants] or ["  (unknown)"]
-    lines += [f"  ! {note}" for note in enrichment.endpoint_notes]
 
     lines += ["", f"Latest execution of the monitoring schedule {monitoring.schedule_name}:"]
     if monitoring.execution_status:
@@ -72,7 +71,7 @@ def compose_alert(alarm: DriftAlarm, enrichment: Enrichment, decision: Retrainin
     else:
         lines += ["", "Violations report: not available (see above)."]
 
-    lines += ["", "What happens next:", *(f"  {line}" for line in _next_steps(alarm, enrichment, decision))]
+    lines += ["", "What happens next:", *(f"  {line}" for line in _alarm_next_steps(alarm, enrichment, decision))]
     return subject, "\n".join(lines)
 
 
@@ -87,10 +86,7 @@ def audit_record(alarm: DriftAlarm, enrichment: Enrichment, decision: Retraining
         execution_status=enrichment.monitoring.execution_status,
         features=enrichment.drifted_features,
         violations_report=enrichment.monitoring.report_uri,
-        packages=[
-            PackageRecord(variant_name=v.variant_name, model_package_arn=v.model_package_arn, weight=v.weight)
-            for v in enrichment.variants
-        ],
+        packages=_packages(enrichment.variants),
         retraining=decision.retraining,
         retraining_request_id=decision.retraining_request_id,
         retraining_replayed=decision.replayed,
@@ -111,7 +107,97 @@ def summary_line(alarm: DriftAlarm, enrichment: Enrichment, decision: Retraining
     )
 
 
-def _served_by(alarm: DriftAlarm) -> str:
+def compose_run_alert(
+    run: MonitoringRun,
+    findings: RunFindings,
+    serving: tuple[list[ServingVariant], list[str]],
+    decision: RetrainingDecision,
+) -> tuple[str, str]:
+    """The SNS subject and message of a Clarify monitoring run that found violations (`serving`: what
+    serves, and what of it could not be read)."""
+    model, (variants, serving_notes) = run.endpoint, serving
+    count = len(findings.violations)
+    found = f"{count} violation{'s' if count != 1 else ''}" if count else "violations"
+    subject = sns_subject(
+        f"{run.drift_words.capitalize()} on {run.endpoint_name}: {found},"
+        f" retraining {_RETRAINING_WORDS[decision.retraining]}"
+    )
+    lines = [
+        f"SageMaker Clarify found {run.drift_words} on the {_served_by(run)} (model {model.model_name},"
+        f" stage {MONITORED_STAGE}): a run of its {run.kind} monitor ended with violations.",
+        "",
+        f"Monitoring schedule: {run.schedule_name}",
+        f"Run (processing job): {run.job_name}",
+        f"Exit message: {run.exit_message}",
+        "",
+        *_serving_lines(model, variants, serving_notes),
+        "",
+        "Violations of the champion's baseline:",
+    ]
+    lines += _violation_lines(f"{run.drift_words.capitalize()}", findings.violations)
+    lines += [f"  ! {note}" for note in findings.notes]
+    if findings.report_url:
+        lines += ["", f"Violations report: {findings.report_url}", f"  ({findings.report_uri})"]
+    else:
+        lines += ["", "Violations report: not available (see above)."]
+    next_steps = _next_steps(
+        model,
+        decision,
+        problem=run.drift_words,
+        cause="run",
+        no_drift="Retraining not requested: the run shows no drift that retraining could correct.",
+    )
+    lines += ["", "What happens next:", *(f"  {line}" for line in next_steps)]
+    return subject, "\n".join(lines)
+
+
+def run_audit_record(
+    run: MonitoringRun, findings: RunFindings, variants: list[ServingVariant], decision: RetrainingDecision
+) -> RunAuditRecord:
+    return RunAuditRecord(
+        endpoint_name=run.endpoint_name,
+        model_name=run.endpoint.model_name,
+        stage=MONITORED_STAGE,
+        kind=run.kind,
+        monitoring_schedule=run.schedule_name,
+        processing_job_name=run.job_name,
+        run_event_id=run.event_id,
+        exit_message=run.exit_message,
+        violations=[_violation_text(v) for v in findings.violations[:MAX_LISTED_VIOLATIONS]],
+        violations_report=findings.report_uri,
+        packages=_packages(variants),
+        retraining=decision.retraining,
+        retraining_request_id=decision.retraining_request_id,
+        retraining_replayed=decision.replayed,
+    )
+
+
+def run_summary_line(run: MonitoringRun, findings: RunFindings, decision: RetrainingDecision) -> str:
+    found = ", ".join(v.subject for v in findings.violations[:MAX_LISTED_VIOLATIONS]) or "violations not read"
+    retraining = decision.retraining.value + (
+        f" ({decision.retraining_request_id})" if decision.retraining_request_id else ""
+    )
+    return f"{run.drift_words} run {run.job_name} on {run.endpoint_name} alerted [{found}]; retraining {retraining}"
+
+
+def _serving_lines(model: MonitoredEndpoint, variants: list[ServingVariant], notes: list[str]) -> list[str]:
+    title = (
+        "Serving (the champion of its serving stack: model package):"
+        if model.is_batch
+        else "Serving (variant: model package, share of traffic):"
+    )
+    lines = [title, *(f"  - {_variant_line(variant)}" for variant in variants)] if variants else [title, "  (unknown)"]
+    return lines + [f"  ! {note}" for note in notes]
+
+
+def _packages(variants: list[ServingVariant]) -> list[PackageRecord]:
+    return [
+        PackageRecord(variant_name=v.variant_name, model_package_arn=v.model_package_arn, weight=v.weight)
+        for v in variants
+    ]
+
+
+def _served_by(alarm: Trigger) -> str:
     kind = "batch transform" if alarm.endpoint.is_batch else "SageMaker endpoint"
     return f"{kind} {alarm.endpoint_name}"
 
@@ -134,8 +220,11 @@ def _headline(alarm: DriftAlarm, enrichment: Enrichment) -> str:
     return f"Drift on {alarm.endpoint_name}: {drift}"
 
 
-def _next_steps(alarm: DriftAlarm, enrichment: Enrichment, decision: RetrainingDecision) -> list[str]:
-    model = alarm.endpoint
+def _next_steps(
+    model: MonitoredEndpoint, decision: RetrainingDecision, *, problem: str, cause: str, no_drift: str
+) -> list[str]:
+    """What happens next, for `problem` ("drift", ...) found by an alarm or a run (`cause`); `no_drift`: why
+    retraining would not help, when the decision says so."""
     review = (
         "The new model package then waits for manual approval; the approval gate and the deploy pipeline"
         " take it to staging and, after another approval, to production as the "
@@ -143,7 +232,9 @@ def _next_steps(alarm: DriftAlarm, enrichment: Enrichment, decision: RetrainingD
     )
     match decision.retraining:
         case Retraining.REQUESTED:
-            again = " (this alarm had already requested it; nothing was requested again)" if decision.replayed else ""
+            again = (
+                f" (this {cause} had already requested it; nothing was requested again)" if decision.replayed else ""
+            )
             return [
                 f"Retraining requested: event {decision.retraining_request_id} on the audit bus has the build stack"
                 f" of {model.model_name} start its build pipeline{again}.",
@@ -154,32 +245,34 @@ def _next_steps(alarm: DriftAlarm, enrichment: Enrichment, decision: RetrainingD
             request = f" (event {decision.retraining_request_id})" if decision.retraining_request_id else ""
             return [
                 f"Retraining not requested again: it was requested at {decision.last_requested_at}{request}"
-                f" for alarm {decision.claimed_by_alarm}; the {model.retrain_cooldown_hours} h cool-down of"
+                f" for {decision.claimed_by or 'an unknown alarm'}; the {model.retrain_cooldown_hours} h cool-down of"
                 f" {model.model_name} lasts until {decision.cooldown_until}.",
-                f"Check the model package that retraining produces against this {_problem(enrichment)} before"
-                " approving it.",
+                f"Check the model package that retraining produces against this {problem} before approving it.",
             ]
         case Retraining.DISABLED:
             return [
-                f"Automatic retraining is off for {model.model_name}. Investigate the {_problem(enrichment)}; if the"
+                f"Automatic retraining is off for {model.model_name}. Investigate the {problem}; if the"
                 " model needs retraining, start its build pipeline."
             ]
-        case Retraining.SKIPPED_NO_DRIFT if enrichment.model_quality:
-            return [
-                "Retraining not requested: neither the alarm nor the report shows a model-quality metric worse"
-                " than its threshold (a failed monitoring execution, or no ground truth for the period). Fix the"
-                " monitoring or the ground-truth labels."
-            ]
         case Retraining.SKIPPED_NO_DRIFT:
-            return [
-                "Retraining not requested: neither the alarm nor the report shows baseline drift (a failed"
-                " monitoring execution or a data-quality violation). Fix the monitoring or the incoming data."
-            ]
+            return [no_drift]
         case _:
             return [
                 f"Retraining could NOT be requested: {decision.error}. Start the build pipeline of"
                 f" {model.model_name} by hand once the cause is fixed."
             ]
+
+
+def _alarm_next_steps(alarm: DriftAlarm, enrichment: Enrichment, decision: RetrainingDecision) -> list[str]:
+    no_drift = (
+        "Retraining not requested: neither the alarm nor the report shows a model-quality metric worse"
+        " than its threshold (a failed monitoring execution, or no ground truth for the period). Fix the"
+        " monitoring or the ground-truth labels."
+        if enrichment.model_quality
+        else "Retraining not requested: neither the alarm nor the report shows baseline drift (a failed"
+        " monitoring execution or a data-quality violation). Fix the monitoring or the incoming data."
+    )
+    return _next_steps(alarm.endpoint, decision, problem=_problem(enrichment), cause="alarm", no_drift=no_drift)
 
 
 def _variant_line(variant: ServingVariant) -> str:
@@ -197,9 +290,10 @@ def _variant_line(variant: ServingVariant) -> str:
 def _violation_lines(title: str, violations: list[Violation]) -> list[str]:
     if not violations:
         return []
-    listed = [
-        f"    - {v.subject} ({v.constraint_check_type}): {v.description or 'no description'}"
-        for v in violations[:MAX_LISTED_VIOLATIONS]
-    ]
+    listed = [f"    - {_violation_text(v)}" for v in violations[:MAX_LISTED_VIOLATIONS]]
     more = len(violations) - MAX_LISTED_VIOLATIONS
     return [f"  {title}:", *listed, *([f"    ... and {more} more in the report"] if more > 0 else [])]
+
+
+def _violation_text(violation: Violation) -> str:
+    return f"{violation.subject} ({violation.constraint_check_type}): {violation.description or 'no description'}"

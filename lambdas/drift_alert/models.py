@@ -1,14 +1,15 @@
-"""Typed shapes of the drift alert: its configuration, the event it reads, what it finds and records.
+"""Typed shapes of the drift alert: its configuration, the events it reads, what it finds and records.
 
 Everything that crosses the function's boundary is validated here, once, by pydantic: the environment
-at cold start (`DriftAlertSettings`), each EventBridge event (`AlarmStateChangeEvent`), and the events
-and outcome it produces (`RetrainingRequest`, `AuditRecord`, `Outcome`).
+at cold start (`DriftAlertSettings`), each EventBridge event (`AlarmStateChangeEvent`; a Clarify
+monitoring run's in `run_models`), and the events and outcome it produces (`RetrainingRequest`,
+`AuditRecord` or `RunAuditRecord`, `Outcome`).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, Json, StrictBool, StrictInt, StrictStr
 
@@ -56,38 +57,38 @@ class DriftAlertSettings(FunctionSettings):
 # --- The event: "CloudWatch Alarm State Change", the fields the function uses ----------------------
 
 
-class _EventModel(BaseModel):
+class EventModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
 
-class AlarmState(_EventModel):
+class AlarmState(EventModel):
     value: NonEmptyStr
     reason: StrictStr = ""
     timestamp: StrictStr | None = None
 
 
-class Metric(_EventModel):
+class Metric(EventModel):
     namespace: StrictStr | None = None
     name: StrictStr | None = None
     dimensions: dict[StrictStr, StrictStr] = Field(default_factory=dict)
 
 
-class MetricStat(_EventModel):
+class MetricStat(EventModel):
     metric: Metric
 
 
-class AlarmMetric(_EventModel):
+class AlarmMetric(EventModel):
     """One entry of the alarm's metrics: a metric (`metricStat`) or a math expression (no metricStat)."""
 
     metric_stat: MetricStat | None = Field(default=None, alias="metricStat")
 
 
-class AlarmConfiguration(_EventModel):
+class AlarmConfiguration(EventModel):
     description: StrictStr | None = None
     metrics: list[AlarmMetric] = Field(default_factory=list)  # absent for composite alarms
 
 
-class AlarmStateChange(_EventModel):
+class AlarmStateChange(EventModel):
     alarm_name: NonEmptyStr = Field(alias="alarmName")
     state: AlarmState
     previous_state: AlarmState | None = Field(default=None, alias="previousState")
@@ -98,7 +99,7 @@ class AlarmStateChange(_EventModel):
         return [entry.metric_stat.metric for entry in self.configuration.metrics if entry.metric_stat]
 
 
-class AlarmStateChangeEvent(_EventModel):
+class AlarmStateChangeEvent(EventModel):
     """The EventBridge envelope; anything else delivered to the function is not for it."""
 
     id: NonEmptyStr
@@ -106,6 +107,28 @@ class AlarmStateChangeEvent(_EventModel):
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
     time: StrictStr | None = None
     detail: AlarmStateChange
+
+
+class Trigger(Protocol):
+    """What an alert is about, as the claims and the retraining request name it: an alarm's state change,
+    or a monitoring run that found violations (each one EventBridge event)."""
+
+    @property
+    def event_id(self) -> str: ...
+
+    @property
+    def endpoint_name(self) -> str: ...
+
+    @property
+    def endpoint(self) -> MonitoredEndpoint: ...
+
+    @property
+    def trigger_name(self) -> str: ...
+
+    @property
+    def trigger_label(self) -> str: ...
+
+    def retraining_fields(self) -> dict[str, str]: ...
 
 
 class DriftAlarm(BaseModel):
@@ -122,25 +145,45 @@ class DriftAlarm(BaseModel):
     # The monitoring the alarm watches, by its name: DATA_QUALITY (drift) or MODEL_QUALITY.
     kind: str
 
+    @property
+    def trigger_name(self) -> str:
+        return self.change.alarm_name
+
+    @property
+    def trigger_label(self) -> str:
+        return f"alarm {self.change.alarm_name}"
+
+    def retraining_fields(self) -> dict[str, str]:
+        return {"alarm_name": self.change.alarm_name, "alarm_event_id": self.event_id}
+
 
 # --- What the function finds out about the alarm ---------------------------------------------------
 
 
 class Violation(BaseModel):
-    """One entry of Model Monitor's constraint_violations.json.
+    """One entry of Model Monitor's or Clarify's constraint_violations.json.
 
-    Data-quality reports name a feature; model-quality reports name a metric instead.
+    Data-quality reports name a feature; model-quality reports name a metric instead; Clarify's bias
+    drift reports a metric of a facet's value (`CI` of `age`=`40`), its feature attribution drift
+    reports the attributions (`shap`) of a label.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     feature_name: NonEmptyStr | None = None
     metric_name: NonEmptyStr | None = None
+    facet: StrictStr | None = None
+    facet_value: StrictStr | StrictInt | float | None = None
+    label: StrictStr | None = None
     constraint_check_type: NonEmptyStr
     description: StrictStr = ""
 
     @property
     def subject(self) -> str:
+        if self.facet is not None:
+            return f"{self.metric_name or 'bias'} of {self.facet}={self.facet_value}"
+        if self.label is not None:
+            return f"{self.metric_name or 'attributions'} of {self.label}"
         return self.feature_name or self.metric_name or "(whole dataset)"
 
 
@@ -210,15 +253,23 @@ class Retraining(StrEnum):
 
 
 class RetrainingRequest(BaseModel):
-    """The detail of the "Retraining Requested" event, which the model's build stack turns into a build run."""
+    """The detail of the "Retraining Requested" event, which the model's build stack turns into a build run
+    (matching its `model_name`). An alarm's request names the alarm and its event; a Clarify monitoring
+    run's names the run (serialized without the other's fields: `detail`)."""
 
     model_config = ConfigDict(frozen=True)
 
     model_name: str
     endpoint_name: str
-    alarm_name: str
-    alarm_event_id: str
+    alarm_name: str | None = None
+    alarm_event_id: str | None = None
+    monitoring_schedule: str | None = None
+    processing_job_name: str | None = None
+    run_event_id: str | None = None
     requested_at: str
+
+    def detail(self) -> str:
+        return self.model_dump_json(exclude_none=True)
 
 
 class RetrainingDecision(BaseModel):
@@ -228,10 +279,10 @@ class RetrainingDecision(BaseModel):
     # The EventId of the "Retraining Requested" event put for this alarm, or for the one holding the cool-down.
     retraining_request_id: str | None = None
     # Set when a request is made or the cool-down holds: when retraining was last requested, and until
-    # when no new request is made.
+    # when no new request is made; what requested it ("alarm <name>", "monitoring run <job> of <schedule>").
     last_requested_at: str | None = None
     cooldown_until: str | None = None
-    claimed_by_alarm: str | None = None
+    claimed_by: str | None = None
     # This delivery repeats an alarm event whose request is already recorded: nothing was requested again.
     replayed: bool = False
     error: str | None = None
@@ -241,12 +292,18 @@ class RetrainingDecision(BaseModel):
 
 
 class Result(StrEnum):
-    ALERTED = "alerted"  # a drift or model-quality alarm: alert published, retraining decided, audited
+    # A drift or model-quality alarm, or a Clarify run with violations: alert published, retraining decided, audited.
+    ALERTED = "alerted"
     # Another alarm of the same endpoint already alerted the same monitoring execution (one
-    # execution drives every feature's alarm): that alert lists this alarm's features too.
+    # execution drives every feature's alarm): that alert lists this alarm's features too. For a
+    # Clarify run: another event of the same run (its processing job) already alerted it.
     ALREADY_ALERTED = "already_alerted"
-    IGNORED = "ignored"  # not a transition to ALARM of an alarm of a configured endpoint the function acts on
-    MALFORMED = "malformed"  # not a CloudWatch alarm state change event at all (ignored too, logged as a warning)
+    # Not a transition to ALARM of an alarm of a configured endpoint the function acts on, nor a run of a
+    # configured endpoint's Clarify monitor that found violations.
+    IGNORED = "ignored"
+    # Neither a CloudWatch alarm state change nor a SageMaker processing job state change event (ignored
+    # too, logged as a warning: never retried).
+    MALFORMED = "malformed"
 
 
 class PackageRecord(BaseModel):
@@ -273,10 +330,29 @@ class AuditRecord(BaseModel):
     retraining_replayed: bool = False
 
 
+class RunAuditRecord(BaseModel):
+    """The detail of the "Drift Alert" event of a Clarify monitoring run, and the fields of its log line."""
+
+    endpoint_name: str
+    model_name: str
+    stage: str
+    kind: str  # MODEL_BIAS or MODEL_EXPLAINABILITY
+    monitoring_schedule: str
+    processing_job_name: str
+    run_event_id: str
+    exit_message: str
+    violations: list[str]  # "<subject> (<check>): <description>"
+    violations_report: str | None
+    packages: list[PackageRecord]
+    retraining: Retraining
+    retraining_request_id: str | None
+    retraining_replayed: bool = False
+
+
 class Outcome(BaseModel):
     """What one invocation did. `replayed` marks an outcome returned from the idempotency store."""
 
     result: Result
     reason: str
-    audit: AuditRecord | None = None
+    audit: AuditRecord | RunAuditRecord | None = None
     replayed: bool = False

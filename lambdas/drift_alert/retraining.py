@@ -1,7 +1,8 @@
-"""Whether an alarm requests retraining of its model, and the request itself.
+"""Whether an alarm (or a Clarify monitoring run) requests retraining of its model, and the request itself.
 
 Retraining is requested if the model retrains on drift, the alarm shows drift (or degraded model
-quality), and no retraining of the model was requested within its cool-down (`claims`). The request
+quality; a Clarify run with violations shows bias or feature attribution drift), and no retraining of
+the model was requested within its cool-down (`claims`). The request
 is one "Retraining Requested" event on the audit bus; a rule in the model's build stack starts the
 build pipeline on it (the function cannot be given the pipeline: the build stack depends on its stack).
 
@@ -24,7 +25,7 @@ from lambdas.drift_alert.claims import (
     record_retraining,
     release_retraining,
 )
-from lambdas.drift_alert.models import DriftAlarm, Enrichment, Retraining, RetrainingDecision, RetrainingRequest
+from lambdas.drift_alert.models import Enrichment, Retraining, RetrainingDecision, RetrainingRequest, Trigger
 from lambdas.drift_alert.timestamps import iso_epoch
 
 
@@ -40,19 +41,21 @@ def shows_drift(enrichment: Enrichment) -> bool:
 
 
 def decide_retraining(
-    alarm: DriftAlarm,
-    enrichment: Enrichment,
+    alarm: Trigger,
     *,
+    drift_shown: bool,
     dynamodb: Any,
     events: Any,
     table_name: str,
     event_bus_name: str,
     now: float,
 ) -> RetrainingDecision:
+    """Request retraining for this alarm's (or run's) event, per its model's policy; `drift_shown`: whether
+    what it reports is something retraining can help with (`shows_drift`)."""
     model = alarm.endpoint
     if not model.retrain_on_drift:
         return RetrainingDecision(retraining=Retraining.DISABLED)
-    if not shows_drift(enrichment):
+    if not drift_shown:
         return RetrainingDecision(retraining=Retraining.SKIPPED_NO_DRIFT)
 
     cooldown_seconds = model.retrain_cooldown_hours * 3600
@@ -66,7 +69,7 @@ def decide_retraining(
             retraining_request_id=attribute_string(holder.get("retraining_request_id")),
             last_requested_at=iso_epoch(last_requested) if last_requested is not None else None,
             cooldown_until=iso_epoch(last_requested + cooldown_seconds) if last_requested is not None else None,
-            claimed_by_alarm=attribute_string(holder.get("alarm_name")),
+            claimed_by=_holder(holder),
         )
         if attribute_string(holder.get("claimed_by")) == alarm.event_id:
             # This very alarm event requested it and recorded the request: its retry, not a new request.
@@ -96,19 +99,27 @@ def decide_retraining(
     )
 
 
-def request_retraining(events: Any, event_bus_name: str, *, alarm: DriftAlarm, now: float) -> str:
-    """Put the "Retraining Requested" event of this alarm on the bus; its EventId."""
+def request_retraining(events: Any, event_bus_name: str, *, alarm: Trigger, now: float) -> str:
+    """Put the "Retraining Requested" event of this alarm (or run) on the bus; its EventId."""
     request = RetrainingRequest(
         model_name=alarm.endpoint.model_name,
         endpoint_name=alarm.endpoint_name,
-        alarm_name=alarm.change.alarm_name,
-        alarm_event_id=alarm.event_id,
         requested_at=iso_epoch(now),
+        **alarm.retraining_fields(),
     )
     return put_event(
         events,
         event_bus_name=event_bus_name,
         source=RETRAINING_SOURCE,
         detail_type=RETRAINING_DETAIL_TYPE,
-        detail=request.model_dump_json(),
+        detail=request.detail(),
     )
+
+
+def _holder(item: dict[str, Any]) -> str | None:
+    """What holds the cool-down, in words (a claim written before runs were alerted names its alarm only)."""
+    trigger = attribute_string(item.get("trigger"))
+    if trigger:
+        return trigger
+    alarm_name = attribute_string(item.get("alarm_name"))
+    return f"alarm {alarm_name}" if alarm_name else None

@@ -142,7 +142,11 @@ class DeployPipeline(Construct):
             self, names=names, encryption_key=encryption_key, data_capture_bucket=self.data_capture_bucket
         )
         self.monitoring_role = monitoring_role(
-            self, names=names, encryption_key=encryption_key, data_capture_bucket=self.data_capture_bucket
+            self,
+            names=names,
+            encryption_key=encryption_key,
+            data_capture_bucket=self.data_capture_bucket,
+            ground_truth_s3_uri=model.monitoring.ground_truth_s3_uri,
         )
         if model.is_batch:
             _grant_configured_batch_locations(self, self.serving_role, model)

@@ -201,8 +201,9 @@ def resolve_champion_project(
     encryption_key: kms.IKey,
     log_retention: logs.RetentionDays,
 ) -> codebuild.PipelineProject:
-    """Exports the production champion, challenger and the champion's monitoring baseline
-    (`tools/resolve_champion.py`; a failure to read production fails the action)."""
+    """Exports the production champion, challenger and the champion's monitoring baselines (data quality,
+    Clarify's explainability and bias: `contracts.CHAMPION_VARIABLES`; `tools/resolve_champion.py`; a
+    failure to read production fails the action)."""
     stack = Stack.of(scope)
     production = names.production
     project = build_project(

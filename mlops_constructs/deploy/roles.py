@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -27,6 +27,8 @@ from constructs import Construct
 
 from lambdas.common.contracts import (
     DATA_QUALITY,
+    MODEL_BIAS,
+    MODEL_EXPLAINABILITY,
     MODEL_QUALITY,
     MODEL_TAG,
     STAGES,
@@ -39,6 +41,13 @@ from mlops_constructs.model_tags import tagged_for, tagging_for, untagged_or_tag
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
 
 AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
+# The monitors' kinds, as SageMaker names their job definitions (<kind>-job-definition) and actions.
+MONITOR_KINDS = {
+    DATA_QUALITY: "DataQuality",
+    MODEL_QUALITY: "ModelQuality",
+    MODEL_BIAS: "ModelBias",
+    MODEL_EXPLAINABILITY: "ModelExplainability",
+}
 
 
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
@@ -89,9 +98,15 @@ def serving_role(
 
 
 def monitoring_role(
-    scope: Construct, *, names: ServingNames, encryption_key: kms.IKey, data_capture_bucket: s3.IBucket
+    scope: Construct,
+    *,
+    names: ServingNames,
+    encryption_key: kms.IKey,
+    data_capture_bucket: s3.IBucket,
+    ground_truth_s3_uri: str | None,
 ) -> iam.Role:
-    """The role Model Monitor's jobs run as: read captures (and baselines), write reports and metrics."""
+    """The role Model Monitor's jobs run as: read captures (and baselines, and the labels in the ground-truth
+    location the model-quality and bias jobs join them with), write reports and metrics."""
     model_name = names.model_name
     role = SageMakerServiceRole(
         scope,
@@ -127,7 +142,42 @@ def monitoring_role(
             ),
         ],
     )
+    if ground_truth_s3_uri:
+        _read_ground_truth(role, ground_truth_s3_uri)
     return role
+
+
+def _read_ground_truth(role: iam.Role, ground_truth_s3_uri: str) -> None:
+    """List and read the labels under the configured ground-truth location (a bucket the platform does not
+    own: its owner must also let this role read it, and its key decrypt, if it is another account's)."""
+    bucket, _, prefix = ground_truth_s3_uri.removeprefix("s3://").partition("/")
+    prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
+    partition = Stack.of(role).partition
+    nag_partition = "<AWS::Partition>" if Token.is_unresolved(partition) else partition
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ReadTheGroundTruth",
+            actions=["s3:GetObject"],
+            resources=[f"arn:{partition}:s3:::{bucket}/{prefix}*"],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ListTheGroundTruth",
+            actions=["s3:ListBucket"],
+            resources=[f"arn:{partition}:s3:::{bucket}"],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        )
+    )
+    acknowledge_each(
+        role,
+        [
+            (
+                f"AwsSolutions-IAM5[Resource::arn:{nag_partition}:s3:::{bucket}/{prefix}*]",
+                "Labels land per hour and file under the configured ground-truth prefix; read-only.",
+            )
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +189,7 @@ class _ServingArns:
     alarms: list[str]
     dashboards: list[str]
     generated: list[str]  # named by CloudFormation or SageMaker: reachable through the model tag only
+    job_definitions: list[str]  # the monitors' job definitions (generated names too)
     scalable_targets: str
     packages: str
     service_linked_role: str
@@ -163,7 +214,7 @@ class _ServingArns:
             endpoints=[sagemaker_arn(f"endpoint/{endpoint}") for endpoint in endpoints],
             schedules=[
                 sagemaker_arn(f"monitoring-schedule/{monitoring_schedule_name(names.production, kind)}")
-                for kind in (DATA_QUALITY, MODEL_QUALITY)
+                for kind in (DATA_QUALITY, MODEL_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY)
             ],
             # Alarms the templates name (drift) or CloudFormation names after the stack, and the ones
             # target tracking creates for a variant (named after the variant's resource id).
@@ -172,9 +223,10 @@ class _ServingArns:
             dashboards=[f"arn:{stack.partition}:cloudwatch::{stack.account}:dashboard/{e}" for e in endpoints],
             generated=[
                 sagemaker_arn(f"{kind}/*")
-                for kind in ("model", "endpoint-config", "data-quality-job-definition", "model-quality-job-definition")
+                for kind in ("model", "endpoint-config")
                 if not (names.batch and kind == "endpoint-config")
             ],
+            job_definitions=[sagemaker_arn(f"{kind}-job-definition/*") for kind in MONITOR_KINDS],
             scalable_targets=stack.format_arn(
                 service="application-autoscaling", resource="scalable-target", resource_name="*"
             ),
@@ -217,10 +269,13 @@ def cloudformation_role(
         description=f"CloudFormation deploys the serving stacks of model '{model_name}'",
     )
     arns = _ServingArns.of(stack, names, data_bucket_parameter)
-    # Two managed policies, by topic: IAM takes at most 6,144 characters in one (references resolved), and
+    # Three managed policies, by topic: IAM takes at most 6,144 characters in one (references resolved), and
     # one model's statements take more (tests/compliance/test_iam_limits.py).
     serving_resources = iam.ManagedPolicy(
         scope, "DeploymentPolicy", roles=[role], statements=_sagemaker_statements(arns, model_name)
+    )
+    monitors = iam.ManagedPolicy(
+        scope, "DeploymentMonitorsPolicy", roles=[role], statements=_monitor_statements(arns, model_name)
     )
     around_them = iam.ManagedPolicy(
         scope,
@@ -276,6 +331,9 @@ def cloudformation_role(
         ],
     )
     acknowledge_each(
+        monitors, [(f"AwsSolutions-IAM5[Resource::{arn}]", generated_reason) for arn in arns.job_definitions]
+    )
+    acknowledge_each(
         around_them,
         [
             *[
@@ -316,12 +374,7 @@ def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.Polic
     return [
         iam.PolicyStatement(
             sid="CreateTaggedServingResources",
-            actions=[
-                "sagemaker:CreateModel",
-                "sagemaker:CreateEndpointConfig",
-                "sagemaker:CreateDataQualityJobDefinition",
-                "sagemaker:CreateModelQualityJobDefinition",
-            ],
+            actions=["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig"],
             resources=arns.generated,
             conditions=tagging_for(model_name),
         ),
@@ -332,10 +385,6 @@ def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.Polic
                 "sagemaker:DeleteModel",
                 "sagemaker:DescribeEndpointConfig",
                 "sagemaker:DeleteEndpointConfig",
-                "sagemaker:DescribeDataQualityJobDefinition",
-                "sagemaker:DeleteDataQualityJobDefinition",
-                "sagemaker:DescribeModelQualityJobDefinition",
-                "sagemaker:DeleteModelQualityJobDefinition",
                 "sagemaker:ListTags",
             ],
             resources=arns.generated,
@@ -378,6 +427,40 @@ def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.Polic
         ),
         iam.PolicyStatement(
             sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[arns.packages]
+        ),
+    ]
+
+
+def _monitor_statements(arns: _ServingArns, model_name: str) -> list[iam.PolicyStatement]:
+    """The monitors' job definitions (data and model quality, bias, explainability) carrying the model's tag."""
+    kinds = MONITOR_KINDS.values()
+    return [
+        iam.PolicyStatement(
+            sid="CreateTaggedJobDefinitions",
+            actions=[f"sagemaker:Create{kind}JobDefinition" for kind in kinds],
+            resources=arns.job_definitions,
+            conditions=tagging_for(model_name),
+        ),
+        iam.PolicyStatement(
+            sid="ManageThisModelsTaggedJobDefinitions",
+            actions=[
+                *(f"sagemaker:{verb}{kind}JobDefinition" for kind in kinds for verb in ("Describe", "Delete")),
+                "sagemaker:ListTags",
+            ],
+            resources=arns.job_definitions,
+            conditions=tagged_for(model_name),
+        ),
+        iam.PolicyStatement(
+            sid="TagJobDefinitionsWithThisModelOnly",
+            actions=["sagemaker:AddTags"],
+            resources=arns.job_definitions,
+            conditions=tagging_for(model_name),
+        ),
+        iam.PolicyStatement(
+            sid="UntagThisModelsJobDefinitions",
+            actions=["sagemaker:DeleteTags"],
+            resources=arns.job_definitions,
+            conditions=tagged_for(model_name),
         ),
     ]
 

@@ -1,12 +1,12 @@
-"""Model Monitor on what production serves (an endpoint, or a scheduled batch transform), and the drift
-and model-quality alarms on what it publishes."""
+"""Model Monitor and Clarify on what production serves (an endpoint, or a scheduled batch transform), and
+the drift and model-quality alarms on what Model Monitor publishes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import CfnCondition, CfnResource, Fn, Stack, Token
+from aws_cdk import CfnCondition, Fn, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
@@ -19,48 +19,22 @@ from lambdas.common.contracts import (
     DATA_METRICS_NAMESPACE,
     DATA_QUALITY,
     HIGHER_IS_BETTER,
-    JSON_CONTENT_TYPE,
     MODEL_METRICS_NAMESPACE,
     MODEL_QUALITY,
     MONITOR_PROBLEM_TYPES,
-    InferenceContract,
     drift_alarm_name,
     drift_metric_name,
     model_quality_alarm_name,
     monitoring_schedule_name,
 )
 from mlops_constructs.compliance import acknowledge_each
-
-# The monitor runs hourly and must finish before the next run starts.
-MONITORING_CRON = "cron(0 * ? * * *)"
-MONITORING_MAX_RUNTIME_SECONDS = 3300
-ENDPOINT_CAPTURES_PATH = "/opt/ml/processing/input/endpoint"
-BATCH_CAPTURES_PATH = "/opt/ml/processing/input/batch"
-
-
-@dataclass(frozen=True)
-class MonitoredServing:
-    """What Model Monitor reads: the captures of a real-time endpoint, or those of a batch transform.
-
-    `name` is the stage's serving name (the endpoint's, or the transform pipeline's): the schedules
-    and alarms are named after it. `batch_capture_s3_uri` is where the transform captures its
-    inputs and outputs (None for an endpoint, whose captures Model Monitor finds by its name).
-    """
-
-    name: str
-    resource: CfnResource
-    batch_capture_s3_uri: str | None = None
-
-    @property
-    def is_batch(self) -> bool:
-        return self.batch_capture_s3_uri is not None
-
-    def dimensions(self, schedule_name: str) -> list[cloudwatch.CfnAlarm.DimensionProperty]:
-        """The dimensions Model Monitor publishes its metrics with (a batch transform's have no endpoint)."""
-        schedule = cloudwatch.CfnAlarm.DimensionProperty(name="MonitoringSchedule", value=schedule_name)
-        if self.is_batch:
-            return [schedule]
-        return [cloudwatch.CfnAlarm.DimensionProperty(name="Endpoint", value=self.name), schedule]
+from mlops_constructs.serving.clarify import ClarifyBaseline, ClarifyMonitor
+from mlops_constructs.serving.monitoring_jobs import (
+    PUBLISH_METRICS,
+    MonitoredServing,
+    MonitoringJobs,
+    monitoring_schedule,
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +45,15 @@ class DataQualityInputs:
     baseline_statistics_s3_uri: str
     baseline_constraints_s3_uri: str
     record_preprocessor_s3_uri: str
+
+
+@dataclass(frozen=True)
+class ClarifyBaselines:
+    """The champion's Clarify baselines Clarify's monitors judge production against: explainability
+    always; bias where the model has ground truth (None otherwise)."""
+
+    explainability: ClarifyBaseline
+    bias: ClarifyBaseline | None
 
 
 class ServingMonitor(Construct):
@@ -90,6 +73,9 @@ class ServingMonitor(Construct):
 
     The alarms have no action of their own: EventBridge routes their state changes to the drift
     alert Lambda, which publishes one message with context (and can start retraining).
+
+    Clarify's monitors (`ClarifyMonitor`: feature attribution drift, and bias drift with ground truth)
+    run against the champion's Clarify baselines where `clarify` is given.
     """
 
     def __init__(
@@ -103,31 +89,35 @@ class ServingMonitor(Construct):
         role_arn: str,
         output_s3_uri: str,
         data_quality: DataQualityInputs | None,
+        clarify: ClarifyBaselines | None,
         kms_key_arn: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         # The configuration accepts only regions with a Model Monitor image (config/regions.py).
-        self._image = model_monitor_image_uri(stack.region)
-        self._role_arn, self._kms_key_arn = role_arn, kms_key_arn
+        self._image = model_monitor_image_uri(Stack.of(self).region)
         self._serving = serving
         monitoring = model.monitoring
+        self._jobs = MonitoringJobs(
+            serving=serving,
+            role_arn=role_arn,
+            output_s3_uri=output_s3_uri,
+            kms_key_arn=kms_key_arn,
+            instance_type=monitoring.instance_type,
+        )
         self.drift_alarms: list[cloudwatch.CfnAlarm] = []
         self.data_quality_schedule: sagemaker.CfnMonitoringSchedule | None = None
         if data_quality is not None:
-            self._data_quality(model, monitored_features, output_s3_uri=output_s3_uri, inputs=data_quality)
+            self._data_quality(model, monitored_features, inputs=data_quality)
         self.model_quality_alarm: cloudwatch.CfnAlarm | None = None
         if monitoring.ground_truth_s3_uri:
-            self._model_quality(model, output_s3_uri, monitoring.ground_truth_s3_uri)
+            self._model_quality(model, monitoring.ground_truth_s3_uri)
+        self.clarify: ClarifyMonitor | None = None
+        if clarify is not None:
+            self.clarify = ClarifyMonitor(
+                self, "Clarify", jobs=self._jobs, model=model, explainability=clarify.explainability, bias=clarify.bias
+            )
 
-    def _data_quality(
-        self,
-        model: ModelConfig,
-        monitored_features: list[str],
-        *,
-        output_s3_uri: str,
-        inputs: DataQualityInputs,
-    ) -> None:
+    def _data_quality(self, model: ModelConfig, monitored_features: list[str], *, inputs: DataQualityInputs) -> None:
         """Captured requests against the champion's baseline, hourly; an alarm per monitored feature."""
         monitoring, name = model.monitoring, self._serving.name
         self.has_baseline = CfnCondition(
@@ -140,7 +130,7 @@ class ServingMonitor(Construct):
             "DataQualityJob",
             data_quality_app_specification=sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
                 image_uri=self._image,
-                environment={"publish_cloudwatch_metrics": "Enabled"},
+                environment=PUBLISH_METRICS,
                 # Captured {"instances": [...]} bodies -> the flat records the baseline profiles.
                 record_preprocessor_source_uri=inputs.record_preprocessor_s3_uri,
             ),
@@ -153,92 +143,27 @@ class ServingMonitor(Construct):
                 ),
             ),
             data_quality_job_input=sagemaker.CfnDataQualityJobDefinition.DataQualityJobInputProperty(
-                **self._job_input(sagemaker.CfnDataQualityJobDefinition, model.contract)
+                **self._jobs.job_input(sagemaker.CfnDataQualityJobDefinition, model.contract)
             ),
-            data_quality_job_output_config=sagemaker.CfnDataQualityJobDefinition.MonitoringOutputConfigProperty(
-                kms_key_id=self._kms_key_arn,
-                monitoring_outputs=[
-                    sagemaker.CfnDataQualityJobDefinition.MonitoringOutputProperty(
-                        s3_output=sagemaker.CfnDataQualityJobDefinition.S3OutputProperty(
-                            s3_uri=f"{output_s3_uri}/{DATA_QUALITY}",
-                            local_path="/opt/ml/processing/output",
-                            s3_upload_mode="EndOfJob",
-                        )
-                    )
-                ],
+            data_quality_job_output_config=self._jobs.output_config(
+                sagemaker.CfnDataQualityJobDefinition, DATA_QUALITY, upload_mode="EndOfJob"
             ),
-            job_resources=sagemaker.CfnDataQualityJobDefinition.MonitoringResourcesProperty(
-                cluster_config=sagemaker.CfnDataQualityJobDefinition.ClusterConfigProperty(
-                    instance_count=1,
-                    instance_type=monitoring.instance_type,
-                    volume_size_in_gb=20,
-                    volume_kms_key_id=self._kms_key_arn,
-                )
-            ),
-            network_config=sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
-                enable_network_isolation=True, enable_inter_container_traffic_encryption=True
-            ),
-            role_arn=self._role_arn,
-            stopping_condition=sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
-                max_runtime_in_seconds=MONITORING_MAX_RUNTIME_SECONDS
-            ),
+            **self._jobs.runtime(sagemaker.CfnDataQualityJobDefinition),
         )
         data_quality.cfn_options.condition = self.has_baseline
         data_quality.node.add_dependency(self._serving.resource)
         schedule_name = monitoring_schedule_name(name, DATA_QUALITY)
-        self.data_quality_schedule = self._schedule(
-            "DataQualitySchedule", schedule_name, "DataQuality", data_quality.attr_job_definition_arn
+        self.data_quality_schedule = monitoring_schedule(
+            self,
+            "DataQualitySchedule",
+            name=schedule_name,
+            kind="DataQuality",
+            job_definition_arn=data_quality.attr_job_definition_arn,
         )
         self.data_quality_schedule.cfn_options.condition = self.has_baseline
         self.drift_alarms = [
             self._drift_alarm(schedule_name, feature, monitoring.drift_threshold) for feature in monitored_features
         ]
-
-    def _job_input(self, job_definition: Any, contract: InferenceContract, **attributes: Any) -> dict[str, Any]:
-        """The job input of `job_definition`'s kind: the endpoint's captures, or the batch transform's."""
-        serving = self._serving
-        if serving.batch_capture_s3_uri is None:
-            return {
-                "endpoint_input": job_definition.EndpointInputProperty(
-                    endpoint_name=serving.name,
-                    local_path=ENDPOINT_CAPTURES_PATH,
-                    s3_data_distribution_type="FullyReplicated",
-                    s3_input_mode="File",
-                    **attributes,
-                )
-            }
-        json_lines = contract.content_type == JSON_CONTENT_TYPE
-        return {
-            "batch_transform_input": job_definition.BatchTransformInputProperty(
-                data_captured_destination_s3_uri=serving.batch_capture_s3_uri,
-                dataset_format=job_definition.DatasetFormatProperty(
-                    json=job_definition.JsonProperty(line=True) if json_lines else None,
-                    csv=None if json_lines else job_definition.CsvProperty(header=False),
-                ),
-                local_path=BATCH_CAPTURES_PATH,
-                s3_data_distribution_type="FullyReplicated",
-                s3_input_mode="File",
-                **attributes,
-            )
-        }
-
-    def _schedule(
-        self, construct_id: str, name: str, kind: str, job_definition_arn: str
-    ) -> sagemaker.CfnMonitoringSchedule:
-        # The job definition's generated name is the last part of its ARN.
-        job_definition_name = Fn.select(1, Fn.split("/", job_definition_arn))
-        return sagemaker.CfnMonitoringSchedule(
-            self,
-            construct_id,
-            monitoring_schedule_name=name,
-            monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
-                monitoring_job_definition_name=job_definition_name,
-                monitoring_type=kind,
-                schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
-                    schedule_expression=MONITORING_CRON
-                ),
-            ),
-        )
 
     def _drift_alarm(self, schedule_name: str, feature: str, threshold: float) -> cloudwatch.CfnAlarm:
         name = self._serving.name
@@ -261,7 +186,7 @@ class ServingMonitor(Construct):
         _routed_to_the_drift_alert(alarm)
         return alarm
 
-    def _model_quality(self, model: ModelConfig, output_s3_uri: str, ground_truth_s3_uri: str) -> None:
+    def _model_quality(self, model: ModelConfig, ground_truth_s3_uri: str) -> None:
         """Joins captured predictions with the labels in the ground-truth location, hourly, reading the
         answers where the model's inference contract says (labels `ground_truth_delay_hours` late)."""
         contract = model.contract
@@ -277,10 +202,10 @@ class ServingMonitor(Construct):
             model_quality_app_specification=job_definition.ModelQualityAppSpecificationProperty(
                 image_uri=self._image,
                 problem_type=MONITOR_PROBLEM_TYPES[model.problem_type],
-                environment={"publish_cloudwatch_metrics": "Enabled"},
+                environment=PUBLISH_METRICS,
             ),
             model_quality_job_input=job_definition.ModelQualityJobInputProperty(
-                **self._job_input(
+                **self._jobs.job_input(
                     job_definition,
                     contract,
                     # The hour of predictions whose labels have landed by now.
@@ -288,40 +213,19 @@ class ServingMonitor(Construct):
                     end_time_offset=f"-PT{model.monitoring.ground_truth_delay_hours}H",
                     **attributes,
                 ),
-                ground_truth_s3_input=sagemaker.CfnModelQualityJobDefinition.MonitoringGroundTruthS3InputProperty(
-                    s3_uri=ground_truth_s3_uri
-                ),
+                ground_truth_s3_input=job_definition.MonitoringGroundTruthS3InputProperty(s3_uri=ground_truth_s3_uri),
             ),
-            model_quality_job_output_config=sagemaker.CfnModelQualityJobDefinition.MonitoringOutputConfigProperty(
-                kms_key_id=self._kms_key_arn,
-                monitoring_outputs=[
-                    sagemaker.CfnModelQualityJobDefinition.MonitoringOutputProperty(
-                        s3_output=sagemaker.CfnModelQualityJobDefinition.S3OutputProperty(
-                            s3_uri=f"{output_s3_uri}/{MODEL_QUALITY}", local_path="/opt/ml/processing/output"
-                        )
-                    )
-                ],
-            ),
-            job_resources=sagemaker.CfnModelQualityJobDefinition.MonitoringResourcesProperty(
-                cluster_config=sagemaker.CfnModelQualityJobDefinition.ClusterConfigProperty(
-                    instance_count=1,
-                    instance_type=model.monitoring.instance_type,
-                    volume_size_in_gb=20,
-                    volume_kms_key_id=self._kms_key_arn,
-                )
-            ),
-            network_config=sagemaker.CfnModelQualityJobDefinition.NetworkConfigProperty(
-                enable_network_isolation=True, enable_inter_container_traffic_encryption=True
-            ),
-            role_arn=self._role_arn,
-            stopping_condition=sagemaker.CfnModelQualityJobDefinition.StoppingConditionProperty(
-                max_runtime_in_seconds=MONITORING_MAX_RUNTIME_SECONDS
-            ),
+            model_quality_job_output_config=self._jobs.output_config(job_definition, MODEL_QUALITY),
+            **self._jobs.runtime(job_definition),
         )
         job.node.add_dependency(self._serving.resource)
         schedule_name = monitoring_schedule_name(self._serving.name, MODEL_QUALITY)
-        self.model_quality_schedule = self._schedule(
-            "ModelQualitySchedule", schedule_name, "ModelQuality", job.attr_job_definition_arn
+        self.model_quality_schedule = monitoring_schedule(
+            self,
+            "ModelQualitySchedule",
+            name=schedule_name,
+            kind="ModelQuality",
+            job_definition_arn=job.attr_job_definition_arn,
         )
         self.model_quality_alarm = self._model_quality_alarm(schedule_name, model)
 

@@ -2,7 +2,7 @@
 a batch transform and its schedule), its monitor, its parameters.
 
 It takes as parameters only what is known at deploy time: the model package ARNs (and the champion's
-baseline), the platform resources the deploy stack owns, the model's name, and the model's settings a
+baselines: data quality, Clarify's explainability and bias), the platform resources the deploy stack owns, the model's name, and the model's settings a
 SageMaker Projects product takes as its own parameters (its gate's threshold, its inference instance
 type). Their names are the contract in `lambdas.common.contracts`, which the deploy pipeline and the
 rollback tool use too.
@@ -33,6 +33,8 @@ from lambdas.common.contracts import (
     BATCH_INPUT_PREFIX,
     BATCH_OUTPUT_PREFIX,
     BATCH_STAGING_PREFIX,
+    BIAS_ANALYSIS_CONFIG_PARAMETER,
+    BIAS_CONSTRAINTS_PARAMETER,
     CHALLENGER_PARAMETER,
     CHAMPION_PARAMETER,
     DATA_BUCKET_PARAMETER,
@@ -40,6 +42,8 @@ from lambdas.common.contracts import (
     DEAD_LETTER_QUEUE_PARAMETER,
     ENDPOINT_OUTPUT,
     EXECUTION_ROLE_PARAMETER,
+    EXPLAINABILITY_ANALYSIS_CONFIG_PARAMETER,
+    EXPLAINABILITY_CONSTRAINTS_PARAMETER,
     INFERENCE_INSTANCE_TYPE_PARAMETER,
     KMS_KEY_PARAMETER,
     LOWER_IS_BETTER,
@@ -59,8 +63,10 @@ from lambdas.common.contracts import (
     serving_name,
 )
 from mlops_constructs.serving.batch import BatchTransform, TransformSchedule
+from mlops_constructs.serving.clarify import ClarifyBaseline
 from mlops_constructs.serving.endpoint import MultiVariantEndpoint
-from mlops_constructs.serving.monitor import DataQualityInputs, MonitoredServing, ServingMonitor
+from mlops_constructs.serving.monitor import ClarifyBaselines, DataQualityInputs, ServingMonitor
+from mlops_constructs.serving.monitoring_jobs import MonitoredServing
 
 
 class ServingTemplateStack(Stack):
@@ -224,16 +230,11 @@ class ServingTemplateStack(Stack):
             role_arn=parameter(MONITORING_ROLE_PARAMETER, "Role the Model Monitor jobs run as"),
             output_s3_uri=parameter(MONITORING_OUTPUT_PARAMETER, "Where monitoring reports are written"),
             data_quality=DataQualityInputs(
-                # No default: the deploy pipeline always passes the champion's (possibly empty) baseline.
-                baseline_statistics_s3_uri=parameter(
-                    BASELINE_STATISTICS_PARAMETER,
-                    "Champion's data-quality baseline statistics, or empty",
-                    allowed_pattern=r"^(s3://\S+)?$",
+                baseline_statistics_s3_uri=self._baseline(
+                    BASELINE_STATISTICS_PARAMETER, "Champion's data-quality baseline statistics"
                 ),
-                baseline_constraints_s3_uri=parameter(
-                    BASELINE_CONSTRAINTS_PARAMETER,
-                    "Champion's data-quality baseline constraints, or empty",
-                    allowed_pattern=r"^(s3://\S+)?$",
+                baseline_constraints_s3_uri=self._baseline(
+                    BASELINE_CONSTRAINTS_PARAMETER, "Champion's data-quality baseline constraints"
                 ),
                 record_preprocessor_s3_uri=parameter(
                     RECORD_PREPROCESSOR_PARAMETER, "Script that flattens captured requests for the monitor"
@@ -241,8 +242,34 @@ class ServingTemplateStack(Stack):
             )
             if model.contract.names_features
             else None,
+            clarify=ClarifyBaselines(
+                explainability=ClarifyBaseline(
+                    analysis_config_s3_uri=self._baseline(
+                        EXPLAINABILITY_ANALYSIS_CONFIG_PARAMETER, "Champion's Clarify explainability analysis config"
+                    ),
+                    constraints_s3_uri=self._baseline(
+                        EXPLAINABILITY_CONSTRAINTS_PARAMETER, "Champion's feature attribution baseline constraints"
+                    ),
+                ),
+                # Bias drift is judged on labelled predictions: only where the model has ground truth.
+                bias=ClarifyBaseline(
+                    analysis_config_s3_uri=self._baseline(
+                        BIAS_ANALYSIS_CONFIG_PARAMETER, "Champion's Clarify bias analysis config"
+                    ),
+                    constraints_s3_uri=self._baseline(
+                        BIAS_CONSTRAINTS_PARAMETER, "Champion's post-training bias baseline constraints"
+                    ),
+                )
+                if model.monitoring.ground_truth_s3_uri
+                else None,
+            ),
             kms_key_arn=kms_key_arn,
         )
+
+    def _baseline(self, name: str, description: str) -> str:
+        """One of the champion package's baselines (contracts.BASELINE_PARAMETERS), or empty when it has
+        none. No default: the deploy pipeline and the rollback tool always pass the champion's own."""
+        return self._parameter(name, f"{description}, or empty", allowed_pattern=r"^(s3://\S+)?$")
 
     def _inference_instance_type(self) -> str:
         """The model's inference instance type, where no instance type of the stage's own applies."""

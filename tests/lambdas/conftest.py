@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -31,10 +32,17 @@ PLATFORM = "mlops"
 
 
 def _gated(
-    model: str, metric: str, direction: str, threshold: float, *, serving_mode: str = "realtime"
+    model: str,
+    metric: str,
+    direction: str,
+    threshold: float,
+    *,
+    serving_mode: str = "realtime",
+    bias_policy: str | None = None,
 ) -> dict[str, Any]:
-    """One model's registration with the gate, named as the platform names its resources."""
-    return {
+    """One model's registration with the gate, named as the platform names its resources (without a
+    bias policy: as registered before models had Clarify checks)."""
+    return ({} if bias_policy is None else {"bias_policy": bias_policy}) | {
         "model_name": model,
         "metric_name": metric,
         "metric_direction": direction,
@@ -56,6 +64,9 @@ GATED_MODELS: dict[str, dict[str, Any]] = {
     "segment-model": _gated("segment", "weighted_f1", "higher_is_better", 0.7),
     # A batch model: no endpoint, its production serving stack names the package it runs.
     "forecast-model": _gated("forecast", "mae", "lower_is_better", 5.0, serving_mode="batch"),
+    # Classifiers with Clarify facets: one blocks a package whose bias is outside the bounds, one reports it.
+    "loans-model": _gated("loans", "auc", "higher_is_better", 0.8, bias_policy="block"),
+    "offers-model": _gated("offers", "auc", "higher_is_better", 0.8, bias_policy="report"),
 }
 
 GATE_ENVIRONMENT = {
@@ -65,6 +76,8 @@ GATE_ENVIRONMENT = {
     "AUDIT_EVENT_BUS_NAME": "mlops-audit",
     "POWERTOOLS_SERVICE_NAME": "approval-gate",
     "POWERTOOLS_METRICS_NAMESPACE": "MLOps",
+    # Set by Lambda; the gate knows its own package changes by it (the role session's name).
+    "AWS_LAMBDA_FUNCTION_NAME": "approval-gate",
 }
 
 os.environ.update(
@@ -81,6 +94,57 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 
 METRICS_BUCKET = "mlops-model-artifacts"
+
+
+class PackageCards:
+    """The model cards of the fake account's packages: moto 5.2.5 keeps no ModelCard of a model package
+    (it drops it from CreateModelPackage and UpdateModelPackage and never describes one), so this keeps
+    them beside moto, for the sagemaker clients it is attached to: DescribeModelPackage answers the
+    package's card, UpdateModelPackage's ModelCard (status) changes it, as SageMaker's do.
+    """
+
+    def __init__(self) -> None:
+        self.cards: dict[str, dict[str, str]] = {}
+        self._attached: set[int] = set()
+
+    def attach(self, sagemaker: Any) -> None:
+        if id(sagemaker) in self._attached:
+            return
+        events = sagemaker.meta.events
+        events.register("provide-client-params.sagemaker.UpdateModelPackage", self._update)
+        events.register("before-call.sagemaker.UpdateModelPackage", self._card_only_update)
+        events.register("after-call.sagemaker.DescribeModelPackage", self._describe)
+        self._attached.add(id(sagemaker))
+
+    def _update(self, params: dict[str, Any], **_: Any) -> None:
+        card = params.pop("ModelCard", None)
+        if card is None:
+            return
+        stored = self.cards.get(params["ModelPackageArn"])
+        if stored is None:
+            raise AssertionError(f"{params['ModelPackageArn']} has no model card to update (SageMaker would refuse)")
+        stored.update(card)
+
+    @staticmethod
+    def _card_only_update(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        """An update of the card alone is answered here: moto would clear the package's approval status."""
+        request = json.loads(params["body"] or b"{}")
+        if set(request) != {"ModelPackageArn"}:
+            return None
+        return SimpleNamespace(status_code=200, headers={}), {"ModelPackageArn": request["ModelPackageArn"]}
+
+    def _describe(self, parsed: dict[str, Any], **_: Any) -> None:
+        card = self.cards.get(parsed.get("ModelPackageArn", ""))
+        if card is not None:
+            parsed["ModelCard"] = dict(card)
+
+
+MODEL_CARDS = PackageCards()
+# What every package the build registers carries since the governance checks: a card pending review.
+PENDING_CARD = {
+    "ModelCardContent": json.dumps({"intended_uses": {"risk_rating": "Medium"}}),
+    "ModelCardStatus": "PendingReview",
+}
 
 
 @dataclass
@@ -144,6 +208,8 @@ class FakeAccount:
     role_arn: str = ""
 
     def build(self) -> FakeAccount:
+        MODEL_CARDS.cards.clear()
+        MODEL_CARDS.attach(self.sagemaker)
         self.s3.create_bucket(Bucket=METRICS_BUCKET)
         client("dynamodb").create_table(
             TableName=GATE_ENVIRONMENT["IDEMPOTENCY_TABLE_NAME"],
@@ -182,19 +248,24 @@ class FakeAccount:
             Name=model_registration_parameter(PLATFORM, group), Value=registration, Type="String", Overwrite=True
         )
 
-    def register_package(self, group: str, metrics: dict[str, Any] | bytes | None) -> str:
-        """What the build pipeline does: upload the evaluation report, register a pending package."""
+    def register_package(
+        self,
+        group: str,
+        metrics: dict[str, Any] | bytes | None,
+        *,
+        card: dict[str, str] | None = PENDING_CARD,
+        bias_report: dict[str, Any] | bytes | None = None,
+    ) -> str:
+        """What the build pipeline does: upload the evaluation report (and the post-training bias report),
+        register a pending package with its model card (`card=None`: a package from before cards)."""
         versions = self.sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
-        key = f"{group}/evaluation-{len(versions) + 1}.json"
-        model_metrics = {}
+        model_metrics: dict[str, Any] = {}
         if metrics is not None:
-            body = metrics if isinstance(metrics, bytes) else json.dumps(metrics).encode()
-            self.s3.put_object(Bucket=METRICS_BUCKET, Key=key, Body=body)
-            model_metrics = {
-                "ModelQuality": {
-                    "Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{METRICS_BUCKET}/{key}"}
-                }
-            }
+            uri = self._upload(f"{group}/evaluation-{len(versions) + 1}.json", metrics)
+            model_metrics["ModelQuality"] = {"Statistics": {"ContentType": "application/json", "S3Uri": uri}}
+        if bias_report is not None:
+            uri = self._upload(f"{group}/bias-{len(versions) + 1}/analysis.json", bias_report)
+            model_metrics["Bias"] = {"PostTrainingReport": {"ContentType": "application/json", "S3Uri": uri}}
         arn: str = self.sagemaker.create_model_package(
             ModelPackageGroupName=group,
             ModelApprovalStatus="PendingManualApproval",
@@ -205,7 +276,17 @@ class FakeAccount:
                 "SupportedResponseMIMETypes": ["text/csv"],
             },
         )["ModelPackageArn"]
+        if card is not None:
+            MODEL_CARDS.cards[arn] = dict(card)
         return arn
+
+    def _upload(self, key: str, document: dict[str, Any] | bytes) -> str:
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        self.s3.put_object(Bucket=METRICS_BUCKET, Key=key, Body=body)
+        return f"s3://{METRICS_BUCKET}/{key}"
+
+    def card_status(self, arn: str) -> str | None:
+        return self.package(arn).get("ModelCard", {}).get("ModelCardStatus")
 
     def set_status(self, arn: str, status: str, *, by: str = "approver-alice", description: str = "") -> dict:
         """What an approver does in Studio; returns the event EventBridge then delivers to the gate."""

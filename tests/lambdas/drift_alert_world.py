@@ -20,6 +20,10 @@ Two models serve in real time (an endpoint with a champion and a challenger vari
 production is a serving stack (CloudFormation, modelled by moto) whose champion parameter names the
 package the batch transform runs, and Model Monitor publishes its metrics in the batch namespaces,
 with the MonitoringSchedule dimension only.
+
+Clarify's monitors (bias and feature attribution drift) are met through their runs: `clarify_run`
+leaves a run's processing job (moto) and its report in S3, and returns the "SageMaker Processing Job
+State Change" event EventBridge delivers when the run ends.
 """
 
 from __future__ import annotations
@@ -39,10 +43,12 @@ from botocore.stub import Stubber
 from lambdas.common.contracts import (
     BATCH_DATA_METRICS_NAMESPACE,
     BATCH_MODEL_METRICS_NAMESPACE,
+    COMPLETED_WITH_VIOLATIONS,
     DATA_METRICS_NAMESPACE,
     DATA_QUALITY,
     DRIFT_ALERT_DETAIL_TYPE,
     DRIFT_ALERT_SOURCE,
+    MODEL_BIAS,
     MODEL_METRICS_NAMESPACE,
     MODEL_QUALITY,
     RETRAINING_DETAIL_TYPE,
@@ -131,6 +137,41 @@ AUC_VIOLATIONS = {
         }
     ]
 }
+
+
+# Clarify's bias drift report of an hour whose predictions favour one age group more than the baseline did.
+BIAS_VIOLATIONS = {
+    "version": "1.0",
+    "violations": [
+        {
+            "facet": "age",
+            "facet_value": "40",
+            "metric_name": "DPPL",
+            "constraint_check_type": "bias_drift_check",
+            "description": "Value -0.3 does not meet the constraint requirement",
+        },
+        {
+            "facet": "age",
+            "facet_value": "40",
+            "metric_name": "CI",
+            "constraint_check_type": "bias_drift_check",
+            "description": "Value 0.0751544567666083 does not meet the constraint requirement",
+        },
+    ],
+}
+# Clarify's feature attribution drift report: the ranking of the SHAP values moved (nDCG below 0.9).
+ATTRIBUTION_VIOLATIONS = {
+    "version": "1.0",
+    "violations": [
+        {
+            "label": "label0",
+            "metric_name": "shap",
+            "constraint_check_type": "feature_attribution_drift_check",
+            "description": "Feature attribution drift 0.73 exceeds threshold 0.9",
+        }
+    ],
+}
+CLARIFY_IMAGE = "205585389593.dkr.ecr.us-east-1.amazonaws.com/sagemaker-clarify-processing:1.0"
 
 
 def load_handler() -> ModuleType:
@@ -399,6 +440,73 @@ class DriftWorld:
             "ProcessingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{job_name}",
             "MonitoringType": types.get(schedule, MONITORING_TYPES[DATA_QUALITY]),
         } | served
+
+    def clarify_run(
+        self,
+        endpoint: str = CHURN_ENDPOINT,
+        kind: str = MODEL_BIAS,
+        *,
+        report: dict[str, Any] | None = None,
+        exit_message: str = f"{COMPLETED_WITH_VIOLATIONS}: Job completed successfully with 2 violations.",
+        event_id: str = "run-event-1",
+        job_name: str | None = None,
+    ) -> dict[str, Any]:
+        """A run of the endpoint's Clarify monitor of `kind`: its processing job (moto) writing under
+        `<monitoring output>/<kind>/`, its report (if any), and the state change event of its end."""
+        schedule = monitoring_schedule_name(endpoint, kind)
+        if job_name is None:
+            self._jobs += 1
+            job_name = f"model-{kind}-monitoring-202601011300-{self._jobs:08d}"
+        output = f"s3://{MONITORING_BUCKET}/monitoring/{endpoint}/{kind}/{schedule}/2026/01/01/13"
+        job_arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{job_name}"
+        processing_job: dict[str, Any] = {
+            "ProcessingJobName": job_name,
+            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/model-monitor",
+            "AppSpecification": {"ImageUri": CLARIFY_IMAGE},
+            "ProcessingResources": {
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 20}
+            },
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": "result",
+                        "S3Output": {
+                            "S3Uri": output,
+                            "LocalPath": "/opt/ml/processing/output",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                ]
+            },
+        }
+        self.sagemaker.create_processing_job(**processing_job)
+        if report is not None:
+            key = f"{output.removeprefix(f's3://{MONITORING_BUCKET}/')}/{VIOLATIONS_REPORT_NAME}"
+            self.s3.put_object(Bucket=MONITORING_BUCKET, Key=key, Body=json.dumps(report).encode())
+        # SageMaker writes the schedule's name in lower case in its ARN.
+        schedule_arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:monitoring-schedule/{schedule.lower()}"
+        return {
+            "version": "0",
+            "id": event_id,
+            "detail-type": "SageMaker Processing Job State Change",
+            "source": "aws.sagemaker",
+            "account": ACCOUNT,
+            "time": "2026-01-01T13:21:07Z",
+            "region": REGION,
+            "resources": [job_arn],
+            "detail": processing_job
+            | {
+                "ProcessingJobArn": job_arn,
+                "ProcessingJobStatus": "Completed",
+                "ExitMessage": exit_message,
+                "CreationTime": 1767272460000,
+                "ProcessingStartTime": 1767272580000,
+                "ProcessingEndTime": 1767273660000,
+                "LastModifiedTime": 1767273667000,
+                "MonitoringScheduleArn": schedule_arn,
+                "Tags": {},
+            },
+        }
 
     # --- What the drift alert did ----------------------------------------------------------------------
 

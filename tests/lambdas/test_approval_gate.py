@@ -46,6 +46,7 @@ from tests.lambdas.conftest import (
     ACCOUNT,
     GATE_ENVIRONMENT,
     GATED_MODELS,
+    MODEL_CARDS,
     PLATFORM,
     REGION,
     FakeAccount,
@@ -64,6 +65,9 @@ from tests.lambdas.handler_probes import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+# The gate's client sees the packages' model cards, which moto does not keep (conftest.PackageCards).
+MODEL_CARDS.attach(handler.CLIENTS.sagemaker)
 
 # The ARN moto gives the first package registered in the churn model's group.
 KNOWN_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/churn-model/1"
@@ -153,7 +157,13 @@ def test_an_approval_above_threshold_starts_the_deploy_pipeline(
         "metric_direction": "higher_is_better",
         "deploy_pipeline_name": "churn-deploy",
         "pipeline_execution_id": execution["pipelineExecutionId"],
+        # Its model card, pending review since the build registered it, is approved with the deployment;
+        # churn's registration predates bias checks (no policy): no report, nothing found.
+        "model_card_status": "Approved",
+        "bias_policy": "none",
+        "bias_violations": [],
     }
+    assert aws.card_status(arn) == "Approved"
     # One structured log line and one metric for the decision; the package stays approved, nobody is alerted.
     [decision_log] = [line for line in telemetry.logs() if line.get("result") == "deploy_started"]
     assert decision_log["audit"] == audit["detail"]
@@ -1273,3 +1283,209 @@ def test_any_aws_failure_ends_in_an_outcome_or_the_retryable_error(
             return
     hypothesis_event(outcome["result"])
     assert outcome["result"] in set(Result)
+
+
+# --- Governance: the model card and the bias report -------------------------------------------------
+
+
+def bias_report(metrics_by_facet_value: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A Clarify analysis.json with post-training bias metrics for facet `age_over_60` (one entry per
+    facet value: `bias_report({"1": {"DI": 0.7, "DPPL": -0.2}})`)."""
+    return {
+        "version": "1.0",
+        "post_training_bias_metrics": {
+            "label": "defaulted",
+            "label_value_or_threshold": "1",
+            "facets": {
+                "age_over_60": [
+                    {
+                        "value_or_threshold": value,
+                        "metrics": [
+                            {"name": name, "description": name, "value": number} for name, number in metrics.items()
+                        ]
+                        + [{"name": "AD", "description": "accuracy difference: reported, not bounded", "value": 0.9}],
+                    }
+                    for value, metrics in metrics_by_facet_value.items()
+                ]
+            },
+        },
+    }
+
+
+FAIR = bias_report({"1": {"DI": 0.93, "DPPL": -0.03}})
+UNFAIR = bias_report({"1": {"DI": 0.71, "DPPL": -0.12}, "0": {"DI": 1.02, "DPPL": None}})
+
+
+def test_a_package_without_a_model_card_is_rejected_and_says_why(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    # A package registered before builds wrote model cards: its metric passes, but it has no card.
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91), card=None)
+
+    outcome = handler.handler(aws.set_status(arn, "Approved", by="approver-alice"), lambda_context)
+
+    assert outcome["result"] == "rejected_governance"
+    package = aws.package(arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["ApprovalDescription"].startswith(GATE_REJECTION_PREFIX)
+    assert "no model card" in package["ApprovalDescription"]
+    assert "ModelCard" not in package  # nothing to archive
+    [alert] = aws.alerts()
+    assert alert["Subject"] == "Rejected on governance: churn-model v1"
+    assert "no model card" in alert["Message"]
+    assert aws.deploy_executions("churn-deploy") == []
+    [audit] = aws.audit_events()
+    assert audit["detail"]["decision"] == "rejected_governance"
+    assert audit["detail"]["model_card_status"] is None
+    assert telemetry.metrics() == Counter({"ApprovalRejectedGovernance": 1})
+
+
+def test_bias_outside_the_bounds_blocks_a_model_that_blocks_on_bias_and_archives_its_card(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    arn = aws.register_package("loans-model", churn_metrics(auc=0.91), bias_report=UNFAIR)
+
+    outcome = handler.handler(aws.set_status(arn, "Approved", by="approver-alice"), lambda_context)
+
+    assert outcome["result"] == "rejected_governance"
+    assert aws.package(arn)["ModelApprovalStatus"] == "Rejected"
+    assert aws.card_status(arn) == "Archived"
+    violations = [
+        "DI 0.71 for age_over_60=1 is outside [0.8, 1.25]",
+        "DPPL -0.12 for age_over_60=1 is outside [-0.1, 0.1]",
+    ]
+    [alert] = aws.alerts()
+    for violation in violations:
+        assert violation in alert["Message"]
+    assert "AD" not in alert["Message"]  # reported metrics without bounds are not violations
+    [audit] = aws.audit_events()
+    assert audit["detail"] | {"changed_by": None} == audit["detail"] | {
+        "decision": "rejected_governance",
+        "changed_by": None,
+        "model_card_status": "Archived",
+        "bias_policy": "block",
+        "bias_violations": violations,
+    }
+    assert aws.deploy_executions("loans-deploy") == []
+
+
+def test_bias_within_the_bounds_deploys_a_model_that_blocks_on_bias(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    arn = aws.register_package("loans-model", churn_metrics(auc=0.91), bias_report=FAIR)
+
+    outcome = handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+
+    assert outcome["result"] == "deploy_started"
+    assert aws.card_status(arn) == "Approved"
+    [audit] = aws.audit_events()
+    assert (audit["detail"]["bias_policy"], audit["detail"]["bias_violations"]) == ("block", [])
+
+
+def test_a_model_that_blocks_on_bias_needs_a_bias_report(aws: FakeAccount, lambda_context: LambdaContext) -> None:
+    arn = aws.register_package("loans-model", churn_metrics(auc=0.91))
+
+    outcome = handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+
+    assert outcome["result"] == "rejected_governance"
+    [alert] = aws.alerts()
+    assert "no post-training bias report" in alert["Message"]
+
+
+def test_a_model_that_reports_bias_deploys_and_records_the_violations(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    arn = aws.register_package("offers-model", churn_metrics(auc=0.91), bias_report=UNFAIR)
+
+    outcome = handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+
+    assert outcome["result"] == "deploy_started"
+    assert "bias outside the bounds, reported: DI 0.71" in outcome["reason"]
+    [audit] = aws.audit_events()
+    assert audit["detail"]["bias_policy"] == "report"
+    assert len(audit["detail"]["bias_violations"]) == 2
+    assert aws.card_status(arn) == "Approved"
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        (b"not json", "bias report s3://mlops-model-artifacts/loans-model/bias-1/analysis.json is not valid JSON"),
+        ({"pre_training_bias_metrics": {}}, "is not a Clarify post-training bias report"),
+        (bias_report({"1": {"DI": "high"}}), "DI is not a number"),
+    ],
+)
+def test_a_bias_report_the_gate_cannot_read_as_one_is_alerted_and_not_deployed(
+    aws: FakeAccount, lambda_context: LambdaContext, report: dict[str, Any] | bytes, expected: str
+) -> None:
+    arn = aws.register_package("loans-model", churn_metrics(auc=0.91), bias_report=report)
+
+    outcome = handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+
+    assert outcome["result"] == "invalid"
+    [alert] = aws.alerts()
+    assert alert["Subject"] == "Approval not deployed: loans-model v1"
+    assert expected in alert["Message"]
+    assert aws.deploy_executions("loans-deploy") == []
+    assert aws.card_status(arn) == "PendingReview"
+
+
+def test_a_bias_report_the_gate_may_not_read_is_alerted_not_retried(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    arn = aws.register_package("loans-model", churn_metrics(auc=0.91), bias_report=FAIR)
+    event = aws.set_status(arn, "Approved")
+
+    with failing(
+        handler.CLIENTS.s3, "GetObject", aws_error("AccessDenied", 403), only=lambda params: "bias" in params["Key"]
+    ):
+        outcome = handler.handler(event, lambda_context)
+
+    assert outcome["result"] == "invalid"
+    [alert] = aws.alerts()
+    assert (
+        "bias report s3://mlops-model-artifacts/loans-model/bias-1/analysis.json cannot be read (AccessDenied)"
+        in (alert["Message"])
+    )
+
+
+def test_a_person_rejecting_a_package_archives_its_card(aws: FakeAccount, lambda_context: LambdaContext) -> None:
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+
+    outcome = handler.handler(aws.set_status(arn, "Rejected", by="approver-bob", description="leaks"), lambda_context)
+
+    assert outcome["result"] == "rejection_noted"
+    assert aws.card_status(arn) == "Archived"
+    [audit] = aws.audit_events()
+    assert audit["detail"]["model_card_status"] == "Archived"
+    assert aws.package(arn)["ApprovalDescription"] == "leaks"
+
+
+def test_the_package_changes_the_gate_makes_come_back_and_are_ignored(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry
+) -> None:
+    """Approving the card changes the package: SageMaker announces it as an approval again, made by the
+    gate's own role (its session named after the function). It must not deploy a second time."""
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
+    handler.handler(aws.set_status(arn, "Approved"), lambda_context)
+    aws.audit_events()
+    own_change = state_change_event(aws.package(arn), changed_by="approver-alice", event_id="event-2")
+    own_change["detail"]["LastModifiedBy"] = {
+        "IamIdentity": {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-approval-gate-role/approval-gate"}
+    }
+    own_change["detail"]["LastModifiedTime"] = "2026-01-01T00:05:00Z"
+
+    outcome = handler.handler(own_change, lambda_context)
+
+    assert (outcome["result"], outcome["reason"]) == ("ignored", "the gate's own model card update, already audited")
+    assert len(aws.deploy_executions("churn-deploy")) == 1
+    assert aws.audit_events() == []
+    # A person's change, or another function's (even one whose name starts with the gate's), is not the gate's.
+    settings = GateSettings.from_env(GATE_ENVIRONMENT)
+    for arn_of_someone_else in (
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-approval-gate-role/approval-gate-test",
+        f"arn:aws:iam::{ACCOUNT}:user/approval-gate",
+    ):
+        own_change["detail"]["LastModifiedBy"]["IamIdentity"]["Arn"] = arn_of_someone_else
+        change = handler.gate.ModelPackageStateChangeEvent.model_validate(own_change).detail
+        assert not settings.is_own_change(change)

@@ -74,4 +74,13 @@ def test_weights_are_the_current_ones_by_variant() -> None:
 
 
 def test_a_package_without_a_baseline_gives_empty_parameters() -> None:
-    assert package_baselines({}) == {"BaselineStatisticsS3Uri": "", "BaselineConstraintsS3Uri": ""}
+    """Every baseline the serving templates take (data quality, Clarify's bias and explainability): empty."""
+    assert package_baselines({}) == {
+        "BaselineStatisticsS3Uri": "",
+        "BaselineConstraintsS3Uri": "",
+        "BiasAnalysisConfigS3Uri": "",
+        "BiasConstraintsS3Uri": "",
+        "ExplainabilityAnalysisConfigS3Uri": "",
+        "ExplainabilityConstraintsS3Uri": "",
+    }
+    assert package_baselines({"DriftCheckBaselines": {"Bias": {"ConfigFile": {}}}}) == package_baselines({})

@@ -1,273 +1,260 @@
-"""The lineage tool (tools/lineage.py): endpoint -> packages -> pipeline execution -> training job.
+"""The lineage tool (tools/lineage.py): endpoint -> packages -> approval decisions, model card, pipeline
+execution, training job, data versions, SageMaker's lineage graph; as a tree and as JSON.
 
-botocore's Stubber answers every call: moto models neither pipeline execution steps nor a package's
-model card and approval context. Each stubbed answer is the shape SageMaker returns (Stubber validates
-it); `assert_no_pending_responses` proves each read happened, in order, with the parameters shown.
+botocore's Stubber answers every call: moto models neither pipeline execution steps, a package's model
+card, CloudWatch Logs filter patterns nor QueryLineage. Each stubbed answer is the shape the service
+returns (Stubber validates it); `assert_no_pending_responses` proves each read happened, in order, with
+the parameters shown. tests/tools/lineage_account.py holds the stubbed account.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.stub import Stubber
 
 from tests.tools.conftest import ACCOUNT, PLATFORM, REGION, client
+from tests.tools.lineage_account import (
+    ALICE,
+    ARN,
+    AUDIT_LOG,
+    BOB,
+    CHALLENGER,
+    CHALLENGER_CASE,
+    CHAMPION,
+    CHAMPION_CASE,
+    CREATED,
+    DATA,
+    DENIED,
+    ENDPOINT,
+    EXECUTION_2,
+    EXECUTION_3,
+    JOB_2,
+    JOB_3,
+    RAW,
+    package_answer,
+)
+from tests.tools.lineage_stubs import Stubs, expect_endpoint, expect_package, expect_steps
 from tools import lineage
 from tools.lineage import AwsClients
 
-ENDPOINT = f"{PLATFORM}-churn-production"
-ENDPOINT_CONFIG = f"{ENDPOINT}-config-7"
-ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
-CHAMPION, CHALLENGER = f"{ARN}:model-package/churn/2", f"{ARN}:model-package/churn/3"
-PIPELINE = f"{ARN}:pipeline/churn-build/execution"
-EXECUTION_2, EXECUTION_3 = f"{PIPELINE}/a1b2c3", f"{PIPELINE}/d4e5f6"
-JOB_2, JOB_3 = f"{ARN}:training-job/pipelines-a1b2c3-train", f"{ARN}:training-job/pipelines-d4e5f6-train"
-APPROVER = f"arn:aws:sts::{ACCOUNT}:assumed-role/approver/alice"
-DATA = "s3://mlops-churn-data"
-CREATED = datetime(2026, 11, 1, tzinfo=UTC)
+LINEAGE_2 = f"{ARN}:artifact/5d2b8e"
 
 
 @pytest.fixture
-def sagemaker(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
-    """The tool's SageMaker client, stubbed; every stubbed answer must have been asked for."""
-    clients = AwsClients(sagemaker=client("sagemaker"), cloudformation=client("cloudformation"))
+def stubs(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubs]:
+    """The tool's clients, stubbed; every stubbed answer must have been asked for."""
+    clients = AwsClients(
+        sagemaker=client("sagemaker"), cloudformation=client("cloudformation"), logs=client("logs"), s3=client("s3")
+    )
     monkeypatch.setattr(lineage, "make_clients", lambda region: clients)
-    with Stubber(clients.sagemaker) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
+    with (
+        Stubber(clients.sagemaker) as sagemaker,
+        Stubber(clients.cloudformation) as cloudformation,
+        Stubber(clients.logs) as logs,
+        Stubber(clients.s3) as s3,
+    ):
+        yield Stubs(sagemaker, cloudformation, logs, s3)
+        for stub in (sagemaker, cloudformation, logs, s3):
+            stub.assert_no_pending_responses()
 
 
-def expect_endpoint(stub: Stubber) -> None:
-    stub.add_response(
-        "describe_endpoint",
-        {
-            "EndpointName": ENDPOINT,
-            "EndpointArn": f"{ARN}:endpoint/{ENDPOINT}",
-            "EndpointConfigName": ENDPOINT_CONFIG,
-            "EndpointStatus": "InService",
-            "CreationTime": CREATED,
-            "LastModifiedTime": CREATED,
-            "ProductionVariants": [
-                {"VariantName": "champion", "CurrentWeight": 9.0},
-                {"VariantName": "challenger", "CurrentWeight": 1.0},
-            ],
-        },
-        {"EndpointName": ENDPOINT},
-    )
-    stub.add_response(
-        "describe_endpoint_config",
-        {
-            "EndpointConfigName": ENDPOINT_CONFIG,
-            "EndpointConfigArn": f"{ARN}:endpoint-config/{ENDPOINT_CONFIG}",
-            "CreationTime": CREATED,
-            "ProductionVariants": [
-                {"VariantName": "champion", "ModelName": "churn-champion-m2", "InitialVariantWeight": 0.9},
-                {"VariantName": "challenger", "ModelName": "churn-challenger-m3", "InitialVariantWeight": 0.1},
-            ],
-        },
-        {"EndpointConfigName": ENDPOINT_CONFIG},
-    )
-    for model, package in (("churn-champion-m2", CHAMPION), ("churn-challenger-m3", CHALLENGER)):
-        stub.add_response(
-            "describe_model",
-            {
-                "ModelName": model,
-                "ModelArn": f"{ARN}:model/{model}",
-                "CreationTime": CREATED,
-                "PrimaryContainer": {"ModelPackageName": package},
-            },
-            {"ModelName": model},
-        )
-
-
-def package(arn: str, *, execution: str | None, card: bool = True, commit: str = "3f2c1a9") -> dict[str, Any]:
-    """A package as DescribeModelPackage answers; `execution` None: registered without lineage."""
-    answer: dict[str, Any] = {
-        "ModelPackageName": arn.rsplit("/", 2)[1],
-        "ModelPackageGroupName": "churn",
-        "ModelPackageVersion": int(arn.rsplit("/", 1)[1]),
-        "ModelPackageArn": arn,
-        "CreationTime": CREATED,
-        "ModelPackageStatus": "Completed",
-        "ModelPackageStatusDetails": {"ValidationStatuses": []},
-        "ModelApprovalStatus": "Approved",
-        "LastModifiedTime": datetime(2026, 11, 20, 10, 30, tzinfo=UTC),
-        "LastModifiedBy": {"IamIdentity": {"Arn": APPROVER}},
-        "ApprovalDescription": "AUC 0.86 beats the threshold 0.75",
-        "CustomerMetadataProperties": {"dataset_version": "2026-11"},
-        "ModelMetrics": {
-            "ModelQuality": {
-                "Statistics": {"ContentType": "application/json", "S3Uri": f"{DATA}/evaluation/{commit}.json"}
-            }
-        },
-    }
-    if execution:
-        answer["MetadataProperties"] = {
-            "CommitId": commit,
-            "Repository": "https://github.com/acme/churn",
-            "GeneratedBy": execution,
-        }
-    if card:
-        answer["ModelCard"] = {"ModelCardStatus": "Approved", "ModelCardContent": "{}"}
-    return answer
-
-
-def expect_package(stub: Stubber, arn: str, **options: Any) -> None:
-    stub.add_response("describe_model_package", package(arn, **options), {"ModelPackageName": arn})
-
-
-def expect_steps(stub: Stubber, execution: str, job_arn: str) -> None:
-    """Two pages, the training step on the second: the paginator must follow NextToken."""
-    step = {"StepStatus": "Succeeded", "StartTime": CREATED}
-    stub.add_response(
-        "list_pipeline_execution_steps",
-        {
-            "PipelineExecutionSteps": [
-                {**step, "StepName": "Register", "Metadata": {}},
-                {**step, "StepName": "Preprocess", "Metadata": {"ProcessingJob": {}}},
-            ],
-            "NextToken": "page-2",
-        },
-        {"PipelineExecutionArn": execution},
-    )
-    stub.add_response(
-        "list_pipeline_execution_steps",
-        {"PipelineExecutionSteps": [{**step, "StepName": "Train", "Metadata": {"TrainingJob": {"Arn": job_arn}}}]},
-        {"PipelineExecutionArn": execution, "NextToken": "page-2"},
-    )
-
-
-def expect_training_job(stub: Stubber, job_arn: str, day: int) -> None:
-    name = job_arn.rsplit("/", 1)[1]
-    stub.add_response(
-        "describe_training_job",
-        {
-            "TrainingJobName": name,
-            "TrainingJobArn": job_arn,
-            "ModelArtifacts": {"S3ModelArtifacts": f"{DATA}/models/{name}/model.tar.gz"},
-            "TrainingJobStatus": "Completed",
-            "SecondaryStatus": "Completed",
-            "AlgorithmSpecification": {"TrainingInputMode": "File"},
-            "ResourceConfig": {"VolumeSizeInGB": 30},
-            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-            "CreationTime": CREATED,
-            "TrainingStartTime": datetime(2026, 11, day, 9, 0, tzinfo=UTC),
-            "TrainingEndTime": datetime(2026, 11, day, 9, 42, tzinfo=UTC),
-            "InputDataConfig": [
-                {"ChannelName": channel, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}}}
-                for channel, uri in (("train", f"{DATA}/train/{day}/"), ("validation", f"{DATA}/validation/{day}/"))
-            ],
-        },
-        {"TrainingJobName": name},
-    )
-
-
-def expect_production(stub: Stubber) -> None:
-    expect_endpoint(stub)
-    expect_package(stub, CHAMPION, execution=EXECUTION_2)
-    expect_steps(stub, EXECUTION_2, JOB_2)
-    expect_training_job(stub, JOB_2, 19)
-    expect_package(stub, CHALLENGER, execution=EXECUTION_3, commit="9e8d7c6")
-    expect_steps(stub, EXECUTION_3, JOB_3)
-    expect_training_job(stub, JOB_3, 25)
+def expect_production(stubs: Stubs) -> None:
+    expect_endpoint(stubs.sagemaker)
+    expect_package(stubs, CHAMPION_CASE)
+    expect_package(stubs, CHALLENGER_CASE)
 
 
 PRODUCTION_TREE = f"""\
 endpoint {ENDPOINT}
 variant champion, 90% of traffic, model churn-champion-m2
   package {CHAMPION}
-    approval: Approved by {APPROVER} at 2026-11-20T10:30:00+00:00: "AUC 0.86 beats the threshold 0.75"
+    approval: Approved: "AUC 0.86 beats the threshold 0.75"
+      decision deploy_started at 2026-11-20T10:30:04+00:00 by {ALICE}
+        metric: auc 0.86, threshold 0.75 (higher_is_better)
+        model card: Approved
+        bias policy block: no violation
+        deployed by churn-deploy, execution 7c1e0d
     source: https://github.com/acme/churn @ 3f2c1a9
-    model card: Approved
+    model card: Approved, owner Churn team <churn@acme.example>, risk rating Medium
+      intended uses: Rank customers by churn risk for retention offers; not for pricing or credit.
+      evaluations: Test split metrics, Post-training bias; bias assessed
+    feature group: churn-features, event time 2026-10-01T00:00:00Z to 2026-11-01T00:00:00Z
+    training data: {RAW}/2026-11-19/, objects as of 2026-11-19T09:00:00+00:00
+      churn/2026-11-19/customers.csv unversioned (written 2026-11-19T06:00:00+00:00)
     metadata dataset_version: 2026-11
     metrics ModelQuality.Statistics: {DATA}/evaluation/3f2c1a9.json
     pipeline execution: {EXECUTION_2}
       training step Train: {JOB_2} (Completed)
         started 2026-11-19T09:00:00+00:00, ended 2026-11-19T09:42:00+00:00
-        input train: {DATA}/train/19/
-        input validation: {DATA}/validation/19/
+        input train: {DATA}/train/19/, objects as of 2026-11-19T09:00:00+00:00
+          train/19/part-0.csv version p0-v1 (written 2026-11-18T22:00:00+00:00)
+          train/19/part-1.csv version p1-v1 (written 2026-11-18T22:00:00+00:00)
+        input validation: {DATA}/validation/19/, objects as of 2026-11-19T09:00:00+00:00
+          validation/19/part-0.csv version v0-v1 (written 2026-11-18T22:00:00+00:00)
+    sagemaker lineage:
+      DataSet (Artifact): {LINEAGE_2}
+      Image (Artifact): {ARN}:artifact/91aa04
+      SageMakerTrainingJob (TrialComponent): {ARN}:experiment-trial-component/pipelines-a1b2c3-train-aws-training-job
 variant challenger, 10% of traffic, model churn-challenger-m3
   package {CHALLENGER}
-    approval: Approved by {APPROVER} at 2026-11-20T10:30:00+00:00: "AUC 0.86 beats the threshold 0.75"
+    approval: Approved: "AUC 0.74: the threshold is 0.70 since CHURN-42"
+      decision rejected_below_threshold at 2026-11-26T08:00:00+00:00 by {BOB}
+        metric: auc 0.74, threshold 0.75 (higher_is_better)
+        model card: Archived
+      decision deploy_started at 2026-11-27T15:12:09+00:00 by {BOB}
+        metric: auc 0.74, threshold 0.7 (higher_is_better)
+        model card: Approved
+        bias policy report: DI 0.71 for senior_citizen=1 is outside [0.8, 1.25]
+        deployed by churn-deploy, execution 9b0f3a
     source: https://github.com/acme/churn @ 9e8d7c6
-    model card: Approved
+    model card: Approved, owner Churn team <churn@acme.example>, risk rating Medium
+      intended uses: Rank customers by churn risk for retention offers; not for pricing or credit.
+      evaluations: Test split metrics, Bias; bias not assessed
+    feature group: not recorded
+    training data: {RAW}/2026-11-25/, objects as of 2026-11-25T09:00:00+00:00
+      churn/2026-11-25/customers.csv unversioned (written 2026-11-25T06:00:00+00:00)
+      1 more written since (not listed)
     metadata dataset_version: 2026-11
     metrics ModelQuality.Statistics: {DATA}/evaluation/9e8d7c6.json
     pipeline execution: {EXECUTION_3}
       training step Train: {JOB_3} (Completed)
         started 2026-11-25T09:00:00+00:00, ended 2026-11-25T09:42:00+00:00
-        input train: {DATA}/train/25/
-        input validation: {DATA}/validation/25/
+        input train: {DATA}/train/25/, objects as of 2026-11-25T09:00:00+00:00
+          train/25/part-0.csv version t25-v1 (written 2026-11-24T22:00:00+00:00)
+        input validation: {DATA}/validation/25/, objects as of 2026-11-25T09:00:00+00:00
+          validation/25/part-0.csv version v25-v1 (written 2026-11-24T22:00:00+00:00)
+    sagemaker lineage: none recorded
 """
 
 
-def package_json(arn: str, execution: str, commit: str, job_arn: str, day: int) -> dict[str, Any]:
+def data_json(uri: str, day: int, *objects: tuple[str, str | None, str], later: int = 0) -> dict[str, Any]:
     return {
-        "arn": arn,
-        "approval": "Approved",
-        "approved_by": APPROVER,
-        "approved_at": "2026-11-20T10:30:00+00:00",
-        "approval_description": "AUC 0.86 beats the threshold 0.75",
-        "repository": "https://github.com/acme/churn",
-        "commit": commit,
-        "pipeline_execution": execution,
-        "customer_metadata": {"dataset_version": "2026-11"},
-        "model_card_status": "Approved",
-        "metrics": {"ModelQuality.Statistics": f"{DATA}/evaluation/{commit}.json"},
-        "training": [
-            {
-                "step_name": "Train",
-                "job_arn": job_arn,
-                "status": "Completed",
-                "started": f"2026-11-{day}T09:00:00+00:00",
-                "ended": f"2026-11-{day}T09:42:00+00:00",
-                "inputs": {"train": f"{DATA}/train/{day}/", "validation": f"{DATA}/validation/{day}/"},
-            }
-        ],
+        "uri": uri,
+        "as_of": f"2026-11-{day}T09:00:00+00:00",
+        "objects": [{"key": key, "version_id": version, "last_modified": written} for key, version, written in objects],
+        "more": 0,
+        "later": later,
     }
 
 
+CHAMPION_JSON = {
+    "arn": CHAMPION,
+    "approval": "Approved",
+    "approval_description": "AUC 0.86 beats the threshold 0.75",
+    "approval_decisions": [
+        {
+            "time": "2026-11-20T10:30:04+00:00",
+            "decision": "deploy_started",
+            "changed_by": ALICE,
+            "metric_name": "auc",
+            "metric_value": 0.86,
+            "threshold": 0.75,
+            "metric_direction": "higher_is_better",
+            "model_card_status": "Approved",
+            "bias_policy": "block",
+            "bias_violations": [],
+            "deploy_pipeline_name": "churn-deploy",
+            "pipeline_execution_id": "7c1e0d",
+        }
+    ],
+    "repository": "https://github.com/acme/churn",
+    "commit": "3f2c1a9",
+    "pipeline_execution": EXECUTION_2,
+    "customer_metadata": CHAMPION_CASE.metadata,
+    "feature_group": "churn-features",
+    "event_time_from": "2026-10-01T00:00:00Z",
+    "event_time_to": "2026-11-01T00:00:00Z",
+    "training_data": data_json(
+        f"{RAW}/2026-11-19/", 19, ("churn/2026-11-19/customers.csv", None, "2026-11-19T06:00:00+00:00")
+    ),
+    "model_card": {
+        "status": "Approved",
+        "readable": True,
+        "owner": "Churn team <churn@acme.example>",
+        "risk_rating": "Medium",
+        "intended_uses": "Rank customers by churn risk for retention offers; not for pricing or credit.",
+        "evaluations": ["Test split metrics", "Post-training bias"],
+        "bias_assessed": True,
+    },
+    "metrics": {"ModelQuality.Statistics": f"{DATA}/evaluation/3f2c1a9.json"},
+    "training": [
+        {
+            "step_name": "Train",
+            "job_arn": JOB_2,
+            "status": "Completed",
+            "started": "2026-11-19T09:00:00+00:00",
+            "ended": "2026-11-19T09:42:00+00:00",
+            "inputs": {
+                "train": data_json(
+                    f"{DATA}/train/19/",
+                    19,
+                    ("train/19/part-0.csv", "p0-v1", "2026-11-18T22:00:00+00:00"),
+                    ("train/19/part-1.csv", "p1-v1", "2026-11-18T22:00:00+00:00"),
+                ),
+                "validation": data_json(
+                    f"{DATA}/validation/19/", 19, ("validation/19/part-0.csv", "v0-v1", "2026-11-18T22:00:00+00:00")
+                ),
+            },
+        }
+    ],
+    "sagemaker_lineage": [
+        {"lineage_type": "Artifact", "type": "DataSet", "arn": LINEAGE_2},
+        {"lineage_type": "Artifact", "type": "Image", "arn": f"{ARN}:artifact/91aa04"},
+        {
+            "lineage_type": "TrialComponent",
+            "type": "SageMakerTrainingJob",
+            "arn": f"{ARN}:experiment-trial-component/pipelines-a1b2c3-train-aws-training-job",
+        },
+    ],
+}
+
+
 class TestServedLineage:
-    def test_production_endpoint_is_traced_to_each_variant_s_training_data(
-        self, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]
+    def test_production_endpoint_is_traced_to_each_variant_s_data_approval_and_card(
+        self, stubs: Stubs, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        expect_production(sagemaker)
+        expect_production(stubs)
 
         assert lineage.main(["--model", "churn"]) == lineage.EXIT_OK
         assert capsys.readouterr().out == PRODUCTION_TREE
 
-    def test_json_holds_the_same_lineage(self, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]) -> None:
-        expect_production(sagemaker)
+    def test_the_readme_shows_this_very_tree(self) -> None:
+        readme = (Path(__file__).parents[2] / "README.md").read_text()
+
+        assert f"```console\n$ make lineage MODEL=churn\n{PRODUCTION_TREE}```\n" in readme
+
+    def test_json_holds_the_same_lineage(self, stubs: Stubs, capsys: pytest.CaptureFixture[str]) -> None:
+        expect_production(stubs)
 
         assert lineage.main(["--model", "churn", "--stage", "production", "--json"]) == lineage.EXIT_OK
-        assert json.loads(capsys.readouterr().out) == {
-            "serving": ENDPOINT,
-            "kind": "endpoint",
-            "variants": [
-                {
-                    "variant": "champion",
-                    "model": "churn-champion-m2",
-                    "traffic_percent": 90.0,
-                    "package": package_json(CHAMPION, EXECUTION_2, "3f2c1a9", JOB_2, 19),
-                },
-                {
-                    "variant": "challenger",
-                    "model": "churn-challenger-m3",
-                    "traffic_percent": 10.0,
-                    "package": package_json(CHALLENGER, EXECUTION_3, "9e8d7c6", JOB_3, 25),
-                },
-            ],
+        answer = json.loads(capsys.readouterr().out)
+        assert (answer["serving"], answer["kind"]) == (ENDPOINT, "endpoint")
+        champion, challenger = answer["variants"]
+        assert {key: champion[key] for key in ("variant", "model", "traffic_percent")} == {
+            "variant": "champion",
+            "model": "churn-champion-m2",
+            "traffic_percent": 90.0,
         }
+        assert champion["package"] == CHAMPION_JSON
+        package = challenger["package"]
+        assert [(d["decision"], d["changed_by"], d["bias_violations"]) for d in package["approval_decisions"]] == [
+            ("rejected_below_threshold", BOB, None),  # not read: the metric alone rejected it
+            ("deploy_started", BOB, ["DI 0.71 for senior_citizen=1 is outside [0.8, 1.25]"]),
+        ]
+        assert package["training_data"]["later"] == 1
+        assert (package["feature_group"], package["event_time_from"], package["event_time_to"]) == (None, None, None)
+        assert package["model_card"]["bias_assessed"] is False
+        assert package["sagemaker_lineage"] is None
 
-    def test_an_endpoint_that_does_not_exist_exits_1(
-        self, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_an_endpoint_that_does_not_exist_exits_1(self, stubs: Stubs, capsys: pytest.CaptureFixture[str]) -> None:
         staging = f"{PLATFORM}-churn-staging"
-        sagemaker.add_client_error(
+        stubs.sagemaker.add_client_error(
             "describe_endpoint",
             service_error_code="ValidationException",
             service_message=f'Could not find endpoint "{staging}".',
@@ -278,16 +265,18 @@ class TestServedLineage:
         assert capsys.readouterr().err == f"error: endpoint {staging} not found (not deployed yet?)\n"
 
     def test_a_training_job_that_cannot_be_read_exits_2_naming_the_call_and_job(
-        self, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]
+        self, stubs: Stubs, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        expect_endpoint(sagemaker)
-        expect_package(sagemaker, CHAMPION, execution=EXECUTION_2)
-        expect_steps(sagemaker, EXECUTION_2, JOB_2)
-        denied = f"User: {APPROVER} is not authorized to perform: sagemaker:DescribeTrainingJob"
-        sagemaker.add_client_error(
+        expect_endpoint(stubs.sagemaker)
+        stubs.sagemaker.add_response(
+            "describe_model_package", package_answer(CHAMPION_CASE), {"ModelPackageName": CHAMPION}
+        )
+        stubs.logs.add_response("filter_log_events", {"events": []})
+        expect_steps(stubs.sagemaker, EXECUTION_2, JOB_2)
+        stubs.sagemaker.add_client_error(
             "describe_training_job",
             service_error_code="AccessDeniedException",
-            service_message=denied,
+            service_message=DENIED,
             http_status_code=400,
             expected_params={"TrainingJobName": "pipelines-a1b2c3-train"},
         )
@@ -295,68 +284,133 @@ class TestServedLineage:
         assert lineage.main(["--model", "churn"]) == lineage.EXIT_READ_FAILED
         captured = capsys.readouterr()
         assert captured.out == ""
-        assert captured.err == f"error: DescribeTrainingJob {JOB_2} failed: AccessDeniedException: {denied}\n"
+        assert captured.err == f"error: DescribeTrainingJob {JOB_2} failed: AccessDeniedException: {DENIED}\n"
+
+
+# Each new read denied: the error names the call and what it read, and nothing is printed on stdout.
+DENIED_READS = {
+    "FilterLogEvents": f"FilterLogEvents {AUDIT_LOG} (decisions on {CHAMPION}) failed: AccessDeniedException",
+    "ListObjectVersions": f"ListObjectVersions {DATA}/train/19/ failed: AccessDenied",
+    "ListArtifacts": f"ListArtifacts {CHAMPION} failed: AccessDeniedException",
+    "QueryLineage": f"QueryLineage {CHAMPION_CASE.artifact} (the artifact of {CHAMPION}) failed: AccessDeniedException",
+}
 
 
 class TestGivenPackage:
     def test_a_package_is_explained_without_reading_the_endpoint(
-        self, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]
+        self, stubs: Stubs, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        expect_package(sagemaker, CHAMPION, execution=EXECUTION_2)
-        expect_steps(sagemaker, EXECUTION_2, JOB_2)
-        expect_training_job(sagemaker, JOB_2, 19)
+        expect_package(stubs, CHAMPION_CASE)
 
         assert lineage.main(["--model", "churn", "--package", CHAMPION]) == lineage.EXIT_OK
-        tree = PRODUCTION_TREE.split("\n")[2:13]
+        lines = PRODUCTION_TREE.split("\n")
+        tree = lines[2 : lines.index("variant challenger, 10% of traffic, model churn-challenger-m3")]  # the champion's
         assert capsys.readouterr().out == "\n".join(line.removeprefix("  ") for line in tree) + "\n"
 
-    def test_a_package_without_lineage_says_not_recorded_and_reads_no_execution(
-        self, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]
+    @pytest.mark.parametrize(("read", "message"), DENIED_READS.items(), ids=list(DENIED_READS))
+    def test_a_denied_read_exits_2_naming_the_call_and_what_it_read(
+        self, stubs: Stubs, capsys: pytest.CaptureFixture[str], read: str, message: str
     ) -> None:
-        expect_package(sagemaker, CHAMPION, execution=None)
+        expect_package(stubs, CHAMPION_CASE, fail_at=read)
+
+        assert lineage.main(["--model", "churn", "--package", CHAMPION]) == lineage.EXIT_READ_FAILED
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == f"error: {message}: {DENIED}\n"
+
+    def test_a_package_from_before_the_audit_log_and_cards_says_what_is_missing(
+        self, stubs: Stubs, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """No model card, no decision logged, no feature group or training data recorded, no lineage entity."""
+        old = replace(CHAMPION_CASE, card=None, decisions=[[]], metadata={"dataset_version": "2025-06"}, artifact=None)
+        expect_package(stubs, old)
 
         assert lineage.main(["--model", "churn", "--package", CHAMPION]) == lineage.EXIT_OK
         out = capsys.readouterr().out
-        assert "  source: not recorded\n" in out
-        assert out.endswith("  pipeline execution: not recorded\n")
+        assert out.startswith(
+            f"package {CHAMPION}\n"
+            '  approval: Approved: "AUC 0.86 beats the threshold 0.75"\n'
+            "    decision: no approval decision recorded\n"
+            "  source: https://github.com/acme/churn @ 3f2c1a9\n"
+            "  model card: no model card (registered before model cards)\n"
+            "  feature group: not recorded\n"
+            "  training data: not recorded\n"
+            "  metadata dataset_version: 2025-06\n"
+        )
+        assert out.endswith("  sagemaker lineage: none recorded\n")
 
-    def test_a_package_without_a_model_card_says_so(
-        self, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]
+    def test_no_audit_log_group_yet_means_no_decision_yet(
+        self, stubs: Stubs, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        expect_package(sagemaker, CHAMPION, execution=None, card=False)
+        expect_package(stubs, replace(CHAMPION_CASE, decisions=None))
 
         assert lineage.main(["--model", "churn", "--package", CHAMPION, "--json"]) == lineage.EXIT_OK
-        assert json.loads(capsys.readouterr().out)["variants"][0]["package"]["model_card_status"] is None
-        expect_package(sagemaker, CHAMPION, execution=None, card=False)
+        assert json.loads(capsys.readouterr().out)["variants"][0]["package"]["approval_decisions"] is None
+        expect_package(stubs, replace(CHAMPION_CASE, decisions=None))
 
         assert lineage.main(["--model", "churn", "--package", CHAMPION]) == lineage.EXIT_OK
-        assert "  model card: no model card (registered before model cards)\n" in capsys.readouterr().out
+        assert (
+            "    decision: no approval decision recorded (the audit log group does not exist yet)\n"
+            in capsys.readouterr().out
+        )
+
+    def test_an_execution_without_a_training_step_says_so_and_dates_the_data_by_the_package(
+        self, stubs: Stubs, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A pipeline whose training step is missing (renamed, or the execution failed before it): the
+        raw training data is listed as it was when the package was registered."""
+        stubs.sagemaker.add_response(
+            "describe_model_package", package_answer(CHAMPION_CASE), {"ModelPackageName": CHAMPION}
+        )
+        stubs.logs.add_response("filter_log_events", {"events": []})
+        expect_steps(stubs.sagemaker, EXECUTION_2, None)
+        raw = f"{RAW}/2026-11-19/"
+        stubs.s3.add_response(
+            "list_object_versions",
+            {"Versions": CHAMPION_CASE.objects[raw]},
+            {"Bucket": "acme-raw-exports", "Prefix": "churn/2026-11-19/"},
+        )
+        stubs.sagemaker.add_response("list_artifacts", {"ArtifactSummaries": []}, {"SourceUri": CHAMPION})
+
+        assert lineage.main(["--model", "churn", "--package", CHAMPION]) == lineage.EXIT_OK
+        out = capsys.readouterr().out
+        # CreationTime of the package: the 19th at 10:00.
+        assert f"  training data: {raw}, objects as of 2026-11-19T10:00:00+00:00\n" in out
+        assert f"  pipeline execution: {EXECUTION_2}\n    training step: none in the execution\n" in out
+
+    def test_a_card_whose_content_is_not_json_is_unreadable(
+        self, stubs: Stubs, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        expect_package(stubs, replace(CHAMPION_CASE, card="Owner: churn team"))
+
+        assert lineage.main(["--model", "churn", "--package", CHAMPION]) == lineage.EXIT_OK
+        assert "\n  model card: Approved, unreadable card content\n  feature group:" in capsys.readouterr().out
 
 
 class TestBatchModel:
-    def test_a_batch_model_s_champion_is_its_serving_stack_s_parameter(self, sagemaker: Stubber) -> None:
-        clients = AwsClients(sagemaker=client("sagemaker"), cloudformation=client("cloudformation"))
+    def test_a_batch_model_s_champion_is_its_serving_stack_s_parameter(self, stubs: Stubs) -> None:
+        clients = lineage.make_clients(REGION)  # monkeypatched: the stubbed clients
         stack = f"{PLATFORM}-scores-production"
-        expect_package(sagemaker, CHAMPION, execution=None)
-        with Stubber(clients.cloudformation) as cloudformation:
-            cloudformation.add_response(
-                "describe_stacks",
-                {
-                    "Stacks": [
-                        {
-                            "StackName": stack,
-                            "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack}/1",
-                            "StackStatus": "UPDATE_COMPLETE",
-                            "CreationTime": CREATED,
-                            "Parameters": [{"ParameterKey": "ChampionModelPackageArn", "ParameterValue": CHAMPION}],
-                        }
-                    ]
-                },
-                {"StackName": stack},
-            )
-            answer = lineage.lineage(
-                clients, platform=PLATFORM, model="scores", stage="production", batch=True, package_arn=None
-            )
+        old = replace(CHAMPION_CASE, execution=None, decisions=[[]], metadata={}, artifact=None)
+        expect_package(stubs, old)
+        stubs.cloudformation.add_response(
+            "describe_stacks",
+            {
+                "Stacks": [
+                    {
+                        "StackName": stack,
+                        "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack}/1",
+                        "StackStatus": "UPDATE_COMPLETE",
+                        "CreationTime": CREATED,
+                        "Parameters": [{"ParameterKey": "ChampionModelPackageArn", "ParameterValue": CHAMPION}],
+                    }
+                ]
+            },
+            {"StackName": stack},
+        )
+        answer = lineage.lineage(
+            clients, platform=PLATFORM, model="scores", stage="production", batch=True, package_arn=None
+        )
 
         assert (answer.kind, answer.serving) == ("serving stack", stack)
         assert [(v.variant, v.package.arn if v.package else None) for v in answer.variants] == [("champion", CHAMPION)]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from lambdas.common.contracts import CHALLENGER_PARAMETER, CHAMPION_PARAMETER
+from lambdas.common.contracts import BASELINE_PARAMETERS, CHALLENGER_PARAMETER, CHAMPION_PARAMETER, CHAMPION_VARIABLES
 from tests.tools.conftest import client
 from tools import resolve_champion
 from tools.resolve_champion import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
@@ -29,6 +29,29 @@ TRIAL = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/6"
 NEW = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/7"
 STATISTICS = "s3://data/churn/pipelines/e1/baseline/statistics.json"
 CONSTRAINTS = "s3://data/churn/pipelines/e1/baseline/constraints.json"
+BIAS_CONFIG = "s3://data/churn/pipelines/e1/clarify-bias/analysis_config.json"
+BIAS_CONSTRAINTS = "s3://data/churn/pipelines/e1/clarify-bias/analysis.json"
+EXPLAINABILITY_CONFIG = "s3://data/churn/pipelines/e1/clarify-explainability/analysis_config.json"
+EXPLAINABILITY_CONSTRAINTS = "s3://data/churn/pipelines/e1/clarify-explainability/analysis.json"
+# DescribeModelPackage's DriftCheckBaselines of a package built with every check the platform monitors.
+DATA_QUALITY_BASELINE = {
+    "ModelDataQuality": {
+        "Statistics": {"ContentType": "application/json", "S3Uri": STATISTICS},
+        "Constraints": {"ContentType": "application/json", "S3Uri": CONSTRAINTS},
+    }
+}
+CLARIFY_BASELINES = {
+    "Bias": {
+        "ConfigFile": {"ContentType": "application/json", "S3Uri": BIAS_CONFIG},
+        "PreTrainingConstraints": {"ContentType": "application/json", "S3Uri": "s3://data/pre-training.json"},
+        "PostTrainingConstraints": {"ContentType": "application/json", "S3Uri": BIAS_CONSTRAINTS},
+    },
+    "Explainability": {
+        "ConfigFile": {"ContentType": "application/json", "S3Uri": EXPLAINABILITY_CONFIG},
+        "Constraints": {"ContentType": "application/json", "S3Uri": EXPLAINABILITY_CONSTRAINTS},
+    },
+}
+ALL_BASELINES = DATA_QUALITY_BASELINE | CLARIFY_BASELINES
 
 
 @pytest.fixture
@@ -92,7 +115,8 @@ def endpoint_weights(stubber: Stubber, **weights: float) -> None:
     )
 
 
-def package(stubber: Stubber, arn: str, *, baseline: bool = True) -> None:
+def package(stubber: Stubber, arn: str, *, baselines: dict[str, Any] | None = ALL_BASELINES) -> None:
+    """DescribeModelPackage of `arn`, with these DriftCheckBaselines (None: a package with none)."""
     answer: dict[str, Any] = {
         "ModelPackageName": "churn",
         "ModelPackageArn": arn,
@@ -100,13 +124,8 @@ def package(stubber: Stubber, arn: str, *, baseline: bool = True) -> None:
         "ModelPackageStatus": "Completed",
         "ModelPackageStatusDetails": {"ValidationStatuses": []},
     }
-    if baseline:
-        answer["DriftCheckBaselines"] = {
-            "ModelDataQuality": {
-                "Statistics": {"ContentType": "application/json", "S3Uri": STATISTICS},
-                "Constraints": {"ContentType": "application/json", "S3Uri": CONSTRAINTS},
-            }
-        }
+    if baselines is not None:
+        answer["DriftCheckBaselines"] = baselines
     stubber.add_response("describe_model_package", answer, {"ModelPackageName": arn})
 
 
@@ -134,12 +153,17 @@ def run(tmp_path: Path, new: str = NEW, *, replace: bool = False) -> tuple[int, 
     return code, dict(zip(resolve_champion.EXPORTED, shown, strict=False))
 
 
-def exported(champion: str, challenger: str, *, baseline: bool = True) -> dict[str, str]:
+def exported(champion: str, challenger: str, *, data_quality: bool = True, clarify: bool = True) -> dict[str, str]:
+    """What the deploy action receives: the packages, and the champion's baselines ("" where it has none)."""
     return {
         "CHAMPION_ARN": champion,
         "CHALLENGER_ARN": challenger,
-        "BASELINE_STATISTICS": STATISTICS if baseline else "",
-        "BASELINE_CONSTRAINTS": CONSTRAINTS if baseline else "",
+        "BASELINE_STATISTICS": STATISTICS if data_quality else "",
+        "BASELINE_CONSTRAINTS": CONSTRAINTS if data_quality else "",
+        "BIAS_ANALYSIS_CONFIG": BIAS_CONFIG if clarify else "",
+        "BIAS_CONSTRAINTS": BIAS_CONSTRAINTS if clarify else "",
+        "EXPLAINABILITY_ANALYSIS_CONFIG": EXPLAINABILITY_CONFIG if clarify else "",
+        "EXPLAINABILITY_CONSTRAINTS": EXPLAINABILITY_CONSTRAINTS if clarify else "",
     }
 
 
@@ -180,8 +204,42 @@ def test_redeploying_the_champion_serves_it_alone_and_a_package_without_baseline
     cloudformation, sagemaker = stubs
     stack_exists(cloudformation, NEW, TRIAL)
     endpoint_weights(sagemaker, champion=0.9, challenger=0.1)
-    package(sagemaker, NEW, baseline=False)
-    assert run(tmp_path) == (EXIT_OK, exported(NEW, "", baseline=False))
+    package(sagemaker, NEW, baselines=None)
+    assert run(tmp_path) == (EXIT_OK, exported(NEW, "", data_quality=False, clarify=False))
+
+
+def test_a_champion_registered_before_its_build_ran_clarify_is_monitored_for_data_quality_only(
+    stubs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Empty Clarify baselines: the template's conditions leave its bias and explainability monitors out."""
+    cloudformation, sagemaker = stubs
+    stack_exists(cloudformation, CURRENT)
+    endpoint_weights(sagemaker, champion=1.0)
+    package(sagemaker, CURRENT, baselines=DATA_QUALITY_BASELINE)
+    assert run(tmp_path) == (EXIT_OK, exported(CURRENT, NEW, clarify=False))
+    assert "baselines=BaselineStatisticsS3Uri, BaselineConstraintsS3Uri\n" in capsys.readouterr().out
+
+
+def test_every_baseline_the_template_takes_is_exported_from_where_the_package_carries_it(
+    stubs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The variables are contracts.CHAMPION_VARIABLES; each sets the template parameter of the same baseline."""
+    cloudformation, sagemaker = stubs
+    stack_missing(cloudformation)
+    package(sagemaker, NEW)
+    code, variables = run(tmp_path)
+    assert code == EXIT_OK
+    assert set(variables) == set(CHAMPION_VARIABLES) == set(exported(NEW, ""))
+    parameters = {CHAMPION_VARIABLES[variable]: value for variable, value in variables.items()}
+    assert {parameter: parameters[parameter] for parameter in BASELINE_PARAMETERS} == {
+        "BaselineStatisticsS3Uri": STATISTICS,
+        "BaselineConstraintsS3Uri": CONSTRAINTS,
+        "BiasAnalysisConfigS3Uri": BIAS_CONFIG,
+        "BiasConstraintsS3Uri": BIAS_CONSTRAINTS,  # post-training: what the model's predictions are judged on
+        "ExplainabilityAnalysisConfigS3Uri": EXPLAINABILITY_CONFIG,
+        "ExplainabilityConstraintsS3Uri": EXPLAINABILITY_CONSTRAINTS,
+    }
+    assert f"baseline={CONSTRAINTS} baselines=" in capsys.readouterr().out
 
 
 def test_a_stack_whose_endpoint_is_gone_keeps_its_champion_parameter(stubs, tmp_path: Path) -> None:
@@ -279,8 +337,8 @@ def test_a_batch_package_replaces_the_champion_and_brings_its_own_baseline(stubs
 def test_a_first_batch_deployment_makes_the_package_champion(stubs, tmp_path: Path) -> None:
     cloudformation, sagemaker = stubs
     stack_missing(cloudformation)
-    package(sagemaker, NEW, baseline=False)
-    assert run(tmp_path, replace=True) == (EXIT_OK, exported(NEW, "", baseline=False))
+    package(sagemaker, NEW, baselines=None)
+    assert run(tmp_path, replace=True) == (EXIT_OK, exported(NEW, "", data_quality=False, clarify=False))
 
 
 def test_a_batch_stack_that_cannot_be_updated_now_fails_the_action(stubs, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from botocore.stub import Stubber
@@ -757,26 +757,122 @@ def _no_clients(region: str | None) -> AwsClients:
     raise AssertionError("no AWS client may be created")
 
 
+CLARIFY_BASELINES = {
+    "Bias": {
+        "ConfigFile": {"ContentType": "application/json", "S3Uri": "s3://data/e5/bias/analysis_config.json"},
+        "PreTrainingConstraints": {"ContentType": "application/json", "S3Uri": "s3://data/e5/bias/pre.json"},
+        "PostTrainingConstraints": {"ContentType": "application/json", "S3Uri": "s3://data/e5/bias/post.json"},
+    },
+    "Explainability": {
+        "ConfigFile": {"ContentType": "application/json", "S3Uri": "s3://data/e5/shap/analysis_config.json"},
+        "Constraints": {"ContentType": "application/json", "S3Uri": "s3://data/e5/shap/analysis.json"},
+    },
+}
+DATA_QUALITY_BASELINE = {
+    "ModelDataQuality": {
+        "Statistics": {
+            "ContentType": "application/json",
+            "S3Uri": "s3://data/churn/pipelines/e5/baseline/statistics.json",
+        },
+        "Constraints": {
+            "ContentType": "application/json",
+            "S3Uri": "s3://data/churn/pipelines/e5/baseline/constraints.json",
+        },
+    }
+}
+NO_CLARIFY_BASELINES = {
+    "BiasAnalysisConfigS3Uri": "",
+    "BiasConstraintsS3Uri": "",
+    "ExplainabilityAnalysisConfigS3Uri": "",
+    "ExplainabilityConstraintsS3Uri": "",
+}
+
+
 class TestBaselines:
-    """Model Monitor compares traffic with the champion's baseline: a rollback brings the package's own."""
+    """Model Monitor and Clarify compare production with the champion's baselines: a rollback brings the
+    package's own."""
 
     STATISTICS = "s3://data/churn/pipelines/e5/baseline/statistics.json"
     CONSTRAINTS = "s3://data/churn/pipelines/e5/baseline/constraints.json"
 
     def test_the_packages_baseline_is_read_from_its_drift_check_baselines(self) -> None:
-        package = {
-            "DriftCheckBaselines": {
-                "ModelDataQuality": {
-                    "Statistics": {"ContentType": "application/json", "S3Uri": self.STATISTICS},
-                    "Constraints": {"ContentType": "application/json", "S3Uri": self.CONSTRAINTS},
-                }
-            }
+        """A package registered before its build ran Clarify's checks has no Clarify baselines: empty."""
+        assert rollback.package_baselines({"DriftCheckBaselines": DATA_QUALITY_BASELINE}) == {
+            "BaselineStatisticsS3Uri": self.STATISTICS,
+            "BaselineConstraintsS3Uri": self.CONSTRAINTS,
+            **NO_CLARIFY_BASELINES,
         }
+        assert rollback.package_baselines({}) == {
+            "BaselineStatisticsS3Uri": "",
+            "BaselineConstraintsS3Uri": "",
+            **NO_CLARIFY_BASELINES,
+        }
+
+    def test_the_packages_clarify_baselines_are_its_analysis_configs_and_post_training_constraints(self) -> None:
+        package = {"DriftCheckBaselines": DATA_QUALITY_BASELINE | CLARIFY_BASELINES}
         assert rollback.package_baselines(package) == {
             "BaselineStatisticsS3Uri": self.STATISTICS,
             "BaselineConstraintsS3Uri": self.CONSTRAINTS,
+            "BiasAnalysisConfigS3Uri": "s3://data/e5/bias/analysis_config.json",
+            # Production's predictions are judged on post-training bias; pre-training bias is the data's.
+            "BiasConstraintsS3Uri": "s3://data/e5/bias/post.json",
+            "ExplainabilityAnalysisConfigS3Uri": "s3://data/e5/shap/analysis_config.json",
+            "ExplainabilityConstraintsS3Uri": "s3://data/e5/shap/analysis.json",
         }
-        assert rollback.package_baselines({}) == {"BaselineStatisticsS3Uri": "", "BaselineConstraintsS3Uri": ""}
+
+    def test_a_rollback_monitors_production_against_the_packages_own_baselines(self, aws: None) -> None:
+        """In moto: the package registered with its data-quality and Clarify baselines; a monitored stack
+        whose baselines are the serving champion's. After the rollback each is the package's."""
+        sagemaker = client("sagemaker")
+        sagemaker.create_model_package_group(ModelPackageGroupName="churn")
+        sagemaker.create_model_package(
+            ModelPackageGroupName="churn",
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [{"Image": f"141502667606.dkr.ecr.{REGION}.amazonaws.com/sklearn:1.2-1"}],
+                "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            DriftCheckBaselines=DATA_QUALITY_BASELINE | CLARIFY_BASELINES,
+        )
+        events = client("events")
+        events.create_event_bus(Name=f"{PLATFORM}-audit")
+        # The serving champion's baselines, in a template that monitors with every kind of baseline.
+        serving_champions = {name: f"s3://data/e1/{name}.json" for name in rollback.package_baselines({})}
+        declared = cast(dict[str, Any], SERVING_TEMPLATE["Parameters"])
+        parameters = declared | {name: {"Type": "String"} for name in serving_champions}
+        monitored = {**SERVING_TEMPLATE, "Parameters": parameters}
+        client("cloudformation").create_stack(
+            StackName=STACK,
+            TemplateBody=json.dumps(monitored),
+            Parameters=[
+                {"ParameterKey": key, "ParameterValue": value}
+                for key, value in {
+                    "ChampionModelPackageArn": CHAMPION,
+                    **KEPT_PARAMETERS,
+                    **serving_champions,
+                }.items()
+            ],
+        )
+        clients = AwsClients(
+            cloudformation=client("cloudformation"), sagemaker=sagemaker, events=events, sts=client("sts")
+        )
+
+        rollback.rollback(clients, target(), confirm=None, request_token=TOKEN)
+
+        parameters = {
+            p["ParameterKey"]: p["ParameterValue"]
+            for p in client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Parameters"]
+        }
+        assert {name: parameters[name] for name in serving_champions} == {
+            "BaselineStatisticsS3Uri": self.STATISTICS,
+            "BaselineConstraintsS3Uri": self.CONSTRAINTS,
+            "BiasAnalysisConfigS3Uri": "s3://data/e5/bias/analysis_config.json",
+            "BiasConstraintsS3Uri": "s3://data/e5/bias/post.json",
+            "ExplainabilityAnalysisConfigS3Uri": "s3://data/e5/shap/analysis_config.json",
+            "ExplainabilityConstraintsS3Uri": "s3://data/e5/shap/analysis.json",
+        }
+        assert parameters["ChampionModelPackageArn"] == KNOWN_GOOD
 
     def test_a_monitored_stack_gets_the_packages_baseline_and_keeps_the_rest(self) -> None:
         stack = rollback.ServingStack(
@@ -811,14 +907,17 @@ def test_a_batch_models_production_stack_rolls_back_to_the_package_alone(any_mod
         status="UPDATE_COMPLETE",
         parameters={name: "previous" for name in template["Parameters"]},
     )
-    baselines = {"BaselineStatisticsS3Uri": "s3://b/statistics.json", "BaselineConstraintsS3Uri": "s3://b/c.json"}
+    baselines = rollback.package_baselines(
+        {"DriftCheckBaselines": {**CLARIFY_BASELINES, "ModelDataQuality": {"Constraints": {"S3Uri": "s3://b/c.json"}}}}
+    )
     updates = rollback.update_parameters(stack, CHAMPION, baselines)
     assert updates[0] == {"ParameterKey": "ChampionModelPackageArn", "ParameterValue": CHAMPION}
     assert {u["ParameterKey"] for u in updates} == set(template["Parameters"])
     assert "ChallengerModelPackageArn" not in template["Parameters"]
-    assert [u for u in updates if "ParameterValue" in u][1:] == [
-        {"ParameterKey": key, "ParameterValue": value} for key, value in baselines.items()
-    ]
+    # Every baseline the template monitors with (renewals has ground truth: bias too), the package's own.
+    assert set(baselines) <= set(template["Parameters"])
+    assert {u["ParameterKey"]: u["ParameterValue"] for u in updates[1:] if "ParameterValue" in u} == baselines
+    assert baselines["BiasConstraintsS3Uri"] == "s3://data/e5/bias/post.json"
     kept = {u["ParameterKey"] for u in updates if u.get("UsePreviousValue")}
     assert {MODEL_NAME_PARAMETER, DATA_BUCKET_PARAMETER, METRIC_THRESHOLD_PARAMETER} <= kept, (
         "the stack stays the same model's, with the same gate"

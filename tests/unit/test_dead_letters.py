@@ -28,7 +28,7 @@ TOPIC_IMPORT = {"Fn::ImportValue": "mlops-governance:ExportsOutputRefAlertsTopic
 STACK_QUEUE = "EventDeliveryDeadLettersQueue88B52422"
 # Where each rule's undeliverable events go, per stack: rule logical id prefix -> queue logical id.
 ROUTES = {
-    "mlops-governance": {"MonitoringExecutionAlerts": STACK_QUEUE},
+    "mlops-governance": {"MonitoringExecutionAlerts": STACK_QUEUE, "AuditEventsToDecisionLog": STACK_QUEUE},
     "mlops-churn-build": {
         "ProjectRepositoryPushToMain": STACK_QUEUE,
         "ProjectPipelineFailureAlert": STACK_QUEUE,
@@ -37,6 +37,7 @@ ROUTES = {
     "mlops-churn-deploy": {
         "DeployPipelineFailureAlert": STACK_QUEUE,
         "AutomationDriftAlarms": "AutomationDriftAlertEventDeadLetterQueue6AC69E66",
+        "AutomationClarifyViolations": "AutomationDriftAlertEventDeadLetterQueue6AC69E66",
         "AutomationTrafficShiftSchedule": "AutomationTrafficShiftEventDeadLetterQueueEEB26D04",
     },
     "mlops-approval": {"ApprovalGatePackageStateChange": "ApprovalGateHandlerEventDeadLetterQueueC0D71672"},
@@ -84,7 +85,7 @@ def test_every_rule_target_retries_then_dead_letters_to_a_queue_of_its_stack(
             queue_id = target.get("DeadLetterConfig", {}).get("Arn", {}).get("Fn::GetAtt", [None])[0]
             assert queue_id in queues, f"{where}: no dead-letter queue of this stack"
             checked += 1
-    assert checked == sum(len(routes) for routes in ROUTES.values()) == 8
+    assert checked == sum(len(routes) for routes in ROUTES.values()) == 10
 
 
 @pytest.mark.parametrize("stack_name", sorted(ROUTES))

@@ -18,7 +18,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from config.schema import PlatformConfig
-from lambdas.common.contracts import STAGES, Stage, data_bucket_parameter_name
+from lambdas.common.contracts import CHAMPION_VARIABLES, STAGES, Stage, data_bucket_parameter_name
 from tests.conftest import ROOT, Synthesized
 from tests.iam_evaluation import render, role_principal
 from tools import resolve_champion
@@ -109,6 +109,9 @@ def test_production_gets_the_new_package_as_challenger_of_the_resolved_champion(
     assert parameters["ChallengerModelPackageArn"] == "#{Champion.CHALLENGER_ARN}"
     assert parameters["BaselineStatisticsS3Uri"] == "#{Champion.BASELINE_STATISTICS}"
     assert parameters["BaselineConstraintsS3Uri"] == "#{Champion.BASELINE_CONSTRAINTS}"
+    # The champion's Clarify explainability baseline; no bias one: churn has no ground truth here.
+    assert parameters["ExplainabilityAnalysisConfigS3Uri"] == "#{Champion.EXPLAINABILITY_ANALYSIS_CONFIG}"
+    assert parameters["ExplainabilityConstraintsS3Uri"] == "#{Champion.EXPLAINABILITY_CONSTRAINTS}"
     assert parameters["ModelName"] == "churn"
     assert parameters["InferenceInstanceType"] == "ml.m5.large", "production has no instance type of its own"
     assert set(parameters) == {
@@ -118,6 +121,8 @@ def test_production_gets_the_new_package_as_challenger_of_the_resolved_champion(
         "ChallengerModelPackageArn",
         "BaselineStatisticsS3Uri",
         "BaselineConstraintsS3Uri",
+        "ExplainabilityAnalysisConfigS3Uri",
+        "ExplainabilityConstraintsS3Uri",
         "ExecutionRoleArn",
         "KmsKeyArn",
         "DataCaptureS3Uri",
@@ -141,6 +146,33 @@ def test_a_batch_models_deployments_name_the_model_and_its_data_bucket(any_model
     template = any_model.platform.model_deploys["renewals"].deploy.templates[stage]
     assert "Default" not in template["Parameters"]["ModelDataBucket"], "its default would name a model"
     assert "InferenceInstanceType" not in parameters, "the transform's own instance type (batch.instance_type) applies"
+
+
+@pytest.mark.parametrize("model", ["renewals", "demand", "ticket-routing"])
+def test_production_monitors_against_every_baseline_of_the_resolved_champion(
+    any_model: Synthesized, model: str
+) -> None:
+    """Each baseline parameter the production template declares is set from the champion resolution's
+    variable of the same baseline (contracts.CHAMPION_VARIABLES): the Clarify ones too, bias where the
+    model has ground truth (every model of any-model.yaml has), data quality where requests name
+    their features (JSON: not ticket-routing's CSV)."""
+    deploy = any_model.template(any_model.platform.model_deploys[model]).to_json()
+    (pipeline_id,) = [k for k, v in deploy["Resources"].items() if v["Type"] == "AWS::CodePipeline::Pipeline"]
+    parameters = overrides(actions(deploy["Resources"][pipeline_id]["Properties"])["DeployProduction"])
+    declared = set(any_model.platform.model_deploys[model].deploy.templates["production"]["Parameters"])
+    baselines = {variable: parameter for variable, parameter in CHAMPION_VARIABLES.items() if parameter in declared}
+    assert {parameter: parameters[parameter] for parameter in baselines.values()} == {
+        parameter: f"#{{Champion.{variable}}}" for variable, parameter in baselines.items()
+    }
+    clarify = {
+        "BiasAnalysisConfigS3Uri",
+        "BiasConstraintsS3Uri",
+        "ExplainabilityAnalysisConfigS3Uri",
+        "ExplainabilityConstraintsS3Uri",
+    }
+    assert clarify <= declared
+    data_quality = {"BaselineStatisticsS3Uri", "BaselineConstraintsS3Uri"}
+    assert (data_quality <= declared) is (model != "ticket-routing")
 
 
 # The settings a SageMaker Projects product takes as parameters, as each stage of a model's deploy

@@ -64,6 +64,47 @@ def test_drift_and_model_quality_alarms_going_into_alarm_reach_the_drift_alert(c
     assert "DeadLetterConfig" in target
 
 
+def test_clarify_monitoring_runs_with_violations_reach_the_drift_alert(churn_deploy: Template) -> None:
+    """Clarify's bias and feature attribution drift publish no violation metric: their runs come instead,
+    matched on the endpoint's two schedules (by ARN, which SageMaker writes in lower case) and the exit
+    message of a run that found violations. The drift alert's screen accepts exactly these
+    (tests/lambdas/test_drift_alert_runs.py)."""
+    rule = next(v["Properties"] for k, v in rules(churn_deploy).items() if k.startswith("AutomationClarifyViolations"))
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Processing Job State Change"],
+        "detail": {
+            "MonitoringScheduleArn": [
+                f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:monitoring-schedule/mlops-churn-production-model-bias",
+                f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:monitoring-schedule/mlops-churn-production-model-explainability",
+            ],
+            "ExitMessage": [{"prefix": "CompletedWithViolations"}],
+        },
+    }
+    for schedule_arn in rule["EventPattern"]["detail"]["MonitoringScheduleArn"]:
+        assert schedule_arn == schedule_arn.lower(), "SageMaker's ARNs carry names in lower case"
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [DRIFT_FUNCTION, "Arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 21600}
+    alarms_target = next(
+        v["Properties"] for k, v in rules(churn_deploy).items() if k.startswith("AutomationDriftAlarms")
+    )["Targets"][0]
+    assert target["DeadLetterConfig"] == alarms_target["DeadLetterConfig"], "the drift alert's one event DLQ"
+
+
+def test_the_drift_alert_reads_what_a_clarify_run_wrote(churn_deploy: Template, governance: Template) -> None:
+    """The run's processing job (its output location) and its report under `<model>/monitoring/`."""
+    role = role_principal(churn_deploy, DRIFT_ROLE, boundary_from=governance)
+    job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/model-bias-monitoring-202601011300-1a2b3c4d"
+    assert role.is_allowed("sagemaker:DescribeProcessingJob", job)
+    capture_bucket = next(
+        k for k in churn_deploy.find_resources("AWS::S3::Bucket") if k.startswith("DeployDataCapture")
+    )
+    statements = json.dumps(role.identity_statements)
+    assert capture_bucket in statements
+    assert "churn/monitoring/*" in statements
+
+
 def test_drift_alert_knows_its_endpoint_cooldown_and_retraining_choice(
     churn_deploy: Template, default_config: PlatformConfig
 ) -> None:
@@ -257,10 +298,19 @@ def test_a_batch_model_has_a_drift_alert_and_no_traffic_shift(
     _, automation, template = batch_automation
     assert automation.traffic_shift is None
     assert template.find_resources("AWS::Lambda::Function").keys() == {DRIFT_FUNCTION}
-    (rule,) = (v["Properties"] for v in rules(template).values())
-    assert rule["EventPattern"]["detail"]["alarmName"] == [
+    alarms, runs = (
+        next(v["Properties"] for k, v in rules(template).items() if k.startswith(prefix))
+        for prefix in ("AutomationDriftAlarms", "AutomationClarifyViolations")
+    )
+    assert len(rules(template)) == 2
+    assert alarms["EventPattern"]["detail"]["alarmName"] == [
         {"prefix": f"{FORECAST_PRODUCTION}-drift-"},
         {"prefix": f"{FORECAST_PRODUCTION}-model-quality-"},
+    ]
+    # A batch transform's Clarify monitors are named after its serving name, as an endpoint's are.
+    assert runs["EventPattern"]["detail"]["MonitoringScheduleArn"] == [
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:monitoring-schedule/{FORECAST_PRODUCTION}-{kind}"
+        for kind in ("model-bias", "model-explainability")
     ]
 
 

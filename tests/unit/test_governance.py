@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import fnmatch
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from aws_cdk import App, Environment
+from aws_cdk import App, Environment, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
 from config.schema import PlatformConfig
-from lambdas.common.contracts import PLATFORM_PARAMETERS, platform_parameter_name
+from lambdas.common.contracts import PLATFORM_PARAMETERS, audit_log_group_name, platform_parameter_name
+from mlops_constructs.audit import AuditEventBus, covering_retention
+from mlops_constructs.compliance import rule_packs
 from stacks.governance_stack import GovernanceStack
 from tests.conftest import cdk_json_context
 from tests.iam_evaluation import Principal, key_policy, role_principal
@@ -23,11 +30,13 @@ STATEFUL_LOGICAL_IDS = {
     "ArtifactsBucket88671897": "AWS::S3::Bucket",
     "AuditTrailBucketD1BBDD81": "AWS::S3::Bucket",
     "AuditLogGroup4CD660E1": "AWS::Logs::LogGroup",
+    "AuditEventsDecisionLogE3E6233C": "AWS::Logs::LogGroup",
 }
 KEY = "PlatformKey1C4A1A63"
 ACCESS_LOGS = "AccessLogsBucketCD784A59"
 ARTIFACTS = "ArtifactsBucket88671897"
 TRAIL_BUCKET = "AuditTrailBucketD1BBDD81"
+DECISION_LOG = "AuditEventsDecisionLogE3E6233C"
 
 
 def resources(template: Template, resource_type: str) -> Mapping[str, Any]:
@@ -422,8 +431,118 @@ def test_audit_bus_is_encrypted_and_archives_every_platform_decision(governance:
     assert archive["KmsKeyIdentifier"] == {"Fn::GetAtt": [KEY, "Arn"]}
 
 
+def decision_log_rule(template: Template) -> dict[str, Any]:
+    (rule,) = [
+        r["Properties"]
+        for rid, r in resources(template, "AWS::Events::Rule").items()
+        if rid.startswith("AuditEventsToDecisionLog")
+    ]
+    return rule
+
+
+def test_every_platform_decision_is_logged_where_it_can_be_queried(governance: Template) -> None:
+    """The approval gate's decisions (who approved what) are read back by the lineage tool from here."""
+    log_group = resources(governance, "AWS::Logs::LogGroup")[DECISION_LOG]["Properties"]
+    assert {key: value for key, value in log_group.items() if key != "Tags"} == {
+        "LogGroupName": audit_log_group_name("mlops"),
+        "KmsKeyId": {"Fn::GetAtt": [KEY, "Arn"]},
+        "RetentionInDays": 731,  # audit_event_days 730, rounded up to a CloudWatch Logs retention
+    }
+    rule = decision_log_rule(governance)
+    bus_id = logical_id(governance, "AWS::Events::EventBus", "AuditEventsBus")
+    assert json.dumps(bus_id) in json.dumps(rule["EventBusName"])  # the audit bus, not the default one
+    assert rule["EventPattern"] == {"source": [{"prefix": "mlops."}]}
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::Join": ["", [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:", {"Ref": DECISION_LOG}]]}
+    assert not {"Input", "InputPath", "InputTransformer"} & set(target)  # the whole event is logged
+    assert "RoleArn" not in target  # CloudWatch Logs targets are authorized by the log group's policy
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 21600, "MaximumRetryAttempts": 8}
+    dead_letters = logical_id(governance, "AWS::SQS::Queue", "EventDeliveryDeadLettersQueue")
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dead_letters, "Arn"]}}
+
+
+def test_only_the_audit_rule_writes_to_the_decision_log(governance: Template) -> None:
+    rule_id = logical_id(governance, "AWS::Events::Rule", "AuditEventsToDecisionLog")
+    (policy,) = resources(governance, "AWS::Logs::ResourcePolicy").values()
+    # The document is a JSON string joined around attributes: each reads `<LogicalId.Attribute>` here.
+    parts = policy["Properties"]["PolicyDocument"]["Fn::Join"][1]
+    document = json.loads("".join(p if isinstance(p, str) else "<{}.{}>".format(*p["Fn::GetAtt"]) for p in parts))
+    statements = {statement["Sid"]: statement for statement in document["Statement"]}
+    assert set(statements) == {"EventBridgeCreatesStreams", "TheAuditRuleWritesDecisions"}
+    assert all(s["Principal"] == {"Service": "events.amazonaws.com"} for s in statements.values())
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+    assert all(s["Resource"] == f"<{DECISION_LOG}.Arn>" for s in statements.values())
+    assert statements["EventBridgeCreatesStreams"]["Action"] == "logs:CreateLogStream"
+    writes = statements["TheAuditRuleWritesDecisions"]
+    assert writes["Action"] == "logs:PutLogEvents"
+    assert writes["Condition"] == {"ArnEquals": {"aws:SourceArn": f"<{rule_id}.Arn>"}}
+    # What the rule cannot deliver reaches the stack's dead letters, which accept this rule's events.
+    (queue_policy,) = resources(governance, "AWS::SQS::QueuePolicy").values()
+    assert {"Fn::GetAtt": [rule_id, "Arn"]} in [
+        s.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn")
+        for s in queue_policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_the_key_policy_lets_cloudwatch_logs_encrypt_the_decision_log(governance: Template) -> None:
+    statement = key_statements(governance)["CloudWatchLogsEncryptsThisAccountsLogGroups"]
+    assert {"kms:Encrypt*", "kms:Decrypt*", "kms:GenerateDataKey*"} <= set(statement["Action"])
+    pattern = statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    decision_log_arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{audit_log_group_name('mlops')}"
+    assert fnmatch.fnmatchcase(decision_log_arn, pattern)
+
+
+@pytest.mark.parametrize(
+    ("days", "retention"),
+    [
+        (1, logs.RetentionDays.ONE_DAY),
+        (365, logs.RetentionDays.ONE_YEAR),
+        (366, logs.RetentionDays.THIRTEEN_MONTHS),
+        (730, logs.RetentionDays.TWO_YEARS),
+        (3653, logs.RetentionDays.TEN_YEARS),
+        (3654, logs.RetentionDays.INFINITE),
+    ],
+)
+def test_the_decision_log_keeps_events_at_least_as_long_as_the_archive(
+    days: int, retention: logs.RetentionDays
+) -> None:
+    assert covering_retention(days) == retention
+
+
+def test_a_decision_log_kept_forever_passes_the_rule_packs() -> None:
+    """Past ten years no CloudWatch Logs retention is long enough: the log group keeps events until a
+    person deletes them, which NIST's retention rule flags and the construct acknowledges."""
+    app = App()
+    stack = Stack(app, "ForeverAudit", env=Environment(account=ACCOUNT, region=REGION))
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    topic = sns.Topic(stack, "Topic", master_key=key, enforce_ssl=True)
+    AuditEventBus(
+        stack,
+        "AuditEvents",
+        bus_name="forever-audit",
+        log_group_name="/forever/audit-decisions",
+        encryption_key=key,
+        retention_days=5000,
+        alert_topic=topic,
+    )
+    template = Template.from_stack(stack)
+    (log_group,) = resources(template, "AWS::Logs::LogGroup").values()
+    assert "RetentionInDays" not in log_group["Properties"]
+    findings = [
+        f"{violation.rule_name} at {resource.construct_path}"
+        for pack in rule_packs(app)
+        for violation in pack.validate_scope(app).violations
+        for resource in violation.violating_resources
+    ]
+    assert not [finding for finding in findings if "/AuditEvents/" in finding]
+
+
 def test_failed_or_violating_monitor_executions_alert_the_topic(governance: Template) -> None:
-    (rule,) = [r["Properties"] for r in resources(governance, "AWS::Events::Rule").values()]
+    (rule,) = [
+        r["Properties"]
+        for r in resources(governance, "AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"].get("source") == ["aws.sagemaker"]
+    ]
     assert rule["EventPattern"] == {
         "source": ["aws.sagemaker"],
         "detail-type": ["SageMaker Processing Job State Change"],
@@ -561,8 +680,6 @@ def test_the_platforms_shared_values_are_published_for_what_this_app_does_not_de
 
 
 def test_publishing_takes_platform_values_only() -> None:
-    from aws_cdk import Stack
-
     from mlops_constructs.platform_parameters import publish_platform_values
 
     values = {key: "x" for key in PLATFORM_PARAMETERS if key != "log-retention-days"} | {"extra": "x"}

@@ -146,6 +146,18 @@ def test_seed_is_staged_with_the_models_settings(tmp_path: Path, default_config:
         "inference_instance_types": ["ml.m5.large"],
         "feature_group_name": "churn-customer-features",
         "resource_tags": {"mlops:model": "churn"},
+        "clarify": {
+            "facets": [{"name": "senior_citizen", "values": [1]}],
+            "label_values": [1],
+            "bias_policy": "block",
+        },
+        "card": {
+            "description": "Predicts which customers will cancel their subscription in the next 30 days.",
+            "intended_uses": default_config.models[0].card.intended_uses,  # type: ignore[union-attr]
+            "limitations": default_config.models[0].card.limitations,  # type: ignore[union-attr]
+            "risk_rating": "medium",
+            "owner": "customer-analytics (churn-models@example.com)",
+        },
         "package_metadata": {
             "task": "CLASSIFICATION",
             "customer_metadata_properties": {

@@ -19,6 +19,8 @@ from aws_cdk.assertions import Template
 from config import ConfigError, load_config
 from lambdas.common.contracts import (
     DATA_QUALITY,
+    MODEL_BIAS,
+    MODEL_EXPLAINABILITY,
     MODEL_QUALITY,
     MODEL_TAG,
     drift_alarm_name,
@@ -110,6 +112,12 @@ def owned_resources(model: str) -> list[tuple[str, list[str], dict[str, str]]]:
             "DeleteModelQualityJobDefinition",
             "AddTags",
         ],
+        "model-bias-job-definition": ["CreateModelBiasJobDefinition", "DeleteModelBiasJobDefinition", "AddTags"],
+        "model-explainability-job-definition": [
+            "CreateModelExplainabilityJobDefinition",
+            "DeleteModelExplainabilityJobDefinition",
+            "AddTags",
+        ],
     }
     resources: list[tuple[str, list[str], dict[str, str]]] = []
     for endpoint in (production, staging):
@@ -131,7 +139,7 @@ def owned_resources(model: str) -> list[tuple[str, list[str], dict[str, str]]]:
         ]
     resources += [
         (_arn("sagemaker", f"monitoring-schedule/{monitoring_schedule_name(production, kind)}"), schedule_actions, {})
-        for kind in (DATA_QUALITY, MODEL_QUALITY)
+        for kind in (DATA_QUALITY, MODEL_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY)
     ]
     resources.append((_arn("cloudwatch", f"alarm:{drift_alarm_name(production, 'tenure')}"), alarm_actions, {}))
     for kind, actions in generated.items():

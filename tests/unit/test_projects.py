@@ -205,10 +205,16 @@ def test_a_products_template_takes_the_project_from_sagemaker(
         "ProcessingInstanceType",
         "InferenceInstanceType",
         "MetricThreshold",
+        # What the model card says beyond what the build measures.
+        "ModelOwner",
+        "ModelRiskRating",
+        "ModelIntendedUses",
+        "ModelLimitations",
         *PLATFORM_VALUE_PARAMETERS.values(),
         "PowertoolsLayerArn",
     ]
     assert parameters["MetricThreshold"]["Type"] == "Number"
+    assert parameters["ModelRiskRating"]["AllowedValues"] == ["low", "medium", "high"]
     assert parameters["SageMakerProjectName"]["AllowedPattern"] == PROJECT_NAME_PATTERN
     project = {"Ref": "SageMakerProjectName"}
     [group] = of_type(template, "AWS::SageMaker::ModelPackageGroup").values()
@@ -221,6 +227,29 @@ def test_a_products_template_takes_the_project_from_sagemaker(
         p for p in of_type(template, "AWS::SSM::Parameter").values() if "Registers model" in json.dumps(p)
     )
     assert registration["Properties"]["Name"] == {"Fn::Join": ["", ["/mlops/models/", project]]}
+
+
+@pytest.mark.parametrize("seed", ["binary-classification", "regression-git"])
+def test_a_projects_model_card_says_what_its_creator_stated(
+    product_templates: dict[str, dict[str, Any]], seed: str
+) -> None:
+    """Owner, risk, uses and limitations are asked when the project is created and reach the build's
+    settings (the card); the bias check is not configured for a project's model: its card says so."""
+    template = product_templates[seed]
+    builds = [
+        variable["Value"]
+        for project in of_type(template, "AWS::CodeBuild::Project").values()
+        for variable in project["Properties"]["Environment"].get("EnvironmentVariables", [])
+        if variable["Name"] == "MODEL_SETTINGS"
+    ]
+    assert len(builds) == 2
+    for settings in builds:
+        rendered = json.dumps(settings)
+        for parameter in ("ModelOwner", "ModelRiskRating", "ModelIntendedUses", "ModelLimitations"):
+            assert json.dumps({"Ref": parameter}) in rendered
+        literal = "".join(part for part in settings["Fn::Join"][1] if isinstance(part, str))
+        # CloudFormation's JSON drops null values: no "clarify" means none (the seeds default it to None).
+        assert '"clarify"' not in literal
 
 
 @pytest.mark.parametrize("seed", ["binary-classification-git", "regression-git"])

@@ -1,4 +1,5 @@
-"""config/regions.py against the SageMaker Python SDK the seed pins: same accounts, same image URIs.
+"""config/regions.py against the SageMaker Python SDK the seed pins: same accounts, same image URIs, for
+Model Monitor's analyzer and Clarify's processing image; the regions served are those with both.
 
 The SDK lives in the seed's own virtualenv (.venv-seed, installed by `make test`), never in the
 platform's. Without it these tests fail rather than skip: a skipped comparison would let the table
@@ -16,9 +17,13 @@ from typing import Any
 import pytest
 
 from config.regions import (
+    CLARIFY_IMAGE_ACCOUNTS,
+    CLARIFY_IMAGE_VERSION,
+    CLARIFY_PROCESSING_REPOSITORY,
     MODEL_MONITOR_ANALYZER_REPOSITORY,
     MODEL_MONITOR_IMAGE_ACCOUNTS,
     SUPPORTED_REGIONS,
+    clarify_image_uri,
     model_monitor_image_uri,
 )
 from config.schema import KNOWN_REGIONS
@@ -40,16 +45,32 @@ def seed_python() -> Path:
     return python
 
 
+# Regions with a Model Monitor image but, in the SDK's table, no Clarify image: the platform does not serve there.
+NO_CLARIFY = {"eu-south-2", "il-central-1", "me-central-1"}
+
+
+def sdk_image_config(name: str) -> dict[str, Any]:
+    """The SDK's image_uri_config/<name>.json (SDK v3 ships it in sagemaker.core)."""
+    seed_python()
+    found = sorted(SEED_VENV.glob(f"lib/python*/site-packages/sagemaker/**/image_uri_config/{name}.json"))
+    if len(found) != 1:
+        pytest.fail(f"expected one {name}.json in the seed's SageMaker SDK, found {found}: {INSTALL_HINT}")
+    config: dict[str, Any] = json.loads(found[0].read_text())
+    return config
+
+
 @pytest.fixture(scope="module")
 def sdk_model_monitor() -> dict[str, Any]:
-    """The SDK's image_uri_config/model-monitor.json (SDK v3 ships it in sagemaker.core)."""
-    seed_python()
-    found = sorted(SEED_VENV.glob("lib/python*/site-packages/sagemaker/**/image_uri_config/model-monitor.json"))
-    if len(found) != 1:
-        pytest.fail(f"expected one model-monitor.json in the seed's SageMaker SDK, found {found}: {INSTALL_HINT}")
-    config = json.loads(found[0].read_text())
-    (version,) = config["versions"].values()
+    (version,) = sdk_image_config("model-monitor")["versions"].values()
     return dict(version)
+
+
+@pytest.fixture(scope="module")
+def sdk_clarify() -> dict[str, Any]:
+    """Clarify's processing image, the one version the SDK knows (the image URIs' tag)."""
+    versions = sdk_image_config("clarify")["processing"]["versions"]
+    assert list(versions) == [CLARIFY_IMAGE_VERSION], "the SDK has another Clarify image version: update the table"
+    return dict(versions[CLARIFY_IMAGE_VERSION])
 
 
 def test_every_sdk_region_is_served_with_the_sdks_account(sdk_model_monitor: dict[str, Any]) -> None:
@@ -59,16 +80,35 @@ def test_every_sdk_region_is_served_with_the_sdks_account(sdk_model_monitor: dic
     assert expected == MODEL_MONITOR_IMAGE_ACCOUNTS
 
 
-def test_the_repository_is_the_sdks(sdk_model_monitor: dict[str, Any]) -> None:
+def test_every_sdk_clarify_region_is_served_with_the_sdks_account(sdk_clarify: dict[str, Any]) -> None:
+    registries: dict[str, str] = sdk_clarify["registries"]
+    assert set(LEFT_OUT) <= set(registries), "a region left out on purpose is gone from the SDK: update LEFT_OUT"
+    expected = {region: account for region, account in registries.items() if region not in LEFT_OUT}
+    assert expected == CLARIFY_IMAGE_ACCOUNTS
+
+
+def test_the_repository_is_the_sdks(sdk_model_monitor: dict[str, Any], sdk_clarify: dict[str, Any]) -> None:
     assert sdk_model_monitor["repository"] == MODEL_MONITOR_ANALYZER_REPOSITORY
+    assert sdk_clarify["repository"] == CLARIFY_PROCESSING_REPOSITORY
 
 
-def test_image_uris_are_the_ones_the_sdk_retrieves() -> None:
-    """Domain included (amazonaws.com.cn in China): the SDK's own image_uris.retrieve, every region."""
+def test_the_platform_serves_the_regions_with_both_images(
+    sdk_model_monitor: dict[str, Any], sdk_clarify: dict[str, Any]
+) -> None:
+    """Production runs Model Monitor and Clarify's monitors: a region lacking either image is not served."""
+    both = (set(sdk_model_monitor["registries"]) & set(sdk_clarify["registries"])) - set(LEFT_OUT)
+    assert both == SUPPORTED_REGIONS
+    assert set(MODEL_MONITOR_IMAGE_ACCOUNTS) - set(CLARIFY_IMAGE_ACCOUNTS) == NO_CLARIFY
+    assert not NO_CLARIFY & SUPPORTED_REGIONS
+    assert "us-gov-west-1" in set(CLARIFY_IMAGE_ACCOUNTS) - SUPPORTED_REGIONS, "Clarify alone does not serve"
+
+
+def _sdk_uris(framework: str) -> dict[str, str]:
+    """The SDK's own image_uris.retrieve of `framework` for every served region."""
     script = (
         "import json, sys\n"
         "from sagemaker.core import image_uris\n"
-        "print(json.dumps({r: image_uris.retrieve('model-monitor', r) for r in json.load(sys.stdin)}))\n"
+        f"print(json.dumps({{r: image_uris.retrieve('{framework}', r) for r in json.load(sys.stdin)}}))\n"
     )
     result = subprocess.run(  # noqa: S603 - the seed's own interpreter
         [str(seed_python()), "-c", script],
@@ -81,8 +121,15 @@ def test_image_uris_are_the_ones_the_sdk_retrieves() -> None:
         timeout=300,
     )
     assert result.returncode == 0, f"{result.stderr[-2000:]}\n{INSTALL_HINT}"
-    sdk_uris = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {region: model_monitor_image_uri(region) for region in sorted(SUPPORTED_REGIONS)} == sdk_uris
+    uris: dict[str, str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return uris
+
+
+def test_image_uris_are_the_ones_the_sdk_retrieves() -> None:
+    """Domain included (amazonaws.com.cn in China), Clarify's version tag too: the SDK's own, every region."""
+    served = sorted(SUPPORTED_REGIONS)
+    assert {region: model_monitor_image_uri(region) for region in served} == _sdk_uris("model-monitor")
+    assert {region: clarify_image_uri(region) for region in served} == _sdk_uris("clarify")
 
 
 @pytest.mark.parametrize(
@@ -99,6 +146,18 @@ def test_image_uri_of_a_commercial_and_a_china_region(region: str, uri: str) -> 
 def test_a_region_without_the_image_has_no_uri() -> None:
     with pytest.raises(ValueError, match="no analyzer image in ca-west-1"):
         model_monitor_image_uri("ca-west-1")
+    with pytest.raises(ValueError, match="Clarify publishes no processing image in il-central-1"):
+        clarify_image_uri("il-central-1")
+
+
+def test_clarify_image_of_a_commercial_and_a_china_region() -> None:
+    assert (
+        clarify_image_uri("eu-west-1")
+        == "131013547314.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-clarify-processing:1.0"
+    )
+    assert clarify_image_uri("cn-northwest-1") == (
+        "122578899357.dkr.ecr.cn-northwest-1.amazonaws.com.cn/sagemaker-clarify-processing:1.0"
+    )
 
 
 def test_every_served_region_is_a_known_region() -> None:

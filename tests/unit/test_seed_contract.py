@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -19,6 +20,7 @@ import pytest
 
 from config import DEFAULT_CONFIG_PATH, load_config
 from config.schema import ModelConfig, PlatformConfig, SeedName
+from lambdas.common.contracts import POST_TRAINING_BIAS_BOUNDS
 from mlops_constructs.model_product import product_templates
 from mlops_constructs.seeds import (
     MODEL_SETTINGS_VARIABLE,
@@ -28,6 +30,7 @@ from mlops_constructs.seeds import (
     seed_asset,
     seed_template,
 )
+from tools import lineage_records
 
 ROOT = DEFAULT_CONFIG_PATH.parent.parent
 EXAMPLE = DEFAULT_CONFIG_PATH.parent / "examples" / "any-model.yaml"
@@ -40,8 +43,13 @@ SHIPPED_FOR: dict[SeedName, tuple[Path, str]] = {
 
 def _seed_config_module(seed: SeedName) -> ModuleType:
     """A seed's own model_config.json loader (pydantic only), imported from the seed folder."""
-    name = f"seed_config_{seed.replace('-', '_')}"
-    spec = importlib.util.spec_from_file_location(name, seed_template(seed) / "workflow" / "config.py")
+    return _seed_module(seed, "workflow/config.py")
+
+
+def _seed_module(seed: SeedName, relative_path: str) -> ModuleType:
+    """A module of a seed that imports nothing else of the seed, imported from the seed folder."""
+    name = f"seed_{seed.replace('-', '_')}_{relative_path.removesuffix('.py').replace('/', '_')}"
+    spec = importlib.util.spec_from_file_location(name, seed_template(seed) / relative_path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -163,6 +171,37 @@ def test_each_seeds_tests_use_the_settings_of_the_model_it_is_shipped_for(seed: 
 
 
 # --- the seeds' own tests, in the repositories the platform creates ---------------------------------------
+
+
+@pytest.mark.parametrize("seed", sorted(SHIPPED_FOR))
+def test_each_seeds_model_card_states_the_bias_bounds_the_gate_applies(seed: SeedName) -> None:
+    """The card says whether each facet's bias is within the bounds; the gate rejects by the same ones."""
+    module = _seed_module(seed, "jobs/model_card.py")
+    assert dict(POST_TRAINING_BIAS_BOUNDS) == module.POST_TRAINING_BIAS_BOUNDS
+
+
+def test_the_classification_seed_records_its_training_set_where_the_lineage_tool_reads_it() -> None:
+    """The package's Feature Store metadata (keys and "none" sentinel), spelt by the seed and read by
+    `make lineage`: the seed is standalone, so it keeps its own copy."""
+    tree = ast.parse((seed_template("binary-classification") / "workflow" / "training_lineage.py").read_text())
+    constants = {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    assert {
+        name: constants[name]
+        for name in ("TRAINING_DATA_KEY", "FEATURE_GROUP_KEY", "EVENT_TIME_FROM_KEY", "EVENT_TIME_TO_KEY")
+    } == {
+        "TRAINING_DATA_KEY": lineage_records.TRAINING_DATA_KEY,
+        "FEATURE_GROUP_KEY": lineage_records.FEATURE_GROUP_KEY,
+        "EVENT_TIME_FROM_KEY": lineage_records.EVENT_TIME_FROM_KEY,
+        "EVENT_TIME_TO_KEY": lineage_records.EVENT_TIME_TO_KEY,
+    }
+    assert constants["NOT_FROM_A_FEATURE_GROUP"] == lineage_records.NO_FEATURE_STORE
+
 
 SEED_VENV = ROOT / ".venv-seed"
 # The seed test modules that read the repository's model_config.json (the others build their own

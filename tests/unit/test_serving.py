@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 import pytest
-from aws_cdk import App, CfnParameter, Environment, Stack
+from aws_cdk import App, CfnParameter, CfnResource, Environment, Stack
 
 from config.schema import ModelConfig, PlatformConfig
 from lambdas.common.contracts import (
@@ -27,7 +27,9 @@ from lambdas.common.contracts import (
 )
 from mlops_constructs.compliance import rule_packs
 from mlops_constructs.serving import ServingTemplateStack, render_serving_template
-from tests.conftest import cdk_json_context
+from mlops_constructs.serving.clarify import ClarifyBaseline, ClarifyMonitor
+from mlops_constructs.serving.monitoring_jobs import MonitoredServing, MonitoringJobs
+from tests.conftest import Synthesized, cdk_json_context
 
 PACKAGE = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/3"
 ENV = Environment(account="123456789012", region="eu-west-1")
@@ -78,8 +80,10 @@ def test_production_takes_only_deploy_time_values_as_parameters(production: dict
         "MonitoringOutputS3Uri",
         "BaselineStatisticsS3Uri",
         "BaselineConstraintsS3Uri",
+        "ExplainabilityAnalysisConfigS3Uri",
+        "ExplainabilityConstraintsS3Uri",
         "RecordPreprocessorS3Uri",
-    }, "no MetricThreshold: without ground truth no model-quality alarm holds it"
+    }, "no MetricThreshold nor bias baseline: without ground truth neither model quality nor bias is monitored"
     assert "Default" not in parameters["ChampionModelPackageArn"], "a champion is always required"
     assert parameters["ChallengerModelPackageArn"]["Default"] == ""
     champion_pattern = re.compile(parameters["ChampionModelPackageArn"]["AllowedPattern"])
@@ -336,7 +340,11 @@ def test_data_quality_monitor_runs_hourly_against_the_champions_baseline(product
     }
     assert properties["RoleArn"] == {"Ref": "MonitoringRoleArn"}
     assert properties["StoppingCondition"]["MaxRuntimeInSeconds"] < 3600, "must end before the next hourly run"
-    schedule = only(production, "AWS::SageMaker::MonitoringSchedule")
+    (schedule,) = [
+        s
+        for s in of_type(production, "AWS::SageMaker::MonitoringSchedule").values()
+        if s["Properties"]["MonitoringScheduleConfig"]["MonitoringType"] == "DataQuality"
+    ]
     assert schedule["Condition"] == has_baseline
     config = schedule["Properties"]["MonitoringScheduleConfig"]
     assert schedule["Properties"]["MonitoringScheduleName"] == named("production", "-data-quality")
@@ -387,7 +395,8 @@ def test_model_quality_monitor_when_ground_truth_is_configured(with_ground_truth
         for s in of_type(template, "AWS::SageMaker::MonitoringSchedule").values()
     ]
     assert sorted(map(json.dumps, names)) == sorted(
-        json.dumps(named("production", f"-{kind}")) for kind in ("data-quality", "model-quality")
+        json.dumps(named("production", f"-{kind}"))
+        for kind in ("data-quality", "model-quality", "model-bias", "model-explainability")
     )
 
 
@@ -457,6 +466,185 @@ def test_no_model_quality_monitor_without_ground_truth(production: dict[str, Any
     ]
 
 
+# --- Clarify: feature attribution drift always, bias drift with ground truth -------------------------------
+
+CLARIFY_IMAGE = "131013547314.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-clarify-processing:1.0"
+
+
+def _has_baseline(template: dict[str, Any], condition: str, config: str, constraints: str) -> None:
+    """`condition` holds when the champion's package carries both the analysis config and the constraints."""
+    assert template["Conditions"][condition] == {
+        "Fn::And": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": config}, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": constraints}, ""]}]},
+        ]
+    }
+    for parameter in (config, constraints):
+        declared = template["Parameters"][parameter]
+        assert "Default" not in declared, "the deploy pipeline and the rollback always pass the champion's own"
+        pattern = re.compile(declared["AllowedPattern"])
+        assert pattern.fullmatch("")
+        assert pattern.fullmatch("s3://data/churn/pipelines/e1/analysis.json")
+        assert not pattern.fullmatch("https://data/analysis.json")
+
+
+def _clarify_job(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    job = only(template, f"AWS::SageMaker::Model{kind}JobDefinition")
+    (schedule,) = [
+        s
+        for s in of_type(template, "AWS::SageMaker::MonitoringSchedule").values()
+        if s["Properties"]["MonitoringScheduleConfig"]["MonitoringType"] == f"Model{kind}"
+    ]
+    assert schedule["Condition"] == job["Condition"], "job and schedule exist together, or not at all"
+    return {"job": job, "schedule": schedule}
+
+
+def _runs_like_every_monitor(job: dict[str, Any], kind: str, output: str) -> None:
+    """KMS on volume and reports, network isolated, the monitoring role, hourly, reports under their kind."""
+    properties = job["Properties"]
+    assert properties[f"Model{kind}AppSpecification"]["ImageUri"] == CLARIFY_IMAGE
+    assert properties[f"Model{kind}AppSpecification"]["Environment"] == {"publish_cloudwatch_metrics": "Enabled"}
+    assert properties["JobResources"]["ClusterConfig"]["VolumeKmsKeyId"] == {"Ref": "KmsKeyArn"}
+    output_config = properties[f"Model{kind}JobOutputConfig"]
+    assert output_config["KmsKeyId"] == {"Ref": "KmsKeyArn"}
+    [report] = output_config["MonitoringOutputs"]
+    assert report["S3Output"]["S3Uri"] == {"Fn::Join": ["", [{"Ref": "MonitoringOutputS3Uri"}, f"/{output}"]]}
+    assert properties["NetworkConfig"] == {
+        "EnableNetworkIsolation": True,
+        "EnableInterContainerTrafficEncryption": True,
+    }
+    assert properties["RoleArn"] == {"Ref": "MonitoringRoleArn"}
+    assert properties["StoppingCondition"]["MaxRuntimeInSeconds"] < 3600
+    tags = {tag["Key"]: tag["Value"] for tag in properties["Tags"]}
+    assert (tags[MODEL_TAG], tags[PLATFORM_TAG]) == (MODEL, "mlops")
+
+
+def test_feature_attribution_drift_is_monitored_against_the_champions_explainability_baseline(
+    production: dict[str, Any],
+) -> None:
+    explainability = _clarify_job(production, "Explainability")
+    job, schedule = explainability["job"], explainability["schedule"]
+    _has_baseline(production, job["Condition"], "ExplainabilityAnalysisConfigS3Uri", "ExplainabilityConstraintsS3Uri")
+    properties = job["Properties"]
+    assert properties["ModelExplainabilityAppSpecification"]["ConfigUri"] == {
+        "Ref": "ExplainabilityAnalysisConfigS3Uri"
+    }
+    assert properties["ModelExplainabilityBaselineConfig"] == {
+        "ConstraintsResource": {"S3Uri": {"Ref": "ExplainabilityConstraintsS3Uri"}}
+    }
+    endpoint_input = properties["ModelExplainabilityJobInput"]["EndpointInput"]
+    assert endpoint_input["EndpointName"] == named("production")
+    # The score explained: the binary classifier's probability, where its inference contract puts it.
+    assert endpoint_input["InferenceAttribute"] == "predictions[0].probability"
+    _runs_like_every_monitor(job, "Explainability", "model-explainability")
+    # SageMaker checks that the endpoint exists when the job definition is created.
+    assert job["DependsOn"] == [
+        next(k for k, v in production["Resources"].items() if v["Type"] == "AWS::SageMaker::Endpoint")
+    ]
+    assert schedule["Properties"]["MonitoringScheduleName"] == named("production", "-model-explainability")
+    assert schedule["Properties"]["MonitoringScheduleConfig"]["ScheduleConfig"] == {
+        "ScheduleExpression": "cron(0 * ? * * *)"
+    }
+
+
+def test_no_bias_monitor_without_ground_truth(production: dict[str, Any]) -> None:
+    """Bias drift is judged on labelled predictions: without labels, no job, schedule or parameter."""
+    assert not of_type(production, "AWS::SageMaker::ModelBiasJobDefinition")
+    assert not {"BiasAnalysisConfigS3Uri", "BiasConstraintsS3Uri"} & set(production["Parameters"])
+
+
+def test_bias_drift_is_monitored_with_the_labels_against_the_champions_post_training_constraints(
+    with_ground_truth: tuple[App, dict[str, Any]],
+) -> None:
+    _, template = with_ground_truth
+    bias = _clarify_job(template, "Bias")
+    job, schedule = bias["job"], bias["schedule"]
+    _has_baseline(template, job["Condition"], "BiasAnalysisConfigS3Uri", "BiasConstraintsS3Uri")
+    assert job["Condition"] != _clarify_job(template, "Explainability")["job"]["Condition"]
+    properties = job["Properties"]
+    assert properties["ModelBiasAppSpecification"]["ConfigUri"] == {"Ref": "BiasAnalysisConfigS3Uri"}
+    assert properties["ModelBiasBaselineConfig"] == {"ConstraintsResource": {"S3Uri": {"Ref": "BiasConstraintsS3Uri"}}}
+    job_input = properties["ModelBiasJobInput"]
+    assert job_input["GroundTruthS3Input"] == {"S3Uri": "s3://labels/churn/"}
+    endpoint_input = job_input["EndpointInput"]
+    # The label the model answered (its own decision threshold), over the hour whose labels have landed,
+    # exactly as model quality reads it.
+    quality_input = only(template, "AWS::SageMaker::ModelQualityJobDefinition")["Properties"]["ModelQualityJobInput"]
+    for field in ("EndpointName", "InferenceAttribute", "StartTimeOffset", "EndTimeOffset"):
+        assert endpoint_input[field] == quality_input["EndpointInput"][field], field
+    assert (endpoint_input["InferenceAttribute"], endpoint_input["StartTimeOffset"]) == (
+        "predictions[0].label",
+        "-PT2H",
+    )
+    assert "ProbabilityAttribute" not in endpoint_input
+    assert "ProbabilityThresholdAttribute" not in endpoint_input
+    _runs_like_every_monitor(job, "Bias", "model-bias")
+    assert schedule["Properties"]["MonitoringScheduleName"] == named("production", "-model-bias")
+
+
+def test_a_bias_monitor_without_labels_is_refused(default_config: PlatformConfig) -> None:
+    """Bias drift is judged on labelled predictions: asked for without ground truth, it fails synth."""
+    stack = Stack(App(), "Probe", env=ENV)
+    serving = MonitoredServing(name="mlops-churn-production", resource=CfnResource(stack, "Endpoint", type="X::Y::Z"))
+    jobs = MonitoringJobs(
+        serving=serving, role_arn="role", output_s3_uri="s3://reports", kms_key_arn="key", instance_type="ml.m5.large"
+    )
+    baseline = ClarifyBaseline(analysis_config_s3_uri="s3://b/config.json", constraints_s3_uri="s3://b/c.json")
+    model = default_config.models[0]
+    assert model.monitoring.ground_truth_s3_uri is None
+    with pytest.raises(ValueError, match="bias drift is monitored against labels, and none are configured"):
+        ClarifyMonitor(stack, "Clarify", jobs=jobs, model=model, explainability=baseline, bias=baseline)
+
+
+def test_clarify_monitors_follow_the_template_region(default_config: PlatformConfig) -> None:
+    """Clarify's image is published from an account of its own in each region (config/regions.py)."""
+    model = default_config.models[0]
+    app = App()
+    stack = ServingTemplateStack(
+        app,
+        "Serving",
+        platform_name="mlops",
+        model=model,
+        stage="production",
+        monitored_features=["tenure_months"],
+        env=Environment(account="123456789012", region="cn-north-1"),
+    )
+    template = app.synth().get_stack_by_name(stack.stack_name).template
+    job = only(template, "AWS::SageMaker::ModelExplainabilityJobDefinition")["Properties"]
+    assert job["ModelExplainabilityAppSpecification"]["ImageUri"] == (
+        "122526803553.dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-clarify-processing:1.0"
+    )
+
+
+def test_a_batch_transforms_clarify_monitors_read_its_captures(any_model: Synthesized) -> None:
+    """A batch model (renewals: JSON lines, with ground truth) is monitored for both, from the transform's captures."""
+    template = any_model.platform.model_deploys["renewals"].deploy.templates["production"]
+    for kind, output in (("Bias", "model-bias"), ("Explainability", "model-explainability")):
+        monitor = _clarify_job(template, kind)
+        job_input = monitor["job"]["Properties"][f"Model{kind}JobInput"]
+        assert "EndpointInput" not in job_input
+        batch_input = job_input["BatchTransformInput"]
+        assert batch_input["DataCapturedDestinationS3Uri"] == {"Ref": "DataCaptureS3Uri"}
+        assert batch_input["DatasetFormat"] == {"Json": {"Line": True}}
+        assert monitor["job"]["DependsOn"] == [
+            next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::SageMaker::Pipeline")
+        ]
+        _runs_like_every_monitor(monitor["job"], kind, output)
+        assert monitor["schedule"]["Properties"]["MonitoringScheduleName"] == named("production", f"-{output}")
+    bias_input = _clarify_job(template, "Bias")["job"]["Properties"]["ModelBiasJobInput"]
+    assert bias_input["GroundTruthS3Input"] == {"S3Uri": "s3://example-labels/renewals/ground-truth/"}
+
+
+def test_a_csv_models_clarify_monitors_read_csv_captures_by_column(any_model: Synthesized) -> None:
+    """ticket-routing answers CSV `label,probability`: attributes are column numbers; no data quality."""
+    template = any_model.platform.model_deploys["ticket-routing"].deploy.templates["production"]
+    bias = _clarify_job(template, "Bias")["job"]["Properties"]["ModelBiasJobInput"]["EndpointInput"]
+    explainability = _clarify_job(template, "Explainability")["job"]["Properties"]
+    assert bias["InferenceAttribute"] == "0"
+    assert explainability["ModelExplainabilityJobInput"]["EndpointInput"]["InferenceAttribute"] == "1"
+    assert not of_type(template, "AWS::SageMaker::DataQualityJobDefinition")
+
+
 # Resources with generated names (models, endpoint configs, job definitions, scalable targets) are
 # reachable by the model's CloudFormation role only through this tag (tests/unit/test_model_isolation.py).
 TAGGED_FOR_THE_DEPLOYMENT_ROLE = (
@@ -464,6 +652,9 @@ TAGGED_FOR_THE_DEPLOYMENT_ROLE = (
     "AWS::SageMaker::EndpointConfig",
     "AWS::SageMaker::Endpoint",
     "AWS::SageMaker::DataQualityJobDefinition",
+    "AWS::SageMaker::ModelQualityJobDefinition",
+    "AWS::SageMaker::ModelBiasJobDefinition",
+    "AWS::SageMaker::ModelExplainabilityJobDefinition",
     "AWS::SageMaker::MonitoringSchedule",
     "AWS::ApplicationAutoScaling::ScalableTarget",
 )

@@ -14,6 +14,11 @@ TARGET_COLUMNS: dict[str, str] = {
     "multiclass_classification": "next_action",
 }
 PROBLEM_TYPES: tuple[str, ...] = tuple(TARGET_COLUMNS)
+# The classes of each target, as the training data spells them (and the model answers them).
+TARGET_CLASSES: dict[str, tuple[int | str, ...]] = {
+    "binary_classification": (0, 1),
+    "multiclass_classification": ("stay", "downgrade", "cancel"),
+}
 
 NUMERIC_FEATURES: tuple[str, ...] = (
     "tenure_months",

@@ -1,8 +1,10 @@
 """Shared fixtures. Nothing here reaches AWS: moto fakes S3/SageMaker, botocore's Stubber the rest."""
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,24 @@ os.environ.pop("AWS_PROFILE", None)
 # The build sets the model's settings here; no test depends on them: the tests build their own
 # settings (EXAMPLE_CONFIG_PATH below).
 os.environ.pop(MODEL_SETTINGS_VARIABLE, None)
+
+# The SageMaker SDK validates its defaults config (pipeline.SDK_DEFAULTS) against its JSON schema at
+# every one of the ~170 lookups a pipeline definition makes, a quarter of a second each: most of the
+# time these tests would spend. The config is one constant, so validate each distinct one once.
+from sagemaker.core.config.config_manager import SageMakerConfig
+
+_validate_sdk_config = SageMakerConfig.validate_sagemaker_config
+_valid_sdk_configs: set[str] = set()
+
+
+def _validate_sdk_config_once(sagemaker_config: dict[str, Any] | None = None) -> None:
+    key = json.dumps(sagemaker_config, sort_keys=True, default=str)
+    if key not in _valid_sdk_configs:
+        _validate_sdk_config(sagemaker_config)
+        _valid_sdk_configs.add(key)
+
+
+SageMakerConfig.validate_sagemaker_config = staticmethod(_validate_sdk_config_once)
 
 # Property tests explore the same examples on every run, and keep Hypothesis' files out of this
 # folder: the platform pushes the folder, as it is, into every new model repository.
@@ -141,12 +161,15 @@ def multiclass_config(config: ModelConfig) -> ModelConfig:
     contract = package.customer_metadata_properties.model_copy(
         update={"problem_type": "multiclass_classification"}
     )
+    clarify = config.clarify.model_copy(update={"label_values": ["cancel"]}) if config.clarify else None
     return config.model_copy(
         update={
             "problem_type": "multiclass_classification",
             # What this table's multiclass model clears (README).
             "metric": config.metric.model_copy(update={"name": "weighted_f1", "threshold": 0.55}),
             "package_metadata": package.model_copy(update={"customer_metadata_properties": contract}),
+            # Its positive outcome is a class: cancelling.
+            "clarify": clarify,
         }
     )
 
@@ -162,17 +185,91 @@ def build_env() -> BuildEnvironment:
     )
 
 
+def _create_artifact_bucket() -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+
+
 def _fake_account() -> Iterator[None]:
     """A moto account holding the artifact bucket the platform would have created."""
     with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
+        _create_artifact_bucket()
         yield
 
 
 fake_aws = pytest.fixture(_fake_account)
 fake_aws_for_module = pytest.fixture(_fake_account, scope="module")
+
+
+@dataclass(frozen=True)
+class BuiltPipeline:
+    """A pipeline definition, as the build upserts it, and the files the SDK uploaded to build it."""
+
+    definition: dict[str, Any]
+    uploaded: dict[str, bytes]
+
+
+def build_pipeline(config: ModelConfig, env: BuildEnvironment) -> BuiltPipeline:
+    """The model's pipeline definition, built offline in an account of its own."""
+    from workflow.pipeline import get_pipeline, pipeline_session
+
+    with mock_aws():
+        _create_artifact_bucket()
+        definition = json.loads(get_pipeline(config, env, pipeline_session(config, env)).definition())
+        s3 = boto3.client("s3", region_name=REGION)
+        keys = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        uploaded = {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys}
+    return BuiltPipeline(definition, uploaded)
+
+
+def other_model_config(config: ModelConfig) -> ModelConfig:
+    """Another binary model, unlike the example in every setting the pipeline reads: its names, a
+    lower-is-better gate, instance types, a CSV contract, and no facets (`clarify` null)."""
+    package = config.package_metadata
+    contract = package.customer_metadata_properties.model_copy(
+        update={
+            "content_type": "text/csv",
+            "accept": "text/csv",
+            "prediction_attribute": "0",
+            "probability_attribute": "1",
+        }
+    )
+    return config.model_copy(
+        update={
+            "model_name": "fraud",
+            "model_package_group_name": "fraud-models",
+            "pipeline_name": "fraud-build",
+            "metric": config.metric.model_copy(
+                update={"name": "f1", "threshold": 0.6, "direction": "lower_is_better"}
+            ),
+            "inference_instance_types": ["ml.c5.xlarge", "ml.m5.xlarge"],
+            "package_metadata": package.model_copy(
+                update={
+                    "sample_payloads_prefix": "fraud/sample-payloads/",
+                    "customer_metadata_properties": contract,
+                }
+            ),
+            "resource_tags": {"mlops:model": "fraud"},
+            "clarify": None,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def built_pipeline(config: ModelConfig, build_env: BuildEnvironment) -> BuiltPipeline:
+    """The example model's pipeline."""
+    return build_pipeline(config, build_env)
+
+
+@pytest.fixture(scope="session")
+def multiclass_pipeline(config: ModelConfig, build_env: BuildEnvironment) -> BuiltPipeline:
+    return build_pipeline(multiclass_config(config), build_env)
+
+
+@pytest.fixture(scope="session")
+def other_model_pipeline(config: ModelConfig, build_env: BuildEnvironment) -> BuiltPipeline:
+    return build_pipeline(other_model_config(config), build_env)
 
 
 def write_model_config(directory: Path, config: ModelConfig) -> Path:
@@ -202,6 +299,7 @@ def run_jobs(table: pd.DataFrame, root: Path, problem_type: ProblemType) -> Path
             "--model-dir", str(root / "model"),
             "--test-dir", str(root / "test"),
             "--output-dir", str(root / "evaluation"),
+            "--predictions-dir", str(root / "predictions"),
         ]
     )  # fmt: skip
     return root

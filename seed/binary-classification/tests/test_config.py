@@ -39,6 +39,8 @@ def multiclass(metric: str, direction: str = "higher_is_better") -> dict[str, An
         "problem_type": "multiclass_classification",
         "metric": {"name": metric, "threshold": 0.6, "direction": direction},
         **with_contract(**{"mlops:problem-type": "multiclass_classification"}),
+        # A multiclass model's positive labels are classes: here, cancelling.
+        "clarify": EXAMPLE_SETTINGS["clarify"] | {"label_values": ["cancel"]},
     }
 
 
@@ -201,6 +203,162 @@ def test_the_settings_of_the_inference_contract_are_required(tmp_path: Path, key
     settings = {name: value for name, value in EXAMPLE_SETTINGS.items() if name != key}
 
     with pytest.raises(ModelConfigError, match=f"{key}: Field required"):
+        load_model_config(write_config(tmp_path, settings))
+
+
+# --- clarify and card ---------------------------------------------------------------------------------
+
+CLARIFY: dict[str, Any] = EXAMPLE_SETTINGS["clarify"]
+CARD: dict[str, Any] = EXAMPLE_SETTINGS["card"]
+
+
+def test_the_examples_bias_checks_and_card_are_kept() -> None:
+    config = load_model_config(EXAMPLE_CONFIG_PATH)
+
+    assert config.clarify is not None
+    assert [(facet.name, facet.values) for facet in config.clarify.facets] == [("senior_citizen", [1])]
+    assert (config.clarify.label_values, config.clarify.bias_policy) == ([1], "block")
+    assert config.card.model_dump() == CARD
+    assert (config.card.risk_rating, config.card.owner) == (
+        "medium",
+        "customer-analytics (churn-models@example.com)",
+    )
+
+
+@pytest.mark.parametrize(
+    "clarify",
+    [
+        None,  # explainability only: the card says bias was not assessed
+        CLARIFY | {"bias_policy": "report"},
+        CLARIFY | {"facets": [{"name": "contract_type", "values": ["month-to-month", "one-year"]}]},
+        CLARIFY
+        | {"facets": [{"name": "tenure_months", "values": [12]}, {"name": "senior_citizen", "values": [1]}]},
+        CLARIFY | {"facets": [{"name": "monthly_charges", "values": [99.5]}], "label_values": [0]},
+    ],
+)
+def test_bias_checks_of_the_models_features_and_labels_are_accepted(
+    tmp_path: Path, clarify: dict[str, Any] | None
+) -> None:
+    config = load_model_config(write_config(tmp_path, EXAMPLE_SETTINGS | {"clarify": clarify}))
+
+    assert (config.clarify.model_dump() if config.clarify else None) == clarify
+
+
+def test_a_multiclass_models_positive_labels_are_its_classes(tmp_path: Path) -> None:
+    settings = EXAMPLE_SETTINGS | multiclass("weighted_f1")
+    settings["clarify"] = CLARIFY | {"label_values": ["cancel", "downgrade"]}
+
+    config = load_model_config(write_config(tmp_path, settings))
+
+    assert config.clarify is not None
+    assert config.clarify.label_values == ["cancel", "downgrade"]
+
+
+def test_settings_without_clarify_assess_no_bias(tmp_path: Path) -> None:
+    """The settings CloudFormation renders for a SageMaker Project's build drop null values."""
+    settings = {key: value for key, value in EXAMPLE_SETTINGS.items() if key != "clarify"}
+
+    assert load_model_config(write_config(tmp_path, settings)).clarify is None
+
+
+@pytest.mark.parametrize(
+    ("clarify", "expected_message"),
+    [
+        (
+            CLARIFY | {"facets": [{"name": "age", "values": [65]}]},
+            r"clarify\.facets\.0\.name: Value error, 'age' is not a feature of the model"
+            r" \(jobs/features\.py: tenure_months, ",
+        ),
+        # The target and the identifier are not features: Clarify compares groups of customers.
+        (CLARIFY | {"facets": [{"name": "churned", "values": [1]}]}, "'churned' is not a feature"),
+        (
+            CLARIFY | {"facets": [{"name": "customer_id", "values": ["C000001"]}]},
+            "'customer_id' is not a feature",
+        ),
+        (
+            CLARIFY | {"facets": [{"name": "senior_citizen", "values": ["1"]}]},
+            r"the values of 'senior_citizen' are numbers, not \['1'\]",
+        ),
+        (
+            CLARIFY | {"facets": [{"name": "contract_type", "values": [1]}]},
+            r"the values of 'contract_type' are categories \(strings\), not \[1\]",
+        ),
+        (CLARIFY | {"facets": [{"name": "senior_citizen", "values": []}]}, r"clarify\.facets\.0\.values"),
+        (CLARIFY | {"facets": []}, r"clarify\.facets: List should have at least 1 item"),
+        (
+            CLARIFY | {"facets": [{"name": "senior_citizen", "values": [1]}] * 2},
+            "facet senior_citizen is listed more than once",
+        ),
+        (
+            CLARIFY | {"label_values": [2]},
+            r"clarify: Value error, label_values \[2\] are not classes of a binary_classification model"
+            r" \(one or more of 0, 1\)",
+        ),
+        (CLARIFY | {"label_values": ["1"]}, r"label_values \['1'\] are not classes"),
+        (CLARIFY | {"label_values": ["cancel"]}, r"label_values \['cancel'\] are not classes"),
+        (CLARIFY | {"label_values": [True]}, r"clarify\.label_values\.0"),
+        (CLARIFY | {"label_values": [0, 1]}, "label_values name every class"),
+        (CLARIFY | {"label_values": []}, r"clarify\.label_values: List should have at least 1 item"),
+        (CLARIFY | {"bias_policy": "warn"}, r"clarify\.bias_policy: Input should be 'block' or 'report'"),
+        (
+            CLARIFY | {"block_on_bias_violation": True},
+            "block_on_bias_violation: Extra inputs are not permitted",
+        ),
+        (
+            {key: value for key, value in CLARIFY.items() if key != "bias_policy"},
+            "bias_policy: Field required",
+        ),
+    ],
+)
+def test_bias_checks_the_model_cannot_run_are_refused(
+    tmp_path: Path, clarify: dict[str, Any], expected_message: str
+) -> None:
+    path = write_config(tmp_path, EXAMPLE_SETTINGS | {"clarify": clarify})
+
+    with pytest.raises(ModelConfigError, match=expected_message):
+        load_model_config(path)
+
+
+def test_a_multiclass_models_positive_labels_cannot_be_binary_ones(tmp_path: Path) -> None:
+    settings = EXAMPLE_SETTINGS | multiclass("accuracy")
+    settings["clarify"] = CLARIFY  # label_values [1]
+
+    with pytest.raises(
+        ModelConfigError, match=r"label_values \[1\] are not classes of a multiclass_classification"
+    ):
+        load_model_config(write_config(tmp_path, settings))
+
+
+@pytest.mark.parametrize(
+    ("card", "expected_message"),
+    [
+        (
+            CARD | {"risk_rating": "Medium"},
+            r"card\.risk_rating: Input should be 'low', 'medium', 'high' or 'unknown'",
+        ),
+        (CARD | {"owner": ""}, r"card\.owner: String should have at least 1 character"),
+        (
+            CARD | {"limitations": "x" * 2049},
+            r"card\.limitations: String should have at most 2048 characters",
+        ),
+        (
+            {key: value for key, value in CARD.items() if key != "intended_uses"},
+            "card.intended_uses: Field required",
+        ),
+        (CARD | {"ethics": "none"}, "card.ethics: Extra inputs are not permitted"),
+    ],
+)
+def test_a_card_setting_that_does_not_fit_the_card_is_refused(
+    tmp_path: Path, card: dict[str, Any], expected_message: str
+) -> None:
+    with pytest.raises(ModelConfigError, match=expected_message):
+        load_model_config(write_config(tmp_path, EXAMPLE_SETTINGS | {"card": card}))
+
+
+def test_the_platform_always_writes_the_card(tmp_path: Path) -> None:
+    settings = {name: value for name, value in EXAMPLE_SETTINGS.items() if name != "card"}
+
+    with pytest.raises(ModelConfigError, match="card: Field required"):
         load_model_config(write_config(tmp_path, settings))
 
 

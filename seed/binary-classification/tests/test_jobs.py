@@ -16,7 +16,7 @@ import inference
 import preprocess
 from workflow import schema
 from workflow.config import METRICS_BY_PROBLEM_TYPE, MetricName, ModelConfig, ProblemType
-from workflow.pipeline import SERVED_MEDIA_TYPES
+from workflow.registration import SERVED_MEDIA_TYPES
 
 from .conftest import multiclass_config
 
@@ -116,6 +116,68 @@ def test_the_evaluation_report_has_the_sagemaker_model_quality_format_of_the_pro
         assert metric["standard_deviation"] == "NaN"
 
 
+@pytest.mark.parametrize(
+    ("run_fixture", "target"), [("local_run", "churned"), ("multiclass_run", "next_action")]
+)
+def test_evaluate_writes_the_predictions_it_measured_beside_the_true_labels(
+    request: pytest.FixtureRequest, run_fixture: str, target: str
+) -> None:
+    run: Path = request.getfixturevalue(run_fixture)
+    test = read_split(run, "test")
+    model = inference.model_fn(str(run / "model"))
+    predictions = pd.read_csv(run / "predictions" / evaluate.PREDICTIONS_FILE)
+    problem_type = model.problem_type
+
+    # A header, then one row per test customer, in order: what the model-quality baseline reads.
+    assert list(predictions.columns) == [
+        evaluate.LABEL_COLUMN,
+        evaluate.PREDICTION_COLUMN,
+        evaluate.PROBABILITY_COLUMN,
+    ]
+    assert predictions[evaluate.LABEL_COLUMN].tolist() == test[target].tolist()
+    answers = model.predict(test)
+    assert predictions[evaluate.PREDICTION_COLUMN].tolist() == [answer.label for answer in answers]
+    assert predictions[evaluate.PROBABILITY_COLUMN].tolist() == pytest.approx(
+        [answer.probability for answer in answers]
+    )
+    # The metrics of evaluation.json are those of these predictions.
+    report = evaluation_report(run)[f"{problem_type}_metrics"]
+    assert evaluate.compute_metrics(problem_type, predictions) == pytest.approx(
+        {name: metric["value"] for name, metric in report.items()}
+    )
+
+
+@pytest.mark.parametrize(
+    ("run_fixture", "target"), [("local_run", "churned"), ("multiclass_run", "next_action")]
+)
+def test_preprocess_writes_the_test_split_for_clarify_without_a_header(
+    request: pytest.FixtureRequest, run_fixture: str, target: str
+) -> None:
+    run: Path = request.getfixturevalue(run_fixture)
+    text = (run / preprocess.CLARIFY_DATASET / f"{preprocess.CLARIFY_DATASET}.csv").read_text()
+    test = read_split(run, "test")
+
+    first_row = next(csv.reader(io.StringIO(text)))
+    assert first_row != preprocess.clarify_columns(target)
+    assert preprocess.clarify_columns(target) == [*features.FEATURES, target]
+    dataset = pd.read_csv(io.StringIO(text), header=None, names=preprocess.clarify_columns(target))
+    assert dataset.equals(test.loc[:, preprocess.clarify_columns(target)])
+
+
+@pytest.mark.parametrize(
+    ("run_fixture", "problem_type"),
+    [("local_run", "binary_classification"), ("multiclass_run", "multiclass_classification")],
+)
+def test_the_model_answers_the_classes_features_py_declares(
+    request: pytest.FixtureRequest, run_fixture: str, problem_type: str
+) -> None:
+    # The settings' positive labels (clarify.label_values) are checked against TARGET_CLASSES.
+    model = inference.model_fn(str(request.getfixturevalue(run_fixture) / "model"))
+
+    assert set(model.classes) == set(features.TARGET_CLASSES[problem_type])
+    assert features.TARGET_CLASSES["multiclass_classification"] == schema.NEXT_ACTIONS
+
+
 def test_the_config_accepts_exactly_the_metrics_evaluate_reports() -> None:
     assert METRICS_BY_PROBLEM_TYPE == evaluate.REPORTED_METRICS
     assert {name for names in evaluate.REPORTED_METRICS.values() for name in names} == set(
@@ -197,6 +259,8 @@ def test_evaluate_reads_the_model_tar_gz_that_training_jobs_produce(local_run: P
             str(local_run / "test"),
             "--output-dir",
             str(tmp_path / "out"),
+            "--predictions-dir",
+            str(tmp_path / "predictions"),
         ]
     )
 

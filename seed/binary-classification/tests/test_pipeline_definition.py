@@ -1,54 +1,35 @@
-"""The SageMaker Pipeline definition, built offline against moto and read back as JSON."""
+"""The SageMaker Pipeline definition, built offline against moto and read back as JSON: the steps
+every model runs, up to the metric gate, and the package's contract and lineage
+(tests/test_pipeline_assessment.py checks the assessment behind the gate)."""
 
 import json
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
 import evaluate
 import preprocess
 from workflow.config import ModelConfig
 from workflow.environment import BuildEnvironment
-from workflow.pipeline import TRAIN_FEATURES_OUTPUT, get_pipeline, pipeline_session
+from workflow.pipeline import CLARIFY_DATASET_OUTPUT, TRAIN_FEATURES_OUTPUT
 
-from .conftest import BUCKET, REGION, multiclass_config
+from .conftest import BUCKET, BuiltPipeline
+from .pipeline_definitions import Definition, all_steps, get
 
 SKLEARN_IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 MODEL_MONITOR_IMAGE = "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer"
-
-Definition = dict[str, Any]
-
-
-def build_definition(config: ModelConfig, env: BuildEnvironment) -> Definition:
-    pipeline = get_pipeline(config, env, pipeline_session(config, env))
-    return json.loads(pipeline.definition())
+# What every model runs, in this order; the assessment and registration run behind the gate.
+GATE = "CheckAucAtLeast0_75"
 
 
 @pytest.fixture(scope="module")
-def definition(fake_aws_for_module: None, config: ModelConfig, build_env: BuildEnvironment) -> Definition:
-    return build_definition(config, build_env)
+def definition(built_pipeline: BuiltPipeline) -> Definition:
+    return built_pipeline.definition
 
 
 @pytest.fixture(scope="module")
-def multiclass_definition(
-    fake_aws_for_module: None, config: ModelConfig, build_env: BuildEnvironment
-) -> Definition:
-    return build_definition(multiclass_config(config), build_env)
-
-
-def all_steps(definition: Definition) -> dict[str, dict[str, Any]]:
-    steps = {}
-    for step in definition["Steps"]:
-        steps[step["Name"]] = step
-        for branch in ("IfSteps", "ElseSteps"):
-            steps.update({nested["Name"]: nested for nested in step["Arguments"].get(branch, [])})
-    return steps
-
-
-def get(reference: str) -> dict[str, str]:
-    return {"Get": reference}
+def multiclass_definition(multiclass_pipeline: BuiltPipeline) -> Definition:
+    return multiclass_pipeline.definition
 
 
 def test_the_pipeline_has_the_expected_parameters_and_defaults(
@@ -61,10 +42,15 @@ def test_the_pipeline_has_the_expected_parameters_and_defaults(
         "SamplePayloadUrl": (
             f"s3://{BUCKET}/churn/sample-payloads/{build_env.source_commit}/sample_payloads.tar.gz"
         ),
+        # An execution started without them claims no feature group.
+        "FeatureGroupName": "none",
+        "EventTimeFrom": "none",
+        "EventTimeTo": "none",
         "ModelApprovalStatus": "PendingManualApproval",
         "ProcessingInstanceType": config.processing_instance_type,
         "TrainingInstanceType": config.training_instance_type,
     }
+    assert {p["Type"] for p in definition["Parameters"]} == {"String"}
 
 
 def test_the_pipeline_records_no_experiments(definition: Definition) -> None:
@@ -180,15 +166,16 @@ def test_the_baseline_profiles_the_training_features_with_the_model_monitor_anal
     assert baseline["RegisterNewBaseline"] is True
 
 
-def test_preprocess_uploads_the_training_features_from_where_it_writes_them(definition: Definition) -> None:
+def test_preprocess_uploads_its_datasets_from_where_it_writes_them(definition: Definition) -> None:
     outputs = all_steps(definition)["PreprocessData"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     local_paths = {o["OutputName"]: o["S3Output"]["LocalPath"] for o in outputs}
     default_output_dir = preprocess.parse_args([]).output_dir
 
     assert TRAIN_FEATURES_OUTPUT == preprocess.TRAIN_FEATURES
+    assert CLARIFY_DATASET_OUTPUT == preprocess.CLARIFY_DATASET
     assert local_paths == {
         name: str(default_output_dir / name)
-        for name in ("train", "validation", "test", preprocess.TRAIN_FEATURES)
+        for name in ("train", "validation", "test", preprocess.TRAIN_FEATURES, preprocess.CLARIFY_DATASET)
     }
 
 
@@ -208,17 +195,15 @@ def test_volumes_outputs_and_the_model_package_use_the_platform_kms_key(
     assert steps["RegisterModel"]["Arguments"]["SecurityConfig"] == {"KmsKeyId": key}
 
 
-def test_every_output_and_uploaded_file_stays_under_the_model_prefix(definition: Definition) -> None:
-    steps = all_steps(definition)
+def test_every_output_and_uploaded_file_stays_under_the_model_prefix(built_pipeline: BuiltPipeline) -> None:
+    steps = all_steps(built_pipeline.definition)
     output_roots = [
         output["S3Output"]["S3Uri"]["Std:Join"]["Values"][0]
-        for name in ("PreprocessData", "BaselineDataQuality", "EvaluateModel")
-        for output in steps[name]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+        for step in steps.values()
+        if step["Type"] in ("Processing", "QualityCheck", "ClarifyCheck")
+        for output in step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     ]
-    uploaded = [
-        item["Key"]
-        for item in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)["Contents"]
-    ]
+    uploaded = list(built_pipeline.uploaded)
 
     assert set(output_roots) == {f"s3://{BUCKET}/churn"}
     assert (
@@ -246,7 +231,7 @@ def test_the_gate_compares_the_evaluation_metric_with_the_configured_threshold(
             "RightValue": 0.75,
         }
     ]
-    assert [step["Name"] for step in gate["IfSteps"]] == ["RegisterModel"]
+    assert gate["IfSteps"][-1]["Name"] == "RegisterModel"
     assert gate["ElseSteps"] == [
         {
             "Name": "MetricBelowThreshold",
@@ -268,7 +253,8 @@ def test_the_gate_reads_the_report_that_evaluate_writes(definition: Definition) 
         }
     ]
     assert [(o["OutputName"], o["S3Output"]["LocalPath"]) for o in outputs] == [
-        ("evaluation", "/opt/ml/processing/evaluation")
+        ("evaluation", str(evaluate.parse_args([]).output_dir)),
+        ("predictions", str(evaluate.parse_args([]).predictions_dir)),
     ]
 
 
@@ -318,6 +304,10 @@ def test_the_model_is_registered_pending_approval_with_metrics_and_lineage(
         "model_name": "churn",
         "source_commit": build_env.source_commit,
         "training_data_s3_uri": get("Parameters.InputDataUrl"),
+        # Where the training set came from in the Feature Store (the platform's lineage tool reads these).
+        "feature_group_name": get("Parameters.FeatureGroupName"),
+        "event_time_from": get("Parameters.EventTimeFrom"),
+        "event_time_to": get("Parameters.EventTimeTo"),
         "pipeline_execution_arn": get("Execution.PipelineExecutionArn"),
         "mlops:problem-type": "binary_classification",
         "mlops:content-type": "application/json",
@@ -337,7 +327,7 @@ def test_the_model_is_registered_with_the_baseline_the_monitor_checks_drift_agai
     # The platform's Model Monitor reads DriftCheckBaselines.ModelDataQuality of the deployed package.
     drift_baselines = all_steps(definition)["RegisterModel"]["Arguments"]["DriftCheckBaselines"]
 
-    assert drift_baselines == {
+    assert {"ModelDataQuality": drift_baselines["ModelDataQuality"]} == {
         "ModelDataQuality": {
             "Statistics": {
                 "ContentType": "application/json",
@@ -450,27 +440,10 @@ class TestMulticlassModel:
         assert arguments["Task"] == "CLASSIFICATION"
 
 
-def test_another_models_settings_flow_into_the_definition(
-    fake_aws_for_module: None, config: ModelConfig, build_env: BuildEnvironment
-) -> None:
+def test_another_models_settings_flow_into_the_definition(other_model_pipeline: BuiltPipeline) -> None:
     # Every metric of this template is better higher; a lower-is-better gate is the same mechanism
     # the platform uses for, say, a regression model's error.
-    fraud = config.model_copy(
-        update={
-            "model_name": "fraud",
-            "model_package_group_name": "fraud-models",
-            "pipeline_name": "fraud-build",
-            "metric": config.metric.model_copy(
-                update={"name": "f1", "threshold": 0.6, "direction": "lower_is_better"}
-            ),
-            "inference_instance_types": ["ml.c5.xlarge", "ml.m5.xlarge"],
-            "package_metadata": config.package_metadata.model_copy(
-                update={"sample_payloads_prefix": "fraud/sample-payloads/"}
-            ),
-        }
-    )
-
-    definition = build_definition(fraud, build_env)
+    definition = other_model_pipeline.definition
 
     steps = all_steps(definition)
     gate = steps["CheckF1AtMost0_6"]["Arguments"]
@@ -496,6 +469,7 @@ def test_another_models_settings_flow_into_the_definition(
         "ml.c5.xlarge",
         "ml.m5.xlarge",
     ]
+    assert all(key.startswith("fraud/") for key in other_model_pipeline.uploaded)
 
 
 def test_every_job_carries_the_models_tags(definition: Definition, config: ModelConfig) -> None:
@@ -504,8 +478,19 @@ def test_every_job_carries_the_models_tags(definition: Definition, config: Model
     jobs = {
         name: step["Arguments"]
         for name, step in all_steps(definition).items()
-        if step["Type"] in ("Processing", "Training", "QualityCheck")
+        if step["Type"] in ("Processing", "Training", "QualityCheck", "ClarifyCheck", "Model")
     }
-    assert set(jobs) == {"PreprocessData", "BaselineDataQuality", "TrainModel", "EvaluateModel"}
+    assert set(jobs) == {
+        "PreprocessData",
+        "BaselineDataQuality",
+        "TrainModel",
+        "EvaluateModel",
+        "BaselineModelQuality",
+        "CreateModel",
+        "CheckDataBias",
+        "CheckModelBias",
+        "CheckModelExplainability",
+        "WriteModelCard",
+    }
     for name, arguments in jobs.items():
         assert {"Key": "mlops:model", "Value": "churn"} in arguments.get("Tags", []), name

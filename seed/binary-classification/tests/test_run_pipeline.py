@@ -20,9 +20,13 @@ from workflow.environment import BuildEnvironment, MissingEnvironmentError
 from workflow.run_pipeline import ExecutionTimeoutError, follow_execution, wait_for_execution
 from workflow.sample_payloads import DEFAULT_SAMPLE_PAYLOADS_PATH
 
-from .conftest import BUCKET, REGION, FakeClock, multiclass_config, write_model_config
+from .conftest import BUCKET, FEATURE_GROUP, REGION, FakeClock, multiclass_config, write_model_config
 
 EXECUTION_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/churn-build/execution/k2x9q7r4m1ab"
+
+
+# What the package records of the feature group and event times the training set was joined from.
+FEATURE_STORE_PARAMETER_NAMES = ("FeatureGroupName", "EventTimeFrom", "EventTimeTo")
 
 
 def expect_statuses(stubber: Stubber, *statuses: str) -> None:
@@ -167,6 +171,10 @@ def test_a_run_uploads_the_data_then_upserts_and_starts_the_pipeline(
     payload_key = f"churn/sample-payloads/{platform_environment.source_commit}/sample_payloads.tar.gz"
     assert {"Name": "InputDataUrl", "Value": data_prefix} in parameters
     assert {"Name": "SamplePayloadUrl", "Value": f"s3://{BUCKET}/{payload_key}"} in parameters
+    # A table that is not from the feature group claims none (CreateModelPackage refuses "").
+    assert [p for p in parameters if p["Name"] in FEATURE_STORE_PARAMETER_NAMES] == [
+        {"Name": name, "Value": "none"} for name in FEATURE_STORE_PARAMETER_NAMES
+    ]
     s3 = boto3.client("s3", region_name=REGION)
     uploaded = s3.head_object(
         Bucket=BUCKET, Key=f"churn/data/raw/{platform_environment.source_commit}/customers.csv"
@@ -180,6 +188,78 @@ def test_a_run_uploads_the_data_then_upserts_and_starts_the_pipeline(
         (member,) = archive.getmembers()
         assert member.name == "sample_payloads.json"
         assert archive.extractfile(member).read() == DEFAULT_SAMPLE_PAYLOADS_PATH.read_bytes()  # type: ignore[union-attr]
+
+
+def execution_parameters() -> dict[str, str]:
+    sagemaker_client = boto3.client("sagemaker", region_name=REGION)
+    (execution,) = sagemaker_client.list_pipeline_executions(PipelineName="churn-build")[
+        "PipelineExecutionSummaries"
+    ]
+    parameters = sagemaker_client.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=execution["PipelineExecutionArn"]
+    )["PipelineParameters"]
+    return {parameter["Name"]: parameter["Value"] for parameter in parameters}
+
+
+def test_a_training_set_from_the_feature_group_is_trained_on_with_its_source(
+    fake_aws: None, platform_environment: BuildEnvironment, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "training_set.json"
+    training_set_uri = (
+        f"s3://{BUCKET}/churn/data/training-sets/{platform_environment.source_commit}/q1/training_set.csv"
+    )
+    manifest.write_text(
+        json.dumps(
+            {
+                "training_data_s3_uri": training_set_uri,
+                "feature_group_name": FEATURE_GROUP,
+                "event_time_from": "2026-10-01T00:00:00Z",
+                "event_time_to": "2026-11-01T00:00:00Z",
+            }
+        )
+    )
+
+    exit_code = run_pipeline.main(["--training-set", str(manifest), "--poll-seconds", "0"])
+
+    assert exit_code == 0
+    parameters = execution_parameters()
+    assert {name: parameters[name] for name in ("InputDataUrl", *FEATURE_STORE_PARAMETER_NAMES)} == {
+        "InputDataUrl": training_set_uri,
+        "FeatureGroupName": FEATURE_GROUP,
+        "EventTimeFrom": "2026-10-01T00:00:00Z",
+        "EventTimeTo": "2026-11-01T00:00:00Z",
+    }
+    uploaded = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET, Prefix="churn/data/")
+    assert "Contents" not in uploaded
+
+
+def test_data_given_by_its_uri_claims_no_feature_group(
+    fake_aws: None, platform_environment: BuildEnvironment
+) -> None:
+    data = f"s3://{BUCKET}/churn/data/raw/2024-06/"
+
+    assert run_pipeline.main(["--input-data-uri", data, "--poll-seconds", "0"]) == 0
+
+    parameters = execution_parameters()
+    assert parameters["InputDataUrl"] == data
+    assert {name: parameters[name] for name in FEATURE_STORE_PARAMETER_NAMES} == dict.fromkeys(
+        FEATURE_STORE_PARAMETER_NAMES, "none"
+    )
+
+
+def test_a_manifest_a_package_could_not_record_stops_the_run_before_any_upload(
+    fake_aws: None, platform_environment: BuildEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "training_set.json"
+    manifest.write_text(json.dumps({"training_data_s3_uri": f"s3://{BUCKET}/churn/data/training-sets/x.csv"}))
+
+    exit_code = run_pipeline.main(["--training-set", str(manifest)])
+
+    assert exit_code == 1
+    assert f"{manifest} is not a training-set manifest: feature_group_name: Field required" in (
+        capsys.readouterr().err
+    )
+    assert nothing_was_uploaded_or_started()
 
 
 def test_a_dataset_that_breaks_the_contract_stops_the_run_before_any_upload(
@@ -261,6 +341,7 @@ def test_the_cli_starts_without_a_default_region(monkeypatch: pytest.MonkeyPatch
 
     assert result.returncode == 0, result.stderr
     assert "--input-data-uri" in result.stdout
+    assert "--training-set" in result.stdout
 
 
 def test_a_run_outside_codebuild_names_the_missing_variables(

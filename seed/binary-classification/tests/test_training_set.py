@@ -1,5 +1,7 @@
 """Point-in-time training sets: the pandas join, the Athena SQL (run here by SQLite) and its runner."""
 
+import io
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +19,12 @@ from workflow import training_set
 from workflow.config import MODEL_SETTINGS_VARIABLE, ModelConfig
 from workflow.feature_group import FeatureGroupError, GlueTable
 from workflow.feature_history import generate_feature_history
-from workflow.schema import FEATURE_COLUMNS
+from workflow.schema import FEATURE_COLUMNS, JOINED_TRAINING_SET
+from workflow.training_lineage import TrainingSetManifest
 from workflow.training_set import (
     TRAINING_SET_TABLE,
     AthenaSettings,
+    QueryResult,
     TrainingSetError,
     build_training_set_in_athena,
     point_in_time_join,
@@ -46,7 +50,9 @@ LABELS_TABLE = GlueTable("churn_labels", "labels")
 OFFLINE_TABLE = GlueTable(OFFLINE_STORE_DATABASE, OFFLINE_STORE_TABLE)
 QUERY_ID = "c1a2b3d4-0000-4000-8000-00000000abcd"
 OUTPUT_PREFIX = f"s3://{BUCKET}/churn/data/training-sets/test/"
-RESULT_URI = f"{OUTPUT_PREFIX}{QUERY_ID}.csv"
+# Athena's result, where the workgroup puts it (the platform's enforces its own location).
+RESULT_URI = f"s3://mlops-features-test/athena-results/{QUERY_ID}.csv"
+TRAINING_SET_URI = f"{OUTPUT_PREFIX}{QUERY_ID}/training_set.csv"
 
 BASE_FEATURES = {
     "tenure_months": 1,
@@ -238,18 +244,23 @@ def test_the_athena_query_matches_the_definition(
     result = run_query(label_frame, offline_store(feature_frame), ("tenure_months",))
 
     expected = brute_force_join(label_frame, feature_frame).loc[
-        :, ["customer_id", "tenure_months", "churned"]
+        :, ["customer_id", "tenure_months", "churned", "event_time"]
     ]
     assert_frame_equal(in_a_stable_order(result), in_a_stable_order(expected), check_dtype=False)
 
 
 class TestAthenaQuery:
-    def test_it_returns_the_training_table_the_pandas_join_does(self) -> None:
+    def test_it_returns_the_training_table_the_pandas_join_does_with_each_records_event_time(self) -> None:
         result = run_query(LABELS, offline_store(HISTORY), FEATURE_COLUMNS)
 
-        expected = to_training_table(point_in_time_join(LABELS, HISTORY))
-        assert list(result.columns) == list(TRAINING_SET_TABLE.columns)
+        expected = point_in_time_join(LABELS, HISTORY).loc[:, list(JOINED_TRAINING_SET.columns)]
+        assert list(result.columns) == [*TRAINING_SET_TABLE.columns, "event_time"]
         assert_frame_equal(in_a_stable_order(result), in_a_stable_order(expected), check_dtype=False)
+        assert_frame_equal(
+            in_a_stable_order(to_training_table(result)),
+            in_a_stable_order(to_training_table(point_in_time_join(LABELS, HISTORY))),
+            check_dtype=False,
+        )
 
     def test_the_latest_write_wins_among_records_with_the_same_event_time(self) -> None:
         rows = offline_store(features(("C000001", 100.0, 5), ("C000001", 100.0, 1)))
@@ -350,7 +361,7 @@ def expect_states(stubber: Stubber, *states: str, **status: Any) -> None:
         )
 
 
-def build(athena: Any, sagemaker: Any, clock: FakeClock, settings: AthenaSettings = SETTINGS) -> str:
+def build(athena: Any, sagemaker: Any, clock: FakeClock, settings: AthenaSettings = SETTINGS) -> QueryResult:
     return build_training_set_in_athena(
         athena,
         sagemaker,
@@ -370,7 +381,7 @@ class TestAthenaRunner:
         expect_start(athena[1])
         expect_states(athena[1], "QUEUED", "RUNNING", "SUCCEEDED")
 
-        assert build(athena[0], sagemaker[0], clock) == RESULT_URI
+        assert build(athena[0], sagemaker[0], clock) == QueryResult(QUERY_ID, RESULT_URI)
         assert clock.sleeps == [5, 5]
 
     def test_without_a_key_the_result_is_encrypted_as_the_workgroup_says(
@@ -381,7 +392,7 @@ class TestAthenaRunner:
         expect_start(athena[1], settings)
         expect_states(athena[1], "SUCCEEDED")
 
-        assert build(athena[0], sagemaker[0], clock, settings) == RESULT_URI
+        assert build(athena[0], sagemaker[0], clock, settings).uri == RESULT_URI
 
     def test_a_failed_query_raises_with_athenas_reason(
         self, athena: tuple[Any, Stubber], sagemaker: tuple[Any, Stubber], clock: FakeClock
@@ -431,7 +442,7 @@ class TestAthenaRunner:
             build(athena[0], sagemaker[0], clock)
 
 
-ATHENA_RESULT_HEADER = ",".join(f'"{column}"' for column in TRAINING_SET_TABLE.columns)
+ATHENA_RESULT_HEADER = ",".join(f'"{column}"' for column in JOINED_TRAINING_SET.columns)
 
 
 def athena_csv(rows: list[str]) -> bytes:
@@ -440,10 +451,27 @@ def athena_csv(rows: list[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-GOOD_RESULT = [
+# The customer table's rows, then the event time of the feature record each was joined with:
+# 2026-10-01T00:00:00.25Z and 2026-10-31T23:59:59Z.
+GOOD_TABLE = [
     "C000001,12,70.5,846.0,2,0,0,1,month-to-month,electronic-check,fiber-optic,1",
     "C000002,40,20.0,800.0,0,0,1,0,two-year,credit-card,none,0",
 ]
+GOOD_RESULT = [f"{GOOD_TABLE[0]},1790812800.25", f"{GOOD_TABLE[1]},1793491199"]
+
+
+def put_athena_result(rows: list[str]) -> Any:
+    """Athena's result file, where the workgroup writes it; the S3 client that reads it."""
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket, key = RESULT_URI.removeprefix("s3://").split("/", 1)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=bucket, Key=key, Body=athena_csv(rows))
+    return s3
+
+
+def training_set_objects(s3: Any) -> list[str]:
+    prefix = OUTPUT_PREFIX.removeprefix(f"s3://{BUCKET}/")
+    return [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
 
 
 @pytest.fixture
@@ -454,14 +482,24 @@ def athena_args(example_repository: Path, tmp_path: Path) -> Any:
             "--labels-table", "churn_labels.labels",
             "--output-location", OUTPUT_PREFIX,
             "--kms-key-arn", str(SETTINGS.kms_key_arn),
-            "--location-file", str(tmp_path / "training_set_uri.txt"),
+            "--manifest", str(tmp_path / "training_set.json"),
         ]
     )  # fmt: skip
 
 
+def run_athena_command(
+    args: Any, athena: tuple[Any, Stubber], sagemaker: tuple[Any, Stubber], s3: Any
+) -> int:
+    settings = training_set.athena_settings(args)
+    expect_description(sagemaker[1])
+    expect_start(athena[1], settings)
+    expect_states(athena[1], "SUCCEEDED")
+    return training_set.run_athena(args, athena[0], sagemaker[0], s3, settings)
+
+
 @pytest.mark.usefixtures("example_repository")
 class TestAthenaCommand:
-    def test_a_valid_result_is_handed_on_by_its_uri(
+    def test_a_valid_result_is_written_as_the_training_table_with_its_manifest(
         self,
         fake_aws: None,
         athena: tuple[Any, Stubber],
@@ -469,21 +507,77 @@ class TestAthenaCommand:
         athena_args: Any,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.put_object(Bucket=BUCKET, Key=RESULT_URI.split("/", 3)[3], Body=athena_csv(GOOD_RESULT))
-        settings = training_set.athena_settings(athena_args)
-        expect_description(sagemaker[1])
+        s3 = put_athena_result(GOOD_RESULT)
+
+        exit_code = run_athena_command(athena_args, athena, sagemaker, s3)
+
+        assert exit_code == 0
+        assert f"{RESULT_URI}: OK (2 rows match the point-in-time join" in capsys.readouterr().out
+        # The customer table of the contract, without the event times, in the model's folder.
+        written = s3.get_object(Bucket=BUCKET, Key=TRAINING_SET_URI.removeprefix(f"s3://{BUCKET}/"))
+        assert (written["ServerSideEncryption"], written["SSEKMSKeyId"]) == ("aws:kms", SETTINGS.kms_key_arn)
+        table = pd.read_csv(io.BytesIO(written["Body"].read()))
+        assert validate_table(table, TRAINING_SET_TABLE).is_valid
+        assert table.astype(str).apply(",".join, axis=1).tolist() == GOOD_TABLE
+        # What the package records: the earliest record's second, and the second after the latest.
+        assert json.loads(athena_args.manifest.read_text()) == {
+            "training_data_s3_uri": TRAINING_SET_URI,
+            "feature_group_name": FEATURE_GROUP,
+            "event_time_from": "2026-10-01T00:00:00Z",
+            "event_time_to": "2026-11-01T00:00:00Z",
+        }
+
+    def test_the_manifest_names_the_feature_group_the_query_read(
+        self,
+        fake_aws: None,
+        athena: tuple[Any, Stubber],
+        sagemaker: tuple[Any, Stubber],
+        tmp_path: Path,
+    ) -> None:
+        s3 = put_athena_result([GOOD_RESULT[0], GOOD_TABLE[1] + ",1790812800.75"])
+        other_group = "churn-features-v2"
+        args = training_set.parse_args(
+            [
+                "athena",
+                "--labels-table", "churn_labels.labels",
+                "--feature-group", other_group,
+                "--output-location", OUTPUT_PREFIX,
+                "--manifest", str(tmp_path / "training_set.json"),
+            ]
+        )  # fmt: skip
+        settings = training_set.athena_settings(args)
+        sagemaker[1].add_response(
+            "describe_feature_group",
+            feature_group_description(FeatureGroupName=other_group),
+            {"FeatureGroupName": other_group},
+        )
         expect_start(athena[1], settings)
         expect_states(athena[1], "SUCCEEDED")
 
-        exit_code = training_set.run_athena(athena_args, athena[0], sagemaker[0], s3, settings)
+        assert training_set.run_athena(args, athena[0], sagemaker[0], s3, settings) == 0
 
-        assert exit_code == 0
-        assert athena_args.location_file.read_text() == RESULT_URI + "\n"
-        assert f"{RESULT_URI}: OK (2 rows match the customer table (binary_classification) contract)" in (
-            capsys.readouterr().out
-        )
+        manifest = TrainingSetManifest.read(args.manifest)
+        # Both records within one second: a one-second range.
+        assert manifest.feature_store_source() == {
+            "feature_group_name": other_group,
+            "event_time_from": "2026-10-01T00:00:00Z",
+            "event_time_to": "2026-10-01T00:00:01Z",
+        }
 
+    @pytest.mark.parametrize(
+        ("rows", "expected_error"),
+        [
+            # Two labels of one customer: the training table has one row per customer.
+            (
+                [GOOD_RESULT[0], GOOD_TABLE[0].removesuffix("1") + "0,1790812800"],
+                "customer_id: duplicate values: 2 failing",
+            ),
+            # A row without its record's event time: the range could not be told.
+            ([GOOD_RESULT[0], GOOD_TABLE[1] + ","], "event_time: null values: 1 failing"),
+            ([GOOD_RESULT[0], GOOD_TABLE[1] + ",-1"], "event_time: greater_than_or_equal_to(0)"),
+        ],
+        ids=["duplicate-customer", "missing-event-time", "negative-event-time"],
+    )
     def test_a_result_that_breaks_the_contract_is_not_handed_on(
         self,
         fake_aws: None,
@@ -491,21 +585,17 @@ class TestAthenaCommand:
         sagemaker: tuple[Any, Stubber],
         athena_args: Any,
         capsys: pytest.CaptureFixture[str],
+        rows: list[str],
+        expected_error: str,
     ) -> None:
-        # Two labels of one customer: the training table has one row per customer.
-        duplicated = [GOOD_RESULT[0], GOOD_RESULT[0].removesuffix("1") + "0"]
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.put_object(Bucket=BUCKET, Key=RESULT_URI.split("/", 3)[3], Body=athena_csv(duplicated))
-        settings = training_set.athena_settings(athena_args)
-        expect_description(sagemaker[1])
-        expect_start(athena[1], settings)
-        expect_states(athena[1], "SUCCEEDED")
+        s3 = put_athena_result(rows)
 
-        exit_code = training_set.run_athena(athena_args, athena[0], sagemaker[0], s3, settings)
+        exit_code = run_athena_command(athena_args, athena, sagemaker, s3)
 
         assert exit_code == 1
-        assert not athena_args.location_file.exists()
-        assert "customer_id: duplicate values: 2 failing" in capsys.readouterr().out
+        assert not athena_args.manifest.exists()
+        assert training_set_objects(s3) == []
+        assert expected_error in capsys.readouterr().out
 
     def test_in_codebuild_the_result_goes_under_the_commits_training_sets_folder(
         self, monkeypatch: pytest.MonkeyPatch, build_env: Any

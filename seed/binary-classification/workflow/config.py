@@ -6,16 +6,23 @@ contract): a model created from a SageMaker Projects template is named only when
 created, so its repository's model_config.json holds the template's example settings.
 """
 
+import importlib.util
 import json
 import os
+from collections import Counter
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     StringConstraints,
     ValidationError,
     ValidationInfo,
@@ -23,7 +30,9 @@ from pydantic import (
     model_validator,
 )
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "model_config.json"
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG_PATH = REPOSITORY_ROOT / "model_config.json"
+JOBS_DIR = REPOSITORY_ROOT / "jobs"
 # The environment variable in which the platform's build projects give the model's settings as JSON.
 # The platform spells it too (mlops_constructs/seeds.py); its tests check the two agree.
 MODEL_SETTINGS_VARIABLE = "MODEL_SETTINGS"
@@ -65,6 +74,17 @@ TagValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/=+\-@ ]*$",
 KeyPrefix = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", max_length=512)
 ]
+
+
+# Clarify's settings: a facet value is a category (a string) or a number, as the feature column holds
+# it; a label value is one of the target's classes (jobs/features.py, TARGET_CLASSES).
+FacetValue = StrictStr | StrictInt | StrictFloat
+LabelValue = StrictStr | StrictInt
+# What the platform's approval gate does with a package whose post-training bias is outside its
+# bounds: reject it (block), or record the violations and deploy it (report).
+BiasPolicy = Literal["block", "report"]
+RiskRating = Literal["low", "medium", "high", "unknown"]
+CardText = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
 class ModelConfigError(ValueError):
@@ -120,6 +140,81 @@ class PackageMetadata(_Settings):
     sample_payloads_prefix: KeyPrefix
 
 
+def load_job_module(name: str, jobs_dir: Path = JOBS_DIR) -> ModuleType:
+    """The script `name`.py of jobs/, read by path.
+
+    The scripts run inside SageMaker as top-level modules, not as a package of this repository; and
+    this module imports nothing else of the repository, because the platform's tests load it alone.
+    """
+    path = jobs_dir / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"model_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def _model_features() -> Any:
+    """jobs/features.py: the model's feature columns and the classes of each target."""
+    return load_job_module("features")
+
+
+class Facet(_Settings):
+    """A sensitive group: the rows whose feature `name` has one of `values` (for a numeric feature
+    that Clarify finds continuous, the one threshold above which a row belongs to the group)."""
+
+    name: str
+    values: list[FacetValue] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _is_a_feature(cls, name: str) -> str:
+        features = _model_features().FEATURES
+        if name not in features:
+            raise ValueError(
+                f"{name!r} is not a feature of the model (jobs/features.py: {', '.join(features)})"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _values_have_the_features_type(self) -> "Facet":
+        categorical = self.name in _model_features().CATEGORICAL_FEATURES
+        wrong = [value for value in self.values if isinstance(value, str) != categorical]
+        if wrong:
+            expected = "categories (strings)" if categorical else "numbers"
+            raise ValueError(f"the values of {self.name!r} are {expected}, not {wrong!r}")
+        return self
+
+
+class ClarifySettings(_Settings):
+    """Clarify's bias checks: each facet against the positive labels, before and after training."""
+
+    facets: list[Facet] = Field(min_length=1)
+    # The outcomes counted as positive: some of the target's classes, never all of them.
+    label_values: list[LabelValue] = Field(min_length=1)
+    bias_policy: BiasPolicy
+
+    @field_validator("facets")
+    @classmethod
+    def _one_entry_per_facet(cls, facets: list[Facet]) -> list[Facet]:
+        repeated = sorted(name for name, count in Counter(f.name for f in facets).items() if count > 1)
+        if repeated:
+            raise ValueError(f"facet {', '.join(repeated)} is listed more than once")
+        return facets
+
+
+class CardSettings(_Settings):
+    """What every package's model card states besides what the build measures."""
+
+    description: CardText
+    intended_uses: CardText
+    limitations: CardText
+    risk_rating: RiskRating
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
 class ModelConfig(_Settings):
     model_name: ModelName
     model_package_group_name: PackageGroupName
@@ -137,6 +232,10 @@ class ModelConfig(_Settings):
     # Tags every job of the pipeline carries. The platform scopes the pipeline role to jobs tagged with
     # this model (so no model's role can stop or read another model's jobs): keep the ones it writes.
     resource_tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=10)
+    # Clarify's bias checks; None (or absent: the settings CloudFormation renders for a SageMaker Project
+    # drop null values) means the build explains the model (SHAP) but does not assess its bias.
+    clarify: ClarifySettings | None = None
+    card: CardSettings
 
     @field_validator("problem_type", mode="before")
     @classmethod
@@ -175,6 +274,25 @@ class ModelConfig(_Settings):
                 f" but problem_type is {problem_type!r}"
             )
         return metadata
+
+    @field_validator("clarify")
+    @classmethod
+    def _label_values_are_classes(
+        cls, clarify: ClarifySettings | None, info: ValidationInfo
+    ) -> ClarifySettings | None:
+        problem_type = info.data.get("problem_type")
+        if clarify is None or problem_type is None:  # nothing to check, or already reported
+            return clarify
+        classes = _model_features().TARGET_CLASSES[problem_type]
+        unknown = [value for value in clarify.label_values if value not in classes]
+        if unknown:
+            raise ValueError(
+                f"label_values {unknown!r} are not classes of a {problem_type} model"
+                f" (one or more of {', '.join(map(repr, classes))})"
+            )
+        if set(clarify.label_values) >= set(classes):
+            raise ValueError("label_values name every class: leave out at least one, the negative outcome")
+        return clarify
 
 
 def load_model_config(path: Path | None = None, environ: Mapping[str, str] = os.environ) -> ModelConfig:

@@ -2,10 +2,15 @@
 
     python -m workflow.run_pipeline --dataset data/generated/customers.csv
     python -m workflow.run_pipeline --input-data-uri s3://bucket/churn/data/raw/2024-06/
+    python -m workflow.run_pipeline --training-set training_set.json
 
 With --dataset the table is validated against the customer table of the model's problem type,
 then uploaded (KMS-encrypted) under s3://<ARTIFACT_BUCKET>/<model_name>/data/raw/<commit>/; with
---input-data-uri the data already in S3 is used as is. The sample payloads (sample_payloads.json)
+--input-data-uri the data already in S3 is used as is; with --training-set, the training set that
+`workflow.training_set athena --manifest` built from the feature group, and the execution records
+the feature group and event-time range of the manifest (FeatureGroupName, EventTimeFrom and
+EventTimeTo, which the package records: workflow/training_lineage.py; "none" with the other two
+options). The sample payloads (sample_payloads.json)
 are checked first, then packed and uploaded (KMS-encrypted) to
 s3://<ARTIFACT_BUCKET>/<sample_payloads_prefix><commit>/sample_payloads.tar.gz, the execution's
 SamplePayloadUrl. Prints the execution ARN, and exits non-zero when the execution fails, is
@@ -17,7 +22,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,7 @@ from workflow.sample_payloads import (
     upload_sample_payloads,
 )
 from workflow.schema import CUSTOMER_TABLES
+from workflow.training_lineage import NO_FEATURE_STORE_SOURCE, ManifestError, TrainingSetManifest
 from workflow.validation import validate_csv
 
 TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped"})
@@ -129,6 +135,28 @@ def upload_dataset(dataset: Path, config: ModelConfig, env: BuildEnvironment, s3
     return prefix
 
 
+def choose_training_data(
+    args: argparse.Namespace, config: ModelConfig, env: BuildEnvironment, s3_client: Any
+) -> tuple[str, Mapping[str, str]] | None:
+    """The execution's training data and the feature store source it records (by metadata key); None,
+    the reason printed, when it must not start."""
+    if args.training_set:
+        try:
+            manifest = TrainingSetManifest.read(args.training_set)
+        except ManifestError as error:
+            print(error, file=sys.stderr)
+            return None
+        return manifest.training_data_s3_uri, manifest.feature_store_source()
+    if args.dataset:
+        # Never train on a table that breaks the data contract, even if the test stage was skipped.
+        report = validate_csv(args.dataset, CUSTOMER_TABLES[config.problem_type])
+        print(report.render())
+        if not report.is_valid:
+            return None
+        return upload_dataset(args.dataset, config, env, s3_client), NO_FEATURE_STORE_SOURCE
+    return args.input_data_uri, NO_FEATURE_STORE_SOURCE
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -136,6 +164,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--dataset", type=Path, help="local CSV to validate and upload")
     data.add_argument("--input-data-uri", help="S3 prefix holding the raw CSV files")
+    data.add_argument(
+        "--training-set",
+        type=Path,
+        help="manifest of a training set built from the feature group (training_set athena --manifest)",
+    )
     parser.add_argument("--config", type=Path, help=CONFIG_OPTION_HELP)
     parser.add_argument(
         "--sample-payloads",
@@ -156,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     # AWS_DEFAULT_REGION: import it once the region is known.
     os.environ.setdefault("AWS_DEFAULT_REGION", env.region)
     from workflow.pipeline import (
+        FEATURE_STORE_PARAMETERS,
         INPUT_DATA_PARAMETER,
         SAMPLE_PAYLOAD_PARAMETER,
         get_pipeline,
@@ -172,20 +206,19 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 1
     print(f"{args.sample_payloads}: OK ({len(instances)} instances)")
-    if args.dataset:
-        # Never train on a table that breaks the data contract, even if the test stage was skipped.
-        report = validate_csv(args.dataset, CUSTOMER_TABLES[config.problem_type])
-        print(report.render())
-        if not report.is_valid:
-            return 1
-        input_data_uri = upload_dataset(args.dataset, config, env, s3_client)
-    else:
-        input_data_uri = args.input_data_uri
+    training_data = choose_training_data(args, config, env, s3_client)
+    if training_data is None:
+        return 1
+    input_data_uri, feature_store_source = training_data
     sample_payload_url = upload_sample_payloads(args.sample_payloads, config, env, s3_client)
     pipeline = get_pipeline(config, env, pipeline_session(config, env))
     pipeline.upsert(role_arn=env.pipeline_role_arn, description=f"Model build for {config.model_name}")
     execution = pipeline.start(
-        parameters={INPUT_DATA_PARAMETER: input_data_uri, SAMPLE_PAYLOAD_PARAMETER: sample_payload_url},
+        parameters={
+            INPUT_DATA_PARAMETER: input_data_uri,
+            SAMPLE_PAYLOAD_PARAMETER: sample_payload_url,
+            **{FEATURE_STORE_PARAMETERS[key]: value for key, value in feature_store_source.items()},
+        },
         execution_display_name=f"commit-{env.source_commit[:12]}",
     )
     print(f"started {execution.arn}", flush=True)

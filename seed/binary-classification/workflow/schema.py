@@ -7,13 +7,16 @@ import pandas as pd
 import pandera.pandas as pa
 
 from workflow.config import ProblemType
+from workflow.model_code import target_classes
 
 ID_COLUMN = "customer_id"
 # The target of a binary model: did the customer cancel (1) or not (0).
 CHURNED_COLUMN = "churned"
 # The target of a multiclass model: what the customer did next.
 NEXT_ACTION_COLUMN = "next_action"
-NEXT_ACTIONS = ("stay", "downgrade", "cancel")
+# The classes of each target are the model's (jobs/features.py): the contract checks the table has them.
+CHURNED_CLASSES = target_classes("binary_classification")
+NEXT_ACTIONS = tuple(str(action) for action in target_classes("multiclass_classification"))
 TARGET_COLUMNS: dict[ProblemType, str] = {
     "binary_classification": CHURNED_COLUMN,
     "multiclass_classification": NEXT_ACTION_COLUMN,
@@ -55,7 +58,7 @@ def _epoch_seconds() -> pa.Column:
 
 
 def _churned() -> pa.Column:
-    return pa.Column("int64", pa.Check.isin([0, 1]))
+    return pa.Column("int64", pa.Check.isin(list(CHURNED_CLASSES)))
 
 
 def _next_action() -> pa.Column:
@@ -93,7 +96,7 @@ FEATURE_COLUMNS: tuple[str, ...] = tuple(_features())
 CUSTOMER_TABLES: dict[ProblemType, pa.DataFrameSchema] = {
     "binary_classification": pa.DataFrameSchema(
         {ID_COLUMN: _customer_id(unique=True), **_features(), CHURNED_COLUMN: _churned()},
-        checks=_every_class_present(CHURNED_COLUMN, (0, 1)),
+        checks=_every_class_present(CHURNED_COLUMN, CHURNED_CLASSES),
         strict=True,
         name="customer table (binary_classification)",
     ),
@@ -104,6 +107,15 @@ CUSTOMER_TABLES: dict[ProblemType, pa.DataFrameSchema] = {
         name="customer table (multiclass_classification)",
     ),
 }
+
+# The point-in-time join as the Athena training-set builder reads it back: the binary customer table,
+# with the event time of the feature record each row was joined with (the model package records
+# their range).
+JOINED_TRAINING_SET = (
+    CUSTOMER_TABLES["binary_classification"]
+    .add_columns({EVENT_TIME_COLUMN: _epoch_seconds()})
+    .set_name("point-in-time join (customer table and event_time)")
+)
 
 # Snapshots of the features over time, as ingested into the feature group: several per customer,
 # at most one per customer and event time (the feature group's record identifier and event time).

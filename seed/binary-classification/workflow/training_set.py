@@ -14,12 +14,18 @@ Two implementations of that one join:
     python -m workflow.training_set local --labels data/generated/labels.csv \\
         --records data/generated/feature_records.csv --output data/generated/training_set.csv
     python -m workflow.training_set athena --labels-table churn_labels.labels \\
-        --output-location s3://BUCKET/churn/data/training-sets/v1/ --location-file training_set_uri.txt
+        --output-location s3://BUCKET/churn/data/training-sets/v1/ --manifest training_set.json
 
 Both produce the customer table of the data contract and validate it, so the SageMaker Pipeline
 trains on it as on any table: `python -m workflow.run_pipeline --dataset FILE`, or
-`--input-data-uri` with the S3 URI the athena command prints. Athena reads the labels from a
-Glue table with the label-table columns (customer_id string, label_time double, churned int).
+`--training-set training_set.json`. Athena reads the labels from a Glue table with the label-table
+columns (customer_id string, label_time double, churned int).
+
+The athena command records what it built, for the model package's lineage (workflow/training_lineage.py):
+its query also returns the event time of each row's feature record; the command validates the result,
+writes the customer table (without that column) to <output location><query id>/training_set.csv,
+and writes a manifest of it: that URI, the feature group and the event-time range of the records
+joined, read from the very rows the model trains on.
 
 The labels are binary (churned), so training sets feed binary_classification models only: both
 commands refuse to run for a model whose problem_type (its settings) is another.
@@ -55,9 +61,11 @@ from workflow.schema import (
     FEATURE_COLUMNS,
     FEATURE_RECORDS,
     ID_COLUMN,
+    JOINED_TRAINING_SET,
     LABEL_TABLE,
     LABEL_TIME_COLUMN,
 )
+from workflow.training_lineage import ManifestError, TrainingSetManifest
 from workflow.validation import validate_table
 
 # The label table holds binary outcomes: a training set is the binary model's customer table.
@@ -65,6 +73,8 @@ TRAINING_SET_PROBLEM_TYPE: ProblemType = "binary_classification"
 TRAINING_SET_TABLE = CUSTOMER_TABLES[TRAINING_SET_PROBLEM_TYPE]
 TRAINING_SET_COLUMNS: tuple[str, ...] = tuple(TRAINING_SET_TABLE.columns)
 RUNNING_QUERY_STATES = frozenset({"QUEUED", "RUNNING"})
+# The file the athena command writes the training table to, in a folder named after its query.
+TRAINING_SET_FILE = "training_set.csv"
 
 _LABEL_POSITION = "__label_position"
 
@@ -123,7 +133,8 @@ def to_training_table(joined: pd.DataFrame) -> pd.DataFrame:
 def point_in_time_query(
     *, labels_table: GlueTable, features_table: GlueTable, feature_columns: Sequence[str] = FEATURE_COLUMNS
 ) -> str:
-    """Athena SQL for point_in_time_join() over the offline store, with the training table's columns.
+    """Athena SQL for point_in_time_join() over the offline store: the training table's columns, then
+    the event time of the feature record each row was joined with.
 
     The offline store is append-only: it holds every version of a record, possibly more than
     once, and a DeleteRecord appends a marker with is_deleted = true. Ranking comes first and the
@@ -131,8 +142,11 @@ def point_in_time_query(
     version of itself.
     """
     q = quote_identifier
-    selected_features = "".join(f"        features.{q(column)},\n" for column in feature_columns)
-    output_columns = ", ".join(q(column) for column in (ID_COLUMN, *feature_columns, CHURNED_COLUMN))
+    from_features = (*feature_columns, EVENT_TIME_COLUMN)
+    selected_features = "".join(f"        features.{q(column)},\n" for column in from_features)
+    output_columns = ", ".join(
+        q(column) for column in (ID_COLUMN, *feature_columns, CHURNED_COLUMN, EVENT_TIME_COLUMN)
+    )
     return f"""\
 -- Point-in-time training set: each label with its customer's latest features at or before label_time.
 SELECT {output_columns}
@@ -163,6 +177,16 @@ class AthenaSettings:
     kms_key_arn: str | None = None
     timeout_seconds: float = 1800.0
     poll_seconds: float = 5.0
+
+    def training_set_uri(self, query_id: str) -> str:
+        """Where the athena command writes the training table the query gave."""
+        return f"{self.output_location.rstrip('/')}/{query_id}/{TRAINING_SET_FILE}"
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    query_id: str
+    uri: str  # Athena's result file, where the workgroup put it
 
 
 def start_query(athena_client: Any, query: str, *, catalog: str, settings: AthenaSettings) -> str:
@@ -215,8 +239,8 @@ def build_training_set_in_athena(
     settings: AthenaSettings,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> str:
-    """Run the point-in-time query on the feature group's offline store; return the result's S3 URI."""
+) -> QueryResult:
+    """Run the point-in-time query on the feature group's offline store; return its result file."""
     group = describe_feature_group(sagemaker_client, feature_group_name)
     if group.offline_store is None:
         raise TrainingSetError(
@@ -226,13 +250,26 @@ def build_training_set_in_athena(
     query = point_in_time_query(labels_table=labels_table, features_table=group.offline_store.table)
     query_id = start_query(athena_client, query, catalog=group.offline_store.catalog, settings=settings)
     print(f"Athena query {query_id} started in workgroup {settings.workgroup}", flush=True)
-    return wait_for_query(athena_client, query_id, settings=settings, sleep=sleep, clock=clock)
+    uri = wait_for_query(athena_client, query_id, settings=settings, sleep=sleep, clock=clock)
+    return QueryResult(query_id, uri)
 
 
 def read_s3_csv(s3_client: Any, uri: str) -> pd.DataFrame:
-    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    bucket, key = _bucket_and_key(uri)
     body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
     return pd.read_csv(io.BytesIO(body))
+
+
+def write_s3_csv(s3_client: Any, table: pd.DataFrame, uri: str, *, kms_key_arn: str | None) -> None:
+    """The table as a CSV object; without a key, encrypted as the bucket's default says."""
+    bucket, key = _bucket_and_key(uri)
+    encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_arn} if kms_key_arn else {}
+    s3_client.put_object(Bucket=bucket, Key=key, Body=table.to_csv(index=False).encode(), **encryption)
+
+
+def _bucket_and_key(uri: str) -> tuple[str, str]:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    return bucket, key
 
 
 def run_local(args: argparse.Namespace) -> int:
@@ -263,21 +300,34 @@ def run_athena(
     s3_client: Any,
     settings: AthenaSettings,
 ) -> int:
-    """Build in Athena, validate the result like a local table, and hand its URI on."""
-    result_uri = build_training_set_in_athena(
+    """Build in Athena, validate the result like a local table, write the training table and its manifest."""
+    result = build_training_set_in_athena(
         athena_client,
         sagemaker_client,
         feature_group_name=args.feature_group,
         labels_table=args.labels_table,
         settings=settings,
     )
-    report = validate_table(read_s3_csv(s3_client, result_uri), TRAINING_SET_TABLE, source=result_uri)
+    joined = read_s3_csv(s3_client, result.uri)
+    report = validate_table(joined, JOINED_TRAINING_SET, source=result.uri)
     print(report.render())
     if not report.is_valid:
         return 1
-    if args.location_file:
-        args.location_file.write_text(result_uri + "\n")
-    print(f"training set: {result_uri}")
+    # Checked before anything is written: the manifest refuses what a package could not record.
+    manifest = TrainingSetManifest.of_feature_records(
+        training_data_s3_uri=settings.training_set_uri(result.query_id),
+        feature_group_name=args.feature_group,
+        event_times=joined[EVENT_TIME_COLUMN],
+    )
+    write_s3_csv(
+        s3_client, to_training_table(joined), manifest.training_data_s3_uri, kms_key_arn=settings.kms_key_arn
+    )
+    if args.manifest:
+        manifest.write(args.manifest)
+    print(
+        f"training set: {manifest.training_data_s3_uri} ({len(joined)} rows), from feature group"
+        f" {manifest.feature_group_name}, event times {manifest.event_time_from} to {manifest.event_time_to}"
+    )
     return 0
 
 
@@ -303,7 +353,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="S3 prefix for the result (default, in CodeBuild: the commit's training-sets/ folder)",
     )
     athena.add_argument("--kms-key-arn", help="key of the result file (default: KMS_KEY_ARN)")
-    athena.add_argument("--location-file", type=Path, help="file to write the result's S3 URI to")
+    athena.add_argument(
+        "--manifest",
+        type=Path,
+        help="JSON file to write what was built to (run_pipeline --training-set reads it)",
+    )
     athena.add_argument("--timeout-minutes", type=float, default=30.0)
     args = parser.parse_args(argv)
     config = load_model_config(args.config)
@@ -349,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_athena(
             args, session.client("athena"), session.client("sagemaker"), session.client("s3"), settings
         )
-    except (TrainingSetError, FeatureGroupError) as error:
+    except (TrainingSetError, FeatureGroupError, ManifestError) as error:
         print(error, file=sys.stderr)
         return 1
 

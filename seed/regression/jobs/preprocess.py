@@ -5,7 +5,8 @@ split directory under /opt/ml/processing is uploaded to S3 when the job ends.
 Locally, pass --input-dir and --output-dir.
 
 It also writes the training split's features as JSON Lines (train_features/), the
-dataset the pipeline's data-quality baseline is computed from.
+dataset the pipeline's data-quality baseline is computed from, and the test split as CSV
+without a header (clarify_dataset/), the dataset of the pipeline's Clarify checks.
 
 Feature encoding is deliberately not done here but inside the model pipeline
 (train.py), so that the endpoint applies exactly the same transformation.
@@ -27,6 +28,10 @@ LOGGER = logging.getLogger("preprocess")
 
 TRAIN_FEATURES = "train_features"
 SPLITS = ("train", "validation", "test")
+CLARIFY_DATASET = "clarify_dataset"
+# The columns of the Clarify dataset, in order: the features as the model reads them, then the target
+# (the pipeline gives Clarify these as the dataset's headers).
+CLARIFY_COLUMNS: tuple[str, ...] = (*FEATURES, TARGET_COLUMN)
 
 
 def clean(raw: pd.DataFrame) -> pd.DataFrame:
@@ -72,6 +77,18 @@ def write_train_features(train: pd.DataFrame, output_dir: Path) -> None:
     )
 
 
+def write_clarify_dataset(test: pd.DataFrame, output_dir: Path) -> None:
+    """The test split for Clarify: its columns in CLARIFY_COLUMNS order, and no header row.
+
+    Clarify reads a CSV dataset as rows of values named by the headers of its analysis config, so
+    a header row would be read as one more week of sales. It sends each row's features, in this
+    order, to the model as the rows of a text/csv request (jobs/inference.py).
+    """
+    directory = output_dir / CLARIFY_DATASET
+    directory.mkdir(parents=True, exist_ok=True)
+    test.loc[:, list(CLARIFY_COLUMNS)].to_csv(directory / f"{CLARIFY_DATASET}.csv", index=False, header=False)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input"))
@@ -89,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     splits = split(dataset, args.validation_fraction, args.test_fraction, args.seed)
     write_splits(splits, args.output_dir)
     write_train_features(splits["train"], args.output_dir)
+    write_clarify_dataset(splits["test"], args.output_dir)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Shared fixtures. Nothing here reaches AWS: moto fakes S3/SageMaker, botocore's Stubber the rest."""
 
+import functools
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pandas as pd
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+from sagemaker.core import common_utils
 from sagemaker.core.config.config_manager import SageMakerConfig
 from threadpoolctl import threadpool_limits
 
@@ -57,6 +60,10 @@ def _validate_each_config_once(sagemaker_config: dict[str, Any] | None = None) -
 
 SageMakerConfig.validate_sagemaker_config = staticmethod(_validate_each_config_once)
 
+# The SDK reads botocore's endpoint data (a large JSON file) afresh for each image URI it looks up,
+# a dozen times per pipeline definition: read it once. The data does not change while tests run.
+common_utils._botocore_resolver = functools.cache(common_utils._botocore_resolver)
+
 REGION = "eu-west-1"
 BUCKET = "mlops-artifacts-test"
 # The settings of the model these tests build, train and check: the platform's example regression
@@ -91,17 +98,80 @@ def build_env() -> BuildEnvironment:
     )
 
 
+def _create_artifact_bucket() -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+
+
 def _fake_account() -> Iterator[None]:
     """A moto account holding the artifact bucket the platform would have created."""
     with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
+        _create_artifact_bucket()
         yield
 
 
 fake_aws = pytest.fixture(_fake_account)
-fake_aws_for_module = pytest.fixture(_fake_account, scope="module")
+
+
+@dataclass(frozen=True)
+class BuiltPipeline:
+    """A pipeline definition, as the build upserts it, and the files the SDK uploaded to build it."""
+
+    definition: dict[str, Any]
+    uploaded: dict[str, bytes]
+
+
+def build_pipeline(config: ModelConfig, env: BuildEnvironment) -> BuiltPipeline:
+    """The model's pipeline definition, built offline in an account of its own."""
+    from workflow.pipeline import get_pipeline, pipeline_session
+
+    with mock_aws():
+        _create_artifact_bucket()
+        definition = json.loads(get_pipeline(config, env, pipeline_session(config, env)).definition())
+        s3 = boto3.client("s3", region_name=REGION)
+        keys = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        uploaded = {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys}
+    return BuiltPipeline(definition, uploaded)
+
+
+def other_model_config(config: ModelConfig) -> ModelConfig:
+    """Another regression model, unlike the example in every setting the pipeline reads: its names, a
+    higher-is-better gate (r2), instance types, CSV answers, and no facets (`clarify` null)."""
+    package = config.package_metadata
+    return config.model_copy(
+        update={
+            "model_name": "footfall",
+            "model_package_group_name": "footfall-models",
+            "pipeline_name": "footfall-build",
+            "metric": config.metric.model_copy(
+                update={"name": "r2", "direction": "higher_is_better", "threshold": 0.8}
+            ),
+            "inference_instance_types": ["ml.c5.xlarge", "ml.m5.xlarge"],
+            "resource_tags": {"mlops:model": "footfall"},
+            "clarify": None,
+            "package_metadata": package.model_copy(
+                update={
+                    "sample_payloads_prefix": "footfall/sample-payloads/",
+                    "customer_metadata_properties": {
+                        "mlops:accept": "text/csv",
+                        "mlops:prediction-attribute": "0",
+                    },
+                }
+            ),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def built_pipeline(config: ModelConfig, build_env: BuildEnvironment) -> BuiltPipeline:
+    """The example model's pipeline."""
+    return build_pipeline(config, build_env)
+
+
+@pytest.fixture(scope="session")
+def other_model_pipeline(config: ModelConfig, build_env: BuildEnvironment) -> BuiltPipeline:
+    return build_pipeline(other_model_config(config), build_env)
 
 
 @pytest.fixture(scope="session")
@@ -123,6 +193,7 @@ def local_run(sales: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> 
             "--model-dir", str(root / "model"),
             "--test-dir", str(root / "test"),
             "--output-dir", str(root / "evaluation"),
+            "--predictions-dir", str(root / "predictions"),
         ]
     )  # fmt: skip
     return root

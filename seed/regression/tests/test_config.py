@@ -106,6 +106,114 @@ def test_csv_answers_name_the_prediction_by_its_column(tmp_path: Path) -> None:
     assert config.package_metadata.customer_metadata_properties["mlops:accept"] == "text/csv"
 
 
+def with_clarify(**changes: Any) -> dict[str, Any]:
+    return {"clarify": EXAMPLE_SETTINGS["clarify"] | changes}
+
+
+def with_card(**changes: Any) -> dict[str, Any]:
+    return {"card": EXAMPLE_SETTINGS["card"] | changes}
+
+
+def test_the_example_checks_holiday_weeks_above_a_threshold_and_reports_bias() -> None:
+    config = load_model_config(EXAMPLE_CONFIG_PATH)
+
+    assert config.clarify is not None
+    assert [(facet.name, facet.values) for facet in config.clarify.facets] == [("holiday", [1])]
+    assert config.clarify.threshold == 34.0
+    assert config.clarify.bias_policy == "report"
+    assert config.card.risk_rating == "low"
+    assert config.card.owner == "supply-chain-analytics (demand-models@example.com)"
+    assert config.card.description == "Forecasts next week's unit sales per store and product."
+
+
+@pytest.mark.parametrize(
+    "clarify",
+    [
+        None,
+        {
+            "facets": [{"name": "category", "values": ["snacks", "frozen"]}],
+            "label_values": [0],
+            "bias_policy": "block",
+        },
+        # A decimal column: Clarify reads its one value as the threshold of the group.
+        {"facets": [{"name": "price", "values": [4.5]}], "label_values": [50], "bias_policy": "report"},
+    ],
+)
+def test_clarify_may_be_off_or_name_any_feature_with_values_of_its_type(
+    tmp_path: Path, clarify: dict[str, Any] | None
+) -> None:
+    config = load_model_config(write_config(tmp_path, EXAMPLE_SETTINGS | {"clarify": clarify}))
+
+    assert (config.clarify is None) == (clarify is None)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected_message"),
+    [
+        (
+            with_clarify(facets=[{"name": "store_id", "values": ["S001"]}]),
+            "clarify.facets.0.name: Value error, 'store_id' is not a feature of the model (jobs/features.py:"
+            " price, promotion, week_of_year, store_size_sqm, holiday, category, units_last_week)",
+        ),
+        (
+            with_clarify(facets=[{"name": "units_sold", "values": [10]}]),
+            "'units_sold' is not a feature of the model",
+        ),
+        (
+            with_clarify(facets=[{"name": "category", "values": [1]}]),
+            "the values of 'category' are categories (strings), not [1]",
+        ),
+        (with_clarify(facets=[{"name": "holiday", "values": ["1"]}]), "the values of 'holiday' are numbers"),
+        (with_clarify(facets=[{"name": "holiday", "values": [True]}]), "clarify.facets.0.values.0"),
+        (with_clarify(facets=[{"name": "holiday", "values": []}]), "clarify.facets.0.values"),
+        (with_clarify(facets=[]), "clarify.facets: List should have at least 1 item"),
+        (
+            with_clarify(facets=[{"name": "holiday", "values": [1]}, {"name": "holiday", "values": [0]}]),
+            "facet holiday is listed more than once",
+        ),
+        (with_clarify(label_values=[20, 40]), "clarify.label_values: List should have at most 1 item"),
+        (with_clarify(label_values=[]), "clarify.label_values: List should have at least 1 item"),
+        (with_clarify(label_values=["34"]), "clarify.label_values.0"),
+        (
+            with_clarify(label_values=[-1.0]),
+            "the threshold of a positive outcome is a number of units, at least 0",
+        ),
+        (with_clarify(bias_policy="warn"), "clarify.bias_policy: Input should be 'block' or 'report'"),
+        (with_clarify(bias_policy=None), "clarify.bias_policy"),
+        (with_clarify(threshold=34), "clarify.threshold: Extra inputs are not permitted"),
+        (
+            with_card(risk_rating="critical"),
+            "card.risk_rating: Input should be 'low', 'medium', 'high' or 'unknown'",
+        ),
+        (with_card(intended_uses=""), "card.intended_uses: String should have at least 1 character"),
+        (with_card(limitations="x" * 2049), "card.limitations: String should have at most 2048 characters"),
+        (with_card(reviewer="me"), "card.reviewer: Extra inputs are not permitted"),
+        ({"card": {"owner": "me"}}, "card.description: Field required"),
+    ],
+)
+def test_bad_clarify_or_card_settings_are_rejected_naming_the_setting(
+    tmp_path: Path, change: dict[str, Any], expected_message: str
+) -> None:
+    with pytest.raises(ModelConfigError) as error:
+        load_model_config(write_config(tmp_path, EXAMPLE_SETTINGS | change))
+
+    assert expected_message in str(error.value)
+
+
+def test_the_card_the_platform_always_writes_is_required(tmp_path: Path) -> None:
+    settings = {name: value for name, value in EXAMPLE_SETTINGS.items() if name != "card"}
+
+    with pytest.raises(ModelConfigError, match="card: Field required"):
+        load_model_config(write_config(tmp_path, settings))
+
+
+def test_settings_without_clarify_assess_no_bias(tmp_path: Path) -> None:
+    """The settings CloudFormation renders for a SageMaker Project's build drop null values."""
+    settings = {name: value for name, value in EXAMPLE_SETTINGS.items() if name != "clarify"}
+
+    assert load_model_config(write_config(tmp_path, settings)).clarify is None
+
+
 @pytest.mark.parametrize(
     ("change", "expected_message"),
     [

@@ -16,7 +16,9 @@ import inference
 import preprocess
 from workflow import sample_payloads, schema
 from workflow.config import METRIC_DIRECTIONS, SERVED_PREDICTION_ATTRIBUTES, MetricName, ModelConfig
-from workflow.pipeline import CONTENT_TYPES, EVALUATION_FILE, REPORT_SECTION
+from workflow.pipeline import REPORT_SECTION
+from workflow.pipeline_jobs import EVALUATION_FILE
+from workflow.registration import SERVED_MEDIA_TYPES
 from workflow.sample_payloads import DEFAULT_SAMPLE_PAYLOADS
 
 SPLITS = ("train", "validation", "test")
@@ -85,6 +87,38 @@ def test_preprocess_writes_the_training_features_as_the_endpoint_receives_them(l
         assert {name: {type(value)} for name, value in instance.items()} == baseline_types
 
 
+def test_preprocess_writes_the_test_split_for_clarify_without_a_header(local_run: Path) -> None:
+    test = read_split(local_run, "test")
+    path = local_run / preprocess.CLARIFY_DATASET / f"{preprocess.CLARIFY_DATASET}.csv"
+
+    first_line = path.read_text().splitlines()[0]
+    clarify = pd.read_csv(path, header=None, names=list(preprocess.CLARIFY_COLUMNS))
+
+    # Every row a week of sales (no header row for Clarify to read as one), the features in the order
+    # of a text/csv request, which Clarify sends to the model, then the target.
+    assert not first_line.startswith(features.FEATURES[0])
+    assert (*features.FEATURES, features.TARGET_COLUMN) == preprocess.CLARIFY_COLUMNS
+    pd.testing.assert_frame_equal(clarify, test.loc[:, list(preprocess.CLARIFY_COLUMNS)])
+
+
+def test_evaluate_writes_the_test_forecasts_beside_the_actual_sales(local_run: Path) -> None:
+    test = read_split(local_run, "test")
+    predictions = pd.read_csv(local_run / "predictions" / evaluate.PREDICTIONS_FILE)
+    served = inference.predict_fn(
+        test.loc[:, list(features.FEATURES)], inference.model_fn(str(local_run / "model"))
+    )
+    reported = evaluation_report(local_run)[REPORT_SECTION]
+
+    # What the model-quality check reads, by column name: one row per test row, in order.
+    assert list(predictions.columns) == [evaluate.LABEL_COLUMN, evaluate.PREDICTION_COLUMN]
+    assert predictions[evaluate.LABEL_COLUMN].tolist() == test[features.TARGET_COLUMN].tolist()
+    assert predictions[evaluate.PREDICTION_COLUMN].tolist() == pytest.approx(served)
+    # The forecasts the metrics were measured on.
+    assert rmse(predictions[evaluate.LABEL_COLUMN], predictions[evaluate.PREDICTION_COLUMN]) == pytest.approx(
+        reported["rmse"]["value"]
+    )
+
+
 def rmse(actual: pd.Series, forecast: pd.Series | float) -> float:
     return math.sqrt(((actual - forecast) ** 2).mean())
 
@@ -130,7 +164,7 @@ def test_the_contract_the_config_checks_and_the_package_declares_is_what_inferen
         inference.JSON_CONTENT_TYPE: inference.PREDICTION_ATTRIBUTE,
         inference.CSV_CONTENT_TYPE: "0",  # one number per line: the first and only column
     }
-    assert CONTENT_TYPES == [inference.JSON_CONTENT_TYPE, inference.CSV_CONTENT_TYPE]
+    assert SERVED_MEDIA_TYPES == [inference.JSON_CONTENT_TYPE, inference.CSV_CONTENT_TYPE]
     assert sample_payloads.INSTANCES_KEY == inference.INSTANCES_KEY
 
 
@@ -166,6 +200,8 @@ def test_evaluate_reads_the_model_tar_gz_that_training_jobs_produce(local_run: P
             str(local_run / "test"),
             "--output-dir",
             str(tmp_path / "out"),
+            "--predictions-dir",
+            str(tmp_path / "predictions"),
         ]
     )
 

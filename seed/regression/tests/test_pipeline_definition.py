@@ -1,49 +1,32 @@
-"""The SageMaker Pipeline definition, built offline against moto and read back as JSON."""
+"""The SageMaker Pipeline definition, built offline against moto and read back as JSON: the steps
+every model runs, up to the metric gate, and the package's contract and lineage
+(tests/test_pipeline_assessment.py checks the assessment behind the gate)."""
 
 import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 import evaluate
 import preprocess
 from workflow.config import ModelConfig
 from workflow.environment import BuildEnvironment
-from workflow.pipeline import TRAIN_FEATURES_OUTPUT, get_pipeline, pipeline_session
+from workflow.pipeline_jobs import CLARIFY_DATASET_OUTPUT, TRAIN_FEATURES_OUTPUT
 
-from .conftest import BUCKET, REGION
+from .conftest import BUCKET, BuiltPipeline
+from .pipeline_definitions import Definition, all_steps, get, join
 
 SKLEARN_IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 MODEL_MONITOR_IMAGE = "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer"
 GATE = "CheckRmseAtMost12_0"
-
-Definition = dict[str, Any]
-
-
-def build_definition(config: ModelConfig, env: BuildEnvironment) -> Definition:
-    pipeline = get_pipeline(config, env, pipeline_session(config, env))
-    definition: Definition = json.loads(pipeline.definition())
-    return definition
+# The step types that run a processing job.
+PROCESSING_TYPES = ("Processing", "QualityCheck", "ClarifyCheck")
 
 
 @pytest.fixture(scope="module")
-def definition(fake_aws_for_module: None, config: ModelConfig, build_env: BuildEnvironment) -> Definition:
-    return build_definition(config, build_env)
-
-
-def all_steps(definition: Definition) -> dict[str, dict[str, Any]]:
-    steps = {}
-    for step in definition["Steps"]:
-        steps[step["Name"]] = step
-        for branch in ("IfSteps", "ElseSteps"):
-            steps.update({nested["Name"]: nested for nested in step["Arguments"].get(branch, [])})
-    return steps
-
-
-def get(reference: str) -> dict[str, str]:
-    return {"Get": reference}
+def definition(built_pipeline: BuiltPipeline) -> Definition:
+    return built_pipeline.definition
 
 
 def test_the_pipeline_has_the_expected_parameters_and_defaults(
@@ -147,17 +130,9 @@ def test_the_baseline_profiles_the_training_features_with_the_model_monitor_anal
         f"Steps.PreprocessData.ProcessingOutputConfig.Outputs['{TRAIN_FEATURES_OUTPUT}'].S3Output.S3Uri"
     )
     assert json.loads(arguments["Environment"]["dataset_format"]) == {"json": {"lines": True}}
-    assert output["S3Output"]["S3Uri"] == {
-        "Std:Join": {
-            "On": "/",
-            "Values": [
-                f"s3://{BUCKET}/demand",
-                "pipelines",
-                get("Execution.PipelineExecutionId"),
-                "baseline",
-            ],
-        }
-    }
+    assert output["S3Output"]["S3Uri"] == join(
+        f"s3://{BUCKET}/demand", "pipelines", get("Execution.PipelineExecutionId"), "baseline"
+    )
     assert (baseline["CheckType"], baseline["SkipCheck"], baseline["RegisterNewBaseline"]) == (
         "DATA_QUALITY",
         True,
@@ -165,14 +140,16 @@ def test_the_baseline_profiles_the_training_features_with_the_model_monitor_anal
     )
 
 
-def test_preprocess_uploads_the_training_features_from_where_it_writes_them(definition: Definition) -> None:
+def test_preprocess_uploads_its_datasets_from_where_it_writes_them(definition: Definition) -> None:
     outputs = all_steps(definition)["PreprocessData"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     local_paths = {o["OutputName"]: o["S3Output"]["LocalPath"] for o in outputs}
     default_output_dir = preprocess.parse_args([]).output_dir
 
     assert TRAIN_FEATURES_OUTPUT == preprocess.TRAIN_FEATURES
+    assert CLARIFY_DATASET_OUTPUT == preprocess.CLARIFY_DATASET
     assert local_paths == {
-        name: str(default_output_dir / name) for name in (*preprocess.SPLITS, preprocess.TRAIN_FEATURES)
+        name: str(default_output_dir / name)
+        for name in (*preprocess.SPLITS, preprocess.TRAIN_FEATURES, preprocess.CLARIFY_DATASET)
     }
 
 
@@ -185,24 +162,25 @@ def test_volumes_outputs_and_the_model_package_use_the_platform_kms_key(
 
     assert training["ResourceConfig"]["VolumeKmsKeyId"] == key
     assert training["OutputDataConfig"]["KmsKeyId"] == key
-    for name in ("PreprocessData", "BaselineDataQuality", "EvaluateModel"):
+    processing_jobs = [name for name, step in steps.items() if step["Type"] in PROCESSING_TYPES]
+    # Preprocess, evaluate, the two baselines, the three Clarify checks, the model card.
+    assert len(processing_jobs) == 8
+    for name in processing_jobs:
         processing = steps[name]["Arguments"]
-        assert processing["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
-        assert processing["ProcessingOutputConfig"]["KmsKeyId"] == key
+        assert processing["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key, name
+        assert processing["ProcessingOutputConfig"]["KmsKeyId"] == key, name
     assert steps["RegisterModel"]["Arguments"]["SecurityConfig"] == {"KmsKeyId": key}
 
 
-def test_every_output_and_uploaded_file_stays_under_the_model_prefix(definition: Definition) -> None:
-    steps = all_steps(definition)
+def test_every_output_and_uploaded_file_stays_under_the_model_prefix(built_pipeline: BuiltPipeline) -> None:
+    steps = all_steps(built_pipeline.definition)
     output_roots = [
         output["S3Output"]["S3Uri"]["Std:Join"]["Values"][0]
-        for name in ("PreprocessData", "BaselineDataQuality", "EvaluateModel")
-        for output in steps[name]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+        for step in steps.values()
+        if step["Type"] in PROCESSING_TYPES
+        for output in step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     ]
-    uploaded = [
-        item["Key"]
-        for item in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)["Contents"]
-    ]
+    uploaded = list(built_pipeline.uploaded)
 
     assert set(output_roots) == {f"s3://{BUCKET}/demand"}
     assert (
@@ -228,7 +206,7 @@ def test_a_lower_is_better_metric_gates_with_less_than_or_equal(definition: Defi
             "RightValue": 12.0,
         }
     ]
-    assert [step["Name"] for step in gate["IfSteps"]] == ["RegisterModel"]
+    assert gate["IfSteps"][-1]["Name"] == "RegisterModel"
     assert gate["ElseSteps"] == [
         {
             "Name": "MetricAboveThreshold",
@@ -249,8 +227,10 @@ def test_the_gate_reads_the_report_that_evaluate_writes(definition: Definition) 
             "FilePath": evaluate.EVALUATION_FILE,
         }
     ]
+    defaults = evaluate.parse_args([])
     assert [(o["OutputName"], o["S3Output"]["LocalPath"]) for o in outputs] == [
-        ("evaluation", str(evaluate.parse_args([]).output_dir))
+        ("evaluation", str(defaults.output_dir)),
+        ("predictions", str(defaults.predictions_dir)),
     ]
 
 
@@ -321,7 +301,7 @@ def test_the_model_is_registered_with_its_data_quality_baseline_and_drift_check_
 
     assert arguments["ModelMetrics"]["ModelDataQuality"] == baseline("CalculatedBaseline")
     # The platform's Model Monitor reads DriftCheckBaselines.ModelDataQuality of the deployed package.
-    assert arguments["DriftCheckBaselines"] == {"ModelDataQuality": baseline("BaselineUsedForDriftCheck")}
+    assert arguments["DriftCheckBaselines"]["ModelDataQuality"] == baseline("BaselineUsedForDriftCheck")
 
 
 def test_the_registered_container_serves_the_trained_artifact_with_its_own_script(
@@ -343,43 +323,20 @@ def test_the_registered_container_serves_the_trained_artifact_with_its_own_scrip
 def test_every_job_carries_the_models_tags(definition: Definition, config: ModelConfig) -> None:
     """The platform lets the pipeline role create, read and stop only the jobs tagged with its model."""
     assert config.resource_tags == {"mlops:model": "demand"}
-    jobs = {
+    tagged = {
         name: step["Arguments"]
         for name, step in all_steps(definition).items()
-        if step["Type"] in ("Processing", "Training", "QualityCheck")
+        if step["Type"] in (*PROCESSING_TYPES, "Training", "Model")
     }
-    assert set(jobs) == {"PreprocessData", "BaselineDataQuality", "TrainModel", "EvaluateModel"}
-    for name, arguments in jobs.items():
+    assert len(tagged) == 10  # the 8 processing jobs, the training job and the model
+    for name, arguments in tagged.items():
         assert {"Key": "mlops:model", "Value": "demand"} in arguments.get("Tags", []), name
 
 
 def test_a_higher_is_better_metric_and_another_models_settings_flow_into_the_definition(
-    fake_aws_for_module: None, config: ModelConfig, build_env: BuildEnvironment
+    other_model_pipeline: BuiltPipeline,
 ) -> None:
-    package = config.package_metadata
-    footfall = config.model_copy(
-        update={
-            "model_name": "footfall",
-            "model_package_group_name": "footfall-models",
-            "pipeline_name": "footfall-build",
-            "metric": config.metric.model_copy(
-                update={"name": "r2", "direction": "higher_is_better", "threshold": 0.8}
-            ),
-            "inference_instance_types": ["ml.c5.xlarge", "ml.m5.xlarge"],
-            "resource_tags": {"mlops:model": "footfall"},
-            "package_metadata": package.model_copy(
-                update={
-                    "sample_payloads_prefix": "footfall/sample-payloads/",
-                    "customer_metadata_properties": {
-                        "mlops:accept": "text/csv",
-                        "mlops:prediction-attribute": "0",
-                    },
-                }
-            ),
-        }
-    )
-
-    steps = all_steps(build_definition(footfall, build_env))
+    steps = all_steps(other_model_pipeline.definition)
 
     gate = steps["CheckR2AtLeast0_8"]["Arguments"]
     (condition,) = gate["Conditions"]

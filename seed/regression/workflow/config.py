@@ -6,23 +6,32 @@ contract): a model created from a SageMaker Projects template is named only when
 created, so its repository's model_config.json holds the template's example settings.
 """
 
+import importlib.util
 import json
 import os
+from collections import Counter
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "model_config.json"
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG_PATH = REPOSITORY_ROOT / "model_config.json"
+JOBS_DIR = REPOSITORY_ROOT / "jobs"
 # The environment variable in which the platform's build projects give the model's settings as JSON.
 # The platform spells it too (mlops_constructs/seeds.py); its tests check the two agree.
 MODEL_SETTINGS_VARIABLE = "MODEL_SETTINGS"
@@ -50,7 +59,9 @@ CONTENT_TYPE_PROPERTY = "mlops:content-type"
 PREDICTION_ATTRIBUTE_PROPERTY = "mlops:prediction-attribute"
 PROBABILITY_ATTRIBUTE_PROPERTY = "mlops:probability-attribute"
 SERVED_PREDICTION_ATTRIBUTES = {"application/json": "prediction", "text/csv": "0"}
-# The properties the pipeline records itself on every package (workflow/pipeline.py).
+# The media type of requests and answers when the contract names none.
+DEFAULT_MEDIA_TYPE = "application/json"
+# The properties the pipeline records itself on every package (workflow/registration.py).
 LINEAGE_PROPERTIES = frozenset(
     {"model_name", "source_commit", "training_data_s3_uri", "pipeline_execution_arn"}
 )
@@ -68,6 +79,15 @@ PropertyKey = Annotated[str, StringConstraints(pattern=r"^[\w\s.:/=+\-@]+$", min
 PropertyValue = Annotated[str, StringConstraints(pattern=r"^[\w\s.:/=+\-@]*$", max_length=256)]
 # A key prefix in the artifact bucket: relative, ends with a slash.
 S3KeyPrefix = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!_.*'()\-][A-Za-z0-9!_.*'()\-/]*/$")]
+
+
+# Clarify's settings: a facet value is a category (a string) or a number, as the feature column holds it.
+FacetValue = StrictStr | StrictInt | StrictFloat
+# What the platform's approval gate does with a package whose post-training bias is outside its
+# bounds: reject it (block), or record the violations and deploy it (report).
+BiasPolicy = Literal["block", "report"]
+RiskRating = Literal["low", "medium", "high", "unknown"]
+CardText = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
 class ModelConfigError(ValueError):
@@ -112,6 +132,21 @@ class PackageMetadata(_Settings):
     # Where the build uploads sample_payloads.json in the artifact bucket (one folder per commit).
     sample_payloads_prefix: S3KeyPrefix
 
+    @property
+    def content_type(self) -> str:
+        """The media type the platform sends the model's requests in."""
+        return self.customer_metadata_properties.get(CONTENT_TYPE_PROPERTY, DEFAULT_MEDIA_TYPE)
+
+    @property
+    def accept(self) -> str:
+        """The media type the platform reads the model's answers in."""
+        return self.customer_metadata_properties.get(ACCEPT_PROPERTY, DEFAULT_MEDIA_TYPE)
+
+    @property
+    def prediction_attribute(self) -> str:
+        """Where an answer in `accept` carries the forecast (what jobs/inference.py answers)."""
+        return SERVED_PREDICTION_ATTRIBUTES[self.accept]
+
     @field_validator("customer_metadata_properties")
     @classmethod
     def _contract_is_what_inference_serves(cls, properties: dict[str, str]) -> dict[str, str]:
@@ -125,9 +160,9 @@ class PackageMetadata(_Settings):
         if PROBABILITY_ATTRIBUTE_PROPERTY in properties:
             problems.append(f"a regression model answers no probability ({PROBABILITY_ATTRIBUTE_PROPERTY})")
         for key in (ACCEPT_PROPERTY, CONTENT_TYPE_PROPERTY):
-            if properties.get(key, "application/json") not in SERVED_PREDICTION_ATTRIBUTES:
+            if properties.get(key, DEFAULT_MEDIA_TYPE) not in SERVED_PREDICTION_ATTRIBUTES:
                 problems.append(f"{key} must be application/json or text/csv (what jobs/inference.py serves)")
-        accept = properties.get(ACCEPT_PROPERTY, "application/json")
+        accept = properties.get(ACCEPT_PROPERTY, DEFAULT_MEDIA_TYPE)
         served = SERVED_PREDICTION_ATTRIBUTES.get(accept)
         declared = properties.get(PREDICTION_ATTRIBUTE_PROPERTY)
         if served is not None and declared not in (None, served):
@@ -138,6 +173,102 @@ class PackageMetadata(_Settings):
         if problems:
             raise ValueError("; ".join(problems))
         return properties
+
+
+def load_job_module(name: str, jobs_dir: Path = JOBS_DIR) -> ModuleType:
+    """The script `name`.py of jobs/, read by path.
+
+    The scripts run inside SageMaker as top-level modules, not as a package of this repository; and
+    this module imports nothing else of the repository, because the platform's tests load it alone.
+    """
+    path = jobs_dir / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"model_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def _model_features() -> Any:
+    """jobs/features.py: the model's feature columns (tests/test_jobs.py checks they are those of
+    workflow/schema.py)."""
+    return load_job_module("features")
+
+
+class Facet(_Settings):
+    """A group Clarify compares with every other row: the rows whose feature `name` has one of `values`.
+
+    Clarify reads a string column, and an integer column with few distinct values (holiday,
+    promotion, even store_size_sqm), as categories: the group is the rows with one of `values`. It
+    reads a decimal column (price, units_last_week) as continuous: `values` is then one threshold, and
+    the group the rows above it.
+    """
+
+    name: str
+    values: list[FacetValue] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _is_a_feature(cls, name: str) -> str:
+        features = _model_features().FEATURES
+        if name not in features:
+            raise ValueError(
+                f"{name!r} is not a feature of the model (jobs/features.py: {', '.join(features)})"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _values_have_the_features_type(self) -> "Facet":
+        categorical = self.name in _model_features().CATEGORICAL_FEATURES
+        wrong = [value for value in self.values if isinstance(value, str) != categorical]
+        if wrong:
+            expected = "categories (strings)" if categorical else "numbers"
+            raise ValueError(f"the values of {self.name!r} are {expected}, not {wrong!r}")
+        return self
+
+
+class ClarifySettings(_Settings):
+    """Clarify's bias checks: each facet against the positive outcomes, before and after training.
+
+    A regression model's outcome is positive above one threshold, `label_values` (units sold in a
+    week): for the actual sales as for the forecast.
+    """
+
+    facets: list[Facet] = Field(min_length=1)
+    label_values: list[StrictInt | StrictFloat] = Field(min_length=1, max_length=1)
+    bias_policy: BiasPolicy
+
+    @field_validator("facets")
+    @classmethod
+    def _one_entry_per_facet(cls, facets: list[Facet]) -> list[Facet]:
+        repeated = sorted(name for name, count in Counter(f.name for f in facets).items() if count > 1)
+        if repeated:
+            raise ValueError(f"facet {', '.join(repeated)} is listed more than once")
+        return facets
+
+    @field_validator("label_values")
+    @classmethod
+    def _threshold_is_a_quantity(cls, values: list[float]) -> list[float]:
+        if not 0 <= values[0] < float("inf"):
+            raise ValueError("the threshold of a positive outcome is a number of units, at least 0")
+        return values
+
+    @property
+    def threshold(self) -> float:
+        """The units above which a forecast (or the actual sales) counts as a positive outcome."""
+        return float(self.label_values[0])
+
+
+class CardSettings(_Settings):
+    """What every package's model card states besides what the build measures."""
+
+    description: CardText
+    intended_uses: CardText
+    limitations: CardText
+    risk_rating: RiskRating
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
 class ModelConfig(_Settings):
@@ -154,6 +285,10 @@ class ModelConfig(_Settings):
     # Tags every job of the pipeline carries. The platform scopes the pipeline role to jobs tagged with
     # this model (so no model's role can stop or read another model's jobs): keep the ones it writes.
     resource_tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=10)
+    # Clarify's bias checks; None (or absent: the settings CloudFormation renders for a SageMaker Project
+    # drop null values) means the build explains the model (SHAP) but does not assess its bias.
+    clarify: ClarifySettings | None = None
+    card: CardSettings
     package_metadata: PackageMetadata
 
     @field_validator("problem_type")

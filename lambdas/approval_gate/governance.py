@@ -1,0 +1,54 @@
+"""The gate's governance of an approved package: a model card is required, and the post-training bias
+report (Clarify's analysis.json, `ModelMetrics.Bias.PostTrainingReport`) is held to the platform's
+bounds (contracts.POST_TRAINING_BIAS_BOUNDS) as the model's bias policy says; and the card's status
+follows the gate's decision (contracts.CARD_*).
+
+A package registered before the platform required cards has none, and is rejected: it can be
+re-registered by its build, which now writes one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lambdas.approval_gate.documents import InvalidPackage, read_json_document
+from lambdas.approval_gate.models import GovernanceCheck, ModelGate
+from lambdas.common.aws import aws_call
+from lambdas.common.contracts import ModelCardStatus, bias_violations
+
+
+def check(s3: Any, package: Mapping[str, Any], model: ModelGate) -> GovernanceCheck:
+    """The package's card status and, when it has a bias report, its violations (read whatever the
+    policy: a model that only reports bias gets its violations in the decision and the alert)."""
+    uri = package.get("ModelMetrics", {}).get("Bias", {}).get("PostTrainingReport", {}).get("S3Uri") or None
+    violations: tuple[str, ...] = ()
+    if uri is not None:
+        report = read_json_document(s3, uri, "bias report")
+        if not isinstance(report, Mapping):
+            raise InvalidPackage(f"its bias report {uri} is not a JSON object")
+        try:
+            violations = tuple(bias_violations(report))
+        except ValueError as exc:
+            raise InvalidPackage(f"its bias report {uri} is not a Clarify post-training bias report: {exc}") from exc
+    return GovernanceCheck(
+        card_status=card_status(package), bias_policy=model.bias_policy, bias_report_uri=uri, bias_violations=violations
+    )
+
+
+def card_status(package: Mapping[str, Any]) -> str | None:
+    """The status of the package's model card; None when it has no card (or an empty one)."""
+    card = package.get("ModelCard") or {}
+    if not card.get("ModelCardContent"):
+        return None
+    status: str = card.get("ModelCardStatus") or "Draft"
+    return status
+
+
+def set_card_status(sagemaker: Any, model_package_arn: str, status: ModelCardStatus, **update: Any) -> None:
+    """Move the package's model card to `status` (with any other UpdateModelPackage field in `update`,
+    e.g. its approval status, in the same call)."""
+    with aws_call(f"set the model card to {status}"):
+        sagemaker.update_model_package(
+            ModelPackageArn=model_package_arn, ModelCard={"ModelCardStatus": status}, **update
+        )
