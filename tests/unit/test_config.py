@@ -386,75 +386,6 @@ CLARIFY: dict[str, Any] = {"facets": [{"name": "senior_citizen", "values": [1]}]
 CARD = {"intended_uses": "ranking", "limitations": "none known", "risk_rating": "low", "owner": "team"}
 
 
-@pytest.mark.parametrize(
-    ("mutate", "field", "reason"),
-    [
-        pytest.param(
-            _model(clarify={**CLARIFY, "facets": []}),
-            "models[0].clarify.facets",
-            "at least 1 item",
-            id="no-facet",
-        ),
-        pytest.param(
-            _model(clarify={**CLARIFY, "facets": [{"name": "senior_citizen", "values": []}]}),
-            "models[0].clarify.facets[0].values",
-            "at least 1 item",
-            id="facet-without-values",
-        ),
-        pytest.param(
-            _model(clarify={**CLARIFY, "facets": [CLARIFY["facets"][0], {"name": "senior_citizen", "values": [0]}]}),
-            "models[0].clarify.facets",
-            "facet senior_citizen is listed more than once",
-            id="facet-twice",
-        ),
-        pytest.param(
-            _model(clarify={**CLARIFY, "facets": [{"name": "shoe_size", "values": [44]}]}),
-            "models[0].clarify.facets",
-            "shoe_size is not a feature of the model's feature group 'churn-customer-features'",
-            id="facet-not-a-feature",
-        ),
-        pytest.param(
-            _model(clarify={**CLARIFY, "block_on_bias_violations": True}),
-            "models[0].clarify.block_on_bias_violations",
-            "Extra inputs are not permitted",
-            id="misspelt-key",
-        ),
-        pytest.param(
-            _model(**{**REGRESSION, "clarify": {**CLARIFY, "label_values": [10, 20]}}),
-            "models[0]",
-            "clarify.label_values of a regression model is one number",
-            id="regression-with-two-thresholds",
-        ),
-        pytest.param(
-            _model(**{**REGRESSION, "clarify": {**CLARIFY, "label_values": ["high"]}}),
-            "models[0]",
-            "clarify.label_values of a regression model is one number",
-            id="regression-with-a-label",
-        ),
-        pytest.param(
-            _model(card={**CARD, "risk_rating": "extreme"}),
-            "models[0].card.risk_rating",
-            "Input should be 'low', 'medium' or 'high'",
-            id="unknown-risk-rating",
-        ),
-        pytest.param(
-            _model(card={key: value for key, value in CARD.items() if key != "owner"}),
-            "models[0].card.owner",
-            "Field required",
-            id="card-without-owner",
-        ),
-    ],
-)
-def test_governance_settings_that_cannot_be_applied_fail_naming_the_field(
-    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], field: str, reason: str
-) -> None:
-    with pytest.raises(ConfigError) as raised:
-        load_config(write_config(tmp_path, mutate))
-    message = str(raised.value)
-    assert f": {field}: " in message
-    assert reason in message
-
-
 def test_a_model_without_clarify_is_not_assessed_for_bias_and_its_card_says_what_is_not_stated(
     tmp_path: Path,
 ) -> None:
@@ -628,9 +559,63 @@ def test_the_default_model_is_assessed_for_bias_and_blocks_as_configured(
             "may not contain one another",
             id="output-inside-input",
         ),
+        pytest.param(
+            _model(clarify={**CLARIFY, "facets": []}),
+            "models[0].clarify.facets",
+            "at least 1 item",
+            id="no-facet",
+        ),
+        pytest.param(
+            _model(clarify={**CLARIFY, "facets": [{"name": "senior_citizen", "values": []}]}),
+            "models[0].clarify.facets[0].values",
+            "at least 1 item",
+            id="facet-without-values",
+        ),
+        pytest.param(
+            _model(clarify={**CLARIFY, "facets": [CLARIFY["facets"][0], {"name": "senior_citizen", "values": [0]}]}),
+            "models[0].clarify.facets",
+            "facet senior_citizen is listed more than once",
+            id="facet-twice",
+        ),
+        pytest.param(
+            _model(clarify={**CLARIFY, "facets": [{"name": "shoe_size", "values": [44]}]}),
+            "models[0].clarify.facets",
+            "shoe_size is not a feature of the model's feature group 'churn-customer-features'",
+            id="facet-not-a-feature",
+        ),
+        pytest.param(
+            _model(clarify={**CLARIFY, "block_on_bias_violations": True}),
+            "models[0].clarify.block_on_bias_violations",
+            "Extra inputs are not permitted",
+            id="misspelt-key",
+        ),
+        pytest.param(
+            _model(**{**REGRESSION, "clarify": {**CLARIFY, "label_values": [10, 20]}}),
+            "models[0]",
+            "clarify.label_values of a regression model is one number",
+            id="regression-with-two-thresholds",
+        ),
+        pytest.param(
+            _model(**{**REGRESSION, "clarify": {**CLARIFY, "label_values": ["high"]}}),
+            "models[0]",
+            "clarify.label_values of a regression model is one number",
+            id="regression-with-a-label",
+        ),
+        pytest.param(
+            _model(card={**CARD, "risk_rating": "extreme"}),
+            "models[0].card.risk_rating",
+            "Input should be 'low', 'medium' or 'high'",
+            id="unknown-risk-rating",
+        ),
+        pytest.param(
+            _model(card={key: value for key, value in CARD.items() if key != "owner"}),
+            "models[0].card.owner",
+            "Field required",
+            id="card-without-owner",
+        ),
     ],
 )
-def test_a_model_that_cannot_be_served_fails_naming_the_field(
+def test_a_model_that_cannot_be_served_or_governed_fails_naming_the_field(
     tmp_path: Path, mutate: Callable[[dict[str, Any]], None], field: str, reason: str
 ) -> None:
     with pytest.raises(ConfigError) as raised:
