@@ -102,6 +102,9 @@ class ApprovalGate(Construct):
                 "AUDIT_EVENT_BUS_NAME": audit_bus.event_bus_name,
             },
         )
+        # The gate knows the package changes it made itself (its model card updates come back as events)
+        # by the session of its own role: Lambda names it after the function.
+        self.handler.function.add_environment("GATE_ROLE_NAME", self.handler.role.role_name)
         self._grant(stack, models, encryption_key, alert_topic, audit_bus)
 
         self.rule = events.Rule(

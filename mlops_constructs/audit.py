@@ -212,8 +212,10 @@ class AuditEventBus(Construct):
         dead_letters = EventDeadLetters.of(self, encryption_key=encryption_key, alert_topic=alert_topic)
         self.log_rule.add_target(LogGroupTarget(self.log_group, dead_letter_queue=dead_letters.queue))
         dead_letters.accept_events_of(self.log_rule)
-        # EventBridge writes with the log group's resource policy, not a role. CreateLogStream is not
-        # called on behalf of a rule (no aws:SourceArn to pin); PutLogEvents is, and only this rule's.
+        # EventBridge writes with the log group's resource policy, not a role; AWS documents both its own
+        # principal and CloudWatch Logs' delivery service for a log group target. CreateLogStream is not
+        # called on behalf of a rule (no aws:SourceArn to pin); EventBridge's PutLogEvents is, and only
+        # this rule's; the delivery service acts for this account only.
         self.log_group.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="EventBridgeCreatesStreams",
@@ -229,6 +231,15 @@ class AuditEventBus(Construct):
                 actions=["logs:PutLogEvents"],
                 resources=[self.log_group.log_group_arn],
                 conditions={"ArnEquals": {"aws:SourceArn": self.log_rule.rule_arn}},
+            )
+        )
+        self.log_group.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="LogsDeliveryForThisAccount",
+                principals=[iam.ServicePrincipal("delivery.logs.amazonaws.com")],
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
             )
         )
 

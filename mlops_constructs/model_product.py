@@ -67,6 +67,10 @@ from mlops_constructs.seeds import PLACEHOLDER_MODEL_NAME, model_settings
 # SageMaker project names are 1-32 characters; a model's name is what S3 prefixes, SageMaker resources
 # and the seeds accept: lower-case letters, digits and single hyphens (config.schema.ModelName).
 PROJECT_NAME_PATTERN = "^[a-z0-9](-?[a-z0-9]){1,31}$"
+# The model card's texts a project is created with: anything but what would break the JSON they are
+# spliced into (double quotes, backslashes, control characters).
+CARD_TEXT_PATTERN = '^[^"\\\\\\x00-\\x1f]*$'
+CARD_TEXT_RULE = "any text without double quotes, backslashes or line breaks"
 PROJECT_NAME_TAG, PROJECT_ID_TAG = "sagemaker:project-name", "sagemaker:project-id"
 INFERENCE_INSTANCE_TYPES = (
     "ml.m5.large",
@@ -392,13 +396,23 @@ class ModelProductStack(servicecatalog.ProductStack):
 
     def _card_parameters(self) -> ModelCardConfig:
         """What the model card of every package says besides what the build measures, asked when the project
-        is created (tokens: validated by the parameters' own constraints, not by the config schema)."""
+        is created (tokens: validated by the parameters' own constraints, not by the config schema).
+
+        The texts reach the build inside a JSON document that CloudFormation assembles without escaping
+        (MODEL_SETTINGS): quotes, backslashes and control characters are refused, so no value can break
+        or add to it."""
+        text = {"allowed_pattern": CARD_TEXT_PATTERN, "constraint_description": CARD_TEXT_RULE}
         values = {
             field: CfnParameter(
                 self, parameter_id, type="String", description=description, **constraints
             ).value_as_string
             for field, parameter_id, description, constraints in (
-                ("owner", "ModelOwner", "Who owns the model (team and contact), for its model card", {"min_length": 1}),
+                (
+                    "owner",
+                    "ModelOwner",
+                    "Who owns the model (team and contact), for its model card",
+                    {"min_length": 1, "max_length": 1024, **text},
+                ),
                 (
                     "risk_rating",
                     "ModelRiskRating",
@@ -409,13 +423,13 @@ class ModelProductStack(servicecatalog.ProductStack):
                     "intended_uses",
                     "ModelIntendedUses",
                     "What the model is for, for its model card",
-                    {"min_length": 1, "max_length": 2048},
+                    {"min_length": 1, "max_length": 2048, **text},
                 ),
                 (
                     "limitations",
                     "ModelLimitations",
                     "What the model is not for, and its known limitations, for its model card",
-                    {"min_length": 1, "max_length": 2048},
+                    {"min_length": 1, "max_length": 2048, **text},
                 ),
             )
         }

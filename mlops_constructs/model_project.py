@@ -190,6 +190,8 @@ class ModelProject(Construct):
             ARTIFACT_BUCKET=self.data_bucket.bucket_name,
             KMS_KEY_ARN=encryption_key.key_arn,
             PIPELINE_WAIT_TIMEOUT_MINUTES=str(timeouts.train_minutes - 10),
+            # Where the code comes from, for every package's lineage (MetadataProperties.Repository).
+            SOURCE_REPOSITORY=self._repository_location(),
             # Offline feature store queries (the seed's training-set builder), when the model has a group.
             **({"ATHENA_WORKGROUP": athena_workgroup_name} if athena_workgroup_name else {}),
         )
@@ -282,6 +284,14 @@ class ModelProject(Construct):
         )
         self.event_dead_letters.accept_events_of(rule)
         return rule
+
+    def _repository_location(self) -> str:
+        """The platform's CodeCommit repository's clone URL, or `codeconnections:<owner/name>` of a Git host."""
+        if isinstance(self.source, CodeConnectionsSource):
+            return f"{self.source.provider}:{self.source.repository}"
+        if self.repository is None:
+            raise ValueError(f"model '{self.model_name}' has neither a CodeCommit repository nor a Git host")
+        return self.repository.repository_clone_url_http
 
     def grant_read_pipeline_outputs(self, grantee: iam.IRole) -> None:
         """Read what this model's pipeline executions wrote: evaluation and bias reports (the approval gate)."""

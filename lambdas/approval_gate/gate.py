@@ -308,9 +308,21 @@ def _start_deploy(
     verdict: Verdict, metric: MetricCheck, checked: GovernanceCheck, *, clients: AwsClients, settings: GateSettings
 ) -> Outcome:
     change, pipeline = verdict.change, verdict.model.deploy_pipeline_name
-    # The card first: a deployment never starts for a package whose card still reads "pending review".
+    # The card first: no deployment starts for a package whose card cannot be approved (SageMaker does not
+    # reopen an Archived card: the package was rejected before and must be registered again).
     if checked.card_status != CARD_APPROVED:
-        governance.set_card_status(clients.sagemaker, change.model_package_arn, CARD_APPROVED)
+        try:
+            governance.set_card_status(clients.sagemaker, change.model_package_arn, CARD_APPROVED)
+        except governance.CardRefused as refused:
+            why = f"{refused} (its card is {checked.card_status}: build the model again to register a new package)"
+            return _reject(
+                verdict,
+                Result.REJECTED_GOVERNANCE,
+                why,
+                subject="Rejected on governance",
+                clients=clients,
+                settings=settings,
+            )
     with aws_call(f"start the deploy pipeline {pipeline}"):
         execution = clients.codepipeline.start_pipeline_execution(
             name=pipeline,
@@ -345,13 +357,14 @@ def _reject(
     and audit: the metric fell short of the threshold in its direction, or its governance does."""
     change, checked = verdict.change, verdict.governance
     reason = f"{GATE_REJECTION_PREFIX} {why}"
-    has_card = checked is not None and checked.has_card
+    card_status = checked.card_status if checked is not None else None
+    archive = card_status is not None and card_status != CARD_ARCHIVED
     with aws_call("set the package back to Rejected"):
         clients.sagemaker.update_model_package(
             ModelPackageArn=change.model_package_arn,
             ModelApprovalStatus=REJECTED,
             ApprovalDescription=reason[:1024],
-            **({"ModelCard": {"ModelCardStatus": CARD_ARCHIVED}} if has_card else {}),
+            **({"ModelCard": {"ModelCardStatus": CARD_ARCHIVED}} if archive else {}),
         )
     publish_alert(
         clients.sns,
@@ -359,7 +372,7 @@ def _reject(
         subject=f"{subject}: {change.model_package_group_name} v{change.model_package_version}",
         message=f"{change.model_package_arn} was approved by {change.changed_by} but not deployed. {reason}.",
     )
-    audit = _audit_record(decision, verdict, card_status=CARD_ARCHIVED if has_card else None)
+    audit = _audit_record(decision, verdict, card_status=CARD_ARCHIVED if card_status is not None else None)
     _emit_audit_event(clients.events, settings.audit_event_bus_name, audit)
     return Outcome(result=decision, reason=reason, audit=audit)
 
@@ -377,8 +390,12 @@ def _note_rejection(verdict: Verdict, *, clients: AwsClients, settings: GateSett
         )
     card_status = verdict.governance.card_status if verdict.governance else None
     if card_status is not None and card_status != CARD_ARCHIVED:
-        governance.set_card_status(clients.sagemaker, change.model_package_arn, CARD_ARCHIVED)
-        card_status = CARD_ARCHIVED
+        try:
+            governance.set_card_status(clients.sagemaker, change.model_package_arn, CARD_ARCHIVED)
+            card_status = CARD_ARCHIVED
+        except governance.CardRefused as refused:
+            # The rejection stands (it is the person's); the card keeps its status, and the alert says so.
+            message += f" Its model card stays {card_status}: {refused}."
     publish_alert(
         clients.sns,
         topic_arn=settings.alert_topic_arn,

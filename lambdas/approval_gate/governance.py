@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from lambdas.approval_gate.documents import InvalidPackage, read_json_document
 from lambdas.approval_gate.models import GovernanceCheck, ModelGate
-from lambdas.common.aws import aws_call
+from lambdas.common.aws import aws_call, error_code
 from lambdas.common.contracts import ModelCardStatus, bias_violations
+from lambdas.common.errors import error_message
 
 
 def check(s3: Any, package: Mapping[str, Any], model: ModelGate) -> GovernanceCheck:
@@ -45,10 +48,18 @@ def card_status(package: Mapping[str, Any]) -> str | None:
     return status
 
 
-def set_card_status(sagemaker: Any, model_package_arn: str, status: ModelCardStatus, **update: Any) -> None:
-    """Move the package's model card to `status` (with any other UpdateModelPackage field in `update`,
-    e.g. its approval status, in the same call)."""
-    with aws_call(f"set the model card to {status}"):
-        sagemaker.update_model_package(
-            ModelPackageArn=model_package_arn, ModelCard={"ModelCardStatus": status}, **update
-        )
+class CardRefused(Exception):
+    """SageMaker refused the card's new status (an Archived card cannot be reopened); the message says why."""
+
+
+def set_card_status(sagemaker: Any, model_package_arn: str, status: ModelCardStatus) -> None:
+    """Move the package's model card to `status`. A refusal (ValidationException: the card's current state
+    does not allow it) is `CardRefused`, not retried; any other failure is retried (`RetryableError`)."""
+
+    def refused(exc: ClientError) -> Exception | None:
+        if error_code(exc) != "ValidationException":
+            return None
+        return CardRefused(f"SageMaker refuses to set its model card to {status}: {error_message(exc)}")
+
+    with aws_call(f"set the model card to {status}", translate=refused):
+        sagemaker.update_model_package(ModelPackageArn=model_package_arn, ModelCard={"ModelCardStatus": status})

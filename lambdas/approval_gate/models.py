@@ -8,6 +8,7 @@ registration (`ModelGate`, read by `registry`), and the audit record and outcome
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -70,15 +71,24 @@ class GateSettings(FunctionSettings):
     # Where the models register themselves (contracts.model_registry_prefix), e.g. "/mlops/models/".
     model_registry_prefix: RegistryPrefix = Field(alias="MODEL_REGISTRY_PREFIX")
     idempotency_table_name: NonEmptyStr = Field(alias="IDEMPOTENCY_TABLE_NAME")
-    # Set by Lambda: the session name of the role the function runs as, so the gate knows the state
-    # changes its own model card updates cause (`is_own_change`).
+    # The role the function runs as (its stack sets it) and the function's name (Lambda sets it, and names
+    # the role's session after it): together they tell the state changes the gate's own model card
+    # updates cause (`is_own_change`). Only Lambda may assume that role, so nobody else's change matches.
+    role_name: NonEmptyStr = Field(alias="GATE_ROLE_NAME")
     function_name: NonEmptyStr = Field(alias="AWS_LAMBDA_FUNCTION_NAME")
 
     def is_own_change(self, change: ModelPackageStateChange) -> bool:
-        """Whether the gate itself made `change` (Lambda's session name is the function's name)."""
+        """Whether the gate itself made `change`: by its role, in the session Lambda opened for it."""
         identity = change.last_modified_by.iam_identity if change.last_modified_by else None
         arn = identity.arn if identity else None
-        return arn is not None and ":assumed-role/" in arn and arn.endswith(f"/{self.function_name}")
+        return (
+            arn is not None
+            and re.fullmatch(
+                rf"arn:aws[a-z-]*:sts::\d{{12}}:assumed-role/{re.escape(self.role_name)}/{re.escape(self.function_name)}",
+                arn,
+            )
+            is not None
+        )
 
 
 class IamIdentity(BaseModel):
@@ -170,7 +180,10 @@ class GovernanceCheck(BaseModel):
     def blocking_reason(self) -> str | None:
         """Why the package may not deploy, or None."""
         if not self.has_card:
-            return "it has no model card (ModelCard): every package the platform deploys carries one"
+            return (
+                "it has no model card (ModelCard): every package the platform deploys carries one; a repository"
+                " seeded before model cards needs its seed's current code (docs/governance.md, Upgrading)"
+            )
         if self.bias_policy != "block":
             return None
         if self.bias_report_uri is None:

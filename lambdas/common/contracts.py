@@ -420,7 +420,6 @@ MODEL_EXPLAINABILITY: Final = "model-explainability"
 # no bias report; "report" records the violations in the decision and the alert but deploys; "none" is a
 # model without `clarify` facets (explainability only: bias is not assessed, its card says so).
 BiasPolicy = Literal["block", "report", "none"]
-BIAS_POLICIES: Final[tuple[BiasPolicy, ...]] = get_args(BiasPolicy)
 # The bounds of the post-training bias metrics of a package's bias report (Clarify's analysis.json,
 # ModelMetrics.Bias.PostTrainingReport), per facet value: a metric outside them is a violation.
 # DI (disparate impact): the four-fifths rule, both ways; DPPL (difference in positive proportions in
@@ -429,13 +428,11 @@ POST_TRAINING_BIAS_BOUNDS: Final[Mapping[str, tuple[float, float]]] = {"DI": (0.
 # A package's model card (CreateModelPackage's ModelCard): PendingReview when the build registers it;
 # the approval gate moves it to Approved when it deploys the package, to Archived when it rejects it.
 ModelCardStatus = Literal["Draft", "PendingReview", "Approved", "Archived"]
-CARD_PENDING_REVIEW: Final[ModelCardStatus] = "PendingReview"
 CARD_APPROVED: Final[ModelCardStatus] = "Approved"
 CARD_ARCHIVED: Final[ModelCardStatus] = "Archived"
-# The model card's risk rating, as config spells it (`models[].card.risk_rating`) and as the card does.
+# The model card's risk rating, as config spells it (`models[].card.risk_rating`).
 RiskRating = Literal["low", "medium", "high"]
 RISK_RATINGS: Final[tuple[RiskRating, ...]] = get_args(RiskRating)
-CARD_RISK_RATINGS: Final[Mapping[str, str]] = {"low": "Low", "medium": "Medium", "high": "High", "unknown": "Unknown"}
 
 
 def bias_violations(report: Mapping[str, object]) -> list[str]:

@@ -21,6 +21,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.validate import validate_parameters
 from moto import mock_aws
 
 from lambdas.common.contracts import CHAMPION_PARAMETER, model_registration_parameter, model_registry_prefix
@@ -76,7 +78,8 @@ GATE_ENVIRONMENT = {
     "AUDIT_EVENT_BUS_NAME": "mlops-audit",
     "POWERTOOLS_SERVICE_NAME": "approval-gate",
     "POWERTOOLS_METRICS_NAMESPACE": "MLOps",
-    # Set by Lambda; the gate knows its own package changes by it (the role session's name).
+    # The gate knows its own package changes by its role and the session Lambda names after the function.
+    "GATE_ROLE_NAME": "mlops-approval-ApprovalGateHandlerRole",
     "AWS_LAMBDA_FUNCTION_NAME": "approval-gate",
 }
 
@@ -116,13 +119,21 @@ class PackageCards:
         events.register("after-call.sagemaker.DescribeModelPackage", self._describe)
         self._attached.add(id(sagemaker))
 
-    def _update(self, params: dict[str, Any], **_: Any) -> None:
+    def _update(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        # The request is validated first, as botocore would (the hook runs before its validation).
+        validate_parameters(params, model.input_shape)
         card = params.pop("ModelCard", None)
         if card is None:
             return
         stored = self.cards.get(params["ModelPackageArn"])
         if stored is None:
             raise AssertionError(f"{params['ModelPackageArn']} has no model card to update (SageMaker would refuse)")
+        if stored["ModelCardStatus"] == "Archived":
+            # "No more updates can be made to the model card" (SageMaker's API reference).
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": "Model Card is in Archived state."}},
+                "UpdateModelPackage",
+            )
         stored.update(card)
 
     @staticmethod

@@ -1471,7 +1471,9 @@ def test_the_package_changes_the_gate_makes_come_back_and_are_ignored(
     aws.audit_events()
     own_change = state_change_event(aws.package(arn), changed_by="approver-alice", event_id="event-2")
     own_change["detail"]["LastModifiedBy"] = {
-        "IamIdentity": {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-approval-gate-role/approval-gate"}
+        "IamIdentity": {
+            "Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-approval-ApprovalGateHandlerRole/approval-gate"
+        }
     }
     own_change["detail"]["LastModifiedTime"] = "2026-01-01T00:05:00Z"
 
@@ -1480,12 +1482,39 @@ def test_the_package_changes_the_gate_makes_come_back_and_are_ignored(
     assert (outcome["result"], outcome["reason"]) == ("ignored", "the gate's own model card update, already audited")
     assert len(aws.deploy_executions("churn-deploy")) == 1
     assert aws.audit_events() == []
-    # A person's change, or another function's (even one whose name starts with the gate's), is not the gate's.
+    # A person's change, another role's session named after the gate (anyone may name a session), or
+    # another function's (even one whose name starts with the gate's), is not the gate's.
     settings = GateSettings.from_env(GATE_ENVIRONMENT)
     for arn_of_someone_else in (
-        f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-approval-gate-role/approval-gate-test",
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-approval-ApprovalGateHandlerRole/approval-gate-test",
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/approver/approval-gate",
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-approval-ApprovalGateHandlerRole-x/approval-gate",
         f"arn:aws:iam::{ACCOUNT}:user/approval-gate",
     ):
         own_change["detail"]["LastModifiedBy"]["IamIdentity"]["Arn"] = arn_of_someone_else
         change = handler.gate.ModelPackageStateChangeEvent.model_validate(own_change).detail
         assert not settings.is_own_change(change)
+
+
+def test_re_approving_a_package_whose_card_the_gate_archived_is_rejected_with_the_reason_not_retried(
+    aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    """SageMaker does not reopen an Archived card: the gate says so once, it does not retry forever."""
+    arn = aws.register_package("churn-model", churn_metrics(auc=0.72))
+    handler.handler(aws.set_status(arn, "Approved", by="approver-alice"), lambda_context)
+    assert aws.card_status(arn) == "Archived"
+    aws.alerts()
+    # The threshold was lowered (the registration changed) and a person approves the package again.
+    aws.register_model("churn-model", json.dumps(GATED_MODELS["churn-model"] | {"threshold": 0.7}))
+    handler.REGISTRY.forget()
+    event = aws.set_status(arn, "Approved", by="approver-bob")
+    event["id"] = "event-2"
+
+    outcome = handler.handler(event, lambda_context)
+
+    assert outcome["result"] == "rejected_governance"
+    assert aws.deploy_executions("churn-deploy") == []
+    [alert] = aws.alerts()
+    assert "Model Card is in Archived state" in alert["Message"]
+    assert "register a new package" in alert["Message"]
+    assert aws.package(arn)["ModelApprovalStatus"] == "Rejected"

@@ -209,17 +209,21 @@ CHALLENGER_CASE = PackageCase(
         [
             decision_event(
                 CHALLENGER,
-                decision="rejected_below_threshold",
+                decision="deploy_started",
                 by=BOB,
                 time="2026-11-26T08:00:00Z",
                 metric_name="auc",
                 metric_value=0.74,
-                threshold=0.75,
+                threshold=0.7,
                 metric_direction="higher_is_better",
-                model_card_status="Archived",
+                model_card_status="Approved",
+                bias_policy="report",
+                bias_violations=["DI 0.71 for senior_citizen=1 is outside [0.8, 1.25]"],
+                deploy_pipeline_name="churn-deploy",
+                pipeline_execution_id="5e2a71",
             )
         ],
-        [  # the next page: approved again once the model's threshold was lowered
+        [  # the next page: approved again after that deployment failed its smoke test
             decision_event(
                 CHALLENGER,
                 decision="deploy_started",

@@ -104,9 +104,11 @@ variant champion, 90% of traffic, model churn-champion-m2
 variant challenger, 10% of traffic, model churn-challenger-m3
   package {CHALLENGER}
     approval: Approved: "AUC 0.74: the threshold is 0.70 since CHURN-42"
-      decision rejected_below_threshold at 2026-11-26T08:00:00+00:00 by {BOB}
-        metric: auc 0.74, threshold 0.75 (higher_is_better)
-        model card: Archived
+      decision deploy_started at 2026-11-26T08:00:00+00:00 by {BOB}
+        metric: auc 0.74, threshold 0.7 (higher_is_better)
+        model card: Approved
+        bias policy report: DI 0.71 for senior_citizen=1 is outside [0.8, 1.25]
+        deployed by churn-deploy, execution 5e2a71
       decision deploy_started at 2026-11-27T15:12:09+00:00 by {BOB}
         metric: auc 0.74, threshold 0.7 (higher_is_better)
         model card: Approved
@@ -244,7 +246,8 @@ class TestServedLineage:
         assert champion["package"] == CHAMPION_JSON
         package = challenger["package"]
         assert [(d["decision"], d["changed_by"], d["bias_violations"]) for d in package["approval_decisions"]] == [
-            ("rejected_below_threshold", BOB, None),  # not read: the metric alone rejected it
+            # approved again after the first deployment failed its smoke test
+            ("deploy_started", BOB, ["DI 0.71 for senior_citizen=1 is outside [0.8, 1.25]"]),
             ("deploy_started", BOB, ["DI 0.71 for senior_citizen=1 is outside [0.8, 1.25]"]),
         ]
         assert package["training_data"]["later"] == 1

@@ -143,6 +143,7 @@ def test_environment_satisfies_the_handlers_settings_model(approval: Template) -
     }
     # What the Lambda runtime sets itself.
     runtime = {"AWS_LAMBDA_FUNCTION_NAME": "mlops-approval-ApprovalGateHandler"}
+    deploy_time_values["GATE_ROLE_NAME"] = "mlops-approval-ApprovalGateHandlerRole"
     rendered = {name: render(value, IMPORTS) for name, value in variables.items()} | runtime
     assert {name for name, value in rendered.items() if not isinstance(value, str)} <= set(deploy_time_values)
     settings = GateSettings.from_env(

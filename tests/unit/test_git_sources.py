@@ -250,3 +250,14 @@ def test_the_default_model_still_has_its_seeded_codecommit_repository(churn_buil
     assert pipeline["Stages"][0]["Actions"][0]["ActionTypeId"]["Provider"] == "CodeCommit"
     assert "Triggers" not in pipeline
     assert "SeedArchiveS3Uri" not in churn_build.find_outputs("*")
+
+
+def test_every_package_records_the_teams_repository_as_its_source(build: Template) -> None:
+    """The train stage names the Git host's repository, which the build records in MetadataProperties."""
+    locations = [
+        variable["Value"]
+        for project in build.find_resources("AWS::CodeBuild::Project").values()
+        for variable in project["Properties"]["Environment"]["EnvironmentVariables"]
+        if variable["Name"] == "SOURCE_REPOSITORY"
+    ]
+    assert locations == ["codeconnections:acme-data/churn-model"]

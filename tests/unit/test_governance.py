@@ -468,7 +468,11 @@ def test_only_the_audit_rule_writes_to_the_decision_log(governance: Template) ->
     parts = policy["Properties"]["PolicyDocument"]["Fn::Join"][1]
     document = json.loads("".join(p if isinstance(p, str) else "<{}.{}>".format(*p["Fn::GetAtt"]) for p in parts))
     statements = {statement["Sid"]: statement for statement in document["Statement"]}
-    assert set(statements) == {"EventBridgeCreatesStreams", "TheAuditRuleWritesDecisions"}
+    assert set(statements) == {"EventBridgeCreatesStreams", "TheAuditRuleWritesDecisions", "LogsDeliveryForThisAccount"}
+    delivery = statements.pop("LogsDeliveryForThisAccount")
+    assert delivery["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+    assert delivery["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert delivery["Resource"] == f"<{DECISION_LOG}.Arn>"
     assert all(s["Principal"] == {"Service": "events.amazonaws.com"} for s in statements.values())
     assert all(s["Effect"] == "Allow" for s in statements.values())
     assert all(s["Resource"] == f"<{DECISION_LOG}.Arn>" for s in statements.values())

@@ -252,6 +252,8 @@ def test_train_stage_gets_the_sagemaker_contract_as_environment(churn_build: Tem
         "ARTIFACT_BUCKET": {"Ref": "ProjectDataBucket2B516496"},
         "KMS_KEY_ARN": KEY_IMPORT,
         "PIPELINE_WAIT_TIMEOUT_MINUTES": "230",
+        # Every package records where its code came from (MetadataProperties.Repository).
+        "SOURCE_REPOSITORY": {"Fn::GetAtt": ["ProjectRepository24638862", "CloneUrlHttp"]},
         "ATHENA_WORKGROUP": "mlops-feature-store",
     }
     assert all(variable["Type"] == "PLAINTEXT" for variable in project["Environment"]["EnvironmentVariables"])

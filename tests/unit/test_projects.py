@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -215,6 +216,12 @@ def test_a_products_template_takes_the_project_from_sagemaker(
     ]
     assert parameters["MetricThreshold"]["Type"] == "Number"
     assert parameters["ModelRiskRating"]["AllowedValues"] == ["low", "medium", "high"]
+    # The card's texts are spliced into the build's JSON settings: nothing that could break out of a string.
+    for text in ("ModelOwner", "ModelIntendedUses", "ModelLimitations"):
+        pattern = re.compile(parameters[text]["AllowedPattern"])
+        assert pattern.fullmatch("Churn team <churn@example.com>, café (EU) & co")
+        for breaking in ('say "hi"', "a\\b", "two\nlines", 'x","clarify":{"y'):
+            assert not pattern.fullmatch(breaking), breaking
     assert parameters["SageMakerProjectName"]["AllowedPattern"] == PROJECT_NAME_PATTERN
     project = {"Ref": "SageMakerProjectName"}
     [group] = of_type(template, "AWS::SageMaker::ModelPackageGroup").values()

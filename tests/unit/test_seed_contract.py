@@ -22,6 +22,7 @@ from config import DEFAULT_CONFIG_PATH, load_config
 from config.schema import ModelConfig, PlatformConfig, SeedName
 from lambdas.common.contracts import POST_TRAINING_BIAS_BOUNDS
 from mlops_constructs.model_product import product_templates
+from mlops_constructs.model_project import CLARIFY_CONFIGS_PREFIX
 from mlops_constructs.seeds import (
     MODEL_SETTINGS_VARIABLE,
     PLACEHOLDER_MODEL_NAME,
@@ -178,6 +179,19 @@ def test_each_seeds_model_card_states_the_bias_bounds_the_gate_applies(seed: See
     """The card says whether each facet's bias is within the bounds; the gate rejects by the same ones."""
     module = _seed_module(seed, "jobs/model_card.py")
     assert dict(POST_TRAINING_BIAS_BOUNDS) == module.POST_TRAINING_BIAS_BOUNDS
+
+
+@pytest.mark.parametrize("seed", sorted(SHIPPED_FOR))
+def test_each_seed_uploads_its_clarify_configs_where_the_monitors_may_read_them(seed: SeedName) -> None:
+    """The build uploads the analysis configs under <artifact bucket>/<model>/clarify/<commit>/, the prefix
+    the monitoring role reads (ModelProject.grant_read_monitoring_baselines)."""
+    source = (seed_template(seed) / "workflow" / "registration.py").read_text()
+    assert CLARIFY_CONFIGS_PREFIX.format(model="churn") == "churn/clarify/"
+    assert 'f"{jobs.prefix}/clarify/{jobs.env.source_commit}/{name}"' in source
+    assert (
+        'self.prefix = f"s3://{env.artifact_bucket}/{config.model_name}"'
+        in (seed_template(seed) / "workflow" / "pipeline_jobs.py").read_text()
+    )
 
 
 def test_the_classification_seed_records_its_training_set_where_the_lineage_tool_reads_it() -> None:

@@ -182,6 +182,7 @@ def build_env() -> BuildEnvironment:
         kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         region=REGION,
         source_commit="4f2c9e1d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e",
+        source_repository="https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/churn-model-build",
     )
 
 

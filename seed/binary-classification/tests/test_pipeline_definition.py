@@ -317,6 +317,7 @@ def test_the_model_is_registered_pending_approval_with_metrics_and_lineage(
     }
     assert arguments["MetadataProperties"] == {
         "CommitId": build_env.source_commit,
+        "Repository": build_env.source_repository,
         "GeneratedBy": get("Execution.PipelineExecutionArn"),
     }
 

@@ -266,6 +266,7 @@ def test_the_model_is_registered_pending_approval_with_its_task_payloads_contrac
     }
     assert arguments["MetadataProperties"] == {
         "CommitId": build_env.source_commit,
+        "Repository": build_env.source_repository,
         "GeneratedBy": get("Execution.PipelineExecutionArn"),
     }
     assert arguments["ModelMetrics"]["ModelQuality"]["Statistics"] == {

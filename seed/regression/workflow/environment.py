@@ -22,6 +22,9 @@ class BuildEnvironment:
     kms_key_arn: str
     region: str
     source_commit: str
+    # Where the code comes from (the platform's SOURCE_REPOSITORY: a clone URL, or "<provider>:<owner/name>"
+    # of a Git host); None outside the platform's build.
+    source_repository: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "BuildEnvironment":
@@ -38,7 +41,10 @@ class BuildEnvironment:
                 f"missing environment variables: {', '.join(missing)} "
                 "(set by the platform's CodeBuild project; export them to run outside it)"
             )
-        return cls(**{field: environ[variable] for field, variable in names.items()})
+        return cls(
+            **{field: environ[variable] for field, variable in names.items()},
+            source_repository=environ.get("SOURCE_REPOSITORY") or None,
+        )
 
     def raw_data_prefix(self, model_name: str) -> str:
         """Where the build uploads the table it trains on: one folder per commit, never overwritten."""

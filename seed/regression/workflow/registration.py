@@ -205,7 +205,9 @@ class Registration:
             model_metrics=model_metrics(evaluation_uri, data_quality, assessment),
             drift_check_baselines=drift_check_baselines(data_quality, assessment),
             metadata_properties=MetadataProperties(
-                commit_id=env.source_commit, generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN
+                commit_id=env.source_commit,
+                repository=env.source_repository,
+                generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN,
             ),
             # The inference contract the platform wrote (config.py keeps it apart from these keys).
             customer_metadata_properties={
