@@ -233,6 +233,10 @@ def connect_model(
     if gate_role is not None:
         project.grant_read_pipeline_outputs(gate_role)
     project.grant_read_monitoring_baselines(deploy.monitoring_role)
+    # The champion resolution reads the package's Clarify configs to write the monitors' own.
+    resolution_role = deploy.champion_resolution.role
+    assert resolution_role is not None
+    project.grant_read_monitoring_baselines(resolution_role)
     project.grant_read_models(deploy.serving_role)
     check_role = deploy.staging_check.role
     assert check_role is not None

@@ -449,15 +449,15 @@ class ModelProductStack(servicecatalog.ProductStack):
                 )
             ],
         )
-        # The evaluation reports the gate re-checks, in the same policy: one policy per project on the
-        # gate's shared role.
+        # The evaluation and bias reports the gate re-checks (in the version registered with the package), in
+        # the same policy: one policy per project on the gate's shared role.
         read_reports, read_acknowledgments = self.project.pipeline_outputs_read(sid="ReadTheEvaluationReports")
         policy = iam.ManagedPolicy(
             self,
             "ApprovalGateAccess",
             description="The platform's approval gate gates this project's model",
             roles=[gate_role],
-            statements=[*statements, read_reports],
+            statements=[*statements, *read_reports],
         )
         acknowledge_each(policy, [*acknowledgments, *read_acknowledgments])
 

@@ -294,8 +294,18 @@ class ModelProject(Construct):
         return self.repository.repository_clone_url_http
 
     def grant_read_pipeline_outputs(self, grantee: iam.IRole) -> None:
-        """Read what this model's pipeline executions wrote: evaluation and bias reports (the approval gate)."""
-        self._grant_read(grantee, "PipelineOutputReaders", PIPELINE_OUTPUTS_PREFIX.format(model=self.model_name))
+        """Read what this model's pipeline executions wrote, in any version: the evaluation and bias reports
+        as they were when a package was registered (the approval gate; `pipeline_outputs_read`)."""
+        statements, acknowledgments = self.pipeline_outputs_read("ReadObjects")
+        policy = iam.ManagedPolicy(
+            self,
+            f"PipelineOutputReaders{Names.unique_id(grantee)}",
+            description=f"Read s3://<data bucket>/{PIPELINE_OUTPUTS_PREFIX.format(model=self.model_name)}"
+            f" of model '{self.model_name}', and its versions",
+            roles=[grantee],
+            statements=statements,
+        )
+        acknowledge_each(policy, acknowledgments)
 
     def grant_read_monitoring_baselines(self, grantee: iam.IRole) -> None:
         """Read the baselines Model Monitor checks production against: what the pipeline executions wrote
@@ -344,11 +354,32 @@ class ModelProject(Construct):
             reason="Batch inputs, outputs and samples are written per file and run under this prefix only.",
         )
 
-    def pipeline_outputs_read(self, sid: str) -> tuple[iam.PolicyStatement, list[tuple[str, str]]]:
-        """The statement that reads what this model's pipeline executions wrote, and its cdk-nag
-        acknowledgment: for a policy of the grantee's own (a project's grant to the approval gate, in
-        one policy with the rest of the gate's grants for the model)."""
-        return self._read_statement(PIPELINE_OUTPUTS_PREFIX.format(model=self.model_name), sid)
+    def pipeline_outputs_read(self, sid: str) -> tuple[list[iam.PolicyStatement], list[tuple[str, str]]]:
+        """The statements that read what this model's pipeline executions wrote, in any version, and their
+        cdk-nag acknowledgment: the approval gate judges a package on its reports as they were when it was
+        registered (the build can write them again since). `sid` names the statement of the current objects.
+        For `grant_read_pipeline_outputs`, and for a policy of the grantee's own (a project's grant to the
+        gate, in one policy with the rest of the gate's grants for the model)."""
+        prefix = PIPELINE_OUTPUTS_PREFIX.format(model=self.model_name)
+        read, acknowledgments = self._read_statement(prefix, sid)
+        versions = iam.PolicyStatement(
+            sid="ReadReportVersions",
+            actions=["s3:GetObjectVersion"],
+            resources=[self.data_bucket.arn_for_objects(f"{prefix}*")],
+        )
+        # Listing a key's versions tells which was current at a time; under this prefix only.
+        listing = iam.PolicyStatement(
+            sid="ListReportVersions",
+            actions=["s3:ListBucketVersions"],
+            resources=[self.data_bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": f"{prefix}*"}},
+        )
+        # The versions' statement raises the same finding (the prefix's wildcard) as the read's: one reason.
+        acknowledged = [
+            (rule, f"{reason.rstrip('.')}; its versions too: the approval gate judges reports as registered.")
+            for rule, reason in acknowledgments
+        ]
+        return [read, versions, listing], acknowledged
 
     def _read_statement(
         self, prefix: str, sid: str = "ReadObjects", *more_prefixes: str

@@ -1,7 +1,8 @@
 """Champion resolution: which packages production serves after this deployment, and the baselines to monitor.
 
     python -m tools.resolve_champion --stack-name S (--endpoint-name E | --replace) --new-package-arn ARN
-                                     --output champion.env [--region R]
+                                     --output champion.env [--monitoring-output-s3-uri URI]
+                                     [--kms-key-arn ARN] [--region R]
 
 Run by the deploy pipeline's Production stage (CodeBuild, from the deploy bundle: this module, and
 `lambdas/common/{contracts,serving_state}.py`, with nothing but boto3 installed) right before the
@@ -15,32 +16,43 @@ stack's package parameters and the endpoint's current weights) and decides:
 - with `--replace` (a batch model: no endpoint, no A/B) the new package replaces the champion; the
   stack is still read, so that one CloudFormation would not update stops here.
 
-The baselines are the champion package's (`lambdas.common.serving_state.package_baselines`): its
+The baselines are the champion package's (`lambdas.common.serving_state.champion_baselines`): its
 data-quality baseline, and its Clarify explainability and bias baselines, each empty when the package
-registered none (the template then creates no monitor of that kind).
+registered none (the template then creates no monitor of that kind). The explainability monitor runs
+not the package's analysis config but one written for this deployment, naming the model Clarify
+explains (`serving_state.clarify_deployment`): it goes to `--monitoring-output-s3-uri` (the deploy
+pipeline's monitoring output, `contracts.clarify_config_uri`), encrypted with `--kms-key-arn`; both
+default to the environment (`contracts.MONITORING_OUTPUT_VARIABLE`, `contracts.MONITORING_KEY_VARIABLE`),
+where the deploy pipeline sets them. Clarify's monitors find the features of a captured JSON request by
+the names the package's config gives them (CLARIFY_FEATURES, "" for CSV requests).
 
-It writes `export NAME=value` lines (`contracts.CHAMPION_VARIABLES`: CHAMPION_ARN, CHALLENGER_ARN and
-a variable per baseline) to `--output`, which the buildspec sources so CodeBuild exports them to the
-pipeline, and prints what it decided.
+It writes `export NAME=value` lines (`contracts.CHAMPION_VARIABLES`: CHAMPION_ARN, CHALLENGER_ARN, a
+variable per baseline and CLARIFY_FEATURES) to `--output`, which the buildspec sources so CodeBuild
+exports them to the pipeline, and prints what it decided.
 
 Any failure to read AWS fails the action (exit 1), except the one answer that means "nothing there
 yet": the production stack does not exist. So does a production stack CloudFormation would not update
 now (an operation in progress, a failed state), with the reason and what to do. An unreadable production must never read as an empty one:
-the new package would then be deployed as the only champion and the serving champion dropped.
+the new package would then be deployed as the only champion and the serving champion dropped. So does
+a champion whose Clarify baselines production's monitors could not run (the reason is printed).
 
-Exit status: 0 resolved, 1 AWS could not be read (nothing written), 2 bad arguments.
+Exit status: 0 resolved, 1 AWS could not be read or the champion cannot be monitored (nothing
+exported), 2 bad arguments.
 
 IAM: cloudformation:DescribeStacks on the production stack, sagemaker:DescribeEndpoint on the
-production endpoint (not with --replace), sagemaker:DescribeModelPackage on the model's packages.
+production endpoint (not with --replace), sagemaker:DescribeModelPackage on the model's packages,
+s3:GetObject on the packages' Clarify analysis configs, s3:PutObject under the monitoring output's
+`contracts.CLARIFY_CONFIGS_FOLDER`, and the platform key (decrypt and generate data keys).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +66,19 @@ from lambdas.common.contracts import (
     CHALLENGER_PARAMETER,
     CHAMPION_PARAMETER,
     CHAMPION_VARIABLES,
+    EXPLAINABILITY_ANALYSIS_CONFIG_PARAMETER,
+    MONITORING_KEY_VARIABLE,
+    MONITORING_OUTPUT_VARIABLE,
     NO_CHALLENGER,
     PACKAGE_ARN,
 )
 from lambdas.common.serving_state import (
+    ChampionNotMonitorable,
+    ClarifyDeployment,
     Serving,
+    champion_baselines,
+    clarify_deployment,
     not_updatable,
-    package_baselines,
     read_serving_stack,
     read_variant_weights,
     who_serves,
@@ -75,9 +93,12 @@ EXPORTED = tuple(CHAMPION_VARIABLES)
 class Resolution:
     champion: str
     challenger: str  # NO_CHALLENGER for none
-    # The champion's baselines, by template parameter (contracts.BASELINE_PARAMETERS; "" for none).
+    # The champion's baselines, by template parameter (contracts.BASELINE_PARAMETERS; "" for none), and
+    # where Clarify finds the features (CLARIFY_FEATURES_PARAMETER).
     baselines: Mapping[str, str]
     reason: str
+    # What production's Clarify monitors need of this deployment (the explainability config to write).
+    clarify: ClarifyDeployment = field(default_factory=ClarifyDeployment)
 
     def variables(self) -> dict[str, str]:
         """The exported variables, by the template parameter each one sets."""
@@ -88,6 +109,13 @@ class Resolution:
         """Which of the champion's baselines production is monitored against, in words."""
         present = [parameter for parameter in BASELINE_PARAMETERS if self.baselines.get(parameter)]
         return ", ".join(present) or "none"
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    cloudformation: Any
+    sagemaker: Any
+    s3: Any
 
 
 class ProductionNotUpdatable(Exception):
@@ -126,16 +154,31 @@ def decide(serving: Serving | None, new_package_arn: str, *, replace: bool = Fal
 
 
 def resolve(
-    cloudformation: Any, sagemaker: Any, *, stack_name: str, endpoint_name: str | None, new_package_arn: str
+    clients: AwsClients,
+    *,
+    stack_name: str,
+    endpoint_name: str | None,
+    new_package_arn: str,
+    monitoring_output_s3_uri: str,
 ) -> Resolution:
-    """Raises ClientError/BotoCoreError when AWS cannot be read (except a production stack that does not exist).
+    """Raises ClientError/BotoCoreError when AWS cannot be read (except a production stack that does not
+    exist), ChampionNotMonitorable when the champion's Clarify baselines cannot be run.
 
-    Without an endpoint (a batch model) the new package replaces the champion.
+    Without an endpoint (a batch model) the new package replaces the champion. The production stack's
+    name is its serving name (contracts.serving_name), which names what Clarify serves the champion as.
     """
-    serving = current_serving(cloudformation, sagemaker, stack_name, endpoint_name)
+    serving = current_serving(clients.cloudformation, clients.sagemaker, stack_name, endpoint_name)
     champion, challenger, reason = decide(serving, new_package_arn, replace=endpoint_name is None)
-    baselines = package_baselines(sagemaker.describe_model_package(ModelPackageName=champion))
-    return Resolution(champion=champion, challenger=challenger, baselines=baselines, reason=reason)
+    package = clients.sagemaker.describe_model_package(ModelPackageName=champion)
+    clarify = clarify_deployment(
+        clients.s3,
+        package,
+        package_arn=champion,
+        serving_name=stack_name,
+        monitoring_output_s3_uri=monitoring_output_s3_uri,
+    )
+    baselines = champion_baselines(package, clarify)
+    return Resolution(champion=champion, challenger=challenger, baselines=baselines, reason=reason, clarify=clarify)
 
 
 def render_exports(variables: Mapping[str, str]) -> str:
@@ -157,29 +200,43 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     serving.add_argument("--replace", action="store_true", help="a batch model: the new package replaces the champion")
     parser.add_argument("--new-package-arn", required=True, type=_package_arn, help="the package being deployed")
     parser.add_argument("--output", required=True, type=Path, help="file to write the export lines to")
+    # The deploy pipeline sets these in the environment (its buildspec passes only the packages).
+    for option, variable, what in (
+        ("--monitoring-output-s3-uri", MONITORING_OUTPUT_VARIABLE, "where production's monitors write"),
+        ("--kms-key-arn", MONITORING_KEY_VARIABLE, "the platform key, for the explainability config written"),
+    ):
+        default = os.environ.get(variable)
+        parser.add_argument(option, default=default, required=default is None, help=f"{what} (default: ${variable})")
     parser.add_argument("--region", help="AWS region (default: the environment's)")
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None, *, clients: tuple[Any, Any] | None = None) -> int:
+def make_clients(region: str | None) -> AwsClients:
+    session = boto3.Session(region_name=region)
+    retries = Config(retries={"mode": "standard", "max_attempts": 5})
+    return AwsClients(
+        cloudformation=session.client("cloudformation", config=retries),
+        sagemaker=session.client("sagemaker", config=retries),
+        s3=session.client("s3", config=retries),
+    )
+
+
+def main(argv: Sequence[str] | None = None, *, clients: AwsClients | None = None) -> int:
     args = parse_args(argv)
-    if clients is None:
-        session = boto3.Session(region_name=args.region)
-        retries = Config(retries={"mode": "standard", "max_attempts": 5})
-        clients = (session.client("cloudformation", config=retries), session.client("sagemaker", config=retries))
-    cloudformation, sagemaker = clients
+    clients = clients or make_clients(args.region)
     try:
         resolution = resolve(
-            cloudformation,
-            sagemaker,
+            clients,
             stack_name=args.stack_name,
             endpoint_name=args.endpoint_name,
             new_package_arn=args.new_package_arn,
+            monitoring_output_s3_uri=args.monitoring_output_s3_uri,
         )
+        resolution.clarify.write(clients.s3, kms_key_arn=args.kms_key_arn)
     except (ClientError, BotoCoreError) as error:
         print(f"error: could not read what production serves, so nothing is deployed: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except ProductionNotUpdatable as error:
+    except (ProductionNotUpdatable, ChampionNotMonitorable) as error:
         print(f"error: {error}; nothing is deployed", file=sys.stderr)
         return EXIT_FAILED
     args.output.write_text(render_exports(resolution.variables()))
@@ -189,6 +246,8 @@ def main(argv: Sequence[str] | None = None, *, clients: tuple[Any, Any] | None =
         f"baseline={resolution.baselines[BASELINE_CONSTRAINTS_PARAMETER] or 'none'} "
         f"baselines={resolution.monitored()}"
     )
+    if resolution.clarify.explainability_config is not None:
+        print(f"explainability config={resolution.baselines[EXPLAINABILITY_ANALYSIS_CONFIG_PARAMETER]}")
     return EXIT_OK
 
 

@@ -10,11 +10,16 @@ and then `--model` must be one of its models.
 The stack `<platform>-<model>-<stage>` is updated with its current template and parameters, except
 ChampionModelPackageArn (the package), ChallengerModelPackageArn (cleared; staging templates have
 none) and the baselines the template monitors production with (the package's own data-quality and
-Clarify baselines, `contracts.BASELINE_PARAMETERS`, "" where it has none). Before that the tool refuses a package that does not exist, is in another model's group or is
-not Approved, and a stack that is not in a stable state; it shows the change and asks for confirmation
-unless `--yes`. After UPDATE_COMPLETE it puts a "Model Rollback" event on the `<platform>-audit` bus. A
-failed update (rolled back by CloudFormation: the endpoint keeps serving what it served) exits non-zero
-with the reasons from the stack events.
+Clarify baselines, `contracts.BASELINE_PARAMETERS`, "" where it has none), as the deploy pipeline's
+champion resolution sets them (`lambdas.common.serving_state.champion_baselines`): the explainability
+monitor runs an analysis config written for the package, naming the model Clarify explains, under the
+stack's monitoring output (encrypted with its platform key), and Clarify finds the features of captured
+JSON requests by the package's names for them. Before that the tool refuses a package that does not
+exist, is in another model's group or is not Approved, whose Clarify baselines production's monitors
+could not run, and a stack that is not in a stable state; it shows the change and asks for
+confirmation unless `--yes`. After UPDATE_COMPLETE it puts a "Model Rollback" event on the
+`<platform>-audit` bus. A failed update (rolled back by CloudFormation: the endpoint keeps serving
+what it served) exits non-zero with the reasons from the stack events.
 
 The next run of the model's deploy pipeline deploys over the rollback, as it deploys over any release.
 
@@ -23,6 +28,9 @@ invalid configuration.
 
 IAM (region R, account A, stack S = <platform>-<model>-<stage>):
 - sagemaker:DescribeModelPackage on arn:aws:sagemaker:R:A:model-package/<model>/*
+- s3:GetObject on the package's Clarify analysis configs (<data bucket>/<model>/clarify/*), s3:PutObject
+  under the stack's monitoring output (<data capture bucket>/<model>/monitoring/clarify-configs/*), and
+  kms:Decrypt and kms:GenerateDataKey on the platform key
 - cloudformation:DescribeStacks, cloudformation:UpdateStack, cloudformation:DescribeStackEvents on
   arn:aws:cloudformation:R:A:stack/S/*
 - events:PutEvents on arn:aws:events:R:A:event-bus/<platform>-audit
@@ -52,7 +60,9 @@ from lambdas.common.contracts import (
     APPROVED,
     CHALLENGER_PARAMETER,
     CHAMPION_PARAMETER,
+    KMS_KEY_PARAMETER,
     MODEL_NAME,
+    MONITORING_OUTPUT_PARAMETER,
     NO_CHALLENGER,
     PACKAGE_ARN,
     ROLLBACK_DETAIL_TYPE,
@@ -65,9 +75,12 @@ from lambdas.common.contracts import (
 )
 from lambdas.common.errors import error_message
 from lambdas.common.serving_state import (
+    ChampionNotMonitorable,
+    ClarifyDeployment,
     ServingStack,
+    champion_baselines,
+    clarify_deployment,
     not_updatable,
-    package_baselines,
     read_serving_stack,
 )
 
@@ -115,6 +128,7 @@ class AwsClients:
     sagemaker: Any
     events: Any
     sts: Any
+    s3: Any
 
 
 def check_package_arn(arn: str) -> None:
@@ -159,6 +173,22 @@ def updatable_serving_stack(cloudformation: Any, stack_name: str) -> ServingStac
     if CHAMPION_PARAMETER not in stack.parameters:
         raise RollbackRefused(f"stack {stack_name} has no parameter {CHAMPION_PARAMETER}: not a serving stack")
     return stack
+
+
+def clarify_of(s3: Any, stack: ServingStack, package_arn: str, package: dict[str, Any]) -> ClarifyDeployment:
+    """What the stack's Clarify monitors need of `package` as its champion (nothing where the stack has no
+    monitors: staging). Refused when its Clarify baselines could not be run."""
+    monitoring_output = stack.parameters.get(MONITORING_OUTPUT_PARAMETER)
+    if not monitoring_output:
+        return ClarifyDeployment()
+    try:
+        return clarify_deployment(
+            s3, package, package_arn=package_arn, serving_name=stack.name, monitoring_output_s3_uri=monitoring_output
+        )
+    except ChampionNotMonitorable as error:
+        raise RollbackRefused(
+            f"production's Clarify monitors could not run the package's baselines: {error}"
+        ) from error
 
 
 def update_parameters(
@@ -323,14 +353,16 @@ def rollback(
     stack = updatable_serving_stack(clients.cloudformation, target.stack_name)
     if stack.champion == target.package_arn and not stack.challenger:
         return f"{stack.name} already serves {target.package_arn} alone: nothing to change"
+    clarify = clarify_of(clients.s3, stack, target.package_arn, package)
     change = describe_change(stack, target, caller)
     if confirm is not None and not confirm(change):
         raise RollbackRefused("declined: nothing changed")
+    clarify.write(clients.s3, kms_key_arn=stack.parameters.get(KMS_KEY_PARAMETER) or None)
     update_stack(
         clients.cloudformation,
         stack,
         target.package_arn,
-        baselines=package_baselines(package),
+        baselines=champion_baselines(package, clarify),
         request_token=request_token,
         timeout_minutes=timeout_minutes,
         waiter_delay_seconds=waiter_delay_seconds,
@@ -393,6 +425,7 @@ def make_clients(region: str | None) -> AwsClients:
         sagemaker=session.client("sagemaker", config=retries),
         events=session.client("events", config=retries),
         sts=session.client("sts", config=retries),
+        s3=session.client("s3", config=retries),
     )
 
 

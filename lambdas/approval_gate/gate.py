@@ -12,7 +12,8 @@ Flow of one event (`process`):
    (an endpoint variant with traffic; for a batch model, its serving stack's champion), else describe
    the package, read its evaluation metric from `ModelMetrics.ModelQuality.Statistics.S3Uri`, and its
    governance (`governance`: a model card, and its post-training bias report against the platform's
-   bounds, as the model's bias policy says).
+   bounds, as the model's bias policy says); both reports as they were when the package was registered
+   (`documents.RegisteredDocuments`), the decision naming those written again since.
 4. `act` (the side effects, made idempotent by the handler): move the model card to Approved and start
    the deploy pipeline; or set the package back to Rejected with its card Archived and alert (metric
    short of the threshold, no card, bias outside the bounds where the model blocks on it); or notify a
@@ -45,14 +46,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from lambdas.approval_gate import governance
-from lambdas.approval_gate.documents import InvalidPackage, describe_package, read_json_document
+from lambdas.approval_gate.documents import InvalidPackage, RegisteredDocuments, describe_package
 from lambdas.approval_gate.models import (
     GATE_REJECTION_PREFIX,
     REJECTED,
@@ -182,12 +183,15 @@ def evaluate(verdict: Verdict, *, clients: AwsClients, alert_topic_arn: str) -> 
             result=Result.ALREADY_SERVING,
             reason=f"already serving in production: {where_served(model, serving)}; nothing to deploy",
         )
+    documents: RegisteredDocuments | None = None
     try:
         package = describe_package(clients.sagemaker, change.model_package_arn)
-        value = read_metric(clients.s3, package, model.metric_name)
-        checked = governance.check(clients.s3, package, model)
+        documents = RegisteredDocuments(clients.s3, package)
+        value = read_metric(documents, package, model.metric_name)
+        checked = governance.check(documents, package, model)
     except InvalidPackage as exc:
-        reason = f"approved package cannot be evaluated: {exc}"
+        written_again = documents.written_again if documents is not None else []
+        reason = f"approved package cannot be evaluated: {exc}{written_again_note(written_again)}"
         publish_alert(
             clients.sns,
             topic_arn=alert_topic_arn,
@@ -204,7 +208,9 @@ def evaluate(verdict: Verdict, *, clients: AwsClients, alert_topic_arn: str) -> 
     # retry after a partial rejection does.
     if metric.passed and checked.blocking_reason is None and current_status != APPROVED:
         return Outcome(result=Result.IGNORED, reason=f"stale event: the package is now {current_status}")
-    return verdict.model_copy(update={"metric": metric, "governance": checked})
+    return verdict.model_copy(
+        update={"metric": metric, "governance": checked, "written_again": tuple(documents.written_again)}
+    )
 
 
 def _card_of(sagemaker: Any, verdict: Verdict) -> GovernanceCheck | None:
@@ -271,12 +277,12 @@ def where_served(model: ModelGate, serving: ServingVariant) -> str:
     return f"{model.production_serving_name} variant {serving.variant_name} ({serving.traffic_percent:g} % of traffic)"
 
 
-def read_metric(s3: Any, package: Mapping[str, Any], metric_name: str) -> float:
-    """The value of `metric_name` in the package's model-quality statistics file."""
+def read_metric(documents: RegisteredDocuments, package: Mapping[str, Any], metric_name: str) -> float:
+    """The value of `metric_name` in the package's model-quality statistics file, as registered."""
     uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
     if not uri:
         raise InvalidPackage("it has no ModelMetrics.ModelQuality.Statistics.S3Uri")
-    return find_metric(read_json_document(s3, uri, "metrics file"), metric_name)
+    return find_metric(documents.read_json(uri, "metrics file"), metric_name)
 
 
 def find_metric(document: object, metric_name: str) -> float:
@@ -296,6 +302,13 @@ def find_metric(document: object, metric_name: str) -> float:
     if len(values) > 1:
         raise InvalidPackage(f"metric {metric_name!r} has conflicting values {sorted(values)}")
     return values.pop()
+
+
+def written_again_note(uris: Sequence[str]) -> str:
+    """What a decision says of the documents written again since the package was registered (none: "")."""
+    if not uris:
+        return ""
+    return f"; written again since registration: the registered version was judged ({', '.join(uris)})"
 
 
 def deploy_request_token(change: ModelPackageStateChange) -> str:
@@ -329,12 +342,21 @@ def _start_deploy(
             variables=[{"name": DEPLOY_PIPELINE_VARIABLE, "value": change.model_package_arn}],
             clientRequestToken=deploy_request_token(change),
         )
-    audit = _audit_record(
-        Result.DEPLOY_STARTED,
-        verdict,
-        card_status=CARD_APPROVED,
-        pipeline_execution_id=execution["pipelineExecutionId"],
-    )
+    execution_id = execution["pipelineExecutionId"]
+    written_again = written_again_note(verdict.written_again)
+    if written_again:
+        # Only someone with the model's build access writes its pipeline outputs, and nothing should once the
+        # package is registered: the deployment goes on (on what was registered), and a person looks.
+        publish_alert(
+            clients.sns,
+            topic_arn=settings.alert_topic_arn,
+            subject=f"Deployed, evidence changed: {change.model_package_group_name} v{change.model_package_version}",
+            message=(
+                f"{change.model_package_arn} (approved by {change.changed_by}) is deploying with {pipeline}"
+                f" ({execution_id}) on its documents as registered{written_again}."
+            ),
+        )
+    audit = _audit_record(Result.DEPLOY_STARTED, verdict, card_status=CARD_APPROVED, pipeline_execution_id=execution_id)
     _emit_audit_event(clients.events, settings.audit_event_bus_name, audit)
     passing, _ = threshold_words(metric.direction)
     bias = (
@@ -344,7 +366,7 @@ def _start_deploy(
         result=Result.DEPLOY_STARTED,
         reason=(
             f"{metric.name} {metric.value} {passing} {metric.threshold}{bias}:"
-            f" started {pipeline} ({audit.pipeline_execution_id})"
+            f" started {pipeline} ({execution_id}){written_again}"
         ),
         audit=audit,
     )
@@ -356,7 +378,7 @@ def _reject(
     """Set the approved package back to Rejected (its card, if any, to Archived, in the same call), alert
     and audit: the metric fell short of the threshold in its direction, or its governance does."""
     change, checked = verdict.change, verdict.governance
-    reason = f"{GATE_REJECTION_PREFIX} {why}"
+    reason = f"{GATE_REJECTION_PREFIX} {why}{written_again_note(verdict.written_again)}"
     card_status = checked.card_status if checked is not None else None
     archive = card_status is not None and card_status != CARD_ARCHIVED
     with aws_call("set the package back to Rejected"):
@@ -429,6 +451,7 @@ def _audit_record(
         model_card_status=card_status,
         bias_policy=model.bias_policy if bias_read else None,
         bias_violations=list(checked.bias_violations) if bias_read and checked else None,
+        written_since_registration=list(verdict.written_again) if metric else None,
     )
 
 

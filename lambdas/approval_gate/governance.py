@@ -14,20 +14,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.approval_gate.documents import InvalidPackage, read_json_document
+from lambdas.approval_gate.documents import InvalidPackage, RegisteredDocuments
 from lambdas.approval_gate.models import GovernanceCheck, ModelGate
 from lambdas.common.aws import aws_call, error_code
 from lambdas.common.contracts import ModelCardStatus, bias_violations
 from lambdas.common.errors import error_message
 
 
-def check(s3: Any, package: Mapping[str, Any], model: ModelGate) -> GovernanceCheck:
+def check(documents: RegisteredDocuments, package: Mapping[str, Any], model: ModelGate) -> GovernanceCheck:
     """The package's card status and, when it has a bias report, its violations (read whatever the
-    policy: a model that only reports bias gets its violations in the decision and the alert)."""
+    policy: a model that only reports bias gets its violations in the decision and the alert), as the
+    report was when the package was registered."""
     uri = package.get("ModelMetrics", {}).get("Bias", {}).get("PostTrainingReport", {}).get("S3Uri") or None
     violations: tuple[str, ...] = ()
     if uri is not None:
-        report = read_json_document(s3, uri, "bias report")
+        report = documents.read_json(uri, "bias report")
         if not isinstance(report, Mapping):
             raise InvalidPackage(f"its bias report {uri} is not a JSON object")
         try:

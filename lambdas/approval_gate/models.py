@@ -210,6 +210,8 @@ class Verdict(BaseModel):
     # The package's card and bias (for an approval); for a rejection, only its card (None: no package).
     governance: GovernanceCheck | None = None
     serving: ServingVariant | None = None
+    # For an approval: the documents it was judged on (as registered) that were written again since.
+    written_again: tuple[str, ...] = ()
 
 
 class Result(StrEnum):
@@ -247,6 +249,9 @@ class AuditRecord(BaseModel):
     model_card_status: str | None = None
     bias_policy: BiasPolicy | None = None
     bias_violations: list[str] | None = None
+    # The documents the decision read (as they were when the package was registered) that were written
+    # again since: the version judged is not the current one (None: none read).
+    written_since_registration: list[str] | None = None
 
 
 class Outcome(BaseModel):

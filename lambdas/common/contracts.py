@@ -275,10 +275,15 @@ BASELINE_STATISTICS_PARAMETER: Final = "BaselineStatisticsS3Uri"
 BASELINE_CONSTRAINTS_PARAMETER: Final = "BaselineConstraintsS3Uri"
 # The champion's Clarify baselines: the analysis config each Clarify monitor runs (its ConfigUri) and the
 # constraints it judges a run against (production only; bias only where ground truth is configured).
+# The explainability monitor's config is not the package's own but one written for the deployment from
+# it, naming the model Clarify explains (`clarify_config_uri`; lambdas/common/serving_state.py).
 BIAS_ANALYSIS_CONFIG_PARAMETER: Final = "BiasAnalysisConfigS3Uri"
 BIAS_CONSTRAINTS_PARAMETER: Final = "BiasConstraintsS3Uri"
 EXPLAINABILITY_ANALYSIS_CONFIG_PARAMETER: Final = "ExplainabilityAnalysisConfigS3Uri"
 EXPLAINABILITY_CONSTRAINTS_PARAMETER: Final = "ExplainabilityConstraintsS3Uri"
+# The names the champion's analysis configs give its features, by which Clarify's monitors find them in a
+# captured JSON request (`clarify_feature_names`; production templates of models whose requests are JSON).
+CLARIFY_FEATURES_PARAMETER: Final = "ClarifyFeatureNames"
 # ... where a package carries each baseline: DriftCheckBaselines.<section>.<kind>.S3Uri ("" when it has
 # none, as a package registered before its build ran that check: the template then creates no monitor) ...
 BASELINE_PARAMETERS: Final[Mapping[str, tuple[str, str]]] = {
@@ -317,7 +322,13 @@ CHAMPION_VARIABLES: Final = {
     "BIAS_CONSTRAINTS": BIAS_CONSTRAINTS_PARAMETER,
     "EXPLAINABILITY_ANALYSIS_CONFIG": EXPLAINABILITY_ANALYSIS_CONFIG_PARAMETER,
     "EXPLAINABILITY_CONSTRAINTS": EXPLAINABILITY_CONSTRAINTS_PARAMETER,
+    "CLARIFY_FEATURES": CLARIFY_FEATURES_PARAMETER,
 }
+# What the deploy pipeline sets in the champion resolution's environment besides the new package: where
+# production's monitors write (the explainability monitor's config for the deployment goes there, see
+# `clarify_config_uri`) and the platform key that encrypts it.
+MONITORING_OUTPUT_VARIABLE: Final = "MONITORING_OUTPUT_S3_URI"
+MONITORING_KEY_VARIABLE: Final = "MONITORING_KMS_KEY_ARN"
 # The endpoint's variants.
 CHAMPION_VARIANT: Final = "champion"
 CHALLENGER_VARIANT: Final = "challenger"
@@ -409,6 +420,95 @@ def model_quality_alarm_name(endpoint_name: str, metric: str) -> str:
 def alerted_alarm_prefixes(endpoint_name: str) -> dict[str, str]:
     """The prefixes of the endpoint's alarms the drift alert acts on, by monitoring kind."""
     return {kind: f"{endpoint_name}{infix}" for kind, infix in ALERTED_ALARM_INFIXES.items()}
+
+
+# Clarify's monitors: where they find features and answers in the captures, and the model the
+# explainability monitor explains. A captured JSON request is {"instances": [{<feature>: value, ...}, ...]}:
+# Clarify reads its features as rows of values, in the order of the analysis config's headers, which
+# name them (`clarify_features_attribute` selects them by name). The explainability monitor explains
+# every record of a request (`first_only=False`, with the answer's `predictions[*]`); the bias monitor
+# joins a request's one label, as model quality does, with its first record (`first_only=True`, with
+# `InferenceContract.monitor_attribute`). A CSV request's rows are the features already: no attribute.
+
+# CloudFormation's limit on a monitoring job definition's FeaturesAttribute (and InferenceAttribute).
+MONITOR_ATTRIBUTE_MAX_LENGTH: Final = 256
+# How the champion resolution passes the feature names to the template (CLARIFY_FEATURES_PARAMETER), and
+# how the template joins them quoted (`clarify_features_attribute`): by commas, which a feature name may
+# not hold, nor anything JSON or a quoted JMESPath name would escape (`"`, `\`, control characters), for
+# CodePipeline puts the value into the deploy action's parameter overrides, a JSON document, as it is.
+FEATURE_NAMES_SEPARATORS: Final[tuple[str, str]] = (",", '","')
+_UNSAFE_IN_FEATURE_NAMES = re.compile(r'[,"\\\x00-\x1f]')
+# The longest feature names (joined) that fit a FeaturesAttribute: one name, quoted, behind "instances[*].".
+CLARIFY_FEATURE_NAMES_MAX_LENGTH: Final = MONITOR_ATTRIBUTE_MAX_LENGTH - len(f'{INSTANCES_KEY}[*].[""]')
+# How Clarify writes a request of several records to the model, as the platform's JSON contract reads it.
+CLARIFY_JSON_CONTENT_TEMPLATE: Final = f'{{"{INSTANCES_KEY}":$records}}'
+CLARIFY_JSON_RECORD_TEMPLATE: Final = "$features_kvp"
+# Where the champion resolution (and the rollback tool) writes the explainability monitor's analysis
+# config of a deployment: <monitoring output>/<CLARIFY_CONFIGS_FOLDER>/<MODEL_EXPLAINABILITY>-<version>.json.
+CLARIFY_CONFIGS_FOLDER: Final = "clarify-configs"
+
+
+def package_version(package_arn: str) -> str:
+    """The version of a versioned package ARN (model-package/<group>/<version>); ValueError for another ARN."""
+    if not PACKAGE_ARN.fullmatch(package_arn):
+        raise ValueError(f"{package_arn!r} is not a versioned model package ARN")
+    return package_arn.rsplit("/", 1)[1]
+
+
+def clarify_model_name(serving_name: str, version: str) -> str:
+    """The SageMaker model of the champion (its package's `version`) that production's explainability
+    monitor explains: Clarify serves it on a shadow endpoint for each run. The production template creates
+    it; the version in its name makes a new champion a new model (CloudFormation cannot replace a named
+    resource in place: it creates the new one, then deletes the old)."""
+    return f"{serving_name}-clarify-{version}"
+
+
+def clarify_endpoint_prefix(serving_name: str) -> str:
+    """How the names of the shadow endpoints (and their endpoint configs) Clarify creates for production's
+    explainability monitor start: under the stage's own names, so the model's monitoring role may create,
+    call and delete these and no other model's (the naming scheme, module docstring)."""
+    return f"{serving_name}-clarify"
+
+
+def clarify_config_uri(monitoring_output_s3_uri: str, package_arn: str) -> str:
+    """Where a deployment's explainability analysis config of the champion `package_arn` is written."""
+    folder = f"{monitoring_output_s3_uri.rstrip('/')}/{CLARIFY_CONFIGS_FOLDER}"
+    return f"{folder}/{MODEL_EXPLAINABILITY}-{package_version(package_arn)}.json"
+
+
+def explained_attribute(contract: InferenceContract) -> str:
+    """The answer's score the explainability monitor explains: its probability where the contract has one
+    (of class 1 for a binary model, of the answered class otherwise), else its prediction."""
+    return contract.probability_attribute or contract.prediction_attribute
+
+
+def clarify_answer_attribute(contract: InferenceContract, attribute: str) -> str:
+    """Where Clarify finds `attribute` in an answer to a request of several records: every prediction's
+    (a JMESPath over {"predictions": [...]}), or a CSV answer's column (one line per record)."""
+    return f"{PREDICTIONS_KEY}[*].{attribute}" if contract.accept == JSON_CONTENT_TYPE else attribute
+
+
+def clarify_feature_names(features: list[str]) -> str:
+    """`features` as the template's CLARIFY_FEATURES_PARAMETER takes them; ValueError for names it cannot."""
+    if not features:
+        raise ValueError("a JSON record's features are found by name, and no feature names are given")
+    unsafe = [name for name in features if not name or _UNSAFE_IN_FEATURE_NAMES.search(name)]
+    if unsafe:
+        raise ValueError(f"feature names may not be empty nor hold a comma, a quote, a backslash: {unsafe}")
+    return FEATURE_NAMES_SEPARATORS[0].join(features)
+
+
+def clarify_features_attribute(quoted_names: str, *, first_only: bool) -> str:
+    """Where Clarify finds the features in a captured JSON request: a JMESPath that selects, from its
+    records (`first_only`: its first), rows of the values of the features `quoted_names` names, in that
+    order. `quoted_names`: the feature names joined by FEATURE_NAMES_SEPARATORS' second
+    (`quoted(feature_names)`; the template joins its parameter's so)."""
+    return f'{INSTANCES_KEY}[{0 if first_only else "*"}].["{quoted_names}"]'
+
+
+def quoted(feature_names: str) -> str:
+    """Feature names as the parameter joins them, joined as the template quotes them."""
+    return feature_names.replace(*FEATURE_NAMES_SEPARATORS)
 
 
 # --- governance: Clarify reports and model cards ----------------------------------------------------

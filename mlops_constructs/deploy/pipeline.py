@@ -11,10 +11,11 @@ no step needs the platform's source code:
    batch model's staging transform runs on those samples and its output is checked against the
    contract (`tools/batch_check.py`).
 3. Approve: a person with the ModelApprover role approves (notified on the approvals topic).
-4. Production: resolve who serves production now (`tools/resolve_champion.py`), then deploy. A
-   real-time package goes in as challenger next to the champion at the configured weight (or as the
-   champion at 100 % when production has none yet), rolled out blue/green and rolled back by the
-   endpoint's alarms; a batch package replaces the champion of the scheduled transform.
+4. Production: resolve who serves production now (`tools/resolve_champion.py`, which also writes the
+   explainability monitor's analysis config for the champion), then deploy. A real-time package goes
+   in as challenger next to the champion at the configured weight (or as the champion at 100 % when
+   production has none yet), rolled out blue/green and rolled back by the endpoint's alarms; a batch
+   package replaces the champion of the scheduled transform.
 
 A failed smoke test stops before production; a production that cannot be read stops the run; a
 rolled-back production update leaves the stack (and so the previous champion) as it was. Each fails
@@ -43,6 +44,7 @@ from lambdas.common.contracts import (
     ALERT_TOPIC_PARAMETER,
     CHAMPION_PARAMETER,
     CHAMPION_VARIABLES,
+    CLARIFY_CONFIGS_FOLDER,
     DATA_BUCKET_PARAMETER,
     DATA_CAPTURE_PARAMETER,
     DEAD_LETTER_QUEUE_PARAMETER,
@@ -52,7 +54,9 @@ from lambdas.common.contracts import (
     KMS_KEY_PARAMETER,
     METRIC_THRESHOLD_PARAMETER,
     MODEL_NAME_PARAMETER,
+    MONITORING_KEY_VARIABLE,
     MONITORING_OUTPUT_PARAMETER,
+    MONITORING_OUTPUT_VARIABLE,
     MONITORING_ROLE_PARAMETER,
     RECORD_PREPROCESSOR_PARAMETER,
     SCHEDULER_ROLE_PARAMETER,
@@ -62,7 +66,7 @@ from lambdas.common.contracts import (
     data_bucket_parameter_name,
     serving_name,
 )
-from mlops_constructs.compliance import acknowledge_each
+from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EventDeadLetters
 from mlops_constructs.deploy.batch_roles import scheduler_role, transform_pipeline_role
 from mlops_constructs.deploy.bundle import compose_deploy_bundle, template_file
@@ -210,9 +214,10 @@ class DeployPipeline(Construct):
                 self, model=model, names=names, encryption_key=encryption_key, log_retention=log_retention
             )
         )
-        resolve_champion = resolve_champion_project(
+        self.champion_resolution = resolve_champion_project(
             self, names=names, encryption_key=encryption_key, log_retention=log_retention
         )
+        self._write_clarify_configs(self.champion_resolution, model)
         self.pipeline = codepipeline.Pipeline(
             self,
             "Pipeline",
@@ -241,13 +246,13 @@ class DeployPipeline(Construct):
                 ),
                 self._staging_stage(self.staging_check, model),
                 self._approval_stage(model, approval_topic),
-                self._production_stage(resolve_champion),
+                self._production_stage(self.champion_resolution),
             ],
         )
         alert_on_failure(self.pipeline, alert_topic=alert_topic, what=f"deploy pipeline of '{model.name}'")
         acknowledge_pipeline_grants(
             self,
-            projects=[self.staging_check, resolve_champion],
+            projects=[self.staging_check, self.champion_resolution],
             own_buckets=[pipeline_artifacts, self.data_capture_bucket],
         )
         self._acknowledge_stack_grants()
@@ -322,12 +327,20 @@ class DeployPipeline(Construct):
 
     def _production_stage(self, resolve_champion: codebuild.IProject) -> codepipeline.StageProps:
         """Who serves production now (a failed read stops here), then the deployment with those packages."""
+        # Where the champion's explainability config for this deployment goes, and its key: the template's own.
+        written = {
+            MONITORING_OUTPUT_VARIABLE: self._stage_parameters[MONITORING_OUTPUT_PARAMETER],
+            MONITORING_KEY_VARIABLE: self._stage_parameters[KMS_KEY_PARAMETER],
+        }
         resolve = actions.CodeBuildAction(
             action_name="ResolveChampion",
             project=resolve_champion,
             input=self._source,
             variables_namespace="Champion",
-            environment_variables={"NEW_PACKAGE_ARN": codebuild.BuildEnvironmentVariable(value=NEW_PACKAGE)},
+            environment_variables={
+                name: codebuild.BuildEnvironmentVariable(value=value)
+                for name, value in {"NEW_PACKAGE_ARN": NEW_PACKAGE, **written}.items()
+            },
             run_order=1,
         )
         return codepipeline.StageProps(
@@ -346,6 +359,24 @@ class DeployPipeline(Construct):
         """The template's own parameters only: each stage's template declares what it uses."""
         declared = set(self.templates[stage]["Parameters"])
         return {name: value for name, value in (self._stage_parameters | packages).items() if name in declared}
+
+    def _write_clarify_configs(self, project: codebuild.PipelineProject, model: ModelConfig) -> None:
+        """The champion resolution writes the explainability monitor's analysis config of each deployment
+        under the monitoring output (`contracts.clarify_config_uri`), where the monitoring role reads it.
+
+        It reads the champion's own configs in the model's data bucket: the build stack grants that
+        (`ModelProject.grant_read_monitoring_baselines(self.champion_resolution.role)`)."""
+        configs = f"{model.name}/monitoring/{CLARIFY_CONFIGS_FOLDER}/*"
+        self.data_capture_bucket.grant_put(project, configs)
+        acknowledge_each(
+            project,
+            [
+                (
+                    f"AwsSolutions-IAM5[Resource::{nag_ref(self.data_capture_bucket, 'Arn')}/{configs}]",
+                    "One analysis config per champion version under this model's monitoring prefix; write-only.",
+                )
+            ],
+        )
 
     def _record_preprocessor(self) -> s3_assets.Asset:
         """The script Model Monitor runs on each captured record; the monitoring role reads it."""

@@ -12,7 +12,10 @@ names may be prefixes of each other (`demand`, `demand-v2`):
 - resources whose names CloudFormation or the service generates (SageMaker models, endpoint
   configs, monitoring job definitions, scalable targets) carry the tag `mlops:model=<model>` (the
   serving template tags everything it creates): created only with that tag, touched afterwards only
-  when they carry it.
+  when they carry it;
+- the shadow endpoints (and endpoint configs) SageMaker Clarify creates for production's
+  explainability monitor are named under `contracts.clarify_endpoint_prefix` (production's serving
+  name and `-clarify`), the model it serves them `contracts.clarify_model_name`: under the stage's name.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from lambdas.common.contracts import (
+    CLARIFY_CONFIGS_FOLDER,
     DATA_QUALITY,
     MODEL_BIAS,
     MODEL_EXPLAINABILITY,
@@ -33,6 +37,8 @@ from lambdas.common.contracts import (
     MODEL_TAG,
     STAGES,
     Stage,
+    clarify_endpoint_prefix,
+    clarify_model_name,
     model_package_group_name,
     monitoring_schedule_name,
 )
@@ -70,17 +76,21 @@ class ServingNames:
 def serving_role(
     scope: Construct, *, names: ServingNames, encryption_key: kms.IKey, data_capture_bucket: s3.IBucket
 ) -> iam.Role:
-    """The role the endpoint's models run as: pull the image, read the model, write captures and logs."""
+    """The role the endpoint's models run as: pull the image, read the model, write captures and logs.
+
+    The model Clarify explains in production runs as this role too, on the shadow endpoints Clarify
+    creates for the explainability monitor: their log groups are named after them."""
     model_name = names.model_name
+    shadow_endpoints = f"/aws/sagemaker/Endpoints/{clarify_endpoint_prefix(names.production)}*"
     role = SageMakerServiceRole(
         scope,
         "Serving",
         description=f"{'Batch transforms' if names.batch else 'Endpoints'} of model '{model_name}'",
         encryption_key=encryption_key,
         # Transform jobs of every model log to one group, in streams named after the generated job name.
-        log_groups=["/aws/sagemaker/TransformJobs"]
+        log_groups=["/aws/sagemaker/TransformJobs", shadow_endpoints]
         if names.batch
-        else [f"/aws/sagemaker/Endpoints/{names.stages[stage]}" for stage in STAGES],
+        else [*(f"/aws/sagemaker/Endpoints/{names.stages[stage]}" for stage in STAGES), shadow_endpoints],
         metric_namespace="/aws/sagemaker/*",
     ).role
     data_capture_bucket.grant_put(role, f"{model_name}/*")
@@ -106,7 +116,9 @@ def monitoring_role(
     ground_truth_s3_uri: str | None,
 ) -> iam.Role:
     """The role Model Monitor's jobs run as: read captures (and baselines, and the labels in the ground-truth
-    location the model-quality and bias jobs join them with), write reports and metrics."""
+    location the model-quality and bias jobs join them with, and the explainability monitor's analysis
+    config of the deployment), write reports and metrics; serve the champion to Clarify's explainability
+    monitor on its shadow endpoints (`_serve_the_model_to_clarify`)."""
     model_name = names.model_name
     role = SageMakerServiceRole(
         scope,
@@ -119,6 +131,8 @@ def monitoring_role(
     ).role
     data_capture_bucket.grant_read(role, f"{model_name}/production/*")
     data_capture_bucket.grant_put(role, f"{model_name}/monitoring/*")
+    # Written by the champion resolution (and the rollback tool) for each deployment.
+    data_capture_bucket.grant_read(role, f"{model_name}/monitoring/{CLARIFY_CONFIGS_FOLDER}/*")
     capture_arn = nag_ref(data_capture_bucket, "Arn")
     read_reason = "L2 read grant limited to this model's captured requests."
     acknowledge_each(
@@ -137,14 +151,62 @@ def monitoring_role(
                 "Reports are written per schedule and execution under the monitoring prefix.",
             ),
             (
+                f"AwsSolutions-IAM5[Resource::{capture_arn}/{model_name}/monitoring/{CLARIFY_CONFIGS_FOLDER}/*]",
+                "The explainability monitor's analysis config is written per champion under this prefix; read-only.",
+            ),
+            (
                 "NIST.800.53.R5-IAMNoInlinePolicy",
                 "The S3 and KMS L2 grants attach their resource-scoped statements as the role's default policy.",
             ),
         ],
     )
+    _serve_the_model_to_clarify(role, names)
     if ground_truth_s3_uri:
         _read_ground_truth(role, ground_truth_s3_uri)
     return role
+
+
+def _serve_the_model_to_clarify(role: iam.Role, names: ServingNames) -> None:
+    """What SageMaker Clarify does as the monitoring role in each run of production's explainability
+    monitor: create an endpoint config and an endpoint of the model it explains (named by the analysis
+    config), call it with synthetic records (Kernel SHAP), delete both. Only endpoints and configs named
+    under this model's production prefix (`contracts.clarify_endpoint_prefix`), only its own Clarify model
+    (`contracts.clarify_model_name`, one per champion version): the endpoint config names the model and
+    its execution role went to the model when CloudFormation created it, so no role is passed here."""
+    stack = Stack.of(role)
+    prefix = clarify_endpoint_prefix(names.production)
+    shadow = [
+        stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{prefix}*")
+        for kind in ("endpoint", "endpoint-config")
+    ]
+    models = stack.format_arn(
+        service="sagemaker", resource="model", resource_name=clarify_model_name(names.production, "*")
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ServeTheExplainedModelOnClarifyShadowEndpoints",
+            actions=[
+                "sagemaker:CreateEndpointConfig",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:DeleteEndpointConfig",
+                "sagemaker:CreateEndpoint",
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:InvokeEndpoint",
+                "sagemaker:DeleteEndpoint",
+                # Creating with tags (Clarify's, if it tags what it creates) is tagging.
+                "sagemaker:AddTags",
+            ],
+            resources=shadow,
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(sid="DescribeTheExplainedModel", actions=["sagemaker:DescribeModel"], resources=[models])
+    )
+    reason = (
+        "Clarify names its shadow endpoints and their configs per run under this model's production prefix;"
+        " the explained model per champion version."
+    )
+    acknowledge_each(role, [(f"AwsSolutions-IAM5[Resource::{arn}]", reason) for arn in [*shadow, models]])
 
 
 def _read_ground_truth(role: iam.Role, ground_truth_s3_uri: str) -> None:

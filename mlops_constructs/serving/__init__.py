@@ -9,7 +9,8 @@ step of the pipeline needs the platform's source code, and nothing calls AWS at 
 - `endpoint`: a real-time model's endpoint, its variants, alarms, guardrails, autoscaling and dashboard;
 - `batch`: a batch model's transform pipeline, its schedule and its alarm;
 - `monitor`: Model Monitor schedules and the drift and model-quality alarms, over either;
-- `clarify`: Clarify's feature attribution drift and bias drift schedules, over either;
+- `clarify`: Clarify's feature attribution drift and bias drift schedules, over either, and the model
+  Clarify explains;
 - `monitoring_jobs`: what every monitoring job shares (input, instance, key, network, output, schedule);
 - `template`: the stack of one stage, with its parameters;
 - `render`: synthesizes that stack in an app of its own, for the deploy bundle.

@@ -338,12 +338,14 @@ class MultiVariantEndpoint(Construct):
 
 
 def package_model(
-    scope: Construct, construct_id: str, *, package_arn: str, execution_role_arn: str
+    scope: Construct, construct_id: str, *, package_arn: str, execution_role_arn: str, model_name: str | None = None
 ) -> sagemaker.CfnModel:
-    """A SageMaker model of a model package, run as `execution_role_arn`."""
+    """A SageMaker model of a model package, run as `execution_role_arn` (named `model_name` where the name is
+    a contract; CloudFormation names it otherwise)."""
     return sagemaker.CfnModel(
         scope,
         construct_id,
+        model_name=model_name,
         execution_role_arn=execution_role_arn,
         containers=[sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=package_arn)],
         # The serving container needs no network: its code and model are in model.tar.gz.

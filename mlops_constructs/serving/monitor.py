@@ -28,7 +28,7 @@ from lambdas.common.contracts import (
     monitoring_schedule_name,
 )
 from mlops_constructs.compliance import acknowledge_each
-from mlops_constructs.serving.clarify import ClarifyBaseline, ClarifyMonitor
+from mlops_constructs.serving.clarify import ClarifyInputs, ClarifyMonitor
 from mlops_constructs.serving.monitoring_jobs import (
     PUBLISH_METRICS,
     MonitoredServing,
@@ -45,15 +45,6 @@ class DataQualityInputs:
     baseline_statistics_s3_uri: str
     baseline_constraints_s3_uri: str
     record_preprocessor_s3_uri: str
-
-
-@dataclass(frozen=True)
-class ClarifyBaselines:
-    """The champion's Clarify baselines Clarify's monitors judge production against: explainability
-    always; bias where the model has ground truth (None otherwise)."""
-
-    explainability: ClarifyBaseline
-    bias: ClarifyBaseline | None
 
 
 class ServingMonitor(Construct):
@@ -89,7 +80,7 @@ class ServingMonitor(Construct):
         role_arn: str,
         output_s3_uri: str,
         data_quality: DataQualityInputs | None,
-        clarify: ClarifyBaselines | None,
+        clarify: ClarifyInputs | None,
         kms_key_arn: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -113,9 +104,7 @@ class ServingMonitor(Construct):
             self._model_quality(model, monitoring.ground_truth_s3_uri)
         self.clarify: ClarifyMonitor | None = None
         if clarify is not None:
-            self.clarify = ClarifyMonitor(
-                self, "Clarify", jobs=self._jobs, model=model, explainability=clarify.explainability, bias=clarify.bias
-            )
+            self.clarify = ClarifyMonitor(self, "Clarify", jobs=self._jobs, model=model, inputs=clarify)
 
     def _data_quality(self, model: ModelConfig, monitored_features: list[str], *, inputs: DataQualityInputs) -> None:
         """Captured requests against the champion's baseline, hourly; an alarm per monitored feature."""

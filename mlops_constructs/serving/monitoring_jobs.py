@@ -57,8 +57,8 @@ class MonitoredServing:
 @dataclass(frozen=True)
 class MonitoringJobs:
     """The settings every monitoring job on `serving` shares: it runs as `role_arn` on `instance_type`,
-    network isolated, with `kms_key_arn` on its volume and its reports, and writes them under
-    `<output_s3_uri>/<kind>`."""
+    network isolated (all but the explainability monitor, which serves the model on an endpoint), with
+    `kms_key_arn` on its volume and its reports, and writes them under `<output_s3_uri>/<kind>`."""
 
     serving: MonitoredServing
     role_arn: str
@@ -67,7 +67,11 @@ class MonitoringJobs:
     instance_type: str
 
     def job_input(self, job_definition: Any, contract: InferenceContract, **attributes: Any) -> dict[str, Any]:
-        """The job input of `job_definition`'s kind: the endpoint's captures, or the batch transform's."""
+        """The job input of `job_definition`'s kind: the endpoint's captures, or the batch transform's.
+
+        `attributes` say where the job finds what it reads in each captured request and answer (a JSON
+        document, or CSV rows, per `contract`): `features_attribute`, `inference_attribute`, ... (each
+        kind's own, clarify.py and monitor.py)."""
         serving = self.serving
         if serving.batch_capture_s3_uri is None:
             return {
@@ -107,9 +111,10 @@ class MonitoringJobs:
             ],
         )
 
-    def runtime(self, job_definition: Any) -> dict[str, Any]:
-        """How the job runs: its instance and encrypted volume, network isolated, as the monitoring role,
-        ending before the next hourly run (the job definition's keyword arguments)."""
+    def runtime(self, job_definition: Any, *, network_isolation: bool = True) -> dict[str, Any]:
+        """How the job runs: its instance and encrypted volume, network isolated (unless the job calls an
+        AWS API itself: `network_isolation` False), its traffic between instances encrypted, as the
+        monitoring role, ending before the next hourly run (the job definition's keyword arguments)."""
         return {
             "job_resources": job_definition.MonitoringResourcesProperty(
                 cluster_config=job_definition.ClusterConfigProperty(
@@ -120,7 +125,7 @@ class MonitoringJobs:
                 )
             ),
             "network_config": job_definition.NetworkConfigProperty(
-                enable_network_isolation=True, enable_inter_container_traffic_encryption=True
+                enable_network_isolation=network_isolation, enable_inter_container_traffic_encryption=True
             ),
             "role_arn": self.role_arn,
             "stopping_condition": job_definition.StoppingConditionProperty(

@@ -2,7 +2,8 @@
 a batch transform and its schedule), its monitor, its parameters.
 
 It takes as parameters only what is known at deploy time: the model package ARNs (and the champion's
-baselines: data quality, Clarify's explainability and bias), the platform resources the deploy stack owns, the model's name, and the model's settings a
+baselines: data quality, Clarify's explainability and bias, and the names by which Clarify finds the
+features of a captured JSON request), the platform resources the deploy stack owns, the model's name, and the model's settings a
 SageMaker Projects product takes as its own parameters (its gate's threshold, its inference instance
 type). Their names are the contract in `lambdas.common.contracts`, which the deploy pipeline and the
 rollback tool use too.
@@ -37,6 +38,8 @@ from lambdas.common.contracts import (
     BIAS_CONSTRAINTS_PARAMETER,
     CHALLENGER_PARAMETER,
     CHAMPION_PARAMETER,
+    CLARIFY_FEATURE_NAMES_MAX_LENGTH,
+    CLARIFY_FEATURES_PARAMETER,
     DATA_BUCKET_PARAMETER,
     DATA_CAPTURE_PARAMETER,
     DEAD_LETTER_QUEUE_PARAMETER,
@@ -63,9 +66,9 @@ from lambdas.common.contracts import (
     serving_name,
 )
 from mlops_constructs.serving.batch import BatchTransform, TransformSchedule
-from mlops_constructs.serving.clarify import ClarifyBaseline
+from mlops_constructs.serving.clarify import ClarifyBaseline, ClarifyInputs
 from mlops_constructs.serving.endpoint import MultiVariantEndpoint
-from mlops_constructs.serving.monitor import ClarifyBaselines, DataQualityInputs, ServingMonitor
+from mlops_constructs.serving.monitor import DataQualityInputs, ServingMonitor
 from mlops_constructs.serving.monitoring_jobs import MonitoredServing
 
 
@@ -242,7 +245,7 @@ class ServingTemplateStack(Stack):
             )
             if model.contract.names_features
             else None,
-            clarify=ClarifyBaselines(
+            clarify=ClarifyInputs(
                 explainability=ClarifyBaseline(
                     analysis_config_s3_uri=self._baseline(
                         EXPLAINABILITY_ANALYSIS_CONFIG_PARAMETER, "Champion's Clarify explainability analysis config"
@@ -261,6 +264,18 @@ class ServingTemplateStack(Stack):
                     ),
                 )
                 if model.monitoring.ground_truth_s3_uri
+                else None,
+                # What Clarify's shadow endpoint serves to the explainability monitor: the champion, as it runs.
+                champion_package_arn=self.champion,
+                execution_role_arn=self.execution_role_arn,
+                feature_names=self._parameter(
+                    CLARIFY_FEATURES_PARAMETER,
+                    "Names of the champion's features (its Clarify analysis configs' headers), comma-separated,"
+                    " or empty when it has none",
+                    max_length=CLARIFY_FEATURE_NAMES_MAX_LENGTH,
+                    allowed_pattern=r'^([^,"\\]+(,[^,"\\]+)*)?$',
+                )
+                if model.contract.names_features
                 else None,
             ),
             kms_key_arn=kms_key_arn,

@@ -1,8 +1,8 @@
 """Fixtures for the Lambda handler tests: a fake AWS account (moto, in process) and the world around
 the approval gate in it: the model registry, the models' registrations with the platform (SSM), the
-metrics bucket, the alert topic, the audit bus, the
-idempotency table, the deploy pipelines and what they leave in production (endpoints, and the serving
-stacks of batch models).
+metrics bucket (versioned, as a model's data bucket is; `unversioned_aws` has one that is not), the alert
+topic, the audit bus, the idempotency table, the deploy pipelines and what they leave in production
+(endpoints, and the serving stacks of batch models).
 
 The environment is set here, before any test module imports a handler, because handlers read it and
 create their boto3 clients at import time. Credentials are fake and moto is imported first, so that
@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
+from unittest import mock
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 from moto import mock_aws
+from moto.core.utils import utcnow
 
 from lambdas.common.contracts import CHAMPION_PARAMETER, model_registration_parameter, model_registry_prefix
 from tests.sqs_queues import drain, rule_queue, topic_queue
@@ -97,6 +101,12 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 
 METRICS_BUCKET = "mlops-model-artifacts"
+# The documents a package points at that the gate reads, and where the package carries each.
+Report = Literal["metrics", "bias"]
+REPORTS: dict[Report, tuple[str, str]] = {
+    "metrics": ("ModelQuality", "Statistics"),
+    "bias": ("Bias", "PostTrainingReport"),
+}
 
 
 class PackageCards:
@@ -214,14 +224,20 @@ class FakeAccount:
     s3: Any = field(default_factory=lambda: client("s3"))
     sqs: Any = field(default_factory=lambda: client("sqs"))
     codepipeline: Any = field(default_factory=lambda: client("codepipeline"))
+    # A model's data bucket is versioned (mlops_constructs/model_project.py); an older bucket may not be.
+    versioned: bool = True
     alert_queue: str = ""
     audit_queue: str = ""
     role_arn: str = ""
+    # How many minutes after the real time S3 stamps the next write made after a registration.
+    _minutes_on: int = 0
 
     def build(self) -> FakeAccount:
         MODEL_CARDS.cards.clear()
         MODEL_CARDS.attach(self.sagemaker)
         self.s3.create_bucket(Bucket=METRICS_BUCKET)
+        if self.versioned:
+            self.s3.put_bucket_versioning(Bucket=METRICS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
         client("dynamodb").create_table(
             TableName=GATE_ENVIRONMENT["IDEMPOTENCY_TABLE_NAME"],
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -266,17 +282,24 @@ class FakeAccount:
         *,
         card: dict[str, str] | None = PENDING_CARD,
         bias_report: dict[str, Any] | bytes | None = None,
+        written_after_registration: Collection[Report] = (),
     ) -> str:
         """What the build pipeline does: upload the evaluation report (and the post-training bias report),
-        register a pending package with its model card (`card=None`: a package from before cards)."""
+        register a pending package with its model card (`card=None`: a package from before cards). The
+        reports named in `written_after_registration` are uploaded only once the package is registered."""
         versions = self.sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+        reports: dict[Report, tuple[str, dict[str, Any] | bytes | None]] = {
+            "metrics": (f"{group}/evaluation-{len(versions) + 1}.json", metrics),
+            "bias": (f"{group}/bias-{len(versions) + 1}/analysis.json", bias_report),
+        }
         model_metrics: dict[str, Any] = {}
-        if metrics is not None:
-            uri = self._upload(f"{group}/evaluation-{len(versions) + 1}.json", metrics)
-            model_metrics["ModelQuality"] = {"Statistics": {"ContentType": "application/json", "S3Uri": uri}}
-        if bias_report is not None:
-            uri = self._upload(f"{group}/bias-{len(versions) + 1}/analysis.json", bias_report)
-            model_metrics["Bias"] = {"PostTrainingReport": {"ContentType": "application/json", "S3Uri": uri}}
+        for report, (key, document) in reports.items():
+            if document is not None:
+                section, kind = REPORTS[report]
+                uri = f"s3://{METRICS_BUCKET}/{key}"
+                model_metrics[section] = {kind: {"ContentType": "application/json", "S3Uri": uri}}
+                if report not in written_after_registration:
+                    self._upload(key, document)
         arn: str = self.sagemaker.create_model_package(
             ModelPackageGroupName=group,
             ModelApprovalStatus="PendingManualApproval",
@@ -289,12 +312,46 @@ class FakeAccount:
         )["ModelPackageArn"]
         if card is not None:
             MODEL_CARDS.cards[arn] = dict(card)
+        if written_after_registration:
+            with self._after_registration():
+                for report in written_after_registration:
+                    key, document = reports[report]
+                    if document is not None:
+                        self._upload(key, document)
         return arn
 
-    def _upload(self, key: str, document: dict[str, Any] | bytes) -> str:
+    def write_after_registration(self, arn: str, report: Report, document: dict[str, Any] | bytes | None) -> None:
+        """What a push to the model's repository can do once the package is registered (the model's build
+        roles write its pipeline outputs): write one of the documents the package points at again, or
+        delete it (`document=None`)."""
+        section, kind = REPORTS[report]
+        uri = self.package(arn)["ModelMetrics"][section][kind]["S3Uri"]
+        key = uri.removeprefix(f"s3://{METRICS_BUCKET}/")
+        with self._after_registration():
+            if document is None:
+                self.s3.delete_object(Bucket=METRICS_BUCKET, Key=key)
+            else:
+                self._upload(key, document)
+
+    def delete_for_good(self, uri: str) -> None:
+        """Delete every version of the object at `uri` (what its bucket's owner can do)."""
+        key = uri.removeprefix(f"s3://{METRICS_BUCKET}/")
+        history = self.s3.list_object_versions(Bucket=METRICS_BUCKET, Prefix=key)
+        for entry in [*history.get("Versions", []), *history.get("DeleteMarkers", [])]:
+            self.s3.delete_object(Bucket=METRICS_BUCKET, Key=entry["Key"], VersionId=entry["VersionId"])
+
+    @contextmanager
+    def _after_registration(self) -> Iterator[None]:
+        """S3 (and moto) keep LastModified to the second, so a write in the second a package was registered
+        counts as registered: what a test writes "after registration" is stamped by moto's S3 a minute on
+        (and each later such write another minute on)."""
+        self._minutes_on += 1
+        with mock.patch("moto.s3.models.utcnow", return_value=utcnow() + timedelta(minutes=self._minutes_on)):
+            yield
+
+    def _upload(self, key: str, document: dict[str, Any] | bytes) -> None:
         body = document if isinstance(document, bytes) else json.dumps(document).encode()
         self.s3.put_object(Bucket=METRICS_BUCKET, Key=key, Body=body)
-        return f"s3://{METRICS_BUCKET}/{key}"
 
     def card_status(self, arn: str) -> str | None:
         return self.package(arn).get("ModelCard", {}).get("ModelCardStatus")
@@ -441,6 +498,13 @@ def aws() -> Iterator[FakeAccount]:
     """A fresh fake account per test, with the gate's surroundings built."""
     with mock_aws():
         yield FakeAccount().build()
+
+
+@pytest.fixture
+def unversioned_aws() -> Iterator[FakeAccount]:
+    """The same, with a metrics bucket that keeps no versions."""
+    with mock_aws():
+        yield FakeAccount(versioned=False).build()
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from lambdas.approval_gate import handler
+from lambdas.approval_gate.documents import ObjectVersion, object_history, registered_version
 from lambdas.approval_gate.models import GATE_REJECTION_PREFIX, GateSettings, Result
 from lambdas.approval_gate.registry import REGISTRATION_MAX_AGE_SECONDS, ModelRegistry
 from lambdas.common.aws import RetryableError
@@ -46,11 +48,14 @@ from tests.lambdas.conftest import (
     ACCOUNT,
     GATE_ENVIRONMENT,
     GATED_MODELS,
+    METRICS_BUCKET,
     MODEL_CARDS,
     PLATFORM,
     REGION,
+    REPORTS,
     FakeAccount,
     LambdaContext,
+    Report,
     state_change_event,
 )
 from tests.lambdas.event_edits import DELETE, apply_edits, edit
@@ -162,6 +167,8 @@ def test_an_approval_above_threshold_starts_the_deploy_pipeline(
         "model_card_status": "Approved",
         "bias_policy": "none",
         "bias_violations": [],
+        # The evaluation report judged is the one registered with the package, and nothing wrote it since.
+        "written_since_registration": [],
     }
     assert aws.card_status(arn) == "Approved"
     # One structured log line and one metric for the decision; the package stays approved, nobody is alerted.
@@ -771,7 +778,7 @@ def test_an_invalid_registration_is_alerted_and_nothing_is_done(
     ("metrics", "spoil", "reason"),
     [
         (None, None, "it has no ModelMetrics.ModelQuality.Statistics.S3Uri"),
-        (churn_metrics(0.9), "delete the metrics file", "cannot be read (NoSuchKey)"),
+        (churn_metrics(0.9), "delete the metrics file for good", "did not exist when the package was registered"),
         (churn_metrics(0.9), "point the event at a deleted package", "the model package no longer exists"),
         (b"{not json", None, "is not valid JSON"),
         (b"[0.95]", None, "its metrics file is not a JSON object"),
@@ -814,9 +821,8 @@ def test_an_approved_package_that_cannot_be_evaluated_is_alerted_and_not_deploye
 ) -> None:
     arn = aws.register_package("churn-model", metrics)
     event = aws.set_status(arn, "Approved", by="approver-alice")
-    if spoil == "delete the metrics file":
-        uri = aws.package(arn)["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
-        aws.s3.delete_object(Bucket=uri.split("/")[2], Key=uri.split("/", 3)[3])
+    if spoil == "delete the metrics file for good":
+        aws.delete_for_good(aws.package(arn)["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
     elif spoil == "point the event at a deleted package":
         event["detail"]["ModelPackageArn"] = arn.replace("/1", "/7")
 
@@ -948,6 +954,7 @@ def _flow_client(service: str) -> Any:
         ("ssm", "GetParameter", aws_error("ThrottlingException", 400)),
         ("sagemaker", "DescribeEndpoint", aws_error("ThrottlingException", 400)),
         ("sagemaker", "DescribeModelPackage", aws_error("ThrottlingException", 400)),
+        ("s3", "ListObjectVersions", aws_error("SlowDown", 503)),
         ("s3", "GetObject", aws_error("SlowDown", 503)),
         ("dynamodb", "PutItem", aws_error("ProvisionedThroughputExceededException", 400)),
         ("codepipeline", "StartPipelineExecution", EndpointConnectionError(endpoint_url="https://codepipeline")),
@@ -957,6 +964,7 @@ def _flow_client(service: str) -> Any:
         "registration-read-throttled",
         "endpoint-read-throttled",
         "describe-throttled",
+        "metrics-versions-5xx",
         "metrics-read-5xx",
         "idempotency-store-throttled",
         "start-unreachable",
@@ -1246,6 +1254,7 @@ FLOW_CALLS = [
     ("sagemaker", "DescribeEndpoint"),
     ("sagemaker", "DescribeModelPackage"),
     ("sagemaker", "UpdateModelPackage"),
+    ("s3", "ListObjectVersions"),
     ("s3", "GetObject"),
     ("sns", "Publish"),
     ("events", "PutEvents"),
@@ -1430,25 +1439,6 @@ def test_a_bias_report_the_gate_cannot_read_as_one_is_alerted_and_not_deployed(
     assert aws.card_status(arn) == "PendingReview"
 
 
-def test_a_bias_report_the_gate_may_not_read_is_alerted_not_retried(
-    aws: FakeAccount, lambda_context: LambdaContext
-) -> None:
-    arn = aws.register_package("loans-model", churn_metrics(auc=0.91), bias_report=FAIR)
-    event = aws.set_status(arn, "Approved")
-
-    with failing(
-        handler.CLIENTS.s3, "GetObject", aws_error("AccessDenied", 403), only=lambda params: "bias" in params["Key"]
-    ):
-        outcome = handler.handler(event, lambda_context)
-
-    assert outcome["result"] == "invalid"
-    [alert] = aws.alerts()
-    assert (
-        "bias report s3://mlops-model-artifacts/loans-model/bias-1/analysis.json cannot be read (AccessDenied)"
-        in (alert["Message"])
-    )
-
-
 def test_a_person_rejecting_a_package_archives_its_card(aws: FakeAccount, lambda_context: LambdaContext) -> None:
     arn = aws.register_package("churn-model", churn_metrics(auc=0.91))
 
@@ -1518,3 +1508,180 @@ def test_re_approving_a_package_whose_card_the_gate_archived_is_rejected_with_th
     assert "Model Card is in Archived state" in alert["Message"]
     assert "register a new package" in alert["Message"]
     assert aws.package(arn)["ModelApprovalStatus"] == "Rejected"
+
+
+# --- The evidence as registered: a package is judged on its documents as they were at its registration ---
+
+
+def report_uri(aws: FakeAccount, arn: str, report: Report) -> str:
+    section, kind = REPORTS[report]
+    uri: str = aws.package(arn)["ModelMetrics"][section][kind]["S3Uri"]
+    return uri
+
+
+@pytest.mark.parametrize(
+    ("group", "registered", "report", "written_again", "decision"),
+    [
+        # A passing package whose bias report is replaced by a failing one deploys: it is judged as registered.
+        ("loans-model", (churn_metrics(0.91), FAIR), "bias", UNFAIR, "deploy_started"),
+        # A failing one whose report is replaced by a passing one is still rejected.
+        ("loans-model", (churn_metrics(0.91), UNFAIR), "bias", FAIR, "rejected_governance"),
+        ("churn-model", (churn_metrics(0.72), None), "metrics", churn_metrics(0.95), "rejected_below_threshold"),
+        # Deleted since: the registered version is still there, and judged.
+        ("churn-model", (churn_metrics(0.91), None), "metrics", None, "deploy_started"),
+    ],
+    ids=["fair-made-unfair", "unfair-made-fair", "failing-metric-made-passing", "metrics-deleted"],
+)
+def test_a_document_written_again_after_registration_is_judged_as_registered_and_the_alert_says_so(
+    aws: FakeAccount,
+    lambda_context: LambdaContext,
+    group: str,
+    registered: tuple[dict[str, Any], dict[str, Any] | None],
+    report: Report,
+    written_again: dict[str, Any] | None,
+    decision: str,
+) -> None:
+    metrics, bias = registered
+    arn = aws.register_package(group, metrics, bias_report=bias)
+    # A push between registration and approval: the model's build can write its pipeline outputs.
+    aws.write_after_registration(arn, report, written_again)
+
+    outcome = handler.handler(aws.set_status(arn, "Approved", by="approver-alice"), lambda_context)
+
+    assert outcome["result"] == decision
+    uri = report_uri(aws, arn, report)
+    note = f"written again since registration: the registered version was judged ({uri})"
+    assert note in outcome["reason"]
+    [alert] = aws.alerts()
+    assert note in alert["Message"]
+    [audit] = aws.audit_events()
+    assert audit["detail"]["written_since_registration"] == [uri]
+    deployments = aws.deploy_executions(GATED_MODELS[group]["deploy_pipeline_name"])
+    if decision == "deploy_started":
+        assert alert["Subject"] == f"Deployed, evidence changed: {group} v1"
+        assert len(deployments) == 1
+    else:
+        assert deployments == []
+        assert note in aws.package(arn)["ApprovalDescription"]
+
+
+@pytest.mark.parametrize(("report", "what"), [("metrics", "metrics file"), ("bias", "bias report")])
+def test_a_document_written_only_after_registration_makes_the_package_invalid_alerted_not_retried(
+    aws: FakeAccount, lambda_context: LambdaContext, telemetry: Telemetry, report: Report, what: str
+) -> None:
+    arn = aws.register_package(
+        "loans-model", churn_metrics(0.91), bias_report=FAIR, written_after_registration=[report]
+    )
+
+    outcome = handler.handler(aws.set_status(arn, "Approved", by="approver-alice"), lambda_context)
+
+    assert outcome["result"] == "invalid"
+    expected = re.compile(
+        rf"its {what} {re.escape(report_uri(aws, arn, report))} did not exist when the package was registered"
+        r" \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\) \(it was written after\)"
+    )
+    assert expected.search(outcome["reason"])
+    [alert] = aws.alerts()
+    assert alert["Subject"] == "Approval not deployed: loans-model v1"
+    assert expected.search(alert["Message"])
+    assert telemetry.metrics() == Counter({"ApprovalInvalidEvent": 1})
+    assert aws.audit_events() == aws.deploy_executions("loans-deploy") == []
+    assert aws.package(arn)["ModelApprovalStatus"] == "Approved"
+
+
+def test_an_unversioned_bucket_holds_one_version_judged_as_registered_until_it_is_overwritten(
+    unversioned_aws: FakeAccount, lambda_context: LambdaContext
+) -> None:
+    aws = unversioned_aws
+    passing = aws.register_package("loans-model", churn_metrics(0.91), bias_report=FAIR)
+    overwritten = aws.register_package("loans-model", churn_metrics(0.91), bias_report=UNFAIR)
+    aws.write_after_registration(overwritten, "bias", FAIR)
+
+    deployed = handler.handler(aws.set_status(passing, "Approved"), lambda_context)
+    invalid = handler.handler(aws.set_status(overwritten, "Approved"), lambda_context)
+
+    assert deployed["result"] == "deploy_started"
+    assert deployed["audit"]["written_since_registration"] == []
+    # Without versions, an overwrite leaves only a document the package was not registered with.
+    assert invalid["result"] == "invalid"
+    assert "its bias report" in invalid["reason"]
+    assert "did not exist when the package was registered" in invalid["reason"]
+    assert len(aws.deploy_executions("loans-deploy")) == 1
+
+
+@pytest.mark.parametrize(
+    ("operation", "code", "status"),
+    [
+        ("ListObjectVersions", "AccessDenied", 403),
+        ("GetObject", "AccessDenied", 403),
+        # The version judged was deleted for good between the listing and the read.
+        ("GetObject", "NoSuchVersion", 404),
+    ],
+)
+def test_a_bias_report_the_gate_may_not_read_is_alerted_not_retried(
+    aws: FakeAccount, lambda_context: LambdaContext, operation: str, code: str, status: int
+) -> None:
+    arn = aws.register_package("loans-model", churn_metrics(auc=0.91), bias_report=FAIR)
+    event = aws.set_status(arn, "Approved")
+
+    def of_the_bias_report(params: Mapping[str, Any]) -> bool:
+        return "bias" in params.get("Key", params.get("Prefix", ""))
+
+    with failing(handler.CLIENTS.s3, operation, aws_error(code, status), only=of_the_bias_report):
+        outcome = handler.handler(event, lambda_context)
+
+    assert outcome["result"] == "invalid"
+    [alert] = aws.alerts()
+    assert (
+        f"bias report s3://mlops-model-artifacts/loans-model/bias-1/analysis.json cannot be read ({code})"
+        in alert["Message"]
+    )
+    assert aws.deploy_executions("loans-deploy") == []
+
+
+REGISTERED_AT = datetime(2026, 1, 1, 12, 0, 0, 500_000, tzinfo=UTC)
+
+
+def second(offset: int) -> datetime:
+    """S3's LastModified (whole seconds), `offset` seconds from the second of REGISTERED_AT."""
+    return REGISTERED_AT.replace(microsecond=0) + timedelta(seconds=offset)
+
+
+@pytest.mark.parametrize(
+    ("history", "judged", "newer"),
+    [
+        ([ObjectVersion("v1", second(-60))], "v1", 0),
+        # The second of the registration counts as registered (S3 keeps no finer time).
+        ([ObjectVersion("v1", second(0))], "v1", 0),
+        ([ObjectVersion("v2", second(60)), ObjectVersion("v1", second(-60))], "v1", 1),
+        ([ObjectVersion("gone", second(60), deleted=True), ObjectVersion("v1", second(-60))], "v1", 1),
+        # Deleted before the registration: nothing existed then.
+        ([ObjectVersion("gone", second(-1), deleted=True), ObjectVersion("v1", second(-60))], None, 0),
+        ([ObjectVersion("v1", second(1))], None, 1),
+        ([], None, 0),
+    ],
+    ids=["before", "same-second", "overwritten", "deleted-since", "deleted-before", "written-after", "never"],
+)
+def test_the_version_judged_is_the_one_current_at_registration(
+    history: list[ObjectVersion], judged: str | None, newer: int
+) -> None:
+    version, after = registered_version(history, REGISTERED_AT)
+
+    assert (version.version_id if version else None, len(after)) == (judged, newer)
+
+
+def test_a_keys_history_is_its_own_versions_and_deletions_newest_first(aws: FakeAccount) -> None:
+    key = "churn-model/evaluation.json"
+    for body in (b"1", b"2"):
+        aws.s3.put_object(Bucket=METRICS_BUCKET, Key=key, Body=body)
+    aws.s3.delete_object(Bucket=METRICS_BUCKET, Key=key)
+    aws.s3.put_object(Bucket=METRICS_BUCKET, Key=f"{key}.bak", Body=b"3")  # another key the prefix matches
+
+    history = object_history(handler.CLIENTS.s3, METRICS_BUCKET, key)
+
+    assert [entry.deleted for entry in history] == [True, False, False]
+    [second_body, first_body] = [
+        aws.s3.get_object(Bucket=METRICS_BUCKET, Key=key, VersionId=entry.version_id)["Body"].read()
+        for entry in history[1:]
+    ]
+    assert (second_body, first_body) == (b"2", b"1")

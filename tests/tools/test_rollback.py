@@ -27,9 +27,11 @@ from lambdas.common.contracts import (
     METRIC_THRESHOLD_PARAMETER,
     MODEL_NAME_PARAMETER,
 )
+from lambdas.common.serving_state import ClarifyDeployment, champion_baselines, package_baselines
 from tests.conftest import Synthesized
 from tests.sqs_queues import drain, rule_queue
 from tests.tools.conftest import ACCOUNT, PLATFORM, REGION, client
+from tests.tools.test_resolve_champion import BIAS_DOCUMENT, CONTRACT, EXPLAINABILITY_DOCUMENT, FEATURE_NAMES
 from tools import rollback
 from tools.rollback import AwsClients, RollbackFailed, RollbackRefused, Target
 
@@ -113,6 +115,7 @@ class FakeAccount:
             sagemaker=client("sagemaker"),
             events=client("events"),
             sts=client("sts"),
+            s3=client("s3"),
         )
 
     def build(self) -> FakeAccount:
@@ -797,12 +800,12 @@ class TestBaselines:
 
     def test_the_packages_baseline_is_read_from_its_drift_check_baselines(self) -> None:
         """A package registered before its build ran Clarify's checks has no Clarify baselines: empty."""
-        assert rollback.package_baselines({"DriftCheckBaselines": DATA_QUALITY_BASELINE}) == {
+        assert package_baselines({"DriftCheckBaselines": DATA_QUALITY_BASELINE}) == {
             "BaselineStatisticsS3Uri": self.STATISTICS,
             "BaselineConstraintsS3Uri": self.CONSTRAINTS,
             **NO_CLARIFY_BASELINES,
         }
-        assert rollback.package_baselines({}) == {
+        assert package_baselines({}) == {
             "BaselineStatisticsS3Uri": "",
             "BaselineConstraintsS3Uri": "",
             **NO_CLARIFY_BASELINES,
@@ -810,7 +813,7 @@ class TestBaselines:
 
     def test_the_packages_clarify_baselines_are_its_analysis_configs_and_post_training_constraints(self) -> None:
         package = {"DriftCheckBaselines": DATA_QUALITY_BASELINE | CLARIFY_BASELINES}
-        assert rollback.package_baselines(package) == {
+        assert package_baselines(package) == {
             "BaselineStatisticsS3Uri": self.STATISTICS,
             "BaselineConstraintsS3Uri": self.CONSTRAINTS,
             "BiasAnalysisConfigS3Uri": "s3://data/e5/bias/analysis_config.json",
@@ -820,9 +823,22 @@ class TestBaselines:
             "ExplainabilityConstraintsS3Uri": "s3://data/e5/shap/analysis.json",
         }
 
-    def test_a_rollback_monitors_production_against_the_packages_own_baselines(self, aws: None) -> None:
-        """In moto: the package registered with its data-quality and Clarify baselines; a monitored stack
-        whose baselines are the serving champion's. After the rollback each is the package's."""
+    MONITORING_OUTPUT = "s3://mlops-churn-captures/churn/monitoring"
+    WRITTEN = f"{MONITORING_OUTPUT}/clarify-configs/model-explainability-1.json"
+
+    def monitored_account(self, *, contract: dict[str, str] | None = None) -> tuple[AwsClients, str]:
+        """In moto: the package registered with its data-quality and Clarify baselines (and their analysis
+        configs in its data bucket), its inference contract and instance types; a monitored stack whose
+        baselines are the serving champion's. The clients, and the platform key's ARN."""
+        s3 = client("s3")
+        for bucket in ("data", "mlops-churn-captures"):
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for key, document in (
+            ("e5/bias/analysis_config.json", BIAS_DOCUMENT),
+            ("e5/shap/analysis_config.json", EXPLAINABILITY_DOCUMENT),
+        ):
+            s3.put_object(Bucket="data", Key=key, Body=json.dumps(document).encode())
+        key_arn = client("kms").create_key(Description="platform")["KeyMetadata"]["Arn"]
         sagemaker = client("sagemaker")
         sagemaker.create_model_package_group(ModelPackageGroupName="churn")
         sagemaker.create_model_package(
@@ -832,15 +848,18 @@ class TestBaselines:
                 "Containers": [{"Image": f"141502667606.dkr.ecr.{REGION}.amazonaws.com/sklearn:1.2-1"}],
                 "SupportedContentTypes": ["application/json"],
                 "SupportedResponseMIMETypes": ["application/json"],
+                "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
             },
             DriftCheckBaselines=DATA_QUALITY_BASELINE | CLARIFY_BASELINES,
+            CustomerMetadataProperties=CONTRACT.to_properties() if contract is None else contract,
         )
         events = client("events")
         events.create_event_bus(Name=f"{PLATFORM}-audit")
         # The serving champion's baselines, in a template that monitors with every kind of baseline.
-        serving_champions = {name: f"s3://data/e1/{name}.json" for name in rollback.package_baselines({})}
+        serving_champions = {name: f"s3://data/e1/{name}.json" for name in package_baselines({})}
+        monitoring = {"MonitoringOutputS3Uri": self.MONITORING_OUTPUT, "ClarifyFeatureNames": "old"}
         declared = cast(dict[str, Any], SERVING_TEMPLATE["Parameters"])
-        parameters = declared | {name: {"Type": "String"} for name in serving_champions}
+        parameters = declared | {name: {"Type": "String"} for name in {**serving_champions, **monitoring}}
         monitored = {**SERVING_TEMPLATE, "Parameters": parameters}
         client("cloudformation").create_stack(
             StackName=STACK,
@@ -850,29 +869,66 @@ class TestBaselines:
                 for key, value in {
                     "ChampionModelPackageArn": CHAMPION,
                     **KEPT_PARAMETERS,
+                    "KmsKeyArn": key_arn,
                     **serving_champions,
+                    **monitoring,
                 }.items()
             ],
         )
         clients = AwsClients(
-            cloudformation=client("cloudformation"), sagemaker=sagemaker, events=events, sts=client("sts")
+            cloudformation=client("cloudformation"), sagemaker=sagemaker, events=events, sts=client("sts"), s3=s3
         )
+        return clients, key_arn
+
+    def stack_parameters(self) -> dict[str, str]:
+        described = client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+        return {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
+
+    def test_a_rollback_monitors_production_against_the_packages_own_baselines(self, aws: None) -> None:
+        """After the rollback each baseline is the package's: the explainability monitor's config written
+        for it, as the champion resolution writes it (lambdas/common/serving_state.py), naming its model."""
+        clients, key_arn = self.monitored_account()
 
         rollback.rollback(clients, target(), confirm=None, request_token=TOKEN)
 
-        parameters = {
-            p["ParameterKey"]: p["ParameterValue"]
-            for p in client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Parameters"]
-        }
-        assert {name: parameters[name] for name in serving_champions} == {
+        parameters = self.stack_parameters()
+        assert {name: parameters[name] for name in package_baselines({})} == {
             "BaselineStatisticsS3Uri": self.STATISTICS,
             "BaselineConstraintsS3Uri": self.CONSTRAINTS,
             "BiasAnalysisConfigS3Uri": "s3://data/e5/bias/analysis_config.json",
             "BiasConstraintsS3Uri": "s3://data/e5/bias/post.json",
-            "ExplainabilityAnalysisConfigS3Uri": "s3://data/e5/shap/analysis_config.json",
+            "ExplainabilityAnalysisConfigS3Uri": self.WRITTEN,
             "ExplainabilityConstraintsS3Uri": "s3://data/e5/shap/analysis.json",
         }
+        assert parameters["ClarifyFeatureNames"] == FEATURE_NAMES
         assert parameters["ChampionModelPackageArn"] == KNOWN_GOOD
+        written = client("s3").get_object(
+            Bucket="mlops-churn-captures", Key="churn/monitoring/clarify-configs/model-explainability-1.json"
+        )
+        assert (written["ServerSideEncryption"], written["SSEKMSKeyId"]) == ("aws:kms", key_arn)
+        predictor = json.loads(written["Body"].read())["predictor"]
+        assert (predictor["model_name"], predictor["endpoint_name_prefix"]) == (
+            "mlops-churn-production-clarify-1",
+            "mlops-churn-production-clarify",
+        )
+
+    def test_a_package_whose_clarify_baseline_cannot_be_run_is_refused_before_any_change(self, aws: None) -> None:
+        clients, _ = self.monitored_account(contract={"mlops:note": "no contract"})
+        before = self.stack_parameters()
+
+        with pytest.raises(RollbackRefused, match="records no inference contract"):
+            rollback.rollback(clients, target(), confirm=None, request_token=TOKEN)
+
+        assert self.stack_parameters() == before
+        assert client("s3").list_objects_v2(Bucket="mlops-churn-captures").get("KeyCount") == 0
+
+    def test_a_declined_rollback_writes_no_config(self, aws: None) -> None:
+        clients, _ = self.monitored_account()
+
+        with pytest.raises(RollbackRefused, match="declined"):
+            rollback.rollback(clients, target(), confirm=lambda change: False, request_token=TOKEN)
+
+        assert client("s3").list_objects_v2(Bucket="mlops-churn-captures").get("KeyCount") == 0
 
     def test_a_monitored_stack_gets_the_packages_baseline_and_keeps_the_rest(self) -> None:
         stack = rollback.ServingStack(
@@ -907,15 +963,18 @@ def test_a_batch_models_production_stack_rolls_back_to_the_package_alone(any_mod
         status="UPDATE_COMPLETE",
         parameters={name: "previous" for name in template["Parameters"]},
     )
-    baselines = rollback.package_baselines(
-        {"DriftCheckBaselines": {**CLARIFY_BASELINES, "ModelDataQuality": {"Constraints": {"S3Uri": "s3://b/c.json"}}}}
+    baselines = champion_baselines(
+        {"DriftCheckBaselines": {**CLARIFY_BASELINES, "ModelDataQuality": {"Constraints": {"S3Uri": "s3://b/c.json"}}}},
+        ClarifyDeployment(feature_names=FEATURE_NAMES),
     )
     updates = rollback.update_parameters(stack, CHAMPION, baselines)
     assert updates[0] == {"ParameterKey": "ChampionModelPackageArn", "ParameterValue": CHAMPION}
     assert {u["ParameterKey"] for u in updates} == set(template["Parameters"])
     assert "ChallengerModelPackageArn" not in template["Parameters"]
-    # Every baseline the template monitors with (renewals has ground truth: bias too), the package's own.
+    # Every baseline the template monitors with (renewals has ground truth: bias too), the package's own,
+    # and the names by which Clarify finds a JSON request's features (renewals' requests are JSON lines).
     assert set(baselines) <= set(template["Parameters"])
+    assert baselines["ClarifyFeatureNames"] == FEATURE_NAMES
     assert {u["ParameterKey"]: u["ParameterValue"] for u in updates[1:] if "ParameterValue" in u} == baselines
     assert baselines["BiasConstraintsS3Uri"] == "s3://data/e5/bias/post.json"
     kept = {u["ParameterKey"] for u in updates if u.get("UsePreviousValue")}

@@ -4,6 +4,7 @@ contract; a batch model serves through a scheduled transform, with no endpoint (
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,12 @@ def test_the_production_transform_runs_the_champion_on_a_schedule(any_model: Syn
             },
         },
     )
-    model = _only(production, "AWS::SageMaker::Model")["Properties"]
+    # The transform's model (the other is the one Clarify's explainability monitor serves, tested apart).
+    [model] = [
+        resource["Properties"]
+        for logical_id, resource in production.find_resources("AWS::SageMaker::Model").items()
+        if logical_id.startswith("TransformModel")
+    ]
     assert model["Containers"] == [{"ModelPackageName": {"Ref": CHAMPION_PARAMETER}}]
     assert model["EnableNetworkIsolation"] is True
     definition = _definition(production)
@@ -364,8 +370,15 @@ def test_the_batch_roles_start_and_run_only_this_models_transforms(any_model: Sy
     assert passed["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
     bucket_name = statements["ReadTheDataBucketName"]
     assert bucket_name["Resource"] == "arn:aws:ssm:eu-west-1:123456789012:parameter/mlops/renewals/data-bucket"
-    # No endpoint: nothing in the deploy stack may act on one of this model's (there is none).
-    assert not [sid for sid, statement in statements.items() if "endpoint/mlops-renewals" in json.dumps(statement)]
+    # No serving endpoint: nothing in the deploy stack may act on one of this model's (there is none), but
+    # the shadow endpoint Clarify's explainability monitor serves the champion on (its own prefix).
+    endpoint_statements = {
+        sid: statement for sid, statement in statements.items() if "endpoint/mlops-renewals" in json.dumps(statement)
+    }
+    for sid, statement in endpoint_statements.items():
+        names = re.findall(r"endpoint(?:-config)?/(mlops-renewals[^\"]*)", json.dumps(statement))
+        assert names, sid
+        assert all(name.startswith("mlops-renewals-production-clarify") for name in names), (sid, names)
     # The staging check runs the staging transform only.
     check = statements["RunTheStagingTransform"]
     assert check["Resource"] == [

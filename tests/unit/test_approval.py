@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -239,16 +240,50 @@ def test_gate_reads_evaluation_reports_through_the_model_project(churn_build: Te
     assert policy["Roles"] == [
         {"Fn::ImportValue": "mlops-approval:ExportsOutputRefApprovalGateHandlerRole990CDAFAEA478FA3"}
     ]
+    bucket = {"Fn::GetAtt": ["ProjectDataBucket2B516496", "Arn"]}
+    outputs = {"Fn::Join": ["", [bucket, "/churn/pipelines/*"]]}
+    # The reports, and their versions: the gate judges a package on them as they were when it was registered.
     assert policy["PolicyDocument"]["Statement"] == [
+        {"Sid": "ReadObjects", "Effect": "Allow", "Action": "s3:GetObject", "Resource": outputs},
+        {"Sid": "ReadReportVersions", "Effect": "Allow", "Action": "s3:GetObjectVersion", "Resource": outputs},
         {
-            "Sid": "ReadObjects",
+            "Sid": "ListReportVersions",
             "Effect": "Allow",
-            "Action": "s3:GetObject",
-            "Resource": {
-                "Fn::Join": ["", [{"Fn::GetAtt": ["ProjectDataBucket2B516496", "Arn"]}, "/churn/pipelines/*"]]
+            "Action": "s3:ListBucketVersions",
+            "Resource": bucket,
+            "Condition": {"StringLike": {"s3:prefix": "churn/pipelines/*"}},
+        },
+    ]
+
+
+def test_a_projects_gate_grant_lists_and_reads_report_versions_under_its_own_pipeline_outputs(
+    synthesized: Synthesized,
+) -> None:
+    """The same for a SageMaker Project's model, in the one policy its template attaches to the gate's role."""
+    assert synthesized.platform.projects is not None
+    for product in synthesized.platform.projects.templates.values():
+        [path] = Path(synthesized.assembly.directory).glob(f"*{product.node.id}*.product.template.json")
+        resources = json.loads(path.read_text())["Resources"]
+        [policy] = [v for k, v in resources.items() if k.startswith("ApprovalGateAccess")]
+        [bucket] = [k for k, v in resources.items() if v["Type"] == "AWS::S3::Bucket" and k.startswith("ProjectData")]
+        arn = {"Fn::GetAtt": [bucket, "Arn"]}
+        outputs = {"Fn::Join": ["", [arn, "/", {"Ref": "SageMakerProjectName"}, "/pipelines/*"]]}
+        statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+        assert statements["ReadReportVersions"] == {
+            "Sid": "ReadReportVersions",
+            "Effect": "Allow",
+            "Action": "s3:GetObjectVersion",
+            "Resource": outputs,
+        }
+        assert statements["ListReportVersions"] == {
+            "Sid": "ListReportVersions",
+            "Effect": "Allow",
+            "Action": "s3:ListBucketVersions",
+            "Resource": arn,
+            "Condition": {
+                "StringLike": {"s3:prefix": {"Fn::Join": ["", [{"Ref": "SageMakerProjectName"}, "/pipelines/*"]]}}
             },
         }
-    ]
 
 
 def test_outputs(approval: Template) -> None:

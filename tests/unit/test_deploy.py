@@ -18,7 +18,14 @@ import pytest
 from aws_cdk.assertions import Template
 
 from config.schema import PlatformConfig
-from lambdas.common.contracts import CHAMPION_VARIABLES, STAGES, Stage, data_bucket_parameter_name
+from lambdas.common.contracts import (
+    CHAMPION_VARIABLES,
+    STAGES,
+    Stage,
+    clarify_config_uri,
+    clarify_model_name,
+    data_bucket_parameter_name,
+)
 from tests.conftest import ROOT, Synthesized
 from tests.iam_evaluation import render, role_principal
 from tools import resolve_champion
@@ -28,6 +35,9 @@ PIPELINE = "DeployPipeline74E14360"
 DEPLOYMENT_ROLE = "DeployDeploymentRole1F6BEA18"
 SERVING_ROLE = "DeployServingRole2B0A686A"
 MONITORING_ROLE = "DeployMonitoringRoleEE522F75"
+RESOLUTION_ROLE = "DeployResolveChampionRoleD9265FAF"
+CAPTURE_BUCKET = "DeployDataCaptureBucket9D5EF6F8"
+PLATFORM_KEY_EXPORT = "mlops-governance:ExportsOutputFnGetAttPlatformKey1C4A1A63Arn1AD0FED1"
 NEW = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/7"
 CURRENT = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/5"
 
@@ -95,12 +105,27 @@ def test_staging_deploys_the_new_package_alone(pipeline: dict[str, Any]) -> None
     assert set(parameters) == {"ModelName", "ChampionModelPackageArn", "ExecutionRoleArn", "AlertTopicArn"}
 
 
+def _resolution_environment(action: dict[str, Any]) -> dict[str, str]:
+    """The champion resolution action's environment variables, the deploy-time values named."""
+    joined = action["Configuration"]["EnvironmentVariables"]["Fn::Join"][1]
+    markers = {
+        json.dumps({"Ref": CAPTURE_BUCKET}): "<data capture bucket>",
+        json.dumps({"Fn::ImportValue": PLATFORM_KEY_EXPORT}): "<platform key>",
+    }
+    text = "".join(part if isinstance(part, str) else markers[json.dumps(part)] for part in joined)
+    return {variable["name"]: variable["value"] for variable in json.loads(text)}
+
+
 def test_production_gets_the_new_package_as_challenger_of_the_resolved_champion(pipeline: dict[str, Any]) -> None:
     resolve, production = actions(pipeline)["ResolveChampion"], actions(pipeline)["DeployProduction"]
     assert resolve["Namespace"] == "Champion"
-    assert json.loads(resolve["Configuration"]["EnvironmentVariables"]) == [
-        {"name": "NEW_PACKAGE_ARN", "type": "PLAINTEXT", "value": "#{variables.ModelPackageArn}"}
-    ]
+    # The new package, and where the explainability config of the deployment goes: the template's own
+    # monitoring output and platform key (its MonitoringOutputS3Uri and KmsKeyArn below).
+    assert _resolution_environment(resolve) == {
+        "NEW_PACKAGE_ARN": "#{variables.ModelPackageArn}",
+        "MONITORING_OUTPUT_S3_URI": "s3://<data capture bucket>/churn/monitoring",
+        "MONITORING_KMS_KEY_ARN": "<platform key>",
+    }
     assert production["Configuration"]["StackName"] == "mlops-churn-production"
     assert production["Configuration"]["ActionMode"] == "CREATE_UPDATE"
     assert production["Configuration"]["TemplatePath"] == "DeployBundle::production.template.json"
@@ -112,6 +137,7 @@ def test_production_gets_the_new_package_as_challenger_of_the_resolved_champion(
     # The champion's Clarify explainability baseline; no bias one: churn has no ground truth here.
     assert parameters["ExplainabilityAnalysisConfigS3Uri"] == "#{Champion.EXPLAINABILITY_ANALYSIS_CONFIG}"
     assert parameters["ExplainabilityConstraintsS3Uri"] == "#{Champion.EXPLAINABILITY_CONSTRAINTS}"
+    assert parameters["ClarifyFeatureNames"] == "#{Champion.CLARIFY_FEATURES}"
     assert parameters["ModelName"] == "churn"
     assert parameters["InferenceInstanceType"] == "ml.m5.large", "production has no instance type of its own"
     assert set(parameters) == {
@@ -123,6 +149,7 @@ def test_production_gets_the_new_package_as_challenger_of_the_resolved_champion(
         "BaselineConstraintsS3Uri",
         "ExplainabilityAnalysisConfigS3Uri",
         "ExplainabilityConstraintsS3Uri",
+        "ClarifyFeatureNames",
         "ExecutionRoleArn",
         "KmsKeyArn",
         "DataCaptureS3Uri",
@@ -388,6 +415,95 @@ def test_deployment_passes_only_the_serving_and_monitoring_roles(churn_deploy: T
             "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         }
     ]
+
+
+# --- Clarify's explainability monitor: its shadow endpoints, its analysis config ----------------------
+
+CAPTURES = "mlops-churn-captures"  # the data capture bucket's generated name, as these tests call it
+SHADOW = f"mlops-churn-production-clarify-{'1a2b3c4d'}"  # a name Clarify gives a shadow endpoint and its config
+
+
+def _sagemaker(resource: str) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{resource}"
+
+
+def _with_bucket_named(template: Template) -> Template:
+    """The template with the data capture bucket's ARN and name as the deployed stack resolves them (and
+    the joins that become plain strings so, joined)."""
+    text = json.dumps(template.to_json())
+    for reference, value in (
+        ({"Fn::GetAtt": [CAPTURE_BUCKET, "Arn"]}, f"arn:aws:s3:::{CAPTURES}"),
+        ({"Ref": CAPTURE_BUCKET}, CAPTURES),
+    ):
+        text = text.replace(json.dumps(reference), json.dumps(value))
+
+    def joined(node: Any) -> Any:
+        if isinstance(node, dict):
+            return render({key: joined(value) for key, value in node.items()}, {})
+        return [joined(item) for item in node] if isinstance(node, list) else node
+
+    return Template.from_json(joined(json.loads(text)))
+
+
+@pytest.fixture(scope="module")
+def monitoring_role(churn_deploy: Template, governance: Template):
+    return role_principal(_with_bucket_named(churn_deploy), MONITORING_ROLE, boundary_from=governance)
+
+
+def test_the_monitoring_role_serves_the_explained_model_on_its_own_shadow_endpoints_only(monitoring_role) -> None:
+    """What Clarify does as the monitoring role in a run of the explainability monitor, on the endpoints
+    named under production's prefix (`contracts.clarify_endpoint_prefix`), and nothing else of SageMaker's."""
+    run = {
+        "endpoint-config": ["CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig", "AddTags"],
+        "endpoint": ["CreateEndpoint", "DescribeEndpoint", "InvokeEndpoint", "DeleteEndpoint", "AddTags"],
+    }
+    for kind, verbs in run.items():
+        for verb in verbs:
+            assert monitoring_role.is_allowed(f"sagemaker:{verb}", _sagemaker(f"{kind}/{SHADOW}")), (verb, kind)
+            # Not the endpoints production serves on, nor the build's Clarify checks' endpoints.
+            for name in ("mlops-churn-production", "mlops-churn-staging", "sm-clarify-churn-1a2b"):
+                assert not monitoring_role.is_allowed(f"sagemaker:{verb}", _sagemaker(f"{kind}/{name}")), (verb, name)
+    for verb in ("UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "CreateModel", "DeleteModel"):
+        assert not monitoring_role.is_allowed(f"sagemaker:{verb}", _sagemaker(f"endpoint/{SHADOW}")), verb
+    explained = _sagemaker(f"model/{clarify_model_name('mlops-churn-production', '7')}")
+    assert monitoring_role.is_allowed("sagemaker:DescribeModel", explained)
+    for verb in ("CreateModel", "DeleteModel"):
+        assert not monitoring_role.is_allowed(f"sagemaker:{verb}", explained), "CloudFormation manages the model"
+    assert not monitoring_role.is_allowed("sagemaker:DescribeModel", _sagemaker("model/EndpointChampionModel-1a2b"))
+    # The endpoint config names the model, whose role CloudFormation passed: the monitoring role passes none.
+    assert not monitoring_role.is_allowed("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/mlops-churn-serving")
+
+
+def test_the_monitoring_role_reads_the_explainability_config_the_champion_resolution_writes(
+    monitoring_role, churn_deploy: Template, governance: Template
+) -> None:
+    config = f"arn:aws:s3:::{CAPTURES}/churn/monitoring/clarify-configs/model-explainability-7.json"
+    assert config.endswith(clarify_config_uri("s3://x/churn/monitoring", NEW).removeprefix("s3://x"))
+    assert monitoring_role.is_allowed("s3:GetObject", config)
+    assert not monitoring_role.is_allowed("s3:GetObject", f"arn:aws:s3:::{CAPTURES}/churn/monitoring/model-bias/r.json")
+    resolution = role_principal(_with_bucket_named(churn_deploy), RESOLUTION_ROLE, boundary_from=governance)
+    assert resolution.is_allowed("s3:PutObject", config)
+    for elsewhere in ("churn/monitoring/model-explainability/report.json", "churn/production/capture.jsonl"):
+        assert not resolution.is_allowed("s3:PutObject", f"arn:aws:s3:::{CAPTURES}/{elsewhere}"), elsewhere
+    assert not resolution.is_allowed("s3:GetObject", config), "it writes the config; the monitor reads it"
+
+
+def test_the_champion_resolution_reads_the_packages_clarify_configs(churn_build: Template) -> None:
+    """It derives the deployment's config from the package's, in the model's data bucket (the build's)."""
+    readers = [
+        policy["Properties"]
+        for policy in resources(churn_build, "AWS::IAM::ManagedPolicy").values()
+        if "DeployResolveChampionRole" in json.dumps(policy["Properties"].get("Roles", []))
+    ]
+    assert any("/churn/clarify/*" in json.dumps(policy["PolicyDocument"]) for policy in readers)
+
+
+def test_the_serving_role_logs_from_clarifys_shadow_endpoints(churn_deploy: Template, governance: Template) -> None:
+    """The explained model runs as the serving role on Clarify's shadow endpoints, which log under their names."""
+    serving = role_principal(churn_deploy, SERVING_ROLE, boundary_from=governance)
+    logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints"
+    assert serving.is_allowed("logs:PutLogEvents", f"{logs}/{SHADOW}:log-stream:AllTraffic/i-1")
+    assert not serving.is_allowed("logs:PutLogEvents", f"{logs}/mlops-churn-v2-production-clarify-1a:log-stream:a")
 
 
 def test_serving_role_reads_models_through_the_build_project(churn_build: Template) -> None:

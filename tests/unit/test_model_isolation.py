@@ -23,6 +23,8 @@ from lambdas.common.contracts import (
     MODEL_EXPLAINABILITY,
     MODEL_QUALITY,
     MODEL_TAG,
+    clarify_endpoint_prefix,
+    clarify_model_name,
     drift_alarm_name,
     monitoring_schedule_name,
     serving_name,
@@ -141,6 +143,35 @@ def owned_resources(model: str) -> list[tuple[str, list[str], dict[str, str]]]:
         (_arn("sagemaker", f"monitoring-schedule/{monitoring_schedule_name(production, kind)}"), schedule_actions, {})
         for kind in (DATA_QUALITY, MODEL_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY)
     ]
+    # What Clarify creates, calls and deletes in each run of production's explainability monitor (named
+    # under the production prefix, with whatever suffix it adds), and the model it serves there.
+    shadow = f"{clarify_endpoint_prefix(production)}-1700000000-1a2b"
+    resources += [
+        (_arn("sagemaker", f"endpoint/{shadow}"), [*endpoint_actions, "sagemaker:DescribeEndpoint"], {}),
+        (
+            _arn("sagemaker", f"endpoint-config/{shadow}"),
+            [
+                "sagemaker:CreateEndpointConfig",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:DeleteEndpointConfig",
+                "sagemaker:AddTags",
+            ],
+            {},
+        ),
+        (
+            _arn("logs", f"log-group:/aws/sagemaker/Endpoints/{shadow}:log-stream:AllTraffic/i-1"),
+            ["logs:PutLogEvents", "logs:CreateLogStream"],
+            {},
+        ),
+        # Created only by CloudFormation, tagged (a model's CloudFormation role may create any model name
+        # tagged as its own: the template cannot name another model's explained model, whose name and tag
+        # come from the same ModelName parameter; CreateModel is probed on generated names above).
+        (
+            _arn("sagemaker", f"model/{clarify_model_name(production, '7')}"),
+            ["sagemaker:DescribeModel", "sagemaker:DeleteModel", "sagemaker:AddTags"],
+            tagged | tagging,
+        ),
+    ]
     resources.append((_arn("cloudwatch", f"alarm:{drift_alarm_name(production, 'tenure')}"), alarm_actions, {}))
     for kind, actions in generated.items():
         resources.append(
@@ -216,7 +247,9 @@ def test_the_probes_reach_the_models_own_resources(churn_roles: dict[str, Princi
     """The same probes on churn's own resources are allowed to the roles that manage them: the test above
     does not pass because its resources match nothing."""
     deployment = next(role for name, role in churn_roles.items() if "DeploymentRole" in name)
-    # CloudFormation manages the serving resources; stacks, logs and packages are other roles' business.
+    # CloudFormation manages the serving resources; stacks, logs, packages and Clarify's shadow endpoints
+    # are other roles' business.
+    shadow = clarify_endpoint_prefix(serving_name(PLATFORM, OWN, "production"))
     managed = [
         (resource, action, context)
         for resource, actions, context in owned_resources(OWN)
@@ -225,6 +258,7 @@ def test_the_probes_reach_the_models_own_resources(churn_roles: dict[str, Princi
             resource.split(":")[5].split("/")[0]
             not in ("model-package", "model-package-group", "processing-job", "training-job")
             and resource.split(":")[2] == "sagemaker"
+            and not resource.split(":")[5].split("/")[1].startswith(f"{shadow}-1")
         )
         for action in actions
         if action != "sagemaker:InvokeEndpoint"
@@ -240,6 +274,19 @@ def test_the_probes_reach_the_models_own_resources(churn_roles: dict[str, Princi
         ("sagemaker:InvokeEndpoint", _arn("sagemaker", f"endpoint/{serving_name(PLATFORM, OWN, 'staging')}")),
     ]:
         assert any(role.is_allowed(action, resource) for role in others), (action, resource)
+    # Clarify's shadow endpoints of churn's explainability monitor, and the model it serves on them.
+    shadow = f"{clarify_endpoint_prefix(production)}-1700000000-1a2b"
+    for action, resource in [
+        ("sagemaker:CreateEndpointConfig", _arn("sagemaker", f"endpoint-config/{shadow}")),
+        ("sagemaker:CreateEndpoint", _arn("sagemaker", f"endpoint/{shadow}")),
+        ("sagemaker:InvokeEndpoint", _arn("sagemaker", f"endpoint/{shadow}")),
+        ("sagemaker:DeleteEndpoint", _arn("sagemaker", f"endpoint/{shadow}")),
+        ("sagemaker:DescribeModel", _arn("sagemaker", f"model/{clarify_model_name(production, '7')}")),
+        ("logs:PutLogEvents", _arn("logs", f"log-group:/aws/sagemaker/Endpoints/{shadow}:log-stream:a")),
+    ]:
+        assert any(role.is_allowed(action, resource) for role in others), (action, resource)
+    explained = _arn("sagemaker", f"model/{clarify_model_name(production, '7')}")
+    assert deployment.is_allowed("sagemaker:CreateModel", explained, **{f"aws:RequestTag/{MODEL_TAG}": OWN})
     job = _arn("sagemaker", "training-job/pipelines-1a2b3c-step-4d5e")
     assert any(
         role.is_allowed("sagemaker:CreateTrainingJob", job, **{f"aws:RequestTag/{MODEL_TAG}": OWN}) for role in others
@@ -287,3 +334,55 @@ def test_a_model_name_with_a_stage_word_is_rejected_naming_the_field(tmp_path: P
     path = write_config(tmp_path, lambda config: config["models"][0].update(name=name))
     with pytest.raises(ConfigError, match=r"models\[0\]\.name: .*stage word"):
         load_config(path)
+
+
+# --- The approval gate: one role for every model; each model grants it reads of that model's own reports ---
+
+
+def _bucket_arn(model: str) -> str:
+    return f"arn:aws:s3:::{model}-data-bucket"
+
+
+def _gate_grant(platform_templates: dict[str, Template], model: str) -> Principal:
+    """What `model`'s build stack grants the approval gate's role (imported from the approval stack), its
+    data bucket's ARN taken for `_bucket_arn(model)`."""
+    resources = platform_templates[f"{PLATFORM}-{model}-build"].to_json()["Resources"]
+    [bucket] = [key for key, r in resources.items() if r["Type"] == "AWS::S3::Bucket" and key.startswith("ProjectData")]
+
+    def rendered(node: Any) -> Any:
+        if node == {"Fn::GetAtt": [bucket, "Arn"]}:
+            return _bucket_arn(model)
+        if isinstance(node, dict) and set(node) == {"Fn::Join"}:
+            separator, parts = node["Fn::Join"]
+            return separator.join(rendered(part) for part in parts)
+        return node
+
+    statements = [
+        statement | {"Resource": rendered(statement["Resource"])}
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+        and any("ApprovalGateHandlerRole" in str(role) for role in r["Properties"]["Roles"])
+        for statement in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert statements
+    return Principal(identity_statements=statements, boundary_statements=None)
+
+
+@pytest.mark.parametrize(("own", "other"), [(OWN, OTHER), (OTHER, OWN)])
+def test_a_models_grant_to_the_gate_reads_its_own_reports_and_their_versions_only(
+    platform_templates: dict[str, Template], own: str, other: str
+) -> None:
+    gate = _gate_grant(platform_templates, own)
+    report = f"{own}/pipelines/execution-1/evaluation/evaluation.json"
+    for action in ("s3:GetObject", "s3:GetObjectVersion"):
+        assert gate.is_allowed(action, f"{_bucket_arn(own)}/{report}")
+    assert gate.is_allowed("s3:ListBucketVersions", _bucket_arn(own), **{"s3:prefix": report})
+
+    elsewhere = f"{other}/pipelines/execution-1/evaluation/evaluation.json"
+    for bucket in (_bucket_arn(own), _bucket_arn(other)):
+        for action in ("s3:GetObject", "s3:GetObjectVersion"):
+            assert not gate.is_allowed(action, f"{bucket}/{elsewhere}")
+        assert not gate.is_allowed("s3:ListBucketVersions", bucket, **{"s3:prefix": elsewhere})
+    # Not the whole bucket's versions, nor the model's other data (its trained models, say).
+    assert not gate.is_allowed("s3:ListBucketVersions", _bucket_arn(own))
+    assert not gate.is_allowed("s3:GetObjectVersion", f"{_bucket_arn(own)}/{own}/models/job-1/output/model.tar.gz")

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+import jmespath
 import pytest
 from aws_cdk import App, CfnParameter, CfnResource, Environment, Stack
 
@@ -24,10 +25,14 @@ from lambdas.common.contracts import (
     PLATFORM_TAG,
     STAGES,
     Stage,
+    clarify_feature_names,
+    clarify_model_name,
+    package_version,
+    serving_name,
 )
 from mlops_constructs.compliance import rule_packs
 from mlops_constructs.serving import ServingTemplateStack, render_serving_template
-from mlops_constructs.serving.clarify import ClarifyBaseline, ClarifyMonitor
+from mlops_constructs.serving.clarify import ClarifyBaseline, ClarifyInputs, ClarifyMonitor
 from mlops_constructs.serving.monitoring_jobs import MonitoredServing, MonitoringJobs
 from tests.conftest import Synthesized, cdk_json_context
 
@@ -82,6 +87,7 @@ def test_production_takes_only_deploy_time_values_as_parameters(production: dict
         "BaselineConstraintsS3Uri",
         "ExplainabilityAnalysisConfigS3Uri",
         "ExplainabilityConstraintsS3Uri",
+        "ClarifyFeatureNames",  # churn's requests are JSON: Clarify finds their features by name
         "RecordPreprocessorS3Uri",
     }, "no MetricThreshold nor bias baseline: without ground truth neither model quality nor bias is monitored"
     assert "Default" not in parameters["ChampionModelPackageArn"], "a champion is always required"
@@ -144,13 +150,21 @@ def test_champion_and_challenger_variants_with_configured_weights(
 
 
 def test_models_come_from_the_package_parameters_network_isolated(production: dict[str, Any]) -> None:
+    """The variants' models, and the champion's again as the model Clarify's explainability monitor explains."""
     models = {
-        resource["Properties"]["Containers"][0]["ModelPackageName"]["Ref"]: resource
-        for resource in of_type(production, "AWS::SageMaker::Model").values()
+        logical_id.split("Model")[0]: resource
+        for logical_id, resource in of_type(production, "AWS::SageMaker::Model").items()
     }
-    assert set(models) == {"ChampionModelPackageArn", "ChallengerModelPackageArn"}
-    assert "Condition" not in models["ChampionModelPackageArn"]
-    assert models["ChallengerModelPackageArn"]["Condition"].startswith("EndpointHasChallenger")
+    assert set(models) == {"EndpointChampion", "EndpointChallenger", "MonitorClarifyExplained"}
+    packages = {name: model["Properties"]["Containers"][0]["ModelPackageName"] for name, model in models.items()}
+    assert packages == {
+        "EndpointChampion": {"Ref": "ChampionModelPackageArn"},
+        "EndpointChallenger": {"Ref": "ChallengerModelPackageArn"},
+        "MonitorClarifyExplained": {"Ref": "ChampionModelPackageArn"},
+    }
+    assert "Condition" not in models["EndpointChampion"]
+    assert models["EndpointChallenger"]["Condition"].startswith("EndpointHasChallenger")
+    assert models["MonitorClarifyExplained"]["Condition"].startswith("MonitorClarifyHasExplainabilityBaseline")
     for model in models.values():
         assert model["Properties"]["EnableNetworkIsolation"] is True
         assert model["Properties"]["ExecutionRoleArn"] == {"Ref": "ExecutionRoleArn"}
@@ -500,7 +514,9 @@ def _clarify_job(template: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def _runs_like_every_monitor(job: dict[str, Any], kind: str, output: str) -> None:
-    """KMS on volume and reports, network isolated, the monitoring role, hourly, reports under their kind."""
+    """KMS on volume and reports, inter-instance traffic encrypted, the monitoring role, hourly, reports
+    under their kind; network isolated but for the explainability monitor, which calls the SageMaker API
+    to serve the model on a shadow endpoint."""
     properties = job["Properties"]
     assert properties[f"Model{kind}AppSpecification"]["ImageUri"] == CLARIFY_IMAGE
     assert properties[f"Model{kind}AppSpecification"]["Environment"] == {"publish_cloudwatch_metrics": "Enabled"}
@@ -510,7 +526,7 @@ def _runs_like_every_monitor(job: dict[str, Any], kind: str, output: str) -> Non
     [report] = output_config["MonitoringOutputs"]
     assert report["S3Output"]["S3Uri"] == {"Fn::Join": ["", [{"Ref": "MonitoringOutputS3Uri"}, f"/{output}"]]}
     assert properties["NetworkConfig"] == {
-        "EnableNetworkIsolation": True,
+        "EnableNetworkIsolation": kind != "Explainability",
         "EnableInterContainerTrafficEncryption": True,
     }
     assert properties["RoleArn"] == {"Ref": "MonitoringRoleArn"}
@@ -534,17 +550,101 @@ def test_feature_attribution_drift_is_monitored_against_the_champions_explainabi
     }
     endpoint_input = properties["ModelExplainabilityJobInput"]["EndpointInput"]
     assert endpoint_input["EndpointName"] == named("production")
-    # The score explained: the binary classifier's probability, where its inference contract puts it.
-    assert endpoint_input["InferenceAttribute"] == "predictions[0].probability"
+    # Every record of a captured {"instances": [...]} request, its features selected by name (the champion's
+    # feature names: a parameter), and the score explained for each: the binary classifier's probability.
+    assert endpoint_input["FeaturesAttribute"] == features_attribute("*")
+    assert endpoint_input["InferenceAttribute"] == "predictions[*].probability"
+    assert "ProbabilityAttribute" not in endpoint_input
     _runs_like_every_monitor(job, "Explainability", "model-explainability")
-    # SageMaker checks that the endpoint exists when the job definition is created.
+    # SageMaker checks that the endpoint exists when the job definition is created; the model it explains
+    # exists before any run.
     assert job["DependsOn"] == [
-        next(k for k, v in production["Resources"].items() if v["Type"] == "AWS::SageMaker::Endpoint")
+        next(k for k, v in production["Resources"].items() if v["Type"] == "AWS::SageMaker::Endpoint"),
+        _explained_model(production)[0],
     ]
     assert schedule["Properties"]["MonitoringScheduleName"] == named("production", "-model-explainability")
     assert schedule["Properties"]["MonitoringScheduleConfig"]["ScheduleConfig"] == {
         "ScheduleExpression": "cron(0 * ? * * *)"
     }
+
+
+def _explained_model(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    (found,) = [
+        (logical_id, resource)
+        for logical_id, resource in of_type(template, "AWS::SageMaker::Model").items()
+        if "ModelName" in resource["Properties"]
+    ]
+    return found
+
+
+def _evaluated(value: Any, parameters: dict[str, str]) -> Any:
+    """`value` with the template's Ref, Fn::Join, Fn::Select and Fn::Split of parameters evaluated."""
+    if isinstance(value, dict) and len(value) == 1:
+        [(function, argument)] = value.items()
+        if function == "Ref":
+            return parameters[argument]
+        if function == "Fn::Join":
+            parts = _evaluated(argument[1], parameters)
+            return argument[0].join(_evaluated(part, parameters) for part in parts)
+        if function == "Fn::Select":
+            return _evaluated(argument[1], parameters)[argument[0]]
+        if function == "Fn::Split":
+            return _evaluated(argument[1], parameters).split(argument[0])
+    return value
+
+
+@pytest.mark.parametrize("model", ["churn", "churn-v2"])
+def test_the_explained_model_is_the_champions_package_named_as_its_analysis_config_names_it(
+    production: dict[str, Any], model: str
+) -> None:
+    """Clarify serves the model the analysis config names (`contracts.clarify_model_name`, which the champion
+    resolution writes): the template's name for it is the same, and a new champion is a new model."""
+    _, explained = _explained_model(production)
+    properties = explained["Properties"]
+    assert properties["Containers"] == [{"ModelPackageName": {"Ref": "ChampionModelPackageArn"}}]
+    for version in ("3", "12"):
+        champion = f"arn:aws:sagemaker:eu-west-1:123456789012:model-package/{model}/{version}"
+        values = {MODEL_NAME_PARAMETER: model, "ChampionModelPackageArn": champion}
+        expected = clarify_model_name(serving_name("mlops", model, "production"), package_version(champion))
+        assert _evaluated(properties["ModelName"], values) == expected == f"mlops-{model}-production-clarify-{version}"
+    tags = {tag["Key"]: tag["Value"] for tag in properties["Tags"]}
+    assert tags[MODEL_TAG] == MODEL, "the CloudFormation role creates models with the model's tag only"
+
+
+def test_the_explained_model_exists_with_the_explainability_monitor_only(production: dict[str, Any]) -> None:
+    """A champion without an explainability baseline (the condition false) gets neither job nor model."""
+    _, explained = _explained_model(production)
+    assert explained["Condition"] == _clarify_job(production, "Explainability")["job"]["Condition"]
+
+
+def features_attribute(records: str) -> dict[str, Any]:
+    """The template's FeaturesAttribute of `records` ("*": every record, "0": the first): each of the
+    champion's feature names (its parameter, comma-separated) quoted, as contracts.clarify_features_attribute."""
+    names = {"Fn::Join": ['","', {"Fn::Split": [",", {"Ref": "ClarifyFeatureNames"}]}]}
+    return {"Fn::Join": ["", [f'instances[{records}].["', names, '"]']]}
+
+
+def test_the_features_attribute_finds_a_json_requests_features_by_the_champions_names() -> None:
+    """Evaluated as CloudFormation evaluates it, over a captured request: rows of values in the names' order."""
+    names = clarify_feature_names(["tenure_months", "monthly-charges", "2nd_line"])
+    captured = {"instances": [{"2nd_line": True, "tenure_months": 3, "monthly-charges": 20.5}]}
+    for records, rows in (("*", [[3, 20.5, True]]), ("0", [3, 20.5, True])):
+        attribute = _evaluated(features_attribute(records), {"ClarifyFeatureNames": names})
+        assert attribute == f'instances[{records}].["tenure_months","monthly-charges","2nd_line"]'
+        assert jmespath.search(attribute, captured) == rows
+
+
+def test_the_feature_names_parameter_takes_names_that_fit_a_monitoring_job(production: dict[str, Any]) -> None:
+    """Set by the champion resolution from the champion's Clarify headers; CloudFormation's 256 characters
+    for a FeaturesAttribute hold 'instances[*].[""]' and the names."""
+    parameter = production["Parameters"]["ClarifyFeatureNames"]
+    assert "Default" not in parameter
+    assert parameter["MaxLength"] == 256 - len('instances[*].[""]')
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch(clarify_feature_names(["tenure_months", "monthly-charges", "plan type"]))
+    for unsafe in ('a"b', "a\\b", ",a", "a,", "a,,b"):
+        assert not pattern.fullmatch(unsafe), unsafe
 
 
 def test_no_bias_monitor_without_ground_truth(production: dict[str, Any]) -> None:
@@ -576,6 +676,8 @@ def test_bias_drift_is_monitored_with_the_labels_against_the_champions_post_trai
         "predictions[0].label",
         "-PT2H",
     )
+    # The features of the record the label is joined with: a request's first, as model quality joins it.
+    assert endpoint_input["FeaturesAttribute"] == features_attribute("0")
     assert "ProbabilityAttribute" not in endpoint_input
     assert "ProbabilityThresholdAttribute" not in endpoint_input
     _runs_like_every_monitor(job, "Bias", "model-bias")
@@ -590,10 +692,17 @@ def test_a_bias_monitor_without_labels_is_refused(default_config: PlatformConfig
         serving=serving, role_arn="role", output_s3_uri="s3://reports", kms_key_arn="key", instance_type="ml.m5.large"
     )
     baseline = ClarifyBaseline(analysis_config_s3_uri="s3://b/config.json", constraints_s3_uri="s3://b/c.json")
+    inputs = ClarifyInputs(
+        explainability=baseline,
+        bias=baseline,
+        champion_package_arn=PACKAGE,
+        execution_role_arn="role",
+        feature_names="tenure_months",
+    )
     model = default_config.models[0]
     assert model.monitoring.ground_truth_s3_uri is None
     with pytest.raises(ValueError, match="bias drift is monitored against labels, and none are configured"):
-        ClarifyMonitor(stack, "Clarify", jobs=jobs, model=model, explainability=baseline, bias=baseline)
+        ClarifyMonitor(stack, "Clarify", jobs=jobs, model=model, inputs=inputs)
 
 
 def test_clarify_monitors_follow_the_template_region(default_config: PlatformConfig) -> None:
@@ -626,13 +735,19 @@ def test_a_batch_transforms_clarify_monitors_read_its_captures(any_model: Synthe
         batch_input = job_input["BatchTransformInput"]
         assert batch_input["DataCapturedDestinationS3Uri"] == {"Ref": "DataCaptureS3Uri"}
         assert batch_input["DatasetFormat"] == {"Json": {"Line": True}}
-        assert monitor["job"]["DependsOn"] == [
-            next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::SageMaker::Pipeline")
-        ]
+        # Each captured line is a {"instances": [...]} request: its features are selected by name.
+        records = "*" if kind == "Explainability" else "0"
+        assert batch_input["FeaturesAttribute"] == features_attribute(records)
+        pipeline = next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::SageMaker::Pipeline")
+        explained = [_explained_model(template)[0]] if kind == "Explainability" else []
+        assert sorted(monitor["job"]["DependsOn"]) == sorted([pipeline, *explained])
         _runs_like_every_monitor(monitor["job"], kind, output)
         assert monitor["schedule"]["Properties"]["MonitoringScheduleName"] == named("production", f"-{output}")
     bias_input = _clarify_job(template, "Bias")["job"]["Properties"]["ModelBiasJobInput"]
     assert bias_input["GroundTruthS3Input"] == {"S3Uri": "s3://example-labels/renewals/ground-truth/"}
+    # The transform has no endpoint: Clarify serves the champion on its own shadow endpoint to explain it.
+    _, explained_model = _explained_model(template)
+    assert explained_model["Properties"]["Containers"] == [{"ModelPackageName": {"Ref": "ChampionModelPackageArn"}}]
 
 
 def test_a_csv_models_clarify_monitors_read_csv_captures_by_column(any_model: Synthesized) -> None:
@@ -640,8 +755,13 @@ def test_a_csv_models_clarify_monitors_read_csv_captures_by_column(any_model: Sy
     template = any_model.platform.model_deploys["ticket-routing"].deploy.templates["production"]
     bias = _clarify_job(template, "Bias")["job"]["Properties"]["ModelBiasJobInput"]["EndpointInput"]
     explainability = _clarify_job(template, "Explainability")["job"]["Properties"]
+    explainability_input = explainability["ModelExplainabilityJobInput"]["EndpointInput"]
     assert bias["InferenceAttribute"] == "0"
-    assert explainability["ModelExplainabilityJobInput"]["EndpointInput"]["InferenceAttribute"] == "1"
+    assert explainability_input["InferenceAttribute"] == "1"
+    # A captured CSV request's rows are its features: no attribute, and no parameter to set one.
+    assert "FeaturesAttribute" not in bias
+    assert "FeaturesAttribute" not in explainability_input
+    assert "ClarifyFeatureNames" not in template["Parameters"]
     assert not of_type(template, "AWS::SageMaker::DataQualityJobDefinition")
 
 
