@@ -58,6 +58,7 @@ from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 from config import ConfigError, load_config
 from lambdas.common.contracts import (
     APPROVED,
+    CARD_APPROVED,
     CHALLENGER_PARAMETER,
     CHAMPION_PARAMETER,
     KMS_KEY_PARAMETER,
@@ -153,6 +154,14 @@ def check_package(sagemaker: Any, arn: str, model: str) -> dict[str, Any]:
     approval = package.get("ModelApprovalStatus")
     if approval != APPROVED:
         raise RollbackRefused(f"model package {arn} is {approval}, not Approved: only approved packages are served")
+    # A package with a model card was governed: the approval gate approved its card when it deployed it.
+    # (A package registered before model cards has none, and may still be rolled back to.)
+    card = package.get("ModelCard") or {}
+    if card.get("ModelCardContent") and card.get("ModelCardStatus") != CARD_APPROVED:
+        raise RollbackRefused(
+            f"model package {arn} has a {card.get('ModelCardStatus')} model card, not Approved: the approval"
+            " gate never deployed it, or it was rejected since"
+        )
     return dict(package)
 
 

@@ -1001,3 +1001,38 @@ def test_a_real_time_models_stack_keeps_its_settings_through_a_rollback(any_mode
     ]
     kept = {u["ParameterKey"] for u in updates if u.get("UsePreviousValue")}
     assert {MODEL_NAME_PARAMETER, METRIC_THRESHOLD_PARAMETER, INFERENCE_INSTANCE_TYPE_PARAMETER} <= kept
+
+
+def described_package(card_status: str | None) -> dict[str, Any]:
+    """An Approved churn package as DescribeModelPackage answers, with a card of `card_status` (None: no card)."""
+    answer: dict[str, Any] = {
+        "ModelPackageName": "churn",
+        "ModelPackageGroupName": "churn",
+        "ModelPackageVersion": 7,
+        "ModelPackageArn": package_arn("churn", 7),
+        "CreationTime": datetime(2026, 11, 1, tzinfo=UTC),
+        "ModelPackageStatus": "Completed",
+        "ModelPackageStatusDetails": {"ValidationStatuses": []},
+        "ModelApprovalStatus": "Approved",
+    }
+    if card_status is not None:
+        answer["ModelCard"] = {"ModelCardContent": "{}", "ModelCardStatus": card_status}
+    return answer
+
+
+@pytest.mark.parametrize("card_status", ["PendingReview", "Archived", "Draft"])
+def test_an_approved_package_whose_card_the_gate_never_approved_is_refused(card_status: str) -> None:
+    """moto keeps no model card: the package's description is stubbed."""
+    sagemaker, arn = client("sagemaker"), package_arn("churn", 7)
+    with Stubber(sagemaker) as stub:
+        stub.add_response("describe_model_package", described_package(card_status), {"ModelPackageName": arn})
+        with pytest.raises(RollbackRefused, match=f"has a {card_status} model card, not Approved"):
+            rollback.check_package(sagemaker, arn, "churn")
+
+
+@pytest.mark.parametrize("card_status", ["Approved", None])
+def test_an_approved_package_with_an_approved_card_or_none_may_be_served(card_status: str | None) -> None:
+    sagemaker, arn = client("sagemaker"), package_arn("churn", 7)
+    with Stubber(sagemaker) as stub:
+        stub.add_response("describe_model_package", described_package(card_status), {"ModelPackageName": arn})
+        assert rollback.check_package(sagemaker, arn, "churn")["ModelApprovalStatus"] == "Approved"
