@@ -10,7 +10,7 @@ settings are template parameters (tokens) known only at deploy time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -361,7 +361,7 @@ class ModelProject(Construct):
         For `grant_read_pipeline_outputs`, and for a policy of the grantee's own (a project's grant to the
         gate, in one policy with the rest of the gate's grants for the model)."""
         prefix = PIPELINE_OUTPUTS_PREFIX.format(model=self.model_name)
-        read, acknowledgments = self._read_statement(prefix, sid)
+        read, acknowledgments = self._read_statement([prefix], sid)
         versions = iam.PolicyStatement(
             sid="ReadReportVersions",
             actions=["s3:GetObjectVersion"],
@@ -382,9 +382,8 @@ class ModelProject(Construct):
         return [read, versions, listing], acknowledged
 
     def _read_statement(
-        self, prefix: str, sid: str = "ReadObjects", *more_prefixes: str
+        self, prefixes: Sequence[str], sid: str = "ReadObjects"
     ) -> tuple[iam.PolicyStatement, list[tuple[str, str]]]:
-        prefixes = [prefix, *more_prefixes]
         statement = iam.PolicyStatement(
             sid=sid,
             actions=["s3:GetObject"],
@@ -399,16 +398,16 @@ class ModelProject(Construct):
         ]
         return statement, acknowledgments
 
-    def _grant_read(self, grantee: iam.IRole, purpose: str, prefix: str, *more_prefixes: str) -> None:
+    def _grant_read(self, grantee: iam.IRole, purpose: str, *prefixes: str) -> None:
         """s3:GetObject under the prefixes of the data bucket, as a managed policy attached to `grantee`.
 
         Made here, next to the bucket: the grantee's stack then needs nothing from this one.
         """
-        statement, acknowledgments = self._read_statement(prefix, "ReadObjects", *more_prefixes)
+        statement, acknowledgments = self._read_statement(prefixes)
         policy = iam.ManagedPolicy(
             self,
             f"{purpose}{Names.unique_id(grantee)}",
-            description=f"Read s3://<data bucket>/{', '.join([prefix, *more_prefixes])} of model '{self.model_name}'",
+            description=f"Read s3://<data bucket>/{', '.join(prefixes)} of model '{self.model_name}'",
             roles=[grantee],
             statements=[statement],
         )

@@ -66,10 +66,7 @@ def compose_alert(alarm: DriftAlarm, enrichment: Enrichment, decision: Retrainin
     if enrichment.alarm_metrics:
         lines.append(f"  Model-quality metrics in the alarm: {', '.join(enrichment.alarm_metrics)}")
     lines += [f"  ! {note}" for note in monitoring.notes]
-    if monitoring.report_url:
-        lines += ["", f"Violations report: {monitoring.report_url}", f"  ({monitoring.report_uri})"]
-    else:
-        lines += ["", "Violations report: not available (see above)."]
+    lines += _report_lines(monitoring.report_url, monitoring.report_uri)
 
     lines += ["", "What happens next:", *(f"  {line}" for line in _alarm_next_steps(alarm, enrichment, decision))]
     return subject, "\n".join(lines)
@@ -98,9 +95,7 @@ def summary_line(alarm: DriftAlarm, enrichment: Enrichment, decision: Retraining
         found = ", ".join(enrichment.degraded_metrics) or "no degraded metric known"
     else:
         found = ", ".join(enrichment.drifted_features) or "no drifted feature known"
-    retraining = decision.retraining.value + (
-        f" ({decision.retraining_request_id})" if decision.retraining_request_id else ""
-    )
+    retraining = _retraining_outcome(decision)
     return (
         f"{_alarm_words(enrichment)} {alarm.change.alarm_name} on {alarm.endpoint_name} alerted [{found}];"
         f" retraining {retraining}"
@@ -136,10 +131,7 @@ def compose_run_alert(
     ]
     lines += _violation_lines(f"{run.drift_words.capitalize()}", findings.violations)
     lines += [f"  ! {note}" for note in findings.notes]
-    if findings.report_url:
-        lines += ["", f"Violations report: {findings.report_url}", f"  ({findings.report_uri})"]
-    else:
-        lines += ["", "Violations report: not available (see above)."]
+    lines += _report_lines(findings.report_url, findings.report_uri)
     next_steps = _next_steps(
         model,
         decision,
@@ -174,10 +166,21 @@ def run_audit_record(
 
 def run_summary_line(run: MonitoringRun, findings: RunFindings, decision: RetrainingDecision) -> str:
     found = ", ".join(v.subject for v in findings.violations[:MAX_LISTED_VIOLATIONS]) or "violations not read"
-    retraining = decision.retraining.value + (
+    retraining = _retraining_outcome(decision)
+    return f"{run.drift_words} run {run.job_name} on {run.endpoint_name} alerted [{found}]; retraining {retraining}"
+
+
+def _report_lines(report_url: str | None, report_uri: str | None) -> list[str]:
+    if report_url:
+        return ["", f"Violations report: {report_url}", f"  ({report_uri})"]
+    return ["", "Violations report: not available (see above)."]
+
+
+def _retraining_outcome(decision: RetrainingDecision) -> str:
+    """The retraining decision, with the request's id when there is one (the summary lines)."""
+    return decision.retraining.value + (
         f" ({decision.retraining_request_id})" if decision.retraining_request_id else ""
     )
-    return f"{run.drift_words} run {run.job_name} on {run.endpoint_name} alerted [{found}]; retraining {retraining}"
 
 
 def _serving_lines(model: MonitoredEndpoint, variants: list[ServingVariant], notes: list[str]) -> list[str]:
