@@ -25,7 +25,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from config.delivery import DeliveryConfig
 from config.regions import SUPPORTED_REGIONS
+from config.sources import BRANCH_NAME, CONNECTION_ARN, GIT_HOST_REPOSITORY
 from lambdas.common.contracts import (
     CSV_CONTENT_TYPE,
     HIGHER_IS_BETTER,
@@ -43,6 +45,7 @@ from lambdas.common.contracts import (
     ProblemType,
     RiskRating,
     ServingMode,
+    Stage,
     metric_direction,
     reserved_segment,
 )
@@ -137,10 +140,13 @@ class EnvironmentConfig(StrictModel):
     region: str
     deployment_accounts: DeploymentAccountsConfig = DeploymentAccountsConfig()
 
-    def registry_reader_accounts(self) -> list[str]:
-        """The other accounts that read model packages (the platform's own account needs no grant)."""
-        accounts = (self.deployment_accounts.staging, self.deployment_accounts.production)
-        return sorted({account for account in accounts if account and account != self.account})
+    def stage_account(self, stage: Stage) -> str:
+        """The account a stage serves in: its deployment account, else the platform's (tooling) account."""
+        return getattr(self.deployment_accounts, stage) or self.account
+
+    def remote_stages(self) -> list[Stage]:
+        """The stages that serve in an account of their own (a `<name>-target-<stage>` stack each)."""
+        return [stage for stage in STAGES if self.stage_account(stage) != self.account]
 
     @field_validator("region")
     @classmethod
@@ -505,9 +511,6 @@ class TrafficShiftConfig(StrictModel):
     latency_ratio_limit: float = Field(default=1.5, gt=1)
 
 
-CONNECTION_ARN_PATTERN = (
-    r"^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
-)
 SourceProvider = Literal["codecommit", "codeconnections"]
 
 
@@ -522,10 +525,9 @@ class CodeConnectionsSource(StrictModel):
     (created and authorized in the console once; CloudFormation cannot seed such a repository)."""
 
     provider: Literal["codeconnections"]
-    connection_arn: Annotated[str, StringConstraints(pattern=CONNECTION_ARN_PATTERN)]
-    # owner/name (GitLab groups may nest: group/subgroup/name).
-    repository: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$", max_length=255)]
-    branch: Annotated[str, StringConstraints(pattern=r"^[^\s~^:?*\[\\]+$", min_length=1, max_length=255)] = "main"
+    connection_arn: CONNECTION_ARN
+    repository: GIT_HOST_REPOSITORY
+    branch: BRANCH_NAME = "main"
 
 
 ModelSource = Annotated[CodeCommitSource | CodeConnectionsSource, Field(discriminator="provider")]
@@ -805,6 +807,32 @@ class PlatformConfig(StrictModel):
     feature_groups: list[FeatureGroupConfig] = Field(default_factory=list)
     studio: StudioConfig = StudioConfig(enabled=False)
     projects: ProjectsConfig = ProjectsConfig(enabled=False)
+    # The platform's own self-mutating delivery pipeline (none: deployed with `cdk deploy`).
+    delivery: DeliveryConfig | None = None
+
+    @model_validator(mode="after")
+    def _serving_in_other_accounts(self) -> PlatformConfig:
+        """What cannot serve in a deployment account yet is refused by name, never deployed half-way."""
+        if not self.environment.remote_stages():
+            return self
+        for index, model in enumerate(self.models):
+            if model.is_batch:
+                raise _field_error(
+                    ("models", index, "serving", "mode"),
+                    "a batch model cannot serve in environment.deployment_accounts yet (its transforms read the"
+                    " model's data bucket through an SSM parameter of the tooling account); serve it in the"
+                    " platform's account or use mode: realtime",
+                    model.serving.mode,
+                )
+        if self.projects.enabled:
+            raise _field_error(
+                ("projects", "enabled"),
+                "models created from SageMaker Projects cannot serve in environment.deployment_accounts yet"
+                " (their roles in the target accounts would have to exist before the project does); disable"
+                " projects or the deployment accounts",
+                True,
+            )
+        return self
 
     @model_validator(mode="after")
     def _models_use_declared_feature_groups(self) -> PlatformConfig:
@@ -856,6 +884,14 @@ class PlatformConfig(StrictModel):
         if duplicates:
             raise ValueError(f"duplicate names: {', '.join(duplicates)}")
         return items
+
+
+def _field_error(loc: tuple[str | int, ...], message: str, value: object) -> ValidationError:
+    """A validation error located at `loc` (the loader names the file and this field)."""
+    return ValidationError.from_exception_data(
+        "PlatformConfig",
+        [InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)],
+    )
 
 
 def _duplicates(names: list[str]) -> list[str]:

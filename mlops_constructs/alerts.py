@@ -31,11 +31,13 @@ class AlertTopic(Construct):
         encryption_key: kms.IKey,
         emails: list[str],
         display_name: str = "MLOps platform alerts",
+        topic_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
             self,
             "Topic",
+            topic_name=topic_name,
             display_name=display_name,
             master_key=encryption_key,
             enforce_ssl=True,

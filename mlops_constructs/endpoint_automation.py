@@ -10,6 +10,12 @@
 - Traffic shift (lambdas/traffic_shift), real-time models only: on a schedule, compares champion and
   challenger with a sequential test on the business metric (in its direction) and shifts traffic,
   promotes or rolls back with UpdateEndpointWeightsAndCapacities. A batch transform has no challenger.
+
+When production serves in an account of its own, both stay here, next to the alert topic, the audit bus
+and the build they ask to retrain, and reach production through its operations role (the production
+account's target stack grants that role exactly what they read and change there); the production
+account forwards its alarm and monitoring-run events to this account's default bus, where the rules
+below match them by that account.
 """
 
 from __future__ import annotations
@@ -27,7 +33,15 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import ModelConfig
-from lambdas.common.contracts import COMPLETED_WITH_VIOLATIONS, alerted_alarm_prefixes, alerted_run_schedules
+from lambdas.common.contracts import (
+    COMPLETED_WITH_VIOLATIONS,
+    SERVING_ROLE_ARN_ENV,
+    ToolingRoleKind,
+    alerted_alarm_prefixes,
+    alerted_run_schedules,
+    tooling_role_name,
+)
+from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS
 from mlops_constructs.functions import PlatformFunction
@@ -51,9 +65,15 @@ class EndpointAutomation(Construct):
         alert_topic: sns.ITopic,
         audit_bus: events.IEventBus,
         log_retention: logs.RetentionDays,
+        serving: ServingAccount | None = None,
     ) -> None:
+        """`serving`: production's own account (None: this one)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self._serving = serving if serving is not None and serving.remote else None
+        self._model_name = model.name
+        # The functions' calls to production go through its operations role there.
+        reach = {SERVING_ROLE_ARN_ENV: self._serving.role_arn(model.name, "ops")} if self._serving else {}
 
         # --- drift alert --------------------------------------------------------------------------
         self.cooldown_table = expiring_state_table(
@@ -86,18 +106,16 @@ class EndpointAutomation(Construct):
                 "ALERT_TOPIC_ARN": alert_topic.topic_arn,
                 "STATE_TABLE_NAME": self.cooldown_table.table_name,
                 "AUDIT_EVENT_BUS_NAME": audit_bus.event_bus_name,
+                **reach,
             },
+            role_name=self._trusted_role_name("drift"),
         )
         drift_role = self.drift_alert.role
-        what_serves_acknowledgments = self._grant_reading_what_serves(model, endpoint_name)
-        drift_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadTheLatestMonitoringExecution",
-                actions=["sagemaker:ListMonitoringExecutions", "sagemaker:DescribeProcessingJob"],
-                resources=["*"],
-            )
+        production_reads = (
+            [("AwsSolutions-IAM5[Resource::*]", "X-Ray accepts no resource.")]
+            if self._assume_the_operations_role(drift_role)
+            else self._grant_reading_production(model, endpoint_name, monitoring_reports, monitoring_reports_prefix)
         )
-        monitoring_reports.grant_read(drift_role, f"{monitoring_reports_prefix}*")
         self.cooldown_table.grant_read_write_data(drift_role)
         encryption_key.grant_encrypt_decrypt(drift_role)
         alert_topic.grant_publish(drift_role)
@@ -105,22 +123,7 @@ class EndpointAutomation(Construct):
         acknowledge_each(
             drift_role,
             [
-                *what_serves_acknowledgments,
-                (
-                    "AwsSolutions-IAM5[Resource::*]",
-                    "ListMonitoringExecutions and DescribeProcessingJob take no schedule-level resource; X-Ray has none.",
-                ),
-                *[
-                    (
-                        f"AwsSolutions-IAM5[Action::s3:{action}]",
-                        "L2 read grant limited to the monitoring reports prefix.",
-                    )
-                    for action in ("GetObject*", "GetBucket*", "List*")
-                ],
-                (
-                    f"AwsSolutions-IAM5[Resource::{nag_ref(monitoring_reports, 'Arn')}/{monitoring_reports_prefix}*]",
-                    "Reports are written per schedule and execution under the monitoring prefix.",
-                ),
+                *production_reads,
                 ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "Encrypted topic, table and reports."),
                 ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "L2 grant on the platform key."),
                 (
@@ -142,6 +145,7 @@ class EndpointAutomation(Construct):
                     ),
                     "state": {"value": ["ALARM"]},
                 },
+                account=self._production_account(),
             ),
             targets=[self._to_the_drift_alert()],
         )
@@ -158,11 +162,14 @@ class EndpointAutomation(Construct):
                 detail_type=["SageMaker Processing Job State Change"],
                 detail={
                     "MonitoringScheduleArn": [
-                        stack.format_arn(service="sagemaker", resource="monitoring-schedule", resource_name=name)
+                        self._serving.arn("sagemaker", f"monitoring-schedule/{name}")
+                        if self._serving
+                        else stack.format_arn(service="sagemaker", resource="monitoring-schedule", resource_name=name)
                         for name in alerted_run_schedules(endpoint_name).values()
                     ],
                     "ExitMessage": events.Match.prefix(COMPLETED_WITH_VIOLATIONS),
                 },
+                account=self._production_account(),
             ),
             targets=[self._to_the_drift_alert()],
         )
@@ -194,19 +201,22 @@ class EndpointAutomation(Construct):
                     "LATENCY_RATIO_LIMIT": str(shift.latency_ratio_limit),
                     "ALERT_TOPIC_ARN": alert_topic.topic_arn,
                     "AUDIT_EVENT_BUS_NAME": audit_bus.event_bus_name,
+                    **reach,
                 },
+                role_name=self._trusted_role_name("shift"),
             )
             shift_role = self.traffic_shift.role
-            shift_role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="ReadAndReweightTheEndpoint",
-                    actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
-                    resources=[endpoint_arn],
+            if not self._assume_the_operations_role(shift_role):
+                shift_role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        sid="ReadAndReweightTheEndpoint",
+                        actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
+                        resources=[endpoint_arn],
+                    )
                 )
-            )
-            shift_role.add_to_principal_policy(
-                iam.PolicyStatement(sid="ReadVariantMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"])
-            )
+                shift_role.add_to_principal_policy(
+                    iam.PolicyStatement(sid="ReadVariantMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"])
+                )
             encryption_key.grant_encrypt_decrypt(shift_role)
             alert_topic.grant_publish(shift_role)
             audit_bus.grant_put_events_to(shift_role)
@@ -244,6 +254,62 @@ class EndpointAutomation(Construct):
             retry_attempts=EVENT_RETRY_ATTEMPTS,
             max_event_age=EVENT_MAX_AGE,
         )
+
+    def _production_account(self) -> list[str] | None:
+        """Events of production's own account only, when it has one (forwarded to this account's bus)."""
+        return [self._serving.account] if self._serving else None
+
+    def _trusted_role_name(self, kind: ToolingRoleKind) -> str | None:
+        """The function role's name that production's operations role trusts (none: generated)."""
+        serving = self._serving
+        return tooling_role_name(serving.platform_name, self._model_name, kind) if serving else None
+
+    def _assume_the_operations_role(self, role: iam.IRole) -> bool:
+        """In a production account of its own: the function may assume its operations role, nothing more there."""
+        if self._serving is None:
+            return False
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReachTheProductionAccount",
+                actions=["sts:AssumeRole"],
+                resources=[self._serving.role_arn(self._model_name, "ops")],
+            )
+        )
+        return True
+
+    def _grant_reading_production(
+        self, model: ModelConfig, serving_name: str, monitoring_reports: s3.IBucket, monitoring_reports_prefix: str
+    ) -> list[tuple[str, str]]:
+        """Let the drift alert read production in this account: what serves, its monitoring runs and reports.
+        The cdk-nag acknowledgments it needs."""
+        role = self.drift_alert.role
+        what_serves = self._grant_reading_what_serves(model, serving_name)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadTheLatestMonitoringExecution",
+                actions=["sagemaker:ListMonitoringExecutions", "sagemaker:DescribeProcessingJob"],
+                resources=["*"],
+            )
+        )
+        monitoring_reports.grant_read(role, f"{monitoring_reports_prefix}*")
+        return [
+            *what_serves,
+            (
+                "AwsSolutions-IAM5[Resource::*]",
+                "ListMonitoringExecutions and DescribeProcessingJob take no schedule-level resource; X-Ray has none.",
+            ),
+            *[
+                (
+                    f"AwsSolutions-IAM5[Action::s3:{action}]",
+                    "L2 read grant limited to the monitoring reports prefix.",
+                )
+                for action in ("GetObject*", "GetBucket*", "List*")
+            ],
+            (
+                f"AwsSolutions-IAM5[Resource::{nag_ref(monitoring_reports, 'Arn')}/{monitoring_reports_prefix}*]",
+                "Reports are written per schedule and execution under the monitoring prefix.",
+            ),
+        ]
 
     def _grant_reading_what_serves(self, model: ModelConfig, serving_name: str) -> list[tuple[str, str]]:
         """Let the drift alert read what production serves: the endpoint, its configs and models, or a

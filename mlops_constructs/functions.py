@@ -130,7 +130,9 @@ class PlatformFunction(Construct):
         timeout_seconds: int = 60,
         reserved_concurrency: int = 5,
         async_retry_attempts: int = 2,
+        role_name: str | None = None,
     ) -> None:
+        """`role_name`: a physical name for the role, where another account's trust policy names it."""
         super().__init__(scope, construct_id)
         self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", encryption_key=encryption_key)
         self.event_dead_letter_queue = dead_letter_queue(self, "EventDeadLetterQueue", encryption_key=encryption_key)
@@ -143,7 +145,11 @@ class PlatformFunction(Construct):
         )
         # An explicit role instead of the L2's AWSLambdaBasicExecutionRole: logs to this group only.
         self.role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=description,
+            role_name=role_name,
         )
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(

@@ -25,7 +25,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import CodeConnectionsSource, ModelConfig
-from lambdas.common.contracts import model_package_group_name
+from lambdas.common.contracts import Stage, model_package_group_name
+from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.deploy import DeployPipeline
 from mlops_constructs.endpoint_automation import EndpointAutomation
 from mlops_constructs.model_project import ModelProject
@@ -62,7 +63,7 @@ def build_model(
     platform_name: str,
     model: ModelConfig,
     platform: PlatformResources,
-    registry_reader_accounts: list[str],
+    registry_readers: list[str],
     athena_workgroup_name: str | None = None,
     repository_settings: Mapping[str, object] | None = None,
     extra_data_scientist_statements: Sequence[iam.PolicyStatement] = (),
@@ -83,7 +84,7 @@ def build_model(
         alert_topic=platform.alert_topic,
         log_retention=platform.log_retention,
         noncurrent_version_days=platform.noncurrent_version_days,
-        registry_reader_accounts=registry_reader_accounts,
+        registry_readers=registry_readers,
         athena_workgroup_name=athena_workgroup_name,
         repository_settings=repository_settings,
     )
@@ -164,9 +165,11 @@ def deploy_model(
     platform: PlatformResources,
     env: Environment,
     template_context: dict[str, Any],
+    serving_accounts: Mapping[Stage, ServingAccount] | None = None,
 ) -> DeployedModel:
     """The deploy pipeline ("Deploy"), its approvers, the registration with the approval gate
-    ("Registration") and the endpoint automation ("Automation")."""
+    ("Registration") and the endpoint automation ("Automation"). `serving_accounts`: where each stage
+    serves (None: all in this account)."""
     deploy = DeployPipeline(
         scope,
         "Deploy",
@@ -181,6 +184,7 @@ def deploy_model(
         approval_topic=platform.approval_topic,
         log_retention=platform.log_retention,
         noncurrent_version_days=platform.noncurrent_version_days,
+        serving_accounts=serving_accounts,
     )
     deploy.grant_approval(platform.model_approver_role)
     # The approval gate finds this model through its registration, and starts this pipeline.
@@ -210,6 +214,7 @@ def deploy_model(
         alert_topic=platform.alert_topic,
         audit_bus=platform.audit_bus,
         log_retention=platform.log_retention,
+        serving=(serving_accounts or {}).get("production"),
     )
     return DeployedModel(deploy=deploy, registration=registration, automation=automation)
 
@@ -237,7 +242,9 @@ def connect_model(
     resolution_role = deploy.champion_resolution.role
     assert resolution_role is not None
     project.grant_read_monitoring_baselines(resolution_role)
-    project.grant_read_models(deploy.serving_role)
+    # Each stage's serving role (one for the stages served in this account, its own in another account).
+    for serving_role in {role.role_arn: role for role in deploy.serving_roles.values()}.values():
+        project.grant_read_models(serving_role)
     check_role = deploy.staging_check.role
     assert check_role is not None
     project.grant_read_sample_payloads(check_role)

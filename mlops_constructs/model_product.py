@@ -32,7 +32,6 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.schema import (
-    CONNECTION_ARN_PATTERN,
     UNIT_INTERVAL_METRICS,
     CodeConnectionsSource,
     ModelCardConfig,
@@ -40,6 +39,7 @@ from config.schema import (
     SeedName,
     SourceProvider,
 )
+from config.sources import CONNECTION_ARN_PATTERN
 from lambdas.common.contracts import (
     HIGHER_IS_BETTER,
     INFERENCE_INSTANCE_TYPE_PARAMETER,
@@ -209,7 +209,7 @@ class ModelProductStack(servicecatalog.ProductStack):
         asset_key: kms.IKey,
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
-        registry_reader_accounts: list[str],
+        registry_readers: list[str],
     ) -> None:
         super().__init__(
             scope,
@@ -322,7 +322,7 @@ class ModelProductStack(servicecatalog.ProductStack):
             platform_name=platform_name,
             model=model,
             platform=platform,
-            registry_reader_accounts=registry_reader_accounts,
+            registry_readers=registry_readers,
             # The repository's model_config.json, for local runs: the product's defaults under a placeholder
             # name (the build itself gets the project's settings in MODEL_SETTINGS).
             repository_settings=model_settings(template.model.model_copy(update={"name": PLACEHOLDER_MODEL_NAME})),

@@ -47,7 +47,7 @@ from mlops_constructs.model_tags import tagged_for, tagging_for
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
 from mlops_constructs.seeds import MODEL_SETTINGS_VARIABLE, model_settings, seed_asset, seed_template
-from mlops_constructs.storage import expiring_buckets, prefix_access
+from mlops_constructs.storage import expiring_buckets, grant_read_across_accounts, is_other_account, prefix_access
 
 CODEBUILD_CACHE_PREFIX = "codebuild-cache"
 # Where the seed's pipeline writes each execution's outputs, evaluation reports and baselines
@@ -100,7 +100,7 @@ class ModelProject(Construct):
         alert_topic: sns.ITopic,
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
-        registry_reader_accounts: list[str],
+        registry_readers: list[str],
         athena_workgroup_name: str | None = None,
         seed_directory: Path | None = None,
         repository_settings: Mapping[str, object] | None = None,
@@ -110,6 +110,7 @@ class ModelProject(Construct):
         stack = Stack.of(self)
         settings = model_settings(model)
         self.model_name = model.name
+        self._encryption_key = encryption_key
         self.sagemaker_pipeline_name = str(settings["pipeline_name"])
 
         self.model_package_group = sagemaker.CfnModelPackageGroup(
@@ -118,7 +119,7 @@ class ModelProject(Construct):
             model_package_group_name=model_package_group_name(model.name),
             model_package_group_description=model.description,
             model_package_group_policy=_registry_read_policy(
-                stack, model_package_group_name(model.name), registry_reader_accounts
+                stack, model_package_group_name(model.name), registry_readers
             ),
             tags=[CfnTag(key=key, value=value) for key, value in sorted(model.tags.items())],
         )
@@ -401,8 +402,13 @@ class ModelProject(Construct):
     def _grant_read(self, grantee: iam.IRole, purpose: str, *prefixes: str) -> None:
         """s3:GetObject under the prefixes of the data bucket, as a managed policy attached to `grantee`.
 
-        Made here, next to the bucket: the grantee's stack then needs nothing from this one.
+        Made here, next to the bucket: the grantee's stack then needs nothing from this one. A role of a
+        stage account is named in the bucket's and the key's policies instead.
         """
+        if is_other_account(self, grantee):
+            sid = f"{purpose}{Names.unique_id(grantee)}"
+            grant_read_across_accounts(self.data_bucket, self._encryption_key, grantee, prefixes, sid=sid)
+            return
         statement, acknowledgments = self._read_statement(prefixes)
         policy = iam.ManagedPolicy(
             self,
@@ -587,9 +593,10 @@ class ModelProject(Construct):
         )
 
 
-def _registry_read_policy(stack: Stack, group_name: str, reader_accounts: list[str]) -> dict[str, object] | None:
-    """Lets the staging/production accounts read (never change) the group's packages, or None."""
-    if not reader_accounts:
+def _registry_read_policy(stack: Stack, group_name: str, readers: list[str]) -> dict[str, object] | None:
+    """Lets the roles of the stage accounts that create models from the group's packages (CloudFormation's
+    execution roles of the model's serving stacks) read them, never change them; or None."""
+    if not readers:
         return None
     group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group_name)
     packages_arn = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group_name}/*")
@@ -599,7 +606,7 @@ def _registry_read_policy(stack: Stack, group_name: str, reader_accounts: list[s
             {
                 "Sid": "DeploymentAccountsReadPackages",
                 "Effect": "Allow",
-                "Principal": {"AWS": [f"arn:{stack.partition}:iam::{account}:root" for account in reader_accounts]},
+                "Principal": {"AWS": readers},
                 "Action": [
                     "sagemaker:DescribeModelPackageGroup",
                     "sagemaker:DescribeModelPackage",

@@ -8,6 +8,8 @@ identity policy, however broad, can grant a data scientist or a pipeline the pow
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -25,100 +27,116 @@ def _sagemaker_arn(stack: Stack, resource: str) -> str:
     return f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:{resource}"
 
 
+def workload_boundary(
+    scope: Construct,
+    construct_id: str,
+    *,
+    platform_name: str,
+    extra_statements: Sequence[iam.PolicyStatement] = (),
+) -> iam.ManagedPolicy:
+    """The permissions boundary every platform role of an account carries (the tooling account's, and a
+    serving account's with its own `extra_statements`): it allows what identity policies grant and denies
+    what no platform role may do, whatever they grant."""
+    stack = Stack.of(scope)
+    boundary = iam.ManagedPolicy(
+        scope,
+        construct_id,
+        description="Permissions boundary of every MLOps platform role: separation of duties and audit guardrails",
+        statements=[
+            iam.PolicyStatement(
+                sid="AllowWhatIdentityPoliciesGrant",
+                actions=["*"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="OnlyApproversChangeApprovalStatus",
+                effect=iam.Effect.DENY,
+                actions=APPROVAL_ACTIONS,
+                resources=["*"],
+                conditions={"StringNotEquals": {f"aws:PrincipalTag/{APPROVER_TAG}": "true"}},
+            ),
+            iam.PolicyStatement(
+                sid="NoPreApprovedPackages",
+                effect=iam.Effect.DENY,
+                actions=["sagemaker:CreateModelPackage"],
+                resources=["*"],
+                conditions={"StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}},
+            ),
+            iam.PolicyStatement(
+                sid="NoEscapeFromTheBoundary",
+                effect=iam.Effect.DENY,
+                actions=[
+                    "iam:DeleteRolePermissionsBoundary",
+                    "iam:PutRolePermissionsBoundary",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:CreatePolicyVersion",
+                    "iam:DeletePolicyVersion",
+                    "iam:SetDefaultPolicyVersion",
+                ],
+                resources=["*"],
+            ),
+            # What models register and the platform publishes in SSM is written by CloudFormation
+            # only (the deploying stacks): no platform role may point a model's registration at
+            # another pipeline or threshold, or change a published platform value.
+            iam.PolicyStatement(
+                sid="NoWritesToThePlatformsParameters",
+                effect=iam.Effect.DENY,
+                actions=[
+                    "ssm:PutParameter",
+                    "ssm:DeleteParameter",
+                    "ssm:DeleteParameters",
+                    "ssm:LabelParameterVersion",
+                    "ssm:UnlabelParameterVersion",
+                ],
+                resources=[f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:parameter/{platform_name}/*"],
+            ),
+            iam.PolicyStatement(
+                sid="NoTamperingWithTheAuditTrail",
+                effect=iam.Effect.DENY,
+                actions=[
+                    "cloudtrail:StopLogging",
+                    "cloudtrail:DeleteTrail",
+                    "cloudtrail:UpdateTrail",
+                    "cloudtrail:PutEventSelectors",
+                    "kms:ScheduleKeyDeletion",
+                    "kms:DisableKey",
+                    "kms:PutKeyPolicy",
+                ],
+                resources=["*"],
+            ),
+            *extra_statements,
+        ],
+    )
+    acknowledge_each(
+        boundary,
+        [
+            (
+                "AwsSolutions-IAM5[Action::*]",
+                "Permissions boundary: effective permissions are the intersection with the identity policies, which are scoped.",
+            ),
+            (
+                "AwsSolutions-IAM5[Resource::*]",
+                "Permissions boundary: the explicit denies must hold for every resource; allows come from scoped identity policies.",
+            ),
+            (
+                "NIST.800.53.R5-IAMPolicyNoStatementsWithAdminAccess",
+                "Permissions boundary, never an identity policy: it caps permissions and grants none.",
+            ),
+            (
+                "NIST.800.53.R5-IAMPolicyNoStatementsWithFullAccess",
+                "Permissions boundary, never an identity policy: it caps permissions and grants none.",
+            ),
+        ],
+    )
+    return boundary
+
+
 class PersonaRoles(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, platform_name: str) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.boundary = iam.ManagedPolicy(
-            self,
-            "WorkloadBoundary",
-            description="Permissions boundary of every MLOps platform role: separation of duties and audit guardrails",
-            statements=[
-                iam.PolicyStatement(
-                    sid="AllowWhatIdentityPoliciesGrant",
-                    actions=["*"],
-                    resources=["*"],
-                ),
-                iam.PolicyStatement(
-                    sid="OnlyApproversChangeApprovalStatus",
-                    effect=iam.Effect.DENY,
-                    actions=APPROVAL_ACTIONS,
-                    resources=["*"],
-                    conditions={"StringNotEquals": {f"aws:PrincipalTag/{APPROVER_TAG}": "true"}},
-                ),
-                iam.PolicyStatement(
-                    sid="NoPreApprovedPackages",
-                    effect=iam.Effect.DENY,
-                    actions=["sagemaker:CreateModelPackage"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}},
-                ),
-                iam.PolicyStatement(
-                    sid="NoEscapeFromTheBoundary",
-                    effect=iam.Effect.DENY,
-                    actions=[
-                        "iam:DeleteRolePermissionsBoundary",
-                        "iam:PutRolePermissionsBoundary",
-                        "iam:TagRole",
-                        "iam:UntagRole",
-                        "iam:CreatePolicyVersion",
-                        "iam:DeletePolicyVersion",
-                        "iam:SetDefaultPolicyVersion",
-                    ],
-                    resources=["*"],
-                ),
-                # What models register and the platform publishes in SSM is written by CloudFormation
-                # only (the deploying stacks): no platform role may point a model's registration at
-                # another pipeline or threshold, or change a published platform value.
-                iam.PolicyStatement(
-                    sid="NoWritesToThePlatformsParameters",
-                    effect=iam.Effect.DENY,
-                    actions=[
-                        "ssm:PutParameter",
-                        "ssm:DeleteParameter",
-                        "ssm:DeleteParameters",
-                        "ssm:LabelParameterVersion",
-                        "ssm:UnlabelParameterVersion",
-                    ],
-                    resources=[f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:parameter/{platform_name}/*"],
-                ),
-                iam.PolicyStatement(
-                    sid="NoTamperingWithTheAuditTrail",
-                    effect=iam.Effect.DENY,
-                    actions=[
-                        "cloudtrail:StopLogging",
-                        "cloudtrail:DeleteTrail",
-                        "cloudtrail:UpdateTrail",
-                        "cloudtrail:PutEventSelectors",
-                        "kms:ScheduleKeyDeletion",
-                        "kms:DisableKey",
-                        "kms:PutKeyPolicy",
-                    ],
-                    resources=["*"],
-                ),
-            ],
-        )
-        acknowledge_each(
-            self.boundary,
-            [
-                (
-                    "AwsSolutions-IAM5[Action::*]",
-                    "Permissions boundary: effective permissions are the intersection with the identity policies, which are scoped.",
-                ),
-                (
-                    "AwsSolutions-IAM5[Resource::*]",
-                    "Permissions boundary: the explicit denies must hold for every resource; allows come from scoped identity policies.",
-                ),
-                (
-                    "NIST.800.53.R5-IAMPolicyNoStatementsWithAdminAccess",
-                    "Permissions boundary, never an identity policy: it caps permissions and grants none.",
-                ),
-                (
-                    "NIST.800.53.R5-IAMPolicyNoStatementsWithFullAccess",
-                    "Permissions boundary, never an identity policy: it caps permissions and grants none.",
-                ),
-            ],
-        )
+        self.boundary = workload_boundary(self, "WorkloadBoundary", platform_name=platform_name)
 
         read_registry_and_pipelines = iam.PolicyStatement(
             sid="ReadRegistryAndPipelines",

@@ -6,6 +6,7 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -30,10 +31,12 @@ def build_project(
     log_retention: logs.RetentionDays,
     environment: dict[str, str],
     cache: codebuild.Cache | None = None,
+    role_name: str | None = None,
 ) -> codebuild.PipelineProject:
     """A CodeBuild project with the platform key, no privileged mode, its own retained log group.
 
     `cache` makes the buildspec's `cache.paths` effective (without one CodeBuild ignores them).
+    `role_name`: a physical name for the project's role, where another account's trust policy names it.
     """
     log_group = logs.LogGroup(
         scope,
@@ -57,6 +60,15 @@ def build_project(
         timeout=timeout,
         queued_timeout=Duration.hours(1),
         cache=cache,
+        role=None
+        if role_name is None
+        else iam.Role(
+            scope,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            role_name=role_name,
+            description=description,
+        ),
         logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=log_group)),
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_dynamodb as dynamodb
@@ -240,3 +240,34 @@ def key_prefix(uri_path: str) -> str:
     """An S3 key prefix as a folder: "" for the bucket, else ending in one "/" ("a/b" and "a/b/" -> "a/b/")."""
     path = uri_path.strip("/")
     return f"{path}/" if path else ""
+
+
+def is_other_account(scope: Construct, principal: iam.IRole) -> bool:
+    """Whether `principal` is a role of another account than `scope`'s stack (a stage account's)."""
+    return principal.env.account != Stack.of(scope).account
+
+
+def grant_read_across_accounts(
+    bucket: s3.IBucket, key: kms.IKey, grantee: iam.IRole, prefixes: Sequence[str], *, sid: str
+) -> None:
+    """Let a role of another account read objects under `prefixes`: its own account's policy cannot grant
+    that alone, so the bucket's policy names the role (and the key's policy lets it decrypt, only through
+    S3). The grantee's account must also allow it in the role's own policy."""
+    region = Stack.of(bucket).region
+    bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ArnPrincipal(grantee.role_arn)],
+            actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes],
+        )
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=f"{sid}Decrypt",
+            principals=[iam.ArnPrincipal(grantee.role_arn)],
+            actions=["kms:Decrypt"],
+            resources=["*"],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+        )
+    )

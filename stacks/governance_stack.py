@@ -8,7 +8,8 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from config.schema import PlatformConfig
-from lambdas.common.contracts import audit_bus_name, audit_log_group_name
+from lambdas.common.contracts import audit_bus_name, audit_log_group_name, platform_key_alias
+from mlops_constructs.accounts import admit_serving_events, serving_accounts
 from mlops_constructs.alerts import AlertTopic, alert_on_monitoring_executions
 from mlops_constructs.audit import AuditEventBus, AuditTrail
 from mlops_constructs.budget import CostBudget
@@ -26,7 +27,7 @@ class GovernanceStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         retention = config.retention
 
-        self.key = PlatformKey(self, "PlatformKey", alias=f"alias/{config.name}/platform").key
+        self.key = PlatformKey(self, "PlatformKey", alias=platform_key_alias(config.name)).key
         self.access_log_bucket = AccessLogBucket(self, "AccessLogs", expiration_days=retention.access_log_days).bucket
         self.artifact_bucket = SecureBucket(
             self,
@@ -77,6 +78,9 @@ class GovernanceStack(Stack):
             thresholds_percent=config.budget.alert_thresholds_percent,
             alert_topic=self.alert_topic,
         )
+
+        # Alarms and monitoring runs of the stage accounts reach this account's rules (stacks/target_stack.py).
+        admit_serving_events(self, serving_accounts(config))
 
         self.platform_parameters = publish_platform_values(
             self,

@@ -21,7 +21,7 @@ class ModelBuildStack(Stack):
         platform_name: str,
         model: ModelConfig,
         platform: PlatformResources,
-        registry_reader_accounts: list[str],
+        registry_readers: list[str],
         athena_workgroup_name: str | None,
         **kwargs: Any,
     ) -> None:
@@ -32,7 +32,7 @@ class ModelBuildStack(Stack):
             platform_name=platform_name,
             model=model,
             platform=platform,
-            registry_reader_accounts=registry_reader_accounts,
+            registry_readers=registry_readers,
             athena_workgroup_name=athena_workgroup_name,
         )
         for output_id, value, description in [

@@ -3,6 +3,7 @@ model's registration with the platform's approval gate."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import CfnOutput, Environment, Stack
@@ -10,6 +11,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config.schema import ModelConfig
+from lambdas.common.contracts import Stage
+from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.model_lifecycle import PlatformResources, deploy_model, deploy_outputs
 
 
@@ -24,6 +27,7 @@ class ModelDeployStack(Stack):
         monitored_features: list[str],
         platform: PlatformResources,
         env: Environment,
+        serving_accounts: Mapping[Stage, ServingAccount] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, env=env, **kwargs)
@@ -37,6 +41,7 @@ class ModelDeployStack(Stack):
             env=env,
             # The serving templates are synthesized with this app's feature flags.
             template_context=self.node.get_all_context(),
+            serving_accounts=serving_accounts,
         )
         self.deployed = deployed
         self.deploy, self.registration, self.automation = deployed.deploy, deployed.registration, deployed.automation

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aws_cdk import App, Environment, Tags
+from aws_cdk import Environment, Tags
+from aws_cdk import aws_iam as iam
+from constructs import Construct
 
 from config.schema import PlatformConfig
-from lambdas.common.contracts import PLATFORM_TAG, model_package_group_name, serving_name
+from lambdas.common.contracts import PLATFORM_TAG, STAGES, Stage, model_package_group_name, serving_name
+from mlops_constructs.accounts import serving_accounts
 from mlops_constructs.approval_gate import GatedModel
 from mlops_constructs.model_lifecycle import PlatformResources, connect_model
+from mlops_constructs.storage import is_other_account
 from stacks.approval_stack import ApprovalStack
 from stacks.feature_store_stack import FeatureStoreStack
 from stacks.governance_stack import GovernanceStack
@@ -17,6 +22,7 @@ from stacks.model_build_stack import ModelBuildStack
 from stacks.model_deploy_stack import ModelDeployStack
 from stacks.projects_stack import ProjectsStack
 from stacks.studio_stack import StudioStack
+from stacks.target_stack import TargetStack, build_targets
 
 
 @dataclass(frozen=True)
@@ -28,14 +34,26 @@ class Platform:
     feature_store: FeatureStoreStack | None
     studio: StudioStack | None
     projects: ProjectsStack | None
+    targets: dict[Stage, TargetStack]
 
 
-def build_platform(app: App, config: PlatformConfig) -> Platform:
+def build_platform(
+    app: Construct, config: PlatformConfig, *, target_scopes: Mapping[Stage, Construct] | None = None
+) -> Platform:
+    """Every stack of the platform: the tooling account's in `app` (an App, or a delivery pipeline's
+    Stage), each remote stage's target stack in `target_scopes[stage]` (default: `app`). Each stack's
+    CloudFormation name is its construct id, wherever it is built."""
     env = Environment(account=config.environment.account, region=config.environment.region)
-    Tags.of(app).add(PLATFORM_TAG, config.name)
+    scopes = {stage: (target_scopes or {}).get(stage, app) for stage in STAGES}
+    for scope in {app, *scopes.values()}:
+        Tags.of(scope).add(PLATFORM_TAG, config.name)
+    targets = build_targets(scopes, config)
+    accounts = serving_accounts(config)
+    remote = [account for account in accounts.values() if account.remote]
     governance = GovernanceStack(
         app,
         f"{config.name}-governance",
+        stack_name=f"{config.name}-governance",
         config=config,
         env=env,
         description="MLOps platform governance: KMS key, artifact and audit buckets, CloudTrail, alerts, personas, budget",
@@ -46,6 +64,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         studio = StudioStack(
             app,
             f"{config.name}-studio",
+            stack_name=f"{config.name}-studio",
             platform_name=config.name,
             studio=config.studio,
             encryption_key=governance.key,
@@ -72,11 +91,13 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         model.name: ModelDeployStack(
             app,
             f"{config.name}-{model.name}-deploy",
+            stack_name=f"{config.name}-{model.name}-deploy",
             platform_name=config.name,
             model=model,
             monitored_features=config.monitored_features(model),
             platform=platform,
             env=env,
+            serving_accounts=accounts,
             description=f"Deploy pipeline of model '{model.name}': staging and its check, approval, "
             + ("scheduled batch transform" if model.is_batch else "A/B production endpoint"),
         )
@@ -85,6 +106,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
     approval = ApprovalStack(
         app,
         f"{config.name}-approval",
+        stack_name=f"{config.name}-approval",
         platform_name=config.name,
         models=[
             GatedModel(
@@ -109,10 +131,12 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         build = ModelBuildStack(
             app,
             f"{config.name}-{model.name}-build",
+            stack_name=f"{config.name}-{model.name}-build",
             platform_name=config.name,
             model=model,
             platform=platform,
-            registry_reader_accounts=config.environment.registry_reader_accounts(),
+            # CloudFormation in each stage account creates the serving models from the packages.
+            registry_readers=[account.role_arn(model.name, "cfn") for account in remote],
             athena_workgroup_name=athena_workgroup if model.feature_group else None,
             env=env,
             description=f"Build project of model '{model.name}': "
@@ -133,6 +157,7 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         feature_store = FeatureStoreStack(
             app,
             f"{config.name}-feature-store",
+            stack_name=f"{config.name}-feature-store",
             groups=config.feature_groups,
             encryption_key=governance.key,
             access_log_bucket=governance.access_log_bucket,
@@ -152,19 +177,21 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
                 store.grant_ingest(build_role, model.feature_group)
                 store.grant_read_offline(build_role, model.feature_group)
                 store.grant_read_offline(model_builds[model.name].project.sagemaker_role, model.feature_group)
-                store.grant_read_online(model_deploys[model.name].deploy.serving_role, model.feature_group)
+                for serving_role in _served_here(model_deploys[model.name]):
+                    store.grant_read_online(serving_role, model.feature_group)
     projects = None
     if config.projects.enabled:
         projects = ProjectsStack(
             app,
             f"{config.name}-projects",
+            stack_name=f"{config.name}-projects",
             platform_name=config.name,
             projects=config.projects,
             encryption_key=governance.key,
             access_log_bucket=governance.access_log_bucket,
             log_retention=governance.log_retention,
             noncurrent_version_days=config.retention.noncurrent_version_days,
-            registry_reader_accounts=config.environment.registry_reader_accounts(),
+            registry_readers=[],  # projects serve in this account (config/schema.py)
             permissions_boundary=governance.permissions_boundary,
             data_scientist_role=governance.data_scientist_role,
             env=env,
@@ -180,4 +207,11 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         feature_store=feature_store,
         studio=studio,
         projects=projects,
+        targets=targets,
     )
+
+
+def _served_here(deploy_stack: ModelDeployStack) -> list[iam.IRole]:
+    """The serving roles of this account (a stage account's endpoints read no feature group here)."""
+    roles = deploy_stack.deploy.serving_roles.values()
+    return list({id(role): role for role in roles if not is_other_account(deploy_stack, role)}.values())

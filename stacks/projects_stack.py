@@ -39,7 +39,7 @@ class ProjectsStack(Stack):
         access_log_bucket: s3.IBucket,
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
-        registry_reader_accounts: list[str],
+        registry_readers: list[str],
         permissions_boundary: iam.IManagedPolicy,
         data_scientist_role: iam.IRole,
         env: Environment,
@@ -85,7 +85,7 @@ class ProjectsStack(Stack):
                 encryption_key=encryption_key,
                 log_retention=log_retention,
                 noncurrent_version_days=noncurrent_version_days,
-                registry_reader_accounts=registry_reader_accounts,
+                registry_readers=registry_readers,
             )
         self._let_data_scientists_create_projects(data_scientist_role)
         self._let_project_buckets_log(access_log_bucket)
@@ -101,7 +101,7 @@ class ProjectsStack(Stack):
         encryption_key: kms.IKey,
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
-        registry_reader_accounts: list[str],
+        registry_readers: list[str],
     ) -> None:
         construct_suffix = template.construct_id
         product_stack = ModelProductStack(
@@ -115,7 +115,7 @@ class ProjectsStack(Stack):
             asset_key=encryption_key,
             log_retention=log_retention,
             noncurrent_version_days=noncurrent_version_days,
-            registry_reader_accounts=registry_reader_accounts,
+            registry_readers=registry_readers,
         )
         template_source = servicecatalog.CloudFormationTemplate.from_product_stack(product_stack)
         product = servicecatalog.CloudFormationProduct(

@@ -60,8 +60,10 @@ def default_config() -> PlatformConfig:
 
 # Every kind of model beside the default one: regression, multiclass with CSV requests, batch.
 ANY_MODEL_CONFIG_PATH = ROOT / "config" / "examples" / "any-model.yaml"
+# Staging and production in accounts of their own, the platform delivered by its own pipeline.
+SEVERAL_ACCOUNTS_CONFIG_PATH = ROOT / "config" / "examples" / "several-accounts.yaml"
 # The configurations the suite synthesizes, each once per session, by fixture name.
-CONFIGURATIONS = ("synthesized", "any_model")
+CONFIGURATIONS = ("synthesized", "any_model", "several_accounts")
 
 
 def _synthesize(config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
@@ -83,6 +85,18 @@ def any_model_config() -> PlatformConfig:
 @pytest.fixture(scope="session")
 def any_model(any_model_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return _synthesize(any_model_config, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def several_accounts_config() -> PlatformConfig:
+    return load_config(SEVERAL_ACCOUNTS_CONFIG_PATH)
+
+
+@pytest.fixture(scope="session")
+def several_accounts(several_accounts_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """Every stack of the three-account configuration, built directly in the app (the delivery pipeline's
+    stages hold the same stacks: tests/unit/test_delivery.py)."""
+    return _synthesize(several_accounts_config, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

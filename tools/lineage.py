@@ -2,7 +2,7 @@
 training job -> input data, with who approved it and what its model card says.
 
     python -m tools.lineage --model <model> [--stage production|staging] [--package ARN] [--json]
-                            [--platform <name>] [--region R]
+                            [--platform <name>] [--region R] [--serving-profile NAME] [--serving-role-arn ARN]
 
 Run from the repository root (`make lineage MODEL=<model>`). Read-only. `--platform` and `--region`
 default to `name` and `environment.region` of config/platform.yaml.
@@ -20,6 +20,14 @@ jobs, their input data with the object versions current when each job started; a
 lineage graph above the package. A package registered by hand, or before a record existed, says "not
 recorded" (or "no approval decision recorded", "none recorded") where the record is missing.
 
+Where the stage serves in its own account (`environment.deployment_accounts`), say how to reach it:
+`--serving-profile NAME` (an AWS CLI profile of that account) and/or `--serving-role-arn ARN` (a role to
+assume there, such as the model's `<platform>-<model>-<stg|prd>-ops` role; with a profile, assumed with
+its credentials). What serves (the endpoint, its configuration and models, the serving stack) is then
+read there; the registry, the audit log group, the training jobs, SageMaker's lineage graph and the
+data buckets with the default credentials (the tooling account). Without either option, everything is
+read with one set of credentials (`make lineage MODEL=... ARGS="--serving-profile prod"`).
+
 Exit status: 0 answered (missing records included), 1 nothing served (no endpoint or serving stack),
 2 a read failed (access denied, throttled, not found behind a recorded reference) or bad arguments.
 
@@ -30,7 +38,8 @@ sagemaker:ListPipelineExecutionSteps on the model's pipeline executions; sagemak
 logs:FilterLogEvents on arn:aws:logs:R:A:log-group:/P/audit-decisions (CloudWatch Logs decrypts it
 with the platform key itself); s3:ListBucketVersions on the buckets of the training data and of the
 jobs' input channels; sagemaker:ListArtifacts and sagemaker:QueryLineage (the lineage graph above the
-package).
+package). With a serving account, the endpoint's and the serving stack's permissions above are the
+serving profile's or role's there, and sts:AssumeRole on the role.
 """
 
 from __future__ import annotations
@@ -40,12 +49,14 @@ import json
 import sys
 import textwrap
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
 
 from config import ConfigError, load_config
+from lambdas.common.accounts import add_serving_arguments, cli_serving_session
 from lambdas.common.aws import RetryableError
 from lambdas.common.contracts import STAGES, Stage, audit_log_group_name, serving_name
 from lambdas.common.endpoints import ServingVariant, batch_champion, serving_variants
@@ -80,7 +91,7 @@ def served_variants(clients: AwsClients, name: str, *, batch: bool) -> list[Serv
             champion, notes = batch_champion(clients.cloudformation, name, strict=True)
             variants = [champion] if champion else []
         else:
-            variants, notes = serving_variants(clients.sagemaker, name, strict=True)
+            variants, notes = serving_variants(clients.endpoint_reader, name, strict=True)
     except RetryableError as error:
         raise ReadFailed(str(error)) from error
     if not variants:
@@ -235,17 +246,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="JSON instead of the human-readable tree")
     parser.add_argument("--platform", help="platform name (default: `name` in config/platform.yaml)")
     parser.add_argument("--region", help="AWS region (default: `environment.region` in config/platform.yaml)")
+    add_serving_arguments(parser)
     return parser.parse_args(argv)
+
+
+RETRIES = Config(retries={"mode": "standard"})
+# The session name of --serving-role-arn, as CloudTrail shows it in the serving account.
+SESSION_NAME = "mlops-lineage"
 
 
 def make_clients(region: str | None) -> AwsClients:
     session = boto3.Session(region_name=region)
-    retries = Config(retries={"mode": "standard"})
     return AwsClients(
-        sagemaker=session.client("sagemaker", config=retries),
-        cloudformation=session.client("cloudformation", config=retries),
-        logs=session.client("logs", config=retries),
-        s3=session.client("s3", config=retries),
+        sagemaker=session.client("sagemaker", config=RETRIES),
+        cloudformation=session.client("cloudformation", config=RETRIES),
+        logs=session.client("logs", config=RETRIES),
+        s3=session.client("s3", config=RETRIES),
+    )
+
+
+def in_serving_account(clients: AwsClients, serving: boto3.Session | None) -> AwsClients:
+    """`clients` with what serves read through `serving` (None: as they are)."""
+    if serving is None:
+        return clients
+    return replace(
+        clients,
+        cloudformation=serving.client("cloudformation", config=RETRIES),
+        serving_sagemaker=serving.client("sagemaker", config=RETRIES),
     )
 
 
@@ -263,8 +290,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch = model is not None and model.serving.mode == "batch"
         platform, region = platform or config.name, region or config.environment.region
     try:
+        serving = cli_serving_session(args, region_name=region, session_name=SESSION_NAME)
+    except BotoCoreError as error:  # an unknown profile, or one without credentials
+        print(f"error: the serving account cannot be reached: {error}", file=sys.stderr)
+        return EXIT_READ_FAILED
+    try:
         answer = lineage(
-            make_clients(region),
+            in_serving_account(make_clients(region), serving),
             platform=platform,
             model=args.model,
             stage=args.stage,

@@ -59,10 +59,19 @@ class ReadFailed(Exception):
 
 @dataclass(frozen=True)
 class AwsClients:
+    """`sagemaker`, `logs` and `s3` read the registry, the audit log group and the data (the tooling account);
+    `cloudformation` reads the serving stack. `serving_sagemaker` reads the endpoint where it is in another
+    account (None: `sagemaker` does)."""
+
     sagemaker: Any
     cloudformation: Any
     logs: Any
     s3: Any
+    serving_sagemaker: Any = None
+
+    @property
+    def endpoint_reader(self) -> Any:
+        return self.serving_sagemaker or self.sagemaker
 
 
 @contextmanager

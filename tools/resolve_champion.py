@@ -5,7 +5,7 @@
                                      [--kms-key-arn ARN] [--region R]
 
 Run by the deploy pipeline's Production stage (CodeBuild, from the deploy bundle: this module, and
-`lambdas/common/{contracts,serving_state}.py`, with nothing but boto3 installed) right before the
+`lambdas/common/{accounts,contracts,errors,serving_state}.py`, with nothing but boto3 installed) right before the
 production stack is deployed. It reads who serves now (`lambdas.common.serving_state`: the production
 stack's package parameters and the endpoint's current weights) and decides:
 
@@ -39,10 +39,18 @@ a champion whose Clarify baselines production's monitors could not run (the reas
 Exit status: 0 resolved, 1 AWS could not be read or the champion cannot be monitored (nothing
 exported), 2 bad arguments.
 
+Production may serve in its own account (`environment.deployment_accounts`): the deploy pipeline then
+sets SERVING_ROLE_ARN (`contracts.SERVING_ROLE_ARN_ENV`) to the model's ops role there, and what serves is
+read, and the explainability config written, as that role (`lambdas.common.accounts`); the packages and
+their Clarify configs are read in this (the tooling) account. A refused AssumeRole fails the action
+naming the role. Unset or empty: everything is in this account.
+
 IAM: cloudformation:DescribeStacks on the production stack, sagemaker:DescribeEndpoint on the
 production endpoint (not with --replace), sagemaker:DescribeModelPackage on the model's packages,
 s3:GetObject on the packages' Clarify analysis configs, s3:PutObject under the monitoring output's
-`contracts.CLARIFY_CONFIGS_FOLDER`, and the platform key (decrypt and generate data keys).
+`contracts.CLARIFY_CONFIGS_FOLDER`, and the platform key (decrypt and generate data keys). With
+SERVING_ROLE_ARN: sts:AssumeRole on it, and the role grants the production stack's, the endpoint's and
+the monitoring output's permissions above (and its key's, kms:GenerateDataKey).
 """
 
 from __future__ import annotations
@@ -60,6 +68,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.accounts import serving_role_arn, serving_session
 from lambdas.common.contracts import (
     BASELINE_CONSTRAINTS_PARAMETER,
     BASELINE_PARAMETERS,
@@ -87,6 +96,8 @@ from lambdas.common.serving_state import (
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # The CodeBuild exported variables, in the order the buildspec declares them.
 EXPORTED = tuple(CHAMPION_VARIABLES)
+# The session name of the serving role, as CloudTrail shows it in the serving account.
+SESSION_NAME = "resolve-champion"
 
 
 @dataclass(frozen=True)
@@ -113,9 +124,23 @@ class Resolution:
 
 @dataclass(frozen=True)
 class AwsClients:
+    """`cloudformation` reads the production stack; `sagemaker` and `s3` the packages and their Clarify
+    configs. Where production serves in another account, `serving_sagemaker` reads its endpoint and
+    `serving_s3` writes to its monitoring output (None: `sagemaker` and `s3` do)."""
+
     cloudformation: Any
     sagemaker: Any
     s3: Any
+    serving_sagemaker: Any = None
+    serving_s3: Any = None
+
+    @property
+    def endpoint_reader(self) -> Any:
+        return self.serving_sagemaker or self.sagemaker
+
+    @property
+    def monitoring_writer(self) -> Any:
+        return self.serving_s3 or self.s3
 
 
 class ProductionNotUpdatable(Exception):
@@ -167,7 +192,7 @@ def resolve(
     Without an endpoint (a batch model) the new package replaces the champion. The production stack's
     name is its serving name (contracts.serving_name), which names what Clarify serves the champion as.
     """
-    serving = current_serving(clients.cloudformation, clients.sagemaker, stack_name, endpoint_name)
+    serving = current_serving(clients.cloudformation, clients.endpoint_reader, stack_name, endpoint_name)
     champion, challenger, reason = decide(serving, new_package_arn, replace=endpoint_name is None)
     package = clients.sagemaker.describe_model_package(ModelPackageName=champion)
     clarify = clarify_deployment(
@@ -211,20 +236,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def make_clients(region: str | None) -> AwsClients:
+def make_clients(region: str | None, role_arn: str | None = None) -> AwsClients:
+    """This account's clients, and what serves through `role_arn`'s session (None: this account's)."""
     session = boto3.Session(region_name=region)
+    serving = serving_session(role_arn, session_name=SESSION_NAME, region_name=region, base=session)
     retries = Config(retries={"mode": "standard", "max_attempts": 5})
+    elsewhere = serving is not session
     return AwsClients(
-        cloudformation=session.client("cloudformation", config=retries),
+        cloudformation=serving.client("cloudformation", config=retries),
         sagemaker=session.client("sagemaker", config=retries),
         s3=session.client("s3", config=retries),
+        serving_sagemaker=serving.client("sagemaker", config=retries) if elsewhere else None,
+        serving_s3=serving.client("s3", config=retries) if elsewhere else None,
     )
 
 
 def main(argv: Sequence[str] | None = None, *, clients: AwsClients | None = None) -> int:
     args = parse_args(argv)
-    clients = clients or make_clients(args.region)
     try:
+        clients = clients or make_clients(args.region, serving_role_arn())
         resolution = resolve(
             clients,
             stack_name=args.stack_name,
@@ -232,7 +262,7 @@ def main(argv: Sequence[str] | None = None, *, clients: AwsClients | None = None
             new_package_arn=args.new_package_arn,
             monitoring_output_s3_uri=args.monitoring_output_s3_uri,
         )
-        resolution.clarify.write(clients.s3, kms_key_arn=args.kms_key_arn)
+        resolution.clarify.write(clients.monitoring_writer, kms_key_arn=args.kms_key_arn)
     except (ClientError, BotoCoreError) as error:
         print(f"error: could not read what production serves, so nothing is deployed: {error}", file=sys.stderr)
         return EXIT_FAILED

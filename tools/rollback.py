@@ -2,6 +2,7 @@
 
     python -m tools.rollback --model <model> --package-arn ARN [--platform-name mlops]
                              [--stage production] [--region R] [--timeout-minutes 60] [--yes]
+                             [--serving-profile NAME] [--serving-role-arn ARN]
 
 Run from the repository root (`make rollback MODEL=<model> PACKAGE=<model package ARN>`).
 `--platform-name` and `--region` default to `name` and `environment.region` of config/platform.yaml,
@@ -23,6 +24,14 @@ what it served) exits non-zero with the reasons from the stack events.
 
 The next run of the model's deploy pipeline deploys over the rollback, as it deploys over any release.
 
+Where the stage serves in its own account (`environment.deployment_accounts`), say how to reach it:
+`--serving-profile NAME` (an AWS CLI profile of that account) and/or `--serving-role-arn ARN` (a role to
+assume there, such as the model's `<platform>-<model>-<stg|prd>-ops` role; with a profile, assumed with
+its credentials). The serving stack is then read and updated, and the explainability config written,
+in that account; the package is read, and the audit event put, with the default credentials (the
+tooling account). Without either option, one account serves and keeps everything.
+(`make rollback MODEL=... PACKAGE=... ARGS="--serving-profile prod"`.)
+
 Exit status: 0 rolled back (or nothing to change), 1 refused, declined or failed, 2 bad arguments or an
 invalid configuration.
 
@@ -35,6 +44,8 @@ IAM (region R, account A, stack S = <platform>-<model>-<stage>):
   arn:aws:cloudformation:R:A:stack/S/*
 - events:PutEvents on arn:aws:events:R:A:event-bus/<platform>-audit
 - sts:GetCallerIdentity needs no permission.
+With a serving account, the CloudFormation and the monitoring output's permissions are the serving
+profile's or role's there (and kms:GenerateDataKey on its serving key), and sts:AssumeRole on the role.
 The update runs with the stack's service role (the deploy pipeline's CloudFormation role), which
 CloudFormation reuses without iam:PassRole. A stack without one is updated with the caller's own
 credentials, which then also need every permission the serving template's changes need.
@@ -48,7 +59,7 @@ import math
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import boto3
@@ -56,6 +67,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from config import ConfigError, load_config
+from lambdas.common.accounts import add_serving_arguments, cli_serving_session
 from lambdas.common.contracts import (
     APPROVED,
     CARD_APPROVED,
@@ -125,11 +137,20 @@ class Caller:
 
 @dataclass(frozen=True)
 class AwsClients:
+    """`cloudformation` reaches the serving stack; `sagemaker`, `events` and `sts` the registry, the audit bus
+    and the caller; `s3` reads the package's Clarify configs. `serving_s3` writes to the stack's monitoring
+    output where it is in another account (None: `s3` does)."""
+
     cloudformation: Any
     sagemaker: Any
     events: Any
     sts: Any
     s3: Any
+    serving_s3: Any = None
+
+    @property
+    def monitoring_writer(self) -> Any:
+        return self.serving_s3 or self.s3
 
 
 def check_package_arn(arn: str) -> None:
@@ -366,7 +387,7 @@ def rollback(
     change = describe_change(stack, target, caller)
     if confirm is not None and not confirm(change):
         raise RollbackRefused("declined: nothing changed")
-    clarify.write(clients.s3, kms_key_arn=stack.parameters.get(KMS_KEY_PARAMETER) or None)
+    clarify.write(clients.monitoring_writer, kms_key_arn=stack.parameters.get(KMS_KEY_PARAMETER) or None)
     update_stack(
         clients.cloudformation,
         stack,
@@ -423,18 +444,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--timeout-minutes", type=_positive_int, default=60, help="how long to wait for the update (default 60)"
     )
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_serving_arguments(parser)
     return parser.parse_args(argv)
+
+
+RETRIES = Config(retries={"mode": "standard"})
+# The session name of --serving-role-arn, as CloudTrail shows it in the serving account.
+SESSION_NAME = "mlops-rollback"
 
 
 def make_clients(region: str | None) -> AwsClients:
     session = boto3.Session(region_name=region)
-    retries = Config(retries={"mode": "standard"})
     return AwsClients(
-        cloudformation=session.client("cloudformation", config=retries),
-        sagemaker=session.client("sagemaker", config=retries),
-        events=session.client("events", config=retries),
-        sts=session.client("sts", config=retries),
-        s3=session.client("s3", config=retries),
+        cloudformation=session.client("cloudformation", config=RETRIES),
+        sagemaker=session.client("sagemaker", config=RETRIES),
+        events=session.client("events", config=RETRIES),
+        sts=session.client("sts", config=RETRIES),
+        s3=session.client("s3", config=RETRIES),
+    )
+
+
+def in_serving_account(clients: AwsClients, serving: boto3.Session | None) -> AwsClients:
+    """`clients` with the serving stack and its monitoring output reached through `serving` (None: as they are)."""
+    if serving is None:
+        return clients
+    return replace(
+        clients,
+        cloudformation=serving.client("cloudformation", config=RETRIES),
+        serving_s3=serving.client("s3", config=RETRIES),
     )
 
 
@@ -460,8 +497,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         region = region or config.environment.region
     target = Target(platform_name=platform_name, model=args.model, stage=args.stage, package_arn=args.package_arn)
     try:
+        serving = cli_serving_session(args, region_name=region, session_name=SESSION_NAME)
+    except BotoCoreError as error:  # an unknown profile, or one without credentials
+        print(f"error: the serving account cannot be reached: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         done = rollback(
-            make_clients(region),
+            in_serving_account(make_clients(region), serving),
             target,
             confirm=None if args.yes else ask,
             request_token=new_request_token(),

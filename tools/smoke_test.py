@@ -4,7 +4,12 @@
                                [--payloads FILE ...] [--max-p95-latency-ms 1000] [--rounds 5] [--region R]
 
 Run in CodeBuild from the deploy bundle (this module, `tools/inference_contract.py`, `tools/answers.py`
-and `lambdas/common/{contracts,errors,serving_state}.py`, with nothing but boto3 installed).
+and `lambdas/common/{accounts,contracts,errors,serving_state}.py`, with nothing but boto3 installed).
+Staging may serve in its own account (`environment.deployment_accounts`): the deploy pipeline then sets
+SERVING_ROLE_ARN (`contracts.SERVING_ROLE_ARN_ENV`) to the model's ops role there, and the endpoint is
+described and invoked as that role (`lambdas.common.accounts`); the package and its sample payloads are
+read in this (the tooling) account. A refused AssumeRole fails the test naming the role. Unset or
+empty: everything is in this account.
 
 What it sends and how it judges the answers come from the model package being deployed
 (`tools.inference_contract`): its inference contract (CustomerMetadataProperties, else
@@ -34,9 +39,10 @@ a readable list of problems on stderr.
 Exit status: 0 passed, 1 failed (including AWS that cannot be read), 2 bad arguments, no usable
 contract or no usable payloads.
 
-IAM: sagemaker:DescribeEndpoint and sagemaker:InvokeEndpoint on the endpoint's ARN;
-sagemaker:DescribeModelPackage on the model's packages; when the payloads come from the package,
-s3:GetObject on its SamplePayloadUrl (and kms:Decrypt on the key that encrypts it).
+IAM: sagemaker:DescribeEndpoint and sagemaker:InvokeEndpoint on the endpoint's ARN (with
+SERVING_ROLE_ARN: granted by that role, and sts:AssumeRole on it here); sagemaker:DescribeModelPackage on
+the model's packages; when the payloads come from the package, s3:GetObject on its SamplePayloadUrl
+(and kms:Decrypt on the key that encrypts it).
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.accounts import serving_role_arn, serving_session
 from lambdas.common.contracts import InferenceContract
 from tools.answers import check_answer, encode_instances
 from tools.inference_contract import (
@@ -77,6 +84,11 @@ MAX_THROTTLE_RETRIES = 3
 BACKOFF_BASE_SECONDS = 0.5
 # InvokeEndpoint gives the model 60 seconds; waiting longer would only hide a hung endpoint.
 READ_TIMEOUT_SECONDS = 70
+STANDARD_CONFIG = Config(retries={"mode": "standard"})
+# One attempt per call: throttling is retried (and counted) by `invoke`, anything else is a failure.
+RUNTIME_CONFIG = Config(retries={"total_max_attempts": 1}, read_timeout=READ_TIMEOUT_SECONDS)
+# The session name of the serving role, as CloudTrail shows it in the serving account.
+SESSION_NAME = "smoke-test"
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -340,14 +352,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def make_clients(region: str | None) -> tuple[Any, Any, Any]:
-    """The SageMaker, SageMaker Runtime and S3 clients."""
+    """This account's SageMaker, SageMaker Runtime and S3 clients."""
     session = boto3.Session(region_name=region)
-    standard = Config(retries={"mode": "standard"})
-    # One attempt per call: throttling is retried (and counted) by `invoke`, anything else is a failure.
-    runtime = session.client(
-        "sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}, read_timeout=READ_TIMEOUT_SECONDS)
+    runtime = session.client("sagemaker-runtime", config=RUNTIME_CONFIG)
+    return session.client("sagemaker", config=STANDARD_CONFIG), runtime, session.client("s3", config=STANDARD_CONFIG)
+
+
+def endpoint_clients(region: str | None, role_arn: str | None, *, sagemaker: Any, runtime: Any) -> tuple[Any, Any]:
+    """The SageMaker and SageMaker Runtime clients that reach the endpoint: `role_arn`'s (the serving
+    account's), or this account's `sagemaker` and `runtime` without one."""
+    if not role_arn:
+        return sagemaker, runtime
+    try:
+        serving = serving_session(role_arn, session_name=SESSION_NAME, region_name=region)
+    except BotoCoreError as error:  # no region or no credentials to assume it with
+        raise AwsReadError(f"cannot assume the serving role {role_arn}: {error}") from error
+    return serving.client("sagemaker", config=STANDARD_CONFIG), serving.client(
+        "sagemaker-runtime", config=RUNTIME_CONFIG
     )
-    return session.client("sagemaker", config=standard), runtime, session.client("s3", config=standard)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -355,6 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         payloads = read_payload_files(args.payloads) if args.payloads else None
         sagemaker, runtime, s3 = make_clients(args.region)
+        endpoint_sagemaker, endpoint_runtime = endpoint_clients(
+            args.region, serving_role_arn(), sagemaker=sagemaker, runtime=runtime
+        )
         sample = resolve_sample(
             sagemaker,
             s3,
@@ -366,8 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = {"endpoint": args.endpoint_name, "model_package": args.model_package_arn, "passed": False}
         return exit_without_sample(error, title=TITLE, summary=summary)
     report = run_smoke_test(
-        sagemaker,
-        runtime,
+        endpoint_sagemaker,
+        endpoint_runtime,
         endpoint_name=args.endpoint_name,
         sample=sample,
         rounds=args.rounds,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, StrictStr
 
 from lambdas.common.errors import error_code
 
@@ -57,6 +57,16 @@ class Unavailable(Exception):
 def client(service_name: str) -> Any:
     """A boto3 client with the platform's retry and timeout settings (create it once, at cold start)."""
     return boto3.client(service_name, config=CLIENT_CONFIG)
+
+
+def serving_client(service_name: str, session: boto3.Session) -> Any:
+    """A client of what serves, with `client`'s settings, from `accounts.serving_session` (the serving
+    account's role, or this account's session when there is none)."""
+    return session.client(service_name, config=CLIENT_CONFIG)
+
+
+# A handler's SERVING_ROLE_ARN (`contracts.SERVING_ROLE_ARN_ENV`): an IAM role's ARN, or "" for none.
+ServingRoleArn = Annotated[StrictStr, Field(pattern=r"^(arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+)?$")]
 
 
 @contextmanager

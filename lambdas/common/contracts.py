@@ -568,6 +568,69 @@ def bias_violations(report: Mapping[str, object]) -> list[str]:
     return found
 
 
+# --- several accounts ------------------------------------------------------------------------------
+
+# With `environment.deployment_accounts`, a stage may serve in its own account. What the tooling
+# account's roles and the target account's stack must agree on is named here: the roles one side
+# trusts or assumes by name (a role's ARN is the only principal another account can name), the
+# serving bucket, key and topic the deploy pipeline passes to the serving templates.
+STAGE_CODES: Final[Mapping[Stage, str]] = {"staging": "stg", "production": "prd"}
+# A model's roles in a target account: the deploy pipeline's action role there, CloudFormation's
+# execution role, the endpoints' and the monitors' roles, and the role the tooling account's checks
+# and automation assume to read and steer what serves (operations).
+TargetRoleKind = Literal["deploy", "cfn", "serve", "mon", "ops"]
+TARGET_ROLE_KINDS: Final[tuple[TargetRoleKind, ...]] = get_args(TargetRoleKind)
+# A model's roles in the tooling account that a target account trusts by name: the deploy pipeline's,
+# the staging check's, the champion resolution's, the drift alert's and the traffic shift's.
+ToolingRoleKind = Literal["pipeline", "check", "champion", "drift", "shift"]
+TOOLING_ROLE_KINDS: Final[tuple[ToolingRoleKind, ...]] = get_args(ToolingRoleKind)
+IAM_ROLE_NAME_MAX_LENGTH: Final = 64
+# The role the scripts and handlers assume to reach what serves in another account; unset: their own account.
+SERVING_ROLE_ARN_ENV: Final = "SERVING_ROLE_ARN"
+
+
+def target_role_name(platform_name: str, model_name: str, stage: Stage, kind: TargetRoleKind) -> str:
+    """A model's role in a stage's target account (kinds never occur as tooling kinds: no name is both)."""
+    return _role_name(f"{platform_name}-{model_name}-{STAGE_CODES[stage]}-{kind}")
+
+
+def tooling_role_name(platform_name: str, model_name: str, kind: ToolingRoleKind) -> str:
+    """A model's role in the tooling account that a target account's trust policy names."""
+    return _role_name(f"{platform_name}-{model_name}-{kind}")
+
+
+def _role_name(name: str) -> str:
+    if len(name) > IAM_ROLE_NAME_MAX_LENGTH:  # platform names take 20 characters at most, model names 32
+        raise ValueError(f"role name {name!r} is longer than IAM's {IAM_ROLE_NAME_MAX_LENGTH} characters")
+    return name
+
+
+def event_forwarder_role_name(platform_name: str, stage: Stage) -> str:
+    """The role a target account's rule forwards serving events to the tooling account's bus with."""
+    return _role_name(f"{platform_name}-{STAGE_CODES[stage]}-events")
+
+
+def serving_bucket_name(platform_name: str, stage: Stage, account: str, region: str) -> str:
+    """A target account's bucket of data capture, monitoring reports and the monitors' configs (per model prefix)."""
+    return f"{platform_name}-{STAGE_CODES[stage]}-serving-{account}-{region}"
+
+
+def platform_key_alias(platform_name: str) -> str:
+    """The alias of the tooling account's platform key: how a stage account's policies name it (its id is
+    generated), with the condition key kms:ResourceAliases."""
+    return f"alias/{platform_name}/platform"
+
+
+def serving_key_alias(platform_name: str, stage: Stage) -> str:
+    """The alias of a target account's key (endpoint volumes, captures, reports, its topic and logs)."""
+    return f"alias/{platform_name}/{stage}-serving"
+
+
+def serving_alert_topic_name(platform_name: str, stage: Stage) -> str:
+    """A target account's alert topic (its alarms' actions, its budget)."""
+    return f"{platform_name}-{stage}-alerts"
+
+
 # --- events on the audit bus -----------------------------------------------------------------------
 
 

@@ -18,7 +18,8 @@ claims that span different events (one alert per monitoring run, one retraining 
 
 Environment (validated once, at cold start, by `models.DriftAlertSettings`): MODELS_CONFIG,
 ALERT_TOPIC_ARN, STATE_TABLE_NAME, AUDIT_EVENT_BUS_NAME, POWERTOOLS_SERVICE_NAME,
-POWERTOOLS_METRICS_NAMESPACE.
+POWERTOOLS_METRICS_NAMESPACE, and SERVING_ROLE_ARN when production serves in its own account: what
+serves is then read as that role (`aws_clients`).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from boto3 import Session
 
-from lambdas.common.aws import client
+from lambdas.common.accounts import serving_session
+from lambdas.common.aws import client, serving_client
 from lambdas.common.idempotency import ActOnce
 from lambdas.drift_alert import drift, runs
 from lambdas.drift_alert.models import DriftAlertSettings, Outcome, Result, Retraining
@@ -42,14 +45,21 @@ logger = Logger(service=SETTINGS.service_name)
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
 tracer = Tracer(service=SETTINGS.service_name)
 
-CLIENTS = drift.AwsClients(
-    sagemaker=client("sagemaker"),
-    s3=client("s3"),
-    sns=client("sns"),
-    events=client("events"),
-    dynamodb=client("dynamodb"),
-    cloudformation=client("cloudformation"),
-)
+
+def aws_clients(serving: Session) -> drift.AwsClients:
+    """What serves (endpoints, serving stacks, monitoring runs, their reports) is read through `serving`;
+    alerts, events and the state table are this account's."""
+    return drift.AwsClients(
+        sagemaker=serving_client("sagemaker", serving),
+        s3=serving_client("s3", serving),
+        sns=client("sns"),
+        events=client("events"),
+        dynamodb=client("dynamodb"),
+        cloudformation=serving_client("cloudformation", serving),
+    )
+
+
+CLIENTS = aws_clients(serving_session(SETTINGS.serving_role_arn, session_name=SETTINGS.service_name))
 
 ALERT_METRIC = "DriftAlertPublished"
 IGNORED_METRIC = "DriftEventIgnored"

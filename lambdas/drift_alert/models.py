@@ -13,7 +13,8 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, Json, StrictBool, StrictInt, StrictStr
 
-from lambdas.common.contracts import MODEL_QUALITY, ServingMode
+from lambdas.common.aws import ServingRoleArn
+from lambdas.common.contracts import MODEL_QUALITY, SERVING_ROLE_ARN_ENV, ServingMode
 from lambdas.common.endpoints import ServingVariant
 from lambdas.common.settings import FunctionSettings, NonEmptyStr
 
@@ -52,6 +53,9 @@ class DriftAlertSettings(FunctionSettings):
     )
     # DynamoDB's constraint on table names.
     state_table_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")] = Field(alias="STATE_TABLE_NAME")
+    # The role that reads what serves (endpoints, serving stacks, monitoring runs and reports) in the
+    # production account; "": this account serves.
+    serving_role_arn: ServingRoleArn = Field(default="", alias=SERVING_ROLE_ARN_ENV)
 
 
 # --- The event: "CloudWatch Alarm State Change", the fields the function uses ----------------------

@@ -10,7 +10,9 @@ invocation is retried (and the next hour runs anyway).
 Environment (validated once, at cold start, by `models.ShiftSettings`): ENDPOINT_NAME,
 BUSINESS_METRIC_NAMESPACE, BUSINESS_METRIC_NAME, BUSINESS_METRIC_DIRECTION, MIN_SAMPLES_PER_VARIANT,
 ALPHA, SHIFT_STEP_PERCENT, MAX_CHALLENGER_PERCENT, LATENCY_RATIO_LIMIT, LOOKBACK_HOURS, ALERT_TOPIC_ARN,
-AUDIT_EVENT_BUS_NAME, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+AUDIT_EVENT_BUS_NAME, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, and SERVING_ROLE_ARN when
+production serves in its own account: the endpoint and its metrics are then reached as that role
+(`aws_clients`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from boto3 import Session
 
-from lambdas.common.aws import client
+from lambdas.common.accounts import serving_session
+from lambdas.common.aws import client, serving_client
 from lambdas.traffic_shift import shift
 from lambdas.traffic_shift.models import Decision, ShiftSettings
 
@@ -33,12 +37,19 @@ logger = Logger(service=SETTINGS.service_name)
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
 tracer = Tracer(service=SETTINGS.service_name)
 
-CLIENTS = shift.AwsClients(
-    sagemaker=client("sagemaker"),
-    cloudwatch=client("cloudwatch"),
-    events=client("events"),
-    sns=client("sns"),
-)
+
+def aws_clients(serving: Session) -> shift.AwsClients:
+    """The endpoint and its metrics are reached through `serving`; the audit bus and the alert topic are
+    this account's."""
+    return shift.AwsClients(
+        sagemaker=serving_client("sagemaker", serving),
+        cloudwatch=serving_client("cloudwatch", serving),
+        events=client("events"),
+        sns=client("sns"),
+    )
+
+
+CLIENTS = aws_clients(serving_session(SETTINGS.serving_role_arn, session_name=SETTINGS.service_name))
 
 METRIC_BY_DECISION = {
     Decision.HOLD: "TrafficShiftHold",

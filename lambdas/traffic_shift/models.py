@@ -12,7 +12,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from lambdas.common.contracts import HIGHER_IS_BETTER, SAGEMAKER_NAME_PATTERN, Direction
+from lambdas.common.aws import ServingRoleArn
+from lambdas.common.contracts import HIGHER_IS_BETTER, SAGEMAKER_NAME_PATTERN, SERVING_ROLE_ARN_ENV, Direction
 from lambdas.common.settings import FunctionSettings
 from lambdas.traffic_shift.sequential_test import Design
 
@@ -41,6 +42,9 @@ class ShiftSettings(FunctionSettings):
     )
     # CloudWatch keeps 1-minute SageMaker data for 15 days and 5-minute data for 63: stay within the latter.
     lookback_hours: Annotated[int, Field(ge=1, le=62 * 24)] = Field(default=168, alias="LOOKBACK_HOURS")
+    # The role that reads and steers the endpoint (and reads its metrics) in the production account; "":
+    # this account serves.
+    serving_role_arn: ServingRoleArn = Field(default="", alias=SERVING_ROLE_ARN_ENV)
 
     @property
     def design(self) -> Design:

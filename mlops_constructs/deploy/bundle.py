@@ -22,6 +22,7 @@ REPOSITORY_ROOT = Path(__file__).resolve().parent.parent.parent
 SCRIPTS = (
     "lambdas/__init__.py",
     "lambdas/common/__init__.py",
+    "lambdas/common/accounts.py",
     "lambdas/common/contracts.py",
     "lambdas/common/errors.py",
     "lambdas/common/serving_state.py",

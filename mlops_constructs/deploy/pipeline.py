@@ -24,6 +24,7 @@ the execution, which alerts the topic.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,12 @@ from lambdas.common.contracts import (
     STAGES,
     TRANSFORM_ROLE_PARAMETER,
     Stage,
+    TargetRoleKind,
     data_bucket_parameter_name,
     serving_name,
+    tooling_role_name,
 )
+from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EventDeadLetters
 from mlops_constructs.deploy.batch_roles import scheduler_role, transform_pipeline_role
@@ -81,6 +85,7 @@ from mlops_constructs.personas import DEPLOYMENT_APPROVAL_ACTION
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure
 from mlops_constructs.serving import render_serving_template
 from mlops_constructs.storage import expiring_buckets, key_prefix, prefix_access
+from mlops_constructs.target_account import record_preprocessor_url
 
 RECORD_PREPROCESSOR = Path(__file__).resolve().parent.parent / "runtime" / "model_monitor_preprocessor.py"
 APPROVAL_STAGE, APPROVAL_ACTION = "Approve", "ApproveProduction"
@@ -113,9 +118,17 @@ class DeployPipeline(Construct):
         approval_topic: sns.ITopic,
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
+        serving_accounts: Mapping[Stage, ServingAccount] | None = None,
     ) -> None:
+        """`serving_accounts`: the stages that serve in an account of their own (`ServingAccount.remote`);
+        their serving stacks are deployed there, with the roles, key, bucket and topic of that account's
+        target stack (stacks/target_stack.py). Other stages serve in this stack's account."""
         super().__init__(scope, construct_id)
         self.model_name = model.name
+        self.remote: dict[Stage, ServingAccount] = {
+            stage: account for stage, account in (serving_accounts or {}).items() if account.remote
+        }
+        local_stages = [stage for stage in STAGES if stage not in self.remote]
         # A stage's serving stack and its endpoint (or a batch model's transform pipeline) share one name.
         self.stack_names: dict[Stage, str] = {stage: serving_name(platform_name, model.name, stage) for stage in STAGES}
         self.endpoint_names: dict[Stage, str] = {} if model.is_batch else dict(self.stack_names)
@@ -140,19 +153,47 @@ class DeployPipeline(Construct):
             access_log_bucket=access_log_bucket,
             noncurrent_version_days=noncurrent_version_days,
         )
-        self.data_capture_bucket = bucket("DataCapture", f"{model.name}-data-capture/")
+        production = self.remote.get("production")
+        # Production's captures and monitoring reports: here, or in the production account's serving bucket.
+        self.data_capture_bucket: s3.IBucket = (
+            bucket("DataCapture", f"{model.name}-data-capture/")
+            if production is None
+            else s3.Bucket.from_bucket_attributes(
+                self,
+                "ProductionServingBucket",
+                bucket_name=production.bucket_name,
+                account=production.account,
+                region=production.region,
+            )
+        )
         pipeline_artifacts = bucket("PipelineArtifacts", f"{model.name}-deploy-pipeline/")
-        self.serving_role = serving_role(
-            self, names=names, encryption_key=encryption_key, data_capture_bucket=self.data_capture_bucket
+        # The role each stage's endpoints run as: this stack's (shared by the stages served here), or the
+        # stage account's own.
+        local_serving_role = (
+            serving_role(self, names=names, encryption_key=encryption_key, data_capture_bucket=self.data_capture_bucket)
+            if local_stages
+            else None
         )
-        self.monitoring_role = monitoring_role(
-            self,
-            names=names,
-            encryption_key=encryption_key,
-            data_capture_bucket=self.data_capture_bucket,
-            ground_truth_s3_uri=model.monitoring.ground_truth_s3_uri,
+        self.serving_roles: dict[Stage, iam.IRole] = {
+            stage: self._remote_role(stage, "serve")
+            if local_serving_role is None or stage in self.remote
+            else local_serving_role
+            for stage in STAGES
+        }
+        self.serving_role: iam.IRole = local_serving_role or self.serving_roles["production"]
+        self.monitoring_role: iam.IRole = (
+            monitoring_role(
+                self,
+                names=names,
+                encryption_key=encryption_key,
+                data_capture_bucket=self.data_capture_bucket,
+                ground_truth_s3_uri=model.monitoring.ground_truth_s3_uri,
+            )
+            if production is None
+            else self._remote_role("production", "mon")
         )
-        if model.is_batch:
+        if model.is_batch:  # always served in this account (config/schema.py refuses it elsewhere)
+            assert isinstance(self.serving_role, iam.Role)
             _grant_configured_batch_locations(self, self.serving_role, model)
         self.transform_pipeline_role: iam.Role | None = None
         self.scheduler_role: iam.Role | None = None
@@ -170,35 +211,57 @@ class DeployPipeline(Construct):
                 SCHEDULER_ROLE_PARAMETER: self.scheduler_role.role_arn,
                 DEAD_LETTER_QUEUE_PARAMETER: unstarted_runs.queue_arn,
             }
-        record_preprocessor = self._record_preprocessor()
-        self._stage_parameters = {
+        shared = {
             MODEL_NAME_PARAMETER: model.name,
             # CloudFormation takes every parameter value as a string, a Number's too ("0.75"; a token
             # becomes its Ref between the quotes of the overrides' JSON).
             METRIC_THRESHOLD_PARAMETER: Tokenization.stringify_number(model.metric.threshold),
             INFERENCE_INSTANCE_TYPE_PARAMETER: model.instance_types.inference,
             **batch_parameters,
-            EXECUTION_ROLE_PARAMETER: self.serving_role.role_arn,
-            KMS_KEY_PARAMETER: encryption_key.key_arn,
-            DATA_CAPTURE_PARAMETER: self.data_capture_bucket.s3_url_for_object(f"{model.name}/production"),
-            ALERT_TOPIC_PARAMETER: alert_topic.topic_arn,
-            MONITORING_ROLE_PARAMETER: self.monitoring_role.role_arn,
-            MONITORING_OUTPUT_PARAMETER: self.data_capture_bucket.s3_url_for_object(f"{model.name}/monitoring"),
-            RECORD_PREPROCESSOR_PARAMETER: record_preprocessor.s3_object_url,
         }
+        here = (
+            {
+                KMS_KEY_PARAMETER: encryption_key.key_arn,
+                ALERT_TOPIC_PARAMETER: alert_topic.topic_arn,
+            }
+            if local_stages
+            else {}
+        )
+        if production is None:
+            here |= {
+                DATA_CAPTURE_PARAMETER: self.data_capture_bucket.s3_url_for_object(f"{model.name}/production"),
+                MONITORING_OUTPUT_PARAMETER: self.data_capture_bucket.s3_url_for_object(f"{model.name}/monitoring"),
+                RECORD_PREPROCESSOR_PARAMETER: self._record_preprocessor().s3_object_url,
+            }
+        self._stage_parameters: dict[Stage, dict[str, str]] = {}
+        for stage in STAGES:
+            values = (
+                (here if stage not in self.remote else _serving_account_parameters(self.remote[stage], model.name))
+                | {EXECUTION_ROLE_PARAMETER: self.serving_roles[stage].role_arn}
+                | ({MONITORING_ROLE_PARAMETER: self.monitoring_role.role_arn} if stage == "production" else {})
+            )
+            # In one order whatever the account (the overrides' JSON keeps it).
+            self._stage_parameters[stage] = shared | {
+                name: values[name] for name in SERVING_PARAMETERS if name in values
+            }
 
         self._source = codepipeline.Artifact("DeployBundle")
-        sagemaker_roles: list[iam.IRole] = [self.serving_role, self.monitoring_role]
-        if self.transform_pipeline_role is not None:
-            sagemaker_roles.append(self.transform_pipeline_role)
-        self._deployment_role = cloudformation_role(
-            self,
-            names=names,
-            encryption_key=encryption_key,
-            passed_roles=sagemaker_roles,
-            scheduler=self.scheduler_role,
-            data_bucket_parameter=data_bucket_parameter,
-        )
+        # CloudFormation's role for the stages served here (each other account has its own).
+        self._deployment_role: iam.IRole | None = None
+        if local_stages:
+            sagemaker_roles: list[iam.IRole] = [local_serving_role] if local_serving_role else []
+            if production is None:
+                sagemaker_roles.append(self.monitoring_role)
+            if self.transform_pipeline_role is not None:
+                sagemaker_roles.append(self.transform_pipeline_role)
+            self._deployment_role = cloudformation_role(
+                self,
+                names=names,
+                encryption_key=encryption_key,
+                passed_roles=sagemaker_roles,
+                scheduler=self.scheduler_role,
+                data_bucket_parameter=data_bucket_parameter,
+            )
         # What checks the staging deployment: the smoke test of the endpoint, or the batch check.
         self.staging_check = (
             batch_check_project(
@@ -211,17 +274,36 @@ class DeployPipeline(Construct):
             )
             if model.is_batch
             else smoke_test_project(
-                self, model=model, names=names, encryption_key=encryption_key, log_retention=log_retention
+                self,
+                model=model,
+                names=names,
+                encryption_key=encryption_key,
+                log_retention=log_retention,
+                serving=self.remote.get("staging"),
             )
         )
         self.champion_resolution = resolve_champion_project(
-            self, names=names, encryption_key=encryption_key, log_retention=log_retention
+            self,
+            names=names,
+            encryption_key=encryption_key,
+            log_retention=log_retention,
+            serving=production,
         )
-        self._write_clarify_configs(self.champion_resolution, model)
+        if production is None:  # else the production account's operations role writes them
+            self._write_clarify_configs(self.champion_resolution, model)
         self.pipeline = codepipeline.Pipeline(
             self,
             "Pipeline",
             pipeline_type=codepipeline.PipelineType.V2,
+            # The stage accounts' deploy roles trust this role by name.
+            role=iam.Role(
+                self,
+                "PipelineRole",
+                assumed_by=iam.ServicePrincipal("codepipeline.amazonaws.com"),
+                role_name=tooling_role_name(platform_name, model.name, "pipeline"),
+            )
+            if self.remote
+            else None,
             artifact_bucket=pipeline_artifacts,
             restart_execution_on_update=False,
             execution_mode=codepipeline.ExecutionMode.QUEUED,
@@ -253,7 +335,7 @@ class DeployPipeline(Construct):
         acknowledge_pipeline_grants(
             self,
             projects=[self.staging_check, self.champion_resolution],
-            own_buckets=[pipeline_artifacts, self.data_capture_bucket],
+            own_buckets=[pipeline_artifacts] + ([self.data_capture_bucket] if production is None else []),
         )
         self._acknowledge_stack_grants()
 
@@ -284,13 +366,26 @@ class DeployPipeline(Construct):
 
     # --- stages -----------------------------------------------------------------------------------
 
+    def _remote_role(self, stage: Stage, kind: TargetRoleKind) -> iam.IRole:
+        """A role of the stage account's target stack, by its name (contracts.target_role_name)."""
+        return iam.Role.from_role_arn(
+            self,
+            f"{stage.capitalize()}{kind.capitalize()}Role",
+            self.remote[stage].role_arn(self.model_name, kind),
+            mutable=False,
+        )
+
     def _deploy(self, stage: Stage, run_order: int, **packages: str) -> actions.CloudFormationCreateUpdateStackAction:
+        remote = stage in self.remote
         return actions.CloudFormationCreateUpdateStackAction(
             action_name=f"Deploy{stage.capitalize()}",
             stack_name=self.stack_names[stage],
             template_path=self._source.at_path(template_file(stage)),
             admin_permissions=False,
-            deployment_role=self._deployment_role,
+            # In a stage account: the pipeline assumes that account's deploy role, which passes CloudFormation
+            # the account's execution role for the model's serving stacks.
+            role=self._remote_role(stage, "deploy") if remote else None,
+            deployment_role=self._remote_role(stage, "cfn") if remote else self._deployment_role,
             parameter_overrides=self._overrides(stage, **packages),
             # A first deployment that failed leaves ROLLBACK_COMPLETE; staging may be replaced.
             replace_on_failure=stage == "staging",
@@ -329,8 +424,8 @@ class DeployPipeline(Construct):
         """Who serves production now (a failed read stops here), then the deployment with those packages."""
         # Where the champion's explainability config for this deployment goes, and its key: the template's own.
         written = {
-            MONITORING_OUTPUT_VARIABLE: self._stage_parameters[MONITORING_OUTPUT_PARAMETER],
-            MONITORING_KEY_VARIABLE: self._stage_parameters[KMS_KEY_PARAMETER],
+            MONITORING_OUTPUT_VARIABLE: self._stage_parameters["production"][MONITORING_OUTPUT_PARAMETER],
+            MONITORING_KEY_VARIABLE: self._stage_parameters["production"][KMS_KEY_PARAMETER],
         }
         resolve = actions.CodeBuildAction(
             action_name="ResolveChampion",
@@ -358,7 +453,7 @@ class DeployPipeline(Construct):
     def _overrides(self, stage: Stage, **packages: str) -> dict[str, str]:
         """The template's own parameters only: each stage's template declares what it uses."""
         declared = set(self.templates[stage]["Parameters"])
-        return {name: value for name, value in (self._stage_parameters | packages).items() if name in declared}
+        return {name: value for name, value in (self._stage_parameters[stage] | packages).items() if name in declared}
 
     def _write_clarify_configs(self, project: codebuild.PipelineProject, model: ModelConfig) -> None:
         """The champion resolution writes the explainability monitor's analysis config of each deployment
@@ -396,8 +491,11 @@ class DeployPipeline(Construct):
         reason = "CloudFormation action L2: its own serving stack (the ARN ends in a generated id)."
         stack_arns = [
             stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{name}/*")
-            for name in self.stack_names.values()
+            for stage, name in self.stack_names.items()
+            if stage not in self.remote
         ]
+        if not stack_arns:
+            return
         acknowledge_each(
             self.pipeline,
             [
@@ -406,6 +504,32 @@ class DeployPipeline(Construct):
                 *[(f"AwsSolutions-IAM5[Resource::{arn}]", reason) for arn in stack_arns],
             ],
         )
+
+
+# The platform's resources a serving template takes, in the order the deploy actions pass them.
+SERVING_PARAMETERS = (
+    EXECUTION_ROLE_PARAMETER,
+    KMS_KEY_PARAMETER,
+    DATA_CAPTURE_PARAMETER,
+    ALERT_TOPIC_PARAMETER,
+    MONITORING_ROLE_PARAMETER,
+    MONITORING_OUTPUT_PARAMETER,
+    RECORD_PREPROCESSOR_PARAMETER,
+)
+
+
+def _serving_account_parameters(account: ServingAccount, model_name: str) -> dict[str, str]:
+    """What a stage account's target stack provides the serving templates: its key (by alias), its alert
+    topic, its serving bucket's prefixes for the model (captures and reports) and its copy of the record
+    preprocessor. The roles are passed per stage by the caller."""
+    bucket = f"s3://{account.bucket_name}"
+    return {
+        KMS_KEY_PARAMETER: account.key_alias_arn,
+        ALERT_TOPIC_PARAMETER: account.alert_topic_arn,
+        DATA_CAPTURE_PARAMETER: f"{bucket}/{model_name}/production",
+        MONITORING_OUTPUT_PARAMETER: f"{bucket}/{model_name}/monitoring",
+        RECORD_PREPROCESSOR_PARAMETER: record_preprocessor_url(account),
+    }
 
 
 def _approval_text(model: ModelConfig) -> str:

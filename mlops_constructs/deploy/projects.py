@@ -20,7 +20,14 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from config.schema import ModelConfig
-from lambdas.common.contracts import CHAMPION_VARIABLES, model_package_group_name
+from lambdas.common.contracts import (
+    CHAMPION_VARIABLES,
+    SERVING_ROLE_ARN_ENV,
+    ToolingRoleKind,
+    model_package_group_name,
+    tooling_role_name,
+)
+from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.compliance import acknowledge_each
 from mlops_constructs.deploy.bundle import BATCH_CHECK_MODULE, RESOLVE_CHAMPION_MODULE, SMOKE_TEST_MODULE
 from mlops_constructs.deploy.roles import ServingNames
@@ -44,10 +51,12 @@ def smoke_test_project(
     names: ServingNames,
     encryption_key: kms.IKey,
     log_retention: logs.RetentionDays,
+    serving: ServingAccount | None = None,
 ) -> codebuild.PipelineProject:
     """Calls the staging endpoint with the package's sample payloads; answers checked per its contract.
 
     The pipeline sets NEW_PACKAGE_ARN; the model's build stack grants reading the sample payloads.
+    `serving`: staging's own account, whose operations role the test assumes to reach the endpoint.
     """
     stack = Stack.of(scope)
     staging = names.stages["staging"]
@@ -77,15 +86,18 @@ def smoke_test_project(
             "ENDPOINT_NAME": staging,
             "MAX_P95_LATENCY_MS": str(model.serving.smoke_test_max_p95_ms),
             "FALLBACK_CONTRACT": fallback_contract(model),
+            **_serving_account_variables(serving, names),
         },
+        role_name=_trusted_role_name(serving, names, "check"),
     )
-    project.add_to_role_policy(
-        iam.PolicyStatement(
-            sid="InvokeTheStagingEndpoint",
-            actions=["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-            resources=[stack.format_arn(service="sagemaker", resource="endpoint", resource_name=staging)],
+    if not _assume_the_operations_role(project, serving, names):
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="InvokeTheStagingEndpoint",
+                actions=["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
+                resources=[stack.format_arn(service="sagemaker", resource="endpoint", resource_name=staging)],
+            )
         )
-    )
     _read_packages(project, names)
     return project
 
@@ -161,7 +173,7 @@ def batch_check_project(
         )
     )
     _read_packages(project, names)
-    acknowledge_each(
+    _acknowledge(
         project,
         [
             (
@@ -183,7 +195,7 @@ def _read_packages(project: codebuild.PipelineProject, names: ServingNames) -> N
             sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[packages]
         )
     )
-    acknowledge_each(
+    _acknowledge(
         project,
         [
             (
@@ -200,10 +212,12 @@ def resolve_champion_project(
     names: ServingNames,
     encryption_key: kms.IKey,
     log_retention: logs.RetentionDays,
+    serving: ServingAccount | None = None,
 ) -> codebuild.PipelineProject:
     """Exports the production champion, challenger and the champion's monitoring baselines (data quality,
     Clarify's explainability and bias: `contracts.CHAMPION_VARIABLES`; `tools/resolve_champion.py`; a
-    failure to read production fails the action)."""
+    failure to read production fails the action). `serving`: production's own account, whose operations
+    role the resolution assumes to read the stack and endpoint there (and write the analysis config)."""
     stack = Stack.of(scope)
     production = names.production
     project = build_project(
@@ -232,8 +246,14 @@ def resolve_champion_project(
         encryption_key=encryption_key,
         log_retention=log_retention,
         # Stack, endpoint and dashboard of a stage share one name.
-        environment={"PRODUCTION_STACK": production} | ({} if names.batch else {"PRODUCTION_ENDPOINT": production}),
+        environment={"PRODUCTION_STACK": production}
+        | ({} if names.batch else {"PRODUCTION_ENDPOINT": production})
+        | _serving_account_variables(serving, names),
+        role_name=_trusted_role_name(serving, names, "champion"),
     )
+    if _assume_the_operations_role(project, serving, names):
+        _read_packages(project, names)
+        return project
     production_stack = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{production}/*")
     if not names.batch:
         project.add_to_role_policy(
@@ -249,7 +269,7 @@ def resolve_champion_project(
         )
     )
     _read_packages(project, names)
-    acknowledge_each(
+    _acknowledge(
         project,
         [
             (
@@ -259,3 +279,39 @@ def resolve_champion_project(
         ],
     )
     return project
+
+
+def _serving_account_variables(serving: ServingAccount | None, names: ServingNames) -> dict[str, str]:
+    """The operations role the script assumes for its calls to the stage's account (none: this account)."""
+    if serving is None:
+        return {}
+    return {SERVING_ROLE_ARN_ENV: serving.role_arn(names.model_name, "ops")}
+
+
+def _trusted_role_name(serving: ServingAccount | None, names: ServingNames, kind: ToolingRoleKind) -> str | None:
+    """The project role's name that the stage account's operations role trusts (none: generated)."""
+    return None if serving is None else tooling_role_name(serving.platform_name, names.model_name, kind)
+
+
+def _assume_the_operations_role(
+    project: codebuild.PipelineProject, serving: ServingAccount | None, names: ServingNames
+) -> bool:
+    """Let the project assume the stage account's operations role (the serving calls' only grant there)."""
+    if serving is None:
+        return False
+    project.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="ReachTheServingAccount",
+            actions=["sts:AssumeRole"],
+            resources=[serving.role_arn(names.model_name, "ops")],
+        )
+    )
+    return True
+
+
+def _acknowledge(project: codebuild.PipelineProject, reasons: list[tuple[str, str]]) -> None:
+    """Acknowledge on the project and, where it has a role of its own making (a named one), on that role."""
+    acknowledge_each(project, reasons)
+    role = project.role
+    if role is not None and not role.node.path.startswith(f"{project.node.path}/"):
+        acknowledge_each(role, reasons)

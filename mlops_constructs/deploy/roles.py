@@ -74,12 +74,18 @@ class ServingNames:
 
 
 def serving_role(
-    scope: Construct, *, names: ServingNames, encryption_key: kms.IKey, data_capture_bucket: s3.IBucket
+    scope: Construct,
+    *,
+    names: ServingNames,
+    encryption_key: kms.IKey,
+    data_capture_bucket: s3.IBucket,
+    role_name: str | None = None,
 ) -> iam.Role:
     """The role the endpoint's models run as: pull the image, read the model, write captures and logs.
 
     The model Clarify explains in production runs as this role too, on the shadow endpoints Clarify
-    creates for the explainability monitor: their log groups are named after them."""
+    creates for the explainability monitor: their log groups are named after them. `role_name`: a physical
+    name, for a role another account names (a serving account's, `ServingAccount.role_name`)."""
     model_name = names.model_name
     shadow_endpoints = f"/aws/sagemaker/Endpoints/{clarify_endpoint_prefix(names.production)}*"
     role = SageMakerServiceRole(
@@ -93,6 +99,7 @@ def serving_role(
         else [*(f"/aws/sagemaker/Endpoints/{names.stages[stage]}" for stage in STAGES), shadow_endpoints],
         metric_namespace="/aws/sagemaker/*",
     ).role
+    _name(role, role_name)
     data_capture_bucket.grant_put(role, f"{model_name}/*")
     acknowledge_each(
         role,
@@ -114,11 +121,12 @@ def monitoring_role(
     encryption_key: kms.IKey,
     data_capture_bucket: s3.IBucket,
     ground_truth_s3_uri: str | None,
+    role_name: str | None = None,
 ) -> iam.Role:
     """The role Model Monitor's jobs run as: read captures (and baselines, and the labels in the ground-truth
     location the model-quality and bias jobs join them with, and the explainability monitor's analysis
     config of the deployment), write reports and metrics; serve the champion to Clarify's explainability
-    monitor on its shadow endpoints (`_serve_the_model_to_clarify`)."""
+    monitor on its shadow endpoints (`_serve_the_model_to_clarify`). `role_name` as for `serving_role`."""
     model_name = names.model_name
     role = SageMakerServiceRole(
         scope,
@@ -129,6 +137,7 @@ def monitoring_role(
         log_groups=["/aws/sagemaker/ProcessingJobs"],
         metric_namespace="aws/sagemaker/ModelMonitoring/*" if names.batch else "aws/sagemaker/Endpoints/*",
     ).role
+    _name(role, role_name)
     data_capture_bucket.grant_read(role, f"{model_name}/production/*")
     data_capture_bucket.grant_put(role, f"{model_name}/monitoring/*")
     # Written by the champion resolution (and the rollback tool) for each deployment.
@@ -164,6 +173,14 @@ def monitoring_role(
     if ground_truth_s3_uri:
         _read_ground_truth(role, ground_truth_s3_uri)
     return role
+
+
+def _name(role: iam.Role, role_name: str | None) -> None:
+    """Give a role made by SageMakerServiceRole a physical name (none: CloudFormation generates it)."""
+    if role_name is not None:
+        cfn_role = role.node.default_child
+        assert isinstance(cfn_role, iam.CfnRole)
+        cfn_role.role_name = role_name
 
 
 def _serve_the_model_to_clarify(role: iam.Role, names: ServingNames) -> None:
@@ -260,7 +277,9 @@ class _ServingArns:
     data_bucket_parameter: str
 
     @classmethod
-    def of(cls, stack: Stack, names: ServingNames, data_bucket_parameter: str) -> _ServingArns:
+    def of(
+        cls, stack: Stack, names: ServingNames, data_bucket_parameter: str, registry_account: str | None = None
+    ) -> _ServingArns:
         def sagemaker_arn(resource: str) -> str:
             return stack.format_arn(service="sagemaker", resource=resource)
 
@@ -292,7 +311,11 @@ class _ServingArns:
             scalable_targets=stack.format_arn(
                 service="application-autoscaling", resource="scalable-target", resource_name="*"
             ),
-            packages=sagemaker_arn(f"model-package/{model_package_group_name(names.model_name)}/*"),
+            packages=stack.format_arn(
+                service="sagemaker",
+                resource=f"model-package/{model_package_group_name(names.model_name)}/*",
+                account=registry_account,
+            ),
             service_linked_role=(
                 f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/{AUTOSCALING_SERVICE}/"
                 "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
@@ -315,22 +338,27 @@ def cloudformation_role(
     passed_roles: list[iam.IRole],
     scheduler: iam.IRole | None = None,
     data_bucket_parameter: str = "",
+    role_name: str | None = None,
+    registry_account: str | None = None,
 ) -> iam.Role:
     """What CloudFormation may do when deploying the model's serving stacks: those resources, nothing more.
 
     A batch model's stacks hold transform pipelines and a schedule instead of endpoints: `scheduler`
     is the role its schedule starts the transform as, `data_bucket_parameter` the SSM parameter its
-    templates read the data bucket's name from.
+    templates read the data bucket's name from. In a serving account (`mlops_constructs.target`) the role
+    has a physical name (`role_name`) and reads the packages of the registry in `registry_account` (the
+    tooling account; default: the stack's own).
     """
     stack = Stack.of(scope)
     model_name = names.model_name
     role = iam.Role(
         scope,
         "DeploymentRole",
+        role_name=role_name,
         assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"),
         description=f"CloudFormation deploys the serving stacks of model '{model_name}'",
     )
-    arns = _ServingArns.of(stack, names, data_bucket_parameter)
+    arns = _ServingArns.of(stack, names, data_bucket_parameter, registry_account)
     # Three managed policies, by topic: IAM takes at most 6,144 characters in one (references resolved), and
     # one model's statements take more (tests/compliance/test_iam_limits.py).
     serving_resources = iam.ManagedPolicy(

@@ -44,6 +44,14 @@ def test_every_stack_of_the_other_model_kinds_has_a_snapshot(
             assert normalized(stack.template) == snapshot_json(name=stack.stack_name)
 
 
+def test_every_stack_of_the_several_accounts_layout_has_a_snapshot(
+    several_accounts: Synthesized, snapshot_json: SnapshotAssertion
+) -> None:
+    """Staging and production in their own accounts: the target stacks, and the tooling stacks they change."""
+    for stack in several_accounts.assembly.stacks:
+        assert normalized(stack.template) == snapshot_json(name=f"several-accounts-{stack.stack_name}")
+
+
 def test_every_serving_template_has_a_snapshot(any_model: Synthesized, snapshot_json: SnapshotAssertion) -> None:
     """What each deploy pipeline deploys, per model kind and stage (the default model's included)."""
     for deploy in any_model.platform.model_deploys.values():

@@ -720,6 +720,7 @@ def _no_clients(region: str | None) -> tuple[Any, Any]:
 BUNDLE_FILES = (
     "lambdas/__init__.py",
     "lambdas/common/__init__.py",
+    "lambdas/common/accounts.py",
     "lambdas/common/contracts.py",
     "lambdas/common/errors.py",
     "lambdas/common/serving_state.py",

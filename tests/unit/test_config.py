@@ -325,7 +325,7 @@ def test_every_region_with_model_monitor_is_accepted(tmp_path: Path, region: str
     assert load_config(write_config(tmp_path, _set("environment.region", region))).environment.region == region
 
 
-def test_own_account_needs_no_registry_grant() -> None:
+def test_a_deployment_account_equal_to_the_platforms_is_no_remote_stage() -> None:
     config = load_config()
     environment = config.environment.model_copy(
         update={
@@ -334,7 +334,13 @@ def test_own_account_needs_no_registry_grant() -> None:
             )
         }
     )
-    assert environment.registry_reader_accounts() == ["109876543210"]
+    assert environment.remote_stages() == ["production"]
+    assert environment.stage_account("staging") == config.environment.account
+    assert environment.stage_account("production") == "109876543210"
+
+
+def test_no_deployment_accounts_means_one_account() -> None:
+    assert load_config().environment.remote_stages() == []
 
 
 def test_trail_object_lock_defaults_to_a_year_in_governance_mode(tmp_path: Path) -> None:

@@ -36,6 +36,8 @@ COINCIDENCES = {
     ("lambdas/traffic_shift/shift.py", contracts.ENDPOINT_OUTPUT): "SageMaker's CloudWatch dimension",
     ("lambdas/traffic_shift/handler.py", contracts.ENDPOINT_OUTPUT): "a field of SageMaker's DescribeEndpoint",
     ("stacks/governance_stack.py", contracts.ALERT_TOPIC_PARAMETER): "the governance stack's output id",
+    ("stacks/target_stack.py", contracts.ALERT_TOPIC_PARAMETER): "the target stack's output id",
+    ("mlops_constructs/target/forwarding.py", contracts.ENDPOINT_OUTPUT): "a field of SageMaker's endpoint event",
     ("tools/inference_contract.py", contracts.DEPLOY_PIPELINE_VARIABLE): "a field of SageMaker's DescribeModelPackage",
     ("mlops_constructs/serving/batch.py", contracts.MODEL_NAME_PARAMETER): "a field of SageMaker's transform step",
     ("mlops_constructs/serving/endpoint.py", contracts.MODEL_NAME_PARAMETER): "a field of an endpoint config's variant",

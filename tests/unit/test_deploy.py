@@ -298,6 +298,7 @@ def test_deploy_bundle_carries_templates_scripts_and_contracts(synthesized: Synt
     assert sorted(str(path.relative_to(bundle)) for path in bundle.rglob("*") if path.is_file()) == [
         "lambdas/__init__.py",
         "lambdas/common/__init__.py",
+        "lambdas/common/accounts.py",
         "lambdas/common/contracts.py",
         "lambdas/common/errors.py",
         "lambdas/common/serving_state.py",

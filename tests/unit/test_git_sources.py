@@ -236,7 +236,7 @@ def test_a_gitlab_subgroup_repository_on_another_branch(git_config: PlatformConf
         alert_topic=sns.Topic(stack, "Alerts", master_key=key),
         log_retention=logs.RetentionDays.ONE_YEAR,
         noncurrent_version_days=30,
-        registry_reader_accounts=[],
+        registry_readers=[],
     )
     pipeline = _pipeline(Template.from_stack(stack))
     configuration = pipeline["Stages"][0]["Actions"][0]["Configuration"]

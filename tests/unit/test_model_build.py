@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from config.schema import DeploymentAccountsConfig, PlatformConfig
+from config.schema import PlatformConfig
 from mlops_constructs.seeds import MODEL_SETTINGS_VARIABLE, model_settings, seed_asset
 from tests.iam_evaluation import role_principal
 
@@ -71,40 +71,6 @@ def test_model_package_group_is_named_after_the_model(churn_build: Template, def
 
 def test_registry_is_private_unless_deployment_accounts_are_configured(churn_build: Template) -> None:
     assert "ModelPackageGroupPolicy" not in only(churn_build, "AWS::SageMaker::ModelPackageGroup")
-
-
-def test_deployment_accounts_may_read_packages_and_nothing_more(default_config: PlatformConfig) -> None:
-    from aws_cdk import App
-
-    from stacks.platform import build_platform
-    from tests.conftest import cdk_json_context
-
-    environment = default_config.environment.model_copy(
-        update={"deployment_accounts": DeploymentAccountsConfig(staging="210987654321", production="109876543210")}
-    )
-    platform = build_platform(
-        App(context=cdk_json_context()), default_config.model_copy(update={"environment": environment})
-    )
-    group = only(Template.from_stack(platform.model_builds["churn"]), "AWS::SageMaker::ModelPackageGroup")
-    assert group["ModelPackageGroupPolicy"]["Statement"] == [
-        {
-            "Sid": "DeploymentAccountsReadPackages",
-            "Effect": "Allow",
-            "Principal": {"AWS": ["arn:aws:iam::109876543210:root", "arn:aws:iam::210987654321:root"]},
-            "Action": [
-                "sagemaker:DescribeModelPackageGroup",
-                "sagemaker:DescribeModelPackage",
-                "sagemaker:ListModelPackages",
-            ],
-            "Resource": [
-                f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/churn",
-                f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/churn/*",
-            ],
-        }
-    ]
-
-
-# --- repository -----------------------------------------------------------------------------------
 
 
 def test_repository_is_seeded_on_main_and_encrypted(churn_build: Template) -> None:

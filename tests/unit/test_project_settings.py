@@ -96,7 +96,7 @@ def _product_project(app: App, defaults: ModelConfig, **project: Any) -> Stack:
         alert_topic=sns.Topic.from_topic_attributes(stack, "Alerts", topic_arn=ALERTS_ARN, key_arn=KEY_ARN),
         log_retention=logs.RetentionDays.ONE_YEAR,
         noncurrent_version_days=90,
-        registry_reader_accounts=[],
+        registry_readers=[],
         **project,
     )
     return stack
