@@ -824,14 +824,6 @@ class PlatformConfig(StrictModel):
                     " platform's account or use mode: realtime",
                     model.serving.mode,
                 )
-        if self.projects.enabled:
-            raise _field_error(
-                ("projects", "enabled"),
-                "models created from SageMaker Projects cannot serve in environment.deployment_accounts yet"
-                " (their roles in the target accounts would have to exist before the project does); disable"
-                " projects or the deployment accounts",
-                True,
-            )
         return self
 
     @model_validator(mode="after")

@@ -11,10 +11,13 @@ different accounts deploy independently, in either order of a first deployment's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from aws_cdk import Stack
+from aws_cdk import Fn, Stack, Token
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from config.schema import PlatformConfig
@@ -55,11 +58,16 @@ class ServingAccount:
         return target_role_name(self.platform_name, model_name, self.stage, kind)
 
     def role_arn(self, model_name: str, kind: TargetRoleKind) -> str:
-        return f"arn:{self.partition}:iam::{self.account}:role/{self.role_name(model_name, kind)}"
+        return _role_arn(self.partition, self.account, model_name, lambda name: self.role_name(name, kind))
 
     def tooling_role_arn(self, model_name: str, kind: ToolingRoleKind) -> str:
         """A model's role in the tooling account that this account's roles trust."""
-        return f"arn:{self.partition}:iam::{self.tooling_account}:role/{tooling_role_name(self.platform_name, model_name, kind)}"
+        return _role_arn(
+            self.partition,
+            self.tooling_account,
+            model_name,
+            lambda name: tooling_role_name(self.platform_name, name, kind),
+        )
 
     @property
     def event_forwarder_role_arn(self) -> str:
@@ -111,6 +119,13 @@ def serving_accounts(config: PlatformConfig) -> dict[Stage, ServingAccount]:
     }
 
 
+def _role_arn(partition: str, account: str, model_name: str, role_name: Callable[[str], str]) -> str:
+    """A model's role's ARN; a model named by a token (a project's parameter) as one Fn::Sub."""
+    if not Token.is_unresolved(model_name):
+        return f"arn:{partition}:iam::{account}:role/{role_name(model_name)}"
+    return Fn.sub(f"arn:{partition}:iam::{account}:role/{role_name('${Model}')}", {"Model": model_name})
+
+
 def partition_of(region: str) -> str:
     return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
@@ -135,3 +150,31 @@ def admit_serving_events(scope: Construct, accounts: dict[Stage, ServingAccount]
         for stage, account in accounts.items()
         if account.remote
     ]
+
+
+# The roles of a stage account that read the tooling account's encrypted objects: the endpoints' (model
+# artifacts), the monitors' (baselines), the deploy pipeline's action role (its artifacts).
+KEY_READING_KINDS: tuple[TargetRoleKind, ...] = ("serve", "mon", "deploy")
+
+
+def admit_stage_roles_to_key(key: kms.Key, accounts: dict[Stage, ServingAccount]) -> None:
+    """Let each stage account's serving, monitoring and deploy roles of the platform's models decrypt with
+    the platform key, through S3 only: the bucket policies say which objects (each model's own). Named by
+    pattern, in a condition: a project's model is named when it is created, after this policy, and a
+    condition needs no role to exist yet."""
+    region = Stack.of(key).region
+    for stage, account in accounts.items():
+        if not account.remote:
+            continue
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"{stage.capitalize()}AccountReadsThroughS3",
+                principals=[iam.AccountPrincipal(account.account)],
+                actions=["kms:Decrypt", "kms:DescribeKey"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                    "ArnLike": {"aws:PrincipalArn": [account.role_arn("*", kind) for kind in KEY_READING_KINDS]},
+                },
+            )
+        )

@@ -22,6 +22,8 @@ Three managed policies (stacks and reads; roles; resources): IAM caps one at 6,1
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -50,7 +52,10 @@ class ProductLaunchRole(Construct):
         permissions_boundary: iam.IManagedPolicy,
         encryption_key: kms.IKey,
         asset_bucket: s3.IBucket,
+        extra_statements: Sequence[iam.PolicyStatement] = (),
     ) -> None:
+        """`extra_statements`: what only some platforms' projects need (serving in the stage accounts), in a
+        policy of their own."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.role = iam.Role(
@@ -271,7 +276,13 @@ class ProductLaunchRole(Construct):
                     roles,
                 ),
                 ("ResourcesPolicy", "Service Catalog creates a model project's resources", resources),
+                (
+                    "AccountsPolicy",
+                    "Service Catalog creates a model project's roles in the stage accounts",
+                    list(extra_statements),
+                ),
             )
+            if statements
         ]
         self._acknowledge(
             platform_name, asset_bucket, parameters, written_parameters, public_parameters, powertools_layers

@@ -17,6 +17,7 @@ the template's parameter checks it instead (lower case, as the seeds, S3 and Sag
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,9 +47,11 @@ from lambdas.common.contracts import (
     METRIC_THRESHOLD_PARAMETER,
     PLATFORM_PARAMETERS,
     RISK_RATINGS,
+    Stage,
     model_package_group_name,
     platform_parameter_name,
 )
+from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.approval_gate import GatedModel, gated_model_grants
 from mlops_constructs.compliance import acknowledge_each
 from mlops_constructs.functions import pinned_ssm_value, powertools_layer_arn
@@ -62,6 +65,7 @@ from mlops_constructs.model_lifecycle import (
     source_outputs,
 )
 from mlops_constructs.model_source import SEED_BRANCH
+from mlops_constructs.project_accounts import provision_target_roles, roles_first
 from mlops_constructs.seeds import PLACEHOLDER_MODEL_NAME, model_settings
 
 # SageMaker project names are 1-32 characters; a model's name is what S3 prefixes, SageMaker resources
@@ -209,8 +213,10 @@ class ModelProductStack(servicecatalog.ProductStack):
         asset_key: kms.IKey,
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
-        registry_readers: list[str],
+        serving_accounts: Mapping[Stage, ServingAccount] | None = None,
     ) -> None:
+        """`serving_accounts`: where each stage serves; in a stage account of its own, the project's model gets
+        its roles there from a StackSet of this template (mlops_constructs/project_accounts.py)."""
         super().__init__(
             scope,
             construct_id,
@@ -299,6 +305,7 @@ class ModelProductStack(servicecatalog.ProductStack):
             }
         )
         self.model, self.template = model, template
+        remote = {stage: account for stage, account in (serving_accounts or {}).items() if account.remote}
         # What SageMaker shows of a project (its model group, pipelines, repositories) it finds by these tags.
         for key, value in (
             (PROJECT_NAME_TAG, project_name.value_as_string),
@@ -322,7 +329,8 @@ class ModelProductStack(servicecatalog.ProductStack):
             platform_name=platform_name,
             model=model,
             platform=platform,
-            registry_readers=registry_readers,
+            # CloudFormation in each stage account creates the serving models from the packages.
+            registry_readers=[account.role_arn(model.name, "cfn") for account in remote.values()],
             # The repository's model_config.json, for local runs: the product's defaults under a placeholder
             # name (the build itself gets the project's settings in MODEL_SETTINGS).
             repository_settings=model_settings(template.model.model_copy(update={"name": PLACEHOLDER_MODEL_NAME})),
@@ -338,10 +346,13 @@ class ModelProductStack(servicecatalog.ProductStack):
             platform=platform,
             env=env,
             template_context=template_context,
+            serving_accounts=remote,
         )
         connect_model(self.project, self.deployed, model=model, gate_role=None, audit_bus=platform.audit_bus)
         self._grant_the_gate(gate_role, model)
         self._outputs()
+        # The model's roles in the stage accounts, before anything that names them.
+        roles_first(self, provision_target_roles(self, model=model, accounts=remote, context=template_context))
 
     def _seed_archive_key_statement(self, platform: PlatformResources) -> iam.PolicyStatement:
         """The seed archive of a project on a Git host lies in the products' asset bucket, encrypted with

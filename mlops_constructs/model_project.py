@@ -110,7 +110,6 @@ class ModelProject(Construct):
         stack = Stack.of(self)
         settings = model_settings(model)
         self.model_name = model.name
-        self._encryption_key = encryption_key
         self.sagemaker_pipeline_name = str(settings["pipeline_name"])
 
         self.model_package_group = sagemaker.CfnModelPackageGroup(
@@ -407,7 +406,7 @@ class ModelProject(Construct):
         """
         if is_other_account(self, grantee):
             sid = f"{purpose}{Names.unique_id(grantee)}"
-            grant_read_across_accounts(self.data_bucket, self._encryption_key, grantee, prefixes, sid=sid)
+            grant_read_across_accounts(self.data_bucket, grantee, prefixes, sid=sid)
             return
         statement, acknowledgments = self._read_statement(prefixes)
         policy = iam.ManagedPolicy(

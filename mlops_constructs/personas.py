@@ -33,10 +33,13 @@ def workload_boundary(
     *,
     platform_name: str,
     extra_statements: Sequence[iam.PolicyStatement] = (),
+    guard_exempt_role_arns: Sequence[str] = (),
 ) -> iam.ManagedPolicy:
     """The permissions boundary every platform role of an account carries (the tooling account's, and a
     serving account's with its own `extra_statements`): it allows what identity policies grant and denies
-    what no platform role may do, whatever they grant."""
+    what no platform role may do, whatever they grant. `guard_exempt_role_arns`: roles that create other
+    roles for CloudFormation (a stage account's StackSet provisioner), which tag roles and write policy
+    versions; their own policies confine them."""
     stack = Stack.of(scope)
     boundary = iam.ManagedPolicy(
         scope,
@@ -75,6 +78,9 @@ def workload_boundary(
                     "iam:SetDefaultPolicyVersion",
                 ],
                 resources=["*"],
+                conditions={"StringNotEquals": {"aws:PrincipalArn": list(guard_exempt_role_arns)}}
+                if guard_exempt_role_arns
+                else None,
             ),
             # What models register and the platform publishes in SSM is written by CloudFormation
             # only (the deploying stacks): no platform role may point a model's registration at

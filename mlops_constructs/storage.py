@@ -247,27 +247,16 @@ def is_other_account(scope: Construct, principal: iam.IRole) -> bool:
     return principal.env.account != Stack.of(scope).account
 
 
-def grant_read_across_accounts(
-    bucket: s3.IBucket, key: kms.IKey, grantee: iam.IRole, prefixes: Sequence[str], *, sid: str
-) -> None:
+def grant_read_across_accounts(bucket: s3.IBucket, grantee: iam.IRole, prefixes: Sequence[str], *, sid: str) -> None:
     """Let a role of another account read objects under `prefixes`: its own account's policy cannot grant
-    that alone, so the bucket's policy names the role (and the key's policy lets it decrypt, only through
-    S3). The grantee's account must also allow it in the role's own policy."""
-    region = Stack.of(bucket).region
+    that alone, so the bucket's policy names the role. The key's policy lets the stage accounts' roles
+    decrypt through S3 (`mlops_constructs.accounts.admit_stage_roles_to_key`); the grantee's account must
+    also allow both in the role's own policy."""
     bucket.add_to_resource_policy(
         iam.PolicyStatement(
             sid=sid,
             principals=[iam.ArnPrincipal(grantee.role_arn)],
             actions=["s3:GetObject"],
             resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes],
-        )
-    )
-    key.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid=f"{sid}Decrypt",
-            principals=[iam.ArnPrincipal(grantee.role_arn)],
-            actions=["kms:Decrypt"],
-            resources=["*"],
-            conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         )
     )

@@ -9,7 +9,7 @@ from constructs import Construct
 
 from config.schema import PlatformConfig
 from lambdas.common.contracts import audit_bus_name, audit_log_group_name, platform_key_alias
-from mlops_constructs.accounts import admit_serving_events, serving_accounts
+from mlops_constructs.accounts import admit_serving_events, admit_stage_roles_to_key, serving_accounts
 from mlops_constructs.alerts import AlertTopic, alert_on_monitoring_executions
 from mlops_constructs.audit import AuditEventBus, AuditTrail
 from mlops_constructs.budget import CostBudget
@@ -81,6 +81,7 @@ class GovernanceStack(Stack):
 
         # Alarms and monitoring runs of the stage accounts reach this account's rules (stacks/target_stack.py).
         admit_serving_events(self, serving_accounts(config))
+        admit_stage_roles_to_key(self.key, serving_accounts(config))
 
         self.platform_parameters = publish_platform_values(
             self,

@@ -191,7 +191,7 @@ def build_platform(
             access_log_bucket=governance.access_log_bucket,
             log_retention=governance.log_retention,
             noncurrent_version_days=config.retention.noncurrent_version_days,
-            registry_readers=[],  # projects serve in this account (config/schema.py)
+            serving_accounts=accounts,
             permissions_boundary=governance.permissions_boundary,
             data_scientist_role=governance.data_scientist_role,
             env=env,

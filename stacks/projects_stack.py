@@ -8,6 +8,7 @@ with the launch role (a launch constraint), never with the data scientist's own 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import CfnOutput, Environment, Fn, RemovalPolicy, Stack, Tags
@@ -19,9 +20,16 @@ from aws_cdk import aws_servicecatalog as servicecatalog
 from constructs import Construct
 
 from config.schema import ProjectsConfig
+from lambdas.common.contracts import Stage
+from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.launch_role import PROVISIONED_STACK_PREFIX, ProductLaunchRole
 from mlops_constructs.model_product import ModelProductStack, ProductTemplate, product_templates
+from mlops_constructs.project_accounts import (
+    acknowledge_launch_role_statements,
+    launch_role_statements,
+    stackset_admin_role,
+)
 from mlops_constructs.storage import SecureBucket
 
 STUDIO_VISIBILITY_TAG = "sagemaker:studio-visibility"
@@ -39,13 +47,17 @@ class ProjectsStack(Stack):
         access_log_bucket: s3.IBucket,
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
-        registry_readers: list[str],
         permissions_boundary: iam.IManagedPolicy,
         data_scientist_role: iam.IRole,
         env: Environment,
+        serving_accounts: Mapping[Stage, ServingAccount] | None = None,
         **kwargs: Any,
     ) -> None:
+        """`serving_accounts`: where each stage serves; a project's model serves in the stage accounts too."""
         super().__init__(scope, construct_id, env=env, **kwargs)
+        accounts = dict(serving_accounts or {})
+        if any(account.remote for account in accounts.values()):
+            stackset_admin_role(self, platform_name=platform_name, accounts=accounts.values())
         self.portfolio = servicecatalog.Portfolio(
             self,
             "Portfolio",
@@ -67,6 +79,12 @@ class ProjectsStack(Stack):
             # Service Catalog's asset copies need the bucket's physical name at synth time.
             bucket_name=f"{platform_name}-product-assets-{self.account}-{self.region}",
         ).bucket
+        account_statements = launch_role_statements(
+            self,
+            platform_name=platform_name,
+            accounts=accounts.values(),
+            boundary_arn=permissions_boundary.managed_policy_arn,
+        )
         self.launch_role = ProductLaunchRole(
             self,
             "LaunchRole",
@@ -74,7 +92,9 @@ class ProjectsStack(Stack):
             permissions_boundary=permissions_boundary,
             encryption_key=encryption_key,
             asset_bucket=self.asset_bucket,
+            extra_statements=account_statements,
         )
+        acknowledge_launch_role_statements(self.launch_role, account_statements)
         self.templates: dict[str, ModelProductStack] = {}
         self.products: dict[str, servicecatalog.CloudFormationProduct] = {}
         for template in product_templates(list(projects.templates), list(projects.sources)):
@@ -85,7 +105,7 @@ class ProjectsStack(Stack):
                 encryption_key=encryption_key,
                 log_retention=log_retention,
                 noncurrent_version_days=noncurrent_version_days,
-                registry_readers=registry_readers,
+                serving_accounts=accounts,
             )
         self._let_data_scientists_create_projects(data_scientist_role)
         self._let_project_buckets_log(access_log_bucket)
@@ -101,7 +121,7 @@ class ProjectsStack(Stack):
         encryption_key: kms.IKey,
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
-        registry_readers: list[str],
+        serving_accounts: Mapping[Stage, ServingAccount],
     ) -> None:
         construct_suffix = template.construct_id
         product_stack = ModelProductStack(
@@ -115,7 +135,7 @@ class ProjectsStack(Stack):
             asset_key=encryption_key,
             log_retention=log_retention,
             noncurrent_version_days=noncurrent_version_days,
-            registry_readers=registry_readers,
+            serving_accounts=serving_accounts,
         )
         template_source = servicecatalog.CloudFormationTemplate.from_product_stack(product_stack)
         product = servicecatalog.CloudFormationProduct(

@@ -3,7 +3,8 @@
 Each remote stage (`environment.deployment_accounts`) gets one `<platform>-target-<stage>` stack in its
 account and the platform's region: the account's boundary, key, serving bucket (captures, monitoring
 reports and explainability configs, per model prefix), alert topic and budget, the forwarding of its
-serving events to the tooling account, and each config model's roles there. The names the tooling
+serving events to the tooling account, and each config model's roles there; with SageMaker Projects, the
+role the projects' StackSets create their models' roles there as (`mlops_constructs.target.provisioner`). The names the tooling
 account refers to come from `mlops_constructs.accounts.ServingAccount`.
 """
 
@@ -24,7 +25,8 @@ from mlops_constructs.budget import CostBudget
 from mlops_constructs.encryption import PlatformKey
 from mlops_constructs.personas import workload_boundary
 from mlops_constructs.storage import AccessLogBucket, SecureBucket
-from mlops_constructs.target import ModelTargetRoles, ServingEventForwarding, serving_account_denies
+from mlops_constructs.target import ModelTargetRoles, RolesProvisioner, ServingEventForwarding, serving_account_denies
+from mlops_constructs.target.provisioner import provisioner_role_arn
 from mlops_constructs.target_account import record_preprocessor_asset
 
 
@@ -39,7 +41,12 @@ class TargetStack(Stack):
         self.serving_account = account
         retention = config.retention
         self.permissions_boundary = workload_boundary(
-            self, "WorkloadBoundary", platform_name=config.name, extra_statements=serving_account_denies()
+            self,
+            "WorkloadBoundary",
+            platform_name=config.name,
+            extra_statements=serving_account_denies(),
+            # The StackSet provisioner of project-created models' roles tags roles and writes policy versions.
+            guard_exempt_role_arns=[provisioner_role_arn(account)] if config.projects.enabled else [],
         )
         iam.PermissionsBoundary.of(self).apply(self.permissions_boundary)
         self.key = PlatformKey(self, "ServingKey", alias=account.key_alias).key
@@ -81,10 +88,20 @@ class TargetStack(Stack):
                 model=model,
                 encryption_key=self.key,
                 serving_bucket=self.serving_bucket,
-                record_preprocessor=self.record_preprocessor,
+                record_preprocessor_url=self.record_preprocessor_url,
             )
             for model in config.models
         }
+        # Models created from SageMaker Projects get the same roles from their product's StackSets.
+        self.roles_provisioner: RolesProvisioner | None = None
+        if config.projects.enabled:
+            self.roles_provisioner = RolesProvisioner(
+                self,
+                "RolesProvisioner",
+                account=account,
+                encryption_key=self.key,
+                permissions_boundary=self.permissions_boundary,
+            )
         for output_id, value, description in [
             ("ServingKeyArn", self.key.key_arn, f"KMS key of {account.stage}'s serving"),
             ("ServingBucketName", self.serving_bucket.bucket_name, "Data capture, monitoring reports and configs"),

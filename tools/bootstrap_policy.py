@@ -170,6 +170,17 @@ RESOURCE_TYPE_ACTIONS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("budgets:ModifyBudget", "budgets:ViewBudget"),
         ("arn:{partition}:budgets::{account}:budget/*",),
     ),
+    "AWS::SSM::Parameter": (
+        (
+            "ssm:PutParameter",
+            "ssm:DeleteParameter",
+            "ssm:GetParameters",
+            "ssm:AddTagsToResource",
+            "ssm:RemoveTagsFromResource",
+            "ssm:ListTagsForResource",
+        ),
+        ("arn:{partition}:ssm:{region}:{account}:parameter/{platform}/serving/*",),
+    ),
     "AWS::CDK::Metadata": ((), ()),
 }
 # Actions that take no resource-level permission (or create what has no ARN yet).

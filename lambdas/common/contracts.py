@@ -610,6 +610,26 @@ def event_forwarder_role_name(platform_name: str, stage: Stage) -> str:
     return _role_name(f"{platform_name}-{STAGE_CODES[stage]}-events")
 
 
+def roles_provisioner_role_name(platform_name: str, stage: Stage) -> str:
+    """The target account's role CloudFormation StackSets create a project-created model's roles there as
+    (the StackSet execution role): only roles and policies under the platform's names, with its boundary."""
+    return _role_name(f"{platform_name}-{STAGE_CODES[stage]}-provisioner")
+
+
+def stackset_admin_role_name(platform_name: str) -> str:
+    """The tooling account's StackSet administration role, which the provisioner roles trust by name."""
+    return _role_name(f"{platform_name}-stacksets-admin")
+
+
+def serving_parameter_name(platform_name: str, key: ServingParameterKey) -> str:
+    """An SSM parameter a target stack publishes in its account for the project-created models' roles
+    templates (what has a generated name there: its key's ARN, its permissions boundary's ARN)."""
+    return f"/{platform_name}/serving/{key}"
+
+
+ServingParameterKey = Literal["key-arn", "boundary-arn"]
+
+
 def serving_bucket_name(platform_name: str, stage: Stage, account: str, region: str) -> str:
     """A target account's bucket of data capture, monitoring reports and the monitors' configs (per model prefix)."""
     return f"{platform_name}-{STAGE_CODES[stage]}-serving-{account}-{region}"

@@ -42,7 +42,7 @@ from lambdas.common.contracts import (
     model_package_group_name,
     monitoring_schedule_name,
 )
-from mlops_constructs.compliance import acknowledge_each, nag_ref
+from mlops_constructs.compliance import acknowledge_each, nag_spelling
 from mlops_constructs.model_tags import tagged_for, tagging_for, untagged_or_tagged_for
 from mlops_constructs.sagemaker_roles import SageMakerServiceRole
 
@@ -106,7 +106,7 @@ def serving_role(
         [
             ("AwsSolutions-IAM5[Action::s3:Abort*]", "L2 put grant limited to this model's capture prefix."),
             (
-                f"AwsSolutions-IAM5[Resource::{nag_ref(data_capture_bucket, 'Arn')}/{model_name}/*]",
+                f"AwsSolutions-IAM5[Resource::{nag_spelling(role, data_capture_bucket.bucket_arn)}/{model_name}/*]",
                 "Captures are written per endpoint, variant and hour under this model's prefix.",
             ),
         ],
@@ -142,7 +142,7 @@ def monitoring_role(
     data_capture_bucket.grant_put(role, f"{model_name}/monitoring/*")
     # Written by the champion resolution (and the rollback tool) for each deployment.
     data_capture_bucket.grant_read(role, f"{model_name}/monitoring/{CLARIFY_CONFIGS_FOLDER}/*")
-    capture_arn = nag_ref(data_capture_bucket, "Arn")
+    capture_arn = nag_spelling(role, data_capture_bucket.bucket_arn)
     read_reason = "L2 read grant limited to this model's captured requests."
     acknowledge_each(
         role,

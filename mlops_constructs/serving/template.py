@@ -93,7 +93,7 @@ class ServingTemplateStack(Stack):
             MODEL_NAME_PARAMETER,
             "Name of the model served (its stage resources are named <platform>-<model>-<stage>)",
             allowed_pattern=f"^{MODEL_NAME_PATTERN}$",
-            **_model_name_length(),
+            **model_name_length(),
         )
         model = model.model_copy(update={"name": self.model_name})
         # The model's roles reach resources with generated names only through this tag (deploy/roles.py).
@@ -317,7 +317,7 @@ def _instance_type_pattern() -> str:
     return pattern
 
 
-def _model_name_length() -> dict[str, int]:
+def model_name_length() -> dict[str, int]:
     """The configuration's length limits of a model's name (config/schema.py), as MinLength and MaxLength."""
     (constraints,) = [c for c in get_args(ModelName)[1:] if isinstance(c, StringConstraints)]
     limits = {"min_length": constraints.min_length, "max_length": constraints.max_length}

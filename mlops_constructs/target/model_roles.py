@@ -22,7 +22,6 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from config.schema import ModelConfig
@@ -35,7 +34,7 @@ from lambdas.common.contracts import (
     serving_name,
 )
 from mlops_constructs.accounts import ServingAccount
-from mlops_constructs.compliance import acknowledge_each, nag_ref
+from mlops_constructs.compliance import acknowledge_each, nag_spelling
 from mlops_constructs.deploy.roles import ServingNames, cloudformation_role, monitoring_role, serving_role
 from mlops_constructs.model_project import CLARIFY_CONFIGS_PREFIX, MODELS_PREFIX, PIPELINE_OUTPUTS_PREFIX
 from mlops_constructs.model_tags import tagged_for
@@ -75,7 +74,10 @@ def serving_account_denies() -> list[iam.PolicyStatement]:
 
 
 class ModelTargetRoles(Construct):
-    """A model's roles in `account` (its stage's). `record_preprocessor`: the stack's asset, read by `mon`."""
+    """A model's roles in `account` (its stage's), for a model declared in config (the target stack's own key
+    and bucket) or created by a SageMaker Project (`mlops_constructs.target.roles_template`: the key by its
+    ARN, the bucket by its name). `record_preprocessor_url`: the script `mon` reads
+    (`target_account.record_preprocessor_url`)."""
 
     def __init__(
         self,
@@ -86,7 +88,7 @@ class ModelTargetRoles(Construct):
         model: ModelConfig,
         encryption_key: kms.IKey,
         serving_bucket: s3.IBucket,
-        record_preprocessor: s3_assets.Asset,
+        record_preprocessor_url: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self._account, self._model_name = account, model.name
@@ -134,10 +136,7 @@ class ModelTargetRoles(Construct):
                 iam.PolicyStatement(
                     sid="ReadTheRecordPreprocessor",
                     actions=["s3:GetObject"],
-                    resources=[
-                        f"arn:{Stack.of(self).partition}:s3:::{record_preprocessor.s3_bucket_name}/"
-                        f"{record_preprocessor.s3_object_key}"
-                    ],
+                    resources=[f"arn:{Stack.of(self).partition}:s3:::{record_preprocessor_url.removeprefix('s3://')}"],
                 )
             )
         self.cloudformation = cloudformation_role(
@@ -339,7 +338,7 @@ class ModelTargetRoles(Construct):
         serving_bucket.grant_read(role, reports)
         serving_bucket.grant_put(role, configs)
         encryption_key.grant_encrypt_decrypt(role)
-        bucket_arn = nag_ref(serving_bucket, "Arn")
+        bucket_arn = nag_spelling(self, serving_bucket.bucket_arn)
         acknowledge_each(
             policy,
             [

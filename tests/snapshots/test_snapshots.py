@@ -52,6 +52,23 @@ def test_every_stack_of_the_several_accounts_layout_has_a_snapshot(
         assert normalized(stack.template) == snapshot_json(name=f"several-accounts-{stack.stack_name}")
 
 
+def test_a_projects_roles_in_the_stage_accounts_have_a_snapshot(
+    several_accounts: Synthesized, snapshot_json: SnapshotAssertion
+) -> None:
+    """The roles template a project's StackSets deploy into each stage account (rendered once per stage)."""
+    projects = several_accounts.platform.projects
+    assert projects is not None
+    product_stack = projects.templates["binary-classification"]
+    [path] = Path(several_accounts.assembly.directory).glob(f"*{product_stack.node.id}*.product.template.json")
+    resources = json.loads(path.read_text())["Resources"].values()
+    stack_sets = [r["Properties"] for r in resources if r["Type"] == "AWS::CloudFormation::StackSet"]
+    assert len(stack_sets) == 2
+    for stack_set in stack_sets:
+        account = stack_set["StackInstancesGroup"][0]["DeploymentTargets"]["Accounts"][0]
+        template = json.loads(stack_set["TemplateBody"])
+        assert normalized(template) == snapshot_json(name=f"several-accounts-project-roles-{account}")
+
+
 def test_every_serving_template_has_a_snapshot(any_model: Synthesized, snapshot_json: SnapshotAssertion) -> None:
     """What each deploy pipeline deploys, per model kind and stage (the default model's included)."""
     for deploy in any_model.platform.model_deploys.values():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,8 +101,13 @@ def test_every_stack_lands_in_its_account(several_accounts: Synthesized) -> None
 
 
 def _actions(deploy: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    [pipeline] = of_type(deploy, "AWS::CodePipeline::Pipeline").values()
-    return {action["Name"]: action for stage in pipeline["Properties"]["Stages"] for action in stage["Actions"]}
+    """The deploy pipeline's actions by name (a product's template holds the build pipeline too)."""
+    [actions] = [
+        found
+        for pipeline in of_type(deploy, "AWS::CodePipeline::Pipeline").values()
+        if "DeployStaging" in (found := {a["Name"]: a for s in pipeline["Properties"]["Stages"] for a in s["Actions"]})
+    ]
+    return actions
 
 
 @pytest.mark.parametrize(
@@ -299,21 +305,30 @@ def test_the_data_bucket_lets_the_stages_roles_read_models_and_baselines_only(se
 
 
 def test_the_platform_key_lets_the_stages_roles_decrypt_through_s3_only(several_accounts: Synthesized) -> None:
+    """Each stage account's serving, monitoring and deploy roles of the platform (by pattern: a project's
+    model is named later), through S3 only; CDK's own grant to the pipelines' deploy roles (their
+    artifacts). Nothing but decrypting."""
     governance = template_of(several_accounts, "mlops-governance")
     [key] = of_type(governance, "AWS::KMS::Key").values()
     remote = [
         s
         for s in key["Properties"]["KeyPolicy"]["Statement"]
-        if any(_account_of(p) in (STAGING, PRODUCTION) for p in _listed(s.get("Principal", {}).get("AWS", [])))
+        if any(_account_of(p) in (STAGING, PRODUCTION) for p in _aws_principals(s))
     ]
-    granted = {principal for s in remote for principal in _listed(s["Principal"]["AWS"])}
-    # The models' readers (through S3 only), and the deploy roles reading the pipeline's artifacts.
-    assert granted == {STG_SERVE, PRD_SERVE, PRD_MON, STG_DEPLOY, PRD_DEPLOY}
+    for account, code in ((STAGING, "stg"), (PRODUCTION, "prd")):
+        [by_pattern] = [s for s in remote if s["Principal"] == {"AWS": f"arn:aws:iam::{account}:root"}]
+        assert by_pattern["Condition"] == {
+            "StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"},
+            "ArnLike": {
+                "aws:PrincipalArn": [
+                    f"arn:aws:iam::{account}:role/mlops-*-{code}-{kind}" for kind in ("serve", "mon", "deploy")
+                ]
+            },
+        }
+    [by_cdk] = [s for s in remote if "Condition" not in s]
+    assert set(_listed(by_cdk["Principal"]["AWS"])) == {STG_DEPLOY, PRD_DEPLOY}
     for statement in remote:
         assert set(_listed(statement["Action"])) <= {"kms:Decrypt", "kms:DescribeKey"}, statement
-        readers = set(_listed(statement["Principal"]["AWS"])) & {STG_SERVE, PRD_SERVE, PRD_MON}
-        if readers:
-            assert statement["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}}
 
 
 def test_no_tooling_grant_lets_a_target_role_change_an_approval(several_accounts: Synthesized) -> None:
@@ -376,16 +391,6 @@ def test_several_accounts_refuse_a_batch_model(tmp_path: Any, default_config: Pl
 
     with pytest.raises(ConfigError, match=r"models\[0\]\.serving\.mode: a batch model cannot serve"):
         load_config(write_config(tmp_path, batch_in_other_accounts))
-
-
-def test_several_accounts_refuse_sagemaker_projects(tmp_path: Any) -> None:
-    from config.loader import ConfigError
-
-    def projects_in_other_accounts(raw: dict[str, Any]) -> None:
-        raw["environment"]["deployment_accounts"] = {"staging": STAGING}
-
-    with pytest.raises(ConfigError, match=r"projects\.enabled: models created from SageMaker Projects cannot serve"):
-        load_config(write_config(tmp_path, projects_in_other_accounts))
 
 
 def test_one_account_is_todays_platform(synthesized: Synthesized) -> None:
@@ -481,3 +486,111 @@ def test_the_target_accounts_forward_nothing_of_another_platform(several_account
         _run_event(PRODUCTION, "other-churn-production-model-bias"),
     ):
         assert not [rule for rule, pattern in forwarding.items() if pattern.matches_event(event)]
+
+
+# --- a model created from SageMaker Studio ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def product(several_accounts: Synthesized) -> dict[str, Any]:
+    """The binary-classification product's template (CodeCommit source)."""
+    projects = several_accounts.platform.projects
+    assert projects is not None
+    product_stack = projects.templates["binary-classification"]
+    directory = Path(several_accounts.assembly.directory)
+    [path] = directory.glob(f"*{product_stack.node.id}*.product.template.json")
+    return resolved(json.loads(path.read_text()))
+
+
+PROJECT = {"Ref": "SageMakerProjectName"}
+
+
+def _joined(*parts: Any) -> dict[str, Any]:
+    return {"Fn::Join": ["", list(parts)]}
+
+
+def test_a_projects_product_creates_its_roles_in_each_stage_account(product: dict[str, Any]) -> None:
+    stack_sets = {k: v["Properties"] for k, v in of_type(product, "AWS::CloudFormation::StackSet").items()}
+    assert len(stack_sets) == 2
+    by_account = {p["StackInstancesGroup"][0]["DeploymentTargets"]["Accounts"][0]: p for p in stack_sets.values()}
+    for account, code in ((STAGING, "stg"), (PRODUCTION, "prd")):
+        stack_set = by_account[account]
+        assert stack_set["StackSetName"] == _joined("mlops-", PROJECT, f"-{code}-roles")
+        assert stack_set["PermissionModel"] == "SELF_MANAGED"
+        assert stack_set["AdministrationRoleARN"] == f"arn:aws:iam::{TOOLING}:role/mlops-stacksets-admin"
+        assert stack_set["ExecutionRoleName"] == f"mlops-{code}-provisioner"
+        assert stack_set["Parameters"] == [{"ParameterKey": "ModelName", "ParameterValue": PROJECT}]
+        assert stack_set["StackInstancesGroup"][0]["Regions"] == [REGION]
+        assert stack_set["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
+        template = json.loads(stack_set["TemplateBody"])
+        assert "ModelName" in template["Parameters"]
+        names = [r["Properties"]["RoleName"] for r in of_type(template, "AWS::IAM::Role").values()]
+        assert len(names) == (5 if code == "prd" else 4)
+
+
+def test_what_names_a_projects_stage_roles_waits_for_them(product: dict[str, Any]) -> None:
+    stack_sets = set(of_type(product, "AWS::CloudFormation::StackSet"))
+    naming = [
+        (k, v)
+        for k, v in product["Resources"].items()
+        if v["Type"] in ("AWS::S3::BucketPolicy", "AWS::SageMaker::ModelPackageGroup", "AWS::CodePipeline::Pipeline")
+    ]
+    assert len(naming) >= 4
+    for logical_id, resource in naming:
+        assert stack_sets <= set(_listed(resource.get("DependsOn", []))), logical_id
+
+
+def _project_role(account: str, suffix: str) -> dict[str, Any]:
+    return {"Fn::Sub": [f"arn:aws:iam::{account}:role/mlops-${{Model}}-{suffix}", {"Model": PROJECT}]}
+
+
+def test_a_projects_deploy_pipeline_deploys_into_the_stage_accounts(product: dict[str, Any]) -> None:
+    actions = _actions(product)
+    assert actions["DeployStaging"]["RoleArn"] == _project_role(STAGING, "stg-deploy")
+    assert actions["DeployProduction"]["Configuration"]["RoleArn"] == _project_role(PRODUCTION, "prd-cfn")
+    [group] = of_type(product, "AWS::SageMaker::ModelPackageGroup").values()
+    [statement] = group["Properties"]["ModelPackageGroupPolicy"]["Statement"]
+    assert statement["Principal"] == {"AWS": [_project_role(STAGING, "stg-cfn"), _project_role(PRODUCTION, "prd-cfn")]}
+
+
+def test_the_stackset_administration_role_assumes_only_the_provisioners(several_accounts: Synthesized) -> None:
+    projects = template_of(several_accounts, "mlops-projects")
+    logical_id, role = role_named(projects, "mlops-stacksets-admin")
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "cloudformation.amazonaws.com"
+    }
+    admin = identity(projects, logical_id)
+    for account, code in ((STAGING, "stg"), (PRODUCTION, "prd")):
+        assert admin.is_allowed("sts:AssumeRole", arn(account, f"mlops-{code}-provisioner"))
+        assert not admin.is_allowed("sts:AssumeRole", arn(account, f"mlops-churn-{code}-deploy"))
+    assert not admin.is_allowed("sts:AssumeRole", arn(TOOLING, "mlops-churn-pipeline"))
+
+
+def test_the_launch_role_creates_a_projects_named_roles_only_with_the_boundary(several_accounts: Synthesized) -> None:
+    projects = template_of(several_accounts, "mlops-projects")
+    [logical_id] = [
+        k
+        for k, v in of_type(projects, "AWS::IAM::Role").items()
+        if v["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "servicecatalog.amazonaws.com"}
+    ]
+    launch = identity(projects, logical_id)
+    pipeline_role = arn(TOOLING, "mlops-fraud-pipeline")
+    statements = [
+        s for s in launch.identity_statements if s.get("Sid") == "CreateTheProjectsNamedRolesOnlyWithTheBoundary"
+    ]
+    [create] = statements
+    boundary_arn = str(create["Condition"]["StringEquals"]["iam:PermissionsBoundary"])
+    assert launch.is_allowed("iam:CreateRole", pipeline_role, **{"iam:PermissionsBoundary": boundary_arn})
+    assert not launch.is_allowed(
+        "iam:CreateRole", pipeline_role, **{"iam:PermissionsBoundary": "arn:aws:iam::1:policy/x"}
+    )
+    assert not launch.is_allowed(
+        "iam:CreateRole", arn(TOOLING, "mlops-fraud-admin"), **{"iam:PermissionsBoundary": boundary_arn}
+    )
+    assert launch.is_allowed(
+        "cloudformation:CreateStackSet", f"arn:aws:cloudformation:{REGION}:{TOOLING}:stackset/mlops-fraud-stg-roles:1"
+    )
+    assert launch.is_allowed(
+        "iam:PassRole", arn(TOOLING, "mlops-stacksets-admin"), **{"iam:PassedToService": "cloudformation.amazonaws.com"}
+    )

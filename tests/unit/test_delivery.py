@@ -137,6 +137,7 @@ def test_stages_run_in_order_with_an_approval_before_production(pipeline: dict[s
                 "mlops-approval",
                 "mlops-churn-build",
                 "mlops-feature-store",
+                "mlops-projects",
             },
         ),
         ("Staging", STAGING, {"mlops-target-staging"}),
