@@ -5,8 +5,11 @@
 the tooling account's stacks refer to them by these names and ARNs (a deploy pipeline's CloudFormation
 actions, the grants on the platform key, buckets and registry groups, the automation's assumed role)
 and name their own roles that the target account trusts (`tooling_role_arn`). Names come from
-`lambdas.common.contracts`, so neither side holds a reference to the other's constructs: the stacks of
-different accounts deploy independently, in either order of a first deployment's two halves.
+`lambdas.common.contracts`, so neither side holds a reference to the other's constructs. A first
+deployment goes in one order: the target stacks first, then the tooling account's. The tooling account's
+key, bucket and registry policies name the target stacks' roles by ARN, which IAM refuses for a role that
+does not exist yet; the target stacks name the tooling account's roles only in `aws:PrincipalArn`
+conditions, which need none to exist.
 """
 
 from __future__ import annotations

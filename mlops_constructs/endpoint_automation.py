@@ -36,6 +36,7 @@ from config.schema import ModelConfig
 from lambdas.common.contracts import (
     COMPLETED_WITH_VIOLATIONS,
     SERVING_ROLE_ARN_ENV,
+    TargetRoleKind,
     ToolingRoleKind,
     alerted_alarm_prefixes,
     alerted_run_schedules,
@@ -72,8 +73,9 @@ class EndpointAutomation(Construct):
         stack = Stack.of(self)
         self._serving = serving if serving is not None and serving.remote else None
         self._model_name = model.name
-        # The functions' calls to production go through its operations role there.
-        reach = {SERVING_ROLE_ARN_ENV: self._serving.role_arn(model.name, "ops")} if self._serving else {}
+        # The functions' calls to production go through a role of theirs there: the drift alert's reads
+        # through the operations role, the traffic shift's reweighting through the steering role.
+        reach = self._reach("ops")
 
         # --- drift alert --------------------------------------------------------------------------
         self.cooldown_table = expiring_state_table(
@@ -201,12 +203,12 @@ class EndpointAutomation(Construct):
                     "LATENCY_RATIO_LIMIT": str(shift.latency_ratio_limit),
                     "ALERT_TOPIC_ARN": alert_topic.topic_arn,
                     "AUDIT_EVENT_BUS_NAME": audit_bus.event_bus_name,
-                    **reach,
+                    **self._reach("steer"),
                 },
                 role_name=self._trusted_role_name("shift"),
             )
             shift_role = self.traffic_shift.role
-            if not self._assume_the_operations_role(shift_role):
+            if not self._assume_the_operations_role(shift_role, "steer"):
                 shift_role.add_to_principal_policy(
                     iam.PolicyStatement(
                         sid="ReadAndReweightTheEndpoint",
@@ -264,15 +266,19 @@ class EndpointAutomation(Construct):
         serving = self._serving
         return tooling_role_name(serving.platform_name, self._model_name, kind) if serving else None
 
-    def _assume_the_operations_role(self, role: iam.IRole) -> bool:
-        """In a production account of its own: the function may assume its operations role, nothing more there."""
+    def _reach(self, kind: TargetRoleKind) -> dict[str, str]:
+        """The environment that makes a function's production calls assume its role there (none: this account)."""
+        return {SERVING_ROLE_ARN_ENV: self._serving.role_arn(self._model_name, kind)} if self._serving else {}
+
+    def _assume_the_operations_role(self, role: iam.IRole, kind: TargetRoleKind = "ops") -> bool:
+        """In a production account of its own: the function may assume its role there (`kind`), nothing more."""
         if self._serving is None:
             return False
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ReachTheProductionAccount",
                 actions=["sts:AssumeRole"],
-                resources=[self._serving.role_arn(self._model_name, "ops")],
+                resources=[self._serving.role_arn(self._model_name, kind)],
             )
         )
         return True

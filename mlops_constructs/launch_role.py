@@ -38,6 +38,18 @@ from mlops_constructs.launch_actions import PROJECT_RESOURCE_ACTIONS
 PROVISIONED_STACK_PREFIX = "SC-"
 # The account AWS publishes the Powertools for AWS Lambda layers from, in every commercial region.
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+# What CloudFormation does to a project's roles besides creating them and writing their policies.
+ROLE_MANAGEMENT_ACTIONS = [
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:DeleteRole",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy",
+]
 # The services that use the platform key on a project's behalf when CloudFormation creates its resources.
 KEY_USING_SERVICES = ("codecommit", "lambda", "s3", "sqs", "dynamodb", "logs", "codebuild", "codepipeline")
 
@@ -216,19 +228,7 @@ class ProductLaunchRole(Construct):
                 conditions={"StringLike": {f"aws:RequestTag/{APPROVER_TAG}": "*"}},
             ),
             iam.PolicyStatement(
-                sid="ManageTheProjectsRoles",
-                actions=[
-                    "iam:GetRole",
-                    "iam:GetRolePolicy",
-                    "iam:ListRolePolicies",
-                    "iam:ListAttachedRolePolicies",
-                    "iam:DeleteRole",
-                    "iam:TagRole",
-                    "iam:UntagRole",
-                    "iam:UpdateRoleDescription",
-                    "iam:UpdateAssumeRolePolicy",
-                ],
-                resources=[project_roles],
+                sid="ManageTheProjectsRoles", actions=ROLE_MANAGEMENT_ACTIONS, resources=[project_roles]
             ),
             iam.PolicyStatement(sid="PassTheProjectsRoles", actions=["iam:PassRole"], resources=[project_roles]),
             iam.PolicyStatement(

@@ -610,6 +610,8 @@ def _registry_read_policy(stack: Stack, group_name: str, readers: list[str]) -> 
                     "sagemaker:DescribeModelPackageGroup",
                     "sagemaker:DescribeModelPackage",
                     "sagemaker:ListModelPackages",
+                    # A model created from a package of another account is authorized on the package too.
+                    "sagemaker:CreateModel",
                 ],
                 "Resource": [group_arn, packages_arn],
             }

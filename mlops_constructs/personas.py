@@ -34,6 +34,7 @@ def workload_boundary(
     platform_name: str,
     extra_statements: Sequence[iam.PolicyStatement] = (),
     guard_exempt_role_arns: Sequence[str] = (),
+    name: str | None = None,
 ) -> iam.ManagedPolicy:
     """The permissions boundary every platform role of an account carries (the tooling account's, and a
     serving account's with its own `extra_statements`): it allows what identity policies grant and denies
@@ -44,6 +45,7 @@ def workload_boundary(
     boundary = iam.ManagedPolicy(
         scope,
         construct_id,
+        managed_policy_name=name,
         description="Permissions boundary of every MLOps platform role: separation of duties and audit guardrails",
         statements=[
             iam.PolicyStatement(

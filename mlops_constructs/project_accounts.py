@@ -31,9 +31,11 @@ from lambdas.common.contracts import (
     Stage,
     roles_provisioner_role_name,
     stackset_admin_role_name,
+    tooling_role_name,
 )
 from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.compliance import acknowledge_each
+from mlops_constructs.launch_role import ROLE_MANAGEMENT_ACTIONS
 from mlops_constructs.target.provisioner import provisioner_role_arn
 from mlops_constructs.target.render import model_roles_template_body, render_model_roles_template
 
@@ -44,6 +46,8 @@ NAMING_RESOURCE_TYPES = (
     "AWS::CodePipeline::Pipeline",
 )
 CLOUDFORMATION = "cloudformation.amazonaws.com"
+# The services a project's named tooling roles are passed to: its deploy pipeline, checks and functions.
+NAMED_ROLE_SERVICES = ("codepipeline.amazonaws.com", "codebuild.amazonaws.com", "lambda.amazonaws.com")
 
 
 def roles_stack_set_name(platform_name: str, model_name: str, stage: Stage) -> str:
@@ -54,11 +58,22 @@ def stackset_admin_role(scope: Construct, *, platform_name: str, accounts: Itera
     """The StackSet administration role of the tooling account: CloudFormation assumes it to run a
     project's roles StackSets, and it may assume only the stage accounts' provisioner roles."""
     remote = [account for account in accounts if account.remote]
+    stack = Stack.of(scope)
     role = iam.Role(
         scope,
         "StackSetAdministration",
         role_name=stackset_admin_role_name(platform_name),
-        assumed_by=iam.ServicePrincipal(CLOUDFORMATION),
+        # Only for this account's StackSets of the platform (the confused-deputy guard AWS recommends).
+        assumed_by=iam.ServicePrincipal(CLOUDFORMATION).with_conditions(
+            {
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {
+                    "aws:SourceArn": stack.format_arn(
+                        service="cloudformation", resource="stackset", resource_name=f"{platform_name}-*", region="*"
+                    )
+                },
+            }
+        ),
         description="CloudFormation StackSets create project-created models' roles in the stage accounts",
     )
     role.add_to_principal_policy(
@@ -164,7 +179,12 @@ def acknowledge_launch_role_statements(launch_role: Construct, statements: Seque
 
 
 def launch_role_statements(
-    scope: Construct, *, platform_name: str, accounts: Iterable[ServingAccount], boundary_arn: str
+    scope: Construct,
+    *,
+    platform_name: str,
+    accounts: Iterable[ServingAccount],
+    boundary_arn: str,
+    config_model_names: Sequence[str],
 ) -> list[iam.PolicyStatement]:
     """What Service Catalog's launch role needs for a project serving in the stage accounts: the project's
     roles the stage accounts trust by name (`contracts.tooling_role_name`: only with the platform's
@@ -175,7 +195,34 @@ def launch_role_statements(
     named_roles = [
         f"arn:{stack.partition}:iam::{stack.account}:role/{platform_name}-*-{kind}" for kind in TOOLING_ROLE_KINDS
     ]
+    # The same names' config-declared models' roles (the stage accounts trust them): never a project's to touch.
+    config_roles = [
+        f"arn:{stack.partition}:iam::{stack.account}:role/{tooling_role_name(platform_name, name, kind)}"
+        for name in config_model_names
+        for kind in TOOLING_ROLE_KINDS
+    ]
     return [
+        *(
+            [
+                iam.PolicyStatement(
+                    sid="NeverTheConfigModelsNamedRoles",
+                    effect=iam.Effect.DENY,
+                    actions=sorted(
+                        {
+                            "iam:CreateRole",
+                            "iam:PutRolePermissionsBoundary",
+                            "iam:PutRolePolicy",
+                            "iam:DeleteRolePolicy",
+                        }
+                        | {"iam:PassRole", "iam:AttachRolePolicy", "iam:DetachRolePolicy"}
+                        | set(ROLE_MANAGEMENT_ACTIONS)
+                    ),
+                    resources=config_roles,
+                )
+            ]
+            if config_roles
+            else []
+        ),
         iam.PolicyStatement(
             sid="CreateTheProjectsNamedRolesOnlyWithTheBoundary",
             actions=["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
@@ -184,19 +231,14 @@ def launch_role_statements(
         ),
         iam.PolicyStatement(
             sid="ManageTheProjectsNamedRoles",
-            actions=[
-                "iam:GetRole",
-                "iam:GetRolePolicy",
-                "iam:ListRolePolicies",
-                "iam:ListAttachedRolePolicies",
-                "iam:DeleteRole",
-                "iam:TagRole",
-                "iam:UntagRole",
-                "iam:UpdateRoleDescription",
-                "iam:UpdateAssumeRolePolicy",
-                "iam:PassRole",
-            ],
+            actions=ROLE_MANAGEMENT_ACTIONS,
             resources=named_roles,
+        ),
+        iam.PolicyStatement(
+            sid="PassTheProjectsNamedRolesToTheirServices",
+            actions=["iam:PassRole"],
+            resources=named_roles,
+            conditions={"StringEquals": {"iam:PassedToService": list(NAMED_ROLE_SERVICES)}},
         ),
         iam.PolicyStatement(
             sid="RunTheProjectsRolesStackSets",

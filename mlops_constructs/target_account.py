@@ -4,8 +4,8 @@ on each captured record, an asset of the target stack (`mlops_constructs.target`
 Production's serving template (rendered and deployed by the tooling account's deploy pipeline) takes the
 script's S3 URL as a parameter, and the monitoring role of the serving account reads exactly that object.
 The URL is known without the target stack: the asset is hashed by its content (`record_preprocessor_url`
-computes what CDK names it), so the tooling account's pipeline passes the same URL the target stack
-publishes, and a change of the script changes both.
+computes what CDK names it, in the bootstrap bucket of the app's qualifier), so the tooling account's
+pipeline passes the same URL the target stack publishes, and a change of the script changes both.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from constructs import Construct
 
 from mlops_constructs.accounts import ServingAccount
 
+# Where an app sets the qualifier of its stacks' default synthesizer (CDK's own context key; cx-api
+# does not export it to Python).
+BOOTSTRAP_QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
 RECORD_PREPROCESSOR = Path(__file__).resolve().parent / "runtime" / "model_monitor_preprocessor.py"
 
 
@@ -37,13 +40,21 @@ def record_preprocessor_asset(scope: Construct, construct_id: str) -> s3_assets.
     )
 
 
-def record_preprocessor_url(account: ServingAccount) -> str:
+def bootstrap_qualifier(scope: Construct) -> str:
+    """The CDK bootstrap qualifier the default synthesizer of `scope`'s stacks uses: the app's context
+    `@aws-cdk/core:bootstrapQualifier`, or CDK's default."""
+    qualifier = scope.node.try_get_context(BOOTSTRAP_QUALIFIER_CONTEXT)
+    return str(qualifier) if qualifier else DefaultStackSynthesizer.DEFAULT_QUALIFIER
+
+
+def record_preprocessor_url(
+    account: ServingAccount, *, qualifier: str = DefaultStackSynthesizer.DEFAULT_QUALIFIER
+) -> str:
     """Where `record_preprocessor_asset` puts the script in `account` (the default synthesizer's bootstrap
-    bucket; CDK names a custom-hashed file asset by the SHA-256 of that hash, with the file's extension)."""
+    bucket of `qualifier`, `bootstrap_qualifier` of the calling scope; CDK names a custom-hashed file asset
+    by the SHA-256 of that hash, with the file's extension)."""
     bucket = (
-        DefaultStackSynthesizer.DEFAULT_FILE_ASSETS_BUCKET_NAME.replace(
-            "${Qualifier}", DefaultStackSynthesizer.DEFAULT_QUALIFIER
-        )
+        DefaultStackSynthesizer.DEFAULT_FILE_ASSETS_BUCKET_NAME.replace("${Qualifier}", qualifier)
         .replace("${AWS::AccountId}", account.account)
         .replace("${AWS::Region}", account.region)
     )

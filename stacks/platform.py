@@ -192,6 +192,7 @@ def build_platform(
             log_retention=governance.log_retention,
             noncurrent_version_days=config.retention.noncurrent_version_days,
             serving_accounts=accounts,
+            config_model_names=[model.name for model in config.models],
             permissions_boundary=governance.permissions_boundary,
             data_scientist_role=governance.data_scientist_role,
             env=env,
@@ -199,6 +200,13 @@ def build_platform(
         )
         # Products read the gate's role from its SSM parameter at deployment: it must exist first.
         projects.node.add_dependency(approval)
+    # The tooling account's key, bucket, registry and bus policies name the stage accounts' roles, which
+    # IAM requires to exist: `cdk deploy --all` deploys the target stacks first (the delivery pipeline's
+    # stages are ordered so; stacks of different stages take no dependency).
+    for stage, target in targets.items():
+        if scopes[stage] is app:
+            for stack in [governance, *model_builds.values(), *model_deploys.values()]:
+                stack.add_dependency(target, "its policies name the stage account's roles")
     return Platform(
         governance=governance,
         approval=approval,

@@ -8,7 +8,7 @@ with the launch role (a launch constraint), never with the data scientist's own 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aws_cdk import CfnOutput, Environment, Fn, RemovalPolicy, Stack, Tags
@@ -51,6 +51,7 @@ class ProjectsStack(Stack):
         data_scientist_role: iam.IRole,
         env: Environment,
         serving_accounts: Mapping[Stage, ServingAccount] | None = None,
+        config_model_names: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         """`serving_accounts`: where each stage serves; a project's model serves in the stage accounts too."""
@@ -84,6 +85,7 @@ class ProjectsStack(Stack):
             platform_name=platform_name,
             accounts=accounts.values(),
             boundary_arn=permissions_boundary.managed_policy_arn,
+            config_model_names=config_model_names,
         )
         self.launch_role = ProductLaunchRole(
             self,

@@ -18,7 +18,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config.schema import PlatformConfig
-from lambdas.common.contracts import Stage, serving_alert_topic_name
+from lambdas.common.contracts import Stage, serving_alert_topic_name, serving_boundary_name
 from mlops_constructs.accounts import ServingAccount, serving_accounts
 from mlops_constructs.alerts import AlertTopic
 from mlops_constructs.budget import CostBudget
@@ -32,7 +32,7 @@ from mlops_constructs.target_account import record_preprocessor_asset
 
 class TargetStack(Stack):
     """One stage's serving account. `model_roles[model]` holds a model's roles (serve, monitoring,
-    cloudformation, deploy, operations); `record_preprocessor_url` is where its monitors' script is."""
+    cloudformation, deploy, operations, steering); `record_preprocessor_url` is where its monitors' script is."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: PlatformConfig, account: ServingAccount, **kwargs: Any
@@ -47,6 +47,9 @@ class TargetStack(Stack):
             extra_statements=serving_account_denies(),
             # The StackSet provisioner of project-created models' roles tags roles and writes policy versions.
             guard_exempt_role_arns=[provisioner_role_arn(account)] if config.projects.enabled else [],
+            # Named (a contract): the account's CloudFormation execution policy creates roles only with it
+            # (tools/bootstrap_policy.py).
+            name=serving_boundary_name(config.name, account.stage),
         )
         iam.PermissionsBoundary.of(self).apply(self.permissions_boundary)
         self.key = PlatformKey(self, "ServingKey", alias=account.key_alias).key
@@ -101,6 +104,7 @@ class TargetStack(Stack):
                 account=account,
                 encryption_key=self.key,
                 permissions_boundary=self.permissions_boundary,
+                config_model_names=[model.name for model in config.models],
             )
         for output_id, value, description in [
             ("ServingKeyArn", self.key.key_arn, f"KMS key of {account.stage}'s serving"),

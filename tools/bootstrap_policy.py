@@ -4,7 +4,9 @@
 AdministratorAccess unless told otherwise. In a stage account that role deploys one stack of this
 platform, `<name>-target-<stage>` (the serving stacks are deployed by the target stack's own `cfn`
 roles), so it needs exactly the actions on the resource types that stack holds, on names under the
-platform's prefix. This tool synthesizes the stage's target stack from the configuration (no AWS
+platform's prefix. It creates roles only with the stack's permissions boundary (named by
+`contracts.serving_boundary_name`), attaches only the platform's managed policies (CloudFormation names
+them after the stack) and never removes a boundary. This tool synthesizes the stage's target stack from the configuration (no AWS
 account needed) and prints that policy; it refuses a resource type it has no actions for, so the
 policy cannot silently fall behind the stack (tests/tools/test_bootstrap_policy.py).
 
@@ -22,16 +24,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lambdas.common.contracts import STAGES, Stage
+from lambdas.common.contracts import STAGES, Stage, serving_boundary_name
 from mlops_constructs.accounts import partition_of
 
 # What CloudFormation does to each resource type of a target stack (create, update, read, tag, delete),
 # and on which ARNs: `{account}`, `{region}`, `{platform}` are filled in. Names the platform chooses
 # start with the platform's name; names CloudFormation generates start with the stack's, which does too.
+PLATFORM_ROLES = "arn:{partition}:iam::{account}:role/{platform}-*"
+# The target stack's managed policies: its boundary (`contracts.serving_boundary_name`) and those
+# CloudFormation names after the stack (`<platform>-target-<stage>-...`).
+PLATFORM_POLICIES = "arn:{partition}:iam::{account}:policy/{platform}-*"
 RESOURCE_TYPE_ACTIONS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # Creating a role, setting its boundary and attaching policies: only with conditions (`_role_guards`).
     "AWS::IAM::Role": (
         (
-            "iam:CreateRole",
             "iam:DeleteRole",
             "iam:GetRole",
             "iam:UpdateRole",
@@ -40,17 +46,14 @@ RESOURCE_TYPE_ACTIONS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "iam:TagRole",
             "iam:UntagRole",
             "iam:ListRoleTags",
-            "iam:PutRolePermissionsBoundary",
-            "iam:AttachRolePolicy",
-            "iam:DetachRolePolicy",
             "iam:ListAttachedRolePolicies",
             "iam:ListRolePolicies",
         ),
-        ("arn:{partition}:iam::{account}:role/{platform}-*",),
+        (PLATFORM_ROLES,),
     ),
     "AWS::IAM::Policy": (
         ("iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"),
-        ("arn:{partition}:iam::{account}:role/{platform}-*",),
+        (PLATFORM_ROLES,),
     ),
     "AWS::IAM::ManagedPolicy": (
         (
@@ -65,7 +68,7 @@ RESOURCE_TYPE_ACTIONS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "iam:TagPolicy",
             "iam:UntagPolicy",
         ),
-        ("arn:{partition}:iam::{account}:policy/{platform}-*",),
+        (PLATFORM_POLICIES,),
     ),
     "AWS::KMS::Key": (
         (
@@ -196,15 +199,18 @@ class UnknownResourceType(Exception):
     """The target stack holds a resource type this policy has no actions for."""
 
 
-def execution_policy(template: Mapping[str, Any], *, platform: str, account: str, region: str) -> dict[str, Any]:
-    """The policy document for the resource types of `template` (a synthesized target stack)."""
+def execution_policy(
+    template: Mapping[str, Any], *, platform: str, stage: Stage, account: str, region: str
+) -> dict[str, Any]:
+    """The policy document for the resource types of `template` (the synthesized target stack of `stage`)."""
     types = sorted({resource["Type"] for resource in template["Resources"].values()})
     unknown = [t for t in types if t not in RESOURCE_TYPE_ACTIONS]
     if unknown:
         raise UnknownResourceType(
             f"no actions known for {', '.join(unknown)}: add them to tools/bootstrap_policy.py RESOURCE_TYPE_ACTIONS"
         )
-    values = {"partition": partition_of(region), "account": account, "region": region, "platform": platform}
+    partition = partition_of(region)
+    values = {"partition": partition, "account": account, "region": region, "platform": platform}
     statements: list[dict[str, Any]] = []
     for resource_type in types:
         actions, resources = RESOURCE_TYPE_ACTIONS[resource_type]
@@ -227,16 +233,53 @@ def execution_policy(template: Mapping[str, Any], *, platform: str, account: str
                 }
             )
     if "AWS::IAM::Role" in types:
-        statements.append(
-            {
-                "Sid": "PassThePlatformsRolesToEventBridge",
-                "Effect": "Allow",
-                "Action": "iam:PassRole",
-                "Resource": "arn:{partition}:iam::{account}:role/{platform}-*".format(**values),
-                "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_ROLES)}},
-            }
+        boundary = f"arn:{partition}:iam::{account}:policy/{serving_boundary_name(platform, stage)}"
+        statements += _role_guards(
+            roles=PLATFORM_ROLES.format(**values), policies=PLATFORM_POLICIES.format(**values), boundary=boundary
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _role_guards(*, roles: str, policies: str, boundary: str) -> list[dict[str, Any]]:
+    """What makes a role of the platform: created and bounded only with the stack's boundary; given only the
+    platform's managed policies, never the boundary itself (which allows everything it does not deny);
+    passed to EventBridge only; and its boundary never removed."""
+    return [
+        {
+            "Sid": "CreateRolesOnlyWithTheServingBoundary",
+            "Effect": "Allow",
+            "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary"],
+            "Resource": roles,
+            "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}},
+        },
+        {
+            "Sid": "AttachOnlyThePlatformsPolicies",
+            "Effect": "Allow",
+            "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+            "Resource": roles,
+            "Condition": {"ArnLike": {"iam:PolicyARN": policies}},
+        },
+        {
+            "Sid": "PassThePlatformsRolesToEventBridge",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": roles,
+            "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_ROLES)}},
+        },
+        {
+            "Sid": "NeverTheBoundaryAsAPermissionsPolicy",
+            "Effect": "Deny",
+            "Action": "iam:AttachRolePolicy",
+            "Resource": "*",
+            "Condition": {"ArnLike": {"iam:PolicyARN": boundary}},
+        },
+        {
+            "Sid": "NeverRemoveABoundary",
+            "Effect": "Deny",
+            "Action": "iam:DeleteRolePermissionsBoundary",
+            "Resource": "*",
+        },
+    ]
 
 
 def _sid(resource_type: str) -> str:
@@ -272,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     template, platform, account, region = synthesized_target(args.config, args.stage)
     try:
-        policy = execution_policy(template, platform=platform, account=account, region=region)
+        policy = execution_policy(template, platform=platform, stage=args.stage, account=account, region=region)
     except UnknownResourceType as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -133,9 +133,10 @@ class _Provided(CredentialProvider):
 SERVING_OPTIONS_HELP = (
     "Where staging and production serve in their own accounts (environment.deployment_accounts), what"
     " serves is reached with --serving-profile (an AWS CLI profile of the serving account), --serving-role-arn"
-    " (a role to assume there, e.g. the model's <platform>-<model>-<stg|prd>-ops role; with --serving-profile,"
-    " assumed with that profile's credentials), or both. Without either, one set of credentials is used for"
-    " everything (one account)."
+    " (a role of yours to assume there, such as an operator's role the account's administrators grant the"
+    " rollback's permissions: docs/runbook-rollback.md; the model's ops role trusts only the platform's"
+    " automation; with --serving-profile, assumed with that profile's credentials), or both. Without either,"
+    " one set of credentials is used for everything (one account)."
 )
 
 

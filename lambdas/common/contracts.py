@@ -576,9 +576,10 @@ def bias_violations(report: Mapping[str, object]) -> list[str]:
 # serving bucket, key and topic the deploy pipeline passes to the serving templates.
 STAGE_CODES: Final[Mapping[Stage, str]] = {"staging": "stg", "production": "prd"}
 # A model's roles in a target account: the deploy pipeline's action role there, CloudFormation's
-# execution role, the endpoints' and the monitors' roles, and the role the tooling account's checks
-# and automation assume to read and steer what serves (operations).
-TargetRoleKind = Literal["deploy", "cfn", "serve", "mon", "ops"]
+# execution role, the endpoints' and the monitors' roles, the role the tooling account's checks and
+# automation assume to read what serves (operations), and production's role the traffic shift assumes
+# to reweight its variants (steering; `<platform≤20>-<model≤32>-prd-steer` takes 63 characters).
+TargetRoleKind = Literal["deploy", "cfn", "serve", "mon", "ops", "steer"]
 TARGET_ROLE_KINDS: Final[tuple[TargetRoleKind, ...]] = get_args(TargetRoleKind)
 # A model's roles in the tooling account that a target account trusts by name: the deploy pipeline's,
 # the staging check's, the champion resolution's, the drift alert's and the traffic shift's.
@@ -628,6 +629,12 @@ def serving_parameter_name(platform_name: str, key: ServingParameterKey) -> str:
 
 
 ServingParameterKey = Literal["key-arn", "boundary-arn"]
+
+
+def serving_boundary_name(platform_name: str, stage: Stage) -> str:
+    """A target account's permissions boundary, which every role of its target stack carries: named, so
+    the stack's CloudFormation execution policy (tools/bootstrap_policy.py) can require it of each role."""
+    return f"{platform_name}-{STAGE_CODES[stage]}-boundary"
 
 
 def serving_bucket_name(platform_name: str, stage: Stage, account: str, region: str) -> str:

@@ -85,7 +85,7 @@ from mlops_constructs.personas import DEPLOYMENT_APPROVAL_ACTION
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure
 from mlops_constructs.serving import render_serving_template
 from mlops_constructs.storage import expiring_buckets, key_prefix, prefix_access
-from mlops_constructs.target_account import record_preprocessor_url
+from mlops_constructs.target_account import bootstrap_qualifier, record_preprocessor_url
 
 RECORD_PREPROCESSOR = Path(__file__).resolve().parent.parent / "runtime" / "model_monitor_preprocessor.py"
 APPROVAL_STAGE, APPROVAL_ACTION = "Approve", "ApproveProduction"
@@ -236,7 +236,13 @@ class DeployPipeline(Construct):
         self._stage_parameters: dict[Stage, dict[str, str]] = {}
         for stage in STAGES:
             values = (
-                (here if stage not in self.remote else _serving_account_parameters(self.remote[stage], model.name))
+                (
+                    here
+                    if stage not in self.remote
+                    else _serving_account_parameters(
+                        self.remote[stage], model.name, qualifier=bootstrap_qualifier(self)
+                    )
+                )
                 | {EXECUTION_ROLE_PARAMETER: self.serving_roles[stage].role_arn}
                 | ({MONITORING_ROLE_PARAMETER: self.monitoring_role.role_arn} if stage == "production" else {})
             )
@@ -518,7 +524,7 @@ SERVING_PARAMETERS = (
 )
 
 
-def _serving_account_parameters(account: ServingAccount, model_name: str) -> dict[str, str]:
+def _serving_account_parameters(account: ServingAccount, model_name: str, *, qualifier: str) -> dict[str, str]:
     """What a stage account's target stack provides the serving templates: its key (by alias), its alert
     topic, its serving bucket's prefixes for the model (captures and reports) and its copy of the record
     preprocessor. The roles are passed per stage by the caller."""
@@ -528,7 +534,7 @@ def _serving_account_parameters(account: ServingAccount, model_name: str) -> dic
         ALERT_TOPIC_PARAMETER: account.alert_topic_arn,
         DATA_CAPTURE_PARAMETER: f"{bucket}/{model_name}/production",
         MONITORING_OUTPUT_PARAMETER: f"{bucket}/{model_name}/monitoring",
-        RECORD_PREPROCESSOR_PARAMETER: record_preprocessor_url(account),
+        RECORD_PREPROCESSOR_PARAMETER: record_preprocessor_url(account, qualifier=qualifier),
     }
 
 

@@ -362,7 +362,10 @@ def cloudformation_role(
     # Three managed policies, by topic: IAM takes at most 6,144 characters in one (references resolved), and
     # one model's statements take more (tests/compliance/test_iam_limits.py).
     serving_resources = iam.ManagedPolicy(
-        scope, "DeploymentPolicy", roles=[role], statements=_sagemaker_statements(arns, model_name)
+        scope,
+        "DeploymentPolicy",
+        roles=[role],
+        statements=_sagemaker_statements(arns, model_name, other_registry=registry_account is not None),
     )
     monitors = iam.ManagedPolicy(
         scope, "DeploymentMonitorsPolicy", roles=[role], statements=_monitor_statements(arns, model_name)
@@ -458,7 +461,9 @@ def cloudformation_role(
     return role
 
 
-def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.PolicyStatement]:
+def _sagemaker_statements(
+    arns: _ServingArns, model_name: str, *, other_registry: bool = False
+) -> list[iam.PolicyStatement]:
     """Models, endpoint configs and job definitions carrying the model's tag; its named endpoints and
     schedules; its packages, read-only."""
     return [
@@ -516,7 +521,11 @@ def _sagemaker_statements(arns: _ServingArns, model_name: str) -> list[iam.Polic
             conditions=tagged_for(model_name),
         ),
         iam.PolicyStatement(
-            sid="ReadThisModelsPackages", actions=["sagemaker:DescribeModelPackage"], resources=[arns.packages]
+            sid="ReadThisModelsPackages",
+            # A model of another account's package: SageMaker authorizes CreateModel on the package too (the
+            # registry group's policy allows the same).
+            actions=["sagemaker:DescribeModelPackage", *(["sagemaker:CreateModel"] if other_registry else [])],
+            resources=[arns.packages],
         ),
     ]
 

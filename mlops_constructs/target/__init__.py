@@ -5,7 +5,8 @@ StackSets run as (`provisioner`) and their roles template (`roles_template`, ren
 
 The tooling account's stacks never reference these constructs: they name the roles, bucket, key and
 topic through `ServingAccount`, and compute the record preprocessor's location with
-`mlops_constructs.target_account` (which imports none of this), so each account's stacks deploy on their own.
+`mlops_constructs.target_account` (which imports none of this), so each account's stacks synthesize on their
+own; the target stacks deploy first (`mlops_constructs.accounts`).
 """
 
 from mlops_constructs.target.forwarding import ServingEventForwarding, forwarded_event_patterns

@@ -7,13 +7,19 @@
 - `cfn`: CloudFormation's execution role for the stage's serving stack (`deploy.roles.cloudformation_role`),
   reading the packages of the tooling account's registry;
 - `deploy`: the deploy pipeline's CloudFormation action role, assumed by the tooling account's pipeline role;
-- `ops`: what the tooling account's checks and automation assume to reach what serves: staging's smoke test;
-  production's champion resolution, drift alert and traffic shift.
+- `ops`: what the tooling account's checks and automation assume to read what serves: staging's smoke test;
+  production's champion resolution and drift alert;
+- `steer` (production): what the tooling account's traffic shift assumes to read the variants' metrics and
+  reweight them, the only role here that changes what an endpoint serves.
 
 Roles of other accounts can only be named, so these have physical names; they trust the tooling
 account's roles by name too (`_trusted_by`). Reads in the tooling account name its account (the bucket
 names are generated there) and its platform key by alias; the tooling account's bucket and key policies
 grant the same roles by ARN, and both sides must allow.
+
+So a stage account's target stack deploys before the tooling account's stacks: their key, bucket and
+registry policies name these roles by ARN, which IAM refuses for a role that does not exist yet; these
+roles name the tooling account's only in `aws:PrincipalArn` conditions, which need no role to exist.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from lambdas.common.contracts import (
     CLARIFY_CONFIGS_FOLDER,
     STAGES,
     Stage,
+    TargetRoleKind,
     ToolingRoleKind,
     platform_key_alias,
     serving_name,
@@ -53,10 +60,16 @@ STACK_DEPLOYMENT_ACTIONS = [
 ]
 REPLACE_ACTIONS: dict[Stage, list[str]] = {"staging": ["cloudformation:DeleteStack"], "production": []}
 # Who in the tooling account assumes a stage's ops role: staging's smoke test; production's champion
-# resolution (deploy pipeline), drift alert and traffic shift.
+# resolution (deploy pipeline) and drift alert. Production's steer role: the traffic shift only.
 OPERATORS: dict[Stage, tuple[ToolingRoleKind, ...]] = {
     "staging": ("check",),
-    "production": ("champion", "drift", "shift"),
+    "production": ("champion", "drift"),
+}
+STEERERS: tuple[ToolingRoleKind, ...] = ("shift",)
+# The roles `ModelTargetRoles` creates for a model in a stage's account.
+STAGE_ROLE_KINDS: dict[Stage, tuple[TargetRoleKind, ...]] = {
+    "staging": ("serve", "cfn", "deploy", "ops"),
+    "production": ("serve", "mon", "cfn", "deploy", "ops", "steer"),
 }
 
 
@@ -149,11 +162,12 @@ class ModelTargetRoles(Construct):
         )
         self.deploy = self._deploy_role()
         self.operations = self._operations_role(model, encryption_key, serving_bucket)
+        self.steering = self._steering_role() if stage == "production" else None
 
     def _trusted_by(self, *kinds: ToolingRoleKind) -> iam.IPrincipal:
         """The model's roles of `kinds` in the tooling account, and nothing else. By `aws:PrincipalArn` rather
         than as role principals: IAM refuses a trust policy naming a role that does not exist yet, and the
-        two accounts' stacks deploy in either order."""
+        target stack deploys before the tooling account's stacks that create them."""
         account = self._account
         return iam.AccountPrincipal(account.tooling_account).with_conditions(
             {"ArnEquals": {"aws:PrincipalArn": [account.tooling_role_arn(self._model_name, kind) for kind in kinds]}}
@@ -275,14 +289,16 @@ class ModelTargetRoles(Construct):
         )
         return role
 
+    def _endpoint_arn(self) -> str:
+        return Stack.of(self).format_arn(service="sagemaker", resource="endpoint", resource_name=self.serving_name)
+
     def _operations_role(self, model: ModelConfig, encryption_key: kms.IKey, serving_bucket: s3.IBucket) -> iam.Role:
         """Staging: the smoke test describes and invokes the endpoint. Production: the champion resolution
         reads the stack and endpoint and writes the explainability config; the drift alert reads the endpoint,
-        its configs and models, the monitoring executions and reports; the traffic shift reads the variants'
-        metrics and reweights them."""
+        its configs and models, the monitoring executions and reports. Neither changes what serves."""
         account, stack = self._account, Stack.of(self)
         stage = account.stage
-        endpoint = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=self.serving_name)
+        endpoint = self._endpoint_arn()
         role = iam.Role(
             self,
             "OperationsRole",
@@ -304,6 +320,7 @@ class ModelTargetRoles(Construct):
             stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
             for kind in ("endpoint-config", "model")
         ]
+        processing_jobs = stack.format_arn(service="sagemaker", resource="processing-job", resource_name="*")
         serving_stack = stack.format_arn(
             service="cloudformation", resource="stack", resource_name=f"{self.serving_name}/*"
         )
@@ -313,9 +330,7 @@ class ModelTargetRoles(Construct):
             roles=[role],
             statements=[
                 iam.PolicyStatement(
-                    sid="ReadAndReweightTheEndpoint",
-                    actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
-                    resources=[endpoint],
+                    sid="ReadTheEndpoint", actions=["sagemaker:DescribeEndpoint"], resources=[endpoint]
                 ),
                 iam.PolicyStatement(
                     sid="DescribeThisModelsEndpointConfigsAndModels",
@@ -326,11 +341,13 @@ class ModelTargetRoles(Construct):
                 iam.PolicyStatement(
                     sid="DescribeTheServingStack", actions=["cloudformation:DescribeStacks"], resources=[serving_stack]
                 ),
-                iam.PolicyStatement(sid="ReadVariantMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"]),
                 iam.PolicyStatement(
-                    sid="ReadTheLatestMonitoringExecution",
-                    actions=["sagemaker:ListMonitoringExecutions", "sagemaker:DescribeProcessingJob"],
-                    resources=["*"],
+                    sid="ListTheMonitoringExecutions", actions=["sagemaker:ListMonitoringExecutions"], resources=["*"]
+                ),
+                iam.PolicyStatement(
+                    sid="DescribeTheLatestMonitoringExecution",
+                    actions=["sagemaker:DescribeProcessingJob"],
+                    resources=[processing_jobs],
                 ),
             ],
         )
@@ -350,13 +367,14 @@ class ModelTargetRoles(Construct):
                     for arn in generated
                 ],
                 (
+                    f"AwsSolutions-IAM5[Resource::{processing_jobs}]",
+                    "Monitoring executions' processing jobs are named by SageMaker; describe only, in this account.",
+                ),
+                (
                     f"AwsSolutions-IAM5[Resource::{serving_stack}]",
                     "A stack ARN ends in a generated id; the name is this model's production serving stack.",
                 ),
-                (
-                    "AwsSolutions-IAM5[Resource::*]",
-                    "GetMetricData, ListMonitoringExecutions and DescribeProcessingJob take no resource-level permission.",
-                ),
+                ("AwsSolutions-IAM5[Resource::*]", "ListMonitoringExecutions takes no resource-level permission."),
             ],
         )
         acknowledge_each(
@@ -385,5 +403,33 @@ class ModelTargetRoles(Construct):
                     "The S3 and KMS L2 grants attach their resource-scoped statements as the role's default policy.",
                 ),
             ],
+        )
+        return role
+
+    def _steering_role(self) -> iam.Role:
+        """Production: the traffic shift reads the variants' metrics and the endpoint, and reweights them."""
+        account, model_name = self._account, self._model_name
+        role = iam.Role(
+            self,
+            "SteeringRole",
+            role_name=account.role_name(model_name, "steer"),
+            assumed_by=self._trusted_by(*STEERERS),
+            description=f"The tooling account's traffic shift reweights the variants of model '{model_name}'",
+        )
+        policy = iam.ManagedPolicy(
+            self,
+            "SteeringPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadAndReweightTheEndpoint",
+                    actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
+                    resources=[self._endpoint_arn()],
+                ),
+                iam.PolicyStatement(sid="ReadVariantMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"]),
+            ],
+        )
+        acknowledge_each(
+            policy, [("AwsSolutions-IAM5[Resource::*]", "GetMetricData takes no resource-level permission.")]
         )
         return role

@@ -14,9 +14,8 @@ of self-managed permissions per remote stage (mlops_constructs/project_accounts.
     the StackSets are named `<platform>-<model>-<stage code>-roles`), attached to those roles only;
   - its stack instances' stacks, and reading the two parameters.
 
-The config models' roles share the name pattern, so the provisioner could change them too; CloudFormation
-cannot take over a role that exists (creating one fails on its name), and a StackSet's stacks only ever
-change the roles they created.
+The config models' roles share the name pattern: the same policy denies every role write on their exact
+ARNs (the target stack knows them), and on the event forwarder's and its own role.
 
 The account's boundary (`personas.workload_boundary`) denies every role tagging roles and writing policy
 versions (no role may retag itself out of separation of duties or rewrite its own policies); this role is
@@ -26,6 +25,8 @@ not its own, and denies removing a boundary.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
@@ -43,15 +44,32 @@ from lambdas.common.contracts import (
 )
 from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.compliance import acknowledge_each
+from mlops_constructs.target.model_roles import STAGE_ROLE_KINDS
 
 # How CloudFormation names a StackSet's stack instances (`StackSet-<stack set name>-<uuid>`), and so the
 # managed policies they create (`<stack name>-<logical id>-<suffix>`).
 STACK_INSTANCE_PREFIX = "StackSet-"
+# Every IAM action of the provisioner's policy that changes a role (or creates one).
+ROLE_WRITE_ACTIONS = [
+    "iam:CreateRole",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:DeleteRole",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:PutRolePermissionsBoundary",
+]
 
 
 class RolesProvisioner(Construct):
     """The provisioner role of `account` and the parameters its roles templates read. `permissions_boundary`:
-    the account's boundary, which the role carries like every role of the target stack."""
+    the account's boundary, which the role carries like every role of the target stack. `config_model_names`:
+    the models whose roles the target stack creates in `account`, which the provisioner may never touch."""
 
     def __init__(
         self,
@@ -61,6 +79,7 @@ class RolesProvisioner(Construct):
         account: ServingAccount,
         encryption_key: kms.IKey,
         permissions_boundary: iam.ManagedPolicy,
+        config_model_names: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -167,6 +186,12 @@ class RolesProvisioner(Construct):
                     resources=[policies],
                 ),
                 iam.PolicyStatement(
+                    sid="NeverTheTargetStacksRoles",
+                    effect=iam.Effect.DENY,
+                    actions=ROLE_WRITE_ACTIONS,
+                    resources=self._target_stack_roles(account, config_model_names),
+                ),
+                iam.PolicyStatement(
                     sid="NeverRemoveABoundary",
                     effect=iam.Effect.DENY,
                     actions=["iam:DeleteRolePermissionsBoundary"],
@@ -182,6 +207,16 @@ class RolesProvisioner(Construct):
             ],
         )
         self._acknowledge(roles, policies, stacks)
+
+    def _target_stack_roles(self, account: ServingAccount, config_model_names: Sequence[str]) -> list[str]:
+        """The roles the target stack creates in `account` whose names match the provisioner's pattern (the
+        config models'), and those it creates besides (the event forwarder's, this one)."""
+        models = [
+            account.role_arn(model_name, kind)
+            for model_name in config_model_names
+            for kind in STAGE_ROLE_KINDS[account.stage]
+        ]
+        return [*models, account.event_forwarder_role_arn, self.role_arn]
 
     def _acknowledge(self, roles: str, policies: str, stacks: str) -> None:
         acknowledge_each(

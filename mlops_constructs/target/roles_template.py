@@ -30,7 +30,7 @@ from lambdas.common.contracts import (
 from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.serving.template import model_name_length
 from mlops_constructs.target.model_roles import ModelTargetRoles
-from mlops_constructs.target_account import record_preprocessor_url
+from mlops_constructs.target_account import bootstrap_qualifier, record_preprocessor_url
 
 # The template's parameters of what the target stack publishes; their defaults name its SSM parameters.
 KEY_ARN_PARAMETER = "ServingKeyArn"
@@ -78,7 +78,7 @@ class ModelRolesTemplateStack(Stack):
             model=model.model_copy(update={"name": model_name}),
             encryption_key=encryption_key,
             serving_bucket=serving_bucket,
-            record_preprocessor_url=record_preprocessor_url(account),
+            record_preprocessor_url=record_preprocessor_url(account, qualifier=bootstrap_qualifier(self)),
         )
 
     def _published(self, account: ServingAccount, name: str, key: ServingParameterKey) -> str:

@@ -42,6 +42,7 @@ PRD_DEPLOY, PRD_CFN = arn(PRODUCTION, "mlops-churn-prd-deploy"), arn(PRODUCTION,
 STG_OPS, PRD_OPS = arn(STAGING, "mlops-churn-stg-ops"), arn(PRODUCTION, "mlops-churn-prd-ops")
 STG_SERVE, PRD_SERVE = arn(STAGING, "mlops-churn-stg-serve"), arn(PRODUCTION, "mlops-churn-prd-serve")
 PRD_MON = arn(PRODUCTION, "mlops-churn-prd-mon")
+PRD_STEER = arn(PRODUCTION, "mlops-churn-prd-steer")
 
 
 def resolved(value: Any) -> Any:
@@ -211,21 +212,27 @@ def test_the_deploy_pipelines_scripts_reach_a_stage_through_its_operations_role_
 
 
 @pytest.mark.parametrize(
-    ("function", "role_name"), [("DriftAlert", "mlops-churn-drift"), ("TrafficShift", "mlops-churn-shift")]
+    ("function", "role_name", "production_role", "other"),
+    [
+        ("DriftAlert", "mlops-churn-drift", PRD_OPS, PRD_STEER),
+        # Only the traffic shift reweights the endpoint: through a role of its own there.
+        ("TrafficShift", "mlops-churn-shift", PRD_STEER, PRD_OPS),
+    ],
 )
-def test_the_automation_reaches_production_through_its_operations_role_only(
-    deploy: dict[str, Any], function: str, role_name: str
+def test_the_automation_reaches_production_through_its_role_there_only(
+    deploy: dict[str, Any], function: str, role_name: str, production_role: str, other: str
 ) -> None:
     [properties] = [
         f["Properties"]
         for k, f in of_type(deploy, "AWS::Lambda::Function").items()
         if k.startswith(f"Automation{function}")
     ]
-    assert properties["Environment"]["Variables"][SERVING_ROLE_ARN_ENV] == PRD_OPS
+    assert properties["Environment"]["Variables"][SERVING_ROLE_ARN_ENV] == production_role
     logical_id, _ = role_named(deploy, role_name)
     assert properties["Role"] == {"Fn::GetAtt": [logical_id, "Arn"]}
     automation = identity(deploy, logical_id)
-    assert automation.is_allowed("sts:AssumeRole", PRD_OPS)
+    assert automation.is_allowed("sts:AssumeRole", production_role)
+    assert not automation.is_allowed("sts:AssumeRole", other)
     assert not automation.is_allowed("sts:AssumeRole", STG_OPS)
     assert not automation.is_allowed("sagemaker:DescribeEndpoint", "*")
     assert not automation.is_allowed("sagemaker:UpdateEndpointWeightsAndCapacities", "*")
@@ -274,7 +281,13 @@ def test_the_registry_lets_the_stages_cloudformation_read_packages_and_nothing_m
     [statement] = group["Properties"]["ModelPackageGroupPolicy"]["Statement"]
     assert statement["Principal"] == {"AWS": [STG_CFN, PRD_CFN]}
     assert statement["Effect"] == "Allow"
-    assert all(action.startswith(("sagemaker:Describe", "sagemaker:List")) for action in statement["Action"])
+    assert set(statement["Action"]) == {
+        "sagemaker:DescribeModelPackageGroup",
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:ListModelPackages",
+        # A model of another account's package is authorized on the package too.
+        "sagemaker:CreateModel",
+    }
     assert statement["Resource"] == [
         f"arn:aws:sagemaker:{REGION}:{TOOLING}:model-package-group/churn",
         f"arn:aws:sagemaker:{REGION}:{TOOLING}:model-package/churn/*",
@@ -525,7 +538,7 @@ def test_a_projects_product_creates_its_roles_in_each_stage_account(product: dic
         template = json.loads(stack_set["TemplateBody"])
         assert "ModelName" in template["Parameters"]
         names = [r["Properties"]["RoleName"] for r in of_type(template, "AWS::IAM::Role").values()]
-        assert len(names) == (5 if code == "prd" else 4)
+        assert len(names) == (6 if code == "prd" else 4)  # production's monitoring and steering roles
 
 
 def test_what_names_a_projects_stage_roles_waits_for_them(product: dict[str, Any]) -> None:
@@ -567,20 +580,9 @@ def test_the_stackset_administration_role_assumes_only_the_provisioners(several_
 
 
 def test_the_launch_role_creates_a_projects_named_roles_only_with_the_boundary(several_accounts: Synthesized) -> None:
-    projects = template_of(several_accounts, "mlops-projects")
-    [logical_id] = [
-        k
-        for k, v in of_type(projects, "AWS::IAM::Role").items()
-        if v["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
-        == {"Service": "servicecatalog.amazonaws.com"}
-    ]
-    launch = identity(projects, logical_id)
+    launch = _launch_role(several_accounts)
     pipeline_role = arn(TOOLING, "mlops-fraud-pipeline")
-    statements = [
-        s for s in launch.identity_statements if s.get("Sid") == "CreateTheProjectsNamedRolesOnlyWithTheBoundary"
-    ]
-    [create] = statements
-    boundary_arn = str(create["Condition"]["StringEquals"]["iam:PermissionsBoundary"])
+    boundary_arn = _launch_boundary(launch)
     assert launch.is_allowed("iam:CreateRole", pipeline_role, **{"iam:PermissionsBoundary": boundary_arn})
     assert not launch.is_allowed(
         "iam:CreateRole", pipeline_role, **{"iam:PermissionsBoundary": "arn:aws:iam::1:policy/x"}
@@ -594,3 +596,60 @@ def test_the_launch_role_creates_a_projects_named_roles_only_with_the_boundary(s
     assert launch.is_allowed(
         "iam:PassRole", arn(TOOLING, "mlops-stacksets-admin"), **{"iam:PassedToService": "cloudformation.amazonaws.com"}
     )
+
+
+def test_cdk_deploy_all_deploys_the_target_stacks_first(several_accounts: Synthesized) -> None:
+    """The tooling stacks' policies name the stage accounts' roles, which must exist first."""
+    for name in ("mlops-governance", "mlops-churn-build", "mlops-churn-deploy"):
+        stack = several_accounts.assembly.get_stack_by_name(name)
+        assert {"mlops-target-staging", "mlops-target-production"} <= {d.id for d in stack.dependencies}, name
+    for stage in ("staging", "production"):
+        target = several_accounts.assembly.get_stack_by_name(f"mlops-target-{stage}")
+        assert not [d.id for d in target.dependencies if not d.id.endswith(".assets")]
+
+
+def test_no_project_may_touch_a_config_models_named_roles(several_accounts: Synthesized) -> None:
+    launch = _launch_role(several_accounts)
+    boundary = {"iam:PermissionsBoundary": _launch_boundary(launch)}
+    for kind in ("pipeline", "check", "champion", "drift", "shift"):
+        config_role = arn(TOOLING, f"mlops-churn-{kind}")
+        assert not launch.is_allowed("iam:CreateRole", config_role, **boundary)
+        assert not launch.is_allowed("iam:UpdateAssumeRolePolicy", config_role)
+        assert not launch.is_allowed("iam:PassRole", config_role, **{"iam:PassedToService": "lambda.amazonaws.com"})
+        assert launch.is_allowed("iam:UpdateAssumeRolePolicy", arn(TOOLING, f"mlops-fraud-{kind}"))
+    # A project's roles go to their services only.
+    fraud = arn(TOOLING, "mlops-fraud-drift")
+    assert launch.is_allowed("iam:PassRole", fraud, **{"iam:PassedToService": "lambda.amazonaws.com"})
+    assert not launch.is_allowed("iam:PassRole", fraud, **{"iam:PassedToService": "ec2.amazonaws.com"})
+
+
+def test_the_stackset_administration_role_serves_this_accounts_platform_stacksets_only(
+    several_accounts: Synthesized,
+) -> None:
+    projects = template_of(several_accounts, "mlops-projects")
+    _, role = role_named(projects, "mlops-stacksets-admin")
+    [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": TOOLING},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudformation:*:{TOOLING}:stackset/mlops-*"},
+    }
+
+
+def _launch_role(several_accounts: Synthesized) -> Principal:
+    """The products' launch role (the role Service Catalog assumes)."""
+    projects = template_of(several_accounts, "mlops-projects")
+    [logical_id] = [
+        k
+        for k, v in of_type(projects, "AWS::IAM::Role").items()
+        if v["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "servicecatalog.amazonaws.com"}
+    ]
+    return identity(projects, logical_id)
+
+
+def _launch_boundary(launch: Principal) -> str:
+    """The boundary the launch role must give a project's named roles, as the evaluator compares it."""
+    [create] = [
+        s for s in launch.identity_statements if s.get("Sid") == "CreateTheProjectsNamedRolesOnlyWithTheBoundary"
+    ]
+    return str(create["Condition"]["StringEquals"]["iam:PermissionsBoundary"])

@@ -30,12 +30,15 @@ from lambdas.common.contracts import (
     serving_parameter_name,
 )
 from mlops_constructs.compliance import add_compliance_checks
+from mlops_constructs.target.model_roles import STAGE_ROLE_KINDS
+from mlops_constructs.target.provisioner import ROLE_WRITE_ACTIONS
 from mlops_constructs.target.render import (
     TEMPLATE_BODY_MAX_BYTES,
     model_roles_template_body,
     render_model_roles_template,
 )
 from mlops_constructs.target.roles_template import BOUNDARY_ARN_PARAMETER, KEY_ARN_PARAMETER
+from mlops_constructs.target_account import BOOTSTRAP_QUALIFIER_CONTEXT, record_preprocessor_url
 from stacks.target_stack import TargetStack, build_targets
 from tests.conftest import ROOT, cdk_json_context
 from tests.iam_evaluation import Principal, role_principal
@@ -187,9 +190,26 @@ def test_its_roles_are_the_config_paths_for_the_same_model(rendered: Rendered, s
         {"AWS::Partition": "aws", MODEL_NAME_PARAMETER: MODEL, KEY_ARN_PARAMETER: key},
     )
     assert set(project_roles) == set(config_roles)
-    assert len(project_roles) == (5 if stage == "production" else 4)
+    assert len(project_roles) == (6 if stage == "production" else 4)
     for name, role in project_roles.items():
         assert role == config_roles[name], name
+
+
+def test_the_monitoring_role_reads_the_record_preprocessor_of_the_apps_bootstrap_qualifier(rendered: Rendered) -> None:
+    account = rendered.stacks["production"].serving_account
+    model = rendered.config.models[0]
+    context = cdk_json_context() | {BOOTSTRAP_QUALIFIER_CONTEXT: "custom123"}
+    template = render_model_roles_template(account=account, model=model, context=context)
+    (statement,) = [
+        statement
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "ReadTheRecordPreprocessor"
+    ]
+    url = record_preprocessor_url(account, qualifier="custom123")
+    assert url.startswith(f"s3://cdk-custom123-assets-{ACCOUNT_OF['production']}-{REGION}/")
+    assert _resolve(statement["Resource"], {"AWS::Partition": "aws"}) == "arn:aws:s3:::" + url.removeprefix("s3://")
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -342,6 +362,36 @@ def test_the_provisioner_manages_only_the_stack_sets_policies_and_stacks(rendere
     assert not provisioner.is_allowed("iam:CreateUser", f"arn:aws:iam::{account}:user/mlops-x-{code}-y")
     assert not provisioner.is_allowed("iam:PassRole", role)
     assert not provisioner.is_allowed("sts:AssumeRole", role)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_provisioner_never_touches_the_target_stacks_roles(rendered: Rendered, stage: Stage) -> None:
+    """The config models' roles match its pattern (`mlops-churn-prd-deploy`); a project's model's do too."""
+    _, provisioner, boundary = _provisioner(rendered, stage)
+    code = {"staging": "stg", "production": "prd"}[stage]
+    with_boundary = {"iam:PermissionsBoundary": boundary}
+    assert [model.name for model in rendered.config.models] == [MODEL]
+    config_roles = [_role_arn(stage, f"mlops-{MODEL}-{code}-{kind}") for kind in STAGE_ROLE_KINDS[stage]]
+    others = [_role_arn(stage, f"mlops-{code}-events"), _role_arn(stage, roles_provisioner_role_name("mlops", stage))]
+    for role in config_roles + others:
+        for action in ROLE_WRITE_ACTIONS:
+            assert not provisioner.is_allowed(action, role, **with_boundary), (action, role)
+            assert not provisioner.is_allowed(
+                action,
+                role,
+                **with_boundary,
+                **{"iam:PolicyARN": f"arn:aws:iam::{ACCOUNT_OF[stage]}:policy/StackSet-mlops-x"},
+            ), (action, role)
+    # Reading them is harmless; a project's model's roles of the same kinds it creates and changes.
+    assert provisioner.is_allowed("iam:GetRole", _role_arn(stage, f"mlops-{MODEL}-{code}-deploy"))
+    fraud = _role_arn(stage, f"mlops-fraud-{code}-deploy")
+    assert provisioner.is_allowed("iam:CreateRole", fraud, **with_boundary)
+    assert provisioner.is_allowed("iam:UpdateAssumeRolePolicy", fraud)
+    assert provisioner.is_allowed("iam:DeleteRole", fraud)
+    # `churn`'s roles only: a model whose name extends it is a project's.
+    assert provisioner.is_allowed(
+        "iam:CreateRole", _role_arn(stage, f"mlops-{MODEL}-v2-{code}-deploy"), **with_boundary
+    )
 
 
 @pytest.mark.parametrize("stage", STAGES)

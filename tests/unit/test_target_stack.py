@@ -17,10 +17,11 @@ from aws_cdk import App
 from aws_cdk.assertions import Match, Template
 
 from config import DEFAULT_CONFIG_PATH, PlatformConfig, load_config
-from lambdas.common.contracts import STAGES, TARGET_ROLE_KINDS, Stage, serving_name
+from lambdas.common.contracts import STAGES, TARGET_ROLE_KINDS, Stage, serving_boundary_name, serving_name
 from mlops_constructs.accounts import ServingAccount, serving_accounts
 from mlops_constructs.compliance import add_compliance_checks, rule_packs
-from mlops_constructs.target_account import record_preprocessor_url
+from mlops_constructs.target.model_roles import STAGE_ROLE_KINDS
+from mlops_constructs.target_account import BOOTSTRAP_QUALIFIER_CONTEXT, bootstrap_qualifier, record_preprocessor_url
 from stacks.target_stack import TargetStack, build_targets
 from tests.conftest import ROOT, cdk_json_context
 from tests.iam_evaluation import Principal, role_principal
@@ -118,13 +119,16 @@ def test_a_single_account_platform_has_no_target_stack() -> None:
     assert build_targets(dict.fromkeys(STAGES, App()), config) == {}
 
 
-def test_every_role_carries_the_serving_accounts_boundary(targets: Targets) -> None:
-    for template in targets.templates.values():
+def test_every_role_carries_the_serving_accounts_boundary_by_its_contract_name(targets: Targets) -> None:
+    for stage, template in targets.templates.items():
         boundaries = template.find_resources(
             "AWS::IAM::ManagedPolicy", {"Properties": {"Description": Match.string_like_regexp("Permissions boundary")}}
         )
         assert len(boundaries) == 1
         boundary_id = next(iter(boundaries))
+        name = serving_boundary_name("mlops", stage)
+        assert name == f"mlops-{'stg' if stage == 'staging' else 'prd'}-boundary"
+        assert boundaries[boundary_id]["Properties"]["ManagedPolicyName"] == name
         roles = template.find_resources("AWS::IAM::Role")
         assert roles
         assert all(role["Properties"]["PermissionsBoundary"] == {"Ref": boundary_id} for role in roles.values())
@@ -254,11 +258,14 @@ def test_serving_events_are_forwarded_to_the_tooling_accounts_default_bus(target
 
 
 def test_each_stage_has_the_models_roles_by_their_contract_names(targets: Targets) -> None:
-    expected = {"staging": set(TARGET_ROLE_KINDS) - {"mon"}, "production": set(TARGET_ROLE_KINDS)}
+    expected = {"staging": set(TARGET_ROLE_KINDS) - {"mon", "steer"}, "production": set(TARGET_ROLE_KINDS)}
     for stage, template in targets.templates.items():
         names = {role["Properties"].get("RoleName") for role in template.find_resources("AWS::IAM::Role").values()}
         account = targets.accounts[stage]
         assert {kind for kind in TARGET_ROLE_KINDS if account.role_name(MODEL, kind) in names} == expected[stage]
+        assert set(STAGE_ROLE_KINDS[stage]) == expected[stage]
+        model_roles = {name for name in names if name and name.startswith(f"mlops-{MODEL}-")}
+        assert model_roles == {account.role_name(MODEL, kind) for kind in STAGE_ROLE_KINDS[stage]}
 
 
 def _trusted_principal_arns(role: dict[str, Any]) -> tuple[Any, list[str]]:
@@ -276,7 +283,8 @@ def _trusted_principal_arns(role: dict[str, Any]) -> tuple[Any, list[str]]:
         ("staging", "deploy", ["pipeline"]),
         ("production", "deploy", ["pipeline"]),
         ("staging", "ops", ["check"]),
-        ("production", "ops", ["champion", "drift", "shift"]),
+        ("production", "ops", ["champion", "drift"]),
+        ("production", "steer", ["shift"]),
     ],
 )
 def test_cross_account_roles_trust_exactly_the_tooling_roles_named(
@@ -390,7 +398,7 @@ def test_the_deploy_role_passes_only_its_models_cfn_role(targets: Targets, stage
     assert not deploy.is_allowed(
         "iam:PassRole", role_arn(account.role_name(MODEL, "cfn")), **{"iam:PassedToService": "sagemaker.amazonaws.com"}
     )
-    for kind in ("serve", "mon", "ops", "deploy"):
+    for kind in ("serve", "mon", "ops", "steer", "deploy"):
         assert not deploy.is_allowed("iam:PassRole", role_arn(account.role_name(MODEL, kind)), **to_cloudformation)
     assert not deploy.is_allowed("iam:PassRole", role_arn(account.role_name("churn-v2", "cfn")), **to_cloudformation)
     other: Stage = "production" if stage == "staging" else "staging"
@@ -463,6 +471,19 @@ def test_the_record_preprocessor_url_is_computed_without_the_stack(targets: Targ
     assert record_preprocessor_url(other).startswith("s3://cdk-hnb659fds-assets-444444444444-us-east-1/")
 
 
+def test_the_record_preprocessor_url_follows_the_apps_bootstrap_qualifier(tmp_path: Path) -> None:
+    config = load_config(SEVERAL_ACCOUNTS)
+    app = App(context=cdk_json_context() | {BOOTSTRAP_QUALIFIER_CONTEXT: "custom123"}, outdir=str(tmp_path))
+    stacks = build_targets(dict.fromkeys(STAGES, app), config)
+    for stage, stack in stacks.items():
+        assert bootstrap_qualifier(stack) == "custom123"
+        url = record_preprocessor_url(stack.serving_account, qualifier=bootstrap_qualifier(stack))
+        assert url == stack.resolve(stack.record_preprocessor_url)
+        assert url.startswith(f"s3://cdk-custom123-assets-{ACCOUNT_OF[stage]}-{REGION}/")
+        assert record_preprocessor_url(stack.serving_account) != url
+    assert bootstrap_qualifier(App()) == "hnb659fds"
+
+
 def test_the_staging_ops_role_smoke_tests_its_endpoint_only(targets: Targets) -> None:
     ops = targets.principal("staging", "ops")
     assert ops.is_allowed("sagemaker:InvokeEndpoint", _endpoint("staging", "staging"))
@@ -474,11 +495,12 @@ def test_the_staging_ops_role_smoke_tests_its_endpoint_only(targets: Targets) ->
     )
 
 
-def test_the_production_ops_role_does_what_the_automation_calls(targets: Targets) -> None:
+def test_the_production_ops_role_reads_what_the_champion_resolution_and_drift_alert_call(targets: Targets) -> None:
     ops = targets.principal("production", "ops")
     endpoint = _endpoint("production", "production")
     assert ops.is_allowed("sagemaker:DescribeEndpoint", endpoint)
-    assert ops.is_allowed("sagemaker:UpdateEndpointWeightsAndCapacities", endpoint)
+    assert not ops.is_allowed("sagemaker:UpdateEndpointWeightsAndCapacities", endpoint)
+    assert not ops.is_allowed("cloudwatch:GetMetricData")
     assert not ops.is_allowed("sagemaker:InvokeEndpoint", endpoint)
     assert not ops.is_allowed("sagemaker:UpdateEndpoint", endpoint)
     tagged = {"aws:ResourceTag/mlops:model": MODEL}
@@ -486,9 +508,12 @@ def test_the_production_ops_role_does_what_the_automation_calls(targets: Targets
         resource = _arn("production", "sagemaker", f"{kind}/generated")
         assert ops.is_allowed(f"sagemaker:{action}", resource, **tagged)
         assert not ops.is_allowed(f"sagemaker:{action}", resource, **{"aws:ResourceTag/mlops:model": "churn-v2"})
-    assert ops.is_allowed("cloudwatch:GetMetricData")
     assert ops.is_allowed("sagemaker:ListMonitoringExecutions")
     assert ops.is_allowed("sagemaker:DescribeProcessingJob", _arn("production", "sagemaker", "processing-job/any"))
+    assert not ops.is_allowed("sagemaker:DescribeProcessingJob", _arn("staging", "sagemaker", "processing-job/any"))
+    assert not ops.is_allowed("sagemaker:DescribeTrainingJob", _arn("production", "sagemaker", "training-job/any"))
+    (unscoped,) = [s for s in ops.identity_statements if s.get("Resource") == "*" and s["Effect"] == "Allow"]
+    assert unscoped["Action"] == "sagemaker:ListMonitoringExecutions"
     assert ops.is_allowed(
         "cloudformation:DescribeStacks", _arn("production", "cloudformation", f"stack/mlops-{MODEL}-production/id")
     )
@@ -503,6 +528,26 @@ def test_the_production_ops_role_does_what_the_automation_calls(targets: Targets
     assert ops.is_allowed("kms:GenerateDataKey", f"arn:aws:kms:{REGION}:{PRODUCTION}:key/serving")
     assert not ops.is_allowed(
         "sagemaker:DescribeModelPackage", f"arn:aws:sagemaker:{REGION}:{TOOLING}:model-package/{MODEL}/1"
+    )
+
+
+def test_the_production_steer_role_reweights_its_endpoint_only(targets: Targets) -> None:
+    steer = targets.principal("production", "steer")
+    endpoint = _endpoint("production", "production")
+    assert steer.is_allowed("sagemaker:DescribeEndpoint", endpoint)
+    assert steer.is_allowed("sagemaker:UpdateEndpointWeightsAndCapacities", endpoint)
+    assert steer.is_allowed("cloudwatch:GetMetricData")
+    assert not steer.is_allowed(
+        "sagemaker:UpdateEndpointWeightsAndCapacities", _endpoint("production", "production", model="churn-v2")
+    )
+    assert not steer.is_allowed("sagemaker:UpdateEndpoint", endpoint)
+    assert not steer.is_allowed("sagemaker:InvokeEndpoint", endpoint)
+    assert not steer.is_allowed("sagemaker:ListMonitoringExecutions")
+    bucket = f"arn:aws:s3:::{targets.accounts['production'].bucket_name}"
+    assert not steer.is_allowed("s3:GetObject", f"{bucket}/{MODEL}/monitoring/schedule/report.json")
+    assert not steer.is_allowed("s3:PutObject", f"{bucket}/{MODEL}/monitoring/clarify-configs/x.json")
+    assert not steer.is_allowed(
+        "cloudformation:DescribeStacks", _arn("production", "cloudformation", f"stack/mlops-{MODEL}-production/id")
     )
 
 
