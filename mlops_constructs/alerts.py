@@ -55,17 +55,24 @@ class AlertTopic(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
 
 
-def send_to_topic(rule: events.Rule, *, topic: sns.ITopic, message: events.RuleTargetInput) -> None:
+def send_to_topic(
+    rule: events.Rule,
+    *,
+    topic: sns.ITopic,
+    message: events.RuleTargetInput,
+    dead_letter_alerts: sns.ITopic | None = None,
+) -> None:
     """Add `topic` as a target of `rule`, with `message` as what subscribers read.
 
     The topic is imported on purpose: its policy (AlertTopic) already lets EventBridge publish for
     this account only, while the L2 target would append an extra, unconditioned statement to it.
     Rule and topic are in the same account and region by construction. Alerts EventBridge cannot
-    publish go, after its retries, to the stack's event dead letters, encrypted with the topic's key.
+    publish go, after its retries, to the stack's event dead letters, encrypted with the topic's key and
+    alarmed to `dead_letter_alerts` (default: `topic`; the stack's dead letters alarm one topic).
     """
     if topic.master_key is None:
         raise ValueError(f"{topic.node.path}: alert topics are encrypted, and their dead letters with the same key")
-    dead_letters = EventDeadLetters.of(rule, encryption_key=topic.master_key, alert_topic=topic)
+    dead_letters = EventDeadLetters.of(rule, encryption_key=topic.master_key, alert_topic=dead_letter_alerts or topic)
     imported = sns.Topic.from_topic_attributes(rule, "AlertTopic", topic_arn=topic.topic_arn)
     rule.add_target(
         targets.SnsTopic(

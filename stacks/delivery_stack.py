@@ -17,7 +17,9 @@ from typing import Any
 from aws_cdk import App, CfnOutput, Duration, Environment, RemovalPolicy, Stack, Stage, Tags, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
+from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -27,7 +29,7 @@ from config.loader import ConfigError
 from config.schema import PlatformConfig
 from lambdas.common.contracts import PLATFORM_TAG
 from lambdas.common.contracts import Stage as PlatformStageName
-from mlops_constructs.alerts import AlertTopic
+from mlops_constructs.alerts import AlertTopic, send_to_topic
 from mlops_constructs.compliance import acknowledge_each
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EventDeadLetters
 from mlops_constructs.encryption import PlatformKey
@@ -81,6 +83,7 @@ class DeliveryStack(Stack):
         assert config.delivery is not None
         self._delivery: DeliveryConfig = config.delivery
         self._platform_name = config.name
+        self._approver_emails = list(config.alerts.approver_emails)
         # Its own key, alert topic and logs: governance's do not exist yet when this stack is deployed.
         self.key = PlatformKey(self, "DeliveryKey", alias=f"alias/{config.name}-delivery").key
         self.alert_topic = AlertTopic(
@@ -179,8 +182,38 @@ class DeliveryStack(Stack):
             dead_letters.accept_events_of(rule)
             CfnOutput(self, "RepositoryCloneUrl", value=self.repository.repository_clone_url_grc)
         alert_on_failure(pipeline, alert_topic=self.alert_topic, what="platform's delivery pipeline")
+        self._ask_for_approval(pipeline)
         CfnOutput(self, "PipelineName", value=pipeline.pipeline_name)
         self._acknowledge()
+
+    def _ask_for_approval(self, pipeline: codepipeline.Pipeline) -> None:
+        """Tell the approvers (`alerts.approver_emails`) when the pipeline waits for them before production."""
+        self.approval_topic = AlertTopic(
+            self,
+            "Approvals",
+            encryption_key=self.key,
+            emails=self._approver_emails,
+            display_name=f"MLOps platform delivery approvals ({self._platform_name})",
+        ).topic
+        rule = pipeline.on_event(
+            "ApprovalRequested",
+            description="Ask the approvers when the delivery waits before the production account",
+            event_pattern=events.EventPattern(
+                detail_type=["CodePipeline Action Execution State Change"],
+                detail={"state": ["STARTED"], "action": [APPROVAL_STEP], "type": {"category": ["Approval"]}},
+            ),
+        )
+        send_to_topic(
+            rule,
+            topic=self.approval_topic,
+            dead_letter_alerts=self.alert_topic,
+            message=events.RuleTargetInput.from_text(
+                f"The platform's delivery pipeline waits for an approval before it deploys the production account:"
+                f" execution {events.EventField.from_path('$.detail.execution-id')} of"
+                f" {events.EventField.from_path('$.detail.pipeline')} in {events.EventField.region}."
+                f" Review the change, then approve or reject the {APPROVAL_STEP} action."
+            ),
+        )
 
     def _acknowledge(self) -> None:
         """Findings on what CDK Pipelines generates, acknowledged on the resource they concern."""

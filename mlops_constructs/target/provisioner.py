@@ -27,6 +27,7 @@ not its own, and denies removing a boundary.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
@@ -38,13 +39,13 @@ from lambdas.common.contracts import (
     APPROVER_TAG,
     STAGE_CODES,
     ServingParameterKey,
+    TargetRoleKind,
     roles_provisioner_role_name,
     serving_parameter_name,
     stackset_admin_role_name,
 )
 from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.compliance import acknowledge_each
-from mlops_constructs.target.model_roles import STAGE_ROLE_KINDS
 
 # How CloudFormation names a StackSet's stack instances (`StackSet-<stack set name>-<uuid>`), and so the
 # managed policies they create (`<stack name>-<logical id>-<suffix>`).
@@ -210,12 +211,10 @@ class RolesProvisioner(Construct):
 
     def _target_stack_roles(self, account: ServingAccount, config_model_names: Sequence[str]) -> list[str]:
         """The roles the target stack creates in `account` whose names match the provisioner's pattern (the
-        config models'), and those it creates besides (the event forwarder's, this one)."""
-        models = [
-            account.role_arn(model_name, kind)
-            for model_name in config_model_names
-            for kind in STAGE_ROLE_KINDS[account.stage]
-        ]
+        config models', one pattern per model: the policy stays small however many models config declares),
+        and those it creates besides (the event forwarder's, this one)."""
+        every_kind = cast(TargetRoleKind, "*")
+        models = [account.role_arn(model_name, every_kind) for model_name in config_model_names]
         return [*models, account.event_forwarder_role_arn, self.role_arn]
 
     def _acknowledge(self, roles: str, policies: str, stacks: str) -> None:

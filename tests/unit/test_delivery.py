@@ -188,6 +188,28 @@ def test_a_push_to_the_branch_starts_the_pipeline_with_retries_and_dead_letters(
     )
 
 
+def test_the_approvers_are_asked_when_the_pipeline_waits_before_production(delivered: Delivered) -> None:
+    """A rule on the pipeline's approval action, to a topic of the configured approvers, with retries."""
+    template = delivered.template
+    [rule] = [
+        r["Properties"]
+        for r in template.find_resources("AWS::Events::Rule").values()
+        if r["Properties"].get("EventPattern", {}).get("detail-type") == ["CodePipeline Action Execution State Change"]
+    ]
+    assert rule["EventPattern"]["detail"] == {
+        "state": ["STARTED"],
+        "action": ["PromoteToProduction"],
+        "type": {"category": ["Approval"]},
+    }
+    (target,) = rule["Targets"]
+    topics = template.find_resources("AWS::SNS::Topic")
+    [approvals] = [k for k, v in topics.items() if "approvals" in v["Properties"].get("DisplayName", "")]
+    assert target["Arn"] == {"Ref": approvals}
+    assert "DeadLetterConfig" in target
+    assert "RetryPolicy" in target
+    assert "PromoteToProduction" in json.dumps(target["InputTransformer"])
+
+
 def test_the_synth_step_installs_tests_and_synthesizes_the_same_config(delivered: Delivered) -> None:
     synth = delivered.delivered.delivery.pipeline.synth_project
     resource = synth.node.default_child
