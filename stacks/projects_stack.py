@@ -21,7 +21,7 @@ from constructs import Construct
 
 from config.schema import ProjectsConfig
 from lambdas.common.contracts import Stage
-from mlops_constructs.accounts import ServingAccount
+from mlops_constructs.accounts import ServingAccount, partition_of
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.launch_role import PROVISIONED_STACK_PREFIX, ProductLaunchRole
 from mlops_constructs.model_product import ModelProductStack, ProductTemplate, product_templates
@@ -218,9 +218,12 @@ class ProjectsStack(Stack):
                             "Writes objects encrypted with the platform key.",
                         ),
                         ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "L2 grant on the platform key."),
-                        (
-                            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-{self.account}-{self.region}/*]",
-                            "The bootstrap assets bucket: the products' assets are copied from it.",
+                        *(
+                            (
+                                f"AwsSolutions-IAM5[Resource::arn:{partition}:s3:::cdk-hnb659fds-assets-{self.account}-{self.region}/*]",
+                                "The bootstrap assets bucket: the products' assets are copied from it.",
+                            )
+                            for partition in ("<AWS::Partition>", partition_of(self.region))
                         ),
                         (
                             f"AwsSolutions-IAM5[Resource::<{nag_ref(self.asset_bucket)[1:-1]}.Arn>/*]",
