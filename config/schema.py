@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from config.delivery import DeliveryConfig
+from config.experiments import ExperimentsConfig
 from config.regions import SUPPORTED_REGIONS
 from config.sources import BRANCH_NAME, CONNECTION_ARN, GIT_HOST_REPOSITORY
 from lambdas.common.contracts import (
@@ -47,6 +48,8 @@ from lambdas.common.contracts import (
     ServingMode,
     Stage,
     metric_direction,
+    mlflow_registration_suffix,
+    mlflow_tracking_server_name,
     reserved_segment,
 )
 
@@ -809,6 +812,8 @@ class PlatformConfig(StrictModel):
     projects: ProjectsConfig = ProjectsConfig(enabled=False)
     # The platform's own self-mutating delivery pipeline (none: deployed with `cdk deploy`).
     delivery: DeliveryConfig | None = None
+    # A managed MLflow tracking server the builds and Studio log runs to (none: nothing is tracked).
+    experiments: ExperimentsConfig | None = None
 
     @model_validator(mode="after")
     def _serving_in_other_accounts(self) -> PlatformConfig:
@@ -823,6 +828,23 @@ class PlatformConfig(StrictModel):
                     " model's data bucket through an SSM parameter of the tooling account); serve it in the"
                     " platform's account or use mode: realtime",
                     model.serving.mode,
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _no_model_named_like_a_synced_group(self) -> PlatformConfig:
+        """The tracking server syncs each MLflow registered model `X` into the group `X-<suffix>`
+        (contracts.mlflow_registration_suffix): a model named so would share its group with a synced one."""
+        if self.experiments is None:
+            return self
+        suffix = mlflow_registration_suffix(mlflow_tracking_server_name(self.name))
+        for index, model in enumerate(self.models):
+            if model.name.endswith(f"-{suffix}"):
+                raise _field_error(
+                    ("models", index, "name"),
+                    f"a model name may not end with '-{suffix}': the MLflow tracking server registers its"
+                    f" models in groups named <name>-{suffix}",
+                    model.name,
                 )
         return self
 

@@ -29,6 +29,7 @@ from lambdas.common.contracts import Stage, model_package_group_name
 from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.deploy import DeployPipeline
 from mlops_constructs.endpoint_automation import EndpointAutomation
+from mlops_constructs.experiments import TrackingServer
 from mlops_constructs.model_project import ModelProject
 from mlops_constructs.registration import ModelRegistration
 
@@ -48,6 +49,8 @@ class PlatformResources:
     model_approver_role: iam.IRole
     log_retention: logs.RetentionDays
     noncurrent_version_days: int
+    # The MLflow tracking server the builds log to (`experiments:`); None: they track nothing.
+    tracking_server: TrackingServer | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ def build_model(
         registry_readers=registry_readers,
         athena_workgroup_name=athena_workgroup_name,
         repository_settings=repository_settings,
+        tracking_server=platform.tracking_server,
     )
     # The team works in its repository and follows its pipeline; the policy lives next to the
     # resources, so the governance stack never depends on a model's stack.

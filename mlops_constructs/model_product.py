@@ -17,6 +17,7 @@ the template's parameter checks it instead (lower case, as the seeds, S3 and Sag
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,12 +49,15 @@ from lambdas.common.contracts import (
     PLATFORM_PARAMETERS,
     RISK_RATINGS,
     Stage,
+    mlflow_registration_suffix,
+    mlflow_tracking_server_name,
     model_package_group_name,
     platform_parameter_name,
 )
 from mlops_constructs.accounts import ServingAccount
 from mlops_constructs.approval_gate import GatedModel, gated_model_grants
 from mlops_constructs.compliance import acknowledge_each
+from mlops_constructs.experiments import imported_tracking_server
 from mlops_constructs.functions import pinned_ssm_value, powertools_layer_arn
 from mlops_constructs.model_lifecycle import (
     PlatformResources,
@@ -75,6 +79,23 @@ PROJECT_NAME_PATTERN = "^[a-z0-9](-?[a-z0-9]){1,31}$"
 # spliced into (double quotes, backslashes, control characters).
 CARD_TEXT_PATTERN = '^[^"\\\\\\x00-\\x1f]*$'
 CARD_TEXT_RULE = "any text without double quotes, backslashes or line breaks"
+
+
+def project_name_constraint(platform_name: str, *, tracks_experiments: bool) -> tuple[str, str]:
+    """The project name's AllowedPattern and its rule. With a tracking server, a name may not end with the
+    suffix of the groups the server syncs MLflow models into (`<registered model>-<suffix>`): the server's
+    role may register packages in those groups, never in a governed model's (config/schema.py says the
+    same of config models)."""
+    rule = "lower-case letters, digits and single hyphens, 2 to 32 characters"
+    if not tracks_experiments:
+        return PROJECT_NAME_PATTERN, rule
+    suffix = mlflow_registration_suffix(mlflow_tracking_server_name(platform_name))
+    return (
+        f"^(?!.*-{suffix}$){PROJECT_NAME_PATTERN.removeprefix('^')}",
+        f"{rule}, not ending with -{suffix} (the MLflow tracking server's groups)",
+    )
+
+
 PROJECT_NAME_TAG, PROJECT_ID_TAG = "sagemaker:project-name", "sagemaker:project-id"
 INFERENCE_INSTANCE_TYPES = (
     "ml.m5.large",
@@ -155,7 +176,12 @@ def product_templates(seeds: list[SeedName], sources: list[SourceProvider]) -> l
 
 
 def imported_platform(
-    scope: Construct, *, platform_name: str, log_retention: logs.RetentionDays, noncurrent_version_days: int
+    scope: Construct,
+    *,
+    platform_name: str,
+    log_retention: logs.RetentionDays,
+    noncurrent_version_days: int,
+    tracks_experiments: bool = False,
 ) -> tuple[PlatformResources, iam.IRole]:
     """The platform's resources as a product's template sees them, and the approval gate's role.
 
@@ -163,7 +189,8 @@ def imported_platform(
     `AWS::SSM::Parameter::Value<String>`) that CloudFormation resolves at each deployment, and used
     as a `Ref`: dynamic references (`{{resolve:ssm:...}}`) would be one per use, and CloudFormation
     takes at most 60 of them in a template. Studio shows these parameters in its form; each allows only
-    its SSM parameter's name, so whoever creates a project cannot point the template elsewhere."""
+    its SSM parameter's name, so whoever creates a project cannot point the template elsewhere.
+    `tracks_experiments`: the platform has an MLflow tracking server (its artifact bucket is read too)."""
     values = Construct(scope, "Platform")
 
     def value(key: str) -> str:
@@ -175,8 +202,9 @@ def imported_platform(
         )
 
     key_arn = value("key-arn")
+    encryption_key = kms.Key.from_key_arn(values, "Key", key_arn)
     platform = PlatformResources(
-        encryption_key=kms.Key.from_key_arn(values, "Key", key_arn),
+        encryption_key=encryption_key,
         access_log_bucket=s3.Bucket.from_bucket_name(values, "AccessLogs", value("access-log-bucket")),
         alert_topic=sns.Topic.from_topic_attributes(
             values, "AlertTopic", topic_arn=value("alert-topic-arn"), key_arn=key_arn
@@ -194,6 +222,14 @@ def imported_platform(
         noncurrent_version_days=noncurrent_version_days,
     )
     gate_role = iam.Role.from_role_name(values, "ApprovalGateRole", value("approval-gate-role-name"))
+    if tracks_experiments:
+        tracking_server = imported_tracking_server(
+            scope,
+            platform_name=platform_name,
+            artifact_bucket_name=value("mlflow-artifact-bucket"),
+            encryption_key=encryption_key,
+        )
+        platform = dataclasses.replace(platform, tracking_server=tracking_server)
     return platform, gate_role
 
 
@@ -214,9 +250,11 @@ class ModelProductStack(servicecatalog.ProductStack):
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
         serving_accounts: Mapping[Stage, ServingAccount] | None = None,
+        tracks_experiments: bool = False,
     ) -> None:
         """`serving_accounts`: where each stage serves; in a stage account of its own, the project's model gets
-        its roles there from a StackSet of this template (mlops_constructs/project_accounts.py)."""
+        its roles there from a StackSet of this template (mlops_constructs/project_accounts.py).
+        `tracks_experiments`: the project's build logs to the platform's MLflow tracking server."""
         super().__init__(
             scope,
             construct_id,
@@ -225,13 +263,14 @@ class ModelProductStack(servicecatalog.ProductStack):
             server_side_encryption_aws_kms_key_id=asset_key.key_id,
             description=f"{template.title} (SageMaker Project of platform '{platform_name}', seed {template.seed})",
         )
+        name_pattern, name_rule = project_name_constraint(platform_name, tracks_experiments=tracks_experiments)
         project_name = CfnParameter(
             self,
             "SageMakerProjectName",
             type="String",
             description="The project's name (SageMaker passes it): the model's name, in lower case",
-            allowed_pattern=PROJECT_NAME_PATTERN,
-            constraint_description="lower-case letters, digits and single hyphens, 2 to 32 characters",
+            allowed_pattern=name_pattern,
+            constraint_description=name_rule,
         )
         self.project_id = CfnParameter(
             self, "SageMakerProjectId", type="String", description="The project's id (SageMaker passes it)"
@@ -286,6 +325,7 @@ class ModelProductStack(servicecatalog.ProductStack):
             platform_name=platform_name,
             log_retention=log_retention,
             noncurrent_version_days=noncurrent_version_days,
+            tracks_experiments=tracks_experiments,
         )
         powertools_layer_arn(self)
         source = self._source_parameters() if template.source == "codeconnections" else template.model.source

@@ -34,6 +34,7 @@ from lambdas.common.contracts import (
     BATCH_INPUT_PREFIX,
     BATCH_OUTPUT_PREFIX,
     BATCH_STAGING_PREFIX,
+    MLFLOW_TRACKING_URI_VARIABLE,
     RETRAINING_DETAIL_TYPE,
     RETRAINING_SOURCE,
     SAMPLE_PAYLOADS_PREFIX,
@@ -42,6 +43,7 @@ from lambdas.common.contracts import (
 )
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 from mlops_constructs.dead_letters import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EventDeadLetters
+from mlops_constructs.experiments import TrackingServer, tracking_policy
 from mlops_constructs.model_source import SEED_BRANCH, pipeline_source
 from mlops_constructs.model_tags import tagged_for, tagging_for
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure, build_project
@@ -105,6 +107,7 @@ class ModelProject(Construct):
         seed_directory: Path | None = None,
         repository_settings: Mapping[str, object] | None = None,
         timeouts: BuildTimeouts = BuildTimeouts(),
+        tracking_server: TrackingServer | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -194,8 +197,12 @@ class ModelProject(Construct):
             SOURCE_REPOSITORY=self._repository_location(),
             # Offline feature store queries (the seed's training-set builder), when the model has a group.
             **({"ATHENA_WORKGROUP": athena_workgroup_name} if athena_workgroup_name else {}),
+            # Where the build and its pipeline's tracking step log the run, when the platform tracks experiments.
+            **({MLFLOW_TRACKING_URI_VARIABLE: tracking_server.arn} if tracking_server else {}),
         )
         self._grant_pipeline_upsert(stack, encryption_key)
+        if tracking_server is not None:
+            self._grant_tracking(tracking_server)
 
         self.pipeline = codepipeline.Pipeline(
             self,
@@ -232,6 +239,23 @@ class ModelProject(Construct):
         acknowledge_pipeline_grants(
             self, projects=[test_project, self.train_project], own_buckets=[pipeline_artifacts, self.data_bucket]
         )
+
+    def _grant_tracking(self, server: TrackingServer) -> None:
+        """The train build starts and ends the model's MLflow run; the pipeline's tracking step, running as
+        the SageMaker role, logs into it: both log, neither deletes."""
+        train_role = self.train_project.role
+        assert train_role is not None
+        for purpose, role in (("TrainBuild", train_role), ("SageMakerPipeline", self.sagemaker_role)):
+            tracking_policy(
+                self,
+                f"{purpose}Tracking",
+                grantee=role,
+                server=server,
+                read=True,
+                log=True,
+                open_ui=False,
+                description=f"Log the runs of model '{self.model_name}' to the MLflow tracking server",
+            )
 
     def _start_on_push(self, source_action: codepipeline.IAction) -> None:
         """Pushes to the source branch start the build pipeline, pushes to other branches do not."""

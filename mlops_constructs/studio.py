@@ -29,14 +29,16 @@ from config.schema import CreatedNetworkConfig, StudioNetworkConfig, StudioUserC
 from mlops_constructs.compliance import acknowledge_each, nag_ref
 
 # What Studio (sagemaker.api, notebook, studio), the pipelines and the registry it drives (sts, logs,
-# monitoring, ecr, kms, ssm, CodeCommit, CodePipeline) and SageMaker Projects (servicecatalog) reach
-# from a network without a route to the internet. S3 has a gateway endpoint.
+# monitoring, ecr, kms, ssm, CodeCommit, CodePipeline), SageMaker Projects (servicecatalog) and the MLflow
+# tracking server (sagemaker.experiments: the MLflow API and UI) reach from a network without a route to
+# the internet. S3 has a gateway endpoint.
 INTERFACE_ENDPOINTS: Mapping[str, ec2.InterfaceVpcEndpointAwsService] = {
     "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
     "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
     "SageMakerFeatureStoreRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_FEATURESTORE_RUNTIME,
     "SageMakerNotebook": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_NOTEBOOK,
     "SageMakerStudio": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_STUDIO,
+    "SageMakerExperiments": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS,
     "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
     "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
     "Monitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,

@@ -16,6 +16,7 @@ from mlops_constructs.approval_gate import GatedModel
 from mlops_constructs.model_lifecycle import PlatformResources, connect_model
 from mlops_constructs.storage import is_other_account
 from stacks.approval_stack import ApprovalStack
+from stacks.experiments_stack import ExperimentsStack
 from stacks.feature_store_stack import FeatureStoreStack
 from stacks.governance_stack import GovernanceStack
 from stacks.model_build_stack import ModelBuildStack
@@ -35,6 +36,7 @@ class Platform:
     studio: StudioStack | None
     projects: ProjectsStack | None
     targets: dict[Stage, TargetStack]
+    experiments: ExperimentsStack | None = None
 
 
 def build_platform(
@@ -75,6 +77,23 @@ def build_platform(
             env=env,
             description="MLOps platform SageMaker Studio: domain (IAM auth, VPC only), its network, persona user profiles",
         )
+    experiments = None
+    if config.experiments is not None:
+        experiments = ExperimentsStack(
+            app,
+            f"{config.name}-experiments",
+            stack_name=f"{config.name}-experiments",
+            platform_name=config.name,
+            experiments=config.experiments,
+            encryption_key=governance.key,
+            access_log_bucket=governance.access_log_bucket,
+            noncurrent_version_days=config.retention.noncurrent_version_days,
+            permissions_boundary=governance.permissions_boundary,
+            data_scientist_role=governance.data_scientist_role,
+            model_approver_role=governance.model_approver_role,
+            env=env,
+            description="MLOps platform experiment tracking: managed MLflow tracking server, its artifact bucket",
+        )
     platform = PlatformResources(
         encryption_key=governance.key,
         access_log_bucket=governance.access_log_bucket,
@@ -86,6 +105,7 @@ def build_platform(
         model_approver_role=governance.model_approver_role,
         log_retention=governance.log_retention,
         noncurrent_version_days=config.retention.noncurrent_version_days,
+        tracking_server=None if experiments is None else experiments.tracking.for_other_stacks(),
     )
     model_deploys = {
         model.name: ModelDeployStack(
@@ -151,6 +171,8 @@ def build_platform(
             gate_role=approval.gate.handler.role,
             audit_bus=governance.audit_bus,
         )
+        if experiments is not None:
+            build.add_stack_dependency(experiments, "its build roles log to the MLflow tracking server")
         model_builds[model.name] = build
     feature_store = None
     if config.feature_groups:
@@ -195,11 +217,15 @@ def build_platform(
             config_model_names=[model.name for model in config.models],
             permissions_boundary=governance.permissions_boundary,
             data_scientist_role=governance.data_scientist_role,
+            tracks_experiments=experiments is not None,
             env=env,
             description="MLOps platform SageMaker Projects: portfolio, one product per seed template, launch role",
         )
         # Products read the gate's role from its SSM parameter at deployment: it must exist first.
         projects.node.add_dependency(approval)
+        if experiments is not None:
+            # ... and the tracking server's artifact bucket from its own.
+            projects.node.add_dependency(experiments)
     # The tooling account's key, bucket, registry and bus policies name the stage accounts' roles, which
     # IAM requires to exist: `cdk deploy --all` deploys the target stacks first (the delivery pipeline's
     # stages are ordered so; stacks of different stages take no dependency).
@@ -216,6 +242,7 @@ def build_platform(
         studio=studio,
         projects=projects,
         targets=targets,
+        experiments=experiments,
     )
 
 

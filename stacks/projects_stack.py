@@ -52,9 +52,11 @@ class ProjectsStack(Stack):
         env: Environment,
         serving_accounts: Mapping[Stage, ServingAccount] | None = None,
         config_model_names: Sequence[str] = (),
+        tracks_experiments: bool = False,
         **kwargs: Any,
     ) -> None:
-        """`serving_accounts`: where each stage serves; a project's model serves in the stage accounts too."""
+        """`serving_accounts`: where each stage serves; a project's model serves in the stage accounts too.
+        `tracks_experiments`: the platform has an MLflow tracking server, which a project's build logs to."""
         super().__init__(scope, construct_id, env=env, **kwargs)
         accounts = dict(serving_accounts or {})
         if any(account.remote for account in accounts.values()):
@@ -108,6 +110,7 @@ class ProjectsStack(Stack):
                 log_retention=log_retention,
                 noncurrent_version_days=noncurrent_version_days,
                 serving_accounts=accounts,
+                tracks_experiments=tracks_experiments,
             )
         self._let_data_scientists_create_projects(data_scientist_role)
         self._let_project_buckets_log(access_log_bucket)
@@ -124,6 +127,7 @@ class ProjectsStack(Stack):
         log_retention: logs.RetentionDays,
         noncurrent_version_days: int,
         serving_accounts: Mapping[Stage, ServingAccount],
+        tracks_experiments: bool,
     ) -> None:
         construct_suffix = template.construct_id
         product_stack = ModelProductStack(
@@ -138,6 +142,7 @@ class ProjectsStack(Stack):
             log_retention=log_retention,
             noncurrent_version_days=noncurrent_version_days,
             serving_accounts=serving_accounts,
+            tracks_experiments=tracks_experiments,
         )
         template_source = servicecatalog.CloudFormationTemplate.from_product_stack(product_stack)
         product = servicecatalog.CloudFormationProduct(
@@ -218,6 +223,7 @@ class ProjectsStack(Stack):
                             "Writes objects encrypted with the platform key.",
                         ),
                         ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "L2 grant on the platform key."),
+                        # Its partition is a token in an App, literal in a delivery pipeline's Stage.
                         *(
                             (
                                 f"AwsSolutions-IAM5[Resource::arn:{partition}:s3:::cdk-hnb659fds-assets-{self.account}-{self.region}/*]",

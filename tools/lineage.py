@@ -13,9 +13,9 @@ the model package behind it; a batch model's serving stack of that name and its 
 `--package` skips that lookup and explains one package. For each package (tools/lineage_sources.py
 reads it): its approval status and the approval gate's decisions on it, from the platform's audit log
 group (who approved, when, the metric against its threshold, the card status, bias violations); source
-(repository, commit); model card (status, owner, risk rating, intended uses, whether bias was
-assessed); feature group and event-time range, raw training data, other customer metadata; metrics
-reports; the pipeline execution that registered it (`MetadataProperties.GeneratedBy`), its training
+(repository, commit); the MLflow run the build logged its training to (experiment tracking); model
+card (status, owner, risk rating, intended uses, whether bias was assessed); feature group and
+event-time range, raw training data, other customer metadata; metrics reports; the pipeline execution that registered it (`MetadataProperties.GeneratedBy`), its training
 jobs, their input data with the object versions current when each job started; and SageMaker's
 lineage graph above the package. A package registered by hand, or before a record existed, says "not
 recorded" (or "no approval decision recorded", "none recorded") where the record is missing.
@@ -64,6 +64,7 @@ from tools.lineage_records import (
     READ_METADATA_KEYS,
     ApprovalDecision,
     DataLocation,
+    ExperimentRun,
     Lineage,
     ModelCardSummary,
     PackageLineage,
@@ -155,6 +156,7 @@ def render_package(package: PackageLineage | None) -> list[str]:
         f"  approval: {package.approval}{why}",
         *indented(render_decisions(package.approval_decisions), 2),
         f"  source: {source}" if package.repository or package.commit else f"  source: {NOT_RECORDED}",
+        render_experiment_run(package.experiment_run),
         *indented(render_card(package.model_card)),
         f"  feature group: {package.feature_group}, {event_times}"
         if package.feature_group
@@ -180,6 +182,12 @@ def render_package(package: PackageLineage | None) -> list[str]:
         return [*lines, "  sagemaker lineage: none recorded"]
     entities = (f"{entity.type} ({entity.lineage_type}): {entity.arn}" for entity in package.sagemaker_lineage)
     return [*lines, "  sagemaker lineage:", *indented(list(entities), 2)]
+
+
+def render_experiment_run(run: ExperimentRun | None) -> str:
+    if run is None:
+        return f"  experiment run: {NOT_RECORDED}"
+    return f"  experiment run: {run.run_id} on {run.tracking_server_arn or 'a tracking server not recorded'}"
 
 
 def render_decisions(decisions: list[ApprovalDecision] | None) -> list[str]:

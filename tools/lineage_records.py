@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lambdas.common.contracts import MLFLOW_RUN_ID_PROPERTY, MLFLOW_TRACKING_SERVER_ARN_PROPERTY
+
 # The package's customer metadata (CustomerMetadataProperties) the tool reads, as the build's
 # registration step writes it: the raw training data, an s3:// prefix; and, for a model trained on
 # Feature Store data, the feature group's name and the event-time range of the records read, ISO-8601
@@ -16,7 +18,10 @@ TRAINING_DATA_KEY = "training_data_s3_uri"
 FEATURE_GROUP_KEY = "feature_group_name"
 EVENT_TIME_FROM_KEY = "event_time_from"
 EVENT_TIME_TO_KEY = "event_time_to"
-READ_METADATA_KEYS = (TRAINING_DATA_KEY, FEATURE_GROUP_KEY, EVENT_TIME_FROM_KEY, EVENT_TIME_TO_KEY)
+# The MLflow run the build logged (parameters, metrics, Clarify results, the model) and its tracking
+# server: the package's metadata keys are contracts (lambdas/common/contracts.py, "experiments").
+MLFLOW_KEYS = (MLFLOW_RUN_ID_PROPERTY, MLFLOW_TRACKING_SERVER_ARN_PROPERTY)
+READ_METADATA_KEYS = (TRAINING_DATA_KEY, FEATURE_GROUP_KEY, EVENT_TIME_FROM_KEY, EVENT_TIME_TO_KEY, *MLFLOW_KEYS)
 # What the seeds record under the Feature Store keys when the training set came from no feature group
 # (CreateModelPackage accepts no empty metadata value): read as "not recorded".
 NO_FEATURE_STORE = "none"
@@ -48,6 +53,14 @@ class TrainingLineage:
     started: str | None = None
     ended: str | None = None
     inputs: dict[str, DataLocation] = field(default_factory=dict)  # by channel
+
+
+@dataclass
+class ExperimentRun:
+    """The MLflow run the build logged this package's training to (its experiment is the model's)."""
+
+    run_id: str
+    tracking_server_arn: str | None  # None: the package names no server
 
 
 @dataclass
@@ -102,6 +115,7 @@ class PackageLineage:
     commit: str | None = None
     pipeline_execution: str | None = None
     customer_metadata: dict[str, str] = field(default_factory=dict)
+    experiment_run: ExperimentRun | None = None  # None: built without experiment tracking
     feature_group: str | None = None
     event_time_from: str | None = None
     event_time_to: str | None = None

@@ -27,7 +27,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common.contracts import APPROVAL_GATE_DETAIL_TYPE, APPROVAL_GATE_SOURCE
+from lambdas.common.contracts import (
+    APPROVAL_GATE_DETAIL_TYPE,
+    APPROVAL_GATE_SOURCE,
+    MLFLOW_RUN_ID_PROPERTY,
+    MLFLOW_TRACKING_SERVER_ARN_PROPERTY,
+)
 from lambdas.common.errors import error_code, error_message
 from tools.lineage_records import (
     EVENT_TIME_FROM_KEY,
@@ -37,6 +42,7 @@ from tools.lineage_records import (
     TRAINING_DATA_KEY,
     ApprovalDecision,
     DataLocation,
+    ExperimentRun,
     LineageEntity,
     ModelCardSummary,
     ObjectVersion,
@@ -103,6 +109,7 @@ def describe_package(clients: AwsClients, arn: str, *, audit_log_group: str) -> 
         commit=metadata.get("CommitId"),
         pipeline_execution=metadata.get("GeneratedBy"),
         customer_metadata=customer,
+        experiment_run=experiment_run(customer),
         feature_group=feature_store_value(customer.get(FEATURE_GROUP_KEY)),
         event_time_from=feature_store_value(customer.get(EVENT_TIME_FROM_KEY)),
         event_time_to=feature_store_value(customer.get(EVENT_TIME_TO_KEY)),
@@ -119,6 +126,14 @@ def describe_package(clients: AwsClients, arn: str, *, audit_log_group: str) -> 
         lineage.training_data = data_location(clients.s3, training_data, as_of=as_of)
     lineage.sagemaker_lineage = ascendants(clients.sagemaker, arn)
     return lineage
+
+
+def experiment_run(customer_metadata: Mapping[str, str]) -> ExperimentRun | None:
+    """The MLflow run the build logged to; None for a package built without experiment tracking."""
+    run_id = customer_metadata.get(MLFLOW_RUN_ID_PROPERTY)
+    if not run_id:
+        return None
+    return ExperimentRun(run_id=run_id, tracking_server_arn=customer_metadata.get(MLFLOW_TRACKING_SERVER_ARN_PROPERTY))
 
 
 def metrics_reports(metrics: Mapping[str, Any]) -> dict[str, str]:

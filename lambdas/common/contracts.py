@@ -14,6 +14,7 @@ and a model `demand-production` cannot exist to match `demand`'s production pref
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,8 +66,10 @@ PLATFORM_PARAMETERS: Final = {
     "data-scientist-role-name": "name of the data-scientist persona role",
     "model-approver-role-name": "name of the model-approver persona role",
     "log-retention-days": "CloudWatch Logs retention, in days",
-    # Published by the approval stack; every other value by the governance stack.
+    # Published by the approval stack; every other value by the governance stack ...
     "approval-gate-role-name": "name of the approval gate's role (a project's template grants it its model)",
+    # ... but this one, by the experiments stack (only when `experiments:` is configured).
+    "mlflow-artifact-bucket": "name of the MLflow tracking server's artifact bucket",
 }
 
 
@@ -261,6 +264,33 @@ def package_group(package_arn: str) -> str | None:
     if not PACKAGE_ARN.fullmatch(package_arn):
         return None
     return package_arn.rsplit("/", 2)[1]
+
+
+# --- experiments: the managed MLflow tracking server ------------------------------------------------
+
+# The variable the platform sets on a model's Train build to the tracking server's ARN (only when
+# `experiments:` is configured); MLflow reads it itself, and the `sagemaker-mlflow` plugin takes an ARN.
+MLFLOW_TRACKING_URI_VARIABLE: Final = "MLFLOW_TRACKING_URI"
+# The package's CustomerMetadataProperties that link it to its MLflow run (written only when tracking is on).
+MLFLOW_RUN_ID_PROPERTY: Final = "mlflow_run_id"
+MLFLOW_TRACKING_SERVER_ARN_PROPERTY: Final = "mlflow_tracking_server_arn"
+
+
+def mlflow_tracking_server_name(platform_name: str) -> str:
+    """The platform's MLflow tracking server (one per platform, account and region)."""
+    return f"{platform_name}-mlflow"
+
+
+def mlflow_tracking_server_arn(platform_name: str, *, partition: str, region: str, account: str) -> str:
+    """The tracking server's ARN, computable where the server is not in reach (a project's template)."""
+    name = mlflow_tracking_server_name(platform_name)
+    return f"arn:{partition}:sagemaker:{region}:{account}:mlflow-tracking-server/{name}"
+
+
+def mlflow_registration_suffix(tracking_server_name: str) -> str:
+    """What automatic model registration appends to an MLflow registered model's name for its SageMaker
+    group (`<registered model>-<suffix>`): the first six hex digits of SHA-256 of the server's name."""
+    return hashlib.sha256(tracking_server_name.encode()).hexdigest()[:6]
 
 
 # --- the deploy pipeline and the serving templates it deploys --------------------------------------

@@ -25,6 +25,9 @@ BOB = "approver-bob"  # a Studio user profile
 GATE_ROLE = f"arn:aws:sts::{ACCOUNT}:assumed-role/{PLATFORM}-approval-gate/gate"
 DATA = "s3://mlops-churn-data"
 RAW = "s3://acme-raw-exports/churn"  # an unversioned bucket
+# The champion's build logged to the platform's MLflow server; the challenger's predates it.
+TRACKING_SERVER = f"{ARN}:mlflow-tracking-server/{PLATFORM}-mlflow"
+MLFLOW_RUN = "8c1d3e5f7a9b4c2d8e0f1a2b3c4d5e6f"
 AUDIT_LOG = audit_log_group_name(PLATFORM)
 CREATED = datetime(2026, 11, 1, tzinfo=UTC)
 DENIED = "User: arn:aws:sts::123456789012:assumed-role/auditor/carol is not authorized to perform this action"
@@ -148,6 +151,8 @@ CHAMPION_CASE = PackageCase(
         "feature_group_name": "churn-features",
         "event_time_from": "2026-10-01T00:00:00Z",
         "event_time_to": "2026-11-01T00:00:00Z",
+        "mlflow_run_id": MLFLOW_RUN,
+        "mlflow_tracking_server_arn": TRACKING_SERVER,
     },
     decisions=[
         [

@@ -36,7 +36,9 @@ from tests.tools.lineage_account import (
     EXECUTION_3,
     JOB_2,
     JOB_3,
+    MLFLOW_RUN,
     RAW,
+    TRACKING_SERVER,
     package_answer,
 )
 from tests.tools.lineage_stubs import Stubs, expect_endpoint, expect_package, expect_steps
@@ -81,6 +83,7 @@ variant champion, 90% of traffic, model churn-champion-m2
         bias policy block: no violation
         deployed by churn-deploy, execution 7c1e0d
     source: https://github.com/acme/churn @ 3f2c1a9
+    experiment run: {MLFLOW_RUN} on {TRACKING_SERVER}
     model card: Approved, owner Churn team <churn@acme.example>, risk rating Medium
       intended uses: Rank customers by churn risk for retention offers; not for pricing or credit.
       evaluations: Test split metrics, Post-training bias; bias assessed
@@ -115,6 +118,7 @@ variant challenger, 10% of traffic, model churn-challenger-m3
         bias policy report: DI 0.71 for senior_citizen=1 is outside [0.8, 1.25]
         deployed by churn-deploy, execution 9b0f3a
     source: https://github.com/acme/churn @ 9e8d7c6
+    experiment run: not recorded
     model card: Approved, owner Churn team <churn@acme.example>, risk rating Medium
       intended uses: Rank customers by churn risk for retention offers; not for pricing or credit.
       evaluations: Test split metrics, Bias; bias not assessed
@@ -169,6 +173,7 @@ CHAMPION_JSON = {
     "commit": "3f2c1a9",
     "pipeline_execution": EXECUTION_2,
     "customer_metadata": CHAMPION_CASE.metadata,
+    "experiment_run": {"run_id": MLFLOW_RUN, "tracking_server_arn": TRACKING_SERVER},
     "feature_group": "churn-features",
     "event_time_from": "2026-10-01T00:00:00Z",
     "event_time_to": "2026-11-01T00:00:00Z",
@@ -335,6 +340,7 @@ class TestGivenPackage:
             '  approval: Approved: "AUC 0.86 beats the threshold 0.75"\n'
             "    decision: no approval decision recorded\n"
             "  source: https://github.com/acme/churn @ 3f2c1a9\n"
+            "  experiment run: not recorded\n"
             "  model card: no model card (registered before model cards)\n"
             "  feature group: not recorded\n"
             "  training data: not recorded\n"

@@ -30,7 +30,7 @@ from tests.tools.lineage_account import (
     version,
 )
 from tools import lineage_sources
-from tools.lineage_records import ModelCardSummary, ObjectVersion
+from tools.lineage_records import ExperimentRun, ModelCardSummary, ObjectVersion
 from tools.lineage_sources import (
     MAX_LISTED_OBJECTS,
     ReadFailed,
@@ -38,6 +38,7 @@ from tools.lineage_sources import (
     ascendants,
     data_location,
     decision_of,
+    experiment_run,
     model_card_summary,
     versions_at,
 )
@@ -342,3 +343,23 @@ class TestModelCard:
 def test_the_seeds_none_sentinel_reads_as_not_recorded(recorded: str | None, read: str | None) -> None:
     """A build without a feature group records "none" (CreateModelPackage takes no empty value)."""
     assert lineage_sources.feature_store_value(recorded) == read
+
+
+SERVER = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-mlflow"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "run"),
+    [
+        ({"mlflow_run_id": "8c1d", "mlflow_tracking_server_arn": SERVER}, ExperimentRun("8c1d", SERVER)),
+        ({"mlflow_run_id": "8c1d"}, ExperimentRun("8c1d", None)),
+        ({"mlflow_tracking_server_arn": SERVER}, None),
+        ({"mlflow_run_id": ""}, None),
+        ({}, None),
+    ],
+)
+def test_the_package_names_its_mlflow_run_by_the_contract_keys(
+    metadata: dict[str, str], run: ExperimentRun | None
+) -> None:
+    """A package built without experiment tracking has neither key: no run, not an error."""
+    assert experiment_run(metadata) == run

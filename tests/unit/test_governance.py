@@ -672,9 +672,11 @@ def test_the_platforms_shared_values_are_published_for_what_this_app_does_not_de
         resource["Properties"]["Name"]: resource["Properties"]["Value"]
         for resource in governance.find_resources("AWS::SSM::Parameter").values()
     }
-    # The approval stack publishes its gate's role (tests/unit/test_projects.py); the governance stack the rest.
+    # The approval stack publishes its gate's role (tests/unit/test_projects.py), the experiments stack its
+    # artifact bucket (tests/unit/test_experiments.py); the governance stack the rest.
+    elsewhere = {"approval-gate-role-name", "mlflow-artifact-bucket"}
     assert sorted(parameters) == sorted(
-        platform_parameter_name("mlops", key) for key in PLATFORM_PARAMETERS if key != "approval-gate-role-name"
+        platform_parameter_name("mlops", key) for key in PLATFORM_PARAMETERS if key not in elsewhere
     )
     key_id = next(iter(governance.find_resources("AWS::KMS::Key")))
     assert parameters["/mlops/platform/key-arn"] == {"Fn::GetAtt": [key_id, "Arn"]}

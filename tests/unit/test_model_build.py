@@ -221,6 +221,7 @@ def test_train_stage_gets_the_sagemaker_contract_as_environment(churn_build: Tem
         # Every package records where its code came from (MetadataProperties.Repository).
         "SOURCE_REPOSITORY": {"Fn::GetAtt": ["ProjectRepository24638862", "CloneUrlHttp"]},
         "ATHENA_WORKGROUP": "mlops-feature-store",
+        "MLFLOW_TRACKING_URI": "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-mlflow",
     }
     assert all(variable["Type"] == "PLAINTEXT" for variable in project["Environment"]["EnvironmentVariables"])
 

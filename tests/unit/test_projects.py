@@ -22,7 +22,7 @@ from aws_cdk.assertions import Match, Template
 
 from config import ConfigError, load_config
 from config.schema import CodeConnectionsSource, PlatformConfig
-from lambdas.common.contracts import platform_parameter_name
+from lambdas.common.contracts import mlflow_registration_suffix, mlflow_tracking_server_name, platform_parameter_name
 from mlops_constructs.model_product import PROJECT_NAME_PATTERN, ModelProductStack
 from mlops_constructs.model_product import product_templates as product_templates_of
 from stacks.platform import build_platform
@@ -66,6 +66,8 @@ PLATFORM_VALUE_PARAMETERS = {
         "data-scientist-role-name",
         "model-approver-role-name",
         "approval-gate-role-name",
+        # Published by the experiments stack: the default configuration tracks experiments.
+        "mlflow-artifact-bucket",
     )
 }
 
@@ -222,7 +224,15 @@ def test_a_products_template_takes_the_project_from_sagemaker(
         assert pattern.fullmatch("Churn team <churn@example.com>, café (EU) & co")
         for breaking in ('say "hi"', "a\\b", "two\nlines", 'x","clarify":{"y'):
             assert not pattern.fullmatch(breaking), breaking
-    assert parameters["SageMakerProjectName"]["AllowedPattern"] == PROJECT_NAME_PATTERN
+    # The default configuration tracks experiments: a project may not take a name of the groups the MLflow
+    # tracking server syncs its models into (<registered model>-<suffix>), which its role may write.
+    suffix = mlflow_registration_suffix(mlflow_tracking_server_name("mlops"))
+    name_pattern = parameters["SageMakerProjectName"]["AllowedPattern"]
+    assert name_pattern.endswith(PROJECT_NAME_PATTERN.removeprefix("^"))
+    for name in ("churn", "fraud-2", f"{suffix}-first", f"x{suffix}"):
+        assert re.fullmatch(name_pattern, name), name
+    for name in (f"churn-{suffix}", f"a-b-{suffix}", "-churn", "churn-", "Churn", "c"):
+        assert not re.fullmatch(name_pattern, name), name
     project = {"Ref": "SageMakerProjectName"}
     [group] = of_type(template, "AWS::SageMaker::ModelPackageGroup").values()
     assert group["Properties"]["ModelPackageGroupName"] == project

@@ -20,7 +20,12 @@ import pytest
 
 from config import DEFAULT_CONFIG_PATH, load_config
 from config.schema import ModelConfig, PlatformConfig, SeedName
-from lambdas.common.contracts import POST_TRAINING_BIAS_BOUNDS
+from lambdas.common.contracts import (
+    MLFLOW_RUN_ID_PROPERTY,
+    MLFLOW_TRACKING_SERVER_ARN_PROPERTY,
+    MLFLOW_TRACKING_URI_VARIABLE,
+    POST_TRAINING_BIAS_BOUNDS,
+)
 from mlops_constructs.model_product import product_templates
 from mlops_constructs.model_project import CLARIFY_CONFIGS_PREFIX
 from mlops_constructs.seeds import (
@@ -197,14 +202,7 @@ def test_each_seed_uploads_its_clarify_configs_where_the_monitors_may_read_them(
 def test_the_classification_seed_records_its_training_set_where_the_lineage_tool_reads_it() -> None:
     """The package's Feature Store metadata (keys and "none" sentinel), spelt by the seed and read by
     `make lineage`: the seed is standalone, so it keeps its own copy."""
-    tree = ast.parse((seed_template("binary-classification") / "workflow" / "training_lineage.py").read_text())
-    constants = {
-        target.id: node.value.value
-        for node in tree.body
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
+    constants = _module_constants(seed_template("binary-classification") / "workflow" / "training_lineage.py")
     assert {
         name: constants[name]
         for name in ("TRAINING_DATA_KEY", "FEATURE_GROUP_KEY", "EVENT_TIME_FROM_KEY", "EVENT_TIME_TO_KEY")
@@ -215,6 +213,61 @@ def test_the_classification_seed_records_its_training_set_where_the_lineage_tool
         "EVENT_TIME_TO_KEY": lineage_records.EVENT_TIME_TO_KEY,
     }
     assert constants["NOT_FROM_A_FEATURE_GROUP"] == lineage_records.NO_FEATURE_STORE
+
+
+def _module_constants(path: Path) -> dict[str, Any]:
+    """The module-level constants (`NAME = <literal>`) of a seed module, read without importing it (the
+    seed's modules import the SageMaker SDK, which the platform's virtualenv does not have)."""
+    tree = ast.parse(path.read_text())
+    return {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+
+@pytest.mark.parametrize("seed", sorted(SHIPPED_FOR))
+def test_each_seed_tracks_experiments_where_the_platform_says_and_records_the_run_where_lineage_reads_it(
+    seed: SeedName,
+) -> None:
+    """The Train build's variable naming the tracking server, and the package's metadata keys that link it
+    to its MLflow run (read by `make lineage`): the seed is standalone, so it keeps its own copies."""
+    workflow = seed_template(seed) / "workflow"
+    assert (
+        _module_constants(workflow / "environment.py")["MLFLOW_TRACKING_URI_VARIABLE"] == MLFLOW_TRACKING_URI_VARIABLE
+    )
+    step = _module_constants(workflow / "experiment_step.py")
+    assert (step["MLFLOW_RUN_ID_KEY"], step["MLFLOW_TRACKING_SERVER_ARN_KEY"]) == (
+        MLFLOW_RUN_ID_PROPERTY,
+        MLFLOW_TRACKING_SERVER_ARN_PROPERTY,
+    )
+    assert set(lineage_records.MLFLOW_KEYS) == {MLFLOW_RUN_ID_PROPERTY, MLFLOW_TRACKING_SERVER_ARN_PROPERTY}
+
+
+def _pins(requirements: Path) -> dict[str, str]:
+    pins = {}
+    for line in requirements.read_text().splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if requirement:
+            name, version = requirement.split("==")
+            pins[name.lower()] = version
+    return pins
+
+
+@pytest.mark.parametrize("seed", sorted(SHIPPED_FOR))
+def test_each_seeds_mlflow_client_is_of_the_servers_release_line(seed: SeedName) -> None:
+    """SageMaker's advice: the client of the tracking server's version (3.0.x: mlflow 3.0.0). The build
+    (requirements.txt) and the LogExperiment job (experiment_job/requirements.txt) pin the same client."""
+    server_line = load_config(DEFAULT_CONFIG_PATH).experiments
+    assert server_line is not None
+    build = _pins(seed_template(seed) / "requirements.txt")
+    job = _pins(seed_template(seed) / "experiment_job" / "requirements.txt")
+    assert build["mlflow-skinny"] == job["mlflow-skinny"]
+    assert build["sagemaker-mlflow"] == job["sagemaker-mlflow"]
+    major_minor = ".".join(server_line.mlflow_version.split(".")[:2])
+    assert build["mlflow-skinny"].startswith(f"{major_minor}.")
 
 
 SEED_VENV = ROOT / ".venv-seed"

@@ -34,6 +34,7 @@ ENDPOINT_SERVICES = {
     "sagemaker.featurestore-runtime",
     "aws.sagemaker.eu-west-1.notebook",
     "aws.sagemaker.eu-west-1.studio",
+    "aws.sagemaker.eu-west-1.experiments",
     "sts",
     "logs",
     "monitoring",

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 DEFAULT_ATHENA_WORKGROUP = "primary"
 
+# MLflow reads this variable itself; the build reads it to decide whether to track at all.
+MLFLOW_TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
+
 
 class MissingEnvironmentError(RuntimeError):
     """A variable the build needs is not set."""
@@ -21,6 +24,12 @@ class BuildEnvironment:
     # Where the code comes from (the platform's SOURCE_REPOSITORY: a clone URL, or "<provider>:<owner/name>"
     # of a Git host); None outside the platform's build.
     source_repository: str | None = None
+    # The MLflow tracking server the build logs its run to (the platform sets its ARN when experiments
+    # are on: workflow/experiment_run.py); None tracks nothing, and the pipeline has no tracking step.
+    mlflow_tracking_uri: str | None = None
+    # The CodeBuild build (CODEBUILD_BUILD_ID, `<project>:<uuid>`), which the MLflow run records; None
+    # outside CodeBuild.
+    build_id: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "BuildEnvironment":
@@ -40,6 +49,8 @@ class BuildEnvironment:
         return cls(
             **{field: environ[variable] for field, variable in names.items()},
             source_repository=environ.get("SOURCE_REPOSITORY") or None,
+            mlflow_tracking_uri=environ.get(MLFLOW_TRACKING_URI_VARIABLE) or None,
+            build_id=environ.get("CODEBUILD_BUILD_ID") or None,
         )
 
     def raw_data_prefix(self, model_name: str) -> str:

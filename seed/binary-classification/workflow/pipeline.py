@@ -46,6 +46,7 @@ from sagemaker.train.model_trainer import ModelTrainer
 
 from workflow.config import MetricGate, ModelConfig
 from workflow.environment import BuildEnvironment
+from workflow.experiment_step import NO_RUN, RUN_ID_PARAMETER, log_experiment
 from workflow.model_code import JOBS_DIR
 from workflow.pipeline_jobs import (
     CLARIFY_DATASET_OUTPUT,
@@ -133,9 +134,21 @@ def get_pipeline(config: ModelConfig, env: BuildEnvironment, session: PipelineSe
     evaluate = steps.evaluate(preprocess, train, evaluation_report)
     registration = Registration(steps.jobs, preprocess, train, evaluate)
     assessment = registration.assess(input_data)
+    # Only a build that tracks experiments logs them (and takes the run to log into).
+    run_id = ParameterString(name=RUN_ID_PARAMETER, default_value=NO_RUN)
+    experiment = (
+        log_experiment(steps.jobs, train, evaluate, assessment, run_id, env.mlflow_tracking_uri)
+        if env.mlflow_tracking_uri is not None
+        else None
+    )
+    experiment_steps = [experiment.step] if experiment is not None else []
     training_data = {TRAINING_DATA_KEY: input_data, **feature_store_source}
-    register = registration.register(assessment, baseline, training_data, sample_payloads, approval_status)
-    gate = steps.metric_gate(evaluate, evaluation_report, [*assessment.steps, register], baseline)
+    register = registration.register(
+        assessment, baseline, training_data, sample_payloads, approval_status, experiment
+    )
+    gate = steps.metric_gate(
+        evaluate, evaluation_report, [*assessment.steps, *experiment_steps, register], baseline
+    )
 
     return Pipeline(
         name=config.pipeline_name,
@@ -146,6 +159,7 @@ def get_pipeline(config: ModelConfig, env: BuildEnvironment, session: PipelineSe
             approval_status,
             processing_instance,
             training_instance,
+            *([run_id] if experiment is not None else []),
         ],
         steps=[preprocess, baseline, train, evaluate, gate],
         # No SageMaker Experiments records: lineage lives in the model package (commit, data,

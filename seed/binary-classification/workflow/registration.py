@@ -10,6 +10,7 @@ DriftCheckBaselines what the platform's Model Monitor checks the production endp
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sagemaker.core.drift_check_baselines import DriftCheckBaselines
 from sagemaker.core.helper.pipeline_variable import PipelineVariable
@@ -39,6 +40,10 @@ from workflow.pipeline_jobs import (
     output_uri,
     s3_input,
 )
+
+if TYPE_CHECKING:
+    # The step reads the assessment this module builds.
+    from workflow.experiment_step import ExperimentStep
 
 MODEL_QUALITY_OUTPUT = "model-quality"
 MODEL_CARD_OUTPUT = "model_card"
@@ -195,6 +200,7 @@ class Registration:
         training_data: Mapping[str, ParameterString],
         sample_payloads: ParameterString,
         approval_status: ParameterString,
+        experiment: "ExperimentStep | None" = None,
     ) -> ModelStep:
         """The package; `training_data` is what it records of the data it was trained on, each parameter
         under its metadata key (workflow/training_lineage.py)."""
@@ -224,6 +230,8 @@ class Registration:
                 **training_data,
                 "pipeline_execution_arn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
                 **package.customer_metadata_properties.as_properties(),
+                # The MLflow run, when the build tracks experiments (workflow/experiment_step.py).
+                **(experiment.package_metadata() if experiment is not None else {}),
             },
             model_card=ModelPackageModelCard(
                 model_card_content=JsonGet(
@@ -234,7 +242,9 @@ class Registration:
         )
         # register() has no KMS argument; CreateModelPackage takes the key as SecurityConfig.
         step_args.create_model_package_request["SecurityConfig"] = {"KmsKeyId": env.kms_key_arn}
-        return ModelStep(name="RegisterModel", step_args=step_args)
+        # A package never records a run before it was logged into.
+        depends_on = [experiment.step] if experiment is not None else None
+        return ModelStep(name="RegisterModel", step_args=step_args, depends_on=depends_on)
 
 
 def model_metrics(

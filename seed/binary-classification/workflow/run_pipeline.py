@@ -16,6 +16,10 @@ s3://<ARTIFACT_BUCKET>/<sample_payloads_prefix><commit>/sample_payloads.tar.gz, 
 SamplePayloadUrl. Prints the execution ARN, and exits non-zero when the execution fails, is
 stopped, or does not finish within --timeout-minutes (it is then stopped, so that no model gets
 registered by a run CI reported as failed).
+
+When the platform tracks experiments (MLFLOW_TRACKING_URI), the execution logs into an MLflow run
+that the build opens before it starts it and ends with its outcome (workflow/experiment_run.py); a
+tracking server out of reach fails the build before the execution starts.
 """
 
 import argparse
@@ -91,8 +95,10 @@ def follow_execution(
     poll_seconds: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    on_outcome: Callable[[ExecutionOutcome], None] | None = None,
 ) -> int:
-    """Wait for the execution and report it; the exit code is 0 only when it succeeded."""
+    """Wait for the execution and report it (to `on_outcome` too: one the build stopped at the deadline
+    as Stopped); the exit code is 0 only when it succeeded."""
     try:
         outcome = wait_for_execution(
             sagemaker_client,
@@ -105,11 +111,21 @@ def follow_execution(
     except ExecutionTimeoutError as timeout:
         print(f"{timeout}: stopping it", file=sys.stderr)
         sagemaker_client.stop_pipeline_execution(PipelineExecutionArn=execution_arn)
+        if on_outcome is not None:
+            on_outcome(ExecutionOutcome("Stopped", (f"{timeout}: stopped by the build",)))
         return 1
     print(f"execution {outcome.status}: {execution_arn}")
     for reason in outcome.failure_reasons:
         print(f"  {reason}", file=sys.stderr)
+    if on_outcome is not None:
+        on_outcome(outcome)
     return 0 if outcome.succeeded else 1
+
+
+def start_execution(pipeline: Any, parameters: Mapping[str, str], display_name: str) -> str:
+    execution = pipeline.start(parameters=dict(parameters), execution_display_name=display_name)
+    print(f"started {execution.arn}", flush=True)
+    return str(execution.arn)
 
 
 def failed_step_reasons(sagemaker_client: Any, execution_arn: str) -> tuple[str, ...]:
@@ -188,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     # The SageMaker SDK creates boto3 clients as it is imported, and boto3 reads only
     # AWS_DEFAULT_REGION: import it once the region is known.
     os.environ.setdefault("AWS_DEFAULT_REGION", env.region)
+    from workflow.experiment_step import RUN_ID_PARAMETER
     from workflow.pipeline import (
         FEATURE_STORE_PARAMETERS,
         INPUT_DATA_PARAMETER,
@@ -213,22 +230,34 @@ def main(argv: list[str] | None = None) -> int:
     sample_payload_url = upload_sample_payloads(args.sample_payloads, config, env, s3_client)
     pipeline = get_pipeline(config, env, pipeline_session(config, env))
     pipeline.upsert(role_arn=env.pipeline_role_arn, description=f"Model build for {config.model_name}")
-    execution = pipeline.start(
-        parameters={
-            INPUT_DATA_PARAMETER: input_data_uri,
-            SAMPLE_PAYLOAD_PARAMETER: sample_payload_url,
-            **{FEATURE_STORE_PARAMETERS[key]: value for key, value in feature_store_source.items()},
-        },
-        execution_display_name=f"commit-{env.source_commit[:12]}",
-    )
-    print(f"started {execution.arn}", flush=True)
+    parameters = {
+        INPUT_DATA_PARAMETER: input_data_uri,
+        SAMPLE_PAYLOAD_PARAMETER: sample_payload_url,
+        **{FEATURE_STORE_PARAMETERS[key]: value for key, value in feature_store_source.items()},
+    }
+    display_name = f"commit-{env.source_commit[:12]}"
 
-    return follow_execution(
-        boto_session.client("sagemaker"),
-        execution.arn,
-        timeout_seconds=args.timeout_minutes * 60,
-        poll_seconds=args.poll_seconds,
-    )
+    if env.mlflow_tracking_uri is None:
+        execution_arn = start_execution(pipeline, parameters, display_name)
+        return follow_execution(
+            boto_session.client("sagemaker"),
+            execution_arn,
+            timeout_seconds=args.timeout_minutes * 60,
+            poll_seconds=args.poll_seconds,
+        )
+    # Only a build that tracks experiments needs MLflow.
+    from workflow.experiment_run import build_run
+
+    with build_run(config, env, input_data_uri, feature_store_source) as run:
+        execution_arn = start_execution(pipeline, parameters | {RUN_ID_PARAMETER: run.run_id}, display_name)
+        run.execution_started(execution_arn)
+        return follow_execution(
+            boto_session.client("sagemaker"),
+            execution_arn,
+            timeout_seconds=args.timeout_minutes * 60,
+            poll_seconds=args.poll_seconds,
+            on_outcome=run.execution_ended,
+        )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import functools
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,10 @@ os.environ.pop("AWS_PROFILE", None)
 # No test depends on them: the tests build their own settings (EXAMPLE_CONFIG_PATH below).
 os.environ.pop("MODEL_NAME", None)
 os.environ.pop(MODEL_SETTINGS_VARIABLE, None)
+# MLflow reads its MLFLOW_* variables (a developer's shell may name a real tracking server); no test
+# depends on them: the tests that track point MLflow at a local store of their own (mlflow_store).
+for _variable in [name for name in os.environ if name.startswith("MLFLOW_")]:
+    del os.environ[_variable]
 
 # On the small (2 vCPU) build machines, OpenMP threads make these small gradient-boosting
 # fits many times slower than a single thread does.
@@ -173,6 +177,52 @@ def built_pipeline(config: ModelConfig, build_env: BuildEnvironment) -> BuiltPip
 @pytest.fixture(scope="session")
 def other_model_pipeline(config: ModelConfig, build_env: BuildEnvironment) -> BuiltPipeline:
     return build_pipeline(other_model_config(config), build_env)
+
+
+# The tracking server the platform names in MLFLOW_TRACKING_URI when it tracks experiments.
+TRACKING_SERVER_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-mlflow"
+
+
+@pytest.fixture(scope="session")
+def tracked_pipeline(config: ModelConfig, build_env: BuildEnvironment) -> BuiltPipeline:
+    """The example model's pipeline, built where the platform tracks experiments."""
+    return build_pipeline(config, replace(build_env, mlflow_tracking_uri=TRACKING_SERVER_ARN))
+
+
+@pytest.fixture(scope="session")
+def tracked_other_model_pipeline(config: ModelConfig, build_env: BuildEnvironment) -> BuiltPipeline:
+    """Another model's (no facets), built where the platform tracks experiments."""
+    return build_pipeline(
+        other_model_config(config), replace(build_env, mlflow_tracking_uri=TRACKING_SERVER_ARN)
+    )
+
+
+@pytest.fixture
+def mlflow_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """MLflow's process-wide state as a new process has it, and restored after the test: the tracking
+    and registry URIs and the experiment that mlflow.set_tracking_uri, set_registry_uri and
+    set_experiment keep (and write into os.environ, for subprocesses)."""
+    import mlflow.tracking._model_registry.utils as registry_utils
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+    import mlflow.tracking.fluent as fluent
+
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
+    monkeypatch.setattr(registry_utils, "_registry_uri", None)
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    yield
+    # None was set when the session started (above); monkeypatch puts back what a test set itself.
+    for variable in [name for name in os.environ if name.startswith("MLFLOW_")]:
+        del os.environ[variable]
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_state: None) -> str:
+    """A local MLflow file store (tracking and model registry) standing in for the tracking server,
+    named by MLFLOW_TRACKING_URI as the platform names the server to the build and the LogExperiment job."""
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    return uri
 
 
 @pytest.fixture(scope="session")

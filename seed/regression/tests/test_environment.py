@@ -33,3 +33,21 @@ def test_a_missing_variable_is_named() -> None:
 
     with pytest.raises(MissingEnvironmentError, match="KMS_KEY_ARN"):
         BuildEnvironment.from_environment(environ)
+
+
+def test_a_build_the_platform_tracks_names_the_tracking_server_and_the_build() -> None:
+    server = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-mlflow"
+    build = "model-build:7c0e6a1f-3b2d-4e5f-9a8b-1c2d3e4f5a6b"
+
+    env = BuildEnvironment.from_environment(
+        PLATFORM_BUILD | {"MLFLOW_TRACKING_URI": server, "CODEBUILD_BUILD_ID": build}
+    )
+
+    assert (env.mlflow_tracking_uri, env.build_id) == (server, build)
+
+
+@pytest.mark.parametrize("server", [None, ""])
+def test_a_build_without_a_tracking_server_tracks_nothing(server: str | None) -> None:
+    environ = PLATFORM_BUILD | ({} if server is None else {"MLFLOW_TRACKING_URI": server})
+
+    assert BuildEnvironment.from_environment(environ).mlflow_tracking_uri is None

@@ -7,17 +7,24 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pandas as pd
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from workflow import run_pipeline
 from workflow.config import MODEL_SETTINGS_VARIABLE, ModelConfig
 from workflow.environment import BuildEnvironment, MissingEnvironmentError, WrongModelError
-from workflow.run_pipeline import ExecutionTimeoutError, follow_execution, wait_for_execution
+from workflow.run_pipeline import (
+    ExecutionOutcome,
+    ExecutionTimeoutError,
+    follow_execution,
+    wait_for_execution,
+)
 from workflow.sample_payloads import DEFAULT_SAMPLE_PAYLOADS
 from workflow.synthetic_data import generate_sales
 
@@ -122,12 +129,39 @@ def test_an_execution_past_the_deadline_is_stopped_and_exits_non_zero(
         {"PipelineExecutionArn": EXECUTION_ARN},
     )
 
+    outcomes: list[ExecutionOutcome] = []
+
     exit_code = follow_execution(
-        client, EXECUTION_ARN, timeout_seconds=30, poll_seconds=30, sleep=clock.sleep, clock=clock
+        client,
+        EXECUTION_ARN,
+        timeout_seconds=30,
+        poll_seconds=30,
+        sleep=clock.sleep,
+        clock=clock,
+        on_outcome=outcomes.append,
     )
 
     assert exit_code == 1
     assert "still Executing after 30 s: stopping it" in capsys.readouterr().err
+    # What the build's MLflow run ends with (KILLED: workflow/experiment_run.py).
+    assert outcomes == [
+        ExecutionOutcome("Stopped", (f"{EXECUTION_ARN} still Executing after 30 s: stopped by the build",))
+    ]
+
+
+def test_the_outcome_is_reported_as_the_execution_ended(
+    sagemaker: tuple[Any, Stubber], clock: FakeClock
+) -> None:
+    client, stubber = sagemaker
+    expect_statuses(stubber, "Failed")
+    expect_steps(stubber, [{"StepName": "TrainModel", "StepStatus": "Failed", "FailureReason": "OOM"}])
+    outcomes: list[ExecutionOutcome] = []
+
+    follow_execution(
+        client, EXECUTION_ARN, timeout_seconds=60, sleep=clock.sleep, clock=clock, on_outcome=outcomes.append
+    )
+
+    assert outcomes == [ExecutionOutcome("Failed", ("TrainModel: OOM",))]
 
 
 @pytest.fixture
@@ -330,3 +364,157 @@ def test_the_cli_starts_without_a_default_region() -> None:
 
     assert result.returncode == 0, result.stderr
     assert "--sample-payloads" in result.stdout
+
+
+class RecordingPipeline:
+    """get_pipeline's stand-in: records the parameters the build starts it with, or fails to start."""
+
+    def __init__(self, start_error: Exception | None = None) -> None:
+        self.started: list[dict[str, str]] = []
+        self.start_error = start_error
+
+    def upsert(self, **_: Any) -> None:
+        pass
+
+    def start(self, *, parameters: dict[str, str], execution_display_name: str) -> Any:
+        if self.start_error is not None:
+            raise self.start_error
+        self.started.append(parameters)
+        return SimpleNamespace(arn=EXECUTION_ARN)
+
+
+@pytest.fixture
+def recording_pipeline(monkeypatch: pytest.MonkeyPatch) -> RecordingPipeline:
+    pipeline = RecordingPipeline()
+    monkeypatch.setattr("workflow.pipeline.get_pipeline", lambda *_: pipeline)
+    return pipeline
+
+
+def ends_as(monkeypatch: pytest.MonkeyPatch, outcome: ExecutionOutcome) -> None:
+    """The execution run_pipeline follows ends so."""
+    monkeypatch.setattr(run_pipeline, "wait_for_execution", lambda *_, **__: outcome)
+
+
+def the_run(run_id: str) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient().get_run(run_id)
+
+
+def execution_parameters() -> dict[str, str]:
+    sagemaker_client = boto3.client("sagemaker", region_name=REGION)
+    (execution,) = sagemaker_client.list_pipeline_executions(PipelineName="demand-build")[
+        "PipelineExecutionSummaries"
+    ]
+    parameters = sagemaker_client.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=execution["PipelineExecutionArn"]
+    )["PipelineParameters"]
+    return {parameter["Name"]: parameter["Value"] for parameter in parameters}
+
+
+DATA_IN_S3 = f"s3://{BUCKET}/demand/data/raw/2024-06/"
+
+
+def test_a_tracked_build_starts_the_execution_in_its_run_and_ends_the_run_with_it(
+    fake_aws: None, platform_environment: BuildEnvironment, mlflow_store: str
+) -> None:
+    exit_code = run_pipeline.main(["--input-data-uri", DATA_IN_S3, "--poll-seconds", "0"])
+
+    assert exit_code == 0
+    sagemaker_client = boto3.client("sagemaker", region_name=REGION)
+    (execution,) = sagemaker_client.list_pipeline_executions(PipelineName="demand-build")[
+        "PipelineExecutionSummaries"
+    ]
+    run = the_run(execution_parameters()["MlflowRunId"])
+    assert (run.info.run_name, run.info.status) == (
+        f"commit-{platform_environment.source_commit[:12]}",
+        "FINISHED",
+    )
+    assert run.data.tags["pipeline_execution_arn"] == execution["PipelineExecutionArn"]
+    assert run.data.params["input_data_uri"] == DATA_IN_S3
+    assert "failure_reason" not in run.data.tags
+
+
+@pytest.mark.parametrize(
+    ("outcome", "run_status"),
+    [
+        (ExecutionOutcome("Failed", ("MetricAboveThreshold: rmse is above the allowed 12.0",)), "FAILED"),
+        (ExecutionOutcome("Stopped", ("TrainModel: Stopped",)), "KILLED"),
+    ],
+    ids=["failed", "stopped"],
+)
+def test_a_tracked_execution_that_does_not_succeed_fails_the_build_and_ends_its_run_so(
+    fake_aws: None,
+    platform_environment: BuildEnvironment,
+    mlflow_store: str,
+    recording_pipeline: RecordingPipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    outcome: ExecutionOutcome,
+    run_status: str,
+) -> None:
+    ends_as(monkeypatch, outcome)
+
+    assert run_pipeline.main(["--input-data-uri", DATA_IN_S3]) == 1
+
+    (parameters,) = recording_pipeline.started
+    run = the_run(parameters["MlflowRunId"])
+    assert run.info.status == run_status
+    assert run.data.tags["failure_reason"] == outcome.failure_reasons[0]
+    assert run.data.tags["pipeline_execution_arn"] == EXECUTION_ARN
+
+
+def test_an_execution_that_could_not_start_fails_its_run(
+    fake_aws: None, platform_environment: BuildEnvironment, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    refused = ClientError(
+        {"Error": {"Code": "ResourceLimitExceeded", "Message": "too many executions"}}, "Start"
+    )
+    monkeypatch.setattr("workflow.pipeline.get_pipeline", lambda *_: RecordingPipeline(start_error=refused))
+
+    with pytest.raises(ClientError, match="too many executions"):
+        run_pipeline.main(["--input-data-uri", DATA_IN_S3])
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("demand")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FAILED"
+    assert "ResourceLimitExceeded" in run.data.tags["failure_reason"]
+    assert "pipeline_execution_arn" not in run.data.tags
+
+
+def test_a_tracked_build_whose_tracking_server_is_out_of_reach_starts_nothing(
+    fake_aws: None,
+    platform_environment: BuildEnvironment,
+    recording_pipeline: RecordingPipeline,
+    mlflow_state: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workflow.experiment_run import TrackingServerError
+
+    from .test_experiment_run import closed_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+
+    with pytest.raises(TrackingServerError, match=r"\(MLFLOW_TRACKING_URI, which the platform sets"):
+        run_pipeline.main(["--input-data-uri", DATA_IN_S3])
+    assert recording_pipeline.started == []
+
+
+def test_an_untracked_build_starts_the_execution_without_mlflow(
+    fake_aws: None, platform_environment: BuildEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Any import of MLflow, or of the module that uses it, fails.
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    monkeypatch.setitem(sys.modules, "workflow.experiment_run", None)
+
+    assert run_pipeline.main(["--input-data-uri", DATA_IN_S3, "--poll-seconds", "0"]) == 0
+
+    assert set(execution_parameters()) == {"InputDataUrl", "SamplePayloadUrl"}
+    upserted = boto3.client("sagemaker", region_name=REGION).describe_pipeline(PipelineName="demand-build")
+    definition = json.loads(upserted["PipelineDefinition"])
+    assert "MlflowRunId" not in {parameter["Name"] for parameter in definition["Parameters"]}
+    assert "LogExperiment" not in json.dumps(definition["Steps"])

@@ -45,6 +45,7 @@ from sagemaker.train.model_trainer import ModelTrainer
 
 from workflow.config import JOBS_DIR, ModelConfig
 from workflow.environment import BuildEnvironment
+from workflow.experiment_step import NO_RUN, RUN_ID_PARAMETER, log_experiment
 from workflow.pipeline_jobs import (
     CLARIFY_DATASET_OUTPUT,
     EVALUATION_FILE,
@@ -113,12 +114,31 @@ def get_pipeline(config: ModelConfig, env: BuildEnvironment, session: PipelineSe
     evaluate = steps.evaluate(preprocess, train, evaluation_report)
     registration = Registration(steps.jobs, preprocess, train, evaluate)
     assessment = registration.assess(input_data)
-    register = registration.register(assessment, baseline, input_data, sample_payload, approval_status)
-    gate = steps.metric_gate(evaluate, evaluation_report, [*assessment.steps, register], baseline)
+    # Only a build that tracks experiments logs them (and takes the run to log into).
+    run_id = ParameterString(name=RUN_ID_PARAMETER, default_value=NO_RUN)
+    experiment = (
+        log_experiment(steps.jobs, train, evaluate, assessment, run_id, env.mlflow_tracking_uri)
+        if env.mlflow_tracking_uri is not None
+        else None
+    )
+    experiment_steps = [experiment.step] if experiment is not None else []
+    register = registration.register(
+        assessment, baseline, input_data, sample_payload, approval_status, experiment
+    )
+    gate = steps.metric_gate(
+        evaluate, evaluation_report, [*assessment.steps, *experiment_steps, register], baseline
+    )
 
     return Pipeline(
         name=config.pipeline_name,
-        parameters=[input_data, sample_payload, approval_status, processing_instance, training_instance],
+        parameters=[
+            input_data,
+            sample_payload,
+            approval_status,
+            processing_instance,
+            training_instance,
+            *([run_id] if experiment is not None else []),
+        ],
         steps=[preprocess, baseline, train, evaluate, gate],
         # No SageMaker Experiments records: lineage lives in the model package (commit, data,
         # execution ARN), and the pipeline role needs no Experiments permissions.

@@ -53,8 +53,9 @@ class PipelineJobs:
         # Every job carries the model's tags: the platform lets the pipeline role touch only those jobs.
         self.tags = [{"Key": key, "Value": value} for key, value in sorted(config.resource_tags.items())]
 
-    def processor(self, job: str) -> FrameworkProcessor:
-        """A processing job running a script of jobs/ in the scikit-learn image."""
+    def processor(self, job: str, environment: dict[str, str] | None = None) -> FrameworkProcessor:
+        """A processing job running a script (of jobs/, unless run() names another source directory) in
+        the scikit-learn image, with `environment` as its environment variables."""
         return FrameworkProcessor(
             image_uri=self.training_image,
             role=self.env.pipeline_role_arn,
@@ -65,6 +66,7 @@ class PipelineJobs:
             code_location=f"{self.prefix}/code",
             max_runtime_in_seconds=MAX_JOB_SECONDS,
             base_job_name=f"{self.config.model_name}-{job}",
+            env=environment,
             tags=self.tags,
             sagemaker_session=self.session,
         )

@@ -9,6 +9,7 @@ DriftCheckBaselines what the platform's Model Monitor checks the production endp
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sagemaker.core.drift_check_baselines import DriftCheckBaselines
 from sagemaker.core.helper.pipeline_variable import PipelineVariable
@@ -38,6 +39,10 @@ from workflow.pipeline_jobs import (
     output_uri,
     s3_input,
 )
+
+if TYPE_CHECKING:
+    # The step reads the assessment this module builds.
+    from workflow.experiment_step import ExperimentStep
 
 MODEL_QUALITY_OUTPUT = "model-quality"
 MODEL_CARD_OUTPUT = "model_card"
@@ -189,6 +194,7 @@ class Registration:
         input_data: ParameterString,
         sample_payloads: ParameterString,
         approval_status: ParameterString,
+        experiment: "ExperimentStep | None" = None,
     ) -> ModelStep:
         package = self.config.package_metadata
         env = self.jobs.env
@@ -216,6 +222,8 @@ class Registration:
                 "source_commit": env.source_commit,
                 "training_data_s3_uri": input_data,
                 "pipeline_execution_arn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
+                # The MLflow run, when the build tracks experiments (workflow/experiment_step.py).
+                **(experiment.package_metadata() if experiment is not None else {}),
             },
             model_card=ModelPackageModelCard(
                 model_card_content=JsonGet(
@@ -228,7 +236,9 @@ class Registration:
         )
         # register() has no KMS argument; CreateModelPackage takes the key as SecurityConfig.
         step_args.create_model_package_request["SecurityConfig"] = {"KmsKeyId": env.kms_key_arn}
-        return ModelStep(name="RegisterModel", step_args=step_args)
+        # A package never records a run before it was logged into.
+        depends_on = [experiment.step] if experiment is not None else None
+        return ModelStep(name="RegisterModel", step_args=step_args, depends_on=depends_on)
 
 
 def model_metrics(
