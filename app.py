@@ -15,13 +15,15 @@ from aws_cdk import App
 
 from config import DEFAULT_CONFIG_PATH, ConfigError, PlatformConfig, load_config
 from mlops_constructs.compliance import add_compliance_checks
-from stacks.delivery_stack import build_delivered_platform
 from stacks.platform import build_platform
 
 
 def build(app: App, config: PlatformConfig, *, config_path: str | Path) -> None:
     """The platform in `app`: with `delivery`, its pipeline's stack (the platform in the pipeline's Stages)."""
     if config.delivery is not None:
+        # Only then: CDK Pipelines and the pipeline's actions take a tenth of a default synthesis to import.
+        from stacks.delivery_stack import build_delivered_platform
+
         build_delivered_platform(app, config, config_path=config_path)
     else:
         build_platform(app, config)

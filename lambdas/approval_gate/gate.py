@@ -85,7 +85,7 @@ from lambdas.common.settings import summarize
 
 @dataclass(frozen=True)
 class AwsClients:
-    """The boto3 clients the gate calls (created once per execution environment by the handler)."""
+    """The boto3 clients the gate calls (the handler's: each created at its first use, then reused)."""
 
     sagemaker: Any
     s3: Any

@@ -31,14 +31,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.approval_gate import gate
 from lambdas.approval_gate.models import GateSettings, Outcome, Result
 from lambdas.approval_gate.registry import ModelRegistry
-from lambdas.common.aws import client
+from lambdas.common.aws import TRACED_MODULES, client
 from lambdas.common.idempotency import ActOnce
 
 SETTINGS = GateSettings.from_env(os.environ)
 
 logger = Logger(service=SETTINGS.service_name)
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
-tracer = Tracer(service=SETTINGS.service_name)
+tracer = Tracer(service=SETTINGS.service_name, patch_modules=TRACED_MODULES)
 
 CLIENTS = gate.AwsClients(
     sagemaker=client("sagemaker"),

@@ -12,7 +12,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from lambdas.common.contracts import (
     PACKAGE_ARN_PATTERN,
@@ -23,6 +23,7 @@ from lambdas.common.contracts import (
     meets_threshold,
 )
 from lambdas.common.endpoints import ServingVariant
+from lambdas.common.models import Model
 from lambdas.common.settings import FunctionSettings, NonEmptyStr
 
 # SageMaker's constraint on model package group and endpoint names (a serving stack's name is its
@@ -38,7 +39,7 @@ REJECTED = "Rejected"
 GATE_REJECTION_PREFIX = "Rejected by the approval gate:"
 
 
-class ModelGate(BaseModel):
+class ModelGate(Model):
     """What the gate needs to know about one model: the registration of its model package group."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -91,13 +92,13 @@ class GateSettings(FunctionSettings):
         )
 
 
-class IamIdentity(BaseModel):
+class IamIdentity(Model):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     arn: StrictStr | None = Field(default=None, alias="Arn")
 
 
-class UserContext(BaseModel):
+class UserContext(Model):
     """SageMaker's record of who created or last modified the package."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -110,7 +111,7 @@ class UserContext(BaseModel):
         return self.user_profile_name or (self.iam_identity.arn if self.iam_identity else None)
 
 
-class ModelPackageStateChange(BaseModel):
+class ModelPackageStateChange(Model):
     """The `detail` of a "SageMaker Model Package State Change" event: the fields the gate uses."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
@@ -136,7 +137,7 @@ class ModelPackageStateChange(BaseModel):
         return "unknown"
 
 
-class ModelPackageStateChangeEvent(BaseModel):
+class ModelPackageStateChangeEvent(Model):
     """The EventBridge envelope; anything else delivered to the function is not for it."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -147,7 +148,7 @@ class ModelPackageStateChangeEvent(BaseModel):
     detail: ModelPackageStateChange
 
 
-class MetricCheck(BaseModel):
+class MetricCheck(Model):
     model_config = ConfigDict(frozen=True)
 
     name: str
@@ -161,7 +162,7 @@ class MetricCheck(BaseModel):
         return meets_threshold(self.value, self.threshold, self.direction)
 
 
-class GovernanceCheck(BaseModel):
+class GovernanceCheck(Model):
     """What the gate found of a package's governance: its model card, and its post-training bias against
     the platform's bounds (contracts.POST_TRAINING_BIAS_BOUNDS), judged by its model's bias policy."""
 
@@ -193,7 +194,7 @@ class GovernanceCheck(BaseModel):
         return None
 
 
-class Verdict(BaseModel):
+class Verdict(Model):
     """A change the gate will act on: the input of its one side-effecting step, `gate.act`.
 
     `metric` is set for an approval (once its metric was read) and None for a rejection; `serving` is
@@ -229,7 +230,7 @@ class Result(StrEnum):
     ALREADY_SERVING = "already_serving"  # an approval of a package production serves already
 
 
-class AuditRecord(BaseModel):
+class AuditRecord(Model):
     """The detail of the "Model Approval Decision" event, and the fields of its log line."""
 
     decision: Result
@@ -254,7 +255,7 @@ class AuditRecord(BaseModel):
     written_since_registration: list[str] | None = None
 
 
-class Outcome(BaseModel):
+class Outcome(Model):
     """What one invocation did. `replayed` marks an outcome returned from the idempotency store;
     `unregistered_group` names the group of an event ignored because no model registered it."""
 

@@ -18,12 +18,11 @@ boto3 and botocore only (and the standard library): this module ships in the dep
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.session
@@ -38,6 +37,9 @@ from botocore.credentials import (
 from botocore.exceptions import BotoCoreError, ClientError, CredentialRetrievalError, NoCredentialsError, NoRegionError
 
 from lambdas.common.contracts import SERVING_ROLE_ARN_ENV
+
+if TYPE_CHECKING:  # the command-line helpers' types: a handler's cold start does without argparse
+    import argparse
 
 # IAM's constraint on a role session name (CloudTrail shows it in the serving account).
 SESSION_NAME_MAX_LENGTH = 64
@@ -66,14 +68,14 @@ def serving_session(
     region_name: str | None = None,
     base: boto3.Session | None = None,
 ) -> boto3.Session:
-    """A session that reaches what serves: `role_arn`'s, assumed with `base`'s credentials (default: the
-    default session's), or `base` itself when `role_arn` is empty.
+    """A session that reaches what serves: `role_arn`'s, assumed with `base`'s credentials (default: boto3's
+    default session, or a new one in `region_name`), or `base` itself when `role_arn` is empty.
 
     Nothing is called here: the role is assumed at the first call of a client of the session (then
     `ServingRoleError` when refused), and again before its credentials expire. All the session's clients
     share them.
     """
-    base = base or boto3.Session(region_name=region_name)
+    base = base or (boto3.Session(region_name=region_name) if region_name else default_session())
     if not role_arn:
         return base
     region = region_name or base.region_name
@@ -98,6 +100,17 @@ def serving_session(
     assumed = botocore.session.Session()
     assumed.register_component("credential_provider", CredentialResolver([_Provided(credentials)]))
     return boto3.Session(botocore_session=assumed, region_name=region)
+
+
+def default_session() -> boto3.Session:
+    """boto3's default session, the one `boto3.client` creates its clients from (created if need be).
+
+    Each session loads the endpoint and service models its clients need once: a handler whose serving
+    clients are this account's takes them from this session rather than a new one, which would load
+    them again (tens of milliseconds of a cold start)."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    return boto3.DEFAULT_SESSION
 
 
 def role_session_name(name: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from typing import Annotated, Any
 
 import boto3
@@ -17,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field, StrictStr
 
+from lambdas.common.accounts import default_session
 from lambdas.common.errors import error_code
 
 # Standard retries inside the call (throttling, 5xx), and short timeouts: a hung call must fail well
@@ -44,6 +46,9 @@ TRANSIENT_ERROR_CODES = frozenset(
     }
 )
 SNS_SUBJECT_LIMIT = 100
+# What Powertools' Tracer patches (`patch_modules`): the handlers reach AWS through botocore only. Its
+# default, every library X-Ray can patch, imports each one installed at cold start just to wrap it.
+TRACED_MODULES = ("botocore",)
 
 
 class RetryableError(Exception):
@@ -54,15 +59,41 @@ class Unavailable(Exception):
     """What a read was for cannot be had (not transiently); the message says what and why."""
 
 
+class LazyClient:
+    """A boto3 client created at its first use, then reused by every later call (and invocation).
+
+    A handler declares its clients at module level, once per execution environment, but creating one
+    loads its service model (sagemaker's is megabytes of JSON): created at import, a cold start paid
+    for every client, including those its event never calls. Anything asked of a `LazyClient` (an
+    operation, `meta`, a paginator) is asked of the client, which is created then.
+    """
+
+    def __init__(self, create: Callable[[], Any]) -> None:
+        self._create = create
+        self._client: Any = None
+
+    @property
+    def created(self) -> bool:
+        return self._client is not None
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("_create", "_client"):  # asked before __init__ set them (copy, pickle): not the client's
+            raise AttributeError(name)
+        if self._client is None:
+            self._client = self._create()
+        return getattr(self._client, name)
+
+
 def client(service_name: str) -> Any:
-    """A boto3 client with the platform's retry and timeout settings (create it once, at cold start)."""
-    return boto3.client(service_name, config=CLIENT_CONFIG)
+    """A boto3 client of the default session with the platform's retry and timeout settings, created at its
+    first use (`LazyClient`)."""
+    return LazyClient(lambda: default_session().client(service_name, config=CLIENT_CONFIG))
 
 
 def serving_client(service_name: str, session: boto3.Session) -> Any:
     """A client of what serves, with `client`'s settings, from `accounts.serving_session` (the serving
-    account's role, or this account's session when there is none)."""
-    return session.client(service_name, config=CLIENT_CONFIG)
+    account's role, or this account's session when there is none), created at its first use."""
+    return LazyClient(partial(session.client, service_name, config=CLIENT_CONFIG))
 
 
 # A handler's SERVING_ROLE_ARN (`contracts.SERVING_ROLE_ARN_ENV`): an IAM role's ARN, or "" for none.

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from lambdas.common.aws import RetryableError, Unavailable, lookup
 from lambdas.common.contracts import CHAMPION_PARAMETER, CHAMPION_VARIANT
+from lambdas.common.models import Model
 from lambdas.common.serving_state import endpoint_missing, read_serving_stack, variant_weights
 
 
-class ServingVariant(BaseModel):
+class ServingVariant(Model):
     """A production variant of the endpoint and the model package it serves (for a batch transform,
     its champion: no variants, weights or traffic)."""
 

@@ -9,6 +9,7 @@ event (the rules' maximum event age is 6 hours).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property, partial
 from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -25,6 +26,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from pydantic import BaseModel
 
+from lambdas.common.accounts import default_session
 from lambdas.common.aws import CLIENT_CONFIG, RetryableError
 
 RECORD_SECONDS = 24 * 60 * 60
@@ -63,17 +65,32 @@ class ActOnce(Generic[OutcomeT]):
             expires_after_seconds=RECORD_SECONDS,
             response_hook=_mark_replayed,
         )
-        self.persistence_store = DynamoDBPersistenceLayer(
-            table_name=table_name, key_attr=key_attr, boto_config=CLIENT_CONFIG
-        )
-        self._acting = idempotent_function(
+        self._table_name, self._key_attr = table_name, key_attr
+        # Wrapped at the first call, with the persistence store then created.
+        self._idempotent = partial(
+            idempotent_function,
             act,
             data_keyword_argument=data_keyword_argument,
-            persistence_store=self.persistence_store,
             config=self.config,
             output_serializer=PydanticSerializer(outcome_type),
             key_prefix=key_prefix,
         )
+
+    @cached_property
+    def persistence_store(self) -> DynamoDBPersistenceLayer:
+        """The records' table. Its DynamoDB client is created at first use, as the handlers' clients are, and
+        from their session: Powertools' default, a session of its own, would load every model again."""
+        return DynamoDBPersistenceLayer(
+            table_name=self._table_name,
+            key_attr=self._key_attr,
+            boto_config=CLIENT_CONFIG,
+            boto3_session=default_session(),
+        )
+
+    @cached_property
+    def _acting(self) -> Callable[..., OutcomeT]:
+        acting: Callable[..., OutcomeT] = self._idempotent(persistence_store=self.persistence_store)
+        return acting
 
     def register_lambda_context(self, context: Any) -> None:
         self.config.register_lambda_context(context)

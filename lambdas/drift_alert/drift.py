@@ -44,7 +44,7 @@ from lambdas.drift_alert.screen import screen
 
 @dataclass(frozen=True)
 class AwsClients:
-    """The boto3 clients the drift alert calls (created once per execution environment by the handler)."""
+    """The boto3 clients the drift alert calls (the handler's: each created at its first use, then reused)."""
 
     sagemaker: Any
     s3: Any

@@ -34,7 +34,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from boto3 import Session
 
 from lambdas.common.accounts import serving_session
-from lambdas.common.aws import client, serving_client
+from lambdas.common.aws import TRACED_MODULES, client, serving_client
 from lambdas.common.idempotency import ActOnce
 from lambdas.drift_alert import drift, runs
 from lambdas.drift_alert.models import DriftAlertSettings, Outcome, Result, Retraining
@@ -43,7 +43,7 @@ SETTINGS = DriftAlertSettings.from_env(os.environ)
 
 logger = Logger(service=SETTINGS.service_name)
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
-tracer = Tracer(service=SETTINGS.service_name)
+tracer = Tracer(service=SETTINGS.service_name, patch_modules=TRACED_MODULES)
 
 
 def aws_clients(serving: Session) -> drift.AwsClients:

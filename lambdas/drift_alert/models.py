@@ -11,11 +11,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, Json, StrictBool, StrictInt, StrictStr
+from pydantic import ConfigDict, Field, Json, StrictBool, StrictInt, StrictStr
 
 from lambdas.common.aws import ServingRoleArn
 from lambdas.common.contracts import MODEL_QUALITY, SERVING_ROLE_ARN_ENV, ServingMode
 from lambdas.common.endpoints import ServingVariant
+from lambdas.common.models import Model
 from lambdas.common.settings import FunctionSettings, NonEmptyStr
 
 # SageMaker's constraint on endpoint names (a batch model's production serving stack has its endpoint's name).
@@ -26,7 +27,7 @@ ALARM = "ALARM"
 BASELINE_DRIFT_CHECK = "baseline_drift_check"
 
 
-class MonitoredEndpoint(BaseModel):
+class MonitoredEndpoint(Model):
     """What the function needs to know about one model's production, keyed by its serving name
     (contracts.serving_name): the endpoint of a real-time model, the batch transform of a batch one."""
 
@@ -61,7 +62,7 @@ class DriftAlertSettings(FunctionSettings):
 # --- The event: "CloudWatch Alarm State Change", the fields the function uses ----------------------
 
 
-class EventModel(BaseModel):
+class EventModel(Model):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
 
@@ -135,7 +136,7 @@ class Trigger(Protocol):
     def retraining_fields(self) -> dict[str, str]: ...
 
 
-class DriftAlarm(BaseModel):
+class DriftAlarm(Model):
     """An alarm the function acts on: a transition to ALARM of a drift or model-quality alarm of a
     configured endpoint or batch transform."""
 
@@ -164,7 +165,7 @@ class DriftAlarm(BaseModel):
 # --- What the function finds out about the alarm ---------------------------------------------------
 
 
-class Violation(BaseModel):
+class Violation(Model):
     """One entry of Model Monitor's or Clarify's constraint_violations.json.
 
     Data-quality reports name a feature; model-quality reports name a metric instead; Clarify's bias
@@ -191,7 +192,7 @@ class Violation(BaseModel):
         return self.feature_name or self.metric_name or "(whole dataset)"
 
 
-class MonitoringFindings(BaseModel):
+class MonitoringFindings(Model):
     """The latest execution of the endpoint's monitoring schedule and the violations it reported."""
 
     model_config = ConfigDict(frozen=True)
@@ -216,7 +217,7 @@ class MonitoringFindings(BaseModel):
         return [v for v in self.violations if v.constraint_check_type != BASELINE_DRIFT_CHECK]
 
 
-class Enrichment(BaseModel):
+class Enrichment(Model):
     """Everything the alert says beyond the alarm itself."""
 
     model_config = ConfigDict(frozen=True)
@@ -256,7 +257,7 @@ class Retraining(StrEnum):
     FAILED = "failed"  # the audit bus refused the request (not a transient error); the alert says why
 
 
-class RetrainingRequest(BaseModel):
+class RetrainingRequest(Model):
     """The detail of the "Retraining Requested" event, which the model's build stack turns into a build run
     (matching its `model_name`). An alarm's request names the alarm and its event; a Clarify monitoring
     run's names the run (serialized without the other's fields: `detail`)."""
@@ -276,7 +277,7 @@ class RetrainingRequest(BaseModel):
         return self.model_dump_json(exclude_none=True)
 
 
-class RetrainingDecision(BaseModel):
+class RetrainingDecision(Model):
     model_config = ConfigDict(frozen=True)
 
     retraining: Retraining
@@ -310,13 +311,13 @@ class Result(StrEnum):
     MALFORMED = "malformed"
 
 
-class PackageRecord(BaseModel):
+class PackageRecord(Model):
     variant_name: str
     model_package_arn: str | None
     weight: float | None
 
 
-class AuditRecord(BaseModel):
+class AuditRecord(Model):
     """The detail of the "Drift Alert" event, and the fields of the alarm's log line."""
 
     endpoint_name: str
@@ -334,7 +335,7 @@ class AuditRecord(BaseModel):
     retraining_replayed: bool = False
 
 
-class RunAuditRecord(BaseModel):
+class RunAuditRecord(Model):
     """The detail of the "Drift Alert" event of a Clarify monitoring run, and the fields of its log line."""
 
     endpoint_name: str
@@ -353,7 +354,7 @@ class RunAuditRecord(BaseModel):
     retraining_replayed: bool = False
 
 
-class Outcome(BaseModel):
+class Outcome(Model):
     """What one invocation did. `replayed` marks an outcome returned from the idempotency store."""
 
     result: Result

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Final, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import ConfigDict, Field, StrictStr
 
 from lambdas.common.contracts import MODEL_BIAS, Stage
+from lambdas.common.models import Model
 from lambdas.common.settings import NonEmptyStr
 from lambdas.drift_alert.models import EventModel, MonitoredEndpoint, Violation
 
@@ -37,7 +38,7 @@ class ProcessingJobStateChangeEvent(EventModel):
     detail: ProcessingJobStateChange
 
 
-class MonitoringRun(BaseModel):
+class MonitoringRun(Model):
     """A run the function acts on: of a configured endpoint's (or batch transform's) Clarify monitor,
     ended with violations."""
 
@@ -73,7 +74,7 @@ class MonitoringRun(BaseModel):
         }
 
 
-class RunFindings(BaseModel):
+class RunFindings(Model):
     """The run's violations, as its constraint_violations.json lists them (as far as readable)."""
 
     model_config = ConfigDict(frozen=True)

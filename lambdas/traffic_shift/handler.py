@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from boto3 import Session
 
 from lambdas.common.accounts import serving_session
-from lambdas.common.aws import client, serving_client
+from lambdas.common.aws import TRACED_MODULES, client, serving_client
 from lambdas.traffic_shift import shift
 from lambdas.traffic_shift.models import Decision, ShiftSettings
 
@@ -35,7 +35,7 @@ SETTINGS = ShiftSettings.from_env(os.environ)
 
 logger = Logger(service=SETTINGS.service_name)
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
-tracer = Tracer(service=SETTINGS.service_name)
+tracer = Tracer(service=SETTINGS.service_name, patch_modules=TRACED_MODULES)
 
 
 def aws_clients(serving: Session) -> shift.AwsClients:

@@ -10,10 +10,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import ConfigDict, Field, StrictStr
 
 from lambdas.common.aws import ServingRoleArn
 from lambdas.common.contracts import HIGHER_IS_BETTER, SAGEMAKER_NAME_PATTERN, SERVING_ROLE_ARN_ENV, Direction
+from lambdas.common.models import Model
 from lambdas.common.settings import FunctionSettings
 from lambdas.traffic_shift.sequential_test import Design
 
@@ -65,7 +66,7 @@ class Decision(StrEnum):
     SKIPPED = "skipped"
 
 
-class Weights(BaseModel):
+class Weights(Model):
     """The traffic shares of the two variants (fractions summing to 1)."""
 
     model_config = ConfigDict(frozen=True)
@@ -74,7 +75,7 @@ class Weights(BaseModel):
     challenger: float
 
 
-class VariantEvidence(BaseModel):
+class VariantEvidence(Model):
     """One variant over the evidence window, as the audit record shows it."""
 
     invocations: int
@@ -85,7 +86,7 @@ class VariantEvidence(BaseModel):
     p99_latency_ms: float | None
 
 
-class SequentialTestResult(BaseModel):
+class SequentialTestResult(Model):
     """One look of a one-sided sequential test (mSPRT) on challenger - champion."""
 
     difference: float  # rate difference, challenger - champion
@@ -94,7 +95,7 @@ class SequentialTestResult(BaseModel):
     p_value: float  # always valid: min(1, 1 / e_value)
 
 
-class DecisionTests(BaseModel):
+class DecisionTests(Model):
     """The tests behind a decision, and their parameters."""
 
     alpha: float
@@ -110,7 +111,7 @@ class DecisionTests(BaseModel):
     p99_latency_ratio_limit: float
 
 
-class AuditRecord(BaseModel):
+class AuditRecord(Model):
     """The detail of the "Traffic Shift Decision" event, and the fields of its log line."""
 
     endpoint_name: str
@@ -124,7 +125,7 @@ class AuditRecord(BaseModel):
     tests: DecisionTests
 
 
-class Outcome(BaseModel):
+class Outcome(Model):
     """What one invocation did. `needs_attention` marks a no-op a person should look at."""
 
     decision: Decision

@@ -76,7 +76,7 @@ ALERTED = {Decision.PROMOTE: "promoted", Decision.ROLLBACK: "rolled back"}
 
 @dataclass(frozen=True)
 class AwsClients:
-    """The boto3 clients the traffic shift calls (created once per execution environment by the handler)."""
+    """The boto3 clients the traffic shift calls (the handler's: each created at its first use, then reused)."""
 
     sagemaker: Any
     cloudwatch: Any

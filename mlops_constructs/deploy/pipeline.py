@@ -83,7 +83,7 @@ from mlops_constructs.deploy.roles import (
 )
 from mlops_constructs.personas import DEPLOYMENT_APPROVAL_ACTION
 from mlops_constructs.pipelines import acknowledge_pipeline_grants, alert_on_failure
-from mlops_constructs.serving import render_serving_template
+from mlops_constructs.serving import serving_template
 from mlops_constructs.storage import expiring_buckets, key_prefix, prefix_access
 from mlops_constructs.target_account import bootstrap_qualifier, record_preprocessor_url
 
@@ -135,7 +135,7 @@ class DeployPipeline(Construct):
         names = ServingNames(model_name=model.name, stages=dict(self.stack_names), batch=model.is_batch)
         data_bucket_parameter = data_bucket_parameter_name(platform_name, model.name)
         self.templates: dict[Stage, dict[str, Any]] = {
-            stage: render_serving_template(
+            stage: serving_template(
                 platform_name=platform_name,
                 model=model,
                 stage=stage,

@@ -19,7 +19,7 @@ step of the pipeline needs the platform's source code, and nothing calls AWS at 
 from mlops_constructs.serving.batch import BatchTransform
 from mlops_constructs.serving.endpoint import MultiVariantEndpoint
 from mlops_constructs.serving.monitor import ServingMonitor
-from mlops_constructs.serving.render import render_serving_template
+from mlops_constructs.serving.render import render_serving_template, serving_template
 from mlops_constructs.serving.template import ServingTemplateStack
 
 __all__ = [
@@ -28,4 +28,5 @@ __all__ = [
     "ServingMonitor",
     "ServingTemplateStack",
     "render_serving_template",
+    "serving_template",
 ]

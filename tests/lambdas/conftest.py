@@ -4,9 +4,10 @@ metrics bucket (versioned, as a model's data bucket is; `unversioned_aws` has on
 topic, the audit bus, the idempotency table, the deploy pipelines and what they leave in production
 (endpoints, and the serving stacks of batch models).
 
-The environment is set here, before any test module imports a handler, because handlers read it and
-create their boto3 clients at import time. Credentials are fake and moto is imported first, so that
-every boto3 client, including the handlers' module-level ones, is intercepted and none can reach AWS.
+The environment is set here, before any test module imports a handler, because handlers read it at
+import time (their boto3 clients are created at first use). Credentials are fake and moto is imported
+first, so that every boto3 client, including the handlers' module-level ones, is intercepted and none
+can reach AWS.
 """
 
 from __future__ import annotations

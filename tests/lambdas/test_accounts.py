@@ -11,7 +11,13 @@ import pytest
 from botocore.exceptions import BotoCoreError
 from moto import mock_aws
 
-from lambdas.common.accounts import ServingRoleError, role_session_name, serving_role_arn, serving_session
+from lambdas.common.accounts import (
+    ServingRoleError,
+    default_session,
+    role_session_name,
+    serving_role_arn,
+    serving_session,
+)
 from lambdas.common.aws import RetryableError, aws_call
 from lambdas.common.contracts import SERVING_ROLE_ARN_ENV
 from tests.lambdas.conftest import ACCOUNT, REGION
@@ -96,6 +102,14 @@ def test_without_a_role_the_session_is_this_accounts_own(requests: list[dict[str
     assert serving_session("", session_name="drift-alert", base=own) is own
     assert account_of(serving_session(None, session_name="drift-alert")) == ACCOUNT
     assert requests == []
+
+
+def test_without_a_role_or_a_region_what_serves_is_read_through_the_default_session() -> None:
+    """The session `lambdas.common.aws.client` creates its clients from: one set of loaded models for all."""
+    assert serving_session(None, session_name="traffic-shift") is default_session() is boto3.DEFAULT_SESSION
+    elsewhere = serving_session(None, session_name="rollback", region_name="eu-west-1")
+    assert elsewhere is not default_session()
+    assert elsewhere.region_name == "eu-west-1"
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,9 @@ event surfaces, what SNS accepts as a subject, the shared settings, and what a b
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 import pytest
@@ -11,18 +13,26 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 from pydantic import ValidationError
 
+from lambdas.common.accounts import default_session
 from lambdas.common.aws import (
+    CLIENT_CONFIG,
+    LazyClient,
     RetryableError,
     aws_call,
+    client,
     is_transient,
     outcome_unknown,
+    publish_alert,
     put_event,
     sns_subject,
 )
 from lambdas.common.contracts import CHAMPION_PARAMETER
 from lambdas.common.endpoints import ServingVariant, batch_champion
+from lambdas.common.idempotency import ActOnce
 from lambdas.common.settings import FunctionSettings
 from tests.lambdas.conftest import GATE_ENVIRONMENT, REGION
+
+TOPIC_ARN = f"arn:aws:sns:{REGION}:123456789012:mlops-alerts"
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
@@ -164,3 +174,71 @@ def test_an_unreadable_serving_stack_is_noted_or_raised_for_a_decision() -> None
         )
         with pytest.raises(RetryableError, match="could not describe the serving stack forecast-production"):
             batch_champion(cloudformation, "forecast-production", strict=True)
+
+
+# --- clients created at first use, once --------------------------------------------------------------
+
+
+def test_a_lazy_client_is_created_at_its_first_use_then_reused() -> None:
+    created: list[Any] = []
+
+    def create() -> Any:
+        created.append(boto3.client("sns", region_name=REGION))
+        return created[-1]
+
+    sns = LazyClient(create)
+    assert not sns.created
+    assert created == []
+    with Stubber(sns) as stub:
+        for message_id in ("m-1", "m-2"):
+            stub.add_response("publish", {"MessageId": message_id})
+        for _invocation in range(2):
+            publish_alert(sns, topic_arn=TOPIC_ARN, subject="drift", message="...")
+    assert sns.created
+    assert len(created) == 1
+    assert sns.meta is created[0].meta
+    assert copy.copy(sns).meta is created[0].meta
+
+
+def recording_clients(session: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """The clients `session` creates from now on: (service name, config)."""
+    made: list[tuple[str, Any]] = []
+    create = session.client
+
+    def recorded(service_name: str, **kwargs: Any) -> Any:
+        made.append((service_name, kwargs.get("config")))
+        return create(service_name, **kwargs)
+
+    monkeypatch.setattr(session, "client", recorded)
+    return made
+
+
+def test_the_handlers_clients_come_from_the_default_session_with_the_platforms_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = recording_clients(default_session(), monkeypatch)
+    sns = client("sns")
+    assert made == []
+    assert sns.meta.service_model.service_name == "sns"
+    assert (sns.meta.config.connect_timeout, sns.meta.config.read_timeout) == (5, 10)
+    sns.meta.region_name  # noqa: B018 - a second use
+    assert made == [("sns", CLIENT_CONFIG)]
+
+
+def test_the_idempotency_store_and_its_client_are_created_at_first_use_from_the_default_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = recording_clients(default_session(), monkeypatch)
+    act_once = ActOnce(
+        lambda **_: ServingVariant(variant_name="champion"),
+        outcome_type=ServingVariant,
+        data_keyword_argument="event",
+        event_key_jmespath="id",
+        key_prefix="test",
+        table_name="idempotency",
+    )
+    assert made == []
+    store = act_once.persistence_store
+    assert (store.table_name, store.key_attr) == ("idempotency", "id")
+    assert act_once.persistence_store is store
+    assert made == [("dynamodb", CLIENT_CONFIG)]

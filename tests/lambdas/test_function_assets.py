@@ -109,6 +109,79 @@ def test_the_asset_imports_its_handler_as_lambda_does(synthesized: Synthesized, 
     assert any(file.parts[-2] == "common" for file in loaded), f"{name} does not use lambdas.common"
 
 
+# Imports the handler as Lambda does, with tracing on as deployed (X-Ray's touch file under argv[2]), and
+# reports the boto3 clients the import created, the libraries Powertools' Tracer patched and the
+# project's pydantic models it built.
+TRACED_PROBE = """
+import importlib, json, sys
+import botocore.session
+import pydantic
+from aws_xray_sdk.core import lambda_launcher, patcher
+lambda_launcher.TOUCH_FILE_DIR = sys.argv[2]
+lambda_launcher.TOUCH_FILE_PATH = f"{sys.argv[2]}/initialized"
+created = []
+create_client = botocore.session.Session.create_client
+def counted(self, service_name, *args, **kwargs):
+    created.append(service_name)
+    return create_client(self, service_name, *args, **kwargs)
+botocore.session.Session.create_client = counted
+module_name, function_name = sys.argv[1].rsplit(".", 1)
+module = importlib.import_module(module_name)
+def subclasses(model):
+    for subclass in model.__subclasses__():
+        yield subclass
+        yield from subclasses(subclass)
+built = {m.__name__ for m in subclasses(pydantic.BaseModel) if m.__module__.startswith("lambdas.") and m.__pydantic_complete__}
+print(json.dumps({
+    "clients": created,
+    "patched": sorted(patcher._PATCHED_MODULES),
+    "traced": not module.tracer.disabled,
+    "built": sorted(built),
+}))
+"""
+
+
+@pytest.mark.parametrize("service", sorted(ENVIRONMENT_BY_SERVICE))
+def test_a_cold_start_creates_no_client_builds_the_settings_only_and_traces_aws_calls(
+    synthesized: Synthesized, service: str, tmp_path: Path
+) -> None:
+    """Clients are created at their first use (`lambdas.common.aws.LazyClient`), and models too
+    (`lambdas.common.models.Model`): the import creates none and builds the settings it validates. The
+    Tracer patches botocore, through which every AWS call goes, not every library X-Ray knows."""
+    name, function = next(
+        (name, function)
+        for name, function in platform_functions(synthesized)
+        if function["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == service
+    )
+    root = asset_directory(synthesized, function)
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PYTHON") and key != "POWERTOOLS_TRACE_DISABLED"
+    }
+    lambda_runtime = {"LAMBDA_TASK_ROOT": str(root), "AWS_LAMBDA_FUNCTION_NAME": service}
+    environment = inherited | ENVIRONMENT_BY_SERVICE[service] | lambda_runtime | {"PYTHONPATH": str(root)}
+
+    probe = subprocess.run(  # noqa: S603 - this interpreter, our own synthesized asset
+        [sys.executable, "-B", "-c", TRACED_PROBE, function["Handler"], str(tmp_path)],
+        cwd=root,
+        env=environment | {"AWS_DEFAULT_REGION": REGION},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert probe.returncode == 0, f"{name}: {probe.stderr[-2000:]}"
+    settings = {"approval-gate": "GateSettings", "drift-alert": "DriftAlertSettings", "traffic-shift": "ShiftSettings"}
+    assert json.loads(probe.stdout) == {
+        "clients": [],
+        "patched": ["botocore"],
+        "traced": True,
+        "built": sorted(["FunctionSettings", settings[service]]),
+    }, name
+
+
 # --- the Powertools release -----------------------------------------------------------------------
 
 POWERTOOLS_PIN = re.compile(r"^aws-lambda-powertools(?:\[[a-z,-]+\])?==(?P<version>\S+)$")

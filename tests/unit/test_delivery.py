@@ -23,6 +23,7 @@ import app as cdk_app
 from config import DEFAULT_CONFIG_PATH, ConfigError, PlatformConfig, load_config
 from config.delivery import CodeConnectionsDeliverySource, DeliveryConfig
 from mlops_constructs.compliance import add_compliance_checks, rule_packs
+from stacks import delivery_stack
 from stacks.delivery_stack import (
     APPROVAL_STEP,
     TEST_COMMAND,
@@ -350,7 +351,10 @@ def test_without_delivery_the_app_builds_the_platform_as_before(monkeypatch: pyt
     assert default.delivery is None
     built: list[str] = []
     monkeypatch.setattr(cdk_app, "build_platform", lambda app, config: built.append("platform"))
-    monkeypatch.setattr(cdk_app, "build_delivered_platform", lambda app, config, config_path: built.append("delivered"))
+    # app.py imports the delivery stack only for a config with `delivery` (CDK Pipelines is slow to import).
+    monkeypatch.setattr(
+        delivery_stack, "build_delivered_platform", lambda app, config, config_path: built.append("delivered")
+    )
     cdk_app.build(App(), default, config_path=DEFAULT_CONFIG_PATH)
     assert built == ["platform"]
     cdk_app.build(App(), load_config(CONFIG_PATH), config_path=CONFIG_PATH)
