@@ -8,7 +8,9 @@ Glue table and its S3 files) for training-set building.
 
 from __future__ import annotations
 
-from aws_cdk import CfnTag, Names, RemovalPolicy, Stack
+from collections.abc import Callable
+
+from aws_cdk import CfnTag, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -42,6 +44,8 @@ class FeatureStore(Construct):
         stack = Stack.of(self)
         self._stack = stack
         self._encryption_key = encryption_key
+        # One managed policy per access and group, shared by the roles granted it (`_attach`).
+        self._policies: dict[tuple[str, str], iam.ManagedPolicy] = {}
         self.offline_bucket = SecureBucket(
             self,
             "OfflineStore",
@@ -179,22 +183,34 @@ class FeatureStore(Construct):
     def _group_arn(self, group_name: str) -> str:
         return self._stack.format_arn(service="sagemaker", resource="feature-group", resource_name=group_name)
 
-    def _attach(self, purpose: str, grantee: iam.IRole, statements: list[iam.PolicyStatement]) -> iam.ManagedPolicy:
-        """A managed policy here, attached to a role of another stack: its stack needs nothing from this one."""
-        return iam.ManagedPolicy(
-            self,
-            f"{purpose}{Names.unique_id(grantee)}",
-            description=f"Feature Store {purpose}",
-            roles=[grantee],
-            statements=statements,
-        )
+    def _attach(
+        self, purpose: str, grantee: iam.IRole, group_name: str, statements: Callable[[], list[iam.PolicyStatement]]
+    ) -> tuple[iam.ManagedPolicy, bool]:
+        """The managed policy of one access to one group, here, attached to a role of another stack (its stack
+        needs nothing from this one); and whether it is new. Every role with that access shares the policy,
+        so that the stack holds three policies per group however many models use it (CloudFormation takes at
+        most 500 resources in a stack: one policy per role and access reached it near 120 models)."""
+        key = (purpose, group_name)
+        policy = self._policies.get(key)
+        created = policy is None
+        if policy is None:
+            policy = iam.ManagedPolicy(
+                self,
+                f"{purpose}{group_name}",
+                description=f"Feature Store {purpose}: feature group {group_name}",
+                statements=statements(),
+            )
+            self._policies[key] = policy
+        policy.attach_to_role(grantee)
+        return policy, created
 
     def grant_ingest(self, grantee: iam.IRole, group_name: str) -> None:
         """PutRecord/DeleteRecord into one group (the build pipeline's ingestion)."""
         self._attach(
             "Ingest",
             grantee,
-            [
+            group_name,
+            lambda: [
                 iam.PolicyStatement(
                     sid="IngestRecords",
                     actions=["sagemaker:PutRecord", "sagemaker:DeleteRecord", "sagemaker:DescribeFeatureGroup"],
@@ -209,7 +225,8 @@ class FeatureStore(Construct):
         self._attach(
             "ReadOnline",
             grantee,
-            [
+            group_name,
+            lambda: [
                 iam.PolicyStatement(
                     sid="ReadOnlineRecords",
                     actions=["sagemaker:GetRecord", "sagemaker:BatchGetRecord", "sagemaker:DescribeFeatureGroup"],
@@ -224,10 +241,11 @@ class FeatureStore(Construct):
         workgroup_arn = self._stack.format_arn(
             service="athena", resource="workgroup", resource_name=self.athena_workgroup_name
         )
-        policy = self._attach(
+        policy, created = self._attach(
             "ReadOffline",
             grantee,
-            [
+            group_name,
+            lambda: [
                 iam.PolicyStatement(
                     sid="DescribeTheGroup",
                     actions=["sagemaker:DescribeFeatureGroup"],
@@ -260,6 +278,8 @@ class FeatureStore(Construct):
                 _use_key(self._encryption_key, "kms:Decrypt", "kms:GenerateDataKey"),
             ],
         )
+        if not created:
+            return
         reason = "Athena reads the offline store's files (named by Feature Store) and writes results under its prefix."
         acknowledge_each(
             policy,
