@@ -19,6 +19,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # uv: never a Python of its own (the virtualenvs are made by python3), copies rather than links from its cache.
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
+# Bytecode compiled at install: a machine that sets PYTHONDONTWRITEBYTECODE (CI's does) would otherwise
+# compile every imported module again in every process (the seeds' SageMaker SDK import: 3.9 s, 1.8 s compiled).
+export UV_COMPILE_BYTECODE := 1
 # jsii warns about every Node release it has not been tested with; the version is pinned here.
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 

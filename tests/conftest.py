@@ -6,7 +6,7 @@ import copy
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ from aws_cdk.cx_api import CloudAssembly  # noqa: E402
 
 from config import DEFAULT_CONFIG_PATH, PlatformConfig, load_config  # noqa: E402
 from stacks.platform import Platform, build_platform  # noqa: E402
+from tests.background import Background, Start, selected  # noqa: E402
+from tests.template_lint import TemplateLint  # noqa: E402
 
 _DEFAULT_CONFIG = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
 
@@ -36,6 +38,19 @@ def write_config(tmp_path: Path, mutate: Callable[[dict[str, Any]], None], name:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(raw))
     return path
+
+
+def without_projects(config: PlatformConfig) -> PlatformConfig:
+    """`config` without SageMaker Projects: for a test's variant of the default configuration that asserts
+    on none of the projects' templates. Their products are three quarters of the platform's synthesis,
+    and change no other template but the governance stack's access-log bucket policy and exports
+    (tests/unit/test_projects.py)."""
+    return config.model_copy(update={"projects": config.projects.model_copy(update={"enabled": False})})
+
+
+def no_projects(raw: dict[str, Any]) -> None:
+    """`write_config`'s mutation for `without_projects`."""
+    raw["projects"] = {**raw.get("projects", {}), "enabled": False}
 
 
 def cdk_json_context() -> dict:
@@ -66,15 +81,97 @@ SEVERAL_ACCOUNTS_CONFIG_PATH = ROOT / "config" / "examples" / "several-accounts.
 CONFIGURATIONS = ("synthesized", "any_model", "several_accounts")
 
 
+# --- work beside the tests -------------------------------------------------------------------------
+# Commands the session starts as it begins (the seeds' suites, the app's own `cdk synth`, ...) or as soon as
+# it can (cfn-lint over each configuration, once synthesized), on the cores the test process leaves free
+# (tests/background.py). The tests marked `background` collect their results, and run last, so that the
+# test process waits for them as little as possible. `background(start=function)`: the function starts
+# the test's work (once, however many tests name it), and the test's `started` fixture is what it returned.
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("background") is not None)
+
+
+@pytest.fixture(scope="session")
+def background() -> Iterator[Background]:
+    jobs = Background()
+    yield jobs
+    jobs.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _started_in_background(
+    request: pytest.FixtureRequest, background: Background, tmp_path_factory: pytest.TempPathFactory
+) -> dict[Callable[[Start], Any], Any]:
+    """As the session starts: the work of its tests marked `background(start=...)`, by start function
+    (what it returned, or the error it raised, for the tests to report)."""
+    start = Start(background, request.session, tmp_path_factory)
+    started: dict[Callable[[Start], Any], Any] = {}
+    for item in request.session.items:
+        marker = item.get_closest_marker("background")
+        function = marker.kwargs.get("start") if marker else None
+        if function is not None and function not in started:
+            try:
+                started[function] = function(start)
+            except (Exception, pytest.fail.Exception) as error:
+                started[function] = error
+    return started
+
+
+@pytest.fixture
+def started(request: pytest.FixtureRequest, _started_in_background: dict[Callable[[Start], Any], Any]) -> Any:
+    """What the start function of the test's `background(start=...)` marker returned."""
+    marker = request.node.get_closest_marker("background")
+    assert marker is not None, "only for tests marked background(start=...)"
+    value = _started_in_background[marker.kwargs["start"]]
+    if isinstance(value, BaseException):
+        raise value
+    return value
+
+
+@pytest.fixture(scope="session")
+def template_lint(background: Background) -> TemplateLint:
+    return TemplateLint(background)
+
+
+def lint_for(request: pytest.FixtureRequest, test: str, templates: list[Path], **params: object) -> None:
+    """cfn-lint over `templates`, started in the background now, when the session runs `test` (with these
+    parameters if any; marked `background`: it collects the findings, last). For the session-scoped
+    fixture that synthesizes them."""
+    if selected(request.session, test, **params):
+        lint: TemplateLint = request.getfixturevalue("template_lint")
+        lint.start(templates)
+
+
 def _synthesize(config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     app = App(context=cdk_json_context(), outdir=str(tmp_path_factory.mktemp("cdk.out")))
     platform = build_platform(app, config)
     return Synthesized(app=app, platform=platform, assembly=app.synth())
 
 
+def _configuration(
+    configuration: str, config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Synthesized:
+    """One of CONFIGURATIONS, synthesized; its templates handed to cfn-lint (tests/compliance/test_cfn_lint.py)."""
+    synthesized = _synthesize(config, tmp_path_factory)
+    test = "test_every_template_passes_cfn_lint"
+    lint_for(request, test, synthesized_templates(synthesized), configuration=configuration)
+    return synthesized
+
+
+def synthesized_templates(synthesized: Synthesized) -> list[Path]:
+    """Every template of the cloud assembly: the stacks', the SageMaker Projects products'
+    (<...>.product.template.json), and the serving templates inside their deploy bundle asset."""
+    assembly = Path(synthesized.assembly.directory)
+    return sorted(assembly.glob("*.template.json")) + sorted(assembly.glob("asset.*/*.template.json"))
+
+
 @pytest.fixture(scope="session")
-def synthesized(default_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return _synthesize(default_config, tmp_path_factory)
+def synthesized(
+    default_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Synthesized:
+    return _configuration("synthesized", default_config, tmp_path_factory, request)
 
 
 @pytest.fixture(scope="session")
@@ -83,8 +180,10 @@ def any_model_config() -> PlatformConfig:
 
 
 @pytest.fixture(scope="session")
-def any_model(any_model_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return _synthesize(any_model_config, tmp_path_factory)
+def any_model(
+    any_model_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Synthesized:
+    return _configuration("any_model", any_model_config, tmp_path_factory, request)
 
 
 @pytest.fixture(scope="session")
@@ -93,10 +192,12 @@ def several_accounts_config() -> PlatformConfig:
 
 
 @pytest.fixture(scope="session")
-def several_accounts(several_accounts_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def several_accounts(
+    several_accounts_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Synthesized:
     """Every stack of the three-account configuration, built directly in the app (the delivery pipeline's
     stages hold the same stacks: tests/unit/test_delivery.py)."""
-    return _synthesize(several_accounts_config, tmp_path_factory)
+    return _configuration("several_accounts", several_accounts_config, tmp_path_factory, request)
 
 
 @pytest.fixture(scope="session")

@@ -1,22 +1,26 @@
 """cfn-lint over every synthesized template, serving templates included: zero errors and warnings.
 
-Warnings we keep are listed, with their reason, in .cfnlintrc.yaml.
+Warnings we keep are listed, with their reason, in .cfnlintrc.yaml. cfn-lint runs in the background from
+the moment each configuration is synthesized (tests/conftest.py, tests/template_lint.py); these tests
+collect its findings, last in the session.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIGURATIONS, ROOT, Synthesized
+from tests.conftest import CONFIGURATIONS, Synthesized, synthesized_templates
+from tests.template_lint import TemplateLint
 
 
+@pytest.mark.background
 @pytest.mark.parametrize("configuration", CONFIGURATIONS)
-def test_every_template_passes_cfn_lint(configuration: str, request: pytest.FixtureRequest) -> None:
+def test_every_template_passes_cfn_lint(
+    configuration: str, request: pytest.FixtureRequest, template_lint: TemplateLint
+) -> None:
     synthesized: Synthesized = request.getfixturevalue(configuration)
     assembly = Path(synthesized.assembly.directory)
     # The stacks' templates, and the SageMaker Projects products' (<...>.product.template.json).
@@ -36,16 +40,6 @@ def test_every_template_passes_cfn_lint(configuration: str, request: pytest.Fixt
     products = sorted(assembly.glob("*.product.template.json"))
     assert len(products) == (len(projects.templates) if projects else 0)
     templates += serving_templates
-    result = subprocess.run(  # noqa: S603 - fixed command, our own files
-        [
-            str(Path(sys.executable).parent / "cfn-lint"),
-            "--config-file",
-            str(ROOT / ".cfnlintrc.yaml"),
-            *map(str, templates),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert templates == synthesized_templates(synthesized)
+    findings = template_lint.findings(templates)
+    assert findings == [], "\n\n".join(findings)

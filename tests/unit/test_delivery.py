@@ -4,8 +4,6 @@ the synth step, the source variants, compliance, and that without `delivery` not
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +31,9 @@ from stacks.delivery_stack import (
     build_delivered_platform,
     repository_path,
 )
-from tests.conftest import ROOT, cdk_json_context
+from tests.conftest import ROOT, cdk_json_context, lint_for
 from tests.snapshots.test_snapshots import normalized
+from tests.template_lint import TemplateLint
 
 CONFIG_PATH = ROOT / "config" / "examples" / "several-accounts.yaml"
 CONFIG_IN_REPOSITORY = "config/examples/several-accounts.yaml"
@@ -55,20 +54,29 @@ class Delivered:
     def template(self) -> Template:
         return Template.from_json(self.assembly.get_stack_by_name(self.delivered.delivery.stack_name).template)
 
+    @property
+    def template_file(self) -> Path:
+        return Path(self.assembly.directory) / "mlops-delivery.template.json"
 
-@pytest.fixture(scope="module")
+
+@pytest.fixture(scope="session")
 def config() -> PlatformConfig:
     return load_config(CONFIG_PATH)
 
 
-@pytest.fixture(scope="module")
-def delivered(config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Delivered:
+@pytest.fixture(scope="session")  # kept for its cfn-lint test, which runs last (marked background)
+def delivered(
+    config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Delivered:
     # With the construct paths the CDK CLI writes: cfn-lint recognizes CDK's templates by them (and then
     # leaves CDK Pipelines' Fn::Join ARNs alone), so the template linted is the one the CLI deploys.
     context = cdk_json_context() | {"aws:cdk:enable-path-metadata": True}
     app = App(context=context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
-    delivered = build_delivered_platform(app, config, config_path=CONFIG_PATH)
-    return Delivered(app=app, delivered=delivered, assembly=app.synth())
+    delivered = Delivered(
+        app=app, delivered=build_delivered_platform(app, config, config_path=CONFIG_PATH), assembly=app.synth()
+    )
+    lint_for(request, "test_the_delivery_template_passes_cfn_lint", [delivered.template_file])
+    return delivered
 
 
 @pytest.fixture(scope="module")
@@ -255,16 +263,10 @@ def test_the_delivered_platform_has_no_unacknowledged_findings(delivered: Delive
     assert findings == {"AwsSolutions": [], "NIST.800.53.R5": []}
 
 
-def test_the_delivery_template_passes_cfn_lint(delivered: Delivered) -> None:
-    template = Path(delivered.assembly.directory) / "mlops-delivery.template.json"
-    result = subprocess.run(  # noqa: S603 - fixed command, our own file
-        [str(Path(sys.executable).parent / "cfn-lint"), "--config-file", str(ROOT / ".cfnlintrc.yaml"), str(template)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+@pytest.mark.background
+def test_the_delivery_template_passes_cfn_lint(delivered: Delivered, template_lint: TemplateLint) -> None:
+    findings = template_lint.findings([delivered.template_file])
+    assert findings == [], "\n\n".join(findings)
 
 
 def test_the_delivery_stack_has_a_snapshot(delivered: Delivered, snapshot: SnapshotAssertion) -> None:

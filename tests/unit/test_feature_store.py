@@ -10,7 +10,7 @@ from aws_cdk import App
 from aws_cdk.assertions import Template
 
 from config.schema import FeatureGroupConfig, PlatformConfig
-from tests.conftest import cdk_json_context
+from tests.conftest import cdk_json_context, without_projects
 from tests.iam_evaluation import role_principal
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -185,7 +185,7 @@ def test_no_feature_groups_no_stack(default_config: PlatformConfig) -> None:
     from stacks.platform import build_platform
 
     models = [model.model_copy(update={"feature_group": None}) for model in default_config.models]
-    config = default_config.model_copy(update={"feature_groups": [], "models": models})
+    config = without_projects(default_config).model_copy(update={"feature_groups": [], "models": models})
     assert build_platform(App(context=cdk_json_context()), config).feature_store is None
 
 

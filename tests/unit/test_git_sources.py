@@ -5,8 +5,6 @@ still does, and the seed is published as an archive the team pushes from."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +22,9 @@ from lambdas.common.contracts import RETRAINING_DETAIL_TYPE
 from mlops_constructs.model_project import ModelProject
 from mlops_constructs.seeds import model_settings
 from tests.compliance.test_nag import _findings
-from tests.conftest import ROOT, Synthesized, _synthesize, cdk_json_context
+from tests.conftest import ROOT, Synthesized, _synthesize, cdk_json_context, lint_for
 from tests.iam_evaluation import role_principal
+from tests.template_lint import TemplateLint
 
 GIT_SOURCE_CONFIG_PATH = ROOT / "config" / "examples" / "git-source.yaml"
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -35,14 +34,22 @@ PIPELINE_ARN = {"Fn::Join": ["", [f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:", {
 ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def git_config() -> PlatformConfig:
     return load_config(GIT_SOURCE_CONFIG_PATH)
 
 
-@pytest.fixture(scope="module")
-def git_source(git_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return _synthesize(git_config, tmp_path_factory)
+@pytest.fixture(scope="session")  # kept for its cfn-lint test, which runs last (marked background)
+def git_source(
+    git_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Synthesized:
+    git_source = _synthesize(git_config, tmp_path_factory)
+    lint_for(request, "test_the_build_template_passes_cfn_lint", [_build_template_file(git_source)])
+    return git_source
+
+
+def _build_template_file(git_source: Synthesized) -> Path:
+    return Path(git_source.assembly.directory) / "mlops-churn-build.template.json"
 
 
 @pytest.fixture(scope="module")
@@ -204,16 +211,10 @@ def test_no_unacknowledged_cdk_nag_findings(git_source: Synthesized) -> None:
     assert _findings(git_source.app) == {"AwsSolutions": [], "NIST.800.53.R5": []}
 
 
-def test_the_build_template_passes_cfn_lint(git_source: Synthesized) -> None:
-    template = Path(git_source.assembly.directory) / "mlops-churn-build.template.json"
-    result = subprocess.run(  # noqa: S603 - fixed command, our own files
-        [str(Path(sys.executable).parent / "cfn-lint"), "--config-file", str(ROOT / ".cfnlintrc.yaml"), str(template)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+@pytest.mark.background
+def test_the_build_template_passes_cfn_lint(git_source: Synthesized, template_lint: TemplateLint) -> None:
+    findings = template_lint.findings([_build_template_file(git_source)])
+    assert findings == [], "\n\n".join(findings)
 
 
 # --- other repositories, and the default ---------------------------------------------------------------

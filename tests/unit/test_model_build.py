@@ -345,10 +345,11 @@ def test_one_build_stack_per_configured_model(default_config: PlatformConfig) ->
     from aws_cdk import App
 
     from stacks.platform import build_platform
-    from tests.conftest import cdk_json_context
+    from tests.conftest import cdk_json_context, without_projects
 
     second = default_config.models[0].model_copy(update={"name": "fraud"})
-    config = default_config.model_copy(update={"models": [default_config.models[0], second]})
+    # Only the build stacks are read.
+    config = without_projects(default_config).model_copy(update={"models": [default_config.models[0], second]})
     platform = build_platform(App(context=cdk_json_context()), config)
     assert sorted(platform.model_builds) == ["churn", "fraud"]
     fraud = Template.from_stack(platform.model_builds["fraud"])

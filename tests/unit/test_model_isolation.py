@@ -30,7 +30,7 @@ from lambdas.common.contracts import (
     serving_name,
 )
 from stacks.platform import build_platform
-from tests.conftest import cdk_json_context, write_config
+from tests.conftest import cdk_json_context, no_projects, write_config
 from tests.iam_evaluation import Principal, role_principal
 
 ACCOUNT, REGION, PLATFORM = "123456789012", "eu-west-1", "mlops"
@@ -43,6 +43,7 @@ def _two_models(config: dict[str, Any]) -> None:
     other = {**churn, "name": OTHER, "monitoring": {**churn["monitoring"]}}
     other["monitoring"]["ground_truth_s3_uri"] = "s3://ground-truth-bucket/churn-v2/"
     config["models"] = [churn, other]
+    no_projects(config)  # only the models' stacks, and the governance stack's boundary, are read
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ once for the module (rendering runs the compliance packs: any unacknowledged fin
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +38,9 @@ from mlops_constructs.target.render import (
 from mlops_constructs.target.roles_template import BOUNDARY_ARN_PARAMETER, KEY_ARN_PARAMETER
 from mlops_constructs.target_account import BOOTSTRAP_QUALIFIER_CONTEXT, record_preprocessor_url
 from stacks.target_stack import TargetStack, build_targets
-from tests.conftest import ROOT, cdk_json_context
+from tests.conftest import ROOT, cdk_json_context, lint_for
 from tests.iam_evaluation import Principal, role_principal
+from tests.template_lint import TemplateLint
 
 SEVERAL_ACCOUNTS = ROOT / "config" / "examples" / "several-accounts.yaml"
 TOOLING, REGION = "123456789012", "eu-west-1"
@@ -70,11 +69,20 @@ class Rendered:
             stage: render_model_roles_template(account=stack.serving_account, model=model, context=cdk_json_context())
             for stage, stack in self.stacks.items()
         }
+        # As cfn-lint reads them.
+        self.template_files = []
+        (tmp / "rendered").mkdir()
+        for stage, template in self.templates.items():
+            path = tmp / "rendered" / f"{stage}.roles.template.json"
+            path.write_text(json.dumps(template))
+            self.template_files.append(path)
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
-    return Rendered(tmp_path_factory.mktemp("roles-template.out"))
+@pytest.fixture(scope="session")  # kept for its cfn-lint test, which runs last (marked background)
+def rendered(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Rendered:
+    rendered = Rendered(tmp_path_factory.mktemp("roles-template.out"))
+    lint_for(request, "test_the_rendered_templates_pass_cfn_lint", rendered.template_files)
+    return rendered
 
 
 def _resolve(node: Any, values: dict[str, Any]) -> Any:
@@ -224,20 +232,11 @@ def test_a_template_too_large_for_a_body_is_refused() -> None:
         model_roles_template_body({"Description": "x" * TEMPLATE_BODY_MAX_BYTES})
 
 
-def test_the_rendered_templates_pass_cfn_lint(rendered: Rendered, tmp_path: Path) -> None:
-    paths = []
-    for stage, template in rendered.templates.items():
-        path = tmp_path / f"{stage}.roles.template.json"
-        path.write_text(json.dumps(template))
-        paths.append(str(path))
-    result = subprocess.run(  # noqa: S603 - fixed command, our own files
-        [str(Path(sys.executable).parent / "cfn-lint"), "--config-file", str(ROOT / ".cfnlintrc.yaml"), *paths],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+@pytest.mark.background
+def test_the_rendered_templates_pass_cfn_lint(rendered: Rendered, template_lint: TemplateLint) -> None:
+    assert [json.loads(path.read_text()) for path in rendered.template_files] == list(rendered.templates.values())
+    findings = template_lint.findings(rendered.template_files)
+    assert findings == [], "\n\n".join(findings)
 
 
 # --- the provisioner role and the published parameters -----------------------------------------------------

@@ -27,9 +27,10 @@ from mlops_constructs.model_product import PROJECT_NAME_PATTERN, ModelProductSta
 from mlops_constructs.model_product import product_templates as product_templates_of
 from stacks.platform import build_platform
 from stacks.projects_stack import STUDIO_VISIBILITY_TAG
-from tests.conftest import CONFIGURATIONS, Synthesized, cdk_json_context, write_config
+from tests.conftest import CONFIGURATIONS, Synthesized, cdk_json_context, without_projects, write_config
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
+ACCESS_LOGS_BUCKET = "AccessLogsBucketCD784A59"  # the governance stack's
 
 
 @pytest.fixture(scope="module")
@@ -477,6 +478,29 @@ def test_invalid_projects_config_names_file_and_field(
 def test_projects_are_off_unless_configured(any_model: Synthesized) -> None:
     assert any_model.platform.projects is None
     assert not any("projects" in stack.stack_name for stack in any_model.assembly.stacks)
+
+
+def test_the_products_change_no_other_template_but_the_governance_stacks_log_bucket_policy_and_exports(
+    synthesized: Synthesized, default_config: PlatformConfig, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """What lets a test of another stack turn the projects off in its variant of the default configuration
+    (tests/conftest.py: without_projects): their products are three quarters of a synthesis."""
+    config = without_projects(default_config)
+    app = App(context=cdk_json_context(), outdir=str(tmp_path_factory.mktemp("no-projects.out")))
+    build_platform(app, config)
+    without = {stack.stack_name: stack.template for stack in app.synth().stacks}
+    with_projects = {stack.stack_name: stack.template for stack in synthesized.assembly.stacks}
+    assert set(with_projects) - set(without) == {"mlops-projects"}
+    governance = "mlops-governance"
+    assert {name for name in without if without[name] != with_projects[name]} == {governance}
+    resources = with_projects[governance]["Resources"], without[governance]["Resources"]
+    [changed] = [key for key in resources[0] if resources[0][key] != resources[1].get(key)]
+    assert set(resources[0]) == set(resources[1])
+    assert resources[0][changed]["Type"] == "AWS::S3::BucketPolicy"
+    assert resources[0][changed]["Properties"]["Bucket"] == {"Ref": ACCESS_LOGS_BUCKET}
+    outputs = with_projects[governance]["Outputs"], without[governance]["Outputs"]
+    assert all(outputs[0][name] == output for name, output in outputs[1].items())
+    assert all("Export" in outputs[0][name] for name in set(outputs[0]) - set(outputs[1]))
 
 
 def test_one_product_per_configured_seed_template(tmp_path: Path) -> None:

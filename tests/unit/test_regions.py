@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from config.regions import (
     model_monitor_image_uri,
 )
 from config.schema import KNOWN_REGIONS
+from tests.background import Background, Start
 from tests.conftest import ROOT
 
 SEED_VENV = ROOT / ".venv-seed"
@@ -103,33 +105,44 @@ def test_the_platform_serves_the_regions_with_both_images(
     assert "us-gov-west-1" in set(CLARIFY_IMAGE_ACCOUNTS) - SUPPORTED_REGIONS, "Clarify alone does not serve"
 
 
-def _sdk_uris(framework: str) -> dict[str, str]:
-    """The SDK's own image_uris.retrieve of `framework` for every served region."""
+FRAMEWORKS = ("model-monitor", "clarify")
+
+
+def _sdk_uris(start: Start) -> Future[subprocess.CompletedProcess[str]] | None:
+    """The SDK's own image_uris.retrieve of each of FRAMEWORKS for every served region, in the seed's
+    interpreter, started in the background as the session starts (none without it: the test fails)."""
+    python = SEED_VENV / "bin" / "python"
+    if not python.exists():
+        return None
     script = (
         "import json, sys\n"
         "from sagemaker.core import image_uris\n"
-        f"print(json.dumps({{r: image_uris.retrieve('{framework}', r) for r in json.load(sys.stdin)}}))\n"
+        "frameworks, regions = json.loads(sys.argv[1])\n"
+        "print(json.dumps({f: {r: image_uris.retrieve(f, r) for r in regions} for f in frameworks}))\n"
     )
-    result = subprocess.run(  # noqa: S603 - the seed's own interpreter
-        [str(seed_python()), "-c", script],
-        input=json.dumps(sorted(SUPPORTED_REGIONS)),
-        capture_output=True,
-        text=True,
-        check=False,
+    return start.background.run(
+        [str(python), "-c", script, json.dumps([FRAMEWORKS, sorted(SUPPORTED_REGIONS)])],
+        cwd=ROOT,
         # Nothing may reach AWS: no credentials, no instance metadata.
         env={"PATH": os.environ["PATH"], "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull},
         timeout=300,
+        cost=4.0,
     )
-    assert result.returncode == 0, f"{result.stderr[-2000:]}\n{INSTALL_HINT}"
-    uris: dict[str, str] = json.loads(result.stdout.strip().splitlines()[-1])
-    return uris
 
 
-def test_image_uris_are_the_ones_the_sdk_retrieves() -> None:
+@pytest.mark.background(start=_sdk_uris)
+def test_image_uris_are_the_ones_the_sdk_retrieves(
+    started: Future[subprocess.CompletedProcess[str]] | None, background: Background
+) -> None:
     """Domain included (amazonaws.com.cn in China), Clarify's version tag too: the SDK's own, every region."""
+    seed_python()
+    assert started is not None
+    result = background.result(started)
+    assert result.returncode == 0, f"{result.stderr[-2000:]}\n{INSTALL_HINT}"
+    uris: dict[str, dict[str, str]] = json.loads(result.stdout.strip().splitlines()[-1])
     served = sorted(SUPPORTED_REGIONS)
-    assert {region: model_monitor_image_uri(region) for region in served} == _sdk_uris("model-monitor")
-    assert {region: clarify_image_uri(region) for region in served} == _sdk_uris("clarify")
+    assert {region: model_monitor_image_uri(region) for region in served} == uris["model-monitor"]
+    assert {region: clarify_image_uri(region) for region in served} == uris["clarify"]
 
 
 @pytest.mark.parametrize(

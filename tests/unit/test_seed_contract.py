@@ -5,13 +5,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import os
-import shutil
-import subprocess
 import sys
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,7 +20,6 @@ from lambdas.common.contracts import (
     MLFLOW_TRACKING_URI_VARIABLE,
     POST_TRAINING_BIAS_BOUNDS,
 )
-from mlops_constructs.model_product import product_templates
 from mlops_constructs.model_project import CLARIFY_CONFIGS_PREFIX
 from mlops_constructs.seeds import (
     MODEL_SETTINGS_VARIABLE,
@@ -36,15 +29,17 @@ from mlops_constructs.seeds import (
     seed_asset,
     seed_template,
 )
+from tests import seed_runs
+from tests.background import Background
+from tests.seed_runs import (
+    EXAMPLE,
+    GROUPS,
+    REPOSITORY_SETTINGS_TESTS,
+    SEED_REPOSITORIES,
+    SHIPPED_FOR,
+    plan,
+)
 from tools import lineage_records
-
-ROOT = DEFAULT_CONFIG_PATH.parent.parent
-EXAMPLE = DEFAULT_CONFIG_PATH.parent / "examples" / "any-model.yaml"
-# The model each seed's shipped model_config.json is written for, and the configuration declaring it.
-SHIPPED_FOR: dict[SeedName, tuple[Path, str]] = {
-    "binary-classification": (DEFAULT_CONFIG_PATH, "churn"),
-    "regression": (EXAMPLE, "demand"),
-}
 
 
 def _seed_config_module(seed: SeedName) -> ModuleType:
@@ -270,157 +265,50 @@ def test_each_seeds_mlflow_client_is_of_the_servers_release_line(seed: SeedName)
     assert build["mlflow-skinny"].startswith(f"{major_minor}.")
 
 
-SEED_VENV = ROOT / ".venv-seed"
-# The seed test modules that read the repository's model_config.json (the others build their own
-# settings): all that differs between two repositories of one seed and one problem type.
-REPOSITORY_SETTINGS_TESTS = ("tests/test_config.py",)
-# The name a SageMaker Project gives its model: its build's MODEL_SETTINGS (the repository holds the placeholder).
-PROJECT_MODEL_NAME = "fraud-project"
+# --- the seeds' whole suites, in the repositories the platform creates (tests/seed_runs.py) --------------
 
 
-@dataclass(frozen=True)
-class SeedRepository:
-    """A repository the platform creates from a seed: its model_config.json, and the settings its
-    build projects give the build (MODEL_NAME, MODEL_SETTINGS)."""
-
-    name: str
-    seed: SeedName
-    settings: dict[str, Any]
-    build_settings: dict[str, Any]
-
-    @property
-    def group(self) -> str:
-        return f"{self.seed}:{self.settings['problem_type']}"
-
-
-def _seed_repositories() -> list[SeedRepository]:
-    """A repository for each model of the example configuration, and the one every SageMaker Project
-    of each seed starts with: the product's defaults under the placeholder name."""
-    repositories = [
-        SeedRepository(model.name, model.seed, model_settings(model), model_settings(model))
-        for model in load_config(EXAMPLE).models
-    ]
-    for template in product_templates(sorted(SHIPPED_FOR), ["codecommit"]):
-        repositories.append(
-            SeedRepository(
-                f"{template.seed} project",
-                template.seed,
-                model_settings(template.model.model_copy(update={"name": PLACEHOLDER_MODEL_NAME})),
-                model_settings(template.model.model_copy(update={"name": PROJECT_MODEL_NAME})),
-            )
-        )
-    return repositories
-
-
-def _distance_from_the_example(repository: SeedRepository) -> int:
-    """How many of the settings differ from those the seed's tests use (its example model's)."""
-    example = json.loads((seed_template(repository.seed) / "tests" / "example_model_config.json").read_text())
-    return sum(
-        json.dumps(repository.settings.get(key), sort_keys=True) != json.dumps(example.get(key), sort_keys=True)
-        for key in example
-    )
-
-
-SEED_REPOSITORIES = _seed_repositories()
-# The seed's tests read the repository's model_config.json only in REPOSITORY_SETTINGS_TESTS. Per seed
-# and problem type, the whole suite runs once (in the repository least like the seed's example), and
-# only those tests in the group's other repositories.
-GROUPS = sorted({repository.group for repository in SEED_REPOSITORIES})
-
-
-@dataclass(frozen=True)
-class SeedRun:
-    """The seed's tests (none: the whole suite) in a copy of what the platform pushes into a repository."""
-
-    repository: SeedRepository
-    checkout: Path
-    tests: tuple[str, ...]
-
-    def run(self) -> subprocess.CompletedProcess[str]:
-        # Nothing of this process's own: no AWS credentials, pytest options or import path.
-        environment = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("AWS_", "PYTEST_")) and name != "PYTHONPATH"
-        }
-        return subprocess.run(  # noqa: S603 - the seeds' own interpreter on our own files
-            [str(SEED_VENV / "bin" / "python"), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *self.tests],
-            cwd=self.checkout,
-            # As in the repository's Test stage: the build project names the model and gives its settings.
-            env=environment
-            | {
-                "MODEL_NAME": str(self.repository.build_settings["model_name"]),
-                MODEL_SETTINGS_VARIABLE: json.dumps(self.repository.build_settings),
-                "AWS_EC2_METADATA_DISABLED": "true",
-            },
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=900,
-        )
-
-    def describe(self, result: subprocess.CompletedProcess[str]) -> str:
-        ran = " ".join(self.tests) or "the whole suite"
-        return f"{self.repository.name} ({ran}):\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
-
-
-def _group_runs(group: str, directory: Path) -> list[SeedRun]:
-    """The whole suite in the group's repository least like the seed's example, the tests that read
-    model_config.json in the others."""
-    first, *others = sorted(
-        (repository for repository in SEED_REPOSITORIES if repository.group == group),
-        key=_distance_from_the_example,
-        reverse=True,
-    )
-    runs = [(first, ()), *((repository, REPOSITORY_SETTINGS_TESTS) for repository in others)]
-    return [
-        SeedRun(repository, _checkout(repository, directory / repository.name.replace(" ", "-")), tests)
-        for repository, tests in runs
-    ]
-
-
-def _checkout(repository: SeedRepository, directory: Path) -> Path:
-    # seed_asset composes a shared, content-addressed directory: the tests run in a copy of it.
-    return Path(shutil.copytree(seed_asset(seed_template(repository.seed), repository.settings), directory))
-
-
-Outcomes = list[tuple[SeedRun, subprocess.CompletedProcess[str]]]
-
-
-def _run_all(runs: list[SeedRun]) -> Outcomes:
-    return [(run, run.run()) for run in runs]
-
-
-@pytest.fixture(scope="module")
-def seed_runs(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Future[Outcomes]]]:
-    """The runs of the selected groups, started together: one process (one CPU) per group."""
-    if not (SEED_VENV / "bin" / "python").exists():
-        pytest.fail(f"the seeds' virtualenv {SEED_VENV} is missing: run `make test` (it installs it)")
-    test = test_the_seeds_tests_pass_in_every_repository_the_platform_creates.__name__
-    selected = sorted(
-        {
-            str(item.callspec.params["group"])
-            for item in request.session.items
-            if isinstance(item, pytest.Function) and item.originalname == test
-        }
-    )
-    # Composed here, in one thread: seed_asset calls the CDK (jsii), which hangs when called from two.
-    runs = {group: _group_runs(group, tmp_path_factory.mktemp("seed-runs")) for group in selected}
-    with ThreadPoolExecutor(max_workers=max(len(runs), 1)) as pool:
-        yield {group: pool.submit(_run_all, group_runs) for group, group_runs in runs.items()}
-
-
+@pytest.mark.background(start=seed_runs.start)
 @pytest.mark.parametrize("group", GROUPS)
 def test_the_seeds_tests_pass_in_every_repository_the_platform_creates(
-    group: str, seed_runs: dict[str, Future[Outcomes]]
+    group: str, started: seed_runs.Started, background: Background
 ) -> None:
     """A repository's Test stage runs the seed's tests: they pass whatever model the platform wrote its
-    model_config.json for (for a SageMaker Project, the product's defaults under the placeholder name),
-    and whatever settings its build gives (MODEL_SETTINGS)."""
-    for run, result in seed_runs[group].result():
+    model_config.json for (for a SageMaker Projects template, the product's defaults under the placeholder
+    name), and whatever settings its build gives (MODEL_SETTINGS). The seed's tests read model_config.json
+    only in REPOSITORY_SETTINGS_TESTS, which run in each repository of the group; its whole suite runs once
+    per seed, in the seed's repository least like its example. Started as the session starts
+    (tests/conftest.py), beside the other tests."""
+    runs = started[group]
+    assert {run.repository.name for run, _ in runs} >= {
+        repository.name for repository in SEED_REPOSITORIES if repository.group == group
+    }
+    assert any(not run.tests for run, _ in runs), "the seed's whole suite"
+    assert test_the_seeds_tests_pass_in_every_repository_the_platform_creates.__name__ == seed_runs.TEST
+    for run, future in runs:
+        result = background.result(future)
         assert result.returncode == 0, run.describe(result)
+
+
+def test_the_whole_suite_of_each_seed_runs_once_and_its_settings_tests_in_every_other_repository(
+    tmp_path: Path,
+) -> None:
+    runs = plan(GROUPS, tmp_path)
+    assert sorted((run.repository.name, run.tests) for run in runs) == [
+        ("binary-classification project", REPOSITORY_SETTINGS_TESTS),
+        ("churn", REPOSITORY_SETTINGS_TESTS),
+        ("demand", REPOSITORY_SETTINGS_TESTS),
+        ("regression project", ()),
+        ("renewals", REPOSITORY_SETTINGS_TESTS),
+        ("ticket-routing", ()),
+    ]
+    for run in runs:
+        assert json.loads((run.checkout / "model_config.json").read_text()) == run.repository.settings
+    # Only the group's own runs and its seed's whole suite when one group is selected.
+    assert sorted((run.repository.name, run.tests) for run in plan(["regression:regression"], tmp_path / "one")) == [
+        ("demand", REPOSITORY_SETTINGS_TESTS),
+        ("regression project", ()),
+    ]
 
 
 def test_every_model_and_project_repository_is_run() -> None:

@@ -15,7 +15,7 @@ from aws_cdk.cx_api import CloudAssembly
 from config import ConfigError, PlatformConfig, load_config
 from mlops_constructs.studio import INTERFACE_ENDPOINTS
 from stacks.platform import build_platform
-from tests.conftest import Synthesized, cdk_json_context, write_config
+from tests.conftest import Synthesized, cdk_json_context, no_projects, write_config
 from tests.iam_evaluation import Principal, render
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -345,6 +345,7 @@ def test_studio_is_off_unless_configured(any_model: Synthesized) -> None:
 def _existing_network(raw: dict[str, Any]) -> None:
     raw["studio"]["network"] = {"vpc_id": EXISTING_VPC, "subnet_ids": EXISTING_SUBNETS}
     raw["studio"]["users"] = [{"name": "ada", "persona": "data_scientist"}]
+    no_projects(raw)  # only the studio stack is read
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ synth (any unacknowledged cdk-nag finding fails the fixture).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,9 @@ from mlops_constructs.compliance import add_compliance_checks, rule_packs
 from mlops_constructs.target.model_roles import STAGE_ROLE_KINDS
 from mlops_constructs.target_account import BOOTSTRAP_QUALIFIER_CONTEXT, bootstrap_qualifier, record_preprocessor_url
 from stacks.target_stack import TargetStack, build_targets
-from tests.conftest import ROOT, cdk_json_context
+from tests.conftest import ROOT, cdk_json_context, lint_for
 from tests.iam_evaluation import Principal, role_principal
+from tests.template_lint import TemplateLint
 
 SEVERAL_ACCOUNTS = ROOT / "config" / "examples" / "several-accounts.yaml"
 TOOLING, STAGING, PRODUCTION, REGION = "123456789012", "222222222222", "333333333333", "eu-west-1"
@@ -46,6 +45,7 @@ class Targets:
             stage: Template.from_json(_render(raw, raw["Resources"], stage)) for stage, raw in self.raw.items()
         }
         self.accounts = serving_accounts(self.config)
+        self.template_files = [Path(self.assembly.directory) / stack.template_file for stack in self.stacks.values()]
 
     def role_id(self, stage: Stage, kind: str, model: str = MODEL) -> str:
         name = self.accounts[stage].role_name(model, kind)  # type: ignore[arg-type]
@@ -86,9 +86,11 @@ def _render(node: Any, resources: dict[str, Any], stage: Stage) -> Any:
     return rendered
 
 
-@pytest.fixture(scope="module")
-def targets(tmp_path_factory: pytest.TempPathFactory) -> Targets:
-    return Targets(tmp_path_factory.mktemp("targets.out"))
+@pytest.fixture(scope="session")  # kept for its cfn-lint test, which runs last (marked background)
+def targets(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Targets:
+    targets = Targets(tmp_path_factory.mktemp("targets.out"))
+    lint_for(request, "test_the_target_templates_pass_cfn_lint", targets.template_files)
+    return targets
 
 
 def _arn(stage: Stage, service: str, resource: str) -> str:
@@ -562,18 +564,7 @@ def test_the_target_stacks_have_no_unacknowledged_nag_findings(targets: Targets)
         assert [f"{v.rule_name} at {r.construct_path}" for v in report.violations for r in v.violating_resources] == []
 
 
-def test_the_target_templates_pass_cfn_lint(targets: Targets) -> None:
-    templates = [Path(targets.assembly.directory) / stack.template_file for stack in targets.stacks.values()]
-    result = subprocess.run(  # noqa: S603 - fixed command, our own files
-        [
-            str(Path(sys.executable).parent / "cfn-lint"),
-            "--config-file",
-            str(ROOT / ".cfnlintrc.yaml"),
-            *map(str, templates),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+@pytest.mark.background
+def test_the_target_templates_pass_cfn_lint(targets: Targets, template_lint: TemplateLint) -> None:
+    findings = template_lint.findings(targets.template_files)
+    assert findings == [], "\n\n".join(findings)
