@@ -17,8 +17,9 @@ class ConfigError(ValueError):
     """The configuration file cannot be used; the message says where and why."""
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, which plain YAML silently lets the last one win."""
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader that refuses duplicate keys, which plain YAML silently lets the last one win. libyaml's
+    parser where PyYAML has it (its wheels do): 2 ms a load instead of 16, and the suite loads hundreds."""
 
 
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
