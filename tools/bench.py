@@ -11,7 +11,8 @@ In one run, on this machine:
   `--hundred` adds one synthesis of 100 models, with the largest template against CloudFormation's limits.
 - **handlers**: each Lambda handler's cold import from its synthesized asset against a bare `import boto3`
   plus one client (tools/bench_handlers.py).
-- **tests** (`--tests`): the root suite and each seed's suite, once each, as `make test` runs them.
+- **tests** (`--tests`): the root suite (`make test`: it runs each seed's suite within), then each seed's
+  suite alone, once each.
 
 Figures are medians of paired runs: a benchmark, never a timed test (nothing asserts an absolute time).
 `--write` replaces the generated part of docs/performance.md (between its bench markers), keeping the
@@ -240,7 +241,9 @@ def report(
             "",
             *table(["suite", "wall"], [(name, f"{seconds:.0f} s") for name, seconds in suites]),
             "",
-            f"`make test` in all: {sum(seconds for _, seconds in suites):.0f} s.",
+            # The root suite runs each seed's suite too (tests/seed_runs.py), beside its other tests.
+            f"`make test` is the root suite, the seeds' suites run within it: {suites[0][1]:.0f} s. "
+            "The seeds' suites alone are shown for reference.",
         ]
     return "\n".join(lines) + "\n"
 

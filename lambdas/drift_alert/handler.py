@@ -24,6 +24,13 @@ serves is then read as that role (`aws_clients`).
 
 from __future__ import annotations
 
+import gc
+
+# A cold start's imports allocate enough to set off full garbage collections, each scanning everything
+# imported so far, none of it garbage: collection waits until the imports are done, and what they made
+# is then left out of every later collection (it lives as long as the process).
+gc.disable()
+
 import os
 import time
 from typing import Any
@@ -44,6 +51,8 @@ SETTINGS = DriftAlertSettings.from_env(os.environ)
 logger = Logger(service=SETTINGS.service_name)
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
 tracer = Tracer(service=SETTINGS.service_name, patch_modules=TRACED_MODULES)
+gc.enable()
+gc.freeze()
 
 
 def aws_clients(serving: Session) -> drift.AwsClients:

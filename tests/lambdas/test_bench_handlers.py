@@ -66,3 +66,23 @@ def test_the_profile_sees_the_handler_module_and_what_it_imports(handlers: list[
     modules = [entry.module for entry in bench_handlers.profile(traffic_shift)]
     assert modules[0] == "lambdas.traffic_shift.handler"  # everything else is imported within it
     assert {"boto3", "pydantic", "aws_lambda_powertools"} <= set(modules)
+
+
+def test_each_handler_leaves_the_garbage_collector_on_with_its_imports_frozen(
+    handlers: list[bench_handlers.HandlerAsset],
+) -> None:
+    """The handlers pause collection while they import (a full collection of everything imported so far
+    was a tenth of a cold start): importing one must end with collection on again, the imports frozen."""
+    check = (
+        "import gc, importlib; "
+        "importlib.import_module({module!r}); "
+        "print(gc.isenabled(), gc.get_freeze_count() > 10000)"
+    )
+    for handler in handlers:
+        module = handler.handler.rsplit(".", 1)[0]
+        result = bench_handlers.run_python(
+            ["-c", check.format(module=module)],
+            cwd=handler.directory,
+            environment=bench_handlers.offline_environment(handler.lambda_environment()),
+        )
+        assert result.stdout.split() == ["True", "True"], handler.name
