@@ -21,12 +21,9 @@ POWERTOOLS_METRICS_NAMESPACE.
 
 from __future__ import annotations
 
-import gc
+from lambdas.common import cold_start
 
-# A cold start's imports allocate enough to set off full garbage collections, each scanning everything
-# imported so far, none of it garbage: collection waits until the imports are done, and what they made
-# is then left out of every later collection (it lives as long as the process).
-gc.disable()
+cold_start.begin()  # collection paused until the module is set up (cold_start.end below)
 
 import os
 from typing import Any
@@ -46,8 +43,7 @@ SETTINGS = GateSettings.from_env(os.environ)
 logger = Logger(service=SETTINGS.service_name)
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
 tracer = Tracer(service=SETTINGS.service_name, patch_modules=TRACED_MODULES)
-gc.enable()
-gc.freeze()
+cold_start.end()
 
 CLIENTS = gate.AwsClients(
     sagemaker=client("sagemaker"),

@@ -7,7 +7,8 @@
   call means;
 - `endpoints`: an endpoint's variants with the package each serves; `idempotency`: acting once per
   delivery; `settings`: the environment every handler validates at cold start; `models`: the base of
-  the other pydantic models, built at first use.
+  the other pydantic models, built at first use; `cold_start`: garbage collection paused while a handler
+  imports and sets up.
 
 Not a handler: `PlatformFunction` ships this package inside every function's asset, next to the
 handler's own package, so handlers import it as `lambdas.common` in Lambda and in the tests alike.

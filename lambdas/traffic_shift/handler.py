@@ -17,12 +17,9 @@ production serves in its own account: the endpoint and its metrics are then reac
 
 from __future__ import annotations
 
-import gc
+from lambdas.common import cold_start
 
-# A cold start's imports allocate enough to set off full garbage collections, each scanning everything
-# imported so far, none of it garbage: collection waits until the imports are done, and what they made
-# is then left out of every later collection (it lives as long as the process).
-gc.disable()
+cold_start.begin()  # collection paused until the module is set up (cold_start.end below)
 
 import os
 from datetime import UTC, datetime
@@ -43,8 +40,7 @@ SETTINGS = ShiftSettings.from_env(os.environ)
 logger = Logger(service=SETTINGS.service_name)
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
 tracer = Tracer(service=SETTINGS.service_name, patch_modules=TRACED_MODULES)
-gc.enable()
-gc.freeze()
+cold_start.end()
 
 
 def aws_clients(serving: Session) -> shift.AwsClients:
